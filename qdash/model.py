@@ -1,0 +1,205 @@
+"""Column schemas of ticks and bars, timeframe parsing, symbol and time normalisation.
+
+Conventions used everywhere in qdash:
+
+* time is exchange trade time, int64 **milliseconds** since the Unix epoch, UTC;
+* symbols are the exchange spelling in upper case (``BTCUSDT``);
+* a tick batch is a :class:`pandas.DataFrame` with exactly :data:`TICK_COLUMNS` and the dtypes in
+  :data:`TICK_DTYPES` (build one with :func:`tick_frame`);
+* ``is_buyer_maker`` is int8: 1 = buyer was maker (taker sold), 0 = taker bought, -1 = unknown
+  (sources such as the browser collector do not record the side);
+* ``trade_id`` is the exchange trade id (int64, unique per symbol) or, for sources without one, a
+  negative deterministic id from :func:`synthetic_trade_ids`.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from .errors import TimeframeError
+
+TICK_COLUMNS = ["symbol", "ts", "trade_id", "price", "qty", "is_buyer_maker", "source"]
+TICK_DTYPES = {
+    "symbol": object,
+    "ts": np.int64,
+    "trade_id": np.int64,
+    "price": np.float64,
+    "qty": np.float64,
+    "is_buyer_maker": np.int8,
+    "source": object,
+}
+BAR_COLUMNS = ["open", "high", "low", "close", "volume", "trades", "buy_volume", "quote_volume",
+               "vwap"]
+
+SIDE_UNKNOWN = -1
+
+_SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9_\-]{1,31}$")
+_TIMEFRAME_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+# Epoch-ms bounds for "a sane timestamp": 2009-01-01 .. 2100-01-01.
+MIN_TS_MS = 1_230_768_000_000
+MAX_TS_MS = 4_102_444_800_000
+
+
+def timeframe_ms(timeframe: str | int) -> int:
+    """Length of a timeframe in milliseconds: ``"1s"``, ``"30s"``, ``"1m"``, ``"4h"``, ``"1d"``...
+
+    An int is taken as milliseconds already. Months are not supported (they are not fixed-length).
+    """
+    if isinstance(timeframe, (int, np.integer)):
+        if timeframe <= 0:
+            raise TimeframeError(f"timeframe must be positive, got {timeframe} ms")
+        return int(timeframe)
+    m = _TIMEFRAME_RE.match(str(timeframe))
+    if not m or int(m.group(1)) == 0:
+        raise TimeframeError(
+            f"bad timeframe {timeframe!r}: expected a positive count and a unit s, m, h, d or w, "
+            "e.g. '1s', '30s', '1m', '5m', '4h', '1d'")
+    return int(m.group(1)) * _UNIT_MS[m.group(2)]
+
+
+def timeframe_name(timeframe: str | int) -> str:
+    """Canonical name of a timeframe (``"60s"`` → ``"1m"``, ``3_600_000`` → ``"1h"``)."""
+    ms = timeframe_ms(timeframe)
+    for unit in ("w", "d", "h", "m", "s"):
+        if ms % _UNIT_MS[unit] == 0:
+            return f"{ms // _UNIT_MS[unit]}{unit}"
+    return f"{ms}ms"
+
+
+def normalize_symbol(symbol: str) -> str:
+    """Exchange spelling in upper case; ``btcusdt@trade`` → ``BTCUSDT``. Raises on junk."""
+    s = str(symbol).strip().split("@", 1)[0].upper()
+    if not _SYMBOL_RE.match(s):
+        raise ValueError(f"bad symbol {symbol!r}: expected letters and digits such as 'BTCUSDT'")
+    return s
+
+
+def is_valid_symbol(symbol: str) -> bool:
+    """True when ``symbol`` is already in canonical form."""
+    return bool(_SYMBOL_RE.match(symbol))
+
+
+def to_epoch_ms(values) -> np.ndarray:
+    """Convert numeric timestamps in s, ms, µs or ns (detected per value by magnitude) to int64 ms.
+
+    Binance futures files use ms; spot files switched to µs on 2025-01-01; raw captures carry ns.
+    """
+    a = np.asarray(values)
+    if a.dtype.kind == "f":
+        a = np.round(a).astype(np.int64)
+    else:
+        a = a.astype(np.int64, copy=False)
+    out = a.copy()
+    mag = np.abs(a)
+    out = np.where(mag >= 10**17, a // 1_000_000, out)  # ns
+    out = np.where((mag >= 10**14) & (mag < 10**17), a // 1_000, out)  # µs
+    out = np.where(mag < 10**11, a * 1_000, out)  # s
+    return out
+
+
+def iso_to_epoch_ms(values) -> np.ndarray:
+    """Parse ISO-8601 strings (naive ones are taken as UTC) to int64 ms since the epoch."""
+    idx = pd.to_datetime(pd.Series(values), utc=True, format="ISO8601")
+    return idx.to_numpy(dtype="datetime64[ms]").astype(np.int64)
+
+
+def parse_time(value) -> int | None:
+    """One user-given time (ISO string, pandas Timestamp, datetime, or epoch number) → ms, or None."""
+    if value is None:
+        return None
+    if isinstance(value, (int, np.integer, float, np.floating)):
+        return int(to_epoch_ms([value])[0])
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return int(ts.tz_convert("UTC").value // 1_000_000)
+
+
+def ms_to_index(ms, name: str = "time") -> pd.DatetimeIndex:
+    """int64 ms → UTC DatetimeIndex (the API edge form of time)."""
+    return pd.DatetimeIndex(pd.to_datetime(np.asarray(ms, dtype=np.int64), unit="ms", utc=True),
+                            name=name)
+
+
+def tick_frame(symbol, ts, trade_id, price, qty, is_buyer_maker=SIDE_UNKNOWN,
+               source: str = "") -> pd.DataFrame:
+    """Build a tick batch with the canonical columns and dtypes (scalars broadcast)."""
+    ts = np.asarray(ts, dtype=np.int64)
+    n = len(ts)
+
+    def col(v, dtype):
+        if np.ndim(v) == 0:
+            return np.full(n, v, dtype=dtype)
+        return np.asarray(v, dtype=dtype)
+
+    return pd.DataFrame({
+        "symbol": col(symbol, object),
+        "ts": ts,
+        "trade_id": col(trade_id, np.int64),
+        "price": col(price, np.float64),
+        "qty": col(qty, np.float64),
+        "is_buyer_maker": col(is_buyer_maker, np.int8),
+        "source": col(source, object),
+    })
+
+
+def empty_ticks() -> pd.DataFrame:
+    """A tick batch with no rows."""
+    return tick_frame([], [], [], [], [], [], "")
+
+
+# --- deterministic ids for sources without a trade id -------------------------------------------
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * _M1
+        x = (x ^ (x >> np.uint64(27))) * _M2
+        return x ^ (x >> np.uint64(31))
+
+
+def _symbol_hash(symbols: np.ndarray) -> np.ndarray:
+    uniq, inverse = np.unique(symbols.astype(str), return_inverse=True)
+    hashes = np.array([int.from_bytes(s.encode()[:8].ljust(8, b"\0"), "little") ^ len(s)
+                       for s in uniq], dtype=np.uint64)
+    return _splitmix64(hashes)[inverse]
+
+
+def synthetic_trade_ids(symbol, ts, price, qty) -> np.ndarray:
+    """Deterministic negative int64 ids for ticks that carry no exchange trade id.
+
+    The id hashes (symbol, ts, price, qty, k) where k counts earlier rows of the same batch with
+    the same four values, so rows identical in every field (separate fills at one price in the
+    same millisecond) stay distinct trades, and loading the same file twice yields the same ids
+    (idempotent). Ids are negative, so they never collide with Binance's positive trade ids.
+    """
+    ts = np.asarray(ts, dtype=np.int64)
+    n = len(ts)
+    if n == 0:
+        return np.empty(0, dtype=np.int64)
+    sym = np.asarray(symbol, dtype=object)
+    if sym.ndim == 0:
+        sym = np.full(n, sym, dtype=object)
+    price_bits = np.asarray(price, dtype=np.float64).view(np.uint64)
+    qty_bits = np.asarray(qty, dtype=np.float64).view(np.uint64)
+    key = _splitmix64(_symbol_hash(sym) ^ ts.view(np.uint64))
+    key = _splitmix64(key ^ price_bits)
+    key = _splitmix64(key ^ qty_bits)
+    # occurrence number of each key within the batch (0 for the first, 1 for the next, ...)
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    starts = np.r_[True, sorted_key[1:] != sorted_key[:-1]]
+    run_start = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    occurrence = np.empty(n, dtype=np.uint64)
+    occurrence[order] = (np.arange(n) - run_start).astype(np.uint64)
+    key = _splitmix64(key ^ _splitmix64(occurrence))
+    return -((key >> np.uint64(1)).astype(np.int64)) - 1

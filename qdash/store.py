@@ -1,0 +1,294 @@
+"""The embedded tick and candle store: one SQLite file in WAL mode.
+
+One writer and many readers, in the same or different processes (kernels, the server), work at
+once: WAL lets readers proceed while a write commits, and ``busy_timeout`` makes a second writer
+wait instead of failing. Every write is one transaction; a call returns only after it committed
+(``synchronous=FULL`` by default, so a committed write survives a power cut; pass
+``synchronous="NORMAL"`` to trade that for speed — still safe against a process crash).
+
+Ticks are unique on ``(symbol, trade_id)``: writing the same ticks twice stores them once, so
+retries and re-loads are harmless. Candles are unique on ``(symbol, timeframe, open_time)`` and a
+re-write replaces the stored candle (a forming candle is written again as it grows).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataFormatError, StoreError
+from .model import BAR_COLUMNS, TICK_COLUMNS, ms_to_index, parse_time, timeframe_name
+
+DEFAULT_DB = "qdash.db"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tick_data (
+    symbol TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    trade_id INTEGER NOT NULL,
+    price REAL NOT NULL,
+    qty REAL NOT NULL,
+    is_buyer_maker INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (symbol, trade_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tick_data_symbol_ts ON tick_data (symbol, ts);
+CREATE TABLE IF NOT EXISTS ohlcv_data (
+    symbol TEXT NOT NULL,
+    timeframe TEXT NOT NULL,
+    open_time INTEGER NOT NULL,
+    open REAL NOT NULL,
+    high REAL NOT NULL,
+    low REAL NOT NULL,
+    close REAL NOT NULL,
+    volume REAL NOT NULL,
+    trades INTEGER NOT NULL,
+    buy_volume REAL,
+    quote_volume REAL,
+    vwap REAL,
+    PRIMARY KEY (symbol, timeframe, open_time)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alerts_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts INTEGER NOT NULL,
+    rule TEXT NOT NULL,
+    severity TEXT NOT NULL DEFAULT 'info',
+    pair TEXT,
+    message TEXT,
+    metric_values TEXT,
+    delivery TEXT
+);
+CREATE INDEX IF NOT EXISTS alerts_log_ts ON alerts_log (ts);
+"""
+
+TICK_INSERT = ("INSERT OR IGNORE INTO tick_data "
+               "(symbol, ts, trade_id, price, qty, is_buyer_maker, source) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?)")
+BAR_UPSERT = ("INSERT OR REPLACE INTO ohlcv_data (symbol, timeframe, open_time, "
+              + ", ".join(BAR_COLUMNS) + ") VALUES (" + ", ".join("?" * (3 + len(BAR_COLUMNS)))
+              + ")")
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """Outcome of one committed write: rows offered, rows newly stored, rows already present."""
+
+    received: int
+    stored: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.received - self.stored
+
+
+def default_db_path() -> str:
+    """``$QDASH_DB`` when set, else ``./qdash.db``."""
+    return os.environ.get("QDASH_DB") or DEFAULT_DB
+
+
+def tick_rows(ticks: pd.DataFrame) -> list[tuple]:
+    """Rows of a canonical tick batch as Python tuples in :data:`TICK_INSERT` order."""
+    return list(zip(ticks["symbol"].tolist(), ticks["ts"].tolist(), ticks["trade_id"].tolist(),
+                    ticks["price"].tolist(), ticks["qty"].tolist(),
+                    ticks["is_buyer_maker"].tolist(), ticks["source"].tolist()))
+
+
+def validate_ticks(ticks: pd.DataFrame) -> None:
+    """Raise :class:`DataFormatError` naming the first bad row unless every tick is storable."""
+    missing = [c for c in TICK_COLUMNS if c not in ticks.columns]
+    if missing:
+        raise DataFormatError(f"tick batch lacks columns {missing}; expected {TICK_COLUMNS}")
+    price = ticks["price"].to_numpy(dtype=np.float64)
+    qty = ticks["qty"].to_numpy(dtype=np.float64)
+    for name, values in (("price", price), ("qty", qty)):
+        bad = ~(np.isfinite(values) & (values > 0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataFormatError(
+                f"row {i} ({ticks['symbol'].iloc[i]}): {name} must be finite and > 0, "
+                f"got {values[i]!r}; nothing from this batch was stored", column=name)
+
+
+class Store:
+    """SQLite store of ticks (``tick_data``), candles (``ohlcv_data``) and alerts (``alerts_log``).
+
+    ``path`` defaults to ``$QDASH_DB`` or ``./qdash.db``. Each thread gets its own connection, so a
+    Store can be shared by the event loop and ``asyncio.to_thread`` writers.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, synchronous: str = "FULL",
+                 busy_timeout_ms: int = 30_000):
+        self.path = str(path or default_db_path())
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
+        self.synchronous = synchronous.upper()
+        self.busy_timeout_ms = int(busy_timeout_ms)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        with self._conn() as conn:
+            conn.executescript(SCHEMA)
+
+    # --- connections ---------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000,
+                                       isolation_level=None, check_same_thread=False)
+            except sqlite3.Error as e:
+                raise StoreError(f"cannot open store {self.path}: {e}") from e
+            conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this Store opened (in any thread)."""
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _write(self, sql: str, rows: list[tuple]) -> int:
+        conn = self._conn()
+        before = conn.total_changes
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(sql, rows)
+            conn.execute("COMMIT")
+        except BaseException as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(e, sqlite3.Error):
+                raise StoreError(f"write to {self.path} failed, nothing stored: {e}") from e
+            raise
+        return conn.total_changes - before
+
+    # --- writes --------------------------------------------------------------------------------
+    def write_ticks(self, ticks: pd.DataFrame) -> WriteResult:
+        """Store a canonical tick batch in one transaction; duplicates are ignored.
+
+        Raises :class:`DataFormatError` (and stores nothing) if any price or qty is not finite
+        and positive. Returns after the transaction committed.
+        """
+        if len(ticks) == 0:
+            return WriteResult(0, 0)
+        validate_ticks(ticks)
+        stored = self._write(TICK_INSERT, tick_rows(ticks))
+        return WriteResult(len(ticks), stored)
+
+    def write_bars(self, bars: pd.DataFrame, symbol: str, timeframe: str) -> WriteResult:
+        """Store candles (index: open time, UTC DatetimeIndex or int ms) replacing same-key rows."""
+        if len(bars) == 0:
+            return WriteResult(0, 0)
+        tf = timeframe_name(timeframe)
+        open_ms = _index_ms(bars.index)
+        cols = [bars[c].to_numpy(dtype=np.float64) for c in BAR_COLUMNS]
+        trades_i = BAR_COLUMNS.index("trades")
+        cols[trades_i] = bars["trades"].to_numpy(dtype=np.int64)
+        rows = [(symbol, tf, t, *vals) for t, *vals in
+                zip(open_ms.tolist(), *[_none_for_nan(c) for c in cols])]
+        stored = self._write(BAR_UPSERT, rows)
+        return WriteResult(len(bars), stored)
+
+    # --- reads ---------------------------------------------------------------------------------
+    def ticks(self, symbol: str, start=None, end=None) -> pd.DataFrame:
+        """Ticks of ``symbol`` with ``start <= ts < end`` in (ts, trade_id) order.
+
+        Index: UTC DatetimeIndex named ``time``; columns: the canonical tick columns (``ts`` stays
+        as int64 ms next to the index).
+        """
+        where, params = _range_clause("ts", symbol, start, end)
+        df = pd.read_sql_query(
+            f"SELECT symbol, ts, trade_id, price, qty, is_buyer_maker, source FROM tick_data "
+            f"WHERE {where} ORDER BY ts, trade_id", self._conn(), params=params)
+        df = df.astype({"ts": np.int64, "trade_id": np.int64, "price": np.float64,
+                        "qty": np.float64, "is_buyer_maker": np.int8})
+        df.index = ms_to_index(df["ts"].to_numpy())
+        return df
+
+    def bars(self, symbol: str, timeframe: str, start=None, end=None) -> pd.DataFrame:
+        """Stored candles with ``start <= open_time < end``; index ``open_time`` (UTC)."""
+        where, params = _range_clause("open_time", symbol, start, end)
+        where += " AND timeframe = ?"
+        params.append(timeframe_name(timeframe))
+        df = pd.read_sql_query(
+            f"SELECT open_time, {', '.join(BAR_COLUMNS)} FROM ohlcv_data WHERE {where} "
+            "ORDER BY open_time", self._conn(), params=params)
+        df.index = ms_to_index(df.pop("open_time").to_numpy(), name="open_time")
+        return df.astype({c: np.float64 for c in BAR_COLUMNS if c != "trades"} | {"trades": np.int64})
+
+    def symbols(self) -> list[str]:
+        """Every symbol with stored ticks or candles, sorted."""
+        rows = self._conn().execute(
+            "SELECT DISTINCT symbol FROM tick_data UNION SELECT DISTINCT symbol FROM ohlcv_data "
+            "ORDER BY 1").fetchall()
+        return [r[0] for r in rows]
+
+    def stats(self) -> pd.DataFrame:
+        """One row per (symbol, kind, timeframe): row count and first/last time (UTC).
+
+        ``kind`` is ``ticks`` (timeframe empty) or ``bars``.
+        """
+        conn = self._conn()
+        rows = conn.execute(
+            "SELECT symbol, 'ticks', '', COUNT(*), MIN(ts), MAX(ts) FROM tick_data GROUP BY symbol"
+        ).fetchall()
+        rows += conn.execute(
+            "SELECT symbol, 'bars', timeframe, COUNT(*), MIN(open_time), MAX(open_time) "
+            "FROM ohlcv_data GROUP BY symbol, timeframe").fetchall()
+        df = pd.DataFrame(rows, columns=["symbol", "kind", "timeframe", "rows", "first", "last"])
+        for c in ("first", "last"):
+            df[c] = pd.to_datetime(df[c].astype("int64"), unit="ms", utc=True)
+        return df.sort_values(["symbol", "kind", "timeframe"], ignore_index=True)
+
+    def tick_count(self, symbol: str | None = None) -> int:
+        """Number of stored ticks (of one symbol, or all)."""
+        if symbol is None:
+            return self._conn().execute("SELECT COUNT(*) FROM tick_data").fetchone()[0]
+        return self._conn().execute("SELECT COUNT(*) FROM tick_data WHERE symbol = ?",
+                                    (symbol,)).fetchone()[0]
+
+
+def _range_clause(column: str, symbol: str, start, end) -> tuple[str, list]:
+    where, params = ["symbol = ?"], [symbol]
+    if (s := parse_time(start)) is not None:
+        where.append(f"{column} >= ?")
+        params.append(s)
+    if (e := parse_time(end)) is not None:
+        where.append(f"{column} < ?")
+        params.append(e)
+    return " AND ".join(where), params
+
+
+def _index_ms(index) -> np.ndarray:
+    if isinstance(index, pd.DatetimeIndex):
+        return index.as_unit("ms").asi8 if index.tz is not None else \
+            index.tz_localize("UTC").as_unit("ms").asi8
+    return np.asarray(index, dtype=np.int64)
+
+
+def _none_for_nan(values: np.ndarray) -> list:
+    out = values.tolist()
+    if values.dtype.kind == "f" and np.isnan(values).any():
+        out = [None if v != v else v for v in out]
+    return out
