@@ -1,0 +1,20 @@
+"""Shared test fixtures: where the real data in ../shared lives."""
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DATA = SHARED / "data"
+JULY = DATA / "binance-usdm-2024-07-18"
+AUGUST = DATA / "binance-usdm-2024-08-08"
+COLLECTOR = DATA / "collector-captures"
+REFERENCE_SERIES = DATA / "reference-series"
+JULY_TRADES = "usdm_trades_BTCUSDT_ETHUSDT_2024-07-18_2357-2024-07-19_0005"
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    """A fresh SQLite file path for one test."""
+    return tmp_path / "qdash.db"
