@@ -35,9 +35,9 @@ CREATE TABLE IF NOT EXISTS tick_data (
     price REAL NOT NULL,
     qty REAL NOT NULL,
     is_buyer_maker INTEGER NOT NULL,
-    source TEXT NOT NULL,
-    PRIMARY KEY (symbol, trade_id)
-) WITHOUT ROWID;
+    source TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS tick_data_symbol_trade_id ON tick_data (symbol, trade_id);
 CREATE INDEX IF NOT EXISTS tick_data_symbol_ts ON tick_data (symbol, ts);
 CREATE TABLE IF NOT EXISTS ohlcv_data (
     symbol TEXT NOT NULL,
@@ -212,7 +212,10 @@ class Store:
 
     # --- reads ---------------------------------------------------------------------------------
     def ticks(self, symbol: str, start=None, end=None) -> pd.DataFrame:
-        """Ticks of ``symbol`` with ``start <= ts < end`` in (ts, trade_id) order.
+        """Ticks of ``symbol`` with ``start <= ts < end``, in trade order.
+
+        Trade order is time, then the exchange trade id; ticks with synthetic (negative) ids keep
+        the order they were stored in, which is the order of their file or request.
 
         Index: UTC DatetimeIndex named ``time``; columns: the canonical tick columns (``ts`` stays
         as int64 ms next to the index).
@@ -220,7 +223,7 @@ class Store:
         where, params = _range_clause("ts", symbol, start, end)
         df = pd.read_sql_query(
             f"SELECT symbol, ts, trade_id, price, qty, is_buyer_maker, source FROM tick_data "
-            f"WHERE {where} ORDER BY ts, trade_id", self._conn(), params=params)
+            f"WHERE {where} ORDER BY ts, CASE WHEN trade_id < 0 THEN rowid ELSE trade_id END", self._conn(), params=params)
         df = df.astype({"ts": np.int64, "trade_id": np.int64, "price": np.float64,
                         "qty": np.float64, "is_buyer_maker": np.int8})
         df.index = ms_to_index(df["ts"].to_numpy())
