@@ -109,7 +109,7 @@ def iso_to_epoch_ms(values) -> np.ndarray:
 
 
 def parse_time(value) -> int | None:
-    """One user-given time (ISO string, pandas Timestamp, datetime, or epoch number) → ms, or None."""
+    """A user-given time (ISO string, Timestamp, datetime or epoch number) → int ms, or None."""
     if value is None:
         return None
     if isinstance(value, (int, np.integer, float, np.floating)):

@@ -223,7 +223,8 @@ class Store:
         where, params = _range_clause("ts", symbol, start, end)
         df = pd.read_sql_query(
             f"SELECT symbol, ts, trade_id, price, qty, is_buyer_maker, source FROM tick_data "
-            f"WHERE {where} ORDER BY ts, CASE WHEN trade_id < 0 THEN rowid ELSE trade_id END", self._conn(), params=params)
+            f"WHERE {where} ORDER BY ts, CASE WHEN trade_id < 0 THEN rowid ELSE trade_id END",
+            self._conn(), params=params)
         df = df.astype({"ts": np.int64, "trade_id": np.int64, "price": np.float64,
                         "qty": np.float64, "is_buyer_maker": np.int8})
         df.index = ms_to_index(df["ts"].to_numpy())
@@ -238,7 +239,8 @@ class Store:
             f"SELECT open_time, {', '.join(BAR_COLUMNS)} FROM ohlcv_data WHERE {where} "
             "ORDER BY open_time", self._conn(), params=params)
         df.index = ms_to_index(df.pop("open_time").to_numpy(), name="open_time")
-        return df.astype({c: np.float64 for c in BAR_COLUMNS if c != "trades"} | {"trades": np.int64})
+        dtypes = {c: np.float64 for c in BAR_COLUMNS} | {"trades": np.int64}
+        return df.astype(dtypes)
 
     def symbols(self) -> list[str]:
         """Every symbol with stored ticks or candles, sorted."""

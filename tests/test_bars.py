@@ -3,10 +3,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import JULY, JULY_TRADES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import JULY, JULY_TRADES
 from qdash.bars import BarBuilder, fill_gaps, resample
 from qdash.errors import DataFormatError, TimeframeError
 from qdash.model import BAR_COLUMNS, tick_frame, timeframe_ms, timeframe_name
