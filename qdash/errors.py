@@ -31,3 +31,24 @@ class TimeframeError(QdashError, ValueError):
 
 class StoreError(QdashError):
     """The tick/candle store could not complete an operation."""
+
+
+class AlertError(QdashError, ValueError):
+    """An alert rule, action or webhook is misconfigured (bad metric, operator, URL, template)."""
+
+
+class RuleSyntaxError(AlertError):
+    """A rule expression could not be parsed; ``position`` (0-based) and ``column`` (1-based) locate
+    the offending token in ``text``, and the message ends with the text and a caret line under it."""
+
+    def __init__(self, message: str, *, text: str, position: int, length: int = 1):
+        self.text, self.position = text, position
+        self.token = text[position:position + length]
+        start = text.rfind("\n", 0, position) + 1
+        end = text.find("\n", position)
+        line_text = text[start:] if end < 0 else text[start:end]
+        self.line, self.column = text.count("\n", 0, position) + 1, position - start + 1
+        where = f"line {self.line}, column {self.column}" if "\n" in text else \
+            f"column {self.column}"
+        caret = " " * (position - start) + "^" * max(1, length)
+        super().__init__(f"{message} ({where})\n  {line_text}\n  {caret}")
