@@ -1,9 +1,131 @@
-"""The ``qdash`` command line."""
+"""The ``qdash`` command line: one subcommand a job, each a thin layer over the Python API."""
+
+from __future__ import annotations
 
 import argparse
+import logging
+import sys
+
+from .errors import QdashError
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="qdash")
-    parser.parse_args(argv)
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", default=None, help="SQLite file (default: $QDASH_DB or ./qdash.db)")
+
+
+# --- load -------------------------------------------------------------------------------------
+def _add_load(sub) -> None:
+    p = sub.add_parser("load", help="load tick or candle files into the store",
+                       description="Load Binance dumps (trades, aggTrades, klines; .csv/.zip/.gz), "
+                       "raw WebSocket NDJSON captures, browser-collector NDJSON, generic tick CSV "
+                       "or OHLC(V) CSV into the store. Prints a report; exits 1 on error.")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    _add_db(p)
+    p.add_argument("--symbol", help="symbol for files that name none (column or file name)")
+    p.add_argument("--format", default=None, help="override format auto-detection")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip malformed rows (listed in the report) instead of rejecting the file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_load)
+
+
+def _run_load(args) -> int:
+    from .io import load
+    from .store import Store
+
+    report = load(args.paths, store=Store(args.db), format=args.format, symbol=args.symbol,
+                  skip_bad=args.skip_bad, progress=not args.no_progress)
+    print(report)
+    return report.exit_code
+
+
+# --- bars -------------------------------------------------------------------------------------
+def _add_bars(sub) -> None:
+    p = sub.add_parser("bars", help="write candles of one symbol as CSV or Parquet",
+                       description="Candles from the stored ticks (or, for symbols with no ticks "
+                       "in the range, the stored candles of that timeframe). Columns: open_time "
+                       "(ISO 8601 UTC), open, high, low, close, volume, trades, buy_volume, "
+                       "quote_volume, vwap.")
+    p.add_argument("symbol")
+    p.add_argument("--timeframe", "-t", default="1m", help="1s, 1m, 5m, 15m, 1h, 1d or a multiple")
+    _add_db(p)
+    p.add_argument("--start", help="ISO time, inclusive (UTC unless an offset is given)")
+    p.add_argument("--end", help="ISO time, exclusive")
+    p.add_argument("--fill", action="store_true", help="insert empty intervals (zero volume)")
+    p.add_argument("--out", help="FILE.csv or FILE.parquet (default: CSV on stdout)")
+    p.set_defaults(run=_run_bars)
+
+
+def candles_from_store(store, symbol: str, timeframe: str, start=None, end=None,
+                       fill: bool = False):
+    """Candles of ``symbol``: resampled from stored ticks, else the stored candles."""
+    from .bars import fill_gaps, resample
+    from .model import normalize_symbol
+
+    symbol = normalize_symbol(symbol)
+    ticks = store.ticks(symbol, start, end)
+    bars = resample(ticks, timeframe) if len(ticks) else store.bars(symbol, timeframe, start, end)
+    return fill_gaps(bars, timeframe) if fill else bars
+
+
+def _run_bars(args) -> int:
+    from .io import bars_to_csv, bars_to_parquet
+    from .store import Store
+
+    bars = candles_from_store(Store(args.db), args.symbol, args.timeframe, args.start, args.end,
+                              args.fill)
+    if not len(bars):
+        print(f"no ticks or {args.timeframe} candles stored for {args.symbol.upper()} in that "
+              "range (see `qdash info`)", file=sys.stderr)
+        return 1
+    if args.out and args.out.endswith(".parquet"):
+        bars_to_parquet(bars, args.out)
+    else:
+        bars_to_csv(bars, args.out or sys.stdout)
+    if args.out:
+        print(f"wrote {len(bars)} candles to {args.out}", file=sys.stderr)
     return 0
+
+
+# --- info -------------------------------------------------------------------------------------
+def _add_info(sub) -> None:
+    p = sub.add_parser("info", help="what the store holds: symbols, counts, time spans")
+    _add_db(p)
+    p.set_defaults(run=_run_info)
+
+
+def _run_info(args) -> int:
+    from .store import Store
+
+    store = Store(args.db)
+    stats = store.stats()
+    print(f"store: {store.path}")
+    if stats.empty:
+        print("empty: load files with `qdash load` or record with `qdash record`")
+        return 0
+    print(stats.to_string(index=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qdash", description="Statistical-arbitrage analytics for Binance USDⓈ-M futures.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_load, _add_bars, _add_info):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except QdashError as e:
+        print(f"qdash {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,154 @@
+"""The SQLite store: idempotent batch writes, all-or-nothing, readers beside a writer."""
+
+import multiprocessing as mp
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qdash.bars import resample
+from qdash.errors import DataFormatError
+from qdash.model import synthetic_trade_ids, tick_frame
+from qdash.store import Store
+
+T0 = 1_721_347_200_000
+
+
+def make_ticks(n, symbol="BTCUSDT", start_id=1, t0=T0):
+    rng = np.random.default_rng(start_id)
+    return tick_frame(symbol, t0 + np.arange(n) * 10, np.arange(start_id, start_id + n),
+                      60_000 + rng.normal(0, 5, n).round(1), rng.uniform(0.001, 2, n).round(3),
+                      rng.integers(0, 2, n), "test")
+
+
+def test_schema_wal_and_indexes(db_path):
+    Store(db_path)
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"tick_data", "ohlcv_data", "alerts_log"} <= tables
+    idx = {r[0]: r[1] for r in conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL")}
+    assert "(symbol, ts)" in idx["tick_data_symbol_ts"]
+    assert "UNIQUE" in idx["tick_data_symbol_trade_id"]
+    pk = [r[1] for r in conn.execute("PRAGMA table_info(ohlcv_data)") if r[5]]
+    assert pk == ["symbol", "timeframe", "open_time"]
+
+
+def test_default_path_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("QDASH_DB", str(tmp_path / "env.db"))
+    assert Store().path == str(tmp_path / "env.db")
+
+
+def test_writes_are_idempotent_and_read_back_in_order(db_path):
+    store = Store(db_path)
+    ticks = make_ticks(1000)
+    first = store.write_ticks(ticks)
+    assert (first.received, first.stored, first.duplicates) == (1000, 1000, 0)
+    again = store.write_ticks(ticks.iloc[500:])  # a retry of half the batch
+    assert (again.stored, again.duplicates) == (0, 500)
+    overlap = store.write_ticks(make_ticks(100, start_id=950, t0=T0 + 9500))
+    assert overlap.stored == 49  # ids 950..1000 were stored already
+    back = store.ticks("BTCUSDT")
+    assert len(back) == 1049
+    assert back["trade_id"].is_monotonic_increasing
+    assert str(back.index.tz) == "UTC"
+    np.testing.assert_array_equal(back["price"].to_numpy()[:1000], ticks["price"].to_numpy())
+    assert back["is_buyer_maker"].dtype == np.int8
+
+
+def test_time_range_is_start_inclusive_end_exclusive(db_path):
+    store = Store(db_path)
+    store.write_ticks(make_ticks(100))
+    got = store.ticks("BTCUSDT", start=pd.Timestamp(T0 + 100, unit="ms", tz="UTC"),
+                      end="2024-07-19T00:00:00.200Z")
+    assert got["ts"].tolist() == list(range(T0 + 100, T0 + 200, 10))
+
+
+def test_bad_row_rejects_the_whole_batch(db_path):
+    store = Store(db_path)
+    ticks = make_ticks(10)
+    ticks.loc[7, "price"] = 0.0  # Binance's X:"NA" frames carry price 0
+    with pytest.raises(DataFormatError, match="row 7.*price"):
+        store.write_ticks(ticks)
+    assert store.tick_count() == 0
+
+
+def test_ticks_without_ids_are_idempotent_and_keep_file_order(db_path):
+    store = Store(db_path)
+    # identical rows are separate fills; the same ms holds several trades at different prices
+    ts = np.array([T0, T0, T0, T0, T0 + 5])
+    price = np.array([10.0, 12.0, 12.0, 11.0, 13.0])
+    qty = np.array([1.0, 2.0, 2.0, 1.0, 1.0])
+    ids = synthetic_trade_ids("ETHUSDT", ts, price, qty)
+    assert len(set(ids)) == 5 and (ids < 0).all()
+    np.testing.assert_array_equal(ids, synthetic_trade_ids("ETHUSDT", ts, price, qty))
+    ticks = tick_frame("ETHUSDT", ts, ids, price, qty, -1, "collector")
+    assert store.write_ticks(ticks).stored == 5
+    assert store.write_ticks(ticks).stored == 0
+    back = store.ticks("ETHUSDT")
+    assert back["price"].tolist() == price.tolist()  # same-ms trades in their file order
+    bar = resample(back, "1m").iloc[0]
+    assert (bar.open, bar.close, bar.trades) == (10.0, 13.0, 5)
+
+
+def test_bars_round_trip_and_replace(db_path):
+    store = Store(db_path)
+    bars = resample(make_ticks(20_000), "1m")
+    assert store.write_bars(bars, "BTCUSDT", "60s").stored == len(bars)
+    back = store.bars("BTCUSDT", "1m")
+    pd.testing.assert_frame_equal(back, bars, check_freq=False)
+    changed = bars.iloc[-1:].copy()
+    changed["close"] = 1.0
+    store.write_bars(changed, "BTCUSDT", "1m")  # a forming candle written again
+    assert store.bars("BTCUSDT", "1m")["close"].iloc[-1] == 1.0
+    assert len(store.bars("BTCUSDT", "1m")) == len(bars)
+
+
+def test_symbols_and_stats(db_path):
+    store = Store(db_path)
+    store.write_ticks(make_ticks(30, "ETHUSDT"))
+    store.write_ticks(make_ticks(20, "BTCUSDT"))
+    store.write_bars(resample(make_ticks(30, "ETHUSDT"), "1s"), "ETHUSDT", "1s")
+    assert store.symbols() == ["BTCUSDT", "ETHUSDT"]
+    stats = store.stats()
+    row = stats[(stats.symbol == "ETHUSDT") & (stats.kind == "ticks")].iloc[0]
+    assert row.rows == 30 and row["first"] == pd.Timestamp(T0, unit="ms", tz="UTC")
+    assert row["last"] == pd.Timestamp(T0 + 290, unit="ms", tz="UTC")
+    assert stats[(stats.kind == "bars")].iloc[0].timeframe == "1s"
+
+
+def _writer(path, batches, done):
+    store = Store(path)
+    for i in range(batches):
+        store.write_ticks(make_ticks(500, start_id=1 + i * 500, t0=T0 + i * 5000))
+    done.set()
+
+
+def _reader(path, done, out):
+    store = Store(path)
+    seen = []
+    while not done.is_set():
+        seen.append(store.tick_count())
+    seen.append(store.tick_count())
+    out.put(seen)
+
+
+def test_one_writer_and_readers_in_other_processes(db_path):
+    Store(db_path)
+    ctx = mp.get_context("spawn")
+    done, out = ctx.Event(), ctx.Queue()
+    readers = [ctx.Process(target=_reader, args=(str(db_path), done, out)) for _ in range(2)]
+    writer = ctx.Process(target=_writer, args=(str(db_path), 40, done))
+    for p in (*readers, writer):
+        p.start()
+    writer.join(120)
+    results = [out.get(timeout=60) for _ in readers]
+    for p in readers:
+        p.join(60)
+    assert writer.exitcode == 0 and all(p.exitcode == 0 for p in readers)
+    for seen in results:
+        # readers only ever see whole committed batches, never a partial one, and never go back
+        assert all(c % 500 == 0 for c in seen)
+        assert seen == sorted(seen) and seen[-1] == 20_000
