@@ -17,7 +17,7 @@ unit of float precision (summation order); every other column is identical.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -86,12 +86,11 @@ def _frame(agg: dict) -> pd.DataFrame:
     buy = np.where(agg["unknown_side"] > 0, np.nan, agg["buy_volume"])
     with np.errstate(invalid="ignore", divide="ignore"):
         vwap = agg["quote_volume"] / agg["volume"]
-    df = pd.DataFrame({
+    return pd.DataFrame({
         "open": agg["open"], "high": agg["high"], "low": agg["low"], "close": agg["close"],
         "volume": agg["volume"], "trades": agg["trades"], "buy_volume": buy,
         "quote_volume": agg["quote_volume"], "vwap": vwap,
     }, index=ms_to_index(agg["open_time"], name="open_time"))
-    return df[BAR_COLUMNS]
 
 
 def empty_bars() -> pd.DataFrame:
@@ -146,17 +145,39 @@ def fill_gaps(bars: pd.DataFrame, timeframe: str | int) -> pd.DataFrame:
     return out
 
 
-@dataclass
 class BarUpdate:
     """What one :meth:`BarBuilder.update` produced.
 
     ``closed``: candles that became final with this batch (in time order, never emitted again);
     ``forming``: the candles still open (usually one; more when a late-tick tolerance keeps older
-    ones open), reflecting every tick so far.
+    ones open), reflecting every tick so far. Both are built on first access, so a caller that
+    only needs ``n_closed`` pays nothing for DataFrames.
     """
 
-    closed: pd.DataFrame
-    forming: pd.DataFrame
+    def __init__(self, closed_rows: list[dict], forming_rows: list[dict]):
+        self._closed_rows, self._forming_rows = closed_rows, forming_rows
+
+    @property
+    def n_closed(self) -> int:
+        return len(self._closed_rows)
+
+    @cached_property
+    def closed(self) -> pd.DataFrame:
+        return _rows_frame(self._closed_rows)
+
+    @cached_property
+    def forming(self) -> pd.DataFrame:
+        return _rows_frame(self._forming_rows)
+
+
+def _rows_frame(rows: list[dict]) -> pd.DataFrame:
+    if not rows:
+        return empty_bars()
+    agg = {k: np.array([r[k] for r in rows]) for k in
+           ("open_time", "open", "high", "low", "close", "trades", *_SUMS)}
+    agg["open_time"] = agg["open_time"].astype(np.int64)
+    agg["trades"] = agg["trades"].astype(np.int64)
+    return _frame(agg)
 
 
 class BarBuilder:
@@ -203,7 +224,10 @@ class BarBuilder:
     @property
     def forming(self) -> pd.DataFrame:
         """The candles still open, in time order."""
-        return self._bars(sorted(self._open))
+        return _rows_frame(self._forming_rows())
+
+    def _forming_rows(self) -> list[dict]:
+        return [dict(self._open[t]) for t in sorted(self._open)]
 
     def _merge(self, ts, trade_id, price, qty, side) -> None:
         n = len(ts)
@@ -246,17 +270,5 @@ class BarBuilder:
     def _close_until(self, watermark: int) -> BarUpdate:
         self._watermark = max(self._watermark, watermark)
         done = sorted(t for t in self._open if t + self.tf <= self._watermark)
-        closed = self._bars(done)
-        for t in done:
-            del self._open[t]
-        return BarUpdate(closed=closed, forming=self.forming)
-
-    def _bars(self, open_times: list[int]) -> pd.DataFrame:
-        if not open_times:
-            return empty_bars()
-        rows = [self._open[t] for t in open_times]
-        agg = {k: np.array([r[k] for r in rows]) for k in
-               ("open_time", "open", "high", "low", "close", "trades", *_SUMS)}
-        agg["open_time"] = agg["open_time"].astype(np.int64)
-        agg["trades"] = agg["trades"].astype(np.int64)
-        return _frame(agg)
+        closed = [self._open.pop(t) for t in done]
+        return BarUpdate(closed, self._forming_rows())
