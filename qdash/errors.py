@@ -52,3 +52,7 @@ class RuleSyntaxError(AlertError):
             f"column {self.column}"
         caret = " " * (position - start) + "^" * max(1, length)
         super().__init__(f"{message} ({where})\n  {line_text}\n  {caret}")
+
+
+class BacktestError(QdashError, ValueError):
+    """Backtest inputs or parameters are inconsistent (misaligned series, entry <= exit, ...)."""
