@@ -56,3 +56,7 @@ class RuleSyntaxError(AlertError):
 
 class BacktestError(QdashError, ValueError):
     """Backtest inputs or parameters are inconsistent (misaligned series, entry <= exit, ...)."""
+
+
+class AnalyticsError(QdashError, ValueError):
+    """Bad input to a pair-analytics function (too few points, unknown method, degenerate series)."""
