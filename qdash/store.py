@@ -65,6 +65,11 @@ CREATE TABLE IF NOT EXISTS alerts_log (
     delivery TEXT
 );
 CREATE INDEX IF NOT EXISTS alerts_log_ts ON alerts_log (ts);
+CREATE TABLE IF NOT EXISTS alert_rules (
+    name TEXT PRIMARY KEY,
+    definition TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
 """
 
 TICK_INSERT = ("INSERT OR IGNORE INTO tick_data "
@@ -153,6 +158,11 @@ class Store:
             with self._lock:
                 self._connections.append(conn)
         return conn
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (autocommit; wrap writes in BEGIN IMMEDIATE ... COMMIT), for
+        modules that own tables of their own (``alerts_log``, ``alert_rules``)."""
+        return self._conn()
 
     def close(self) -> None:
         """Close every connection this Store opened (in any thread)."""
