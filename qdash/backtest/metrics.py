@@ -1,0 +1,208 @@
+"""Backtest performance metrics: one small function per metric.
+
+Modelled on hftbacktest's ``stats/metrics.py`` (one unit per metric, conventions in the
+docstring), but plain functions over numpy arrays so a sweep can call them thousands of times.
+
+Conventions, shared by every function here:
+
+- ``equity`` is the **bar equity curve** (account value marked at each bar's close, quote
+  currency), oldest first. Returns are simple bar-to-bar returns of that curve
+  (``equity[t] / equity[t-1] - 1``). Risk ratios are never computed from per-trade returns: a
+  trade-based Sharpe ignores the time spent flat and the path inside each trade.
+- **Annualisation for a 24/7 market.** Crypto perpetuals trade every day, so a year is 365 days of
+  bars: ``periods_per_year = 365 * 86_400_000 / bar_ms`` (525,600 for 1m bars, 8,760 for 1h bars,
+  365 for daily bars). Volatility, Sharpe and Sortino scale by ``sqrt(periods_per_year)``. The
+  traditional-finance √252 is wrong here whatever the bar: it assumes daily bars *and* 252 trading
+  days. Note (as hftbacktest warns) that a Sharpe annualised from short bars is sensitive to the
+  sampling interval when bar returns are autocorrelated, so compare strategies at the same bar.
+- Risk-free rate: zero. Standard deviations use ``ddof=1``.
+- Drawdowns are fractions of the running peak (0.12 = 12 % below the peak), reported positive.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+DAY_MS = 86_400_000
+DAYS_PER_YEAR = 365
+
+
+def periods_per_year(bar_ms: float) -> float:
+    """Bars in a 365-day year for bars of ``bar_ms`` milliseconds (24/7 market)."""
+    if not bar_ms > 0:
+        raise ValueError(f"bar length must be positive, got {bar_ms} ms")
+    return DAYS_PER_YEAR * DAY_MS / float(bar_ms)
+
+
+def bar_ms_of(index: pd.DatetimeIndex) -> float:
+    """Bar length in ms of a time index: the median spacing (robust to gaps)."""
+    if len(index) < 2:
+        raise ValueError("need at least two bars to infer the bar length")
+    ms = index.as_unit("ms").asi8
+    return float(np.median(np.diff(ms)))
+
+
+def bar_returns(equity) -> np.ndarray:
+    """Simple bar returns of the equity curve (length ``len(equity) - 1``)."""
+    e = np.asarray(equity, dtype=np.float64)
+    return e[1:] / e[:-1] - 1.0
+
+
+def total_return(equity) -> float:
+    """Final over initial equity, minus one (0.05 = +5 %)."""
+    e = np.asarray(equity, dtype=np.float64)
+    return float(e[-1] / e[0] - 1.0) if len(e) else math.nan
+
+
+def cagr(equity, years: float) -> float:
+    """Compound annual growth rate over ``years`` (elapsed calendar time, 365-day years)."""
+    e = np.asarray(equity, dtype=np.float64)
+    if len(e) < 2 or not years > 0 or e[-1] <= 0:
+        return math.nan if len(e) < 2 or not years > 0 else -1.0
+    return float((e[-1] / e[0]) ** (1.0 / years) - 1.0)
+
+
+def annual_volatility(equity, periods_per_year: float) -> float:
+    """Standard deviation (ddof=1) of bar returns times ``sqrt(periods_per_year)``.
+
+    ``periods_per_year`` is bars per 365-day year (see the module docstring), not 252.
+    """
+    r = bar_returns(equity)
+    if len(r) < 2:
+        return math.nan
+    return float(r.std(ddof=1) * math.sqrt(periods_per_year))
+
+
+def sharpe(equity, periods_per_year: float) -> float:
+    """Annualised Sharpe ratio of the bar equity curve, risk-free rate zero.
+
+    ``mean(r) / std(r, ddof=1) * sqrt(periods_per_year)`` with ``r`` the bar returns and
+    ``periods_per_year`` the bars in a 365-day year at this bar frequency (24/7 market). NaN when
+    the curve is flat (no risk taken).
+    """
+    r = bar_returns(equity)
+    if len(r) < 2:
+        return math.nan
+    sd = r.std(ddof=1)
+    return float(r.mean() / sd * math.sqrt(periods_per_year)) if sd > 0 else math.nan
+
+
+def sortino(equity, periods_per_year: float) -> float:
+    """Annualised Sortino ratio of the bar equity curve, target return zero.
+
+    ``mean(r) / sqrt(mean(min(r, 0)**2)) * sqrt(periods_per_year)``: the downside deviation is
+    taken over *all* bars (zeros for up bars), as in hftbacktest; bars per 365-day year.
+    """
+    r = bar_returns(equity)
+    if len(r) < 2:
+        return math.nan
+    dd = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
+    return float(r.mean() / dd * math.sqrt(periods_per_year)) if dd > 0 else math.nan
+
+
+def drawdown(equity) -> np.ndarray:
+    """Per-bar drawdown as a positive fraction of the running peak."""
+    e = np.asarray(equity, dtype=np.float64)
+    return 1.0 - e / np.maximum.accumulate(e)
+
+
+def max_drawdown(equity) -> float:
+    """Largest peak-to-trough fall as a positive fraction of the peak (0.2 = -20 %)."""
+    e = np.asarray(equity, dtype=np.float64)
+    return float(drawdown(e).max()) if len(e) else math.nan
+
+
+def max_drawdown_duration(equity) -> int:
+    """Longest run of consecutive bars below the running peak (still counting at the end when
+    the curve never recovers)."""
+    e = np.asarray(equity, dtype=np.float64)
+    if len(e) == 0:
+        return 0
+    peak_pos = np.maximum.accumulate(np.where(e >= np.maximum.accumulate(e), np.arange(len(e)), 0))
+    under = np.arange(len(e)) - peak_pos
+    return int(under.max())
+
+
+def calmar(cagr_value: float, max_drawdown_value: float) -> float:
+    """CAGR over maximum drawdown (both as fractions); NaN without a drawdown."""
+    return cagr_value / max_drawdown_value if max_drawdown_value > 0 else math.nan
+
+
+def number_of_trades(net_pnl) -> int:
+    """Closed round trips."""
+    return int(len(net_pnl))
+
+
+def win_rate(net_pnl) -> float:
+    """Fraction of trades with positive net PnL (after fees, slippage and funding)."""
+    p = np.asarray(net_pnl, dtype=np.float64)
+    return float((p > 0).mean()) if len(p) else math.nan
+
+
+def profit_factor(net_pnl) -> float:
+    """Sum of winning net PnL over the absolute sum of losing net PnL (inf without losers)."""
+    p = np.asarray(net_pnl, dtype=np.float64)
+    if not len(p):
+        return math.nan
+    loss = -p[p < 0].sum()
+    win = p[p > 0].sum()
+    return float(win / loss) if loss > 0 else (math.inf if win > 0 else math.nan)
+
+
+def average_holding_bars(bars_held) -> float:
+    """Mean number of bars a trade was held (entry fill to exit fill)."""
+    b = np.asarray(bars_held, dtype=np.float64)
+    return float(b.mean()) if len(b) else math.nan
+
+
+def exposure(side) -> float:
+    """Fraction of bars with an open position."""
+    s = np.asarray(side)
+    return float((s != 0).mean()) if len(s) else math.nan
+
+
+def turnover(traded_notional: float, initial_capital: float) -> float:
+    """Total traded notional (both legs, entries and exits) over initial capital."""
+    return float(traded_notional / initial_capital)
+
+
+def compute_all(equity, side, net_pnl, bars_held, *, bar_ms: float, years: float,
+                initial_capital: float,
+                traded_notional: float, fees: float, slippage: float, funding: float) -> dict:
+    """Every metric of a backtest as a flat dict (the row a sweep stores).
+
+    ``net_pnl`` and ``bars_held`` are per closed trade; ``fees``, ``slippage`` (costs, positive)
+    and ``funding`` (received, signed) are totals over the run including any still-open position.
+    ``years`` is the elapsed time of the curve (first to last bar) in 365-day years, for CAGR.
+    Holding time is also given in hours (``bars * bar_ms``).
+    """
+    e = np.asarray(equity, dtype=np.float64)
+    ppy = periods_per_year(bar_ms)
+    net = np.asarray(net_pnl, dtype=np.float64)
+    c = cagr(e, years)
+    mdd = max_drawdown(e)
+    avg_bars = average_holding_bars(bars_held)
+    return {
+        "total_return": total_return(e),
+        "cagr": c,
+        "annual_volatility": annual_volatility(e, ppy),
+        "sharpe": sharpe(e, ppy),
+        "sortino": sortino(e, ppy),
+        "max_drawdown": mdd,
+        "max_drawdown_bars": max_drawdown_duration(e),
+        "calmar": calmar(c, mdd),
+        "trades": number_of_trades(net),
+        "win_rate": win_rate(net),
+        "profit_factor": profit_factor(net),
+        "avg_holding_bars": avg_bars,
+        "avg_holding_hours": avg_bars * bar_ms / 3_600_000,
+        "exposure": exposure(side),
+        "turnover": turnover(traded_notional, initial_capital),
+        "total_fees": float(fees),
+        "total_slippage": float(slippage),
+        "total_funding": float(funding),
+        "final_equity": float(e[-1]) if len(e) else math.nan,
+    }
