@@ -60,3 +60,18 @@ class BacktestError(QdashError, ValueError):
 
 class AnalyticsError(QdashError, ValueError):
     """Bad input to a pair-analytics function (too few points, unknown method, degenerate series)."""
+
+
+class IngestError(DataFormatError):
+    """A tick-ingestion request was rejected and nothing was stored.
+
+    ``status`` is the HTTP status to answer (400 bad body or tick, 401 no token, 413 too large);
+    ``problems`` lists ``{"index", "field", "problem"}`` dicts (plus ``"line"`` for NDJSON items),
+    first problem first; ``kind`` is a short machine-readable reason.
+    """
+
+    def __init__(self, message: str, *, status: int = 400, kind: str = "invalid",
+                 problems: list[dict] | None = None, line: int | None = None,
+                 column: int | None = None):
+        super().__init__(message, line=line, column=column)
+        self.status, self.kind, self.problems = status, kind, list(problems or [])
