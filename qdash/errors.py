@@ -73,5 +73,6 @@ class IngestError(DataFormatError):
     def __init__(self, message: str, *, status: int = 400, kind: str = "invalid",
                  problems: list[dict] | None = None, line: int | None = None,
                  column: int | None = None):
-        super().__init__(message, line=line, column=column)
+        super().__init__(message)
+        self.line, self.column = line, column  # 1-based position of a JSON syntax error
         self.status, self.kind, self.problems = status, kind, list(problems or [])
