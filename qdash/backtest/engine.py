@@ -252,14 +252,18 @@ def _per_bar(values, index: pd.DatetimeIndex, name: str) -> np.ndarray:
 
 def signals(y_close: pd.Series, x_close: pd.Series, hedge: str = "rolling-ols",
             window: int | None = 500, z_window: int | None = None,
-            beta: float | None = None) -> Signals:
+            beta: float | None = None, min_periods: int = 30,
+            hedge_options: dict | None = None) -> Signals:
     """Per-bar beta, alpha, spread ``y - beta*x - alpha`` and rolling z-score of the spread.
 
     ``hedge``: ``rolling-ols`` (OLS with intercept over the last ``window`` bars),
     ``expanding-ols`` (all bars so far), ``kalman`` (filtered, no smoothing), ``fixed`` (the
     given ``beta``, alpha 0), or ``full-ols`` (one fit on all bars: looks ahead, so the result is
-    flagged in-sample). ``z_window`` (default ``window``) is the causal rolling window of the
-    z-score. Every value at bar ``t`` uses data up to ``t`` only, except ``full-ols``.
+    flagged in-sample). ``expanding-ols`` starts after ``min_periods`` bars; ``hedge_options``
+    go to :func:`qdash.analytics.hedge_ratio` (e.g. Kalman ``delta`` and ``r``, whose default
+    suits prices near 1-100: scale ``r`` with the squared price level). ``z_window`` (default
+    ``window``) is the causal rolling window of the z-score. Every value at bar ``t`` uses data
+    up to ``t`` only, except ``full-ols``.
     """
     from .. import analytics  # the estimators live there; imported late to keep layers apart
 
@@ -279,19 +283,22 @@ def signals(y_close: pd.Series, x_close: pd.Series, hedge: str = "rolling-ols",
             if not window or window < 3:
                 raise BacktestError(f"rolling-ols needs window >= 3 bars, got {window}")
             kw["window"] = int(window)
-        res = analytics.hedge_ratio(y_close, x_close, **kw)
-        b = _per_bar(res.beta, y_close.index, "beta") if not np.isscalar(res.beta) else \
-            np.full(n, float(res.beta))
-        a = _per_bar(res.alpha, y_close.index, "alpha") if not np.isscalar(res.alpha) else \
-            np.full(n, float(res.alpha))
+        elif hedge == "expanding-ols":
+            kw["min_periods"] = int(min_periods)
+        res = analytics.hedge_ratio(y_close, x_close, **kw, **(hedge_options or {}))
+        if res.beta_series is not None:
+            b = _per_bar(res.beta_series, y_close.index, "beta")
+            a = _per_bar(res.alpha_series, y_close.index, "alpha")
+        else:
+            b, a = np.full(n, float(res.beta)), np.full(n, float(res.alpha))
     spread = y_close.to_numpy(np.float64) - b * x_close.to_numpy(np.float64) - a
     z = np.asarray(analytics.zscore(pd.Series(spread, index=y_close.index), int(zw)),
                    dtype=np.float64)
     return Signals(b, a, spread, z, hedge, in_sample=hedge in IN_SAMPLE_METHODS)
 
 
-_ANALYTICS_METHOD = {"rolling-ols": "rolling-ols", "expanding-ols": "expanding-ols",
-                     "kalman": "kalman", "full-ols": "ols"}
+_ANALYTICS_METHOD = {"rolling-ols": "rolling", "expanding-ols": "expanding", "kalman": "kalman",
+                     "full-ols": "ols"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,7 +362,8 @@ def run(y, x, *, hedge: str = "rolling-ols", window: int | None = 500,
         allocation: float = 0.95, leverage: float = 1.0, fee_bps: float = 4.0,
         slippage_bps: float = 0.0, funding_y: pd.Series | None = None,
         funding_x: pd.Series | None = None, fill: str = "auto", close_at_end: bool = True,
-        bar_ms: float | None = None, in_sample: bool = False) -> BacktestResult:
+        bar_ms: float | None = None, in_sample: bool = False,
+        hedge_options: dict | None = None) -> BacktestResult:
     """Backtest the pair mean-reversion rule on ``y`` and ``x``.
 
     ``y``, ``x``: close Series or bar DataFrames (``open``/``close``) indexed by UTC bar open
@@ -379,7 +387,8 @@ def run(y, x, *, hedge: str = "rolling-ols", window: int | None = 500,
     else:
         close_y = pd.Series(p.mark_y, index=p.index)
         close_x = pd.Series(p.mark_x, index=p.index)
-        sig = signals(close_y, close_x, hedge, window, z_window, beta)
+        sig = signals(close_y, close_x, hedge, window, z_window, beta,
+                      hedge_options=hedge_options)
         b, zz, in_sample, label = sig.beta, sig.z, in_sample or sig.in_sample, hedge
     if in_sample:
         warnings.warn("backtest signals were fitted on the whole sample (look-ahead): "
@@ -428,6 +437,7 @@ def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(500,), hedge
     beta_fixed = fixed.pop("beta", None)
     fill = fixed.pop("fill", "auto")
     funding_y, funding_x = fixed.pop("funding_y", None), fixed.pop("funding_x", None)
+    hedge_options = fixed.pop("hedge_options", None)
     base = Params(**fixed)
     p = prepare_prices(y, x, fill)
     fy = funding_per_bar(funding_y, p.index, p.bar_ms)
@@ -455,7 +465,8 @@ def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(500,), hedge
     rows = []
     with ThreadPoolExecutor(max_workers=n_jobs) if n_jobs > 1 else _Inline() as pool:
         for h, w in groups:
-            sig = signals(close_y, close_x, h, w, z_window, beta_fixed)
+            sig = signals(close_y, close_x, h, w, z_window, beta_fixed,
+                          hedge_options=hedge_options)
 
             def one(prm, sig=sig):
                 out = _simulate(p, sig.beta, sig.z, prm, fy, fx, lo, hi)
@@ -573,10 +584,12 @@ def _run_window(y, x, chosen: dict, z_window, fixed: dict, lo: int, hi: int,
     beta_fixed = fixed.pop("beta", None)
     fill = fixed.pop("fill", "auto")
     funding_y, funding_x = fixed.pop("funding_y", None), fixed.pop("funding_x", None)
+    hedge_options = fixed.pop("hedge_options", None)
     p = prepare_prices(y, x, fill)
     close_y = pd.Series(p.mark_y[:hi], index=p.index[:hi])
     close_x = pd.Series(p.mark_x[:hi], index=p.index[:hi])
-    sig = signals(close_y, close_x, chosen["hedge"], chosen["window"], z_window, beta_fixed)
+    sig = signals(close_y, close_x, chosen["hedge"], chosen["window"], z_window, beta_fixed,
+                  hedge_options=hedge_options)
     ya = _slice_input(y, p.index[lo:hi])
     xa = _slice_input(x, p.index[lo:hi])
     return run(ya, xa, beta=sig.beta[lo:hi], z=sig.z[lo:hi], entry=chosen["entry"],
