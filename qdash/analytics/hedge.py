@@ -1,0 +1,218 @@
+"""Hedge ratios of a pair, every estimator behind one contract: :func:`hedge_ratio`.
+
+Model: ``y_t = beta·x_t + alpha + spread_t`` (``alpha = 0`` when ``intercept=False``), on prices
+or, with ``log=True``, on natural-log prices. ``y`` is the leg you hold one unit of, ``x`` the
+hedge leg: a spread position is +1 y and −beta x.
+
+Every method returns a :class:`HedgeResult` with ``beta``, ``alpha``, ``spread``; the time-varying
+methods (``rolling``, ``expanding``, ``kalman``) also carry per-bar ``beta_series``/``alpha_series``
+and their scalar ``beta``/``alpha`` are the last bar's. Their estimate at bar t uses bars <= t only
+(no look-ahead), and their spread is ``y_t − (beta_t·x_t + alpha_t)``.
+
+Alignment policy (:func:`align`), the same for every method:
+
+* two pandas Series are joined on their index (outer join, sorted); a leg missing at a timestamp is
+  forward-filled from its previous value for at most ``ffill_limit`` consecutive rows (default 0:
+  no filling, i.e. an inner join); rows where a leg is still missing are dropped;
+* arrays (or Series without a shared index) must have the same length and are paired by position;
+* rows with a non-finite value (or a non-positive price when ``log=True``) are dropped.
+
+Robust estimators on long inputs (a day of 1 s bars is 86,400 points): ``huber`` and
+``theil-sen`` fit at most ``max_points`` points (defaults 5,000 and 1,000), drawn uniformly without
+replacement by ``numpy.random.default_rng(seed)`` (default seed 0) and kept in time order, so the
+result is deterministic and equals scikit-learn's ``HuberRegressor`` /
+``scipy.stats.theilslopes`` on exactly those points. Theil–Sen is O(m²) in time and memory
+(1,000 points → 0.5 M slopes, ~25 ms); the points used are in ``HedgeResult.params["n_fit"]``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import AnalyticsError
+from . import _kernels as K
+
+METHODS = ("ols", "huber", "theil-sen", "kalman", "rolling", "expanding")
+
+
+@dataclass(frozen=True)
+class HedgeResult:
+    """The one result type of every hedge-ratio method.
+
+    ``beta``/``alpha``: the estimate (last bar's for time-varying methods; ``alpha`` is 0 without
+    intercept). ``spread``: ``y − (beta·x + alpha)`` per aligned bar (per-bar beta/alpha for
+    time-varying methods). ``beta_series``/``alpha_series``: per-bar estimates (time-varying methods
+    only, else None). ``extra``: method-specific series; Kalman gives ``innovation`` (``y_t`` minus
+    its one-step-ahead prediction), ``innovation_var`` (its predicted variance ``S_t``) and
+    ``innovation_z`` (= innovation / sqrt(S_t)), the filter's break signals. ``params``: the
+    parameters used (including ``n_fit`` points for subsampled methods).
+    """
+
+    method: str
+    beta: float
+    alpha: float
+    spread: pd.Series
+    intercept: bool
+    log: bool
+    nobs: int
+    beta_series: pd.Series | None = None
+    alpha_series: pd.Series | None = None
+    extra: dict[str, pd.Series] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def align(y, x, *, ffill_limit: int = 0, log: bool = False) -> tuple[pd.Index, np.ndarray,
+                                                                        np.ndarray]:
+    """Apply the module's alignment policy; returns (index, y values, x values) as float64.
+
+    The values are log prices when ``log=True``. Raises :class:`AnalyticsError` when fewer than 3
+    aligned rows remain or array lengths differ.
+    """
+    if isinstance(y, pd.Series) and isinstance(x, pd.Series) and not y.index.equals(x.index):
+        df = pd.concat({"y": y.astype("float64"), "x": x.astype("float64")}, axis=1, sort=True)
+        if ffill_limit > 0:
+            df = df.ffill(limit=ffill_limit)
+        index, yv, xv = df.index, df["y"].to_numpy(), df["x"].to_numpy()
+    else:
+        yv = np.asarray(y, dtype=np.float64).ravel()
+        xv = np.asarray(x, dtype=np.float64).ravel()
+        if len(yv) != len(xv):
+            raise AnalyticsError(f"y has {len(yv)} values and x {len(xv)}: pass arrays of equal "
+                                 "length or pandas Series to be joined on their index")
+        index = y.index if isinstance(y, pd.Series) else (
+            x.index if isinstance(x, pd.Series) else pd.RangeIndex(len(yv)))
+    ok = np.isfinite(yv) & np.isfinite(xv)
+    if log:
+        ok &= (yv > 0) & (xv > 0)
+    if not ok.all():
+        index, yv, xv = index[ok], yv[ok], xv[ok]
+    if len(yv) < 3:
+        raise AnalyticsError(f"only {len(yv)} aligned finite rows of y and x: need at least 3")
+    if log:
+        yv, xv = np.log(yv), np.log(xv)
+    return index, yv, xv
+
+
+def ols(y: np.ndarray, x: np.ndarray, intercept: bool = True) -> tuple[float, float]:
+    """Least-squares (beta, alpha) of y on x, from centred sums (equals statsmodels OLS)."""
+    if not intercept:
+        return float(np.dot(x, y) / np.dot(x, x)), 0.0
+    mx, my = x.mean(), y.mean()
+    dx = x - mx
+    sxx = np.dot(dx, dx)
+    if sxx <= 0:
+        raise AnalyticsError("x is constant over the sample: no hedge ratio can be estimated")
+    beta = np.dot(dx, y - my) / sxx
+    return float(beta), float(my - beta * mx)
+
+
+def subsample(n: int, max_points: int, seed: int = 0) -> np.ndarray | None:
+    """Sorted indices of ``max_points`` of ``n`` rows drawn by ``default_rng(seed)``; None = all."""
+    if n <= max_points:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+
+
+def _huber(y, x, intercept, epsilon, alpha, max_iter, max_points, seed):
+    from sklearn.linear_model import HuberRegressor
+
+    idx = subsample(len(y), max_points, seed)
+    ys, xs = (y, x) if idx is None else (y[idx], x[idx])
+    model = HuberRegressor(epsilon=epsilon, alpha=alpha, fit_intercept=intercept,
+                           max_iter=max_iter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lbfgs ConvergenceWarning on unscaled prices
+        model.fit(xs[:, None], ys)
+    params = {"epsilon": epsilon, "alpha": alpha, "max_iter": max_iter,
+              "max_points": max_points, "seed": seed, "n_fit": len(ys),
+              "n_iter": int(model.n_iter_), "scale": float(model.scale_)}
+    return float(model.coef_[0]), float(model.intercept_) if intercept else 0.0, params
+
+
+def _theil_sen(y, x, intercept, max_points, seed):
+    from scipy.stats import theilslopes
+
+    idx = subsample(len(y), max_points, seed)
+    ys, xs = (y, x) if idx is None else (y[idx], x[idx])
+    params = {"max_points": max_points, "seed": seed, "n_fit": len(ys)}
+    if intercept:
+        res = theilslopes(ys, xs)
+        return float(res.slope), float(res.intercept), params
+    # through the origin: the median of each point's slope to (0, 0)
+    ok = xs != 0
+    return float(np.median(ys[ok] / xs[ok])), 0.0, params
+
+
+def hedge_ratio(y, x, method: str = "ols", intercept: bool = True, *, log: bool = False,
+                ffill_limit: int = 0, window: int | None = None, min_periods: int | None = None,
+                epsilon: float = 1.35, alpha: float = 1e-4, max_iter: int = 1000,
+                max_points: int | None = None, seed: int = 0, delta: float = 1e-4,
+                r: float = 1e-3, beta0: float = 0.0, alpha0: float = 0.0,
+                p0: float = 1.0) -> HedgeResult:
+    """Hedge ratio of ``y`` on ``x`` by ``method`` (see the module docstring for the contract).
+
+    Methods and their parameters:
+
+    * ``"ols"``: least squares; equals ``statsmodels.OLS`` (with ``add_constant`` iff intercept).
+    * ``"huber"``: ``sklearn.linear_model.HuberRegressor(epsilon, alpha, max_iter)`` on at most
+      ``max_points`` (default 5,000) points subsampled with ``seed``.
+    * ``"theil-sen"``: ``scipy.stats.theilslopes`` (slope = median pairwise slope, intercept =
+      median(y) − slope·median(x)) on at most ``max_points`` (default 1,000) points; without
+      intercept, beta = median(y_i / x_i).
+    * ``"kalman"``: state (beta, alpha) a random walk with ``Q = delta/(1−delta)·I``, observation
+      ``y_t = [x_t, 1]·state + v_t``, ``Var(v_t) = r``; prior ``state = (beta0, alpha0)``,
+      ``P = p0·I``. Defaults delta = 1e-4, r = 1e-3 (E. P. Chan, *Algorithmic Trading*, ex. 3.3):
+      ``r`` is in squared units of y, so rescale it for other price levels. Without intercept the
+      observation row is ``[x_t, 0]`` (alpha stays 0).
+    * ``"rolling"``: OLS over the last ``window`` bars incl. t (NaN until the window is full);
+      equals ``statsmodels.regression.rolling.RollingOLS``.
+    * ``"expanding"``: OLS over bars 0..t, NaN until ``min_periods`` (default 2) bars.
+    """
+    if method not in METHODS:
+        raise AnalyticsError(f"unknown hedge-ratio method {method!r}: use one of {METHODS}")
+    index, yv, xv = align(y, x, ffill_limit=ffill_limit, log=log)
+    common = {"method": method, "intercept": intercept, "log": log, "nobs": len(yv)}
+
+    def static(beta, alpha_, params):
+        return HedgeResult(beta=beta, alpha=alpha_, spread=pd.Series(yv - (beta * xv + alpha_),
+                           index=index, name="spread"), params=params, **common)
+
+    if method == "ols":
+        return static(*ols(yv, xv, intercept), {})
+    if method == "huber":
+        return static(*_huber(yv, xv, intercept, epsilon, alpha, max_iter,
+                              5_000 if max_points is None else max_points, seed))
+    if method == "theil-sen":
+        return static(*_theil_sen(yv, xv, intercept,
+                                  1_000 if max_points is None else max_points, seed))
+    extra: dict[str, pd.Series] = {}
+    if method == "kalman":
+        if not 0 < delta < 1:
+            raise AnalyticsError(f"kalman delta must be in (0, 1), got {delta}")
+        q = delta / (1.0 - delta)
+        st = np.array([beta0, alpha0 if intercept else 0.0, p0, 0.0, p0])
+        b, a, e, s = K.kalman_run(yv, xv, q, r, 1.0 if intercept else 0.0, st)
+        extra = {"innovation": pd.Series(e, index=index, name="innovation"),
+                 "innovation_var": pd.Series(s, index=index, name="innovation_var"),
+                 "innovation_z": pd.Series(e / np.sqrt(s), index=index, name="innovation_z")}
+        params = {"delta": delta, "q": q, "r": r, "beta0": beta0, "alpha0": alpha0, "p0": p0,
+                  "P": st[2:].copy()}
+    else:
+        if method == "rolling":
+            if window is None or window < 2:
+                raise AnalyticsError(f"rolling hedge ratio needs window >= 2, got {window}")
+            mp = window
+        else:
+            window, mp = 0, 2 if min_periods is None else max(int(min_periods), 1)
+        b, a = K.rolling_ols_run(yv, xv, int(window), float(mp), intercept)
+        params = {"window": window or None, "min_periods": mp}
+    return HedgeResult(beta=float(b[-1]), alpha=float(a[-1]),
+                       spread=pd.Series(yv - (b * xv + a), index=index, name="spread"),
+                       beta_series=pd.Series(b, index=index, name="beta"),
+                       alpha_series=pd.Series(a, index=index, name="alpha"),
+                       extra=extra, params=params, **common)
