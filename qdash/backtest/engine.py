@@ -265,7 +265,9 @@ def signals(y_close: pd.Series, x_close: pd.Series, hedge: str = "rolling-ols",
     ``window``) is the causal rolling window of the z-score. Every value at bar ``t`` uses data
     up to ``t`` only, except ``full-ols``.
     """
-    from .. import analytics  # the estimators live there; imported late to keep layers apart
+    # the estimators live in qdash.analytics; imported here to keep the kernel importable alone
+    from ..analytics.hedge import hedge_ratio
+    from ..analytics.stats import zscore
 
     if hedge not in HEDGE_METHODS:
         raise BacktestError(f"unknown hedge method {hedge!r}; choose one of {HEDGE_METHODS}")
@@ -285,14 +287,14 @@ def signals(y_close: pd.Series, x_close: pd.Series, hedge: str = "rolling-ols",
             kw["window"] = int(window)
         elif hedge == "expanding-ols":
             kw["min_periods"] = int(min_periods)
-        res = analytics.hedge_ratio(y_close, x_close, **kw, **(hedge_options or {}))
+        res = hedge_ratio(y_close, x_close, **kw, **(hedge_options or {}))
         if res.beta_series is not None:
             b = _per_bar(res.beta_series, y_close.index, "beta")
             a = _per_bar(res.alpha_series, y_close.index, "alpha")
         else:
             b, a = np.full(n, float(res.beta)), np.full(n, float(res.alpha))
     spread = y_close.to_numpy(np.float64) - b * x_close.to_numpy(np.float64) - a
-    z = np.asarray(analytics.zscore(pd.Series(spread, index=y_close.index), int(zw)),
+    z = np.asarray(zscore(pd.Series(spread, index=y_close.index), int(zw)),
                    dtype=np.float64)
     return Signals(b, a, spread, z, hedge, in_sample=hedge in IN_SAMPLE_METHODS)
 
@@ -342,7 +344,7 @@ def _trades_frame(tr: np.ndarray, nt: int, index: pd.DatetimeIndex) -> pd.DataFr
     gross = t[:, k.T_PNL_Y] + t[:, k.T_PNL_X]
     df = pd.DataFrame({
         "entry_time": index[entry_bar], "exit_time": index[exit_bar],
-        "side": np.where(t[:, k.T_SIDE] > 0, "long", "short"),
+        "side": pd.array(np.where(t[:, k.T_SIDE] > 0, "long", "short"), dtype="str"),
         "entry_z": t[:, k.T_ENTRY_Z], "exit_z": t[:, k.T_EXIT_Z], "beta": t[:, k.T_BETA],
         "qty_y": t[:, k.T_QTY_Y], "qty_x": t[:, k.T_QTY_X],
         "entry_price_y": t[:, k.T_ENTRY_PY], "entry_price_x": t[:, k.T_ENTRY_PX],
@@ -351,7 +353,7 @@ def _trades_frame(tr: np.ndarray, nt: int, index: pd.DatetimeIndex) -> pd.DataFr
         "fees": t[:, k.T_FEES], "slippage": t[:, k.T_SLIP], "funding": t[:, k.T_FUNDING],
         "net_pnl": gross - t[:, k.T_FEES] - t[:, k.T_SLIP] + t[:, k.T_FUNDING],
         "bars_held": exit_bar - entry_bar,
-        "exit_reason": [k.REASONS[int(r)] for r in t[:, k.T_REASON]],
+        "exit_reason": pd.array([k.REASONS[int(r)] for r in t[:, k.T_REASON]], dtype="str"),
     })
     return df[TRADE_COLUMNS]
 

@@ -62,7 +62,8 @@ def cagr(equity, years: float) -> float:
     e = np.asarray(equity, dtype=np.float64)
     if len(e) < 2 or not years > 0 or e[-1] <= 0:
         return math.nan if len(e) < 2 or not years > 0 else -1.0
-    return float((e[-1] / e[0]) ** (1.0 / years) - 1.0)
+    with np.errstate(over="ignore"):  # a short, steep curve annualises to inf
+        return float(np.power(e[-1] / e[0], 1.0 / years) - 1.0)
 
 
 def annual_volatility(equity, periods_per_year: float) -> float:
