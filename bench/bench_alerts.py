@@ -68,12 +68,11 @@ def main() -> None:
 
     def reference() -> int:
         hits, prev = 0, None
-        for k, v in enumerate(data):
+        for v in data:
             for f in lambdas:
                 if f(v, prev):
                     hits += 1
             prev = v
-            del k
         return hits
 
     def ours() -> int:

@@ -48,11 +48,17 @@ Evaluator = Callable[[Values, Values], bool]
 """``f(values, previous_values) -> bool``: a compiled condition."""
 
 KNOWN_METRICS = (
-    "zscore", "spread", "price_y", "price_x", "beta_ols", "beta_huber", "beta_theilsen",
-    "beta_kalman", "beta_rolling", "corr", "adf_p", "coint_p", "half_life", "liquidity_score",
-    "volume_y", "volume_x", "age_y_s", "age_x_s",
+    "zscore", "zscore_raw", "spread", "price_y", "price_x", "beta_ols", "beta_huber",
+    "beta_theil_sen", "beta_rolling", "beta_kalman", "beta_disagreement", "innovation_z", "corr",
+    "corr_prices", "adf_p", "adf_stat", "coint_p", "coint_stat", "half_life", "half_life_bars",
+    "half_life_s", "hurst", "liquidity_score", "liquidity_y", "liquidity_x", "liquidity_pair",
+    "volume_y", "volume_x", "quote_volume_per_min_y", "quote_volume_per_min_x",
+    "trades_per_min_y", "trades_per_min_x", "spread_proxy_bps_y", "spread_proxy_bps_x",
+    "age_y_s", "age_x_s", "stale", "stale_y", "stale_x",
 )
-"""Metric names of the live pair state; used for "did you mean" hints, never to reject a name."""
+"""Common metric names of the live pair state (``PairState.metrics()``): template fields and
+"did you mean" hints. Not a whitelist — any identifier is a valid metric unless the manager is
+given ``known_metrics``."""
 
 SEVERITIES = ("info", "warning", "critical")
 

@@ -58,6 +58,7 @@ class Sink:
         self._buffer: deque = deque()  # jobs submitted while stopped
         self._queue: asyncio.Queue | None = None
         self._tasks: list[asyncio.Task] = []
+        self.dropped = 0  # alerts refused because the queue was full
 
     # --- subclass API ----------------------------------------------------------------------------
     async def deliver(self, alert: Alert, delivery: Delivery) -> None:
@@ -99,8 +100,10 @@ class Sink:
             return delivery
         delivery.status = "dropped"
         delivery.error = f"queue full ({self.queue_size} alerts waiting)"
-        logger.warning("alert %r for %s dropped by sink %r: %s", alert.rule, alert.pair,
-                       self.name, delivery.error)
+        self.dropped += 1
+        if self.dropped in (1, 10) or self.dropped % 1000 == 0:  # a stall must not flood the log
+            logger.warning("sink %r dropped alert %r for %s: %s (%d dropped so far)", self.name,
+                           alert.rule, alert.pair, delivery.error, self.dropped)
         return delivery
 
     def start(self) -> None:
