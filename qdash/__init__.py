@@ -3,8 +3,10 @@
 The public API a notebook imports; this module only re-exports.
 """
 
+from .alerts import AlertManager, AlertRule, CallbackSink, Rule, WebhookSink
 from .errors import DataFormatError, QdashError, StoreError, TimeframeError
 from .store import Store
 
-__all__ = ["DataFormatError", "QdashError", "Store", "StoreError", "TimeframeError"]
+__all__ = ["AlertManager", "AlertRule", "CallbackSink", "DataFormatError", "QdashError", "Rule",
+           "Store", "StoreError", "TimeframeError", "WebhookSink"]
 __version__ = "0.1.0"
