@@ -230,6 +230,8 @@ def test_manager_without_loop_buffers_log_until_flush(db_path):
     m.add("zscore > 2", name="z")
     feed(m, [3.0])
     assert len(m.history()) == 0
+    with pytest.raises(AlertError, match="needs a running event loop"):
+        m.start()
     m.flush()
     assert m.history()["rule"].tolist() == ["z"]
 

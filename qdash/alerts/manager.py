@@ -65,6 +65,10 @@ class AlertManager:
     reloaded at construction when ``load=True``) and firings are logged (``alerts_log``); ``None``
     keeps everything in memory. ``known_metrics``: when given, rules on other metric names are
     rejected when added. ``memory``: how many recent firings :attr:`recent` keeps.
+
+    Until :meth:`start`, firings wait in memory for the log writer (or :meth:`flush`) and
+    deliveries wait in the sinks' queues. Rule changes (:meth:`add`, :meth:`remove`,
+    :meth:`enable`) are written to the store at once: they are rare user actions.
     """
 
     def __init__(self, store: Store | str | os.PathLike | None = None, *,
@@ -343,6 +347,12 @@ class AlertManager:
         """Start sink workers and the log writer on the running loop; returns at once."""
         if self._writer is not None:
             return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise AlertError("AlertManager.start() needs a running event loop: call it from a "
+                             "notebook cell or async code (without a loop, use update() and "
+                             "flush())") from None
         self._log_event, self._log_lock = asyncio.Event(), asyncio.Lock()
         for sink in self._sinks.values():
             sink.start()

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.simple_httpclient import HTTPTimeoutError
 
 from ..errors import AlertError
 from .events import Alert, Delivery, check_structure, check_template, render, render_structure
@@ -325,10 +326,10 @@ class WebhookSink(Sink):
                     return
                 delivery.error = f"HTTP {response.code} {response.reason}"
                 retryable = response.code >= 500 or response.code in _RETRYABLE_HTTP
-            except HTTPClientError as e:  # 599: timeout or connection closed mid-request
-                delivery.code = e.code
-                delivery.error = f"{e.message or e} (timeout {self.timeout_s} s)" \
-                    if "Timeout" in str(e) else str(e)
+            except HTTPTimeoutError as e:
+                delivery.code, delivery.error = e.code, f"{e} (timeout_s={self.timeout_s})"
+            except HTTPClientError as e:  # 599: connection closed mid-request
+                delivery.code, delivery.error = e.code, str(e)
             except OSError as e:  # refused, unreachable, DNS failure
                 delivery.code = None
                 delivery.error = f"connection failed: {e.strerror or e}"
