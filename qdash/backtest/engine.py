@@ -447,6 +447,9 @@ def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(500,), hedge
     close_y = pd.Series(p.mark_y, index=p.index)
     close_x = pd.Series(p.mark_x, index=p.index)
     index = p.index[lo:hi]
+    if any(h in IN_SAMPLE_METHODS for h in _grid(hedge)):
+        warnings.warn("sweep includes a full-sample hedge fit (look-ahead): those rows are "
+                      "in-sample", InSampleWarning, stacklevel=2)
     rule_grid = []
     for e, xt, st, mh in itertools.product(_grid(entry), _grid(exit), _grid(stop),
                                            _grid(max_hold)):
