@@ -1,0 +1,144 @@
+"""What every host of the tick server shares: configuration, the token, the store writer, the hub.
+
+One :class:`IngestService` backs every handler of one server. Writes go to the store on one
+dedicated thread (SQLite stays off the event loop and writes commit in arrival order); a write's
+newly stored ticks are then published to the hub in that same order. A 2xx answer is given only
+after the store committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..store import Store, WriteResult, default_db_path
+from .hub import DEFAULT_MAX_QUEUE, TickHub
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY = 16 * 2**20
+TOKEN_ENV = "QDASH_TOKEN"
+SERVER_URL_ENV = "QDASH_SERVER_URL"
+
+
+@dataclass
+class ServerConfig:
+    """Settings of the tick server (the same for every host).
+
+    ``db``: SQLite path (default ``$QDASH_DB`` or ``./qdash.db``; opened on first use).
+    ``token``: the bearer secret for writes and subscriptions (default ``$QDASH_TOKEN``, else
+    generated at start-up). ``loopback_subscribe``: let clients on 127.0.0.1/::1 subscribe to
+    ``/qdash/ws/ticks`` without a token. ``max_body``: request/message size limit in bytes.
+    ``max_queue``: tick batches a subscriber may have unread before it is dropped.
+    """
+
+    db: str | None = None
+    token: str | None = None
+    loopback_subscribe: bool = False
+    max_body: int = DEFAULT_MAX_BODY
+    max_queue: int = DEFAULT_MAX_QUEUE
+    synchronous: str = "FULL"
+
+
+def resolve_token(configured: str | None) -> tuple[str, bool]:
+    """The token to use and whether it was generated (no config, no ``$QDASH_TOKEN``)."""
+    token = configured or os.environ.get(TOKEN_ENV)
+    if token:
+        return token, False
+    return secrets.token_urlsafe(24), True
+
+
+class IngestService:
+    """Store writer + hub + auth secret + counters, shared by the handlers of one server."""
+
+    def __init__(self, config: ServerConfig | None = None):
+        self.config = config or ServerConfig()
+        self.token, self.token_generated = resolve_token(self.config.token)
+        self.db_path = str(self.config.db or default_db_path())
+        self.hub = TickHub(self.config.max_queue)
+        self.started = time.time()
+        self.received = 0
+        self.stored = 0
+        self.rejected = 0
+        self._store: Store | None = None
+        self._store_lock = threading.Lock()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="qdash-store-writer")
+        self._rowid_conn: sqlite3.Connection | None = None
+
+    def export_token(self) -> None:
+        """Put the token in this process's environment, so kernels it starts inherit it."""
+        os.environ[TOKEN_ENV] = self.token
+
+    @property
+    def store(self) -> Store:
+        """The store, opened on first use (a host that never ingests creates no file)."""
+        with self._store_lock:
+            if self._store is None:
+                self._store = Store(self.db_path, synchronous=self.config.synchronous)
+            return self._store
+
+    async def ingest(self, ticks: pd.DataFrame) -> WriteResult:
+        """Commit ``ticks`` to the store (on the writer thread), then publish the new ones."""
+        loop = asyncio.get_running_loop()
+        result, new = await loop.run_in_executor(self._writer, self._write, ticks)
+        self.received += result.received
+        self.stored += result.stored
+        self.hub.publish(new)
+        return result
+
+    def _write(self, ticks: pd.DataFrame) -> tuple[WriteResult, pd.DataFrame]:
+        """Writer thread: store, and find which rows were new (for the hub)."""
+        if len(ticks) == 0:
+            return WriteResult(0, 0), ticks
+        store = self.store
+        before = self._max_rowid(store)
+        result = store.write_ticks(ticks)
+        if result.stored == result.received:
+            return result, ticks
+        if result.stored == 0:
+            return result, ticks.iloc[:0]
+        # partly new (an overlapping re-send): publish exactly the rows this write added
+        rows = self._rowid_conn.execute(
+            "SELECT symbol, trade_id FROM tick_data WHERE rowid > ?", (before,)).fetchall()
+        added = set(rows)
+        mask = np.fromiter(((s, t) in added for s, t in zip(ticks["symbol"].tolist(),
+                                                             ticks["trade_id"].tolist())),
+                           dtype=bool, count=len(ticks))
+        return result, ticks[mask].reset_index(drop=True)
+
+    def _max_rowid(self, store: Store) -> int:
+        if self._rowid_conn is None:  # only ever used on the writer thread
+            self._rowid_conn = sqlite3.connect(store.path, check_same_thread=False)
+        row = self._rowid_conn.execute("SELECT max(rowid) FROM tick_data").fetchone()
+        return row[0] or 0
+
+    async def symbols(self) -> list[str]:
+        """Stored symbols (read on a worker thread)."""
+        return await asyncio.to_thread(lambda: self.store.symbols())
+
+    def health(self) -> dict:
+        """Counters for ``/qdash/api/health``."""
+        return {"ok": True, "db": self.db_path, "uptime_s": round(time.time() - self.started, 3),
+                "ticks_received": self.received, "ticks_stored": self.stored,
+                "requests_rejected": self.rejected, "subscribers": len(self.hub.subscribers),
+                "subscribers_dropped": self.hub.dropped_subscribers,
+                "ticks_published": self.hub.published_ticks}
+
+    def close(self) -> None:
+        """Stop the hub, finish pending writes, close the store."""
+        self.hub.close()
+        self._writer.shutdown(wait=True)
+        if self._rowid_conn is not None:
+            self._rowid_conn.close()
+        if self._store is not None:
+            self._store.close()
