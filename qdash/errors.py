@@ -38,8 +38,9 @@ class AlertError(QdashError, ValueError):
 
 
 class RuleSyntaxError(AlertError):
-    """A rule expression could not be parsed; ``position`` (0-based) and ``column`` (1-based) locate
-    the offending token in ``text``, and the message ends with the text and a caret line under it."""
+    """A rule expression could not be parsed. ``position`` (0-based offset), ``line`` and
+    ``column`` (1-based) locate the offending ``token`` in ``text``; the message ends with the
+    line of text and a caret line under the token."""
 
     def __init__(self, message: str, *, text: str, position: int, length: int = 1):
         self.text, self.position = text, position
