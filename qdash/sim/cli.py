@@ -1,0 +1,71 @@
+"""``qdash sim``: run the simulated Binance USDⓈ-M exchange until Ctrl-C.
+
+``qdash sim --port 9443 --symbols BTCUSDT,ETHUSDT [--rate N] [--seed S] [--replay FILE]``
+prints one line ``qdash sim listening on ws://HOST:PORT (REST http://HOST:PORT)`` (with the real
+port when ``--port 0``), then serves until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from .server import SimExchange
+
+
+def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``qdash sim``."""
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9443, help="0 = any free port")
+    parser.add_argument("--symbols", default=None,
+                        help="comma-separated symbols (default BTCUSDT,ETHUSDT; replay: every "
+                             "symbol in the file)")
+    parser.add_argument("--rate", type=float, default=50.0, help="trades per second, in total")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--replay", default=None,
+                        help="replay a tick file (any format qdash reads) instead of simulating")
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="replay speed (1 = real time, 0 = as fast as possible)")
+    parser.add_argument("--ping-interval", type=float, default=180.0, help="server pings (s)")
+    parser.add_argument("--retention", type=float, default=3600.0,
+                        help="seconds of trade history kept for REST (memory bound)")
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM; returns 0."""
+    return asyncio.run(_serve(args))
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()] \
+        if args.symbols else None
+    sim = SimExchange(symbols, rate=args.rate, seed=args.seed, host=args.host, port=args.port,
+                      replay=args.replay, speed=args.speed, ping_interval=args.ping_interval,
+                      retention_s=args.retention)
+    await sim.start()
+    print(f"qdash sim listening on {sim.ws_url} (REST {sim.rest_url}); symbols "
+          f"{','.join(sim.symbols)}; Ctrl-C to stop", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await sim.stop()
+    print(f"qdash sim: published {sim.stats['published']} trades "
+          f"({sim.stats['published_market']} MARKET)", flush=True)
+    return 0
+
+
+def main(argv=None) -> int:
+    """``python -m qdash.sim.cli`` (the same as ``qdash sim``)."""
+    parser = argparse.ArgumentParser(prog="qdash sim", description=__doc__.split("\n\n")[0])
+    add_sim_arguments(parser)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return run_sim(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
