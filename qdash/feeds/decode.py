@@ -289,6 +289,7 @@ def _finish(col: _Collector, source: str, symbol: str | None) -> DecodeResult:
         parts.append(_extract(col, col.aggs, col.agg_lines, "a", symbol))
     parts = [p for p in parts if len(p.ts)]
     if not parts:
+        col.errors.sort(key=lambda e: e.line)
         empty = np.empty(0)
         ticks = tick_frame(np.empty(0, dtype=object), empty, empty, empty, empty, empty, source)
         return DecodeResult(ticks, col.counts, col.errors, np.empty(0, dtype=np.int64),
@@ -316,6 +317,7 @@ def _finish(col: _Collector, source: str, symbol: str | None) -> DecodeResult:
     ts, sym, tid, price, qty, side, lines = cat
     ticks = tick_frame(sym, ts, tid, price, qty, side, source)
     col.count("ticks", len(ticks))
+    col.errors.sort(key=lambda e: e.line)
     return DecodeResult(ticks, col.counts, col.errors, lines, col.filtered)
 
 

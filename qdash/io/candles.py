@@ -4,7 +4,7 @@ Binance klines (``open_time,open,high,low,close,volume,close_time,quote_volume,c
 taker_buy_volume,taker_buy_quote_volume,ignore``; header optional; ms or µs) give every column of
 :data:`qdash.model.BAR_COLUMNS` (``vwap`` = quote volume / volume). Other OHLC CSVs need a time
 column and open/high/low/close; volume, trade count, taker-buy volume, quote volume and vwap are
-taken when a column names them and are NaN otherwise.
+taken when a column names them and are NaN otherwise (``trades`` is int64 when present).
 """
 
 from __future__ import annotations
@@ -75,7 +75,12 @@ def _read_bars(path, det: Detected, symbol, timeframe, skip_bad, bar=None):
     o, h, lo, c = (C.floats(df[col], col, err) for col in ohlc)
     cols = {"open": o, "high": h, "low": lo, "close": c}
     for k, col in opt.items():
-        cols[k] = C.floats(df[col], col, err) if col else np.full(len(df), np.nan)
+        if col is None:
+            cols[k] = np.full(len(df), np.nan)
+        elif k == "trades":
+            cols[k] = C.integers(df[col], col, err)
+        else:
+            cols[k] = C.floats(df[col], col, err)
     syms = C.symbols(df[sym_col], sym_col, err) if sym_col else None
     with np.errstate(invalid="ignore"):
         incoherent = (h < lo) | (o > h) | (o < lo) | (c > h) | (c < lo)

@@ -412,8 +412,9 @@ def _collector_row_problem(d) -> tuple[str | None, str] | None:
 # --- synthetic ids -------------------------------------------------------------------------------
 
 def _with_synthetic_ids(chunks: Iterator[TickChunk]) -> Iterator[TickChunk]:
-    """Give id-less ticks :func:`synthetic_trade_ids`, holding back the rows of each chunk's last
-    timestamp to the next chunk so a group of identical rows is never split across batches."""
+    """Give id-less ticks :func:`synthetic_trade_ids`, holding back the rows of each symbol's last
+    timestamp in a chunk to the next chunk so a group of identical rows is never split across
+    batches (the hold-back is bounded by the trades of one millisecond)."""
     carry = None
     prev = None
     for ch in chunks:
@@ -422,11 +423,9 @@ def _with_synthetic_ids(chunks: Iterator[TickChunk]) -> Iterator[TickChunk]:
         if prev is not None:
             yield prev
         if len(t):
-            ts = t["ts"].to_numpy()
-            hold = ts == ts[-1]
-            if not hold.all():
-                carry = t[hold]
-                t = t[~hold].reset_index(drop=True)
+            hold = _last_time_rows(t)
+            carry = t[hold]
+            t = t[~hold].reset_index(drop=True)
         ch.ticks = _assign_ids(t)
         prev = ch
     if prev is not None:
@@ -434,6 +433,17 @@ def _with_synthetic_ids(chunks: Iterator[TickChunk]) -> Iterator[TickChunk]:
             prev.ticks = pd.concat([prev.ticks, _assign_ids(carry.reset_index(drop=True))],
                                    ignore_index=True)
         yield prev
+
+
+def _last_time_rows(t: pd.DataFrame) -> np.ndarray:
+    """Rows whose timestamp is the last one of their symbol in ``t``."""
+    ts = t["ts"].to_numpy()
+    syms = t["symbol"].to_numpy()
+    hold = np.zeros(len(t), dtype=bool)
+    for s in pd.unique(syms):
+        mine = syms == s
+        hold |= mine & (ts == ts[mine][-1])
+    return hold
 
 
 def _assign_ids(t: pd.DataFrame) -> pd.DataFrame:
