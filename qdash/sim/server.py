@@ -400,6 +400,8 @@ class SimExchange:
         self._retry_until: dict[str, float] = {}
         self._ban_until: dict[str, float] = {}
         self._replay_pos = 0
+        self._replay_base = (int(self.replay_ticks["ts"].iloc[0])
+                             if self.replay_ticks is not None and len(self.replay_ticks) else 0)
         self.app = self._make_app()
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -473,10 +475,14 @@ class SimExchange:
         self._paused = True
 
     def resume(self) -> None:
-        """Generate again, from the current wall time on (the paused interval has no trades)."""
-        if self._paused and self.model is not None:
+        """Generate again, from the current wall time on (the paused interval has no trades;
+        a replay continues where it stopped)."""
+        if self._paused:
             self._t0_wall = time.monotonic()
-            self._t0_sim = self.model.t_ms
+            if self.model is not None:
+                self._t0_sim = self.model.t_ms
+            elif self._replay_pos < len(self.replay_ticks):
+                self._replay_base = int(self.replay_ticks["ts"].iloc[self._replay_pos])
         self._paused = False
 
     @property
@@ -514,7 +520,7 @@ class SimExchange:
         if self.speed <= 0:
             end = min(self._replay_pos + 5000, len(df))
         else:
-            due = ts[0] + (time.monotonic() - self._t0_wall) * 1000.0 * self.speed
+            due = self._replay_base + (time.monotonic() - self._t0_wall) * 1000.0 * self.speed
             end = int(np.searchsorted(ts, due, side="right"))
         if end <= self._replay_pos:
             return
