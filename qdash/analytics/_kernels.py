@@ -187,13 +187,23 @@ def rolling_ols_run(y, x, window, min_periods, intercept):
     st = np.zeros(N_MOM)
     w = window if window > 0 else 1
     buf = np.empty(2 * w)
+    # moments of values shifted by the first finite pair: small means, small rounding drift
+    x0, y0 = 0.0, 0.0
+    if intercept:
+        for i in range(n):
+            if math.isfinite(x[i]) and math.isfinite(y[i]):
+                x0, y0 = x[i], y[i]
+                break
     for i in range(n):
+        xs, ys = x[i] - x0, y[i] - y0
         if window > 0:
-            _slide(st, 0, buf, 0, window, i, x[i], y[i])
-        elif math.isfinite(x[i]) and math.isfinite(y[i]):
-            _mom_add(st, 0, x[i], y[i])
+            _slide(st, 0, buf, 0, window, i, xs, ys)
+        elif math.isfinite(xs) and math.isfinite(ys):
+            _mom_add(st, 0, xs, ys)
         if st[0] >= min_periods:
-            beta[i], alpha[i] = _ols_from(st, 0, intercept)
+            b, a = _ols_from(st, 0, intercept)
+            beta[i] = b
+            alpha[i] = a + y0 - b * x0
     return beta, alpha
 
 
@@ -233,7 +243,8 @@ S_MP = S_MB + N_MOM            # moments of prices (corr window)
 S_MR = S_MP + N_MOM            # moments of returns (corr window)
 S_MZ = S_MR + N_MOM            # moments of the z spread (z window)
 S_PREV = S_MZ + N_MOM          # previous raw price y, x
-N_STATE = S_PREV + 2
+S_REF = S_PREV + 2             # first working y, x: price moments are of values minus these
+N_STATE = S_REF + 2
 # int counters: pushes into the beta, price, return, z rings; bars seen
 C_B, C_P, C_R, C_Z, C_T = 0, 1, 2, 3, 4
 N_COUNT = 5
@@ -255,6 +266,7 @@ def new_state(p0: float, beta0: float, alpha0: float):
     st[S_KF], st[S_KF + 1] = beta0, alpha0
     st[S_KF + 2] = st[S_KF + 4] = p0
     st[S_PREV] = st[S_PREV + 1] = np.nan
+    st[S_REF] = st[S_REF + 1] = np.nan
     return st, np.zeros(N_COUNT, dtype=np.int64)
 
 
@@ -266,19 +278,24 @@ def pair_step(py, px, st, cnt, buf, wb, wc, wz, q, r, use_log, z_on_kalman, out,
     o_p = 2 * wb
     o_r = o_p + 2 * wc
     o_z = o_r + 2 * wc
-    # rolling OLS over the beta window
-    _slide(st, S_MB, buf, 0, wb, cnt[C_B], xw, yw)
+    if not math.isfinite(st[S_REF]):
+        st[S_REF] = yw
+        st[S_REF + 1] = xw
+    y0, x0 = st[S_REF], st[S_REF + 1]
+    # rolling OLS over the beta window (on values shifted by the first bar's)
+    _slide(st, S_MB, buf, 0, wb, cnt[C_B], xw - x0, yw - y0)
     cnt[C_B] += 1
     b_r, a_r = np.nan, np.nan
     if st[S_MB] >= wb:
         b_r, a_r = _ols_from(st, S_MB, True)
+        a_r = a_r + y0 - b_r * x0
     sp_r = yw - (b_r * xw + a_r)
     # Kalman filter
     e, s = _kf_step(st, S_KF, yw, xw, q, r, 1.0)
     b_k, a_k = st[S_KF], st[S_KF + 1]
     sp_k = yw - (b_k * xw + a_k)
     # correlations of prices and of log returns
-    _slide(st, S_MP, buf, o_p, wc, cnt[C_P], xw, yw)
+    _slide(st, S_MP, buf, o_p, wc, cnt[C_P], xw - x0, yw - y0)
     cnt[C_P] += 1
     c_p = _corr_from(st, S_MP) if st[S_MP] >= wc else np.nan
     c_r = np.nan

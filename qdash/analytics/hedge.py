@@ -123,15 +123,20 @@ def _huber(y, x, intercept, epsilon, alpha, max_iter, max_points, seed):
 
     idx = subsample(len(y), max_points, seed)
     ys, xs = (y, x) if idx is None else (y[idx], x[idx])
+    # With an intercept, fit on centred data: the same optimum (the Huber loss depends on
+    # residuals only, alpha penalises the slope only), but L-BFGS no longer stalls on the
+    # intercept of price levels in the thousands.
+    mx, my = (xs.mean(), ys.mean()) if intercept else (0.0, 0.0)
     model = HuberRegressor(epsilon=epsilon, alpha=alpha, fit_intercept=intercept,
                            max_iter=max_iter)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # lbfgs ConvergenceWarning on unscaled prices
-        model.fit(xs[:, None], ys)
+        warnings.simplefilter("ignore")  # ConvergenceWarning: n_iter is reported in params
+        model.fit((xs - mx)[:, None], ys - my)
+    beta = float(model.coef_[0])
     params = {"epsilon": epsilon, "alpha": alpha, "max_iter": max_iter,
               "max_points": max_points, "seed": seed, "n_fit": len(ys),
               "n_iter": int(model.n_iter_), "scale": float(model.scale_)}
-    return float(model.coef_[0]), float(model.intercept_) if intercept else 0.0, params
+    return beta, float(model.intercept_ + my - beta * mx) if intercept else 0.0, params
 
 
 def _theil_sen(y, x, intercept, max_points, seed):
@@ -160,7 +165,8 @@ def hedge_ratio(y, x, method: str = "ols", intercept: bool = True, *, log: bool 
 
     * ``"ols"``: least squares; equals ``statsmodels.OLS`` (with ``add_constant`` iff intercept).
     * ``"huber"``: ``sklearn.linear_model.HuberRegressor(epsilon, alpha, max_iter)`` on at most
-      ``max_points`` (default 5,000) points subsampled with ``seed``.
+      ``max_points`` (default 5,000) points subsampled with ``seed``; with an intercept it is fit
+      on mean-centred x and y (same optimum, well-conditioned) and alpha is shifted back.
     * ``"theil-sen"``: ``scipy.stats.theilslopes`` (slope = median pairwise slope, intercept =
       median(y) − slope·median(x)) on at most ``max_points`` (default 1,000) points; without
       intercept, beta = median(y_i / x_i).

@@ -106,17 +106,32 @@ def _trend_columns(regression: str, n: int) -> list[np.ndarray]:
     return cols
 
 
-def _chol_of_design(columns: list[np.ndarray], dep: np.ndarray, centred: bool) -> np.ndarray:
-    """Upper Cholesky factor R of [X, y]ᵀ[X, y] (X's first column the constant when centred).
+def _design_rows(x: np.ndarray, dx: np.ndarray, k0: int, k1: int, nlags: int, ntrend: int,
+                 cx: float, cd: float, tc: float) -> np.ndarray:
+    """ADF design rows for dependent Δx[k], k in k0..k1−1, shifted by constants.
 
-    With a constant in every model, the other columns and y are centred on their means first:
-    this leaves every nested regression's SSR and slopes unchanged and keeps the cross-product
-    matrix well conditioned. SSR of the model on the first k columns is Σ_{i>=k} R[i, -1]².
+    Columns: [trend (1, t − tc, (t − tc)²)…, level x[k] − cx, lags Δx[k−j] − cd (j = 1..nlags),
+    dependent Δx[k] − cd]. With a constant in the model, shifting the other columns by constants
+    changes no slope, t-value or SSR, and keeps the cross-product matrix well conditioned.
     """
-    z = np.column_stack([*columns, dep])
-    if centred:
-        z[:, 1:] -= z[:, 1:].mean(axis=0)
-    g = z.T @ z
+    m = k1 - k0
+    z = np.empty((m, ntrend + 2 + nlags))
+    if ntrend:
+        z[:, 0] = 1.0
+        t = np.arange(k0, k1, dtype=np.float64) - tc
+        if ntrend > 1:
+            z[:, 1] = t
+        if ntrend > 2:
+            z[:, 2] = t * t
+    z[:, ntrend] = x[k0:k1] - cx
+    for j in range(1, nlags + 1):
+        z[:, ntrend + j] = dx[k0 - j:k1 - j] - cd
+    z[:, -1] = dx[k0:k1] - cd
+    return z
+
+
+def _cholesky_upper(g: np.ndarray) -> np.ndarray:
+    """Upper R with RᵀR = g: the SSR of the model on the first k columns is Σ_{i>=k} R[i, -1]²."""
     try:
         return np.linalg.cholesky(g).T
     except np.linalg.LinAlgError as exc:
@@ -160,25 +175,23 @@ def adf(series, regression: str = "c", maxlag: int | None = None,
                              f"= {nobs // 2 - ntrend - 1}")
     maxlag = int(maxlag)
     dx = np.diff(x)
-    centred = regression != "n"
-
-    def design(p: int):
-        m = len(dx) - p
-        lags = [dx[p - j:len(dx) - j] for j in range(1, p + 1)]
-        return m, x[p:-1], lags, dx[p:]
-
+    # One cross-product matrix of the maxlag design on the common sample serves every candidate
+    # lag (nested leading columns) and, plus the few extra early rows, the final refit.
+    shifted = regression != "n"
+    cx, cd = (float(x.mean()), float(dx.mean())) if shifted else (0.0, 0.0)
+    tc = (len(dx) - 1) / 2.0
+    z = _design_rows(x, dx, maxlag, len(dx), maxlag, ntrend, cx, cd, tc)
+    g = z.T @ z
+    m = len(dx) - maxlag
     icbest = None
     usedlag = maxlag
     if method is not None:
-        m, level, lags, dep = design(maxlag)
-        cols = [*_trend_columns(regression, m), level, *lags]
-        rr = _chol_of_design(cols, dep, centred)
+        rr = _cholesky_upper(g)
         yc = rr[:-1, -1]
         tail = np.cumsum((yc * yc)[::-1])[::-1]          # tail[k] = Σ_{i>=k} R[i,-1]²
-        ssr_all = tail + rr[-1, -1] ** 2                 # SSR of the model on columns < k
         first = ntrend + 1                               # columns of the model with 0 lags
         ks = np.arange(first, first + maxlag + 1)
-        ssr = np.append(ssr_all, rr[-1, -1] ** 2)[ks]
+        ssr = np.append(tail, 0.0)[ks] + rr[-1, -1] ** 2
         if method in ("aic", "bic"):
             llf = -m / 2.0 * (np.log(2 * np.pi) + np.log(ssr / m) + 1.0)
             ic = -2.0 * llf + (2.0 if method == "aic" else np.log(m)) * ks
@@ -191,10 +204,19 @@ def adf(series, regression: str = "c", maxlag: int | None = None,
                 usedlag = p
                 if icbest >= _AIC_STOP:
                     break
-    m, level, lags, dep = design(usedlag)
-    cols = [*_trend_columns(regression, m), *lags, level]   # level last: its t from R directly
-    rr = _chol_of_design(cols, dep, centred)
-    k = len(cols)
+    # final regression with usedlag lags on rows usedlag..: level column last, so its t-value is
+    # R[level, dep] / sigma
+    cols = [*range(ntrend), *range(ntrend + 1, ntrend + 1 + usedlag), ntrend, g.shape[0] - 1]
+    gf = g[np.ix_(cols, cols)]
+    if usedlag < maxlag:
+        extra = _design_rows(x, dx, usedlag, maxlag, usedlag, ntrend, cx, cd, tc)
+        order = [*range(ntrend), *range(ntrend + 1, ntrend + 1 + usedlag), ntrend,
+                 extra.shape[1] - 1]
+        extra = extra[:, order]
+        gf = gf + extra.T @ extra
+    m = len(dx) - usedlag
+    k = len(cols) - 1
+    rr = _cholesky_upper(gf)
     sigma = abs(rr[-1, -1]) / math.sqrt(m - k)
     stat = float(rr[k - 1, -1] / sigma)
     from statsmodels.tsa.adfvalues import mackinnoncrit, mackinnonp
