@@ -209,10 +209,10 @@ def _csv_chunks(stream, ctx: _Ctx, chunk_rows: int) -> Iterator[TickChunk]:
         ctx.file_symbol()  # fail early when there is no symbol at all
     used = [c for c in (t, p, q, sym_col, maker_col, side_col, id_col, type_col) if c]
     unique = _unique_names(names)
-    rows = _read_csv(stream, ctx, unique, [unique[names.index(c)] for c in used], chunk_rows)
+    rows = _read_csv(stream, ctx, unique, chunk_rows)
     rename = {unique[names.index(c)]: c for c in used}
-    chunks = (_csv_chunk(df.rename(columns=rename), lines, ctx, t, p, q, sym_col, maker_col,
-                         side_col, id_col, type_col) for lines, df in rows)
+    chunks = (_csv_chunk(df[list(rename)].rename(columns=rename), lines, ctx, t, p, q, sym_col,
+                         maker_col, side_col, id_col, type_col) for lines, df in rows)
     yield from chunks if id_col else _with_synthetic_ids(chunks)
 
 
@@ -225,17 +225,18 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
-def _read_csv(stream, ctx: _Ctx, names: list[str], usecols: list[str], chunk_rows: int
+def _read_csv(stream, ctx: _Ctx, names: list[str], chunk_rows: int
               ) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
     """Chunks of raw columns with the 1-based file line of every row.
 
     Rows with too many fields raise (strict) or are skipped and listed (``skip_bad``), via the
-    parser's own report. Blank lines are kept as all-empty rows (so row → line stays exact) and
+    parser's own report (all columns are parsed: with ``usecols`` pandas would not notice extra
+    fields). Blank lines are kept as all-empty rows (so row → line stays exact) and
     dropped by the caller.
     """
     first_line = 2 if ctx.det.header else 1
     reader = pd.read_csv(
-        stream, sep=ctx.det.delimiter, header=None, names=names, usecols=usecols,
+        stream, sep=ctx.det.delimiter, header=None, names=names,
         skiprows=1 if ctx.det.header else 0, chunksize=chunk_rows, skip_blank_lines=False,
         keep_default_na=False, na_values=[""], index_col=False, engine="c",
         on_bad_lines="warn" if ctx.skip_bad else "error", encoding_errors="replace")
