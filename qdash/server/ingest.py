@@ -239,7 +239,7 @@ def _ts_fast(values: list) -> np.ndarray:
     if a.ndim != 1:
         raise _Fallback
     if a.dtype.kind in "if":
-        if a.dtype.kind == "f" and not np.isfinite(a).all():
+        if a.dtype.kind == "f" and not (np.abs(a) < 2.0**63).all():  # also NaN, inf
             raise _Fallback
         ms = to_epoch_ms(a)
     elif a.dtype.kind == "U":
