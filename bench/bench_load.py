@@ -1,0 +1,121 @@
+"""File load throughput: ticks/s for raw WebSocket NDJSON and a trades CSV, parsed and into a store.
+
+Data: the real July trades (24,356 ticks) repeated with shifted trade ids to ~200k ticks, written
+as ``.ndjson.gz`` (raw ``@trade`` payloads) and ``.csv.gz`` (the project's CSV layout) in a temp
+directory. Measured in the same run: the decoder alone (frames/s, in memory), parsing the files
+(``iter_tick_batches``), ``load`` into a fresh ``Store`` (default durability), and the bare
+``sqlite3.executemany`` of the same rows into the same schema (the store's ceiling).
+The last line is the slower into-store rate against the 300k ticks/s target.
+
+Run: ``.venv/bin/python bench/bench_load.py``
+"""
+
+from __future__ import annotations
+
+import gzip
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from qdash.feeds.decode import decode_frames  # noqa: E402
+from qdash.io import iter_tick_batches, load  # noqa: E402
+from qdash.store import SCHEMA, TICK_INSERT, Store, tick_rows  # noqa: E402
+
+JULY = ROOT.parent / "shared" / "data" / "binance-usdm-2024-07-18"
+NAME = "usdm_trades_BTCUSDT_ETHUSDT_2024-07-18_2357-2024-07-19_0005"
+TARGET = 300_000
+REPEAT = 8
+
+
+def best_of(fn, k=3) -> float:
+    best = float("inf")
+    for _ in range(k):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def make_files(tmp: Path) -> tuple[Path, Path, list[bytes]]:
+    base = [orjson.loads(x) for x in gzip.open(JULY / f"{NAME}.raw.ndjson.gz").read().splitlines()]
+    frames = []
+    for r in range(REPEAT):
+        for d in base:
+            frames.append(orjson.dumps({**d, "t": d["t"] + r * 10_000_000}))
+    raw = tmp / "trades.raw.ndjson.gz"
+    with gzip.open(raw, "wb", compresslevel=1) as f:
+        f.write(b"\n".join(frames) + b"\n")
+    csv = pd.read_csv(JULY / f"{NAME}.csv.gz", dtype={"price": str, "qty": str})
+    parts = []
+    for r in range(REPEAT):
+        part = csv.copy()
+        part["trade_id"] += r * 10_000_000
+        parts.append(part)
+    csv_path = tmp / "trades.csv.gz"
+    with gzip.open(csv_path, "wt", compresslevel=1) as f:
+        pd.concat(parts).to_csv(f, index=False)
+    return raw, csv_path, frames
+
+
+def bare_sqlite(tmp: Path, ticks: pd.DataFrame) -> float:
+    path = tmp / "bare.db"
+    path.unlink(missing_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.executescript(SCHEMA)
+    rows = tick_rows(ticks)
+    t0 = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(TICK_INSERT, rows)
+    conn.execute("COMMIT")
+    dt = time.perf_counter() - t0
+    conn.close()
+    return dt
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        raw, csv, frames = make_files(tmp)
+        n = len(frames)
+        print(f"{n:,} ticks per file ({REPEAT} x the July trades)")
+        dt = best_of(lambda: decode_frames(frames))
+        print(f"decode_frames (in memory, bytes)   {n / dt / 1e3:8.0f}k frames/s")
+        texts = [f.decode() for f in frames]
+        dt = best_of(lambda: decode_frames(texts))
+        print(f"decode_frames (in memory, str)     {n / dt / 1e3:8.0f}k frames/s")
+        rates = {}
+        for label, path in (("raw NDJSON", raw), ("trades CSV", csv)):
+            dt = best_of(lambda p=path: sum(len(b) for b in iter_tick_batches(p)))
+            print(f"parse {label:<11} (iter_tick_batches) {n / dt / 1e3:8.0f}k ticks/s")
+        for label, path in (("raw NDJSON", raw), ("trades CSV", csv)):
+            times = []
+            for i in range(2):
+                store = Store(tmp / f"load-{label[:3]}-{i}.db")
+                t0 = time.perf_counter()
+                rep = load(path, store=store, progress=False)
+                times.append(time.perf_counter() - t0)
+                assert rep.totals()["stored"] == n, rep
+                store.close()
+            rates[label] = n / min(times)
+            print(f"load  {label:<11} into a Store        {rates[label] / 1e3:8.0f}k ticks/s")
+        ticks = pd.concat(list(iter_tick_batches(csv)), ignore_index=True)
+        dt = min(bare_sqlite(tmp, ticks) for _ in range(2))
+        print(f"bare sqlite3.executemany (ceiling) {n / dt / 1e3:8.0f}k ticks/s "
+              "(same schema, WAL, synchronous=FULL)")
+        slow = min(rates, key=rates.get)
+        print(f"ratio vs target: {rates[slow] / TARGET:.2f}x ({slow} into a store, "
+              f"{rates[slow] / 1e3:.0f}k ticks/s; target >= 1.0x = 300k ticks/s)")
+
+
+if __name__ == "__main__":
+    main()
