@@ -86,6 +86,8 @@ def test_sweep_rows_equal_single_runs():
             assert row[k] == pytest.approx(r.metrics[k], nan_ok=True)
     # invalid combinations (exit >= entry) are skipped, not failed
     assert len(sweep(y, x, entry=[0.5, 2.0], exit=[1.0], window=[200], n_jobs=1)) == 1
+    with pytest.raises(BacktestError, match="no valid"):
+        sweep(y, x, entry=[2.0], window=[200], fee_bps=-1)
 
 
 def test_walk_forward_reports_out_of_sample_only():

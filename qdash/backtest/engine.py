@@ -201,7 +201,7 @@ def prepare_prices(y, x, fill: str = "auto", bar_ms: float | None = None) -> _Pr
 
     def arr(s, own_index):
         v = s.to_numpy(dtype=np.float64, na_value=np.nan)
-        return v if len(index) == len(own_index) else v[own_index.get_indexer(index)]
+        return v if own_index.equals(index) else v[own_index.get_indexer(index)]
 
     mark_y, mark_x = arr(yc, yi), arr(xc, xi)
     exec_y, exec_x = arr(yo, yi), arr(xo, xi)
@@ -213,7 +213,8 @@ def prepare_prices(y, x, fill: str = "auto", bar_ms: float | None = None) -> _Pr
 def funding_per_bar(rates, index: pd.DatetimeIndex, bar_ms: float) -> np.ndarray:
     """Map a funding-rate series (index: settlement times, values: signed rates per period) onto
     bars: each rate lands in the bar whose ``[open, open + bar_ms)`` contains its timestamp;
-    several in one bar add up; rates outside every bar are dropped."""
+    several in one bar add up; rates outside every bar (before the first, in a gap between
+    bars, after the last) are dropped with a warning in the log."""
     out = np.zeros(len(index))
     if rates is None:
         return out
@@ -228,7 +229,7 @@ def funding_per_bar(rates, index: pd.DatetimeIndex, bar_ms: float) -> np.ndarray
     np.add.at(out, bar[ok], vals[ok])
     dropped = int((~ok).sum())
     if dropped:
-        log.info("%d funding settlements fall outside the bars and are ignored", dropped)
+        log.warning("%d funding settlements fall outside the bars and are ignored", dropped)
     return out
 
 
@@ -450,15 +451,18 @@ def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(500,), hedge
     if any(h in IN_SAMPLE_METHODS for h in _grid(hedge)):
         warnings.warn("sweep includes a full-sample hedge fit (look-ahead): those rows are "
                       "in-sample", InSampleWarning, stacklevel=2)
-    rule_grid = []
+    rule_grid, last_error = [], None
     for e, xt, st, mh in itertools.product(_grid(entry), _grid(exit), _grid(stop),
                                            _grid(max_hold)):
         prm = Params(**{**base.__dict__, "entry": e, "exit": xt, "stop": st, "max_hold": mh})
         try:
             prm.check()
-        except BacktestError:
+        except BacktestError as exc:
+            last_error = exc
             continue
         rule_grid.append(prm)
+    if not rule_grid:
+        raise BacktestError(f"no valid parameter combination in the sweep grid ({last_error})")
     groups = list(itertools.product(_grid(hedge), _grid(window)))
     if progress is None:
         progress = _in_notebook()
