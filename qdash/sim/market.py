@@ -95,7 +95,8 @@ class TradeArrays:
 
 
 class MarketModel:
-    """Generates trades for ``symbols`` at about ``rate`` trades/s in total (see module doc).
+    """Generates trades for ``symbols`` at ``rate`` trades/s in total on average (see module
+    doc; bursts and multi-fill orders included in the average).
 
     ``groups``: lists of symbols sharing a common trend (cointegrated); symbols not named in any
     group get their own trend. Default: one group with every symbol.
@@ -151,6 +152,10 @@ class MarketModel:
         self.next_agg = np.full(n, first_id // 2, dtype=np.int64) + np.arange(n) * 10_000_000
         self.last_log_price = self.log_prices()
         self.regime_breaks = 0
+        # orders/s such that trades/s averages ``rate``: each order fills 1/fills_p trades on
+        # average and bursts occupy start/(start+end) of the time at burst_multiplier
+        burst_share = self.burst_start_rate / (self.burst_start_rate + self.burst_end_rate)
+        self.order_rate = self.rate * fills_p / (1.0 + burst_share * (burst_multiplier - 1.0))
 
     def log_prices(self) -> np.ndarray:
         """Current log mid prices of every symbol."""
@@ -185,7 +190,7 @@ class MarketModel:
         lp1 = self.log_prices()
         self.t_ms += dt_ms
         mult = self.burst_multiplier if self.in_burst else 1.0
-        n_orders = rng.poisson(self.rate * self.weights * mult * dt)
+        n_orders = rng.poisson(self.order_rate * self.weights * mult * dt)
         parts = []
         for i, n in enumerate(n_orders):
             if n:

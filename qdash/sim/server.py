@@ -602,13 +602,29 @@ class SimExchange:
         return out
 
     def _send_frames(self, conn: _Conn, frames) -> None:
-        send = conn.handler._send
+        """Send text frames in one socket write (unmasked server frames, RFC 6455 §5.2);
+        Tornado's per-message path costs several times more at 20,000 frames/s."""
+        if not frames:
+            return
         if conn.combined:
-            for stream, payload in frames:
-                send(f'{{"stream":"{stream}","data":{payload}}}')
+            texts = [f'{{"stream":"{stream}","data":{payload}}}' for stream, payload in frames]
         else:
-            for _, payload in frames:
-                send(payload)
+            texts = [payload for _, payload in frames]
+        ws = conn.handler.ws_connection
+        if ws is None or ws.is_closing() or ws.stream.closed():
+            return
+        buf = bytearray()
+        for text in texts:
+            data = text.encode()
+            n = len(data)
+            if n < 126:
+                buf += bytes((0x81, n))
+            elif n < 65536:
+                buf += b"\x81\x7e" + n.to_bytes(2, "big")
+            else:
+                buf += b"\x81\x7f" + n.to_bytes(8, "big")
+            buf += data
+        ws.stream.write(bytes(buf))
         self.stats["frames_sent"] += len(frames)
 
     def _enforce_age(self) -> None:
