@@ -34,7 +34,7 @@ def _run_load(args) -> int:
     from .store import Store
 
     report = load(args.paths, store=Store(args.db), format=args.format, symbol=args.symbol,
-                  skip_bad=args.skip_bad, progress=not args.no_progress)
+                  skip_bad=args.skip_bad, progress=not args.no_progress, raise_on_error=False)
     print(report)
     return report.exit_code
 
@@ -69,7 +69,7 @@ def candles_from_store(store, symbol: str, timeframe: str, start=None, end=None,
 
 
 def _run_bars(args) -> int:
-    from .io import bars_to_csv, bars_to_parquet
+    from .io import to_csv, to_parquet
     from .store import Store
 
     bars = candles_from_store(Store(args.db), args.symbol, args.timeframe, args.start, args.end,
@@ -79,9 +79,11 @@ def _run_bars(args) -> int:
               "range (see `qdash info`)", file=sys.stderr)
         return 1
     if args.out and args.out.endswith(".parquet"):
-        bars_to_parquet(bars, args.out)
+        to_parquet(bars, args.out)
+    elif args.out:
+        to_csv(bars, args.out)
     else:
-        bars_to_csv(bars, args.out or sys.stdout)
+        sys.stdout.write(to_csv(bars))
     if args.out:
         print(f"wrote {len(bars)} candles to {args.out}", file=sys.stderr)
     return 0
@@ -107,12 +109,20 @@ def _run_info(args) -> int:
     return 0
 
 
+def _add_backtest(sub) -> None:
+    from .backtest.cli import add_backtest_arguments, run_backtest_cli
+
+    p = sub.add_parser("backtest", help="backtest pair mean reversion on stored data")
+    add_backtest_arguments(p)
+    p.set_defaults(run=run_backtest_cli)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qdash", description="Statistical-arbitrage analytics for Binance USDⓈ-M futures.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_load, _add_bars, _add_info):
+    for add in (_add_load, _add_bars, _add_info, _add_backtest):
         add(sub)
     return parser
 
