@@ -145,6 +145,22 @@ def fill_gaps(bars: pd.DataFrame, timeframe: str | int) -> pd.DataFrame:
     return out
 
 
+def stored_candles(store, symbol: str, timeframe: str | int, start=None, end=None, *,
+                   fill: bool = False) -> pd.DataFrame:
+    """Candles of ``symbol`` from a :class:`qdash.Store`, ``start <= open_time < end``.
+
+    Built from the stored ticks when there are any in the range (exact, any timeframe); otherwise
+    the stored candles of that timeframe (e.g. from an OHLC upload). ``fill`` as in
+    :func:`resample`.
+    """
+    from .model import normalize_symbol
+
+    symbol = normalize_symbol(symbol)
+    ticks = store.ticks(symbol, start, end)
+    bars = resample(ticks, timeframe) if len(ticks) else store.bars(symbol, timeframe, start, end)
+    return fill_gaps(bars, timeframe) if fill else bars
+
+
 class BarUpdate:
     """What one :meth:`BarBuilder.update` produced.
 

@@ -56,24 +56,13 @@ def _add_bars(sub) -> None:
     p.set_defaults(run=_run_bars)
 
 
-def candles_from_store(store, symbol: str, timeframe: str, start=None, end=None,
-                       fill: bool = False):
-    """Candles of ``symbol``: resampled from stored ticks, else the stored candles."""
-    from .bars import fill_gaps, resample
-    from .model import normalize_symbol
-
-    symbol = normalize_symbol(symbol)
-    ticks = store.ticks(symbol, start, end)
-    bars = resample(ticks, timeframe) if len(ticks) else store.bars(symbol, timeframe, start, end)
-    return fill_gaps(bars, timeframe) if fill else bars
-
-
 def _run_bars(args) -> int:
+    from .bars import stored_candles
     from .io import to_csv, to_parquet
     from .store import Store
 
-    bars = candles_from_store(Store(args.db), args.symbol, args.timeframe, args.start, args.end,
-                              args.fill)
+    bars = stored_candles(Store(args.db), args.symbol, args.timeframe, args.start, args.end,
+                          fill=args.fill)
     if not len(bars):
         print(f"no ticks or {args.timeframe} candles stored for {args.symbol.upper()} in that "
               "range (see `qdash info`)", file=sys.stderr)

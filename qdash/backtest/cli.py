@@ -12,8 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 
-import pandas as pd
-
+from ..bars import stored_candles
 from ..errors import QdashError
 from .engine import HEDGE_METHODS, InSampleWarning, run
 
@@ -46,19 +45,6 @@ def add_backtest_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: backtest-Y-X-TIMEFRAME)")
 
 
-def load_bars(store, symbol: str, timeframe: str, start=None, end=None) -> pd.DataFrame:
-    """Stored candles of ``symbol``; when none are stored, candles resampled from its ticks."""
-    from ..bars import resample
-    from ..model import normalize_symbol
-
-    symbol = normalize_symbol(symbol)
-    bars = store.bars(symbol, timeframe, start, end)
-    if len(bars):
-        return bars
-    ticks = store.ticks(symbol, start, end)
-    return resample(ticks, timeframe) if len(ticks) else bars
-
-
 def _fmt(v) -> str:
     if isinstance(v, float):
         return "nan" if math.isnan(v) else f"{v:,.6g}"
@@ -76,7 +62,7 @@ def run_backtest_cli(args: argparse.Namespace) -> int:
         store = Store(args.db)
         legs = {}
         for sym in (args.y, args.x):
-            bars = load_bars(store, sym, args.timeframe, args.start, args.end)
+            bars = stored_candles(store, sym, args.timeframe, args.start, args.end)
             if not len(bars):
                 print(f"no {args.timeframe} candles or ticks stored for {sym.upper()} in that "
                       "range (see `qdash info`)", file=sys.stderr)
