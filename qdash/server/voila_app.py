@@ -11,7 +11,8 @@ reached). It also applies the kernel-lifetime settings verified in
 * idle culling: ``MappingKernelManager.cull_interval`` / ``cull_idle_timeout`` and
   ``buffer_offline_messages = False`` (unless configured otherwise);
 * a watchdog that shuts down kernels with no open connection for ``orphan_timeout`` seconds
-  (a dashboard kernel streaming widget updates never looks idle to the culler).
+  while not busy (a dashboard kernel streaming widget updates never looks idle to the culler;
+  the clock does not run while the notebook is still executing for its page).
 
 Kernels inherit ``QDASH_TOKEN`` and get ``VOILA_APP_PORT`` / ``VOILA_SERVER_URL``, which is all
 :class:`qdash.feeds.hub.Hub` needs. Run: ``python -m qdash.server.voila_app NOTEBOOK.ipynb
@@ -105,7 +106,8 @@ class QdashVoila(Voila):
             if kid not in live:
                 del self._orphans[kid]
         for kid in live:
-            if km._kernel_connections.get(kid, 0) > 0:
+            busy = getattr(km._kernels.get(kid), "execution_state", None) == "busy"
+            if busy or km._kernel_connections.get(kid, 0) > 0:  # rendering, or a page is open
                 self._orphans.pop(kid, None)
                 continue
             since = self._orphans.setdefault(kid, now)
