@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 
@@ -98,12 +99,26 @@ def _run_info(args) -> int:
     return 0
 
 
-def _add_backtest(sub) -> None:
-    from .backtest.cli import add_backtest_arguments, run_backtest_cli
+# Subcommands whose options and logic live with the code they drive:
+# (name, help, module, function adding the options, function running the command).
+_DELEGATED = [
+    ("record", "record live Binance trades into the store",
+     "qdash.feeds.record", "add_record_arguments", "run_record"),
+    ("sim", "run the simulated Binance USDⓈ-M exchange (WS + REST) on this machine",
+     "qdash.sim.cli", "add_sim_arguments", "run_sim"),
+    ("serve", "run the tick ingestion server (HTTP + WebSocket)",
+     "qdash.server.cli", "add_serve_arguments", "run_serve"),
+    ("backtest", "backtest pair mean reversion on stored data",
+     "qdash.backtest.cli", "add_backtest_arguments", "run_backtest_cli"),
+]
 
-    p = sub.add_parser("backtest", help="backtest pair mean reversion on stored data")
-    add_backtest_arguments(p)
-    p.set_defaults(run=run_backtest_cli)
+
+def _add_delegated(sub) -> None:
+    for name, help_text, module_name, add_name, run_name in _DELEGATED:
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        getattr(module, add_name)(p)
+        p.set_defaults(run=getattr(module, run_name))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="qdash", description="Statistical-arbitrage analytics for Binance USDⓈ-M futures.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_load, _add_bars, _add_info, _add_backtest):
+    for add in (_add_load, _add_bars, _add_info, _add_delegated):
         add(sub)
     return parser
 
