@@ -88,7 +88,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=20_000.0)
     args = ap.parse_args()
     sim = subprocess.Popen([sys.executable, "-m", "qdash.sim.cli", "--port", "0", "--rate",
-                            str(args.rate), "--symbols", ",".join(SYMBOLS)],
+                            str(args.rate), "--symbols", ",".join(SYMBOLS),
+                            "--burst-multiplier", "1"],  # steady rate: no bursts
                            stdout=subprocess.PIPE, text=True)
     try:
         port = int(re.search(r":(\d+) ", sim.stdout.readline()).group(1))
