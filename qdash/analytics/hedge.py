@@ -146,7 +146,8 @@ def _theil_sen(y, x, intercept, max_points, seed):
     ys, xs = (y, x) if idx is None else (y[idx], x[idx])
     params = {"max_points": max_points, "seed": seed, "n_fit": len(ys)}
     if intercept:
-        res = theilslopes(ys, xs)
+        with np.errstate(invalid="ignore"):    # CI variance on tiny samples; slope unaffected
+            res = theilslopes(ys, xs)
         return float(res.slope), float(res.intercept), params
     # through the origin: the median of each point's slope to (0, 0)
     ok = xs != 0

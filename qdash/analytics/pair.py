@@ -100,7 +100,7 @@ def align_bars(bars_y: pd.DataFrame, bars_x: pd.DataFrame, ffill_limit: int = 60
     ``quote_volume_y, quote_volume_x`` (0 on filled rows), index ``open_time`` (UTC).
     """
     a, b = _leg_frame(bars_y, "y"), _leg_frame(bars_x, "x")
-    df = a.join(b, how="outer", lsuffix="_y", rsuffix="_x", sort=True)
+    df = a.add_suffix("_y").join(b.add_suffix("_x"), how="outer", sort=True)
     for leg in ("y", "x"):
         missing = df[f"close_{leg}"].isna()
         df[f"close_{leg}"] = df[f"close_{leg}"].ffill(limit=ffill_limit)
@@ -377,7 +377,7 @@ class PairState:
         m = min(self._n, h) if last is None else min(self._n, h, int(last))
         order = np.arange(self._n - m, self._n) % h
         df = pd.DataFrame(self._out[order], columns=list(K.OUT_COLUMNS),
-                          index=pd.to_datetime(self._out_t[order], unit="ms", utc=True))
+                          index=pd.to_datetime(self._out_t[order], unit="ms", utc=True).as_unit("ms"))
         df.index.name = "open_time"
         return df
 

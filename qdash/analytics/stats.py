@@ -115,7 +115,7 @@ def _design_rows(x: np.ndarray, dx: np.ndarray, k0: int, k1: int, nlags: int, nt
     changes no slope, t-value or SSR, and keeps the cross-product matrix well conditioned.
     """
     m = k1 - k0
-    z = np.empty((m, ntrend + 2 + nlags))
+    z = np.empty((m, ntrend + 2 + nlags), order="F")   # column writes are contiguous
     if ntrend:
         z[:, 0] = 1.0
         t = np.arange(k0, k1, dtype=np.float64) - tc
@@ -128,6 +128,21 @@ def _design_rows(x: np.ndarray, dx: np.ndarray, k0: int, k1: int, nlags: int, nt
         z[:, ntrend + j] = dx[k0 - j:k1 - j] - cd
     z[:, -1] = dx[k0:k1] - cd
     return z
+
+
+_BLAS = None
+
+
+def _gram(z: np.ndarray) -> np.ndarray:
+    """zᵀz with BLAS on one thread: on a shared 2-core box, multi-threaded BLAS for this small
+    product is slower and erratic (0.03–1 s) when other processes hold the cores."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    with _BLAS.limit(limits=1, user_api="blas"):
+        return z.T @ z
 
 
 def _cholesky_upper(g: np.ndarray) -> np.ndarray:
@@ -181,7 +196,7 @@ def adf(series, regression: str = "c", maxlag: int | None = None,
     cx, cd = (float(x.mean()), float(dx.mean())) if shifted else (0.0, 0.0)
     tc = (len(dx) - 1) / 2.0
     z = _design_rows(x, dx, maxlag, len(dx), maxlag, ntrend, cx, cd, tc)
-    g = z.T @ z
+    g = _gram(z)
     m = len(dx) - maxlag
     icbest = None
     usedlag = maxlag
