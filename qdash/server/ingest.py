@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import contains, itemgetter
 
 import numpy as np
 import orjson
@@ -114,13 +116,17 @@ def validate_items(items: list, source: str = "ingest",
         raise IngestError("expected a JSON array of ticks or NDJSON", kind="invalid")
     problems: list[dict] = []
     canon_idx, binance_idx = [], []
-    for i, d in enumerate(items):
-        if type(d) is not dict:
-            _problem(problems, i, None, f"expected a JSON object, got {_short(d)}")
-        elif "e" in d or "data" in d:
-            binance_idx.append(i)
-        else:
-            canon_idx.append(i)
+    if set(map(type, items)) <= {dict} and not any(map(contains, items, repeat("e"))) \
+            and not any(map(contains, items, repeat("data"))):
+        canon_idx = range(len(items))  # the common case, checked at C speed
+    else:
+        for i, d in enumerate(items):
+            if type(d) is not dict:
+                _problem(problems, i, None, f"expected a JSON object, got {_short(d)}")
+            elif "e" in d or "data" in d:
+                binance_idx.append(i)
+            else:
+                canon_idx.append(i)
     frames, skipped = [], {}
     if canon_idx and not problems:
         rows = items if len(canon_idx) == len(items) else [items[i] for i in canon_idx]
@@ -187,10 +193,14 @@ def _canonical(rows: list[dict], index: list[int], source: str,
 
 def _canonical_fast(rows: list[dict]):
     n = len(rows)
-    sym_raw = [d["symbol"] for d in rows]
-    ts = _ts_fast([d["ts"] for d in rows])
-    price = _positive_fast([d["price"] for d in rows])
-    qty = _positive_fast([d["qty"] if "qty" in d else d["size"] for d in rows])
+    sym_raw = list(map(itemgetter("symbol"), rows))
+    ts = _ts_fast(list(map(itemgetter("ts"), rows)))
+    price = _positive_fast(list(map(itemgetter("price"), rows)))
+    try:
+        qty_raw = list(map(itemgetter("qty"), rows))
+    except KeyError:  # collector items say "size"
+        qty_raw = [d["qty"] if "qty" in d else d["size"] for d in rows]
+    qty = _positive_fast(qty_raw)
     norm = {}
     for s in set(sym_raw):
         if type(s) is not str:
@@ -198,8 +208,8 @@ def _canonical_fast(rows: list[dict]):
         norm[s] = normalize_symbol(s)
     sym = np.array([norm[s] for s in sym_raw] if any(k != v for k, v in norm.items())
                    else sym_raw, dtype=object)
-    ids = [d.get("trade_id") for d in rows]
-    id_types = {type(t) for t in ids}
+    ids = list(map(dict.get, rows, repeat("trade_id")))
+    id_types = set(map(type, ids))
     if not id_types <= {int, type(None)}:
         raise _Fallback
     if type(None) in id_types:
@@ -208,31 +218,30 @@ def _canonical_fast(rows: list[dict]):
     else:
         has_id = np.ones(n, dtype=bool)
         tid = np.array(ids, dtype=np.int64)  # OverflowError beyond int64 → slow path
-    sides = [d.get("is_buyer_maker") for d in rows]
+    sides = list(map(dict.get, rows, repeat("is_buyer_maker")))
     uniq = set(sides)
     if not all(type(v) in (bool, int, type(None)) and v in _SIDES for v in uniq):
         raise _Fallback
     if uniq == {None}:
         side = np.full(n, SIDE_UNKNOWN, dtype=np.int8)
-    else:
+    elif None in uniq:
         side = np.array([_SIDES[v] for v in sides], dtype=np.int8)
+    else:  # true/false/1/0/-1 convert as they are
+        side = np.array(sides, dtype=np.int8)
     return sym, ts, tid, has_id, price, qty, side
 
 
 def _positive_fast(values: list) -> np.ndarray:
-    if not {type(v) for v in values} <= {int, float}:  # bools, strings, None: item by item
+    if not set(map(type, values)) <= {int, float}:  # bools, strings, None: item by item
         raise _Fallback
-    a = np.array(values)
-    if a.dtype.kind not in "if" or a.ndim != 1:
-        raise _Fallback
-    a = a.astype(np.float64)
+    a = np.array(values, dtype=np.float64)
     if not (np.isfinite(a) & (a > 0)).all():
         raise _Fallback
     return a
 
 
 def _ts_fast(values: list) -> np.ndarray:
-    types = {type(v) for v in values}
+    types = set(map(type, values))
     if not (types <= {int, float} or types == {str}):
         raise _Fallback
     a = np.array(values)
