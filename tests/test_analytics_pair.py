@@ -112,8 +112,8 @@ def test_stale_leg_flags_zscore_on_collector_capture():
     # ETHUSDT stops after ~16 s while BTCUSDT runs on (collector README)
     raw = pd.read_json(COLLECTOR / "ticks_2025-11-01_BTCUSDT_ETHUSDT.ndjson", lines=True)
     raw = raw[(raw["price"] > 0) & (raw["size"] > 0)]
-    ticks = pd.DataFrame({"symbol": raw["symbol"].astype(object),
-                          "ts": pd.DatetimeIndex(pd.to_datetime(raw["ts"], utc=True)).as_unit("ms").asi8,
+    ts = pd.DatetimeIndex(pd.to_datetime(raw["ts"], utc=True)).as_unit("ms").asi8
+    ticks = pd.DataFrame({"symbol": raw["symbol"].astype(object), "ts": ts,
                           "price": raw["price"], "qty": raw["size"]})
     by = resample(ticks, "1s", symbol="BTCUSDT", fill=True)
     bx = resample(ticks, "1s", symbol="ETHUSDT")              # no bars after the stop

@@ -376,8 +376,8 @@ class PairState:
         h = self.config.history
         m = min(self._n, h) if last is None else min(self._n, h, int(last))
         order = np.arange(self._n - m, self._n) % h
-        df = pd.DataFrame(self._out[order], columns=list(K.OUT_COLUMNS),
-                          index=pd.to_datetime(self._out_t[order], unit="ms", utc=True).as_unit("ms"))
+        index = pd.to_datetime(self._out_t[order], unit="ms", utc=True).as_unit("ms")
+        df = pd.DataFrame(self._out[order], columns=list(K.OUT_COLUMNS), index=index)
         df.index.name = "open_time"
         return df
 
