@@ -157,7 +157,7 @@ def test_refused_connections_back_off_and_recover(db_path):
 def test_backfill_honours_rate_limits(db_path, status):
     def fault(sim):
         sim.rest_throttle(2, status=status, retry_after=1)
-        sim.drop()
+        sim.refuse(0.5)  # a certain outage, so a certain gap
     t0 = time.monotonic()
     sim, store, feed, _, order = run(run_scenario(db_path, fault, settle=3.0))
     assert_store_matches_ledger(sim, store, order)
