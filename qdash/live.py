@@ -1,0 +1,288 @@
+"""LiveSession: one feed → store → candles → pair analytics → alerts, on the running loop.
+
+Per tick batch (inline on the loop, O(batch)):
+
+1. per-symbol counters (ticks, last trade time, ticks/s);
+2. a :class:`~qdash.bars.BarBuilder` per watched symbol; candles close when exchange time (the
+   newest trade time seen on ANY symbol, minus ``tolerance_ms``) passes their end, so a quiet leg
+   does not hold the pair back;
+3. every closed open time of the pair advances the :class:`~qdash.analytics.PairState` once
+   (a leg with no trade in that interval is passed as ``None``: carried forward, "no trade");
+4. the :class:`~qdash.alerts.AlertManager`, when given, evaluates its rules on the new metrics.
+
+Off the loop: the :class:`~qdash.feeds.record.Recorder` writes ticks to the store in a thread,
+and a periodic task recomputes the expensive statistics (OLS/Huber/Theil–Sen, ADF,
+cointegration, half-life, liquidity) in a thread every ``refresh_every_s`` seconds.
+
+Readers (the dashboard's render loop) pull what is new with cursors: :meth:`candles_since`,
+:meth:`pair_rows_since`; nothing is pushed per tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import math
+import time
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from .analytics import PairAnalytics, PairConfig, PairState, compute_refresh
+from .bars import BarBuilder, empty_bars, stored_candles
+from .model import timeframe_ms
+
+log = logging.getLogger(__name__)
+
+MIN_REFRESH_BARS = 10  # the betas of the refresh need this many aligned bars
+MIN_TEST_BARS = 50  # below this ADF / cointegration p-values are not shown (too few to mean much)
+MAX_CATCHUP_BARS = 10_000  # after a longer silence the pair skips ahead instead of stepping
+
+
+class CandleLog:
+    """Closed candles of one symbol, with a cursor for readers (keeps the last ``maxlen``)."""
+
+    def __init__(self, maxlen: int = 20_000):
+        self.maxlen = maxlen
+        self._frames: collections.deque[pd.DataFrame] = collections.deque()
+        self._rows = 0
+        self.total = 0  # candles ever appended: the cursor space
+
+    def append(self, bars: pd.DataFrame) -> None:
+        if not len(bars):
+            return
+        self._frames.append(bars)
+        self._rows += len(bars)
+        self.total += len(bars)
+        while self._rows - len(self._frames[0]) >= self.maxlen:
+            self._rows -= len(self._frames.popleft())
+
+    def frame(self) -> pd.DataFrame:
+        if not self._frames:
+            return empty_bars()
+        if len(self._frames) > 1:
+            self._frames = collections.deque([pd.concat(self._frames)])
+        return self._frames[0].iloc[-self.maxlen:]
+
+    def since(self, cursor: int) -> tuple[pd.DataFrame, int]:
+        """Candles appended after ``cursor`` (at most the kept ones) and the new cursor."""
+        new = self.total - cursor
+        if new <= 0:
+            return empty_bars(), self.total
+        return self.frame().iloc[-min(new, self._rows):], self.total
+
+
+class LiveSession:
+    """Live analytics of a pair ``(y, x)`` among ``symbols`` from one tick feed.
+
+    ``feed``: a started-or-not :class:`~qdash.feeds.base.TickFeed`; ``store``: where ticks are
+    recorded (None: not recorded); ``timeframe``: candle length; ``pair_config``: a
+    :class:`~qdash.analytics.PairConfig` (symbols are filled in); ``alerts``: an
+    :class:`~qdash.alerts.AlertManager` or None. With a store holding history for the pair, the
+    pair state starts from the last ``warm_start_bars`` stored candles.
+    """
+
+    def __init__(self, feed, *, y: str, x: str, symbols: list[str] | None = None,
+                 timeframe: str = "1s", store=None, pair_config: PairConfig | None = None,
+                 alerts=None, refresh_every_s: float = 5.0, tolerance_ms: int | None = None,
+                 warm_start_bars: int = 3_000):
+        self.feed = feed
+        self.y, self.x = y.upper(), x.upper()
+        self.symbols = list(dict.fromkeys([self.y, self.x, *(s.upper() for s in symbols or [])]))
+        self.timeframe = timeframe
+        self.tf_ms = timeframe_ms(timeframe)
+        self.tolerance_ms = (min(1_000, self.tf_ms // 4) if tolerance_ms is None
+                             else int(tolerance_ms))
+        self.store = store
+        self.alerts = alerts
+        self.refresh_every_s = refresh_every_s
+        self.pair_config = replace(pair_config or PairConfig(), symbol_y=self.y, symbol_x=self.x)
+        self.builders = {s: BarBuilder(self.tf_ms, symbol=s, tolerance_ms=self.tolerance_ms)
+                         for s in self.symbols}
+        self.candles = {s: CandleLog() for s in self.symbols}
+        self.state = PairState(self.pair_config, self.tf_ms)
+        self._warm_start(warm_start_bars)
+        self._pending: dict[int, list] = {}       # open_time → [bar_y, bar_x] awaiting the pair
+        self._next_pair_t: int | None = (self.state._t + self.tf_ms
+                                         if self.state.bars else None)
+        self.exchange_now_ms: int | None = None   # newest trade time seen on any symbol
+        self.ticks = collections.Counter()
+        self.last_trade_ms: dict[str, int] = {}
+        self._rate = {s: collections.deque(maxlen=50) for s in self.symbols}
+        self.recorder = None
+        self._tasks: list[asyncio.Task] = []
+        self._remove_callback = None
+        self.refresh_error: str | None = None
+        self.running = False
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> LiveSession:
+        """Subscribe to the feed, start recording and refreshing; returns at once."""
+        if self.running:
+            return self
+        loop = asyncio.get_running_loop()
+        self._remove_callback = self.feed.on_ticks(self.on_ticks)
+        if self.store is not None:
+            from .feeds.record import Recorder
+            self.recorder = Recorder(self.feed, self.store).start()
+        self._tasks.append(loop.create_task(self._refresh_loop()))
+        if not self.feed.running:
+            self.feed.start()
+        self.running = True
+        return self
+
+    async def stop(self) -> None:
+        """Stop the feed, store what was received, end background work."""
+        if not self.running:
+            return
+        self.running = False
+        await self.feed.stop()
+        if self._remove_callback is not None:
+            self._remove_callback()
+        if self.recorder is not None:
+            await self.recorder.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    def _warm_start(self, bars: int) -> None:
+        if self.store is None or bars <= 0:
+            return
+        end = None
+        start = pd.Timestamp.now(tz="UTC") - pd.Timedelta(milliseconds=self.tf_ms * bars)
+        hist_y = stored_candles(self.store, self.y, self.tf_ms, start, end)
+        hist_x = stored_candles(self.store, self.x, self.tf_ms, start, end)
+        if min(len(hist_y), len(hist_x)) < MIN_REFRESH_BARS:
+            return
+        try:
+            pa = PairAnalytics.from_bars(hist_y, hist_x, self.pair_config,
+                                         timeframe_ms=self.tf_ms)
+        except Exception as e:  # history unusable: start fresh, say why
+            log.warning("warm start from the store failed, starting fresh: %s", e)
+            return
+        self.state = pa.state
+        for s, hist in ((self.y, hist_y), (self.x, hist_x)):
+            self.candles[s].append(hist)
+
+    # --- the per-batch path -------------------------------------------------------------------
+    def on_ticks(self, batch: pd.DataFrame) -> None:
+        """Feed callback: counters, candles, pair updates, alerts (inline, O(batch))."""
+        now = time.monotonic()
+        symbols = batch["symbol"].to_numpy()
+        ts = batch["ts"].to_numpy()
+        newest = int(ts.max())
+        self.exchange_now_ms = max(self.exchange_now_ms or newest, newest)
+        for s in pd.unique(symbols):
+            mask = symbols == s
+            n = int(mask.sum())
+            self.ticks[s] += n
+            self.last_trade_ms[s] = max(self.last_trade_ms.get(s, 0), int(ts[mask].max()))
+            if s in self._rate:
+                self._rate[s].append((now, n))
+            builder = self.builders.get(s)
+            if builder is not None:
+                self._collect(s, builder.update(batch[mask]).closed)
+        for s, builder in self.builders.items():
+            self._collect(s, builder.advance(self.exchange_now_ms).closed)
+        self._advance_pair()
+
+    def _collect(self, symbol: str, closed: pd.DataFrame) -> None:
+        if not len(closed):
+            return
+        self.candles[symbol].append(closed)
+        if symbol not in (self.y, self.x):
+            return
+        leg = 0 if symbol == self.y else 1
+        for t, row in zip(closed.index.as_unit("ms").asi8.tolist(),
+                          closed.to_dict("records")):
+            self._pending.setdefault(t, [None, None])[leg] = row
+
+    def _advance_pair(self) -> None:
+        """Update the pair for every interval both legs have closed (in time order)."""
+        if self.exchange_now_ms is None:
+            return
+        closed_until = self.exchange_now_ms - self.tolerance_ms  # bars ending by now are final
+        last_open = (closed_until // self.tf_ms) * self.tf_ms - self.tf_ms
+        if self._next_pair_t is None:
+            if not self._pending:
+                return
+            self._next_pair_t = min(self._pending)
+        t = max(self._next_pair_t, last_open - MAX_CATCHUP_BARS * self.tf_ms)
+        updated = False
+        while t <= last_open:
+            bar_y, bar_x = self._pending.pop(t, (None, None))
+            if self.state.update(bar_y, bar_x, t):
+                updated = True
+            t += self.tf_ms
+        self._next_pair_t = t
+        for stale in [k for k in self._pending if k < t]:
+            del self._pending[stale]
+        if updated and self.alerts is not None:
+            metrics = self.metrics()
+            self.alerts.update(f"{self.y}/{self.x}", metrics, metrics["ts_ms"])
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_every_s)
+            await self.refresh()
+
+    async def refresh(self) -> bool:
+        """Recompute the expensive statistics now, in a thread. False while too few bars."""
+        if self.state.bars < MIN_REFRESH_BARS:
+            return False
+        try:
+            result = await asyncio.to_thread(compute_refresh, *self.state.snapshot())
+        except Exception as e:  # never kill the live session over a statistic
+            self.refresh_error = f"{type(e).__name__}: {e}"
+            log.warning("pair refresh failed: %s", e)
+            return False
+        self.state.apply_refresh(result)
+        self.refresh_error = None
+        return True
+
+    # --- readers -------------------------------------------------------------------------------
+    def metrics(self) -> dict:
+        """The pair's flat metrics (see :meth:`PairState.metrics`), ages at exchange time now."""
+        return self.state.metrics(self.exchange_now_ms)
+
+    def forming(self, symbol: str) -> pd.DataFrame:
+        """The candle(s) of ``symbol`` still forming."""
+        return self.builders[symbol].forming
+
+    def candles_since(self, symbol: str, cursor: int) -> tuple[pd.DataFrame, int]:
+        return self.candles[symbol].since(cursor)
+
+    def pair_rows_since(self, cursor: int, limit: int) -> tuple[pd.DataFrame, int]:
+        """Pair series rows added after ``cursor`` (at most ``limit``), and the new cursor."""
+        new = min(self.state.bars - cursor, limit)
+        if new <= 0:
+            return self.state.frame(last=0), self.state.bars
+        return self.state.frame(last=new), self.state.bars
+
+    def ticks_per_second(self, symbol: str, horizon_s: float = 5.0) -> float:
+        """Ticks/s of ``symbol`` over the last ``horizon_s`` seconds (receive clock)."""
+        now = time.monotonic()
+        samples = [n for t, n in self._rate.get(symbol, ()) if now - t <= horizon_s]
+        return sum(samples) / horizon_s if samples else 0.0
+
+    def last_tick_age_s(self, symbol: str) -> float:
+        """Seconds of exchange time since ``symbol``'s last trade (inf before the first)."""
+        last = self.last_trade_ms.get(symbol)
+        if last is None or self.exchange_now_ms is None:
+            return math.inf
+        return (self.exchange_now_ms - last) / 1000.0
+
+    def waiting_for(self) -> list[str]:
+        """What the analytics still wait for, in words (empty when everything is available)."""
+        cfg, n = self.pair_config, self.state.bars
+        out = []
+        if n < cfg.z_window:
+            out.append(f"z-score needs {cfg.z_window} bars, have {n}")
+        if n < MIN_TEST_BARS:
+            out.append(f"ADF/coint/half-life need {MIN_TEST_BARS} bars, have {n}")
+        elif not np.isfinite(self.state.metrics().get("adf_p", math.nan)):
+            out.append(f"ADF/coint run every {self.refresh_every_s:g} s (first run pending)")
+        return out
