@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import urllib.request
 from pathlib import Path
 
 import nbformat
@@ -89,29 +90,30 @@ def test_voila_app_serves_the_dashboard_and_the_handlers(tmp_path):
     try:
         wait_until(lambda: request(base + "qdash/api/health")[0] == 200, what="voila")
         # the dashboard page: the notebook ran in a kernel whose hub found the server by itself
-        with __import__("urllib.request").request.urlopen(base, timeout=120) as resp:
+        with urllib.request.urlopen(base, timeout=120) as resp:
             page = resp.read().decode()
             cookies = resp.headers.get_all("Set-Cookie") or []
         assert f"hub-connected: ws://127.0.0.1:{port}/qdash/ws/ticks?symbols=BTCUSDT" in page
         assert any(c.startswith("_xsrf=") for c in cookies)  # the prelaunch hook's cookie
         kernel_id = re.search(r'"kernelId": "([0-9a-f-]{36})"', page).group(1)
         # hold the kernel's channel open, as the page would, while ticks flow
-        channel = connect(f"ws://127.0.0.1:{port}/api/kernels/{kernel_id}/channels")
-        ticks = [{"symbol": "BTCUSDT", "ts": T0 + i, "trade_id": i, "price": 1.0 + i, "qty": 1}
-                 for i in range(5)] + [{"symbol": "ETHUSDT", "ts": T0, "price": 3, "qty": 1}]
-        status, ans = request(base + "qdash/api/ticks/batch", orjson.dumps(ticks),
-                              token="voila-token")
-        assert status == 200 and ans["stored"] == 6
-        assert request(base + "qdash/api/ticks/batch", orjson.dumps(ticks))[0] == 401
-        received = tmp_path / "received.ndjson"
-        wait_until(received.exists, what="ticks in the dashboard kernel")
-        assert json.loads(received.read_text().splitlines()[0]) == [0, 1, 2, 3, 4]
-        assert request(base + "qdash/collector")[1]["raw"].lstrip().startswith("<!DOCTYPE html>")
-        with Store(tmp_path / "v.db") as s:
-            assert s.tick_count() == 6
-        assert request(base + "qdash/api/health")[1]["subscribers"] == 1
-        # the tab goes away: the orphan watchdog shuts the kernel down, its subscription ends
-        channel.close()
+        with connect(f"ws://127.0.0.1:{port}/api/kernels/{kernel_id}/channels"):
+            ticks = [{"symbol": "BTCUSDT", "ts": T0 + i, "trade_id": i, "price": 1.0 + i, "qty": 1}
+                     for i in range(5)] + [{"symbol": "ETHUSDT", "ts": T0, "price": 3, "qty": 1}]
+            status, ans = request(base + "qdash/api/ticks/batch", orjson.dumps(ticks),
+                                  token="voila-token")
+            assert status == 200 and ans["stored"] == 6
+            assert request(base + "qdash/api/ticks/batch", orjson.dumps(ticks))[0] == 401
+            received = tmp_path / "received.ndjson"
+            wait_until(lambda: received.exists() and received.read_text().endswith("\n"),
+                       what="ticks in the dashboard kernel")
+            assert json.loads(received.read_text().splitlines()[0]) == [0, 1, 2, 3, 4]
+            page = request(base + "qdash/collector")[1]["raw"]
+            assert page.lstrip().startswith("<!DOCTYPE html>")
+            with Store(tmp_path / "v.db") as s:
+                assert s.tick_count() == 6
+            assert request(base + "qdash/api/health")[1]["subscribers"] == 1
+        # the tab went away: the orphan watchdog shuts the kernel down, its subscription ends
         wait_until(lambda: request(base + "qdash/api/health")[1]["subscribers"] == 0,
                    what="the orphaned kernel to be shut down")
     finally:
