@@ -13,8 +13,10 @@ are finite and > 0 (numbers or decimal strings); ``ts`` is epoch s/ms/µs/ns (by
 ISO-8601 string, and must fall in 2009..2100; ``trade_id`` is an int64 when present;
 ``is_buyer_maker`` is true/false/1/0/-1/null. Items without ``trade_id`` get the deterministic ids
 of :func:`qdash.model.synthetic_trade_ids` (computed over the id-less items of the batch), so a
-retried batch is stored once. Any invalid item rejects the whole batch with an
-:class:`~qdash.errors.IngestError` naming item index, field and problem.
+retried batch is stored once. Caveat: identical id-less fills (same symbol, ts, price, qty) sent
+in *different* batches get the same id and the later one counts as a duplicate; send whole files
+in one batch, or send trade ids (the collector page does). Any invalid item rejects the whole
+batch with an :class:`~qdash.errors.IngestError` naming item index, field and problem.
 """
 
 from __future__ import annotations
