@@ -146,7 +146,7 @@ class LoadReport:
 
 def load(paths: str | os.PathLike | Iterable[str | os.PathLike], store: Store | str | None = None,
          format: str | None = None, symbol: str | None = None, skip_bad: bool = False,
-         progress: bool = True, *, timeframe: str | None = None,
+         progress=True, *, timeframe: str | None = None,
          chunk_rows: int = DEFAULT_CHUNK_ROWS, raise_on_error: bool = True) -> LoadReport:
     """Load tick and candle files into ``store`` (a :class:`Store`, a path, or None for the
     default ``$QDASH_DB``/``./qdash.db``); returns a :class:`LoadReport`.
@@ -157,7 +157,9 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike], store: Store | 
     ``raise_on_error`` (default) :class:`DataFormatError` is raised at once (its ``report``
     attribute holds the report so far); otherwise the error is recorded in the report and the
     next file is loaded (``report.ok`` False, ``exit_code`` 1). ``skip_bad`` skips malformed rows
-    instead, listing them. ``progress`` shows a tqdm bar of bytes read per file.
+    instead, listing them. ``progress``: True shows a tqdm bar of bytes read per file; a
+    callable ``progress(path, total_bytes, desc)`` returns a bar of the caller's own (anything
+    with ``update(n_bytes)`` and ``close()``, e.g. a dashboard progress widget); False: none.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -184,9 +186,11 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike], store: Store | 
     return report
 
 
-def _bar(progress: bool, path: Path, desc: str):
+def _bar(progress, path: Path, desc: str):
     if not progress:
         return None
+    if callable(progress):
+        return progress(path, path.stat().st_size, desc)
     from tqdm.auto import tqdm
 
     return tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=desc, leave=False)
