@@ -1,12 +1,46 @@
 """qdash: Jupyter-native analytics for statistical arbitrage on Binance USDⓈ-M futures.
 
-The public API a notebook imports; this module only re-exports.
+The public API a notebook imports; this module only re-exports. ``qdash.Dashboard`` is imported
+on first use (it pulls in ipywidgets and Bokeh).
 """
 
 from .alerts import AlertManager, AlertRule, CallbackSink, Rule, WebhookSink
+from .analytics import (
+    PairAnalytics,
+    PairConfig,
+    PairState,
+    adf,
+    coint,
+    correlation,
+    half_life,
+    hedge_ratio,
+    hurst,
+    liquidity_stats,
+    spread,
+    zscore,
+)
+from .backtest import run as backtest
+from .backtest import sweep, walk_forward
+from .bars import BarBuilder, resample, stored_candles
 from .errors import DataFormatError, QdashError, StoreError, TimeframeError
+from .feeds import BinanceFutures, Hub
+from .io import load, read_bars, read_ticks, to_csv, to_parquet
+from .live import LiveSession
 from .store import Store
 
-__all__ = ["AlertManager", "AlertRule", "CallbackSink", "DataFormatError", "QdashError", "Rule",
-           "Store", "StoreError", "TimeframeError", "WebhookSink"]
+__all__ = [
+    "AlertManager", "AlertRule", "BarBuilder", "BinanceFutures", "CallbackSink", "Dashboard",
+    "DataFormatError", "Hub", "LiveSession", "PairAnalytics", "PairConfig", "PairState",
+    "QdashError", "Rule", "Store", "StoreError", "TimeframeError", "WebhookSink", "adf",
+    "backtest", "coint", "correlation", "half_life", "hedge_ratio", "hurst", "liquidity_stats",
+    "load", "read_bars", "read_ticks", "resample", "spread", "stored_candles", "sweep", "to_csv",
+    "to_parquet", "walk_forward", "zscore",
+]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name == "Dashboard":
+        from .ui import Dashboard
+        return Dashboard
+    raise AttributeError(f"module 'qdash' has no attribute {name!r}")

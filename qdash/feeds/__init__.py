@@ -1,7 +1,9 @@
-"""qdash.feeds: live tick sources (Binance USDⓈ-M consumer), the frame decoder, the recorder."""
+"""qdash.feeds: live tick sources (Binance USDⓈ-M consumer, the qdash server hub), the frame
+decoder, the recorder."""
 
 from .base import Subscription, TickFeed
 from .binance import BinanceFutures
+from .hub import Hub
 from .record import Recorder
 
-__all__ = ["BinanceFutures", "Recorder", "Subscription", "TickFeed"]
+__all__ = ["BinanceFutures", "Hub", "Recorder", "Subscription", "TickFeed"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ipywidgets as w
 
+from ..analytics import LIQUIDITY_FILTERS
+
 SOURCES = [("simulated exchange", "sim"), ("Binance live", "binance"),
            ("server hub (pushed ticks)", "hub"), ("stored data", "store")]
 TIMEFRAMES = ["1s", "1m", "5m", "15m", "1h", "1d"]
@@ -43,11 +45,13 @@ class MarketControls:
         self.entry = _float("entry z", entry)
         self.exit = _float("exit z", exit)
         self.stop = _float("stop z", stop if stop is not None else 0.0)
-        self.min_quote_volume = w.FloatText(value=0.0, description="min quote vol/min",
-                                            style=_DESC, layout=w.Layout(width="210px"))
-        self.min_trades = w.FloatText(value=0.0, description="min trades/min", style=_DESC,
-                                      layout=w.Layout(width="190px"))
-        self.live = w.ToggleButton(value=False, description="start live", icon="play",
+        # one box per declared liquidity filter (qdash.analytics.LIQUIDITY_FILTERS)
+        self.filters = {
+            f.name: w.BoundedFloatText(value=f.default, min=f.min, max=f.max, step=f.step,
+                                       description=f"{f.label} ({f.unit})", tooltip=f.description,
+                                       style=_DESC, layout=w.Layout(width="270px"))
+            for f in LIQUIDITY_FILTERS}
+        self.live = w.ToggleButton(value=False, description="start live",
                                    button_style="success", layout=w.Layout(width="120px"))
         self.run_tests = w.Button(description="run ADF/coint now", layout=w.Layout(width="170px"))
 
@@ -55,8 +59,8 @@ class MarketControls:
         return w.VBox([
             w.HBox([self.source, self.symbols, self.live]),
             w.HBox([self.y, self.x, self.timeframe, self.window, self.method]),
-            w.HBox([self.entry, self.exit, self.stop, self.min_quote_volume, self.min_trades,
-                    self.run_tests]),
+            w.HBox([self.entry, self.exit, self.stop, self.run_tests]),
+            w.HBox(list(self.filters.values())),
         ])
 
 
@@ -68,7 +72,7 @@ class BacktestControls:
         self.slippage_bps = _float("slippage bps", 1.0, step=0.5, width="160px")
         self.max_hold = w.BoundedIntText(value=0, min=0, max=10**7, description="max hold bars",
                                          style=_DESC, layout=w.Layout(width="190px"))
-        self.run = w.Button(description="run backtest", icon="play", button_style="primary")
+        self.run = w.Button(description="run backtest", button_style="primary")
         self.metrics = w.HTML()
         self.trades = w.HTML()
 
@@ -93,7 +97,7 @@ class AlertControls:
                                        layout=w.Layout(width="170px"))
         self.webhook_url = w.Text(placeholder="https://hooks.slack.com/...",
                                   layout=w.Layout(width="330px"))
-        self.add = w.Button(description="add rule", icon="plus", button_style="primary")
+        self.add = w.Button(description="add rule", button_style="primary")
         self.rules = w.HTML()
         self.history = w.HTML()
 
@@ -115,7 +119,7 @@ class DataControls:
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="loading",
                                         style=_DESC, layout=w.Layout(width="360px"))
         self.report = w.HTML()
-        self.prepare = w.Button(description="prepare CSV downloads", icon="download")
+        self.prepare = w.Button(description="prepare CSV downloads")
         self.downloads = w.HTML()
 
     def widget(self) -> w.Widget:

@@ -1,0 +1,117 @@
+"""``qdash dashboard`` (the published Voila app) and ``qdash demo`` (the app on the simulator).
+
+The app is :class:`qdash.server.voila_app.QdashVoila` serving ``dashboards/pairs.ipynb``, which
+builds :meth:`qdash.ui.Dashboard.from_env`: the options below reach the dashboard kernels as
+``QDASH_*`` environment variables (kernels inherit the server's environment).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "dashboards" / "pairs.ipynb"
+
+
+def add_dashboard_arguments(p: argparse.ArgumentParser, demo: bool = False) -> None:
+    p.add_argument("--port", type=int, default=8866, help="HTTP port of the app (default 8866)")
+    p.add_argument("--host", default="127.0.0.1", help="interface (0.0.0.0 for all)")
+    p.add_argument("--db", default=None, help="SQLite store (default: $QDASH_DB or ./qdash.db)")
+    p.add_argument("--symbols", default="BTCUSDT,ETHUSDT,SOLUSDT" if demo else "BTCUSDT,ETHUSDT",
+                   help="watched symbols, comma separated")
+    p.add_argument("--pair", default=None, help="Y,X of the pair (default: 2nd,1st symbol)")
+    p.add_argument("--timeframe", default="1s", help="candle timeframe (default 1s)")
+    p.add_argument("--token", default=None, help="bearer token for pushed ticks "
+                   "(default $QDASH_TOKEN, else generated and printed)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    if demo:
+        p.add_argument("--rate", type=float, default=300.0,
+                       help="simulated trades per second, all symbols (default 300)")
+        p.add_argument("--seed", type=int, default=7, help="simulator seed")
+    else:
+        p.add_argument("--source", choices=["binance", "sim", "hub", "store"], default="binance",
+                       help="where live ticks come from (default binance)")
+        p.add_argument("--sim-url", default=None,
+                       help="base URL of a running `qdash sim` (http://host:port) for --source sim")
+
+
+def _voila_argv(args) -> list[str]:
+    argv = [str(NOTEBOOK), f"--port={args.port}", f"--Voila.ip={args.host}",
+            "--Voila.tornado_settings={'headers': {'Cache-Control': 'no-store'}}"]
+    if args.no_browser:
+        argv.append("--no-browser")
+    if args.db:
+        argv.append(f"--QdashVoila.qdash_db={args.db}")
+    if args.token:
+        argv.append(f"--QdashVoila.qdash_token={args.token}")
+    return argv
+
+
+def _set_env(args, source: str) -> None:
+    os.environ["QDASH_SOURCE"] = source
+    os.environ["QDASH_SYMBOLS"] = args.symbols
+    os.environ["QDASH_TIMEFRAME"] = args.timeframe
+    if args.pair:
+        os.environ["QDASH_PAIR"] = args.pair
+    if args.db:
+        os.environ["QDASH_DB"] = str(Path(args.db).resolve())
+
+
+def _launch(argv: list[str]) -> int:
+    from ..server.voila_app import QdashVoila
+
+    QdashVoila.launch_instance(argv=argv)
+    return 0
+
+
+def run_dashboard(args) -> int:
+    """Serve the dashboard app until Ctrl-C."""
+    if args.source == "sim" and args.sim_url:
+        base = args.sim_url.rstrip("/")
+        os.environ["QDASH_SIM_REST_URL"] = base
+        os.environ["QDASH_SIM_WS_URL"] = base.replace("http", "ws", 1)
+    _set_env(args, args.source)
+    return _launch(_voila_argv(args))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_demo(args) -> int:
+    """Start the simulated exchange (a child process) and the app pointed at it."""
+    port = _free_port()
+    sim = subprocess.Popen([sys.executable, "-m", "qdash.sim.cli", "--port", str(port),
+                            "--symbols", args.symbols, "--rate", str(args.rate),
+                            "--seed", str(args.seed)])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if sim.poll() is not None or time.monotonic() > deadline:
+                    print("qdash demo: the simulated exchange did not start", file=sys.stderr)
+                    return 1
+                time.sleep(0.2)
+        os.environ["QDASH_SIM_WS_URL"] = f"ws://127.0.0.1:{port}"
+        os.environ["QDASH_SIM_REST_URL"] = f"http://127.0.0.1:{port}"
+        _set_env(args, "sim")
+        print(f"qdash demo: simulated exchange on 127.0.0.1:{port} ({args.rate:g} trades/s); "
+              f"dashboard at http://{args.host}:{args.port}/  (Ctrl-C stops both)", flush=True)
+        return _launch(_voila_argv(args))
+    finally:
+        sim.terminate()
+        sim.wait(10)
+
+
+def add_demo_arguments(p: argparse.ArgumentParser) -> None:
+    add_dashboard_arguments(p, demo=True)
