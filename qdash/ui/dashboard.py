@@ -520,9 +520,7 @@ class Dashboard:
                 "beta_theil_sen": [metrics["beta_theil_sen"]] * n,
                 "beta_kalman": new["beta_kalman"].tolist(),
             }
-            # Bokeh's JSON has no NaN: send None (a gap in the line)
-            data = {k: [None if isinstance(v, float) and not math.isfinite(v) else v for v in vs]
-                    for k, vs in data.items()}
+            # NaN (not yet defined) is sent as NaN: Bokeh draws a gap (None would become 0)
             self.figures.pair.stream(data, rollover=ROLLOVER)
         self._render_live_z(s, metrics)
 
@@ -670,8 +668,7 @@ class Dashboard:
                 "beta_huber": np.full(len(ser), pa.summary["beta_huber"]),
                 "beta_theil_sen": np.full(len(ser), pa.summary["beta_theil_sen"]),
                 "beta_kalman": ser["beta_kalman"]}
-        self.figures.pair.data = {k: [None if not math.isfinite(v) else float(v)
-                                      for v in np.asarray(vs, dtype=float)]
+        self.figures.pair.data = {k: np.asarray(vs, dtype=float).tolist()
                                   for k, vs in data.items()}
         self._render_heat(candles)
         self.stats.value = _table([(k, _fmt(v)) for k, v in pa.summary.items()
