@@ -21,9 +21,11 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-playwright = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="Chromium not installed (apt-get install chromium)")
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+assert Path(CHROMIUM).exists(), (
+    "Chromium is needed for the browser tests: the README's test command installs it "
+    "(apt-get install -y chromium)")
 
 
 class SimThread:
@@ -70,7 +72,7 @@ def sim():
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright.sync_playwright() as p:
+    with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield b
         b.close()
