@@ -178,7 +178,10 @@ class Store:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _write(self, sql: str, rows: list[tuple]) -> int:
+    def execute_many(self, sql: str, rows: list[tuple]) -> int:
+        """Run ``sql`` for every row in ONE transaction (all or nothing); returns rows changed.
+
+        For modules that keep tables of their own in the store (alert rules and history)."""
         conn = self._conn()
         before = conn.total_changes
         try:
@@ -203,7 +206,7 @@ class Store:
         if len(ticks) == 0:
             return WriteResult(0, 0)
         validate_ticks(ticks)
-        stored = self._write(TICK_INSERT, tick_rows(ticks))
+        stored = self.execute_many(TICK_INSERT, tick_rows(ticks))
         return WriteResult(len(ticks), stored)
 
     def write_bars(self, bars: pd.DataFrame, symbol: str, timeframe: str) -> WriteResult:
@@ -217,7 +220,7 @@ class Store:
         cols[trades_i] = bars["trades"].to_numpy(dtype=np.int64)
         rows = [(symbol, tf, t, *vals) for t, *vals in
                 zip(open_ms.tolist(), *[_none_for_nan(c) for c in cols])]
-        stored = self._write(BAR_UPSERT, rows)
+        stored = self.execute_many(BAR_UPSERT, rows)
         return WriteResult(len(bars), stored)
 
     # --- reads ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-from ..errors import AlertError, StoreError
+from ..errors import AlertError
 from ..model import ms_to_index, parse_time
 from ..store import Store
 from .events import Alert, Delivery
@@ -48,11 +48,12 @@ class AlertLog:
 
     # --- rules -----------------------------------------------------------------------------------
     def save_rule(self, rule: AlertRule) -> None:
-        self._execute("INSERT OR REPLACE INTO alert_rules (name, definition, updated_ms) "
-                      "VALUES (?, ?, ?)", [(rule.name, rule.to_json(), int(time.time() * 1000))])
+        self.store.execute_many(
+            "INSERT OR REPLACE INTO alert_rules (name, definition, updated_ms) VALUES (?, ?, ?)",
+            [(rule.name, rule.to_json(), int(time.time() * 1000))])
 
     def delete_rule(self, name: str) -> None:
-        self._execute("DELETE FROM alert_rules WHERE name = ?", [(name,)])
+        self.store.execute_many("DELETE FROM alert_rules WHERE name = ?", [(name,)])
 
     def load_rules(self) -> list[AlertRule]:
         """Stored rules in name order; a definition that no longer loads is logged and skipped."""
@@ -107,19 +108,6 @@ class AlertLog:
             f"FROM alerts_log WHERE {' AND '.join(where)} ORDER BY ts, id", params).fetchall()
         return history_frame(r[:6] + (json.loads(r[6] or "{}"), json.loads(r[7] or "{}"))
                               for r in rows)
-
-    def _execute(self, sql: str, rows: list[tuple]) -> None:
-        conn = self.store.connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(sql, rows)
-            conn.execute("COMMIT")
-        except BaseException as e:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(e, Exception) and not isinstance(e, StoreError):
-                raise StoreError(f"alert table write to {self.store.path} failed: {e}") from e
-            raise
 
 
 def history_frame(rows: Iterable[tuple]) -> pd.DataFrame:
