@@ -14,6 +14,11 @@ reached). It also applies the kernel-lifetime settings verified in
   while not busy (a dashboard kernel streaming widget updates never looks idle to the culler;
   the clock does not run while the notebook is still executing for its page).
 
+The page uses qdash's own Voila template (``qdash``, in ``qdash/server/jupyter/voila/templates``:
+Voila's ``lab`` template without its CDN links), found by putting that directory on
+``JUPYTER_PATH`` — which works from an editable install too. ``--VoilaConfiguration.template=lab``
+(or any other) still wins.
+
 Kernels inherit ``QDASH_TOKEN`` and get ``VOILA_APP_PORT`` / ``VOILA_SERVER_URL``, which is all
 :class:`qdash.feeds.hub.Hub` needs. Run: ``python -m qdash.server.voila_app NOTEBOOK.ipynb
 [--port=8866] [--Qdash.db=FILE]`` or :func:`main`.
@@ -22,7 +27,9 @@ Kernels inherit ``QDASH_TOKEN`` and get ``VOILA_APP_PORT`` / ``VOILA_SERVER_URL`
 from __future__ import annotations
 
 import logging
+import os
 import time
+from pathlib import Path
 
 from tornado.ioloop import PeriodicCallback
 from traitlets import Bool, Float, Int, Unicode
@@ -33,6 +40,8 @@ from .service import DEFAULT_MAX_BODY, IngestService, ServerConfig
 
 log = logging.getLogger(__name__)
 
+TEMPLATE = "qdash"
+TEMPLATE_ROOT = Path(__file__).resolve().parent / "jupyter"  # holds voila/templates/qdash
 CULL_INTERVAL_S = 60
 CULL_IDLE_TIMEOUT_S = 600
 
@@ -40,6 +49,14 @@ CULL_IDLE_TIMEOUT_S = 600
 def xsrf_prelaunch_hook(req, notebook, cwd) -> None:
     """Voila prelaunch hook: touching ``xsrf_token`` sets the ``_xsrf`` cookie on the page."""
     req.xsrf_token  # noqa: B018 (the property sets the cookie)
+
+
+def _add_jupyter_path(root: Path) -> None:
+    """Put ``root`` first on ``JUPYTER_PATH`` (Voila looks up templates and their static files
+    under ``<root>/voila/templates`` of every Jupyter data path, at each request)."""
+    paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    if str(root) not in paths:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([str(root), *paths])
 
 
 class QdashVoila(Voila):
@@ -62,6 +79,7 @@ class QdashVoila(Voila):
                "qdash-token": "QdashVoila.qdash_token"}
 
     def initialize(self, argv=None):
+        _add_jupyter_path(TEMPLATE_ROOT)
         super().initialize(argv)
         mkm = self.config.MappingKernelManager
         for key, value in (("cull_interval", CULL_INTERVAL_S),
@@ -76,6 +94,12 @@ class QdashVoila(Voila):
             db=self.qdash_db, token=self.qdash_token,
             loopback_subscribe=self.qdash_loopback_subscribe, max_body=self.qdash_max_body))
         self.qdash.export_token()  # kernels inherit os.environ
+
+    def setup_template_dirs(self):
+        """Default to the offline-clean ``qdash`` template unless one was configured."""
+        if "template" not in self.config.VoilaConfiguration:
+            self.voila_configuration.template = TEMPLATE
+        super().setup_template_dirs()
 
     def init_handlers(self) -> list:
         return qdash_handlers(self.qdash, self.server_url) + super().init_handlers()
