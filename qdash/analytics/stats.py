@@ -231,6 +231,9 @@ def adf(series, regression: str = "c", maxlag: int | None = None,
         gf = gf + extra.T @ extra
     m = len(dx) - usedlag
     k = len(cols) - 1
+    if m <= k:
+        raise AnalyticsError(f"ADF with {usedlag} lags needs more than {k} observations after "
+                             f"differencing, have {m}: use a longer series or a smaller maxlag")
     rr = _cholesky_upper(gf)
     sigma = abs(rr[-1, -1]) / math.sqrt(m - k)
     stat = float(rr[k - 1, -1] / sigma)
