@@ -47,6 +47,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -63,6 +65,7 @@ _E_KEY = b'"e":"'
 _TRADE = b"trade"
 _AGG = b"aggTrade"
 _NUMBER_LIST = re.compile(r"[0-9.eE+\-,]*")
+_get_e, _get_T, _get_s, _get_p, _get_q, _get_m = map(itemgetter, "eTspqm")
 
 
 class FrameError(NamedTuple):
@@ -177,6 +180,76 @@ def decode_frames(lines: Iterable[str | bytes], source: str = "binance", *, firs
     ``first_line`` numbers the frames in errors and :attr:`DecodeResult.lines` (pass the file line
     of the first frame when reading a file). ``symbol`` fills in frames that lack ``s`` (REST rows).
     """
+    if not isinstance(lines, (list, tuple)):
+        lines = list(lines)
+    col = _trade_batch(lines, first_line, max_errors)
+    if col is None:
+        col = _frame_by_frame(lines, first_line, max_errors)
+    return _finish(col, source, symbol)
+
+
+_BATCH_KEYS = {str: ('"e":"', '"e":"trade"', '"e":"aggTrade"', '"stream"', "\\"),
+               bytes: (b'"e":"', b'"e":"trade"', b'"e":"aggTrade"', b'"stream"', b"\\")}
+
+
+def _trade_batch(lines: list | tuple, first_line: int, max_errors: int) -> _Collector | None:
+    """Batch fast path for the common case: every frame a ``trade`` (or every frame an
+    ``aggTrade``) payload or combined-stream envelope, without receive-time prefix, blank line or
+    backslash escape.
+
+    The frames are still parsed one by one (so a frame's JSON is exactly what the frame-by-frame
+    path sees), but routing is done for the whole batch at once. Returns None when the batch does
+    not qualify; the caller then decodes frame by frame, with the same result. The frame-by-frame
+    path classifies a frame by the first ``"e":"`` of its text, so qualifying also needs every
+    ``"e":"`` of the batch to name the batch's event type: in JSON without escapes, ``"e":"`` only
+    occurs as a key ``e`` with a string value, so counting the occurrences checks exactly that.
+    """
+    if not lines:
+        return None
+    keys = _BATCH_KEYS.get(type(lines[0]))
+    if keys is None:
+        return None
+    e_key, e_trade, e_agg, stream_key, backslash = keys
+    try:
+        text = lines[0][:0].join(lines)
+    except TypeError:  # str and bytes mixed
+        return None
+    if backslash in text:
+        return None
+    n_e = text.count(e_key)
+    if n_e == text.count(e_trade):
+        want = "trade"
+    elif n_e == text.count(e_agg):
+        want = "aggTrade"
+    else:
+        return None
+    try:
+        docs = list(map(orjson.loads, lines))
+        d0 = docs[0]
+        if type(d0) is dict and "stream" in d0:  # combined-stream envelopes
+            payloads = [d["data"] for d in docs if "stream" in d]
+            if len(payloads) != len(docs):
+                return None
+        else:  # raw payloads: none may be an envelope
+            if stream_key in text and any(type(d) is not dict or "stream" in d for d in docs):
+                return None
+            payloads = docs
+        if set(map(_get_e, payloads)) != {want}:  # non-dicts raise TypeError
+            return None
+    except (orjson.JSONDecodeError, TypeError, KeyError):
+        return None
+    col = _Collector(max_errors)
+    numbers = list(range(first_line, first_line + len(lines)))
+    if want == "trade":
+        col.trades, col.trade_lines = payloads, numbers
+    else:
+        col.aggs, col.agg_lines = payloads, numbers
+    col.count("frames", len(lines))
+    return col
+
+
+def _frame_by_frame(lines: Iterable[str | bytes], first_line: int, max_errors: int) -> _Collector:
+    """The general path: classify each frame by its text, parse trade frames and route them."""
     col = _Collector(max_errors)
     loads = orjson.loads
     trades, trade_lines, aggs, agg_lines = col.trades, col.trade_lines, col.aggs, col.agg_lines
@@ -230,7 +303,7 @@ def decode_frames(lines: Iterable[str | bytes], source: str = "binance", *, firs
         col.payload(d, line_no, line)
     frames = line_no - first_line + 1 - blank
     col.count("frames", frames)
-    return _finish(col, source, symbol)
+    return col
 
 
 def decode_payloads(payloads: Iterable[dict], source: str = "binance", *, symbol: str | None = None,
@@ -332,23 +405,23 @@ def _extract(col: _Collector, rows: list[dict], lines: list[int], id_key: str,
 
 def _extract_fast(rows: list[dict], lines: list[int], id_key: str, symbol: str | None) -> _Cols:
     n = len(rows)
-    ts = np.array([d["T"] for d in rows])
-    tid = np.array([d[id_key] for d in rows])
+    ts = np.array(list(map(_get_T, rows)))
+    tid = np.array(list(map(itemgetter(id_key), rows)))
     if ts.dtype.kind != "i" or tid.dtype.kind != "i" or ts.shape != (n,) or tid.shape != (n,):
         raise TypeError("non-integer time or id")
     if symbol is None:
-        syms = [d["s"] for d in rows]
+        syms = list(map(_get_s, rows))
     else:
         syms = [d.get("s") or symbol for d in rows]
     for s in set(syms):
         if type(s) is not str or not is_valid_symbol(s):
             raise ValueError("bad symbol")
-    price = _floats([d["p"] for d in rows])
-    qty = _floats([d["q"] for d in rows])
-    m = np.array([d["m"] for d in rows])
+    price = _floats(list(map(_get_p, rows)))
+    qty = _floats(list(map(_get_q, rows)))
+    m = np.array(list(map(_get_m, rows)))
     if m.dtype != bool or m.shape != (n,):
         raise TypeError("non-boolean m")
-    xtype = [d.get("X") for d in rows] if id_key == "t" else None
+    xtype = list(map(dict.get, rows, repeat("X"))) if id_key == "t" else None
     if xtype is not None and any(x is not None and type(x) is not str for x in set(xtype)):
         raise TypeError("non-string X")
     return _Cols(ts.astype(np.int64), np.array(syms, dtype=object), tid.astype(np.int64), price,
