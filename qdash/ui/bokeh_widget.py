@@ -8,6 +8,14 @@ server forwards (it drops IOPub above 1000 msg/s) and what the browser keeps up 
 message, so the render loop costs 3 comm messages per frame whatever it changed. Stream data is
 sent as lists (inline JSON, no binary buffers), so the count stays 3.
 
+The browser side of ``jupyter_bokeh`` echoes every event it applied from a patch back to the kernel
+(it queues them while the patch is applied, then sends them), and ``BokehModel`` applies them
+again: each ``stream`` would be appended twice to the kernel's copy of the data, whose row count
+then no longer matches the browser's (later ``patch`` indices miss), and an echo of an older
+``data`` value can overwrite a newer one. Data only ever flows kernel → browser here, so
+:meth:`_sync_model` drops ``ColumnsStreamed``/``ColumnsPatched`` and ``data`` changes coming
+from the browser; everything else (ranges, selections, tool events) is applied as usual.
+
 It also sends a full snapshot whenever a front-end asks for the widget's whole state — which the
 widget manager of a freshly loaded page (Voila, a reloaded JupyterLab tab) does before it creates
 the view. Patches sent before a view exists are lost for that view; the snapshot holds them.
@@ -36,6 +44,14 @@ class FrameBokehModel(BokehModel):
         if event.setter is self:  # the change came from the browser: do not echo it back
             return
         self._queued.append(event)
+
+    def _sync_model(self, model, content, buffers) -> None:
+        """Apply browser events, except echoes of the kernel's own data changes (module doc)."""
+        kind = content.get("kind") if isinstance(content, dict) else None
+        if kind in ("ColumnsStreamed", "ColumnsPatched") or (
+                kind == "ModelChanged" and content.get("attr") == "data"):
+            return
+        super()._sync_model(model, content, buffers)
 
     def flush(self) -> int:
         """Send every queued document event as one PATCH-DOC message; returns comm messages sent."""

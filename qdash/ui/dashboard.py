@@ -159,11 +159,14 @@ class Dashboard:
     @classmethod
     def from_env(cls, **overrides) -> Dashboard:
         """A Dashboard configured by ``QDASH_SOURCE``, ``QDASH_SYMBOLS``, ``QDASH_PAIR`` (y,x),
-        ``QDASH_TIMEFRAME``, ``QDASH_DB`` (what ``qdash dashboard``/``qdash demo`` set)."""
+        ``QDASH_TIMEFRAME``, ``QDASH_DB`` (what ``qdash dashboard``/``qdash demo`` set) and
+        ``QDASH_WINDOW`` (rolling window in bars)."""
         env = os.environ
         kw: dict = {"source": env.get("QDASH_SOURCE", "sim"),
                     "symbols": env.get("QDASH_SYMBOLS", "BTCUSDT,ETHUSDT").split(","),
                     "timeframe": env.get("QDASH_TIMEFRAME", "1s"), "db": env.get("QDASH_DB")}
+        if env.get("QDASH_WINDOW"):
+            kw["window"] = int(env["QDASH_WINDOW"])
         if env.get("QDASH_PAIR"):
             kw["y"], kw["x"] = env["QDASH_PAIR"].split(",")
         kw.update(overrides)

@@ -1,0 +1,274 @@
+"""Run the real dashboard app (``qdash demo`` / ``qdash dashboard``) as processes on 127.0.0.1 and
+look at it with headless Chromium: shared by ``tests/test_dashboard_browser.py`` and
+``bench/bench_dashboard.py``.
+
+:class:`App` starts ``python -m qdash demo|dashboard ...`` in its own working directory, where a
+``voila.json`` sets the kernel-lifetime knobs (Voila reads ``voila.json`` from the working
+directory): a short orphan timeout and cull interval, and a known connection-file directory, so a
+test can reach a dashboard kernel with ``jupyter_client`` (:meth:`App.kernel_client`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+# every ColumnDataSource of every Bokeh document of the page: {model id: {column: values}}
+JS_SOURCES = """() => {
+  const out = {};
+  for (const doc of Bokeh.documents) {
+    for (const m of doc.all_models) {
+      if (m.data === undefined || m.data === null || typeof m.data !== "object") continue;
+      const cols = {};
+      const entries = m.data instanceof Map ? [...m.data.entries()] : Object.entries(m.data);
+      for (const [k, v] of entries) cols[k] = Array.from(v);
+      out[m.id] = cols;
+    }
+  }
+  return out;
+}"""
+
+# titles of every plot on the page
+JS_TITLES = """() => {
+  const out = [];
+  for (const doc of Bokeh.documents)
+    for (const m of doc.all_models)
+      if (m.title !== undefined && m.title !== null && m.title.text !== undefined)
+        out.push(m.title.text);
+  return out;
+}"""
+
+KERNEL_DUMP = """
+import json as _json
+import numpy as _np
+def _cols(src):
+    return {k: (_np.asarray(v).tolist() if len(v) and not isinstance(v[0], str) else list(v))
+            for k, v in src.data.items()}
+_f = dashboard.figures
+print(_json.dumps({s.id: _cols(s) for s in [_f.candles["y"], _f.candles["x"], _f.pair, _f.live,
+                                            _f.trades, _f.heat, _f.equity]}))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(fn, timeout: float = 60.0, what: str = "condition", interval: float = 0.2):
+    """Poll ``fn`` until it returns something truthy; AssertionError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = fn()
+        except OSError:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def http(url: str, body=None, token: str | None = None, timeout: float = 10.0):
+    """(status, parsed JSON) of a GET, or of a POST when ``body`` is given."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+class App:
+    """``python -m qdash <command> ...`` on a free port, in ``workdir`` (see module doc).
+
+    ``env`` adds to the environment (``QDASH_WINDOW`` ...). ``orphan_timeout`` / ``cull_interval``
+    in seconds. ``url`` is the page, ``token`` the tick-write token.
+    """
+
+    def __init__(self, command: str, workdir: Path, db: Path, *, args=(), env=None,
+                 token: str = "test-token", orphan_timeout: float = 4.0,
+                 cull_interval: float = 2.0, cull_idle_timeout: float = 20.0):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.db, self.token, self.port = Path(db), token, free_port()
+        self.connection_dir = self.workdir / "connections"
+        self.connection_dir.mkdir(exist_ok=True)
+        (self.workdir / "voila.json").write_text(json.dumps({
+            "Voila": {"connection_dir_root": str(self.connection_dir)},
+            "QdashVoila": {"orphan_timeout": orphan_timeout},
+            "MappingKernelManager": {"cull_interval": cull_interval,
+                                     "cull_idle_timeout": cull_idle_timeout},
+        }))
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log_path = self.workdir / f"{command}.log"
+        self._log = open(self.log_path, "wb")
+        cmd = [sys.executable, "-m", "qdash", command, "--port", str(self.port), "--no-browser",
+               "--db", str(self.db), "--token", token, *args]
+        self.proc = subprocess.Popen(cmd, cwd=self.workdir, env={**os.environ, **(env or {})},
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        wait_until(lambda: self.proc.poll() is not None or self.health(), timeout=90,
+                   what=f"`qdash {command}` to serve ({self.log_path})")
+        assert self.proc.poll() is None, self.log()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def health(self):
+        try:
+            status, body = http(self.url + "qdash/api/health", timeout=2)
+        except OSError:
+            return None
+        return body if status == 200 else None
+
+    def post_ticks(self, ticks: list[dict], token: str | None = None):
+        """POST to ``/qdash/api/tick`` (one) or ``/qdash/api/ticks/batch`` (several)."""
+        token = self.token if token is None else token
+        if len(ticks) == 1:
+            return http(self.url + "qdash/api/tick", ticks[0], token)
+        return http(self.url + "qdash/api/ticks/batch", ticks, token)
+
+    def kernel_pids(self) -> list[int]:
+        """Live ipykernel processes started by this app."""
+        try:
+            children = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+        pids = []
+        for c in children:
+            try:
+                if c.status() != psutil.STATUS_ZOMBIE and "ipykernel" in " ".join(c.cmdline()):
+                    pids.append(c.pid)
+            except psutil.NoSuchProcess:
+                pass
+        return pids
+
+    def connection_file(self, kernel_id: str) -> Path:
+        found = list(self.connection_dir.glob(f"*/kernel-{kernel_id}.json"))
+        assert found, f"no connection file for kernel {kernel_id} under {self.connection_dir}"
+        return found[0]
+
+    def kernel_client(self, kernel_id: str):
+        """A started ``BlockingKernelClient`` on a dashboard kernel (call ``stop_channels``)."""
+        from jupyter_client import BlockingKernelClient
+
+        kc = BlockingKernelClient(connection_file=str(self.connection_file(kernel_id)))
+        kc.load_connection_file()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=30)
+        return kc
+
+    def stop(self) -> None:
+        """Stop the app and every process it started (idempotent)."""
+        if self._log.closed:
+            return
+        try:
+            children = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            children = []
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for c in children:  # the demo's simulator, kernels: never leave one behind
+            try:
+                c.terminate()
+                c.wait(10)
+            except psutil.NoSuchProcess:
+                pass
+            except psutil.TimeoutExpired:
+                c.kill()
+        self._log.close()
+
+
+def run_in_kernel(kc, code: str, timeout: float = 60.0) -> str:
+    """Execute ``code`` in a kernel; returns its stdout, raises on an error."""
+    out, errors = [], []
+
+    def hook(msg):
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream" and content["name"] == "stdout":
+            out.append(content["text"])
+        elif kind == "error":
+            errors.append("\n".join(content["traceback"]))
+
+    reply = kc.execute_interactive(code, output_hook=hook, timeout=timeout, allow_stdin=False)
+    assert reply["content"]["status"] == "ok" and not errors, "".join(errors) or reply
+    return "".join(out)
+
+
+class PageLog:
+    """Requests and console messages of one page."""
+
+    def __init__(self, page):
+        self.requests: list[str] = []
+        self.console: list[tuple[str, str]] = []
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("console", lambda m: self.console.append((m.type, m.text)))
+        page.on("pageerror", lambda e: self.console.append(("pageerror", str(e))))
+
+    def external(self) -> list[str]:
+        """Requested URLs whose host is not 127.0.0.1 (``data:``/``blob:``/``about:`` are local)."""
+        hosts = []
+        for url in self.requests:
+            m = re.match(r"^(?:https?|wss?)://([^/:]+)", url)
+            if m and m.group(1) != "127.0.0.1":
+                hosts.append(url)
+            elif not m and not url.startswith(("data:", "blob:", "about:")):
+                hosts.append(url)
+        return hosts
+
+    def errors(self) -> list[str]:
+        return [text for kind, text in self.console if kind in ("error", "pageerror")]
+
+
+def open_dashboard(browser, url: str, timeout: float = 90.0, viewport=(1400, 1000),
+                   views: int = 3):
+    """A new page on the app, once ``views`` of the dashboard's three Bokeh views rendered:
+    (page, log, seconds from navigation to then)."""
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    log = PageLog(page)
+    t0 = time.monotonic()
+    page.goto(url, timeout=timeout * 1000, wait_until="commit")
+    page.wait_for_function(
+        f"() => window.Bokeh !== undefined && Bokeh.documents.length >= {views}",
+        timeout=timeout * 1000)
+    return page, log, time.monotonic() - t0
+
+
+def kernel_id(page) -> str:
+    """The id of the page's kernel (Voila writes it into ``jupyter-config-data``)."""
+    return page.evaluate(
+        "() => JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
+
+
+def sources(page) -> dict:
+    return page.evaluate(JS_SOURCES)
+
+
+def find_source(all_sources: dict, *columns: str) -> list[dict]:
+    """The sources having every one of ``columns``."""
+    return [cols for cols in all_sources.values() if all(c in cols for c in columns)]
