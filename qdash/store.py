@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,10 @@ from .errors import DataFormatError, StoreError
 from .model import BAR_COLUMNS, TICK_COLUMNS, ms_to_index, parse_time, timeframe_name
 
 DEFAULT_DB = "qdash.db"
+# Page size of new store files (bytes) and page cache per connection (KiB, allocated as used):
+# bulk loads of a few hundred thousand ticks then keep their index pages in memory.
+PAGE_SIZE = 16384
+CACHE_KIB = 65536
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tick_data (
@@ -104,6 +109,32 @@ def tick_rows(ticks: pd.DataFrame) -> list[tuple]:
                     ticks["is_buyer_maker"].tolist(), ticks["source"].tolist()))
 
 
+def _sql_text(value: str) -> str:
+    """``value`` as an SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _tick_insert(ticks: pd.DataFrame) -> tuple[str, Iterable[tuple]]:
+    """The insert statement and row parameters for a canonical tick batch.
+
+    When ``symbol`` and ``source`` are the same in every row (a feed or file batch of one symbol),
+    they go into the statement as literals and each row binds five values instead of seven. The
+    rows are a lazy ``zip``: executemany consumes them one at a time, so no list of tuples is
+    built (zip reuses its tuple when the consumer has let go of it).
+    """
+    symbol, source = ticks["symbol"], ticks["source"]
+    cols = [ticks[c].to_numpy().tolist() for c in ("ts", "trade_id", "price", "qty",
+                                                    "is_buyer_maker")]
+    sym0, src0 = symbol.iat[0], source.iat[0]
+    if (type(sym0) is str and type(src0) is str and "\0" not in sym0 + src0
+            and (symbol == sym0).all() and (source == src0).all()):
+        sql = ("INSERT OR IGNORE INTO tick_data "
+               "(ts, trade_id, price, qty, is_buyer_maker, symbol, source) "
+               f"VALUES (?, ?, ?, ?, ?, {_sql_text(sym0)}, {_sql_text(src0)})")
+        return sql, zip(*cols)
+    return TICK_INSERT, zip(symbol.tolist(), *cols, source.tolist())
+
+
 def validate_ticks(ticks: pd.DataFrame) -> None:
     """Raise :class:`DataFormatError` naming the first bad row unless every tick is storable."""
     missing = [c for c in TICK_COLUMNS if c not in ticks.columns]
@@ -152,8 +183,10 @@ class Store:
             except sqlite3.Error as e:
                 raise StoreError(f"cannot open store {self.path}: {e}") from e
             conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+            conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # only takes effect in a new file
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -178,7 +211,7 @@ class Store:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def execute_many(self, sql: str, rows: list[tuple]) -> int:
+    def execute_many(self, sql: str, rows: Iterable[tuple]) -> int:
         """Run ``sql`` for every row in ONE transaction (all or nothing); returns rows changed.
 
         For modules that keep tables of their own in the store (alert rules and history)."""
@@ -206,7 +239,7 @@ class Store:
         if len(ticks) == 0:
             return WriteResult(0, 0)
         validate_ticks(ticks)
-        stored = self.execute_many(TICK_INSERT, tick_rows(ticks))
+        stored = self.execute_many(*_tick_insert(ticks))
         return WriteResult(len(ticks), stored)
 
     def write_bars(self, bars: pd.DataFrame, symbol: str, timeframe: str) -> WriteResult:

@@ -152,3 +152,23 @@ def test_one_writer_and_readers_in_other_processes(db_path):
         # readers only ever see whole committed batches, never a partial one, and never go back
         assert all(c % 500 == 0 for c in seen)
         assert seen == sorted(seen) and seen[-1] == 20_000
+
+
+def test_single_symbol_and_mixed_batches_store_the_same_rows(db_path, tmp_path):
+    """A batch of one symbol and source is written through a statement holding them as literals;
+    a mixed batch binds every column. Both must store exactly the same rows."""
+    btc, eth = make_ticks(300), make_ticks(200, symbol="ETHUSDT", start_id=5000)
+    for t in (btc, eth):
+        t["source"] = "o'reilly \"quoted\" source"
+    one = Store(db_path)
+    assert one.write_ticks(btc).stored == 300 and one.write_ticks(eth).stored == 200
+    mixed = Store(tmp_path / "mixed.db")
+    both = pd.concat([btc, eth], ignore_index=True).sample(frac=1, random_state=3)
+    assert mixed.write_ticks(both).stored == 500
+    for sym in ("BTCUSDT", "ETHUSDT"):
+        pd.testing.assert_frame_equal(one.ticks(sym), mixed.ticks(sym), check_exact=True)
+    assert set(one.ticks("BTCUSDT")["source"]) == {"o'reilly \"quoted\" source"}
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT typeof(symbol), typeof(source), typeof(ts), typeof(price), "
+                        "typeof(is_buyer_maker) FROM tick_data GROUP BY 1, 2, 3, 4, 5"
+                        ).fetchall() == [("text", "text", "integer", "real", "integer")]
