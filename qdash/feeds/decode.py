@@ -27,7 +27,12 @@ frame that cannot be decoded (bad JSON, a trade without a field, a field of the 
 counted under ``malformed`` and never raises; the first ``max_errors`` problems are kept in
 :attr:`DecodeResult.errors`.
 
-Speed: the event type is read from the text (the first ``"e":"...``) before any JSON parsing, so
+Speed: a batch made only of ``trade`` frames (or only of ``aggTrade`` frames), raw or in
+combined-stream envelopes, without receive-time prefix — what a trade stream and a trade file
+are — takes a batch path: each frame is parsed once with orjson and the batch is routed and
+extracted column-wise, with no per-frame Python branching. Any other batch (or one that does not
+pass the path's checks) is decoded frame by frame, with the same result. Frame by frame, the
+event type is read from the text (the first ``"e":"...``) before any JSON parsing, so
 frames of skipped types cost a substring search, not a parse. Consequently a *skipped-type* frame is
 counted by its type without being validated (a truncated depth frame counts as ``depthUpdate``,
 not ``malformed``). Trade frames are always parsed in full with orjson and their fields extracted
@@ -120,9 +125,9 @@ class _Collector:
 
     def __init__(self, max_errors: int):
         self.trades: list[dict] = []
-        self.trade_lines: list[int] = []
+        self.trade_lines: list[int] | range = []
         self.aggs: list[dict] = []
-        self.agg_lines: list[int] = []
+        self.agg_lines: list[int] | range = []
         self.counts: dict[str, int] = {}
         self.filtered: dict[tuple[str, str], int] = {}
         self.errors: list[FrameError] = []
@@ -239,7 +244,7 @@ def _trade_batch(lines: list | tuple, first_line: int, max_errors: int) -> _Coll
     except (orjson.JSONDecodeError, TypeError, KeyError):
         return None
     col = _Collector(max_errors)
-    numbers = list(range(first_line, first_line + len(lines)))
+    numbers = range(first_line, first_line + len(lines))
     if want == "trade":
         col.trades, col.trade_lines = payloads, numbers
     else:
@@ -394,7 +399,7 @@ def _finish(col: _Collector, source: str, symbol: str | None) -> DecodeResult:
     return DecodeResult(ticks, col.counts, col.errors, lines, col.filtered)
 
 
-def _extract(col: _Collector, rows: list[dict], lines: list[int], id_key: str,
+def _extract(col: _Collector, rows: list[dict], lines: list[int] | range, id_key: str,
              symbol: str | None) -> _Cols:
     """Column-wise extraction; any surprise sends the batch to the row-by-row path."""
     try:
@@ -403,7 +408,8 @@ def _extract(col: _Collector, rows: list[dict], lines: list[int], id_key: str,
         return _extract_slow(col, rows, lines, id_key, symbol)
 
 
-def _extract_fast(rows: list[dict], lines: list[int], id_key: str, symbol: str | None) -> _Cols:
+def _extract_fast(rows: list[dict], lines: list[int] | range, id_key: str,
+                  symbol: str | None) -> _Cols:
     n = len(rows)
     ts = np.array(list(map(_get_T, rows)))
     tid = np.array(list(map(itemgetter(id_key), rows)))
@@ -425,7 +431,13 @@ def _extract_fast(rows: list[dict], lines: list[int], id_key: str, symbol: str |
     if xtype is not None and any(x is not None and type(x) is not str for x in set(xtype)):
         raise TypeError("non-string X")
     return _Cols(ts.astype(np.int64), np.array(syms, dtype=object), tid.astype(np.int64), price,
-                 qty, m.astype(np.int8), xtype, np.asarray(lines, dtype=np.int64))
+                 qty, m.astype(np.int8), xtype, _line_array(lines))
+
+
+def _line_array(lines: list[int] | range) -> np.ndarray:
+    if type(lines) is range:
+        return np.arange(lines.start, lines.stop, dtype=np.int64)
+    return np.asarray(lines, dtype=np.int64)
 
 
 def _floats(values: list) -> np.ndarray:
@@ -452,8 +464,8 @@ def _floats(values: list) -> np.ndarray:
     return a.astype(np.float64)
 
 
-def _extract_slow(col: _Collector, rows: list[dict], lines: list[int], id_key: str,
-                  symbol: str | None) -> _Cols:
+def _extract_slow(col: _Collector, rows: list[dict], lines: list[int] | range,
+                  id_key: str, symbol: str | None) -> _Cols:
     out = []
     good_lines = []
     xtypes = []
