@@ -3,8 +3,11 @@
 Data: the real July trades (24,356 ticks) repeated with shifted trade ids to ~200k ticks, written
 as ``.ndjson.gz`` (raw ``@trade`` payloads) and ``.csv.gz`` (the project's CSV layout) in a temp
 directory. Measured in the same run: the decoder alone (frames/s, in memory), parsing the files
-(``iter_tick_batches``), ``load`` into a fresh ``Store`` (default durability), and the bare
-``sqlite3.executemany`` of the same rows into the same schema (the store's ceiling).
+(``iter_tick_batches``), ``load`` into a fresh ``Store`` (default durability), the bare
+``sqlite3.executemany`` of the same rows into the same schema with SQLite's default page size and
+cache, and ``Store.write_ticks`` alone on the parsed ticks (one batch per symbol, as ``load``
+writes them). Parsing and writing run one after the other, so a load cannot beat
+1 / (1/parse + 1/write): that bound is printed too.
 The last line is the slower into-store rate against the 300k ticks/s target.
 
 Run: ``.venv/bin/python bench/bench_load.py``
@@ -82,6 +85,17 @@ def bare_sqlite(tmp: Path, ticks: pd.DataFrame) -> float:
     return dt
 
 
+def store_only(tmp: Path, ticks: pd.DataFrame, i: int) -> float:
+    parts = [ticks[ticks["symbol"] == s].reset_index(drop=True) for s in ticks["symbol"].unique()]
+    store = Store(tmp / f"write-{i}.db")
+    t0 = time.perf_counter()
+    for part in parts:
+        store.write_ticks(part)
+    dt = time.perf_counter() - t0
+    store.close()
+    return dt
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -93,10 +107,17 @@ def main() -> None:
         texts = [f.decode() for f in frames]
         dt = best_of(lambda: decode_frames(texts))
         print(f"decode_frames (in memory, str)     {n / dt / 1e3:8.0f}k frames/s")
-        rates = {}
+        rates, parse = {}, {}
         for label, path in (("raw NDJSON", raw), ("trades CSV", csv)):
             dt = best_of(lambda p=path: sum(len(b) for b in iter_tick_batches(p)))
+            parse[label] = n / dt
             print(f"parse {label:<11} (iter_tick_batches) {n / dt / 1e3:8.0f}k ticks/s")
+        ticks = pd.concat(list(iter_tick_batches(csv)), ignore_index=True)
+        write = n / min(store_only(tmp, ticks, i) for i in range(2))
+        print(f"Store.write_ticks only (per symbol)  {write / 1e3:8.0f}k ticks/s")
+        for label, rate in parse.items():
+            bound = 1 / (1 / rate + 1 / write)
+            print(f"bound for {label:<11} parse then write {bound / 1e3:8.0f}k ticks/s")
         for label, path in (("raw NDJSON", raw), ("trades CSV", csv)):
             times = []
             for i in range(2):
@@ -108,7 +129,6 @@ def main() -> None:
                 store.close()
             rates[label] = n / min(times)
             print(f"load  {label:<11} into a Store        {rates[label] / 1e3:8.0f}k ticks/s")
-        ticks = pd.concat(list(iter_tick_batches(csv)), ignore_index=True)
         dt = min(bare_sqlite(tmp, ticks) for _ in range(2))
         print(f"bare sqlite3.executemany (ceiling) {n / dt / 1e3:8.0f}k ticks/s "
               "(same schema, WAL, synchronous=FULL)")
