@@ -65,6 +65,7 @@ from ..model import is_valid_symbol, tick_frame
 __all__ = ["DecodeResult", "FrameError", "decode_frames", "decode_payloads", "merge_counts"]
 
 DEFAULT_MAX_ERRORS = 10
+_SUB_BATCH = 8192  # frames parsed and extracted together on the batch path
 
 _E_KEY = b'"e":"'
 _TRADE = b"trade"
@@ -187,6 +188,10 @@ def decode_frames(lines: Iterable[str | bytes], source: str = "binance", *, firs
     """
     if not isinstance(lines, (list, tuple)):
         lines = list(lines)
+    if len(lines) > _SUB_BATCH:
+        res = _large_trade_batch(lines, source, first_line, max_errors, symbol)
+        if res is not None:
+            return res
     col = _trade_batch(lines, first_line, max_errors)
     if col is None:
         col = _frame_by_frame(lines, first_line, max_errors)
@@ -251,6 +256,42 @@ def _trade_batch(lines: list | tuple, first_line: int, max_errors: int) -> _Coll
         col.aggs, col.agg_lines = payloads, numbers
     col.count("frames", len(lines))
     return col
+
+
+def _large_trade_batch(lines: list | tuple, source: str, first_line: int, max_errors: int,
+                       symbol: str | None) -> DecodeResult | None:
+    """The batch path for many frames (a file chunk), :data:`_SUB_BATCH` frames at a time:
+    parsing, extracting and building the ticks of a few thousand frames at once keeps their
+    objects in the CPU cache (about a quarter faster than each step over the whole chunk).
+
+    None unless every sub-batch takes the batch path, with the same event type and fields that
+    all extract cleanly (so there is no error to report); the caller then decodes the whole batch
+    as usual. Each sub-batch's result is exactly the frame-by-frame one, so their concatenation is
+    the frame-by-frame result of the whole batch.
+    """
+    out = _Collector(max_errors)
+    results, kind = [], None
+    for i in range(0, len(lines), _SUB_BATCH):
+        col = _trade_batch(lines[i:i + _SUB_BATCH], first_line + i, max_errors)
+        if col is None:
+            return None
+        if col.trades:
+            rows, numbers, id_key, k = col.trades, col.trade_lines, "t", "trade"
+        else:
+            rows, numbers, id_key, k = col.aggs, col.agg_lines, "a", "aggTrade"
+        if kind not in (None, k):
+            return None
+        kind = k
+        try:
+            cols = _extract_fast(rows, numbers, id_key, symbol)
+        except (KeyError, TypeError, ValueError, OverflowError):
+            return None
+        results.append(_build(out, [cols], source))
+    out.count("frames", len(lines))
+    out.count(kind, len(lines))
+    ticks = pd.concat([r.ticks for r in results], ignore_index=True)
+    return DecodeResult(ticks, out.counts, out.errors,
+                        np.concatenate([r.lines for r in results]), out.filtered)
 
 
 def _frame_by_frame(lines: Iterable[str | bytes], first_line: int, max_errors: int) -> _Collector:
@@ -357,6 +398,9 @@ class _Cols(NamedTuple):
     lines: np.ndarray
 
 
+_ARRAY_FIELDS = ("ts", "symbol", "trade_id", "price", "qty", "side", "lines")
+
+
 def _finish(col: _Collector, source: str, symbol: str | None) -> DecodeResult:
     parts = []
     if col.trades:
@@ -365,7 +409,11 @@ def _finish(col: _Collector, source: str, symbol: str | None) -> DecodeResult:
     if col.aggs:
         col.count("aggTrade", len(col.aggs))
         parts.append(_extract(col, col.aggs, col.agg_lines, "a", symbol))
-    parts = [p for p in parts if len(p.ts)]
+    return _build(col, [p for p in parts if len(p.ts)], source)
+
+
+def _build(col: _Collector, parts: list[_Cols], source: str) -> DecodeResult:
+    """Filter the extracted trades (trade type, price and size) and build the tick batch."""
     if not parts:
         col.errors.sort(key=lambda e: e.line)
         empty = np.empty(0)
@@ -388,7 +436,7 @@ def _finish(col: _Collector, source: str, symbol: str | None) -> DecodeResult:
             keep &= reason == ""
         keep_masks.append(keep)
     cat = [np.concatenate([getattr(p, f)[k] for p, k in zip(parts, keep_masks, strict=True)])
-           for f in ("ts", "symbol", "trade_id", "price", "qty", "side", "lines")]
+           for f in _ARRAY_FIELDS]
     if len(parts) > 1:  # trades and aggTrades mixed: restore frame order
         order = np.argsort(cat[-1], kind="stable")
         cat = [c[order] for c in cat]
