@@ -43,13 +43,15 @@ JS_SOURCES = """() => {
   return out;
 }"""
 
-# titles of every plot on the page
+# titles of every plot that has a view on the page (walks the rendered view tree)
 JS_TITLES = """() => {
   const out = [];
-  for (const doc of Bokeh.documents)
-    for (const m of doc.all_models)
-      if (m.title !== undefined && m.title !== null && m.title.text !== undefined)
-        out.push(m.title.text);
+  const walk = (view) => {
+    const title = view.model && view.model.title;
+    if (title && title.text !== undefined) out.push(title.text);
+    for (const child of (view.child_views ?? [])) walk(child);
+  };
+  for (const root of Object.values(Bokeh.index)) walk(root);
   return out;
 }"""
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from pathlib import Path
 
@@ -122,6 +123,7 @@ def test_every_panel_renders_offline_without_errors(demo_page):
     titles = page.evaluate(JS_TITLES)
     for expected in TITLES:
         assert any(expected in t for t in titles), (expected, titles)
+    assert page.locator("canvas").count() >= len(TITLES)  # each plot drew on a canvas
     text = page.locator("body").text_content()
     for label in ("qdash — pair monitor", "stats & heatmap", "backtest", "alerts",
                   "stats over time", "files & downloads", "run ADF/coint now", "load files",
@@ -160,6 +162,11 @@ def test_z_score_candles_and_counters_move(demo_page):
         return int("".join(ch for ch in after.split("comm")[0] if ch.isdigit()) or 0)
 
     assert count(stats2, "kernel → browser") > count(stats1, "kernel → browser")
+
+    def bars(text):
+        return int(re.search(r"aligned bars\s*([\d,]+)", text).group(1).replace(",", ""))
+
+    assert bars(stats2) > bars(stats1)
     assert log.errors() == []
 
 
