@@ -39,6 +39,46 @@ def _grow(trades):
 
 
 @numba.njit(cache=True, nogil=True)
+def _close(trades, nt, t, py, px, side, qy, qx, ey, ex, entry_bar, entry_z, exit_z, entry_beta,
+           t_fees, t_slip, t_fund, reason, fee_rate, slip_rate, totals):
+    """Close the open position at ``(py, px)`` in bar ``t``: book the exit costs in ``totals``
+    and record the round trip as row ``nt`` of ``trades`` (grown when full).
+
+    Returns ``(trades, cash_delta)``: the leg PnLs minus the exit fee and slippage."""
+    notional = abs(qy) * py + abs(qx) * px
+    fee = notional * fee_rate
+    slip = notional * slip_rate
+    pnl_y = qy * (py - ey)
+    pnl_x = qx * (px - ex)
+    totals[S_FEES] += fee
+    totals[S_SLIP] += slip
+    totals[S_NOTIONAL] += notional
+    if nt == trades.shape[0]:
+        trades = _grow(trades)
+    r = trades[nt]
+    r[T_ENTRY_BAR] = entry_bar
+    r[T_EXIT_BAR] = t
+    r[T_SIDE] = side
+    r[T_ENTRY_Z] = entry_z
+    r[T_EXIT_Z] = exit_z
+    r[T_BETA] = entry_beta
+    r[T_QTY_Y] = qy
+    r[T_QTY_X] = qx
+    r[T_ENTRY_PY] = ey
+    r[T_ENTRY_PX] = ex
+    r[T_EXIT_PY] = py
+    r[T_EXIT_PX] = px
+    r[T_PNL_Y] = pnl_y
+    r[T_PNL_X] = pnl_x
+    r[T_FEES] = t_fees + fee
+    r[T_SLIP] = t_slip + slip
+    r[T_FUNDING] = t_fund
+    r[T_REASON] = reason
+    r[T_NOTIONAL] = notional
+    return trades, pnl_y + pnl_x - fee - slip
+
+
+@numba.njit(cache=True, nogil=True)
 def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, fund_y, fund_x, entry, exit_, stop,
              max_hold, capital, alloc_frac, leverage, fee_rate, slip_rate, fill_then_fund,
              close_at_end):
@@ -115,39 +155,10 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, fund_y, fund_x, entry, exi
             if not (py == py and px == px):
                 continue  # no price this bar: the order waits for the next one
             if pending == 2:
-                notional = abs(qy) * py + abs(qx) * px
-                fee = notional * fee_rate
-                slip = notional * slip_rate
-                pnl_y = qy * (py - ey)
-                pnl_x = qx * (px - ex)
-                cash += pnl_y + pnl_x - fee - slip
-                t_fees += fee
-                t_slip += slip
-                totals[S_FEES] += fee
-                totals[S_SLIP] += slip
-                totals[S_NOTIONAL] += notional
-                if nt == trades.shape[0]:
-                    trades = _grow(trades)
-                r = trades[nt]
-                r[T_ENTRY_BAR] = entry_bar
-                r[T_EXIT_BAR] = t
-                r[T_SIDE] = side
-                r[T_ENTRY_Z] = entry_z
-                r[T_EXIT_Z] = pend_z
-                r[T_BETA] = entry_beta
-                r[T_QTY_Y] = qy
-                r[T_QTY_X] = qx
-                r[T_ENTRY_PY] = ey
-                r[T_ENTRY_PX] = ex
-                r[T_EXIT_PY] = py
-                r[T_EXIT_PX] = px
-                r[T_PNL_Y] = pnl_y
-                r[T_PNL_X] = pnl_x
-                r[T_FEES] = t_fees
-                r[T_SLIP] = t_slip
-                r[T_FUNDING] = t_fund
-                r[T_REASON] = pend_reason
-                r[T_NOTIONAL] = notional
+                trades, delta = _close(trades, nt, t, py, px, side, qy, qx, ey, ex, entry_bar,
+                                       entry_z, pend_z, entry_beta, t_fees, t_slip, t_fund,
+                                       pend_reason, fee_rate, slip_rate, totals)
+                cash += delta
                 nt += 1
                 if pend_reason == REASON_STOP or pend_reason == REASON_TIME:
                     blocked = side
@@ -220,41 +231,10 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, fund_y, fund_x, entry, exi
 
     if side != 0 and close_at_end and n > 0:
         t = n - 1
-        py = mark_y[t]
-        px = mark_x[t]
-        notional = abs(qy) * py + abs(qx) * px
-        fee = notional * fee_rate
-        slip = notional * slip_rate
-        pnl_y = qy * (py - ey)
-        pnl_x = qx * (px - ex)
-        cash += pnl_y + pnl_x - fee - slip
-        t_fees += fee
-        t_slip += slip
-        totals[S_FEES] += fee
-        totals[S_SLIP] += slip
-        totals[S_NOTIONAL] += notional
-        if nt == trades.shape[0]:
-            trades = _grow(trades)
-        r = trades[nt]
-        r[T_ENTRY_BAR] = entry_bar
-        r[T_EXIT_BAR] = t
-        r[T_SIDE] = side
-        r[T_ENTRY_Z] = entry_z
-        r[T_EXIT_Z] = z[t]
-        r[T_BETA] = entry_beta
-        r[T_QTY_Y] = qy
-        r[T_QTY_X] = qx
-        r[T_ENTRY_PY] = ey
-        r[T_ENTRY_PX] = ex
-        r[T_EXIT_PY] = py
-        r[T_EXIT_PX] = px
-        r[T_PNL_Y] = pnl_y
-        r[T_PNL_X] = pnl_x
-        r[T_FEES] = t_fees
-        r[T_SLIP] = t_slip
-        r[T_FUNDING] = t_fund
-        r[T_REASON] = REASON_END
-        r[T_NOTIONAL] = notional
+        trades, delta = _close(trades, nt, t, mark_y[t], mark_x[t], side, qy, qx, ey, ex,
+                               entry_bar, entry_z, z[t], entry_beta, t_fees, t_slip, t_fund,
+                               REASON_END, fee_rate, slip_rate, totals)
+        cash += delta
         nt += 1
         equity[t] = cash
         side_out[t] = 0
