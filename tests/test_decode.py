@@ -120,3 +120,164 @@ def test_empty_input():
     res = decode_frames([])
     assert len(res.ticks) == 0 and list(res.ticks.columns) == TICK_COLUMNS
     assert res.counts == {"frames": 0}
+
+
+# --- the compiled scanner (decode._scanned_batch) against the orjson path ------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from qdash.feeds import decode as _dec  # noqa: E402
+
+
+def _assert_same(a, b):
+    """Identical results: ticks bit for bit, counts (with their order), lines, errors, filtered."""
+    pd.testing.assert_frame_equal(a.ticks, b.ticks, check_exact=True)
+    for c in ("price", "qty"):  # also -0.0 vs 0.0
+        assert (a.ticks[c].to_numpy().view(np.int64) == b.ticks[c].to_numpy().view(np.int64)).all()
+    assert list(a.counts.items()) == list(b.counts.items())
+    assert a.lines.tolist() == b.lines.tolist()
+    assert a.errors == b.errors and a.filtered == b.filtered
+
+
+def _agg_rewrite(line: bytes) -> bytes:
+    p = json.loads(line)
+    a = {"e": "aggTrade", "E": p["E"], "a": p["t"], "s": p["s"], "p": p["p"], "q": p["q"],
+         "f": p["t"], "l": p["t"], "T": p["T"], "m": p["m"]}
+    return json.dumps({"stream": p["s"].lower() + "@aggTrade", "data": a},
+                      separators=(",", ":")).encode()
+
+
+def _capture_sets():
+    from conftest import AUGUST
+    sets = {}
+    for f in sorted(JULY.glob("usdm_*usdt_2024*.gz")) + sorted(AUGUST.glob("usdm_*usdt_2024*.gz")):
+        sets[f.name] = gzip.open(f).read().splitlines()
+    for d in (JULY, AUGUST):
+        raw = sorted(d.glob("usdm_trades_*.raw.ndjson.gz"))[0]
+        lines = gzip.open(raw).read().splitlines()
+        sets[raw.name] = lines
+        sets[raw.name + ":aggTrade"] = [_agg_rewrite(x) for x in lines]
+        sets[raw.name + ":str"] = [x.decode() for x in lines]
+    return sets
+
+
+def test_scanner_equals_orjson_path_on_every_real_capture():
+    for name, lines in _capture_sets().items():
+        chunks = handled = 0
+        for i in range(0, len(lines), 5000):
+            part = lines[i:i + 5000]
+            fast = _dec._scanned_batch(part, "binance", i + 1, 10)
+            ref = _dec._decode_orjson(part, "binance", i + 1, 10, None)
+            chunks += 1
+            if fast is not None:
+                handled += 1
+                _assert_same(fast, ref)
+        # the multi-stream captures hold one REST depth snapshot line (no "e"): its chunk falls back
+        assert handled >= chunks - 1, name
+        if name.endswith(":aggTrade"):
+            assert ref.counts["aggTrade"] == len(part)
+
+
+def test_scanner_handles_the_frames_binance_sends_in_any_key_order():
+    frames = [
+        '{"e":"trade","E":2,"T":1721347022707,"s":"BTCUSDT","t":1,"p":"100.5","q":"0.25",'
+        '"X":"MARKET","m":true}',
+        '{"m":false,"q":"1e-3","X":"NA","t":2,"p":"0","s":"ETHUSDT","T":1,"e":"trade"}',
+        '{"X":"INSURANCE_FUND","t":3,"p":"5.","q":".5","s":"BTCUSDT","T":1,"e":"trade",'
+        '"m":true,"z":[1,2]}'.replace(',"z":[1,2]', ',"z":null,"y":-0.5,"w":"x"'),
+        '123 {"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","a":9,"s":"BTCUSDT",'
+        '"p":"63943.90","q":"-0.001","f":1,"l":2,"T":5,"m":false},"extra":true}',
+        '{"e":"depthUpdate","b":[["1","2"]],"a":[]}',
+        ' {"e":"trade","T":1,"s":"BTCUSDT","t":4,"p":"1234567890123456","q":"2E+2","m":false} ',
+    ]
+    for batch in (frames, [f.encode() for f in frames]):
+        fast = _dec._scanned_batch(batch, "binance", 7, 10)
+        assert fast is not None
+        _assert_same(fast, _dec._decode_orjson(batch, "binance", 7, 10, None))
+        assert fast.ticks["trade_id"].tolist() == [1, 4]  # 9: qty -0.001
+        assert fast.counts["filtered:X=NA"] == fast.counts["filtered:X=INSURANCE_FUND"] == 1
+        assert fast.counts["filtered:qty<=0"] == fast.counts["skipped:depthUpdate"] == 1
+    # not handled (the orjson path decides): escapes, nested values, exponents in numbers,
+    # duplicate keys, missing fields, 17+ significant digits, bad JSON
+    for bad in [frames[0].replace('"s":"BTCUSDT"', '"s":"BTC\\u0055SDT"'),
+                frames[0].replace('"E":2', '"E":{"x":1}'), frames[0].replace('"E":2', '"E":2e0'),
+                frames[0].replace('"t":1', '"t":1,"t":2'), frames[0].replace(',"m":true', ''),
+                frames[0].replace('"100.5"', '"1.23456789012345678"'), frames[0][:-1]]:
+        assert bad != frames[0]
+        assert _dec._scanned_batch([frames[0], bad], "binance", 1, 10) is None
+        assert decode_frames([frames[0], bad]).counts["frames"] == 2
+
+
+_json_leaf = (st.none() | st.booleans() | st.integers(-2**70, 2**70)
+              | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=4))
+_json_value = st.recursive(_json_leaf, lambda c: st.lists(c, max_size=2)
+                           | st.dictionaries(st.text(max_size=2), c, max_size=2), max_leaves=4)
+_decimal = st.one_of(
+    st.from_regex(r"[+-]?[0-9]{0,19}(\.[0-9]{0,19})?([eE][+-]?[0-9]{1,3})?", fullmatch=True),
+    st.sampled_from(["0", "0.000", "-0", "nan", "inf", "1_000", " 1.5", "", ".", "1e400",
+                     "3424.98", "63943.90", "9007199254740993", "0.1e23", "1e-22"]),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.decimals(allow_nan=False, allow_infinity=False, places=8).map(str))
+_needed = {
+    "e": st.sampled_from(["trade", "aggTrade", "depthUpdate", "trade", "aggTrade"]),
+    "s": st.sampled_from(["BTCUSDT", "ETHUSDT", "1000PEPEUSDT", "btcusdt", "", "BTC-USDT", "É"]),
+    "t": st.integers(-2**63, 2**63 - 1) | st.sampled_from([1.0, "5", None, 2**64]),
+    "a": st.integers(-2**63, 2**63 - 1) | st.sampled_from([1.5, "5"]),
+    "T": st.integers(0, 2**62) | st.sampled_from([-1, 1.0, "1"]),
+    "p": _decimal | st.sampled_from([1.5, 2, None]),
+    "q": _decimal | st.sampled_from([1, None]),
+    "m": st.booleans() | st.sampled_from([0, None, "true"]),
+    "X": st.sampled_from(["MARKET", "MARKET", "NA", "INSURANCE_FUND", "ADL", None, 5]),
+}
+
+
+_clean_decimal = (st.from_regex(r"[0-9]{1,9}(\.[0-9]{0,8})?([eE][+-]?[0-9]{1,2})?", fullmatch=True)
+                  | st.sampled_from(["0", "0.000", "3424.98", "63943.90"]))
+_clean = {  # values the scanner accepts (mostly): most frames of a batch are drawn from these
+    "e": st.sampled_from(["trade", "aggTrade", "trade", "aggTrade", "bookTicker"]),
+    "s": st.sampled_from(["BTCUSDT", "ETHUSDT", "1000PEPEUSDT"]),
+    "t": st.integers(-10**17, 10**18 - 1), "a": st.integers(0, 10**18 - 1),
+    "T": st.integers(0, 10**18 - 1), "p": _clean_decimal, "q": _clean_decimal,
+    "m": st.booleans(), "X": st.sampled_from(["MARKET", "MARKET", "NA", "INSURANCE_FUND"]),
+}
+_clean_extra = (st.none() | st.booleans() | st.integers(-10**15, 10**15)
+                | st.text(alphabet="abcXYZ019 @._-", max_size=6))
+
+
+@st.composite
+def _frame(draw):
+    wild = not draw(st.integers(0, 4))
+    values, extra = (_needed, _json_value) if wild else (_clean, _clean_extra)
+    present = st.sampled_from([True] * 30 + [False])  # a key is rarely missing
+    pairs = [(k, draw(v)) for k, v in values.items() if k == "X" or draw(present)]
+    if pairs[-1][0] == "X" and not draw(st.integers(0, 3)):
+        pairs.pop()
+    pairs += draw(st.lists(st.tuples(st.sampled_from(["E", "f", "l", "nq", "x", "p", "data"]
+                                                     if wild else ["E", "f", "l", "nq", "x"]),
+                                     extra), max_size=3,
+                           unique_by=None if wild else (lambda kv: kv[0])))
+    pairs = draw(st.permutations(pairs))
+    sep = draw(st.sampled_from([(",", ":")] * 4 + [(", ", ": ")]))  # spaced: orjson path
+    ascii_only = draw(st.booleans())
+
+    def dump(v):
+        return json.dumps(v, ensure_ascii=ascii_only)
+    body = "{" + sep[0].join(dump(k) + sep[1] + dump(v) for k, v in pairs) + "}"
+    if draw(st.booleans()):
+        body = ('{"stream":"btcusdt@trade"' + sep[0] + '"data"' + sep[1] + body
+                + draw(st.sampled_from(["", ',"x":1', ',"e":"depthUpdate"', ',"stream":1'])) + "}")
+    if draw(st.booleans()):
+        body = f"{draw(st.integers(0, 2**63))} {body}"
+    if wild and not draw(st.integers(0, 5)):
+        body = body[:draw(st.integers(0, len(body)))]  # truncated / garbage
+    return body
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_frame(), min_size=1, max_size=6), st.booleans())
+def test_scanner_property_same_result_as_orjson(frames, as_bytes):
+    if as_bytes:
+        frames = [f.encode() for f in frames]
+    _assert_same(decode_frames(frames, first_line=3, max_errors=4),
+                 _dec._decode_orjson(frames, "binance", 3, 4, None))
