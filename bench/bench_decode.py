@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from qdash.feeds.decode import decode_frames
+from qdash.feeds.decode import decode_frames, warm_up
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FILES = [DATA / "binance-usdm-2024-07-18" /
@@ -117,6 +117,9 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=200_000)
     args = ap.parse_args()
     trade, agg = load_frames(args.frames)
+    t0 = time.perf_counter()
+    warm_up()  # compile the byte scanner (or load it from numba's cache): not timed below
+    print(f"decode warm_up (numba compile or cache load): {time.perf_counter() - t0:.1f} s")
     print(f"{len(trade):,} real frames, decode batches of {BATCH}")
     q_trade = max(bench_qdash(trade) for _ in range(3))
     q_agg = max(bench_qdash(agg) for _ in range(3))

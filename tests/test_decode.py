@@ -162,7 +162,13 @@ def _capture_sets():
     return sets
 
 
-def test_scanner_equals_orjson_path_on_every_real_capture():
+@pytest.fixture
+def _scanner_ready():
+    _dec.warm_up()
+    assert _dec._scan_frames.signatures
+
+
+def test_scanner_equals_orjson_path_on_every_real_capture(_scanner_ready):
     for name, lines in _capture_sets().items():
         chunks = handled = 0
         for i in range(0, len(lines), 5000):
@@ -179,7 +185,7 @@ def test_scanner_equals_orjson_path_on_every_real_capture():
             assert ref.counts["aggTrade"] == len(part)
 
 
-def test_scanner_handles_the_frames_binance_sends_in_any_key_order():
+def test_scanner_handles_the_frames_binance_sends_in_any_key_order(_scanner_ready):
     frames = [
         '{"e":"trade","E":2,"T":1721347022707,"s":"BTCUSDT","t":1,"p":"100.5","q":"0.25",'
         '"X":"MARKET","m":true}',
@@ -277,6 +283,7 @@ def _frame(draw):
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_frame(), min_size=1, max_size=6), st.booleans())
 def test_scanner_property_same_result_as_orjson(frames, as_bytes):
+    _dec.warm_up()  # decode_frames takes the scanner path for small batches once it is ready
     if as_bytes:
         frames = [f.encode() for f in frames]
     _assert_same(decode_frames(frames, first_line=3, max_errors=4),

@@ -34,9 +34,9 @@ fast path: integer mantissa < 2**53 divided or multiplied by an exact power of t
 correctly rounded operation, so the float equals ``float(s)``). It accepts only what it can prove
 the orjson paths below decode identically (ASCII without escapes, no nested values but the
 envelope's ``data``, numbers without exponent, no duplicate key, every field present and typed);
-any other frame sends the whole batch to them. The first call in a fresh environment compiles the
-scanner (seconds; cached in ``__pycache__`` after that). Otherwise, a batch made only of ``trade``
-frames (or only of ``aggTrade`` frames), raw or in
+any other frame sends the whole batch to them. Compiling the scanner takes seconds, so it is
+only used once :func:`warm_up` has run in the process, or for batches of 8,192 frames or more.
+Otherwise, a batch made only of ``trade`` frames (or only of ``aggTrade`` frames), raw or in
 combined-stream envelopes, without receive-time prefix — what a trade stream and a trade file
 are — takes a batch path: each frame is parsed once with orjson and the batch is routed and
 extracted column-wise, with no per-frame Python branching. Any other batch (or one that does not
@@ -72,7 +72,8 @@ from numba import njit
 
 from ..model import is_valid_symbol, tick_frame
 
-__all__ = ["DecodeResult", "FrameError", "decode_frames", "decode_payloads", "merge_counts"]
+__all__ = ["DecodeResult", "FrameError", "decode_frames", "decode_payloads", "merge_counts",
+           "warm_up"]
 
 DEFAULT_MAX_ERRORS = 10
 _SUB_BATCH = 8192  # frames parsed and extracted together on the batch path
@@ -198,9 +199,10 @@ def decode_frames(lines: Iterable[str | bytes], source: str = "binance", *, firs
     """
     if not isinstance(lines, (list, tuple)):
         lines = list(lines)
-    res = _scanned_batch(lines, source, first_line, max_errors)
-    if res is not None:
-        return res
+    if len(lines) >= _SUB_BATCH or _scan_frames.signatures:  # see warm_up()
+        res = _scanned_batch(lines, source, first_line, max_errors)
+        if res is not None:
+            return res
     return _decode_orjson(lines, source, first_line, max_errors, symbol)
 
 
@@ -1022,6 +1024,20 @@ def _scan_frames(buf, starts, ends):
         sym[r] = found
     return True, kind, ts, tid, price, qty, side, sym, xcode, x_start, x_end, \
         sym_start, sym_end, n_sym
+
+
+def warm_up() -> None:
+    """Compile the byte scanner now (or load it from numba's cache in ``__pycache__``).
+
+    Compiling takes seconds (about 6-17 s on 2 shared cores) the first time in an environment and
+    loading the cached machine code about 1 s in each new process; both hold the GIL. So that a
+    live feed never stalls on it, :func:`decode_frames` takes the scanner path only once it is
+    ready in the process, or for batches of at least 8,192 frames (file chunks, where the one-off
+    cost is amortised). Call this (e.g. at start-up, via ``asyncio.to_thread``) to use the scanner
+    for small batches too.
+    """
+    empty = np.frombuffer(b"", dtype=np.uint8)  # read-only, like the buffers decoded
+    _scan_frames(empty, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
 
 def _joined(lines: list | tuple) -> tuple[bytes, np.ndarray, np.ndarray] | None:
