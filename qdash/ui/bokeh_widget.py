@@ -18,18 +18,33 @@ from the browser; everything else (ranges, selections, tool events) is applied a
 
 It also sends a full snapshot whenever a front-end asks for the widget's whole state — which the
 widget manager of a freshly loaded page (Voila, a reloaded JupyterLab tab) does before it creates
-the view. Patches sent before a view exists are lost for that view; the snapshot holds them.
+the view. Patches sent before a view exists are lost for that view: the ones before the answer
+are in the snapshot, but the page creates the view some time *after* the answer, and patches sent
+in between would be lost (the view's data would then lag the kernel's for good, and later patch
+indices would miss). Worse, each patch is three comm messages (header, metadata, content) read by
+a per-view protocol receiver: a view created between two of them reads every later patch out of
+phase and silently stops updating. So after a whole-state request :meth:`flush` holds patches
+for ``HOLD_S`` (the page creates its view meanwhile), then resends the whole data of every
+``ColumnDataSource`` (again at each ``RESYNC_AFTER_S``), as ``data`` changes in the PATCH-DOC:
+they travel in order with the other patches (a ``render_bundle`` update would not: the widget
+manager applies state updates asynchronously, custom messages at once) and keep zoom and pan.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 
+from bokeh.document.events import ModelChangedEvent
+from bokeh.models import ColumnDataSource
 from bokeh.protocol import Protocol
 from jupyter_bokeh import BokehModel
 
 log = logging.getLogger(__name__)
+
+HOLD_S = 1.5                 # no patch this long after a whole-state request (s)
+RESYNC_AFTER_S = (1.5, 6.0)  # whole data again this long after a whole-state request (s)
 
 
 class FrameBokehModel(BokehModel):
@@ -37,6 +52,8 @@ class FrameBokehModel(BokehModel):
 
     def __init__(self, model, **kwargs):
         self._queued: list = []
+        self._resync_at: list[float] = []  # monotonic times of the pending snapshots
+        self._hold_until = 0.0
         self.messages_sent = 0  # comm messages sent by flush(), for rate accounting
         super().__init__(model, **kwargs)
 
@@ -54,7 +71,16 @@ class FrameBokehModel(BokehModel):
         super()._sync_model(model, content, buffers)
 
     def flush(self) -> int:
-        """Send every queued document event as one PATCH-DOC message; returns comm messages sent."""
+        """Send every queued document event as one PATCH-DOC message (with every source's whole
+        data when a resync is due, module doc); returns comm messages sent."""
+        now = time.monotonic()
+        if now < self._hold_until:
+            return 0
+        if self._resync_at and now >= self._resync_at[0] and self.comm is not None:
+            self._resync_at.pop(0)
+            doc = self._document
+            self._queued += [ModelChangedEvent(doc, src, "data", dict(src.data))
+                             for src in self._model.select({"type": ColumnDataSource})]
         if not self._queued or self.comm is None:
             self._queued.clear()
             return 0
@@ -76,4 +102,7 @@ class FrameBokehModel(BokehModel):
         if key is None and getattr(self, "_model", None) is not None:
             self.flush()  # views that exist get what they miss; the snapshot includes it all
             self._trait_values["render_bundle"] = self._model_to_traits(self._model)
+            now = time.monotonic()
+            self._hold_until = now + HOLD_S
+            self._resync_at = [now + delay for delay in RESYNC_AFTER_S]
         return super().get_state(key=key, drop_defaults=drop_defaults)

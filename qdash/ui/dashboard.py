@@ -465,22 +465,22 @@ class Dashboard:
         for leg, symbol in (("y", self.y), ("x", self.x)):
             new, self._cursors[leg] = s.candles_since(symbol, self._cursors[leg])
             src = self.figures.candles[leg]
-            forming = s.forming(symbol)
-            n_old = len(src.data["t"]) - (1 if getattr(src, "_has_forming", False) else 0)
+            forming = s.forming(symbol)  # one candle, or more while a late-tick tolerance runs
             rows = pd.concat([new, forming]) if len(forming) else new
             if not len(rows):
                 continue
             data = self._candle_data(rows.iloc[-ROLLOVER:])
-            if getattr(src, "_has_forming", False) and n_old >= 0:
-                # the old forming candle is replaced by the new rows (it closed or grew)
-                last = len(src.data["t"]) - 1
-                src.patch({k: [(last, v[0])] for k, v in data.items()})
-                rest = {k: v[1:] for k, v in data.items()}
-                if rest["t"]:
-                    src.stream(rest, rollover=ROLLOVER)
-            else:
-                src.stream(data, rollover=ROLLOVER)
-            src._has_forming = bool(len(forming))
+            # the forming candles shown last frame (the last rows) are replaced by the first new
+            # rows (the same candles, closed or grown since); the remaining rows are appended
+            size = len(src.data["t"])
+            before = min(getattr(src, "_n_forming", 0), size)
+            shown = min(before, len(data["t"]))
+            if shown:
+                first = size - before
+                src.patch({k: [(first + i, v[i]) for i in range(shown)] for k, v in data.items()})
+            if len(data["t"]) > shown:
+                src.stream({k: v[shown:] for k, v in data.items()}, rollover=ROLLOVER)
+            src._n_forming = len(forming)
 
     def _render_pair(self, s: LiveSession) -> None:
         new, self._cursors["pair"] = s.pair_rows_since(self._cursors["pair"], ROLLOVER)
