@@ -194,3 +194,19 @@ def test_alignment_policy():
         align(np.arange(5.0), np.arange(4.0))
     with pytest.raises(AnalyticsError):
         hedge_ratio(y, x, "lasso")
+
+
+def test_huber_without_penalty_fits_log_prices_of_a_short_window():
+    # log prices over 80 one-second bars vary by ~1e-4: an unscaled L-BFGS fit stops at β = 0
+    rng = np.random.default_rng(1)
+    n = 80
+    lx = np.log(64_000.0) + np.cumsum(rng.normal(0, 3e-5, n))
+    ly = np.log(3_400.0) + 0.8 * (lx - lx[0]) + rng.normal(0, 1e-5, n)
+    ols_beta = hedge_ratio(ly, lx, "ols").beta
+    huber = hedge_ratio(ly, lx, "huber", alpha=0.0)
+    assert abs(huber.beta - ols_beta) < 0.05 and huber.beta > 0.7
+    # same points, scaled to unit spread by hand: scikit-learn agrees
+    sx, sy = lx.std(), ly.std()
+    ref = HuberRegressor(alpha=0.0, max_iter=1000).fit(((lx - lx.mean()) / sx)[:, None],
+                                                       (ly - ly.mean()) / sy)
+    assert huber.beta == pytest.approx(ref.coef_[0] * sy / sx, rel=1e-6)

@@ -127,16 +127,24 @@ def _huber(y, x, intercept, epsilon, alpha, max_iter, max_points, seed):
     # residuals only, alpha penalises the slope only), but L-BFGS no longer stalls on the
     # intercept of price levels in the thousands.
     mx, my = (xs.mean(), ys.mean()) if intercept else (0.0, 0.0)
+    # Without a penalty (alpha == 0) the Huber M-estimate is scale-equivariant, so fit on data
+    # scaled to unit spread and scale β back: on log prices over a short window (x varying by
+    # ~1e-5) L-BFGS otherwise stops at its starting point β = 0. With alpha > 0 the penalty is
+    # not scale-free, so the data are fitted as given (scikit-learn's meaning of alpha).
+    sx, sy = 1.0, 1.0
+    if alpha == 0:
+        sx = float(np.std(xs - mx)) or 1.0
+        sy = float(np.std(ys - my)) or 1.0
     model = HuberRegressor(epsilon=epsilon, alpha=alpha, fit_intercept=intercept,
                            max_iter=max_iter)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning: n_iter is reported in params
-        model.fit((xs - mx)[:, None], ys - my)
-    beta = float(model.coef_[0])
+        model.fit(((xs - mx) / sx)[:, None], (ys - my) / sy)
+    beta = float(model.coef_[0]) * sy / sx
     params = {"epsilon": epsilon, "alpha": alpha, "max_iter": max_iter,
               "max_points": max_points, "seed": seed, "n_fit": len(ys),
-              "n_iter": int(model.n_iter_), "scale": float(model.scale_)}
-    return beta, float(model.intercept_ + my - beta * mx) if intercept else 0.0, params
+              "n_iter": int(model.n_iter_), "scale": float(model.scale_) * sy}
+    return beta, float(model.intercept_ * sy + my - beta * mx) if intercept else 0.0, params
 
 
 def _theil_sen(y, x, intercept, max_points, seed):

@@ -41,7 +41,12 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class PairConfig:
     """Parameters of a pair's analytics. Windows are in bars; ``r`` in squared units of y
-    (working units: log prices when ``log=True``)."""
+    (working units: log prices when ``log=True``).
+
+    ``huber_alpha`` is scikit-learn's L2 penalty on β. It defaults to 0 here (a plain Huber
+    M-estimate): the penalty is meant for standardised features, and on log prices over a short
+    window (x varies by ~1e-3) sklearn's default 1e-4 shrinks β to about 0.
+    """
 
     symbol_y: str = "Y"
     symbol_x: str = "X"
@@ -60,7 +65,7 @@ class PairConfig:
     ffill_limit: int = 60
     stale_after_s: float = 30.0
     huber_epsilon: float = 1.35
-    huber_alpha: float = 1e-4
+    huber_alpha: float = 0.0
     huber_max_points: int = 5_000
     theil_sen_max_points: int = 1_000
     seed: int = 0
