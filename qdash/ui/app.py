@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+DEMO_WINDOW = 30  # bars: with 1 s bars the demo's z-score appears after about a minute
 NOTEBOOK = Path(__file__).resolve().parents[2] / "dashboards" / "pairs.ipynb"
 
 
@@ -29,6 +30,9 @@ def add_dashboard_arguments(p: argparse.ArgumentParser, demo: bool = False) -> N
     p.add_argument("--token", default=None, help="bearer token for pushed ticks "
                    "(default $QDASH_TOKEN, else generated and printed)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.add_argument("--window", type=int, default=None,
+                   help="rolling window in bars for β, z-score and correlation (default: "
+                        f"$QDASH_WINDOW, else {DEMO_WINDOW if demo else 120})")
     if demo:
         p.add_argument("--rate", type=float, default=300.0,
                        help="simulated trades per second, all symbols (default 300)")
@@ -56,6 +60,10 @@ def _set_env(args, source: str) -> None:
     os.environ["QDASH_SOURCE"] = source
     os.environ["QDASH_SYMBOLS"] = args.symbols
     os.environ["QDASH_TIMEFRAME"] = args.timeframe
+    if args.window is not None:
+        os.environ["QDASH_WINDOW"] = str(args.window)
+    elif source == "sim":  # the demo: a z-score within a minute, not after four
+        os.environ.setdefault("QDASH_WINDOW", str(DEMO_WINDOW))
     if args.pair:
         os.environ["QDASH_PAIR"] = args.pair
     if args.db:
