@@ -168,8 +168,9 @@ def test_backfill_honours_rate_limits(db_path, status):
 
 
 def test_agg_trade_stream_on_market_route(db_path):
-    sim, store, feed, _, order = run(run_scenario(db_path, lambda sim: sim.drop(),
-                                                  stream="aggTrade"))
+    def fault(sim):
+        sim.refuse(0.5)  # drops the connection; the outage makes a gap to backfill certain
+    sim, store, feed, _, order = run(run_scenario(db_path, fault, stream="aggTrade"))
     assert_store_matches_ledger(sim, store, order, stream="aggTrade")
     assert feed.stats()["gaps_filled"] >= 1
 
