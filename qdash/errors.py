@@ -60,7 +60,8 @@ class BacktestError(QdashError, ValueError):
 
 
 class AnalyticsError(QdashError, ValueError):
-    """Bad input to a pair-analytics function (too few points, unknown method, degenerate series)."""
+    """Bad input to a pair-analytics function (too few points, unknown method, degenerate
+    series)."""
 
 
 class IngestError(DataFormatError):
