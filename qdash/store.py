@@ -6,8 +6,17 @@ wait instead of failing. Every write is one transaction; a call returns only aft
 (``synchronous=FULL`` by default, so a committed write survives a power cut; pass
 ``synchronous="NORMAL"`` to trade that for speed — still safe against a process crash).
 
-Ticks are unique on ``(symbol, trade_id)``: writing the same ticks twice stores them once, so
-retries and re-loads are harmless. Candles are unique on ``(symbol, timeframe, open_time)`` and a
+Ticks live in ONE B-tree, ``tick_data`` clustered on its primary key ``(symbol, ts, trade_id)``:
+the key is both the de-duplication key and the ``(symbol, ts)`` index, so a range read is a
+sequential scan and a write updates one B-tree instead of three (a rowid table plus a UNIQUE
+``(symbol, trade_id)`` and a ``(symbol, ts)`` index wrote 1.8× slower: ``bench/bench_load.py``).
+Writing the same ticks twice stores them once, so retries and re-loads are harmless. An exchange
+trade's time is fixed by its id, so for every consistent source this is uniqueness on
+``(symbol, trade_id)``; the one difference is that a source that reports a known trade id at
+another time is not silently dropped. Ticks without an exchange id carry a content-hash id
+(:func:`qdash.model.synthetic_trade_ids`) and an arrival number ``seq`` (0 for exchange trades), so
+trades of one millisecond read back in exchange-id order, id-less ones in the order they were
+written. Candles are unique on ``(symbol, timeframe, open_time)`` and a
 re-write replaces the stored candle (a forming candle is written again as it grows).
 """
 
@@ -16,7 +25,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +42,11 @@ DEFAULT_DB = "qdash.db"
 PAGE_SIZE = 16384
 CACHE_KIB = 65536
 
-SCHEMA = """
+# Layout version, kept in ``PRAGMA user_version``. Version 0 (before 2026-11) kept ticks in a rowid
+# table with two secondary indexes; opening such a file migrates it (see ``_migrate_ticks_v0``).
+SCHEMA_VERSION = 1
+
+TICK_TABLE = """
 CREATE TABLE IF NOT EXISTS tick_data (
     symbol TEXT NOT NULL,
     ts INTEGER NOT NULL,
@@ -40,10 +54,18 @@ CREATE TABLE IF NOT EXISTS tick_data (
     price REAL NOT NULL,
     qty REAL NOT NULL,
     is_buyer_maker INTEGER NOT NULL,
-    source TEXT NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS tick_data_symbol_trade_id ON tick_data (symbol, trade_id);
-CREATE INDEX IF NOT EXISTS tick_data_symbol_ts ON tick_data (symbol, ts);
+    source TEXT NOT NULL,
+    seq INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (symbol, ts, trade_id)
+) WITHOUT ROWID;
+"""
+
+SCHEMA = TICK_TABLE + """
+CREATE TABLE IF NOT EXISTS store_meta (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO store_meta (name, value) VALUES ('tick_seq', 0);
 CREATE TABLE IF NOT EXISTS ohlcv_data (
     symbol TEXT NOT NULL,
     timeframe TEXT NOT NULL,
@@ -80,6 +102,8 @@ CREATE TABLE IF NOT EXISTS alert_rules (
 TICK_INSERT = ("INSERT OR IGNORE INTO tick_data "
                "(symbol, ts, trade_id, price, qty, is_buyer_maker, source) "
                "VALUES (?, ?, ?, ?, ?, ?, ?)")
+# trade order: time, then arrival (id-less ticks), then exchange id
+TICK_ORDER = "ts, seq, trade_id"
 BAR_UPSERT = ("INSERT OR REPLACE INTO ohlcv_data (symbol, timeframe, open_time, "
               + ", ".join(BAR_COLUMNS) + ") VALUES (" + ", ".join("?" * (3 + len(BAR_COLUMNS)))
               + ")")
@@ -114,8 +138,9 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _tick_insert(ticks: pd.DataFrame) -> tuple[str, Iterable[tuple]]:
-    """The insert statement and row parameters for a canonical tick batch.
+def _tick_insert(ticks: pd.DataFrame, seq: np.ndarray | None) -> tuple[str, Iterable[tuple]]:
+    """The insert statement and row parameters for a canonical tick batch (``seq``: the arrival
+    numbers of its rows, or None when every row has an exchange id and so ``seq`` 0).
 
     When ``symbol`` and ``source`` are the same in every row (a feed or file batch of one symbol),
     they go into the statement as literals and each row binds five values instead of seven. The
@@ -125,14 +150,20 @@ def _tick_insert(ticks: pd.DataFrame) -> tuple[str, Iterable[tuple]]:
     symbol, source = ticks["symbol"], ticks["source"]
     cols = [ticks[c].to_numpy().tolist() for c in ("ts", "trade_id", "price", "qty",
                                                     "is_buyer_maker")]
+    names = "ts, trade_id, price, qty, is_buyer_maker"
+    if seq is not None:
+        cols.append(seq.tolist())
+        names += ", seq"
+    marks = ", ".join("?" * len(cols))
     sym0, src0 = symbol.iat[0], source.iat[0]
     if (type(sym0) is str and type(src0) is str and "\0" not in sym0 + src0
             and (symbol == sym0).all() and (source == src0).all()):
-        sql = ("INSERT OR IGNORE INTO tick_data "
-               "(ts, trade_id, price, qty, is_buyer_maker, symbol, source) "
-               f"VALUES (?, ?, ?, ?, ?, {_sql_text(sym0)}, {_sql_text(src0)})")
+        sql = (f"INSERT OR IGNORE INTO tick_data ({names}, symbol, source) "
+               f"VALUES ({marks}, {_sql_text(sym0)}, {_sql_text(src0)})")
         return sql, zip(*cols)
-    return TICK_INSERT, zip(symbol.tolist(), *cols, source.tolist())
+    sql = (f"INSERT OR IGNORE INTO tick_data ({names}, symbol, source) "
+           f"VALUES ({marks}, ?, ?)")
+    return sql, zip(*cols, symbol.tolist(), source.tolist())
 
 
 def validate_ticks(ticks: pd.DataFrame) -> None:
@@ -170,8 +201,25 @@ class Store:
         self._lock = threading.Lock()
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        with self._conn() as conn:
-            conn.executescript(SCHEMA)
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        """Create the tables of a new file, or migrate an older layout (one transaction)."""
+        conn = self._conn()
+        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return
+        with self.transaction():
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has store layout {version}, written by a newer "
+                                 f"qdash; this version reads layout {SCHEMA_VERSION}")
+            if version < SCHEMA_VERSION:
+                cols = [r[1] for r in conn.execute("PRAGMA table_info(tick_data)")]
+                if cols and "seq" not in cols:
+                    _migrate_ticks_v0(conn)
+                for statement in filter(str.strip, SCHEMA.split(";")):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     # --- connections ---------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -211,15 +259,20 @@ class Store:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def execute_many(self, sql: str, rows: Iterable[tuple]) -> int:
-        """Run ``sql`` for every row in ONE transaction (all or nothing); returns rows changed.
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Group writes into ONE transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``): all or nothing.
 
-        For modules that keep tables of their own in the store (alert rules and history)."""
+        Writes through this Store on this thread inside the block join it (so does a nested
+        block); any exception rolls every one of them back. Yields this thread's connection.
+        """
         conn = self._conn()
-        before = conn.total_changes
+        if conn.in_transaction:
+            yield conn
+            return
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(sql, rows)
+            yield conn
             conn.execute("COMMIT")
         except BaseException as e:
             if conn.in_transaction:
@@ -227,20 +280,49 @@ class Store:
             if isinstance(e, sqlite3.Error):
                 raise StoreError(f"write to {self.path} failed, nothing stored: {e}") from e
             raise
-        return conn.total_changes - before
+
+    def execute_many(self, sql: str, rows: Iterable[tuple]) -> int:
+        """Run ``sql`` for every row in ONE transaction (all or nothing); returns rows changed.
+
+        For modules that keep tables of their own in the store (alert rules and history)."""
+        with self.transaction() as conn:
+            before = conn.total_changes
+            conn.executemany(sql, rows)
+            return conn.total_changes - before
 
     # --- writes --------------------------------------------------------------------------------
     def write_ticks(self, ticks: pd.DataFrame) -> WriteResult:
         """Store a canonical tick batch in one transaction; duplicates are ignored.
 
         Raises :class:`DataFormatError` (and stores nothing) if any price or qty is not finite
-        and positive. Returns after the transaction committed.
+        and positive. Returns after the transaction committed (inside :meth:`transaction`, the
+        batch joins that transaction instead).
         """
         if len(ticks) == 0:
             return WriteResult(0, 0)
         validate_ticks(ticks)
-        stored = self.execute_many(*_tick_insert(ticks))
+        with self.transaction() as conn:
+            seq = _arrival_numbers(conn, ticks["trade_id"].to_numpy())
+            before = conn.total_changes
+            conn.executemany(*_tick_insert(ticks, seq))
+            stored = conn.total_changes - before
         return WriteResult(len(ticks), stored)
+
+    def write_new_ticks(self, ticks: pd.DataFrame) -> tuple[WriteResult, pd.DataFrame]:
+        """:meth:`write_ticks`, also returning the rows this write stored (not stored before,
+        first of their key in the batch), in batch order: what a live fan-out should publish."""
+        try:
+            with self.transaction():
+                result = self.write_ticks(ticks)
+                if 0 < result.stored < result.received:
+                    raise _PartlyNew  # roll back and find out which rows are new first
+        except _PartlyNew:
+            with self.transaction() as conn:
+                new = ~_stored_already(conn, ticks) & ~ticks.duplicated(["symbol", "ts",
+                                                                          "trade_id"]).to_numpy()
+                result = self.write_ticks(ticks)
+            return result, ticks[new].reset_index(drop=True)
+        return result, ticks if result.stored else ticks.iloc[:0]
 
     def write_bars(self, bars: pd.DataFrame, symbol: str, timeframe: str) -> WriteResult:
         """Store candles (index: open time, UTC DatetimeIndex or int ms) replacing same-key rows."""
@@ -269,7 +351,7 @@ class Store:
         where, params = _range_clause("ts", symbol, start, end)
         df = pd.read_sql_query(
             f"SELECT symbol, ts, trade_id, price, qty, is_buyer_maker, source FROM tick_data "
-            f"WHERE {where} ORDER BY ts, CASE WHEN trade_id < 0 THEN rowid ELSE trade_id END",
+            f"WHERE {where} ORDER BY {TICK_ORDER}",
             self._conn(), params=params)
         df = df.astype({"ts": np.int64, "trade_id": np.int64, "price": np.float64,
                         "qty": np.float64, "is_buyer_maker": np.int8})
@@ -318,6 +400,59 @@ class Store:
             return self._conn().execute("SELECT COUNT(*) FROM tick_data").fetchone()[0]
         return self._conn().execute("SELECT COUNT(*) FROM tick_data WHERE symbol = ?",
                                     (symbol,)).fetchone()[0]
+
+
+class _PartlyNew(Exception):
+    """Raised inside a transaction to roll back a write whose batch was only partly new."""
+
+
+def _arrival_numbers(conn: sqlite3.Connection, trade_ids: np.ndarray) -> np.ndarray | None:
+    """``seq`` of each row of a batch: 0 for exchange ids, the next store-wide arrival numbers for
+    synthetic (negative) ids; None when the batch has no synthetic id. Call inside the write's
+    transaction, which makes the counter update atomic with the rows."""
+    synthetic = trade_ids < 0
+    n = int(synthetic.sum())
+    if n == 0:
+        return None
+    (last,), = conn.execute("UPDATE store_meta SET value = value + ? WHERE name = 'tick_seq' "
+                            "RETURNING value", (n,)).fetchall()
+    seq = np.zeros(len(trade_ids), dtype=np.int64)
+    seq[synthetic] = np.arange(last - n + 1, last + 1)
+    return seq
+
+
+def _stored_already(conn: sqlite3.Connection, ticks: pd.DataFrame) -> np.ndarray:
+    """Boolean mask of the rows of ``ticks`` whose key is in ``tick_data`` already."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS batch_keys "
+                 "(i INTEGER PRIMARY KEY, symbol TEXT, ts INTEGER, trade_id INTEGER)")
+    conn.execute("DELETE FROM batch_keys")
+    conn.executemany("INSERT INTO batch_keys VALUES (?, ?, ?, ?)",
+                     zip(range(len(ticks)), ticks["symbol"].tolist(), ticks["ts"].tolist(),
+                         ticks["trade_id"].tolist()))
+    found = [i for (i,) in conn.execute(
+        "SELECT b.i FROM batch_keys b JOIN tick_data t "
+        "ON t.symbol = b.symbol AND t.ts = b.ts AND t.trade_id = b.trade_id")]
+    mask = np.zeros(len(ticks), dtype=bool)
+    mask[found] = True
+    return mask
+
+
+def _migrate_ticks_v0(conn: sqlite3.Connection) -> None:
+    """Move ticks of the layout-0 rowid table into the clustered table, keeping read order:
+    id-less ticks get their old rowid as arrival number. Runs inside the opening transaction."""
+    conn.execute("ALTER TABLE tick_data RENAME TO tick_data_v0")
+    conn.execute("DROP INDEX IF EXISTS tick_data_symbol_trade_id")
+    conn.execute("DROP INDEX IF EXISTS tick_data_symbol_ts")
+    conn.execute(TICK_TABLE)
+    conn.execute("INSERT OR IGNORE INTO tick_data "
+                 "(symbol, ts, trade_id, price, qty, is_buyer_maker, source, seq) "
+                 "SELECT symbol, ts, trade_id, price, qty, is_buyer_maker, source, "
+                 "CASE WHEN trade_id < 0 THEN rowid ELSE 0 END FROM tick_data_v0")
+    conn.execute("DROP TABLE tick_data_v0")
+    conn.execute("CREATE TABLE IF NOT EXISTS store_meta "
+                 "(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID")
+    conn.execute("INSERT OR REPLACE INTO store_meta (name, value) "
+                 "SELECT 'tick_seq', COALESCE(MAX(seq), 0) FROM tick_data")
 
 
 def _range_clause(column: str, symbol: str, start, end) -> tuple[str, list]:

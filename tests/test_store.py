@@ -10,7 +10,7 @@ import pytest
 from qdash.bars import resample
 from qdash.errors import DataFormatError
 from qdash.model import synthetic_trade_ids, tick_frame
-from qdash.store import Store
+from qdash.store import TICK_ORDER, Store
 
 T0 = 1_721_347_200_000
 
@@ -28,12 +28,15 @@ def test_schema_wal_and_indexes(db_path):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"tick_data", "ohlcv_data", "alerts_log"} <= tables
-    idx = {r[0]: r[1] for r in conn.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL")}
-    assert "(symbol, ts)" in idx["tick_data_symbol_ts"]
-    assert "UNIQUE" in idx["tick_data_symbol_trade_id"]
-    pk = [r[1] for r in conn.execute("PRAGMA table_info(ohlcv_data)") if r[5]]
-    assert pk == ["symbol", "timeframe", "open_time"]
+    for table, key in (("tick_data", ["symbol", "ts", "trade_id"]),
+                       ("ohlcv_data", ["symbol", "timeframe", "open_time"])):
+        pk = sorted((r[5], r[1]) for r in conn.execute(f"PRAGMA table_info({table})") if r[5])
+        assert [name for _, name in pk] == key
+    # a time-range read walks the clustered key: no table scan, no index lookup per row
+    plan = " ".join(r[3] for r in conn.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM tick_data WHERE symbol = 'X' AND ts >= 1 AND ts < 2 "
+        f"ORDER BY {TICK_ORDER}"))
+    assert "SEARCH tick_data USING PRIMARY KEY (symbol=? AND ts>? AND ts<?)" in plan, plan
 
 
 def test_default_path_from_environment(tmp_path, monkeypatch):
@@ -48,8 +51,8 @@ def test_writes_are_idempotent_and_read_back_in_order(db_path):
     assert (first.received, first.stored, first.duplicates) == (1000, 1000, 0)
     again = store.write_ticks(ticks.iloc[500:])  # a retry of half the batch
     assert (again.stored, again.duplicates) == (0, 500)
-    overlap = store.write_ticks(make_ticks(100, start_id=950, t0=T0 + 9500))
-    assert overlap.stored == 49  # ids 950..1000 were stored already
+    overlap = store.write_ticks(make_ticks(100, start_id=950, t0=T0 + 9490))
+    assert overlap.stored == 49  # ids 950..1000 (same trades, same times) were stored already
     back = store.ticks("BTCUSDT")
     assert len(back) == 1049
     assert back["trade_id"].is_monotonic_increasing
@@ -172,3 +175,68 @@ def test_single_symbol_and_mixed_batches_store_the_same_rows(db_path, tmp_path):
     assert conn.execute("SELECT typeof(symbol), typeof(source), typeof(ts), typeof(price), "
                         "typeof(is_buyer_maker) FROM tick_data GROUP BY 1, 2, 3, 4, 5"
                         ).fetchall() == [("text", "text", "integer", "real", "integer")]
+
+
+def test_write_new_ticks_returns_exactly_the_rows_it_stored(db_path):
+    store = Store(db_path)
+    ticks = make_ticks(10)
+    result, new = store.write_new_ticks(ticks.iloc[:4])
+    assert result.stored == 4 and new["trade_id"].tolist() == [1, 2, 3, 4]
+    # an overlapping re-send with a repeated row: only ids 5..10 are new, each once
+    resend = pd.concat([ticks.iloc[2:], ticks.iloc[[6]]], ignore_index=True)
+    result, new = store.write_new_ticks(resend)
+    assert (result.received, result.stored) == (9, 6)
+    assert new["trade_id"].tolist() == [5, 6, 7, 8, 9, 10]
+    result, new = store.write_new_ticks(ticks)
+    assert result.stored == 0 and len(new) == 0
+    assert store.tick_count() == 10
+
+
+def test_a_known_trade_id_at_another_time_is_kept_not_dropped(db_path):
+    """Key is (symbol, ts, trade_id): a consistent source never reports one trade at two times,
+    so this only matters for a source that disagrees, whose rows are then kept and visible."""
+    store = Store(db_path)
+    store.write_ticks(make_ticks(3))
+    assert store.write_ticks(make_ticks(1, t0=T0 + 1)).stored == 1
+    assert store.ticks("BTCUSDT")["trade_id"].tolist() == [1, 1, 2, 3]
+
+
+def test_id_less_ticks_keep_arrival_order_across_batches(db_path):
+    """Ticks of one millisecond written in separate batches (one POST each) read back in the
+    order they were written, not in the order of their content-hash ids."""
+    store = Store(db_path)
+    prices = [10.0, 9.0, 11.0, 8.0, 12.0]
+    for p in prices:
+        ids = synthetic_trade_ids("ETHUSDT", [T0], [p], [1.0])
+        store.write_ticks(tick_frame("ETHUSDT", [T0], ids, [p], [1.0], -1, "collector"))
+    ids = store.ticks("ETHUSDT")["trade_id"].to_numpy()
+    assert store.ticks("ETHUSDT")["price"].tolist() == prices
+    assert not (np.all(np.diff(ids) > 0) or np.all(np.diff(ids) < 0))  # ids alone: other order
+
+
+def test_a_layout_0_store_is_migrated_keeping_rows_and_order(db_path):
+    """Files written before the clustered layout (rowid table, two indexes) open and migrate."""
+    conn = sqlite3.connect(db_path)
+    conn.executescript("""
+        CREATE TABLE tick_data (symbol TEXT NOT NULL, ts INTEGER NOT NULL,
+            trade_id INTEGER NOT NULL, price REAL NOT NULL, qty REAL NOT NULL,
+            is_buyer_maker INTEGER NOT NULL, source TEXT NOT NULL);
+        CREATE UNIQUE INDEX tick_data_symbol_trade_id ON tick_data (symbol, trade_id);
+        CREATE INDEX tick_data_symbol_ts ON tick_data (symbol, ts);""")
+    prices = [10.0, 9.0, 11.0]
+    ids = synthetic_trade_ids("ETHUSDT", [T0] * 3, prices, [1.0] * 3)
+    rows = [("ETHUSDT", T0, int(i), p, 1.0, -1, "collector") for i, p in zip(ids, prices)]
+    rows += [("BTCUSDT", T0 + k, k + 1, 60_000.0 + k, 0.5, 0, "binance") for k in range(5)]
+    conn.executemany("INSERT INTO tick_data VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.commit()
+    conn.close()
+    store = Store(db_path)
+    assert store.tick_count() == 8
+    assert store.ticks("ETHUSDT")["price"].tolist() == prices
+    assert store.ticks("BTCUSDT")["trade_id"].tolist() == [1, 2, 3, 4, 5]
+    # new id-less ticks of the same millisecond come after the migrated ones
+    new_ids = synthetic_trade_ids("ETHUSDT", [T0], [7.0], [1.0])
+    store.write_ticks(tick_frame("ETHUSDT", [T0], new_ids, [7.0], [1.0], -1, "collector"))
+    assert store.ticks("ETHUSDT")["price"].tolist() == prices + [7.0]
+    store.close()
+    assert Store(db_path).tick_count() == 9  # reopening does not migrate again

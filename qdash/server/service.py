@@ -12,13 +12,11 @@ import asyncio
 import logging
 import os
 import secrets
-import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from ..store import Store, WriteResult, default_db_path
@@ -73,7 +71,6 @@ class IngestService:
         self._store: Store | None = None
         self._store_lock = threading.Lock()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="qdash-store-writer")
-        self._rowid_conn: sqlite3.Connection | None = None
 
     def export_token(self) -> None:
         """Put the token in this process's environment, so kernels it starts inherit it."""
@@ -100,27 +97,7 @@ class IngestService:
         """Writer thread: store, and find which rows were new (for the hub)."""
         if len(ticks) == 0:
             return WriteResult(0, 0), ticks
-        store = self.store
-        before = self._max_rowid(store)
-        result = store.write_ticks(ticks)
-        if result.stored == result.received:
-            return result, ticks
-        if result.stored == 0:
-            return result, ticks.iloc[:0]
-        # partly new (an overlapping re-send): publish exactly the rows this write added
-        rows = self._rowid_conn.execute(
-            "SELECT symbol, trade_id FROM tick_data WHERE rowid > ?", (before,)).fetchall()
-        added = set(rows)
-        mask = np.fromiter(((s, t) in added for s, t in zip(ticks["symbol"].tolist(),
-                                                             ticks["trade_id"].tolist())),
-                           dtype=bool, count=len(ticks))
-        return result, ticks[mask].reset_index(drop=True)
-
-    def _max_rowid(self, store: Store) -> int:
-        if self._rowid_conn is None:  # only ever used on the writer thread
-            self._rowid_conn = sqlite3.connect(store.path, check_same_thread=False)
-        row = self._rowid_conn.execute("SELECT max(rowid) FROM tick_data").fetchone()
-        return row[0] or 0
+        return self.store.write_new_ticks(ticks)
 
     async def symbols(self) -> list[str]:
         """Stored symbols (read on a worker thread)."""
@@ -138,7 +115,5 @@ class IngestService:
         """Stop the hub, finish pending writes, close the store."""
         self.hub.close()
         self._writer.shutdown(wait=True)
-        if self._rowid_conn is not None:
-            self._rowid_conn.close()
         if self._store is not None:
             self._store.close()
