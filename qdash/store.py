@@ -39,7 +39,7 @@ from .model import BAR_COLUMNS, TICK_COLUMNS, ms_to_index, parse_time, timeframe
 DEFAULT_DB = "qdash.db"
 # Page size of new store files (bytes) and page cache per connection (KiB, allocated as used):
 # bulk loads of a few hundred thousand ticks then keep their index pages in memory.
-PAGE_SIZE = 16384
+PAGE_SIZE = 65536
 CACHE_KIB = 65536
 
 # Layout version, kept in ``PRAGMA user_version``. Version 0 (before 2026-11) kept ticks in a rowid

@@ -1,12 +1,15 @@
 """``load``: files → the store, with a report of what was read, stored, filtered and rejected.
 
-All-or-nothing per file, with memory bounded by the chunk: a file is parsed and checked in full
-before its first write. A file that fits in one chunk is parsed once and written; a larger file is
-read twice — a first validating pass (parse and check every row, keep nothing) and then a second
-pass that writes chunk by chunk with ``Store.write_ticks`` (each batch one transaction). A
-malformed file therefore stores nothing. With ``skip_bad=True`` bad rows are skipped and listed,
-so there is a single pass. (A *store* failure mid-file, e.g. a full disk, can leave the earlier
-batches of that file stored; loading again is idempotent, so simply retry.)
+All-or-nothing per file, with memory bounded by the chunk (``chunk_rows``). A file of up to
+``transaction_rows`` rows (2M by default, a few seconds of writing) is read once and written in ONE
+transaction, chunk by chunk, while a child process parses the next chunks
+(:mod:`qdash.io.prefetch`); a malformed row anywhere rolls the whole file back. A larger file would
+hold the store's write lock too long for one transaction, so it is read twice: a checking pass
+(parse every row, keep nothing), then a writing pass in transactions of ``transaction_rows`` rows.
+With ``skip_bad=True`` bad rows are skipped and listed, so a file is never rejected and is read
+once, in transactions of ``transaction_rows`` rows. (A *store* failure, e.g. a full disk, in a
+file of more than ``transaction_rows`` rows can leave its earlier transactions stored; loading
+again is idempotent, so simply retry.)
 """
 
 from __future__ import annotations
@@ -15,17 +18,22 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 
 from ..errors import DataFormatError, QdashError
 from ..model import ms_to_index
 from ..store import Store
 from .candles import _read_bars
 from .detect import detect
-from .ticks import DEFAULT_CHUNK_ROWS, iter_tick_chunks
+from .prefetch import can_fork, parsed_chunks
+from .ticks import DEFAULT_CHUNK_ROWS, TickChunk
+
+# Rows of a file written in one transaction (while it runs, other writers wait: ~5 s at 400k/s).
+FILE_TRANSACTION_ROWS = 2_000_000
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +155,8 @@ class LoadReport:
 def load(paths: str | os.PathLike | Iterable[str | os.PathLike], store: Store | str | None = None,
          format: str | None = None, symbol: str | None = None, skip_bad: bool = False,
          progress=True, *, timeframe: str | None = None,
-         chunk_rows: int = DEFAULT_CHUNK_ROWS, raise_on_error: bool = True) -> LoadReport:
+         chunk_rows: int = DEFAULT_CHUNK_ROWS, transaction_rows: int = FILE_TRANSACTION_ROWS,
+         parallel: bool | None = None, raise_on_error: bool = True) -> LoadReport:
     """Load tick and candle files into ``store`` (a :class:`Store`, a path, or None for the
     default ``$QDASH_DB``/``./qdash.db``); returns a :class:`LoadReport`.
 
@@ -160,9 +169,14 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike], store: Store | 
     instead, listing them. ``progress``: True shows a tqdm bar of bytes read per file; a
     callable ``progress(path, total_bytes, desc)`` returns a bar of the caller's own (anything
     with ``update(n_bytes)`` and ``close()``, e.g. a dashboard progress widget); False: none.
+    ``chunk_rows`` bounds the rows parsed at a time, ``transaction_rows`` the rows of one write
+    transaction (see the module doc); ``parallel`` parses in a child process (None: when this
+    process has a single thread, see :mod:`qdash.io.prefetch`).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
+    if parallel is None:  # decided before a progress bar starts a thread of its own
+        parallel = can_fork()
     own = not isinstance(store, Store)
     st = store if isinstance(store, Store) else Store(store)
     report = LoadReport()
@@ -172,7 +186,7 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike], store: Store | 
             report.files.append(fr)
             try:
                 _load_file(Path(path), st, fr, format, symbol, skip_bad, progress, timeframe,
-                           chunk_rows)
+                           dict(chunk_rows=chunk_rows, parallel=parallel), transaction_rows)
             except QdashError as e:
                 fr.error = str(e)
                 fr.symbols.clear()
@@ -197,43 +211,98 @@ def _bar(progress, path: Path, desc: str):
 
 
 def _load_file(path: Path, store: Store, fr: FileReport, format, symbol, skip_bad, progress,
-               timeframe, chunk_rows) -> None:
+               timeframe, parse: dict, transaction_rows: int) -> None:
     det = detect(path, format)
     fr.format, fr.kind = det.format, det.kind
     if det.kind == "bars":
         _load_bars(path, det, store, fr, symbol, timeframe, skip_bad, progress)
         return
-    multi = False
-    if not skip_bad:  # validating pass for files larger than one chunk
-        bar = _bar(progress, path, f"{path.name} (checking)")
+
+    @contextmanager
+    def chunks(desc: str):
+        bar = _bar(progress, path, desc)
         try:
-            it = iter_tick_chunks(path, symbol=symbol, chunk_rows=chunk_rows, bar=bar,
-                                  detected=det)
-            first = next(it)
-            second = next(it, None)
-            if second is None:  # one chunk: parsed and checked already, write it
-                _write_chunk(store, fr, first)
-                return
-            multi = True
-            del first, second
-            for _ in it:
-                pass
+            with parsed_chunks(path, symbol=symbol, skip_bad=skip_bad, bar=bar, detected=det,
+                               prepare=_split_by_symbol, **parse) as it:
+                yield it
         finally:
             if bar is not None:
                 bar.close()
-    bar = _bar(progress, path, path.name)
+
+    if skip_bad:  # bad rows are skipped, so the file cannot be rejected: write as it is read
+        with chunks(path.name) as it:
+            _write_in_transactions(store, fr, it, transaction_rows)
+        return
     try:
-        for ch in iter_tick_chunks(path, symbol=symbol, skip_bad=skip_bad, chunk_rows=chunk_rows,
-                                   bar=bar, detected=det):
-            _write_chunk(store, fr, ch)
-    finally:
-        if bar is not None:
-            bar.close()
-    log.info("loaded %s (%s, %s pass%s)", path, det.format, 2 if multi else 1,
-             "es" if multi else "")
+        with chunks(path.name) as it, store.transaction():
+            rows = 0
+            for ch in it:
+                rows += _write_chunk(store, fr, ch)
+                if rows > transaction_rows:
+                    raise _TooLargeForOneTransaction
+        return
+    except _TooLargeForOneTransaction:
+        fr.symbols.clear()
+        fr.skipped.clear()
+    log.info("%s: more than %s rows, checking it before writing", path, f"{transaction_rows:,}")
+    with chunks(f"{path.name} (checking)") as it:
+        for _ in it:
+            pass
+    with chunks(path.name) as it:
+        _write_in_transactions(store, fr, it, transaction_rows)
 
 
-def _write_chunk(store: Store, fr: FileReport, ch) -> None:
+class _TooLargeForOneTransaction(Exception):
+    """Rolls back the single-transaction write of a file that turned out larger than allowed."""
+
+
+def _write_in_transactions(store: Store, fr: FileReport, chunks, rows_per_transaction) -> None:
+    """Write every chunk, committing after every ``rows_per_transaction`` rows or more."""
+    chunks = iter(chunks)
+    more = True
+    while more:
+        more = False
+        with store.transaction():
+            rows = 0
+            for ch in chunks:
+                rows += _write_chunk(store, fr, ch)
+                if rows >= rows_per_transaction:
+                    more = True
+                    break
+
+
+@dataclass
+class _SymbolBatch:
+    """The ticks of one symbol in a chunk, with their time span (ms)."""
+
+    symbol: str
+    ticks: pd.DataFrame
+    first_ms: int
+    last_ms: int
+
+
+def _split_by_symbol(ch: TickChunk) -> tuple[TickChunk, list[_SymbolBatch]]:
+    """A chunk (without its ticks) and its ticks as one batch per symbol, ready to write; runs in
+    the parser process when parsing is parallel."""
+    t = ch.ticks
+    if not len(t):
+        return replace(ch, ticks=None), []
+    syms = t["symbol"]
+    if (syms == syms.iat[0]).all():
+        groups = [(syms.iat[0], t)]
+    else:
+        groups = [(s, g.reset_index(drop=True)) for s, g in t.groupby("symbol", sort=True)]
+    batches = []
+    for s, g in groups:
+        ts = g["ts"].to_numpy()
+        batches.append(_SymbolBatch(str(s), g, int(ts.min()), int(ts.max())))
+    return replace(ch, ticks=None), batches
+
+
+def _write_chunk(store: Store, fr: FileReport, prepared) -> int:
+    """Write one chunk from :func:`_split_by_symbol` (one batch per symbol) and count it in
+    ``fr``; returns its rows."""
+    ch, batches = prepared
     for s, n in ch.read.items():
         fr.symbol(s).read += n
     for (s, reason), n in ch.filtered.items():
@@ -241,19 +310,13 @@ def _write_chunk(store: Store, fr: FileReport, ch) -> None:
     fr.skipped.update(ch.skipped)
     fr.bad_rows += [f"{fr.path}:{b}" for b in ch.bad][:max(0, 1000 - len(fr.bad_rows))]
     fr.bad_count += ch.bad_count
-    t = ch.ticks
-    if not len(t):
-        return
-    syms = t["symbol"].to_numpy()
-    uniq = np.unique(syms.astype(str))
-    for s in uniq:
-        part = t if len(uniq) == 1 else t[syms == s]
-        res = store.write_ticks(part)
-        rep = fr.symbol(s)
+    for b in batches:
+        res = store.write_ticks(b.ticks)
+        rep = fr.symbol(b.symbol)
         rep.stored += res.stored
         rep.duplicates += res.duplicates
-        ts = part["ts"].to_numpy()
-        rep.span(int(ts.min()), int(ts.max()))
+        rep.span(b.first_ms, b.last_ms)
+    return sum(len(b.ticks) for b in batches)
 
 
 def _load_bars(path: Path, det, store: Store, fr: FileReport, symbol, timeframe, skip_bad,
