@@ -148,21 +148,26 @@ def sides(s: pd.Series, field: str, err: RowErrors, taker_side: bool) -> np.ndar
     return out
 
 
+def _upper_stripped(s: pd.Series) -> np.ndarray:
+    """Text → upper-case stripped strings ('' when empty), as an object array. A column holds
+    few distinct values (symbols, trade types), so only those are normalised."""
+    codes, uniq = pd.factorize(s, use_na_sentinel=True)
+    norm = np.array([str(u).strip().upper() for u in uniq] + [""], dtype=object)
+    return norm[codes]  # code -1 (empty) picks the trailing ""
+
+
 def symbols(s: pd.Series, field: str, err: RowErrors) -> np.ndarray:
     """Symbols → upper-case exchange spelling (object array)."""
-    v = s.astype(str).str.strip().str.upper()
-    v = v.where(~s.isna().to_numpy(), "")
-    uniq = v.unique()
-    bad_syms = [u for u in uniq if not is_valid_symbol(u)]
-    bad = v.isin(bad_syms).to_numpy() if bad_syms else np.zeros(len(v), dtype=bool)
+    v = _upper_stripped(s)
+    bad_syms = [u for u in pd.unique(v) if not is_valid_symbol(u)]
+    bad = np.isin(v, bad_syms) if bad_syms else np.zeros(len(v), dtype=bool)
     err.mark(bad, field, lambda i: f"expected a symbol such as BTCUSDT, got {_shown(s, i)}")
-    return v.to_numpy(dtype=object)
+    return v
 
 
 def labels(s: pd.Series) -> np.ndarray:
     """Free text (e.g. a trade type) → upper-case stripped strings, '' when empty."""
-    v = s.astype(str).str.strip().str.upper()
-    return v.where(~s.isna().to_numpy(), "").to_numpy(dtype=object)
+    return _upper_stripped(s)
 
 
 def pick(names, candidates) -> str | None:

@@ -164,22 +164,23 @@ def _finish(ctx: _Ctx, sym, ts, tid, price, qty, side, xtype, keep, chunk: TickC
             chunk.skipped["rows of other symbols"] += int(other.sum())
             keep = keep & ~other
     syms = sym if not isinstance(sym, str) else np.full(len(ts), sym, dtype=object)
-    for s, n in zip(*np.unique(syms[keep].astype(str), return_counts=True), strict=True):
+    for s, n in pd.Series(syms[keep]).value_counts(sort=False).items():
         chunk.read[s] += int(n)
-    reasons = np.full(len(ts), "", dtype=object)
+    nonmarket = np.zeros(len(ts), dtype=bool)
     if xtype is not None:
         nonmarket = keep & (xtype != "MARKET") & (xtype != "")
-        reasons[nonmarket] = [f"X={x}" for x in xtype[nonmarket]]
+        chunk.filtered.update(zip(syms[nonmarket].tolist(),
+                                  [f"X={x}" for x in xtype[nonmarket]], strict=True))
     with np.errstate(invalid="ignore"):
         finite = np.isfinite(price) & np.isfinite(qty)
-        reasons[keep & (reasons == "") & ~finite] = "non-finite"
-        reasons[keep & (reasons == "") & finite & ~(price > 0)] = "price<=0"
-        reasons[keep & (reasons == "") & finite & ~(qty > 0)] = "qty<=0"
-    dropped = keep & (reasons != "")
-    if dropped.any():
-        pairs = Counter(zip(syms[dropped].tolist(), reasons[dropped].tolist(), strict=True))
-        chunk.filtered.update(pairs)
-        keep = keep & ~dropped
+        rest = keep & ~nonmarket
+        dropped = {"non-finite": rest & ~finite, "price<=0": rest & finite & ~(price > 0),
+                   "qty<=0": rest & finite & (price > 0) & ~(qty > 0)}
+    for reason, mask in dropped.items():
+        if mask.any():
+            chunk.filtered.update((s, reason) for s in syms[mask].tolist())
+            keep = keep & ~mask
+    keep = keep & ~nonmarket
     chunk.ticks = tick_frame(syms[keep], ts[keep], tid[keep] if tid is not None else 0,
                              price[keep], qty[keep], side[keep], ctx.source)
     return chunk
