@@ -132,7 +132,7 @@ def main() -> None:
         for parallel in (False, True):
             how = "parser in a child " if parallel else "parser in-process"
             for label, path in (("raw NDJSON", raw), ("trades CSV", csv)):
-                rate = n / min(load_once(tmp, path, n, parallel, i) for i in range(2))
+                rate = n / min(load_once(tmp, path, n, parallel, i) for i in range(3))
                 note = ""
                 if not parallel:
                     note = f" (bound {1 / (1 / parse[label] + 1 / write) / 1e3:.0f}k)"
