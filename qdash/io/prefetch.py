@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import DataFormatError, QdashError
+from ..feeds.decode import warm_up
+from .detect import detect
 from .ticks import DEFAULT_CHUNK_ROWS, TickChunk, iter_tick_chunks
 
 PREFETCH_CHUNKS = 2  # parsed chunks waiting for the writer (memory: these + one in each process)
@@ -59,6 +61,9 @@ def parsed_chunks(path, *, bar=None, parallel: bool | None = None,
         yield map(prepare, iter_tick_chunks(path, bar=bar, chunk_rows=chunk_rows, **kwargs))
         return
     kwargs["chunk_rows"] = min(chunk_rows, PARALLEL_CHUNK_ROWS)
+    kwargs["detected"] = kwargs.get("detected") or detect(path, kwargs.get("format"))
+    if kwargs["detected"].format == "ws-ndjson":
+        warm_up()  # load the numba frame scanner once, here: every child inherits it
     ctx = mp.get_context("fork")
     chunks = ctx.Queue(PREFETCH_CHUNKS)
     child = ctx.Process(target=_parse, args=(path, kwargs, prepare, chunks), daemon=True,
