@@ -9,7 +9,9 @@ alone on the parsed ticks (one batch per symbol), ``load`` into a fresh ``Store`
 durability) with the parser in the same process — which cannot beat 1 / (1/parse + 1/write), the
 bound printed beside it — and with the parser in a forked child (``load``'s default from a
 single-threaded process, see ``qdash.io.prefetch``), and the bare ``sqlite3.executemany`` of the
-same rows into the same schema with SQLite's default page size and cache.
+same rows into the same schema with SQLite's default page size and cache. The four loads run
+interleaved in 4 rounds, each into a new store; the best of each counts (single loads on this
+shared machine vary by up to ±25% within minutes).
 The last line is the slower parallel into-store rate against the 300k ticks/s target.
 
 Run: ``.venv/bin/python bench/bench_load.py``
@@ -38,6 +40,7 @@ JULY = ROOT.parent / "shared" / "data" / "binance-usdm-2024-07-18"
 NAME = "usdm_trades_BTCUSDT_ETHUSDT_2024-07-18_2357-2024-07-19_0005"
 TARGET = 300_000
 REPEAT = 40
+LOAD_ROUNDS = 4  # each load is timed this many times; the best counts
 
 
 def best_of(fn, k=3) -> float:
@@ -99,7 +102,7 @@ def store_only(tmp: Path, ticks: pd.DataFrame, i: int) -> float:
 
 
 def load_once(tmp: Path, path: Path, n: int, parallel: bool, i: int) -> float:
-    store = Store(tmp / f"load-{path.name}-{parallel}-{i}.db")
+    store = Store(tmp / f"load-{path.name}-{parallel}-{i}.db")  # a new store each time
     t0 = time.perf_counter()
     rep = load(path, store=store, progress=False, parallel=parallel)
     dt = time.perf_counter() - t0
@@ -128,17 +131,23 @@ def main() -> None:
         ticks = pd.concat(list(iter_tick_batches(csv)), ignore_index=True)
         write = n / min(store_only(tmp, ticks, i) for i in range(2))
         print(f"Store.write_ticks only (per symbol)  {write / 1e3:8.0f}k ticks/s")
+        # rounds interleave the four loads, so a slow spell of the shared machine hits them alike
+        best: dict[tuple[bool, str], float] = {}
+        for i in range(LOAD_ROUNDS):
+            for parallel in (False, True):
+                for label, path in (("raw NDJSON", raw), ("trades CSV", csv)):
+                    dt = load_once(tmp, path, n, parallel, i)
+                    best[parallel, label] = min(best.get((parallel, label), dt), dt)
         rates = {}
-        for parallel in (False, True):
-            how = "parser in a child " if parallel else "parser in-process"
-            for label, path in (("raw NDJSON", raw), ("trades CSV", csv)):
-                rate = n / min(load_once(tmp, path, n, parallel, i) for i in range(3))
+        for (parallel, label), dt in best.items():
+            rate = n / dt
+            if parallel:
+                rates[label] = rate
                 note = ""
-                if not parallel:
-                    note = f" (bound {1 / (1 / parse[label] + 1 / write) / 1e3:.0f}k)"
-                else:
-                    rates[label] = rate
-                print(f"load {label:<11} {how} {rate / 1e3:6.0f}k ticks/s{note}")
+            else:
+                note = f" (bound {1 / (1 / parse[label] + 1 / write) / 1e3:.0f}k)"
+            how = "parser in a child " if parallel else "parser in-process"
+            print(f"load {label:<11} {how} {rate / 1e3:6.0f}k ticks/s{note}")
         dt = min(bare_sqlite(tmp, ticks) for _ in range(2))
         print(f"bare sqlite3.executemany           {n / dt / 1e3:8.0f}k ticks/s (same schema, WAL, "
               "synchronous=FULL, SQLite's default page and cache sizes, one mixed batch)")
