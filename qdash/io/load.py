@@ -219,11 +219,11 @@ def _load_file(path: Path, store: Store, fr: FileReport, format, symbol, skip_ba
         return
 
     @contextmanager
-    def chunks(desc: str):
+    def chunks(desc: str, prepare=_split_by_symbol):
         bar = _bar(progress, path, desc)
         try:
             with parsed_chunks(path, symbol=symbol, skip_bad=skip_bad, bar=bar, detected=det,
-                               prepare=_split_by_symbol, **parse) as it:
+                               prepare=prepare, **parse) as it:
                 yield it
         finally:
             if bar is not None:
@@ -245,8 +245,8 @@ def _load_file(path: Path, store: Store, fr: FileReport, format, symbol, skip_ba
         fr.symbols.clear()
         fr.skipped.clear()
     log.info("%s: more than %s rows, checking it before writing", path, f"{transaction_rows:,}")
-    with chunks(f"{path.name} (checking)") as it:
-        for _ in it:
+    with chunks(f"{path.name} (checking)", prepare=lambda ch: None) as it:
+        for _ in it:  # parsing raises at the first bad row; the rows themselves are not needed
             pass
     with chunks(path.name) as it:
         _write_in_transactions(store, fr, it, transaction_rows)
