@@ -8,8 +8,9 @@ wait instead of failing. Every write is one transaction; a call returns only aft
 
 Ticks live in ONE B-tree, ``tick_data`` clustered on its primary key ``(symbol, ts, trade_id)``:
 the key is both the de-duplication key and the ``(symbol, ts)`` index, so a range read is a
-sequential scan and a write updates one B-tree instead of three (a rowid table plus a UNIQUE
-``(symbol, trade_id)`` and a ``(symbol, ts)`` index wrote 1.8× slower: ``bench/bench_load.py``).
+sequential scan and a write updates one B-tree instead of three (measured on 2024 trades with
+``executemany``: 445–556k rows/s, against 300–345k/s into a rowid table with a UNIQUE
+``(symbol, trade_id)`` and a ``(symbol, ts)`` index).
 Writing the same ticks twice stores them once, so retries and re-loads are harmless. An exchange
 trade's time is fixed by its id, so for every consistent source this is uniqueness on
 ``(symbol, trade_id)``; the one difference is that a source that reports a known trade id at
