@@ -18,3 +18,10 @@ JULY_TRADES = "usdm_trades_BTCUSDT_ETHUSDT_2024-07-18_2357-2024-07-19_0005"
 def db_path(tmp_path):
     """A fresh SQLite file path for one test."""
     return tmp_path / "qdash.db"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked neither ``integration`` nor ``browser`` are ``unit`` tests."""
+    for item in items:
+        if not any(item.get_closest_marker(m) for m in ("integration", "browser")):
+            item.add_marker(pytest.mark.unit)
