@@ -1,12 +1,13 @@
 """qdash: Jupyter-native analytics for statistical arbitrage on Binance USDⓈ-M futures.
 
 The public API a notebook imports; this module only re-exports. ``qdash.backtest`` is the
-package (``import qdash.backtest as bt``); ``qdash.run_backtest`` is its :func:`run`. ``qdash.Dashboard`` is imported
+package (``import qdash.backtest as bt``); ``qdash.run_backtest`` is its :func:`run`.
+``qdash.Dashboard`` is imported
 on first use (it pulls in ipywidgets and Bokeh).
 """
 
-from .alerts import AlertManager, AlertRule, CallbackSink, Rule, WebhookSink
 from . import backtest
+from .alerts import AlertManager, AlertRule, CallbackSink, Rule, WebhookSink
 from .analytics import (
     HEDGE_METHODS,
     PairAnalytics,

@@ -30,7 +30,8 @@ from .stats import (
 )
 
 __all__ = [
-    "ADFResult", "CointResult", "HEDGE_METHODS", "SignalSpec", "compute_signal", "FilterParam", "HedgeResult", "LIQUIDITY_FILTERS", "LiquidityStats",
+    "ADFResult", "CointResult", "HEDGE_METHODS", "SignalSpec", "compute_signal", "FilterParam",
+    "HedgeResult", "LIQUIDITY_FILTERS", "LiquidityStats",
     "METHODS", "PairAnalytics", "PairConfig", "PairState", "adf", "align", "align_bars",
     "check_filters", "coint", "compute_refresh", "correlation", "half_life", "hedge_ratio", "hurst",
     "liquidity_score", "liquidity_stats", "log_returns", "pair_liquidity_score",

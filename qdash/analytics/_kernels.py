@@ -349,7 +349,7 @@ S_MP = S_MB + N_MOM            # moments of prices (corr window)
 S_MR = S_MP + N_MOM            # moments of returns (corr window)
 S_MZ = S_MR + N_MOM            # moments of the signal spread (z window)
 S_PREV = S_MZ + N_MOM          # previous raw price y, x
-S_REF = S_PREV + 2             # first working y, x of the segment: moments are of values minus these
+S_REF = S_PREV + 2             # the segment's first working y, x (moments: values minus these)
 N_STATE = S_REF + 2
 # int counters: pushes into the beta, price, return, z rings; bars of the segment
 C_B, C_P, C_R, C_Z, C_T = 0, 1, 2, 3, 4
@@ -359,8 +359,8 @@ M_ROLLING, M_KALMAN, M_GIVEN = 0, 1, 2
 # output columns of one bar
 OUT_COLUMNS = ("y", "x", "beta_rolling", "alpha_rolling", "spread_rolling", "beta_kalman",
                "alpha_kalman", "spread_kalman", "innovation", "innovation_var", "innovation_z",
-               "beta", "alpha", "spread", "zscore_raw", "corr_prices", "corr_returns",
-               "segment_bar")
+               "beta", "alpha", "spread", "zscore_raw", "spread_mean", "spread_std",
+               "corr_prices", "corr_returns", "segment_bar")
 N_OUT = len(OUT_COLUMNS)
 
 
@@ -449,12 +449,15 @@ def pair_step(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_lo
     else:
         b, a = given_beta, given_alpha
     sp = yw - (b * xw + a)
-    z = np.nan
+    z, z_mean, z_std = np.nan, np.nan, np.nan
     if math.isfinite(sp) or cnt[C_Z] > 0:
         _slide(st, S_MZ, buf, o_z, wz, cnt[C_Z], sp, sp)
         cnt[C_Z] += 1
         if st[S_MZ] >= wz:
             z = _z_from(st, S_MZ, sp, 1.0)
+            if math.isfinite(z):
+                z_mean = st[S_MZ + 1]
+                z_std = math.sqrt(st[S_MZ + 3] / (st[S_MZ] - 1.0))
     out[row, 0] = yw
     out[row, 1] = xw
     out[row, 2] = b_r
@@ -470,9 +473,11 @@ def pair_step(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_lo
     out[row, 12] = a
     out[row, 13] = sp
     out[row, 14] = z
-    out[row, 15] = c_p
-    out[row, 16] = c_r
-    out[row, 17] = cnt[C_T]
+    out[row, 15] = z_mean
+    out[row, 16] = z_std
+    out[row, 17] = c_p
+    out[row, 18] = c_r
+    out[row, 19] = cnt[C_T]
     cnt[C_T] += 1
 
 

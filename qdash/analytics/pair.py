@@ -203,6 +203,31 @@ class PairState:
                    qy if traded_y else 0.0, qx if traded_x else 0.0, t)
         return True
 
+    def preview(self, close_y: float, close_x: float, open_time: int) -> dict[str, float] | None:
+        """The signal (``beta, alpha, spread, zscore, spread_mean, spread_std``) that a bar
+        opened at ``open_time`` and closing now at these closes would give — the dashboard's live
+        dot — computed by the same kernel on a copy of the state (the state is untouched).
+        None when the pair would not use that bar."""
+        import copy
+
+        cfg = self.config
+        g, gp = self._gate.copy(), self._gate_p.copy()
+        ok, new, py, px = K.gate_step(g, gp, float(open_time), float(self.timeframe_ms),
+                                      float(close_y), float(close_x), float(cfg.max_gap_bars))
+        if not ok:
+            return None
+        given = copy.deepcopy(self._given)
+        yw, xw = (math.log(py), math.log(px)) if cfg.log else (py, px)
+        gb, ga = given.push(yw, xw, bool(new))
+        out = np.empty((1, K.N_OUT))
+        K.pair_step(py, px, bool(new), self._st.copy(), self._cnt.copy(), self._buf.copy(),
+                    cfg.beta_window, cfg.corr_window, cfg.z_window, self._inv_keep, self._r,
+                    cfg.log, self._method, gb, ga, out, 0)
+        row = dict(zip(K.OUT_COLUMNS, out[0].tolist(), strict=True))
+        return {"beta": row["beta"], "alpha": row["alpha"], "spread": row["spread"],
+                "zscore": row["zscore_raw"], "spread_mean": row["spread_mean"],
+                "spread_std": row["spread_std"]}
+
     def note_trades(self, last_y_ms: int | None, last_x_ms: int | None) -> None:
         """Each leg's last trade time (exchange ms) as the tick stream saw it (for staleness)."""
         for leg, v in enumerate((last_y_ms, last_x_ms)):
@@ -310,7 +335,8 @@ class PairState:
             "price_y": float(self._gate_p[0]), "price_x": float(self._gate_p[1]),
             "zscore": math.nan if stale else cur["zscore_raw"],
         }
-        m.update((k, v) for k, v in cur.items() if k not in ("y", "x", "segment_bar"))
+        m.update((k, v) for k, v in cur.items()
+                 if k not in ("y", "x", "segment_bar", "spread_mean", "spread_std"))
         m.update(corr=cur["corr_returns"], age_y_s=age_y, age_x_s=age_x, stale_y=stale_y,
                  stale_x=stale_x, stale=stale)
         keys = ("beta_ols", "alpha_ols", "beta_huber", "alpha_huber", "beta_theil_sen",

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..analytics.signal import HEDGE_METHODS, SignalSpec, compute_signal
+from ..analytics.signal import SignalSpec, compute_signal
 from ..errors import AnalyticsError, BacktestError
 from . import kernel
 from . import metrics as mt
@@ -328,7 +328,8 @@ def no_trade_reason(frame: pd.DataFrame, spec: SignalSpec, entry: float) -> str:
     why = (f"the {spec.z_window}-bar z window" if spec.hedge == "fixed" else
            f"the {spec.beta_window}-bar β window + {spec.z_window}-bar z window")
     if longest < need:
-        where = "bars" if longest == n else f"bars in the longest stretch without a hole ({n:,} in all)"
+        where = ("bars" if longest == n else
+                 f"bars in the longest stretch without a hole ({n:,} in all)")
         return f"0 trades: {longest:,} {where}, {why} need {need:,}"
     z = frame["zscore"].to_numpy()
     zmax = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else math.nan
