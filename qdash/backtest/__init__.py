@@ -1,7 +1,7 @@
 """qdash.backtest: pair mean-reversion backtests, parameter sweeps and walk-forward analysis."""
 
+from ..analytics.signal import HEDGE_METHODS
 from .engine import (
-    HEDGE_METHODS,
     BacktestResult,
     InSampleWarning,
     Params,

@@ -12,10 +12,10 @@ import sys
 import warnings
 from pathlib import Path
 
-from ..analytics.signal import SignalSpec
+from ..analytics.signal import HEDGE_METHODS, SignalSpec
 from ..bars import stored_candles
 from ..errors import QdashError
-from .engine import HEDGE_METHODS, InSampleWarning, run
+from .engine import InSampleWarning, run
 from .metrics import ANNUALISED
 
 
