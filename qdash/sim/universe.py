@@ -16,8 +16,9 @@ minute)`` only, so any window is reproducible without generating from a fixed ep
   ``log p = log base + beta·F_c + s``, where ``s`` is an AR(1) residual (half-life 20–60 bars of
   5 m, stationary sd 0.3–0.6 %), so ``log p_j − beta_j·log p_leader`` is stationary (leaders have
   ``beta = 1``);
-* volume follows a UTC-hour seasonality, lognormal noise and the size of the move; ``trades`` is
-  volume over a lognormal trade size (≥ 1); the taker-buy share leans with the move.
+* volume follows a UTC-hour seasonality, noise and the size of the move; ``trades`` follows the
+  quote volume (:func:`trades_per_day` on average, at least 4 a minute, volume at least one step
+  a trade, so the bar can be expanded into trades); the taker-buy share leans with the move.
 
 Prices are rounded to :func:`tick_size`, volumes to :func:`step_size`. Every kline field is
 derived from the 1-minute bars, and larger intervals aggregate them exactly (open = first open,
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -58,6 +60,7 @@ _Z_STEP, _Z_HIGH, _Z_LOW, _Z_VOL, _Z_TAKER = range(5)
 _Z_ROWS = 5
 _STREAM_MINUTE, _STREAM_DAILY, _STREAM_RESID = 0, 1, 2
 _MARKET_VOL = 0.025          # daily log vol of the market factor
+_MIN_TRADES = 4              # a 1-minute bar has at least open, high, low and close trades
 _KLINE_COLUMNS = ["symbol", "open_time", "open", "high", "low", "close", "volume",
                   "quote_volume", "trades", "taker_buy_volume", "taker_buy_quote_volume"]
 
@@ -244,8 +247,13 @@ def _symbol_params(seed: int, name: str) -> dict:
     return {"market_loading": _uniform(seed, name, "m", 0.5, 1.3),
             "daily_vol": _uniform(seed, name, "vol", 0.02, 0.05),
             "half_life_min": 5.0 * _uniform(seed, name, "hl", 20.0, 60.0),
-            "resid_sd": _uniform(seed, name, "sd", 0.003, 0.006),
-            "trade_size": _uniform(seed, name, "size", 150.0, 600.0)}
+            "resid_sd": _uniform(seed, name, "sd", 0.003, 0.006)}
+
+
+def trades_per_day(quote_volume_per_day: float) -> float:
+    """Mean trade count per day of a symbol: 3,000 × (quote volume / 1e7)^0.6 (a BTC-like 1.5e10
+    USDT gives ~240k, a 1e6 one ~750 before the 4-trades-a-minute floor)."""
+    return 3000.0 * (quote_volume_per_day / 1e7) ** 0.6
 
 
 def _log_path(draws: _Draws, sym: UniverseSymbol, days: np.ndarray,
@@ -265,11 +273,10 @@ def _log_path(draws: _Draws, sym: UniverseSymbol, days: np.ndarray,
                                                 p["resid_sd"])
 
 
-def _minute_bars(draws: _Draws, sym: UniverseSymbol, days: np.ndarray,
-                 market: np.ndarray) -> dict[str, np.ndarray]:
+def _minute_bars(draws: _Draws, sym: UniverseSymbol, days: np.ndarray, market: np.ndarray,
+                 tick: float, step: float) -> dict[str, np.ndarray]:
     """1-minute bars of ``sym`` over whole UTC ``days`` (flattened, open_time ascending)."""
     p = _symbol_params(draws.seed, sym.symbol)
-    tick, step = tick_size(sym.base_price), step_size(sym.base_price)
     pdec, qdec = decimals(tick), decimals(step)
     x = _log_path(draws, sym, days, market)
     z = np.stack([draws.minute(sym.symbol, int(d)) for d in days], axis=1).reshape(_Z_ROWS, -1)
@@ -295,8 +302,11 @@ def _minute_bars(draws: _Draws, sym: UniverseSymbol, days: np.ndarray,
     else:
         volume = np.maximum(np.rint(quote / vwap * qscale), 1.0) / qscale
     quote_volume = volume * vwap
-    trades = np.maximum(1, np.rint(quote_volume * (
-        1.0 / p["trade_size"]) * (0.7 + 0.6 * z[_Z_HIGH]))).astype(np.int64)
+    trades = np.maximum(_MIN_TRADES, np.rint(quote_volume * (_DAY_MIN / trades_per_day(
+        sym.quote_volume_per_day) / (sym.quote_volume_per_day / _DAY_MIN)) * (
+        0.7 + 0.6 * z[_Z_HIGH]))).astype(np.int64)
+    volume = np.maximum(volume, trades * step)  # every trade moves at least one step
+    quote_volume = volume * vwap
     share = np.clip(0.5 + 0.25 * np.tanh(dx * (1.0 / sig)) + 0.3 * (z[_Z_TAKER] - 0.5),
                     0.02, 0.98)
     if step >= 1.0:
@@ -344,14 +354,17 @@ def _check_interval(interval: str) -> None:
 
 
 def universe_klines(universe: list[UniverseSymbol], interval: str, start_ms: int, end_ms: int,
-                    seed: int = 0) -> pd.DataFrame:
+                    seed: int = 0, *,
+                    steps: Mapping[str, tuple[float, float]] | None = None) -> pd.DataFrame:
     """Klines of every symbol for every ``interval`` bar with open_time in [start_ms, end_ms).
 
     Long table, ascending (symbol order of ``universe``, then open_time): ``symbol``
     (categorical) ``, open_time``
     (int64 ms UTC) ``, open, high, low, close, volume`` (base) ``, quote_volume, trades``
     (int64) ``, taker_buy_volume, taker_buy_quote_volume``. The same minute gives the same values
-    whatever window is asked; bars before a symbol's ``onboard_ms`` are absent.
+    whatever window is asked; bars before a symbol's ``onboard_ms`` are absent. ``steps`` maps a
+    symbol to its (tick size, quantity step), both powers of ten (default :func:`tick_size`,
+    :func:`step_size` of its base price).
     """
     _check_interval(interval)
     start_ms, end_ms = int(start_ms), int(end_ms)
@@ -373,7 +386,9 @@ def universe_klines(universe: list[UniverseSymbol], interval: str, start_ms: int
         if lo_ms > last_minute:
             continue
         sym_days = days[days >= lo_ms // DAY_MS]
-        bars = _minute_bars(draws, sym, sym_days, market[len(days) - len(sym_days):])
+        tick, step = (steps or {}).get(sym.symbol) or (tick_size(sym.base_price),
+                                                        step_size(sym.base_price))
+        bars = _minute_bars(draws, sym, sym_days, market[len(days) - len(sym_days):], tick, step)
         draws.cache.clear()  # blocks are per symbol; keep memory bounded by one symbol
         draws.resid_cache.clear()
         keep = (bars["open_time"] >= lo_ms) & (bars["open_time"] <= last_minute)
