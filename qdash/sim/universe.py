@@ -375,6 +375,11 @@ def universe_klines(universe: list[UniverseSymbol], interval: str, start_ms: int
         first_open = interval_close(first_open, interval) + 1
     if first_open >= end_ms:
         return _empty_klines()
+    if not universe:
+        return _empty_klines()
+    listed = min(s.onboard_ms for s in universe)
+    if first_open < listed:  # nothing exists before the first listing
+        first_open = max(first_open, interval_open(listed, interval))
     last_open = interval_open(end_ms - 1, interval)
     last_minute = interval_close(last_open, interval) // MINUTE_MS * MINUTE_MS
     days = np.arange(first_open // DAY_MS, last_minute // DAY_MS + 1)
