@@ -13,9 +13,21 @@ get Binance's replies (``{"result": null, "id": N}``) and error objects (``{"cod
 more than 10 incoming messages in one second close the connection with 1008. The server pings
 every ``ping_interval`` seconds and closes connections older than ``max_connection_age`` (1001).
 
-REST: ``/fapi/v1/aggTrades``, ``/fapi/v1/trades``, ``/fapi/v1/klines``, ``/fapi/v1/exchangeInfo``,
-each with ``X-MBX-USED-WEIGHT-1M``; over ``weight_limit`` per minute → 429 + ``Retry-After``;
-another request before that → 418 (banned ``ban_seconds``).
+``/private/ws`` and ``/private/stream`` are accepted too (the route of user-data streams: market
+streams subscribed there stay silent, as on Binance).
+
+REST (:mod:`qdash.sim.rest`, base ``http://HOST:PORT``): ping, time, exchangeInfo, aggTrades,
+trades, klines, continuousKlines, markPriceKlines, indexPriceKlines, premiumIndexKlines,
+premiumIndex, fundingRate, fundingInfo, ticker/24hr, ticker/price (v1 and v2),
+ticker/bookTicker, depth, openInterest under ``/fapi/v1`` — Binance's field names, types and
+weights; ``X-MBX-USED-WEIGHT-1M`` on every answer; over ``weight_limit`` per minute → 429 +
+``Retry-After``; another request before that → 418 (banned ``ban_seconds``); errors as
+``{"code", "msg"}`` JSON, unknown paths 404 / -5000.
+
+The past (:mod:`qdash.sim.past`): every symbol has a deterministic history from its listing up
+to the start (``start_ms`` rounded down to the minute): klines at every interval, funding every
+8 h, mark/index/premium prices and trades; the live model continues it (same price, ids above the
+past's). ``universe=N`` adds N synthetic perpetuals (:mod:`qdash.sim.universe`).
 
 Test and bench control (not part of Binance's API): ``/sim/fault/<name>?...``, ``/sim/pause``,
 ``/sim/resume``, ``/sim/ledger_summary``, ``/sim/stats``. Fault injection methods on

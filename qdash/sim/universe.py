@@ -302,8 +302,8 @@ def _minute_bars(draws: _Draws, sym: UniverseSymbol, days: np.ndarray, market: n
     else:
         volume = np.maximum(np.rint(quote / vwap * qscale), 1.0) / qscale
     quote_volume = volume * vwap
-    trades = np.maximum(_MIN_TRADES, np.rint(quote_volume * (_DAY_MIN / trades_per_day(
-        sym.quote_volume_per_day) / (sym.quote_volume_per_day / _DAY_MIN)) * (
+    per_quote = trades_per_day(sym.quote_volume_per_day) / sym.quote_volume_per_day
+    trades = np.maximum(_MIN_TRADES, np.rint(quote_volume * per_quote * (
         0.7 + 0.6 * z[_Z_HIGH]))).astype(np.int64)
     volume = np.maximum(volume, trades * step)  # every trade moves at least one step
     quote_volume = volume * vwap
