@@ -167,6 +167,7 @@ class PairState:
         self._n = 0                               # aligned bars processed
         self._t: int | None = None                # open time (ms) of the last bar used
         self._last_trade: list[int | None] = [None, None]  # each leg's last trade time (ms)
+        self._exact = [False, False]              # last trade times come from the tick stream
         self._refresh: dict[str, Any] = {}
 
     # -- live ----------------------------------------------------------------------------------
@@ -190,7 +191,7 @@ class PairState:
                 t = 0 if self._t is None else self._t + self.timeframe_ms
         tf = self.timeframe_ms
         for leg, (c, last) in enumerate(((cy, ly), (cx, lx))):
-            if c == c:
+            if c == c and not self._exact[leg]:
                 seen = last if last is not None else t + tf
                 prev = self._last_trade[leg]
                 self._last_trade[leg] = seen if prev is None else max(prev, seen)
@@ -229,11 +230,13 @@ class PairState:
                 "spread_std": row["spread_std"]}
 
     def note_trades(self, last_y_ms: int | None, last_x_ms: int | None) -> None:
-        """Each leg's last trade time (exchange ms) as the tick stream saw it (for staleness)."""
+        """Each leg's last trade time (exchange ms) as the tick stream saw it (for staleness);
+        from then on it replaces the bar-close estimate for that leg."""
         for leg, v in enumerate((last_y_ms, last_x_ms)):
             if v is not None:
-                prev = self._last_trade[leg]
+                prev = self._last_trade[leg] if self._exact[leg] else None
                 self._last_trade[leg] = int(v) if prev is None else max(prev, int(v))
+                self._exact[leg] = True
 
     def _step(self, py, px, new, ny, nx, qy, qx, t) -> None:
         cfg = self.config
