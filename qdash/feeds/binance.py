@@ -163,12 +163,14 @@ class BinanceFutures(TickFeed):
     def symbols(self) -> list[str]:
         return list(self._symbols)
 
-    def resume(self, positions: Mapping[str, tuple[int, int]], now_ms: int | None = None) -> None:
+    def resume(self, positions: Mapping[str, tuple[int, int]],
+               now_ms: int | None = None) -> dict[str, tuple[int, int]]:
         """Start each symbol after its stored trade ``(trade_id, ts_ms)``: the outage since then
         is backfilled over REST (as a gap) when the stream's first ticks arrive, if it is younger
         than ``resume_horizon`` seconds; older outages are logged and left alone. Call before any
-        tick of the symbol arrived (before :meth:`start`)."""
+        tick of the symbol arrived (before :meth:`start`). Returns the positions taken."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        taken = {}
         for sym, (last_id, last_ts) in positions.items():
             sym = normalize_symbol(sym)
             if sym not in self._symbols:
@@ -185,8 +187,10 @@ class BinanceFutures(TickFeed):
                 continue
             self._seq.add(sym, last_id, last_ts)
             self.counters["resumed"] += 1
+            taken[sym] = (last_id, last_ts)
             log.info("%s: %s resumes after stored trade id %d (%s ago)", self.name, sym, last_id,
                      _duration(age_s))
+        return taken
 
     def _stream_name(self, symbol: str) -> str:
         return f"{symbol.lower()}@{self.stream}"
