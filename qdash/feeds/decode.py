@@ -70,9 +70,10 @@ import orjson
 import pandas as pd
 from numba import njit
 
+from ..errors import RowError
 from ..model import is_valid_symbol, tick_frame
 
-__all__ = ["DecodeResult", "FrameError", "decode_frames", "decode_payloads", "merge_counts",
+__all__ = ["DecodeResult", "decode_frames", "decode_payloads", "merge_counts",
            "warm_up"]
 
 DEFAULT_MAX_ERRORS = 10
@@ -85,20 +86,6 @@ _NUMBER_LIST = re.compile(r"[0-9.eE+\-,]*")
 _get_e, _get_T, _get_s, _get_p, _get_q, _get_m = map(itemgetter, "eTspqm")
 
 
-class FrameError(NamedTuple):
-    """One undecodable frame: ``line`` (position, numbered from ``first_line``), the field at fault
-    (``None`` when the frame as a whole is bad), what was wrong, and the start of the frame text."""
-
-    line: int
-    field: str | None
-    message: str
-    text: str
-
-    def __str__(self) -> str:
-        where = f"line {self.line}" + (f" field {self.field!r}" if self.field else "")
-        return f"{where}: {self.message}"
-
-
 @dataclass
 class DecodeResult:
     """Outcome of decoding a batch of frames.
@@ -108,7 +95,8 @@ class DecodeResult:
     ``aggTrade`` (trade frames decoded), ``filtered:<reason>`` (trades dropped: ``X=NA``,
     ``non-finite``, ``price<=0``, ``qty<=0``), ``skipped:<event type>``, ``malformed``.
     Keys with a zero count are absent.
-    ``errors``: the first few :class:`FrameError` (at most ``max_errors``).
+    ``errors``: the first few undecodable frames (at most ``max_errors``), as
+    :class:`~qdash.errors.RowError` with ``line`` (the frame's number), ``field`` and ``text``.
     ``lines``: for each row of ``ticks``, the line number of its frame (numbered from
     ``first_line``), int64.
     ``filtered``: (symbol, reason) → trades dropped, the per-symbol detail of ``filtered:*``.
@@ -116,7 +104,7 @@ class DecodeResult:
 
     ticks: pd.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
-    errors: list[FrameError] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
     lines: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     filtered: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -142,7 +130,7 @@ class _Collector:
         self.agg_lines: list[int] | range = []
         self.counts: dict[str, int] = {}
         self.filtered: dict[tuple[str, str], int] = {}
-        self.errors: list[FrameError] = []
+        self.errors: list[RowError] = []
         self.max_errors = max_errors
 
     def count(self, key: str, n: int = 1) -> None:
@@ -155,7 +143,7 @@ class _Collector:
                 text = bytes(text[:120]).decode("utf-8", "replace")
             elif not isinstance(text, str):
                 text = repr(text)[:120]
-            self.errors.append(FrameError(line, fld, message, text[:120]))
+            self.errors.append(RowError(message, line=line, field=fld, text=text[:120]))
 
     def payload(self, d, line: int, text) -> None:
         """Route one parsed JSON value (payload, envelope or REST row)."""
