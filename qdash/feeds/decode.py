@@ -34,8 +34,14 @@ fast path: integer mantissa < 2**53 divided or multiplied by an exact power of t
 correctly rounded operation, so the float equals ``float(s)``). It accepts only what it can prove
 the orjson paths below decode identically (ASCII without escapes, no nested values but the
 envelope's ``data``, numbers without exponent, no duplicate key, every field present and typed);
-any other frame sends the whole batch to them. Compiling the scanner takes seconds, so it is
-only used once :func:`warm_up` has run in the process, or for batches of 8,192 frames or more.
+any other frame sends the whole batch to them. **The scanner is used only for batches of 8,192
+frames or more — file chunks** — because that is where it pays: measured with
+``bench/bench_decode.py`` on the real captures (same run, 2 shared cores), the scanner decodes
+4.4× as many frames/s as the orjson path at 8,192 frames and 6.8× at 60,000, but only 1.6× at
+2,000 and 1.2× at 50 frames, the size of a live flush (100 ms of a few streams), where compiling
+or loading it (seconds, holding the GIL) would stall the event loop. So the live feed always
+takes the orjson path below — one path, whatever else ran in the process — and ``qdash load``
+(:mod:`qdash.io.prefetch` calls :func:`warm_up` once) takes the scanner.
 Otherwise, a batch made only of ``trade`` frames (or only of ``aggTrade`` frames), raw or in
 combined-stream envelopes, without receive-time prefix — what a trade stream and a trade file
 are — takes a batch path: each frame is parsed once with orjson and the batch is routed and
@@ -187,7 +193,7 @@ def decode_frames(lines: Iterable[str | bytes], source: str = "binance", *, firs
     """
     if not isinstance(lines, (list, tuple)):
         lines = list(lines)
-    if len(lines) >= _SUB_BATCH or _scan_frames.signatures:  # see warm_up()
+    if len(lines) >= _SUB_BATCH:  # file chunks: where the scanner pays (module docstring)
         res = _scanned_batch(lines, source, first_line, max_errors)
         if res is not None:
             return res
@@ -1018,11 +1024,9 @@ def warm_up() -> None:
     """Compile the byte scanner now (or load it from numba's cache in ``__pycache__``).
 
     Compiling takes seconds (about 6-17 s on 2 shared cores) the first time in an environment and
-    loading the cached machine code about 1 s in each new process; both hold the GIL. So that a
-    live feed never stalls on it, :func:`decode_frames` takes the scanner path only once it is
-    ready in the process, or for batches of at least 8,192 frames (file chunks, where the one-off
-    cost is amortised). Call this (e.g. at start-up, via ``asyncio.to_thread``) to use the scanner
-    for small batches too.
+    loading the cached machine code about 1 s in each new process; both hold the GIL. The first
+    batch of 8,192 frames or more (the only ones the scanner decodes) would pay it; a file loader
+    calls this first (e.g. before forking workers, which then inherit the compiled scanner).
     """
     empty = np.frombuffer(b"", dtype=np.uint8)  # read-only, like the buffers decoded
     _scan_frames(empty, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
