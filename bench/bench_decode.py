@@ -1,4 +1,6 @@
-"""Frame decode + normalise: qdash.feeds.decode vs cryptofeed's Binance futures trade handler.
+"""Frame decode + normalise: qdash.feeds.decode vs cryptofeed's Binance futures trade handler,
+on the live path (batches of 2,000 frames: orjson) and the file path (chunks of 60,000: the numba
+scanner), and the scanner against the orjson path by batch size (where the scanner pays).
 
 Frames: the real Binance USDⓈ-M ``@trade`` payloads of ../shared/data (July + August captures,
 recorded by nkaz001/hftbacktest), wrapped in the combined-stream envelope the consumer receives,
@@ -139,11 +141,11 @@ def main() -> None:
     floor = max(bench_loads_only(agg) for _ in range(3))
     print(f"orjson.loads alone (per-frame parse floor), @aggTrade: {floor:12,.0f} frames/s "
           f"= {floor / ref:.1f}x the reference")
-    print(f"ratio vs {name.split()[0]}: {q_agg / ref:.1f}x on the same frames, "
-          f"{q_trade:,.0f} frames/s on @trade (target >= 3x and >= 300k frames/s)")
+    print(f"live path (orjson, batches of {BATCH:,}) vs {name.split()[0]}: {q_agg / ref:.1f}x on "
+          f"the same frames, {q_trade:,.0f} frames/s on @trade")
     q_file = max(bench_qdash(trade, FILE_CHUNK) for _ in range(3))
-    print(f"qdash decode_frames, file chunks of {FILE_CHUNK:,} @trade frames: {q_file:12,.0f} "
-          f"frames/s = {q_file / ref:.1f}x the reference")
+    print(f"file path (numba scanner, chunks of {FILE_CHUNK:,}): {q_file:,.0f} @trade frames/s "
+          f"= {q_file / ref:.1f}x the reference (target >= 3x and >= 300k frames/s)")
     print("numba scanner vs orjson path, @trade frames (decode_frames uses the scanner only "
           f"from {_dec._SUB_BATCH:,} frames):")
     for size in SCANNER_SIZES:

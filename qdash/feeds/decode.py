@@ -36,10 +36,11 @@ the orjson paths below decode identically (ASCII without escapes, no nested valu
 envelope's ``data``, numbers without exponent, no duplicate key, every field present and typed);
 any other frame sends the whole batch to them. **The scanner is used only for batches of 8,192
 frames or more — file chunks** — because that is where it pays: measured with
-``bench/bench_decode.py`` on the real captures (same run, 2 shared cores), the scanner decodes
-4.4× as many frames/s as the orjson path at 8,192 frames and 6.8× at 60,000, but only 1.6× at
-2,000 and 1.2× at 50 frames, the size of a live flush (100 ms of a few streams), where compiling
-or loading it (seconds, holding the GIL) would stall the event loop. So the live feed always
+``bench/bench_decode.py`` on the real captures (2 busy shared cores, two runs), the scanner
+decodes 4.2–4.4× as many frames/s as the orjson path at 8,192 frames and 6.8–7.8× at 60,000;
+1.6–3.2× at 2,000 (a 100 ms flush at 20,000 frames/s, far above a usual watch list) and
+0.9–1.2× at 50, the size of a usual live flush — where compiling or loading it (seconds, holding
+the GIL) would also stall the event loop. So the live feed always
 takes the orjson path below — one path, whatever else ran in the process — and ``qdash load``
 (:mod:`qdash.io.prefetch` calls :func:`warm_up` once) takes the scanner.
 Otherwise, a batch made only of ``trade`` frames (or only of ``aggTrade`` frames), raw or in
