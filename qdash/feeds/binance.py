@@ -252,19 +252,6 @@ class BinanceFutures(TickFeed):
             else:
                 g.conn.close("requested: no streams left")
 
-    def add_symbols(self, symbols) -> None:
-        """Thread-safe :meth:`subscribe` (e.g. from an ipywidgets callback); returns at once."""
-        self._threadsafe(self.subscribe(list(symbols)))
-
-    def remove_symbols(self, symbols) -> None:
-        """Thread-safe :meth:`unsubscribe`; returns at once."""
-        self._threadsafe(self.unsubscribe(list(symbols)))
-
-    def _threadsafe(self, coro) -> None:
-        if self.loop is None:
-            raise QdashError(f"{self.name}: start() the feed before changing symbols live")
-        asyncio.run_coroutine_threadsafe(coro, self.loop)
-
     async def _control(self, g: _Group, method: str, streams: list[str]) -> None:
         """Send SUBSCRIBE/UNSUBSCRIBE in chunks, throttled, and wait for each reply."""
         async with g.lock:

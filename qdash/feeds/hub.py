@@ -121,19 +121,6 @@ class Hub(TickFeed):
             self._symbols = [s for s in self._symbols if s not in drop]
             await self._reconnect("symbols changed")
 
-    def add_symbols(self, symbols) -> None:
-        """Thread-safe :meth:`subscribe`; returns at once."""
-        self._threadsafe(self.subscribe(list(symbols)))
-
-    def remove_symbols(self, symbols) -> None:
-        """Thread-safe :meth:`unsubscribe`; returns at once."""
-        self._threadsafe(self.unsubscribe(list(symbols)))
-
-    def _threadsafe(self, coro) -> None:
-        if self.loop is None:
-            raise QdashError("Hub: start() it before changing symbols live")
-        asyncio.run_coroutine_threadsafe(coro, self.loop)
-
     async def _reconnect(self, reason: str) -> None:
         if self._conn.ws is not None:
             log.info("Hub: reconnecting (%s)", reason)
