@@ -146,7 +146,7 @@ def random_frame(n=3000, seed=11):
         z[i] = 0.95 * z[i - 1] + rng.normal(0, 0.45)
     corr = np.clip(0.85 + rng.normal(0, 0.06, n), -1, 1)
     index = pd.date_range("2024-07-19", periods=n, freq="1s", tz="UTC")
-    frame = pd.DataFrame({"zscore": z, "corr": corr, "half_life": rng.uniform(1, 30, n)},
+    frame = pd.DataFrame({"zscore": z, "corr": corr, "half_life_s": rng.uniform(1, 30, n)},
                          index=index)
     frame.iloc[rng.choice(n, 30, replace=False), 1] = np.nan
     return frame
@@ -155,7 +155,7 @@ def random_frame(n=3000, seed=11):
 RULES = [
     dict(name="z-high", condition="zscore > 2 reset 1", cooldown_s=0),
     dict(name="z-both", condition="abs(zscore) > 2.2 and corr > 0.8", cooldown_s=20),
-    dict(name="z-x", condition="zscore crosses below -1.5 reset -0.5 or half_life < 1.2"),
+    dict(name="z-x", condition="zscore crosses below -1.5 reset -0.5 or half_life_s < 1.2"),
     dict(name="z-nohyst", condition="zscore < -2 and not corr < 0.75", hysteresis=False,
          cooldown_s=7),
 ]
@@ -179,7 +179,7 @@ def test_history_evaluation_equals_live_replay():
     by_col = hist_mgr.evaluate_history(frame.reset_index(drop=True).assign(ts=ts), pair=PAIR)
     assert by_col["ts"].tolist() == hist["ts"].tolist()
     with pytest.raises(AlertError, match="no column 'corr'"):
-        hist_mgr.evaluate_history(frame[["zscore", "half_life"]])
+        hist_mgr.evaluate_history(frame[["zscore", "half_life_s"]])
 
 
 def test_log_history_csv_and_persistence_across_restart(db_path, tmp_path):
