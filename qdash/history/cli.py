@@ -16,7 +16,8 @@ def add_fetch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", choices=KINDS, default="klines",
                    help="klines → candles; mark → mark-price candles; aggTrades → ticks (one "
                         "per trade id); funding → the funding table")
-    p.add_argument("--timeframe", "-t", default="1m", help=f"kline interval: {', '.join(INTERVALS)}")
+    p.add_argument("--timeframe", "-t", default="1m",
+                   help=f"kline interval: {', '.join(INTERVALS)}")
     p.add_argument("--start", required=True, help="ISO time, inclusive (UTC unless an offset "
                                                    "is given)")
     p.add_argument("--end", default=None, help="ISO time, exclusive (default: now)")
