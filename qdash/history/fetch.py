@@ -331,16 +331,13 @@ class _Fetcher:
                 page_end, from_id = kept[-1]["T"], kept[-1]["a"] + 1
             elif from_id is None:  # the whole window came
                 page_end = window_end + 1
-            elif len(kept) < len(rows):  # past ``end``: done
+            else:  # past ``end``, or no later trade exists yet: done
                 page_end = end
-            else:  # the newest trade so far: done
-                page_end = kept[-1]["T"] if kept else cur
             settled = min(page_end, sent_ms - AGG_SETTLE_MS)
             yield _Page(symbol, cur, max(cur, settled), agg_ticks(kept, symbol))
-            if settled < page_end or page_end <= cur or (from_id is not None
-                                                         and len(kept) < AGG_PAGE):
+            if settled < page_end or (from_id is not None and len(kept) < AGG_PAGE):
                 return
-            cur = page_end
+            cur = max(cur, page_end)
 
     def _funding_pages(self, symbol: str, start: int, end: int) -> Iterator[_Page]:
         cur = start
