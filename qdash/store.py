@@ -205,8 +205,10 @@ class Store:
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, synchronous: str = "FULL",
-                 busy_timeout_ms: int = 30_000):
+                 busy_timeout_ms: int = 30_000, archive: str | os.PathLike | None = None):
         self.path = str(path or default_db_path())
+        self._archive_root = str(archive) if archive is not None else None
+        self._archive = None
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
         self.synchronous = synchronous.upper()
@@ -361,8 +363,25 @@ class Store:
         return WriteResult(len(bars), stored)
 
     # --- reads ---------------------------------------------------------------------------------
+    @property
+    def archive(self):
+        """The Parquet archive of this store (:class:`qdash.archive.Archive`): the ``archive``
+        directory or URL given, else ``<db>.archive`` beside the file; None in memory."""
+        if self._archive is None:
+            from .archive import Archive, default_archive_dir
+
+            root = self._archive_root or default_archive_dir(self.path)
+            self._archive = Archive(root) if root is not None else None
+        return self._archive
+
+    def _archived(self):
+        """The archive when it holds anything (reads then merge it in), else None."""
+        arch = self.archive
+        return arch if arch is not None and arch.exists() else None
+
     def ticks(self, symbol: str, start=None, end=None) -> pd.DataFrame:
-        """Ticks of ``symbol`` with ``start <= ts < end``, in trade order.
+        """Ticks of ``symbol`` with ``start <= ts < end``, in trade order, from the archive
+        (closed days moved by ``qdash archive``) and SQLite together.
 
         Trade order is time, then the exchange trade id; ticks with synthetic (negative) ids keep
         the order they were stored in, which is the order of their file or request.
@@ -370,6 +389,14 @@ class Store:
         Index: UTC DatetimeIndex named ``time``; columns: the canonical tick columns (``ts`` stays
         as int64 ms next to the index).
         """
+        df = self._sqlite_ticks(symbol, start, end)
+        if (arch := self._archived()) is not None:
+            from .archive import TICK_KEY, combine
+
+            df = combine(arch.ticks(symbol, start, end), df, TICK_KEY)
+        return df
+
+    def _sqlite_ticks(self, symbol: str, start, end) -> pd.DataFrame:
         where, params = _range_clause("ts", symbol, start, end)
         df = pd.read_sql_query(
             f"SELECT symbol, ts, trade_id, price, qty, is_buyer_maker, source FROM tick_data "
@@ -382,8 +409,16 @@ class Store:
 
     def bars(self, symbol: str, timeframe: str, start=None, end=None,
              source: str = "") -> pd.DataFrame:
-        """Stored candles with ``start <= open_time < end``; index ``open_time`` (UTC).
-        ``source``: see :meth:`write_bars`."""
+        """Stored candles with ``start <= open_time < end``; index ``open_time`` (UTC), from the
+        archive and SQLite together. ``source``: see :meth:`write_bars`."""
+        df = self._sqlite_bars(symbol, timeframe, start, end, source)
+        if (arch := self._archived()) is not None:
+            from .archive import combine
+
+            df = combine(arch.bars(symbol, timeframe, start, end, source), df, ["open_time"])
+        return df
+
+    def _sqlite_bars(self, symbol: str, timeframe: str, start, end, source: str) -> pd.DataFrame:
         where, params = _range_clause("open_time", symbol, start, end)
         where += " AND timeframe = ? AND source = ?"
         params += [timeframe_name(timeframe), source]
