@@ -148,8 +148,11 @@ class Archive:
                 cond = c if cond is None else cond & c
         tables = []
         for f in files:
-            t = pq.read_table(f if self.local else self.fs.open(f, "rb"), schema=schema,
-                              filters=cond, pre_buffer=True)
+            try:
+                t = pq.read_table(f if self.local else self.fs.open(f, "rb"), schema=schema,
+                                  filters=cond, pre_buffer=True)
+            except FileNotFoundError:  # a partition whose first write did not finish
+                continue
             if t.num_rows:
                 tables.append(t)
         return pa.concat_tables(tables) if tables else schema.empty_table()
@@ -219,7 +222,7 @@ def _merge(old: pa.Table, new: pa.Table, key: list[str]) -> pa.Table:
     idx = pa.table({k: both[k] for k in key}).append_column(
         "_i", pa.array(np.arange(both.num_rows)))
     first = idx.group_by(key, use_threads=False).aggregate([("_i", "min")])["_i_min"]
-    return both.take(pc.sort_indices(first))
+    return both.take(first)
 
 
 def _write_local(d: str, path: str, table: pa.Table, options: dict) -> None:
