@@ -134,27 +134,33 @@ class Archive:
         files = [p for month, p in self._partitions("candles", symbol)
                  if (start is None or _next_month(_month_ms(month)) > start)
                  and (end is None or _month_ms(month) < end)]
-        keep = (pc.field("timeframe") == timeframe) & (pc.field("source") == source)
-        return self._read(files, CANDLE_SCHEMA, "open_time", start, end, keep)
+        return self._read(files, CANDLE_SCHEMA, "open_time", start, end,
+                          {"timeframe": timeframe, "source": source})
 
     def _read(self, files: list[str], schema: pa.Schema, time_col: str, start, end,
               keep) -> pa.Table:
-        if not files:
-            return schema.empty_table()
-        cond = keep
-        for op, bound in ((pc.greater_equal, start), (pc.less, end)):
-            if bound is not None:
-                c = op(pc.field(time_col), bound)
-                cond = c if cond is None else cond & c
+        """Rows of ``files`` within ``[start, end)`` of ``time_col`` and matching ``keep`` (a
+        dict column → value). Small files are read on one thread (pyarrow's dataset layer and
+        thread pool cost more than they save on files of a few thousand rows)."""
         tables = []
         for f in files:
             try:
-                t = pq.read_table(f if self.local else self.fs.open(f, "rb"), schema=schema,
-                                  filters=cond, pre_buffer=True)
+                pf = pq.ParquetFile(f if self.local else self.fs.open(f, "rb"))
             except FileNotFoundError:  # a partition whose first write did not finish
                 continue
+            t = pf.read(use_threads=pf.metadata.num_rows > 200_000)
+            mask = None
+            for col, value in (keep or {}).items():
+                m = pc.equal(t[col], value)
+                mask = m if mask is None else pc.and_(mask, m)
+            for op, bound in ((pc.greater_equal, start), (pc.less, end)):
+                if bound is not None:
+                    m = op(t[time_col], bound)
+                    mask = m if mask is None else pc.and_(mask, m)
+            if mask is not None:
+                t = t.filter(mask)
             if t.num_rows:
-                tables.append(t)
+                tables.append(t.cast(schema))
         return pa.concat_tables(tables) if tables else schema.empty_table()
 
     def ticks(self, symbol: str, start=None, end=None) -> pd.DataFrame:
