@@ -30,6 +30,7 @@ from .backtest import sweep, walk_forward
 from .bars import BarBuilder, resample, stored_candles
 from .errors import DataFormatError, QdashError, StoreError, TimeframeError
 from .feeds import BinanceFutures, Hub
+from .history import fetch
 from .io import load, read_bars, read_ticks, to_csv, to_parquet
 from .live import LiveSession
 from .store import Store
@@ -39,7 +40,8 @@ __all__ = [
     "AlertManager", "AlertRule", "BarBuilder", "BinanceFutures", "CallbackSink", "Dashboard",
     "DataFormatError", "Hub", "LiveSession", "PairAnalytics", "PairConfig", "PairState",
     "QdashError", "Rule", "Store", "StoreError", "TimeframeError", "WebhookSink", "adf",
-    "backtest", "coint", "correlation", "half_life", "hedge_ratio", "hurst", "liquidity_stats",
+    "backtest", "coint", "correlation", "fetch", "half_life", "hedge_ratio", "hurst",
+    "liquidity_stats",
     "load", "read_bars", "read_ticks", "resample", "spread", "stored_candles", "sweep", "to_csv",
     "to_parquet", "walk_forward", "zscore",
 ]

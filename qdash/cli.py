@@ -114,6 +114,10 @@ _DELEGATED = [
      "qdash.ui.app", "add_dashboard_arguments", "run_dashboard"),
     ("demo", "the dashboard on the built-in simulated exchange (no internet needed)",
      "qdash.ui.app", "add_demo_arguments", "run_demo"),
+    ("fetch", "fetch klines, mark-price klines, aggTrades or funding history into the store",
+     "qdash.history.cli", "add_fetch_arguments", "run_fetch"),
+    ("archive", "move closed days of ticks and candles into a Parquet archive",
+     "qdash.history.cli", "add_archive_arguments", "run_archive"),
 ]
 
 

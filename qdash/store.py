@@ -17,8 +17,10 @@ trade's time is fixed by its id, so for every consistent source this is uniquene
 another time is not silently dropped. Ticks without an exchange id carry a content-hash id
 (:func:`qdash.model.synthetic_trade_ids`) and an arrival number ``seq`` (0 for exchange trades), so
 trades of one millisecond read back in exchange-id order, id-less ones in the order they were
-written. Candles are unique on ``(symbol, timeframe, open_time)`` and a
-re-write replaces the stored candle (a forming candle is written again as it grows).
+written. Candles are unique on ``(symbol, timeframe, source, open_time)`` (``source`` ``""`` for
+trade candles, ``"mark"`` for mark-price klines) and a re-write replaces the stored candle (a
+forming candle is written again as it grows). Funding events (``funding``) are unique on
+``(symbol, funding_time)``.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ CACHE_KIB = 65536
 
 # Layout version, kept in ``PRAGMA user_version``. Version 0 (before 2026-11) kept ticks in a rowid
 # table with two secondary indexes; opening such a file migrates it (see ``_migrate_ticks_v0``).
-SCHEMA_VERSION = 1
+# Version 1 had candles without a ``source`` (see ``_migrate_bars_v1``).
+SCHEMA_VERSION = 2
 
 TICK_TABLE = """
 CREATE TABLE IF NOT EXISTS tick_data (
@@ -70,6 +73,7 @@ INSERT OR IGNORE INTO store_meta (name, value) VALUES ('tick_seq', 0);
 CREATE TABLE IF NOT EXISTS ohlcv_data (
     symbol TEXT NOT NULL,
     timeframe TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT '',
     open_time INTEGER NOT NULL,
     open REAL NOT NULL,
     high REAL NOT NULL,
@@ -80,7 +84,14 @@ CREATE TABLE IF NOT EXISTS ohlcv_data (
     buy_volume REAL,
     quote_volume REAL,
     vwap REAL,
-    PRIMARY KEY (symbol, timeframe, open_time)
+    PRIMARY KEY (symbol, timeframe, source, open_time)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS funding (
+    symbol TEXT NOT NULL,
+    funding_time INTEGER NOT NULL,
+    rate REAL NOT NULL,
+    mark_price REAL,
+    PRIMARY KEY (symbol, funding_time)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS alerts_log (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -105,9 +116,12 @@ TICK_INSERT = ("INSERT OR IGNORE INTO tick_data "
                "VALUES (?, ?, ?, ?, ?, ?, ?)")
 # trade order: time, then arrival (id-less ticks), then exchange id
 TICK_ORDER = "ts, seq, trade_id"
-BAR_UPSERT = ("INSERT OR REPLACE INTO ohlcv_data (symbol, timeframe, open_time, "
-              + ", ".join(BAR_COLUMNS) + ") VALUES (" + ", ".join("?" * (3 + len(BAR_COLUMNS)))
+BAR_UPSERT = ("INSERT OR REPLACE INTO ohlcv_data (symbol, timeframe, source, open_time, "
+              + ", ".join(BAR_COLUMNS) + ") VALUES (" + ", ".join("?" * (4 + len(BAR_COLUMNS)))
               + ")")
+FUNDING_COLUMNS = ["funding_time", "rate", "mark_price"]
+FUNDING_UPSERT = ("INSERT OR REPLACE INTO funding (symbol, funding_time, rate, mark_price) "
+                  "VALUES (?, ?, ?, ?)")
 
 
 @dataclass(frozen=True)
@@ -191,8 +205,10 @@ class Store:
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, synchronous: str = "FULL",
-                 busy_timeout_ms: int = 30_000):
+                 busy_timeout_ms: int = 30_000, archive: str | os.PathLike | None = None):
         self.path = str(path or default_db_path())
+        self._archive_root = str(archive) if archive is not None else None
+        self._archive = None
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
         self.synchronous = synchronous.upper()
@@ -218,6 +234,9 @@ class Store:
                 cols = [r[1] for r in conn.execute("PRAGMA table_info(tick_data)")]
                 if cols and "seq" not in cols:
                     _migrate_ticks_v0(conn)
+                bar_cols = [r[1] for r in conn.execute("PRAGMA table_info(ohlcv_data)")]
+                if bar_cols and "source" not in bar_cols:
+                    _migrate_bars_v1(conn)
                 for statement in filter(str.strip, SCHEMA.split(";")):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -325,8 +344,12 @@ class Store:
             return result, ticks[new].reset_index(drop=True)
         return result, ticks if result.stored else ticks.iloc[:0]
 
-    def write_bars(self, bars: pd.DataFrame, symbol: str, timeframe: str) -> WriteResult:
-        """Store candles (index: open time, UTC DatetimeIndex or int ms) replacing same-key rows."""
+    def write_bars(self, bars: pd.DataFrame, symbol: str, timeframe: str,
+                   source: str = "") -> WriteResult:
+        """Store candles (index: open time, UTC DatetimeIndex or int ms) replacing same-key rows.
+
+        ``source`` tells candles of other prices apart: ``""`` trade candles (from ticks or
+        Binance klines), ``"mark"`` mark-price klines."""
         if len(bars) == 0:
             return WriteResult(0, 0)
         tf = timeframe_name(timeframe)
@@ -334,14 +357,31 @@ class Store:
         cols = [bars[c].to_numpy(dtype=np.float64) for c in BAR_COLUMNS]
         trades_i = BAR_COLUMNS.index("trades")
         cols[trades_i] = bars["trades"].to_numpy(dtype=np.int64)
-        rows = [(symbol, tf, t, *vals) for t, *vals in
+        rows = [(symbol, tf, source, t, *vals) for t, *vals in
                 zip(open_ms.tolist(), *[_none_for_nan(c) for c in cols])]
         stored = self.execute_many(BAR_UPSERT, rows)
         return WriteResult(len(bars), stored)
 
     # --- reads ---------------------------------------------------------------------------------
+    @property
+    def archive(self):
+        """The Parquet archive of this store (:class:`qdash.archive.Archive`): the ``archive``
+        directory or URL given, else ``<db>.archive`` beside the file; None in memory."""
+        if self._archive is None:
+            from .archive import Archive, default_archive_dir
+
+            root = self._archive_root or default_archive_dir(self.path)
+            self._archive = Archive(root) if root is not None else None
+        return self._archive
+
+    def _archived(self):
+        """The archive when it holds anything (reads then merge it in), else None."""
+        arch = self.archive
+        return arch if arch is not None and arch.exists() else None
+
     def ticks(self, symbol: str, start=None, end=None) -> pd.DataFrame:
-        """Ticks of ``symbol`` with ``start <= ts < end``, in trade order.
+        """Ticks of ``symbol`` with ``start <= ts < end``, in trade order, from the archive
+        (closed days moved by ``qdash archive``) and SQLite together.
 
         Trade order is time, then the exchange trade id; ticks with synthetic (negative) ids keep
         the order they were stored in, which is the order of their file or request.
@@ -349,6 +389,14 @@ class Store:
         Index: UTC DatetimeIndex named ``time``; columns: the canonical tick columns (``ts`` stays
         as int64 ms next to the index).
         """
+        df = self._sqlite_ticks(symbol, start, end)
+        if (arch := self._archived()) is not None:
+            from .archive import TICK_KEY, combine
+
+            df = combine(arch.ticks(symbol, start, end), df, TICK_KEY)
+        return df
+
+    def _sqlite_ticks(self, symbol: str, start, end) -> pd.DataFrame:
         where, params = _range_clause("ts", symbol, start, end)
         df = pd.read_sql_query(
             f"SELECT symbol, ts, trade_id, price, qty, is_buyer_maker, source FROM tick_data "
@@ -359,17 +407,49 @@ class Store:
         df.index = ms_to_index(df["ts"].to_numpy())
         return df
 
-    def bars(self, symbol: str, timeframe: str, start=None, end=None) -> pd.DataFrame:
-        """Stored candles with ``start <= open_time < end``; index ``open_time`` (UTC)."""
+    def bars(self, symbol: str, timeframe: str, start=None, end=None,
+             source: str = "") -> pd.DataFrame:
+        """Stored candles with ``start <= open_time < end``; index ``open_time`` (UTC), from the
+        archive and SQLite together. ``source``: see :meth:`write_bars`."""
+        df = self._sqlite_bars(symbol, timeframe, start, end, source)
+        if (arch := self._archived()) is not None:
+            from .archive import combine
+
+            df = combine(arch.bars(symbol, timeframe, start, end, source), df, ["open_time"])
+        return df
+
+    def _sqlite_bars(self, symbol: str, timeframe: str, start, end, source: str) -> pd.DataFrame:
         where, params = _range_clause("open_time", symbol, start, end)
-        where += " AND timeframe = ?"
-        params.append(timeframe_name(timeframe))
+        where += " AND timeframe = ? AND source = ?"
+        params += [timeframe_name(timeframe), source]
         df = pd.read_sql_query(
             f"SELECT open_time, {', '.join(BAR_COLUMNS)} FROM ohlcv_data WHERE {where} "
             "ORDER BY open_time", self._conn(), params=params)
         df.index = ms_to_index(df.pop("open_time").to_numpy(), name="open_time")
         dtypes = {c: np.float64 for c in BAR_COLUMNS} | {"trades": np.int64}
         return df.astype(dtypes)
+
+    def write_funding(self, symbol: str, funding: pd.DataFrame) -> WriteResult:
+        """Store funding events of ``symbol``: columns ``funding_time`` (int ms UTC), ``rate``
+        (fraction per funding interval, e.g. 0.0001 = 0.01 %) and ``mark_price`` (NaN when
+        unknown); a re-write replaces the stored event."""
+        if len(funding) == 0:
+            return WriteResult(0, 0)
+        rows = zip([symbol] * len(funding),
+                   funding["funding_time"].to_numpy(dtype=np.int64).tolist(),
+                   funding["rate"].to_numpy(dtype=np.float64).tolist(),
+                   _none_for_nan(funding["mark_price"].to_numpy(dtype=np.float64)))
+        return WriteResult(len(funding), self.execute_many(FUNDING_UPSERT, rows))
+
+    def funding(self, symbol: str, start=None, end=None) -> pd.DataFrame:
+        """Stored funding events with ``start <= funding_time < end``: index ``funding_time``
+        (UTC), columns ``rate`` and ``mark_price`` (NaN when unknown)."""
+        where, params = _range_clause("funding_time", symbol, start, end)
+        df = pd.read_sql_query(f"SELECT funding_time, rate, mark_price FROM funding WHERE {where} "
+                               "ORDER BY funding_time", self._conn(), params=params)
+        df.index = ms_to_index(df.pop("funding_time").to_numpy(dtype=np.int64),
+                               name="funding_time")
+        return df.astype({"rate": np.float64, "mark_price": np.float64})
 
     def symbols(self) -> list[str]:
         """Every symbol with stored ticks or candles, sorted."""
@@ -381,15 +461,20 @@ class Store:
     def stats(self) -> pd.DataFrame:
         """One row per (symbol, kind, timeframe): row count and first/last time (UTC).
 
-        ``kind`` is ``ticks`` (timeframe empty) or ``bars``.
+        ``kind`` is ``ticks`` (timeframe empty), ``bars`` (trade candles), ``bars:<source>``
+        (e.g. ``bars:mark``) or ``funding``.
         """
         conn = self._conn()
         rows = conn.execute(
             "SELECT symbol, 'ticks', '', COUNT(*), MIN(ts), MAX(ts) FROM tick_data GROUP BY symbol"
         ).fetchall()
         rows += conn.execute(
-            "SELECT symbol, 'bars', timeframe, COUNT(*), MIN(open_time), MAX(open_time) "
-            "FROM ohlcv_data GROUP BY symbol, timeframe").fetchall()
+            "SELECT symbol, CASE source WHEN '' THEN 'bars' ELSE 'bars:' || source END, "
+            "timeframe, COUNT(*), MIN(open_time), MAX(open_time) "
+            "FROM ohlcv_data GROUP BY symbol, timeframe, source").fetchall()
+        rows += conn.execute(
+            "SELECT symbol, 'funding', '', COUNT(*), MIN(funding_time), MAX(funding_time) "
+            "FROM funding GROUP BY symbol").fetchall()
         df = pd.DataFrame(rows, columns=["symbol", "kind", "timeframe", "rows", "first", "last"])
         for c in ("first", "last"):
             df[c] = pd.to_datetime(df[c].astype("int64"), unit="ms", utc=True)
@@ -454,6 +539,17 @@ def _migrate_ticks_v0(conn: sqlite3.Connection) -> None:
                  "(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID")
     conn.execute("INSERT OR REPLACE INTO store_meta (name, value) "
                  "SELECT 'tick_seq', COALESCE(MAX(seq), 0) FROM tick_data")
+
+
+def _migrate_bars_v1(conn: sqlite3.Connection) -> None:
+    """Give the candles of a layout-1 file the ``source`` key column (``''``: trade candles).
+    Runs inside the opening transaction."""
+    conn.execute("ALTER TABLE ohlcv_data RENAME TO ohlcv_data_v1")
+    conn.execute(SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS ohlcv_data"):
+                        SCHEMA.index("CREATE TABLE IF NOT EXISTS funding")].rstrip().rstrip(";"))
+    cols = ", ".join(["symbol", "timeframe", "open_time"] + BAR_COLUMNS)
+    conn.execute(f"INSERT INTO ohlcv_data ({cols}) SELECT {cols} FROM ohlcv_data_v1")
+    conn.execute("DROP TABLE ohlcv_data_v1")
 
 
 def _range_clause(column: str, symbol: str, start, end) -> tuple[str, list]:

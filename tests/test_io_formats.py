@@ -51,15 +51,18 @@ def test_spot_trades_with_microseconds_and_best_match_column(tmp_path):
     assert df["symbol"].iloc[0] == "ETHUSDT"
 
 
-def test_aggtrades_headerless_use_the_aggregate_id(tmp_path):
-    rows = [f"{900 + i},{3400 + i}.1,{i + 1}.0,{10 * i},{10 * i + 3},{T0 + i},true"
+def test_aggtrades_headerless_give_one_tick_per_trade_id(tmp_path):
+    rows = [f"{900 + i},{3400 + i}.1,{i + 1}.0,{10 * i},{10 * i + i},{T0 + i},true"
             for i in range(4)]
     path = _zip(tmp_path / "ETHUSDT-aggTrades-2024-07-18.zip", "ETHUSDT-aggTrades-2024-07-18.csv",
                 "\n".join(rows))
     assert detect(path).format == "binance-aggtrades"
     df = read_ticks(path)
-    assert df["trade_id"].tolist() == [900, 901, 902, 903]
-    assert df["qty"].tolist() == [1.0, 2.0, 3.0, 4.0]
+    # aggregate i covers trade ids 10i .. 10i + i, its qty shared equally among them
+    assert df["trade_id"].tolist() == [0, 10, 11, 20, 21, 22, 30, 31, 32, 33]
+    assert df["qty"].tolist() == [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    assert df["price"].tolist() == [3400.1] + [3401.1] * 2 + [3402.1] * 3 + [3403.1] * 4
+    assert df["ts"].tolist() == [T0] + [T0 + 1] * 2 + [T0 + 2] * 3 + [T0 + 3] * 4
     assert (df["is_buyer_maker"] == 1).all()
 
 

@@ -29,7 +29,7 @@ def test_schema_wal_and_indexes(db_path):
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"tick_data", "ohlcv_data", "alerts_log"} <= tables
     for table, key in (("tick_data", ["symbol", "ts", "trade_id"]),
-                       ("ohlcv_data", ["symbol", "timeframe", "open_time"])):
+                       ("ohlcv_data", ["symbol", "timeframe", "source", "open_time"])):
         pk = sorted((r[5], r[1]) for r in conn.execute(f"PRAGMA table_info({table})") if r[5])
         assert [name for _, name in pk] == key
     # a time-range read walks the clustered key: no table scan, no index lookup per row

@@ -26,6 +26,7 @@ from ..errors import DataFormatError, RowError
 from ..feeds.decode import decode_frames
 from ..model import (
     TICK_COLUMNS,
+    expand_agg_trades,
     is_valid_symbol,
     ms_to_index,
     normalize_symbol,
@@ -47,6 +48,7 @@ MAKER_COLUMNS = ("is_buyer_maker", "isbuyermaker", "buyer_maker", "m")
 SIDE_COLUMNS = ("side", "taker_side")
 ID_COLUMNS = ("trade_id", "id", "agg_trade_id", "tradeid", "a")
 TYPE_COLUMNS = ("order_type", "trade_type", "x")
+AGG_ID_COLUMNS = ("first_trade_id", "last_trade_id")  # aggregate trades (Binance aggTrades)
 
 
 @dataclass
@@ -155,9 +157,13 @@ class _Ctx:
         return sym
 
 
-def _finish(ctx: _Ctx, sym, ts, tid, price, qty, side, xtype, keep, chunk: TickChunk
-            ) -> TickChunk:
-    """Apply symbol selection, trade-type and price/qty filters; count per symbol and reason."""
+def _finish(ctx: _Ctx, sym, ts, tid, price, qty, side, xtype, keep, chunk: TickChunk,
+            last_id=None) -> TickChunk:
+    """Apply symbol selection, trade-type and price/qty filters; count per symbol and reason.
+
+    With ``last_id`` the rows are aggregate trades (``tid`` their first trade id): each kept row
+    becomes one tick per trade id (:func:`qdash.model.expand_agg_trades`), so candles count
+    trades as Binance klines do."""
     if ctx.symbol is not None and not isinstance(sym, str):
         other = keep & (sym != ctx.symbol)
         if other.any():
@@ -181,6 +187,10 @@ def _finish(ctx: _Ctx, sym, ts, tid, price, qty, side, xtype, keep, chunk: TickC
             chunk.filtered.update((s, reason) for s in syms[mask].tolist())
             keep = keep & ~mask
     keep = keep & ~nonmarket
+    if last_id is not None:
+        chunk.ticks = expand_agg_trades(syms[keep], ts[keep], tid[keep], last_id[keep],
+                                        price[keep], qty[keep], side[keep], ctx.source)
+        return chunk
     chunk.ticks = tick_frame(syms[keep], ts[keep], tid[keep] if tid is not None else 0,
                              price[keep], qty[keep], side[keep], ctx.source)
     return chunk
@@ -206,14 +216,16 @@ def _csv_chunks(stream, ctx: _Ctx, chunk_rows: int) -> Iterator[TickChunk]:
     side_col = None if maker_col else C.pick(names, SIDE_COLUMNS)
     id_col = C.pick(names, ID_COLUMNS)
     type_col = C.pick(names, TYPE_COLUMNS)
+    agg = AGG_ID_COLUMNS if all(c in names for c in AGG_ID_COLUMNS) else None
     if sym_col is None:
         ctx.file_symbol()  # fail early when there is no symbol at all
     used = [c for c in (t, p, q, sym_col, maker_col, side_col, id_col, type_col) if c]
+    used += list(agg or ())
     unique = _unique_names(names)
     rows = _read_csv(stream, ctx, unique, chunk_rows)
     rename = {unique[names.index(c)]: c for c in used}
     chunks = (_csv_chunk(df[list(rename)].rename(columns=rename), lines, ctx, t, p, q, sym_col,
-                         maker_col, side_col, id_col, type_col) for lines, df in rows)
+                         maker_col, side_col, id_col, type_col, agg) for lines, df in rows)
     yield from chunks if id_col else _with_synthetic_ids(chunks)
 
 
@@ -270,7 +282,7 @@ def _read_csv(stream, ctx: _Ctx, names: list[str], chunk_rows: int
 
 
 def _csv_chunk(df: pd.DataFrame, lines: np.ndarray, ctx: _Ctx, t, p, q, sym_col, maker_col,
-               side_col, id_col, type_col) -> TickChunk:
+               side_col, id_col, type_col, agg) -> TickChunk:
     chunk = TickChunk(None)
     for ln in df.attrs.get("bad_lines", []):
         chunk.bad.append(RowError("wrong number of fields", line=ln))
@@ -290,12 +302,18 @@ def _csv_chunk(df: pd.DataFrame, lines: np.ndarray, ctx: _Ctx, t, p, q, sym_col,
     else:
         side = np.full(len(df), -1, dtype=np.int8)
     tid = C.integers(df[id_col], id_col, err) if id_col else None
+    last = None
+    if agg:  # aggregate trades: one tick per trade id first..last
+        tid = C.integers(df[agg[0]], agg[0], err)
+        last = C.integers(df[agg[1]], agg[1], err)
+        err.mark(last < tid, agg[1], lambda i: f"last trade id {last[i]} is below the first "
+                                               f"trade id {tid[i]}")
     xtype = C.labels(df[type_col]) if type_col else None
     if not ctx.skip_bad:
         err.raise_first(ctx.path)
     chunk.bad += err.sorted_rows()
     chunk.bad_count += int(err.mask.sum())
-    return _finish(ctx, sym, ts, tid, price, qty, side, xtype, ~err.mask, chunk)
+    return _finish(ctx, sym, ts, tid, price, qty, side, xtype, ~err.mask, chunk, last)
 
 
 # --- NDJSON --------------------------------------------------------------------------------------

@@ -1,0 +1,96 @@
+"""Reading history back: the Parquet archive vs SQLite, in the same run, through ``Store.ticks`` and
+``Store.bars`` (the frames a notebook gets).
+
+1M ticks of one symbol over 10 days and 3M 1m candles (10 symbols × 300,000) are written to
+SQLite and read back (the reference), then ``qdash archive`` moves them and they are read back
+from Parquet. Best of 3 reads each; prints rows/s and the archive/SQLite ratio. Target: ≥ 20M
+rows/s from the archive.
+
+Run: python bench/bench_archive.py [--ticks 1000000] [--candles 3000000] [--symbols 10]
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from qdash.archive import archive
+from qdash.model import tick_frame
+from qdash.store import Store
+
+DAY = 86_400_000
+T0 = 1_719_792_000_000  # 2024-07-01 UTC
+
+
+def realistic_ticks(n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    ts = T0 + np.sort(rng.integers(0, 10 * DAY, n))
+    price = np.round(60_000 + np.cumsum(rng.choice([-0.1, 0.0, 0.0, 0.1], n)), 1)
+    qty = np.round(np.maximum(0.001, rng.lognormal(-5, 1.5, n)), 3)
+    return tick_frame("BTCUSDT", ts, np.arange(n) + 4_000_000_000, price, qty,
+                      rng.integers(0, 2, n), "binance")
+
+
+def candles(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = np.round(100 * np.exp(np.cumsum(rng.normal(0, 1e-3, n))), 3)
+    vol = np.round(rng.lognormal(3, 1, n), 3)
+    idx = pd.DatetimeIndex(pd.to_datetime(T0 + np.arange(n) * 60_000, unit="ms", utc=True),
+                           name="open_time")
+    return pd.DataFrame({"open": close, "high": close * 1.001, "low": close * 0.999,
+                         "close": close, "volume": vol, "trades": rng.integers(1, 500, n),
+                         "buy_volume": vol / 2, "quote_volume": vol * close, "vwap": close},
+                        index=idx)
+
+
+def best(f, k=3):
+    times = []
+    for _ in range(k):
+        t = time.perf_counter()
+        out = f()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ticks", type=int, default=1_000_000)
+    ap.add_argument("--candles", type=int, default=3_000_000)
+    ap.add_argument("--symbols", type=int, default=10)
+    a = ap.parse_args()
+    syms = [f"SYM{i:03d}USDT" for i in range(a.symbols)]
+    per = a.candles // a.symbols
+    with tempfile.TemporaryDirectory() as d:
+        store = Store(Path(d) / "bench.db", synchronous="OFF")
+        t = time.perf_counter()
+        store.write_ticks(realistic_ticks(a.ticks))
+        for i, s in enumerate(syms):
+            store.write_bars(candles(per, i), s, "1m")
+        print(f"setup: wrote {a.ticks:,} ticks and {per * len(syms):,} candles to SQLite in "
+              f"{time.perf_counter() - t:.1f} s")
+
+        sql_ticks, (n_ticks, _) = best(lambda: (len(store.ticks("BTCUSDT")), 0), k=2)
+        sql_bars, (n_bars, _) = best(lambda: (sum(len(store.bars(s, "1m")) for s in syms), 0),
+                                     k=2)
+        t = time.perf_counter()
+        rep = archive(store, before="2100-01-01", progress=False)
+        print(f"archive: {rep} in {time.perf_counter() - t:.1f} s")
+        assert store.tick_count() == 0 and rep.ticks == n_ticks and rep.candles == n_bars
+        arc_ticks, (m_ticks, _) = best(lambda: (len(store.ticks("BTCUSDT")), 0))
+        arc_bars, (m_bars, _) = best(lambda: (sum(len(store.bars(s, "1m")) for s in syms), 0))
+        assert (m_ticks, m_bars) == (n_ticks, n_bars)
+        size = sum(p.stat().st_size for p in Path(store.archive.root).rglob("*.parquet"))
+        print(f"archive size on disk: {size / 1e6:.1f} MB")
+    for what, n, sql, arc in (("ticks", n_ticks, sql_ticks, arc_ticks),
+                              ("candles", n_bars, sql_bars, arc_bars)):
+        print(f"{what:>8}: {n:>10,} rows  SQLite {n / sql / 1e6:6.2f} M rows/s  archive "
+              f"{n / arc / 1e6:6.2f} M rows/s  ratio {sql / arc:6.1f}x")
+    total = (n_ticks + n_bars) / (arc_ticks + arc_bars)
+    print(f"archive overall: {total / 1e6:.1f} M rows/s (target >= 20)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""History fetch against the weight limit: ``qdash fetch all --kind klines --timeframe 5m`` for 30
+days of a universe of perpetuals served by the simulator (in a child process), the weight limit
+enforced by the simulator (429 / ban above it) and respected by the client.
+
+The reference measured in the same run is the rate-limit floor: the weight the fetch spent ÷ the
+limit per minute — no client can fetch the same pages faster without being refused. The fetch
+starts on a minute boundary (Binance's windows are fixed UTC minutes, so a run starting late in a
+minute would get a free extra window). Prints wall time, floor, their ratio (target ≤ 1.15), the
+requests and weight, 429s, and the peak memory the fetch added (bounded by a few pages, not by the
+history). The simulator's weight limit is raised (``--limit``) to keep the run about a minute;
+the ratio is what matters.
+
+Run: python bench/bench_fetch.py [--symbols 400] [--days 30] [--limit 15000] [--workers 8]
+"""
+
+import argparse
+import inspect
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from qdash.feeds.rest import RestClient
+from qdash.history import fetch
+from qdash.sim.server import SimExchange
+from qdash.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+
+SIM = """
+import asyncio, sys
+from qdash.sim.server import SimExchange
+n, limit, universe = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
+kw = dict(port=0, weight_limit=limit, rate=5)
+if universe:
+    kw["universe"] = n
+    symbols = ["BTCUSDT"]
+else:
+    symbols = [f"SYN{i:03d}USDT" for i in range(n)]
+async def main():
+    sim = SimExchange(symbols, **kw)
+    await sim.start()
+    print(sim.rest_url, flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--symbols", type=int, default=400)
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--limit", type=int, default=15_000, help="simulator weight limit / minute")
+    ap.add_argument("--workers", type=int, default=8)
+    a = ap.parse_args()
+    universe = "universe" in inspect.signature(SimExchange).parameters
+    if not universe:
+        print("note: this simulator has no --universe yet; serving plain symbols (their klines "
+              "cover only the simulator's own trades)")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    sim = subprocess.Popen([sys.executable, "-c", SIM, str(a.symbols), str(a.limit),
+                            "1" if universe else "0"], env=env, stdout=subprocess.PIPE,
+                           text=True)
+    try:
+        url = sim.stdout.readline().strip()
+        client = RestClient(url, max_wait=120)
+        symbols = client.perpetuals()
+        print(f"simulator at {url}: {len(symbols)} perpetuals, weight limit "
+              f"{client.weight_limit}/min")
+        with tempfile.TemporaryDirectory() as d:
+            store = Store(Path(d) / "fetch.db", synchronous="NORMAL")
+            end = int(time.time() // 300 * 300 * 1000)
+            start = end - a.days * 86_400_000
+            time.sleep(60 - time.time() % 60 + 0.05)  # start on a fresh minute window
+            base_weight = client.stats().get("weight", 0)
+            rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            t = time.perf_counter()
+            rep = fetch(symbols, "klines", "5m", start, end, store, client=client,
+                        workers=a.workers, progress=False)
+            wall = time.perf_counter() - t
+            peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
+            stats = client.stats()
+            weight = stats["weight"] - base_weight
+            floor = weight / client.weight_limit * 60
+            print(f"fetched {rep.rows:,} klines ({rep.stored:,} stored) of {len(symbols)} "
+                  f"symbols × {a.days} days in {wall:.1f} s; {stats['requests']:,} requests, "
+                  f"weight {weight:,}, {stats.get('http_429', 0)} × 429, "
+                  f"{stats.get('retries', 0)} retries")
+            print(f"rate-limit floor {floor:.1f} s; wall / floor = {wall / floor:.3f} "
+                  f"(target <= 1.15)")
+            print(f"peak memory added by the fetch: {max(peak_mb, 0):.1f} MB "
+                  f"(store file {os.path.getsize(store.path) / 1e6:.1f} MB)")
+    finally:
+        sim.terminate()
+        sim.wait(10)
+
+
+if __name__ == "__main__":
+    main()

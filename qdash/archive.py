@@ -1,0 +1,444 @@
+"""The columnar archive: closed UTC days of ticks and candles moved from SQLite into Parquet.
+
+Layout (hive partitions, readable by pyarrow, DuckDB, pandas and Dask from a local path or any
+fsspec URL)::
+
+    <root>/kind=ticks/symbol=BTCUSDT/date=2024-07-18/part-0.parquet
+        ts, trade_id, price, qty, is_buyer_maker, source, seq — sorted by ts, seq, trade_id
+    <root>/kind=candles/symbol=BTCUSDT/month=2024-07/part-0.parquet
+        timeframe, source, open_time, open, high, low, close, volume, trades, buy_volume,
+        quote_volume, vwap — sorted by timeframe, source, open_time
+
+Ticks go by day (a day of an active symbol is millions of rows), candles by month (a day of 1m
+candles is 1,440 rows; months keep files large enough to read fast). Files are zstd-compressed
+with row groups of at most 1M rows; ``symbol`` (and ``date``/``month``) come from the path.
+
+Moving is crash-safe at any point: a partition file is written to a hidden temporary file in its
+directory, fsynced and renamed over the old one (which it merges with, so a partition can grow
+over several runs), and only then are its rows deleted from SQLite, in one transaction, and only
+if no row of that range arrived meanwhile (else they stay for the next run). A crash between the
+two steps leaves rows in both places: reads de-duplicate them and the next run merges them again
+without duplicating. On fsspec URLs (object stores) a file is written in one put instead.
+Times are int64 ms UTC; symbols upper case.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .errors import StoreError
+from .model import BAR_COLUMNS, ms_to_index, parse_time, timeframe_ms
+
+log = logging.getLogger(__name__)
+
+DAY_MS = 86_400_000
+ROW_GROUP_ROWS = 1_000_000
+COMPRESSION = "zstd"
+# Encodings: delta for the increasing integers, dictionaries where values repeat (prices and sizes
+# of trades, labels), plain for the rest.
+TICK_WRITE = dict(use_dictionary=["price", "qty", "is_buyer_maker", "source", "seq"],
+                  column_encoding={"ts": "DELTA_BINARY_PACKED",
+                                   "trade_id": "DELTA_BINARY_PACKED"})
+CANDLE_WRITE = dict(use_dictionary=["timeframe", "source"],
+                    column_encoding={"open_time": "DELTA_BINARY_PACKED"})
+PART = "part-0.parquet"
+
+TICK_SCHEMA = pa.schema([("ts", pa.int64()), ("trade_id", pa.int64()), ("price", pa.float64()),
+                         ("qty", pa.float64()), ("is_buyer_maker", pa.int8()),
+                         ("source", pa.string()), ("seq", pa.int64())])
+CANDLE_SCHEMA = pa.schema([("timeframe", pa.string()), ("source", pa.string()),
+                           ("open_time", pa.int64())]
+                          + [(c, pa.int64() if c == "trades" else pa.float64())
+                             for c in BAR_COLUMNS])
+TICK_KEY = ["ts", "trade_id"]
+CANDLE_KEY = ["timeframe", "source", "open_time"]
+
+
+def default_archive_dir(db_path: str) -> str | None:
+    """``<db>.archive`` beside a store file (None for an in-memory store)."""
+    return None if db_path == ":memory:" else f"{db_path}.archive"
+
+
+def _day(ms: int) -> str:
+    return pd.Timestamp(ms, unit="ms", tz="UTC").strftime("%Y-%m-%d")
+
+
+def _month_start(ms: int) -> int:
+    t = pd.Timestamp(ms, unit="ms", tz="UTC")
+    return int(pd.Timestamp(year=t.year, month=t.month, day=1, tz="UTC").value // 1_000_000)
+
+
+def _next_month(ms: int) -> int:
+    t = pd.Timestamp(_month_start(ms), unit="ms", tz="UTC") + pd.DateOffset(months=1)
+    return int(t.value // 1_000_000)
+
+
+class Archive:
+    """A Parquet archive rooted at a local directory or an fsspec URL (see the module docstring).
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        import fsspec.core
+
+        self.root = str(root).rstrip("/")
+        self.fs, self._path = fsspec.core.url_to_fs(self.root)
+        self.local = "file" in np.atleast_1d(self.fs.protocol)
+        if self.local:
+            self._path = os.path.abspath(self._path)
+
+    # --- paths -----------------------------------------------------------------------------------
+    def _dir(self, kind: str, symbol: str) -> str:
+        return f"{self._path}/kind={kind}/symbol={symbol}"
+
+    def _partitions(self, kind: str, symbol: str) -> list[tuple[str, str]]:
+        """(partition value, file path) of one symbol, sorted by partition value."""
+        d = self._dir(kind, symbol)
+        try:
+            if self.local:
+                names = os.listdir(d)
+            else:
+                names = [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(d, detail=False)]
+        except FileNotFoundError:
+            return []
+        out = [(n.split("=", 1)[1], f"{d}/{n}/{PART}") for n in names if "=" in n]
+        return sorted(out)
+
+    def exists(self) -> bool:
+        """True when the archive holds anything."""
+        if self.local:
+            return os.path.isdir(self._path)
+        return self.fs.exists(self._path)
+
+    # --- reads -----------------------------------------------------------------------------------
+    def ticks_table(self, symbol: str, start: int | None = None, end: int | None = None
+                    ) -> pa.Table:
+        """Archived ticks of ``symbol`` with ``start <= ts < end`` as an Arrow table (sorted)."""
+        files = [p for day, p in self._partitions("ticks", symbol)
+                 if (start is None or _day_end(day) > start)
+                 and (end is None or _day_start(day) < end)]
+        return self._read(files, TICK_SCHEMA, "ts", start, end, None)
+
+    def candles_table(self, symbol: str, timeframe: str, source: str = "",
+                      start: int | None = None, end: int | None = None) -> pa.Table:
+        """Archived candles of ``symbol``/``timeframe``/``source`` with ``start <= open_time <
+        end`` (sorted by open_time)."""
+        files = [p for month, p in self._partitions("candles", symbol)
+                 if (start is None or _next_month(_month_ms(month)) > start)
+                 and (end is None or _month_ms(month) < end)]
+        return self._read(files, CANDLE_SCHEMA, "open_time", start, end,
+                          {"timeframe": timeframe, "source": source})
+
+    def _read(self, files: list[str], schema: pa.Schema, time_col: str, start, end,
+              keep) -> pa.Table:
+        """Rows of ``files`` within ``[start, end)`` of ``time_col`` and matching ``keep`` (a
+        dict column → value). Small files are read on one thread (pyarrow's dataset layer and
+        thread pool cost more than they save on files of a few thousand rows)."""
+        tables = []
+        for f in files:
+            try:
+                pf = pq.ParquetFile(f if self.local else self.fs.open(f, "rb"))
+            except FileNotFoundError:  # a partition whose first write did not finish
+                continue
+            t = pf.read(use_threads=pf.metadata.num_rows > 200_000)
+            mask = None
+            for col, value in (keep or {}).items():
+                m = pc.equal(t[col], value)
+                mask = m if mask is None else pc.and_(mask, m)
+            for op, bound in ((pc.greater_equal, start), (pc.less, end)):
+                if bound is not None:
+                    m = op(t[time_col], bound)
+                    mask = m if mask is None else pc.and_(mask, m)
+            if mask is not None:
+                t = t.filter(mask)
+            if t.num_rows:
+                tables.append(t.cast(schema))
+        return pa.concat_tables(tables) if tables else schema.empty_table()
+
+    def ticks(self, symbol: str, start=None, end=None) -> pd.DataFrame:
+        """Archived ticks as :meth:`qdash.Store.ticks` returns them."""
+        return ticks_frame(self.ticks_table(symbol, parse_time(start), parse_time(end)), symbol)
+
+    def bars(self, symbol: str, timeframe: str, start=None, end=None,
+             source: str = "") -> pd.DataFrame:
+        """Archived candles as :meth:`qdash.Store.bars` returns them."""
+        from .model import timeframe_name
+
+        return candles_frame(self.candles_table(symbol, timeframe_name(timeframe), source,
+                                                parse_time(start), parse_time(end)))
+
+    # --- writes ----------------------------------------------------------------------------------
+    def write_partition(self, kind: str, symbol: str, value: str, table: pa.Table) -> int:
+        """Merge ``table`` into one partition (``value``: the day or month) and write it durably;
+        returns the rows the partition holds now."""
+        key, schema = (TICK_KEY, TICK_SCHEMA) if kind == "ticks" else (CANDLE_KEY, CANDLE_SCHEMA)
+        part = "date" if kind == "ticks" else "month"
+        d = f"{self._dir(kind, symbol)}/{part}={value}"
+        path = f"{d}/{PART}"
+        table = table.cast(schema)
+        old = self._existing(path, schema)
+        if old is not None and old.num_rows:
+            table = _merge(old, table, key)  # rows of ``table`` win
+        order = [("ts", "ascending"), ("seq", "ascending"), ("trade_id", "ascending")] \
+            if kind == "ticks" else [(c, "ascending") for c in CANDLE_KEY]
+        table = table.sort_by(order)
+        options = dict(TICK_WRITE if kind == "ticks" else CANDLE_WRITE,
+                       compression=COMPRESSION, row_group_size=ROW_GROUP_ROWS)
+        if self.local:
+            _write_local(d, path, table, options)
+        else:
+            self.fs.makedirs(d, exist_ok=True)
+            with self.fs.open(path, "wb") as f:
+                pq.write_table(table, f, **options)
+        return table.num_rows
+
+    def _existing(self, path: str, schema: pa.Schema) -> pa.Table | None:
+        try:
+            if self.local:
+                return pq.read_table(path, schema=schema)
+            with self.fs.open(path, "rb") as f:
+                return pq.read_table(f, schema=schema)
+        except FileNotFoundError:
+            return None
+
+
+def _month_ms(month: str) -> int:
+    return int(pd.Timestamp(month + "-01", tz="UTC").value // 1_000_000)
+
+
+def _day_start(day: str) -> int:
+    return int(pd.Timestamp(day, tz="UTC").value // 1_000_000)
+
+
+def _day_end(day: str) -> int:
+    return _day_start(day) + DAY_MS
+
+
+def _merge(old: pa.Table, new: pa.Table, key: list[str]) -> pa.Table:
+    """Rows of ``old`` whose key is not in ``new``, plus ``new``."""
+    both = pa.concat_tables([new, old])
+    idx = pa.table({k: both[k] for k in key}).append_column(
+        "_i", pa.array(np.arange(both.num_rows)))
+    first = idx.group_by(key, use_threads=False).aggregate([("_i", "min")])["_i_min"]
+    return both.take(first)
+
+
+def _write_local(d: str, path: str, table: pa.Table, options: dict) -> None:
+    """Write ``table`` to ``path`` atomically and durably: temp file, fsync, rename, fsync dir."""
+    os.makedirs(d, exist_ok=True)
+    for stale in os.listdir(d):  # left by a crash during an earlier write
+        if stale.startswith(".") and stale.endswith(".tmp"):
+            os.unlink(os.path.join(d, stale))
+    tmp = f"{d}/.{PART}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            pq.write_table(table, f, **options)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- Arrow → the frames Store returns ------------------------------------------------------------
+
+def ticks_frame(table: pa.Table, symbol: str) -> pd.DataFrame:
+    """An archived ticks table → the frame :meth:`qdash.Store.ticks` returns (time index,
+    canonical tick columns); built by Arrow, not row by row."""
+    n = table.num_rows
+    sym = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
+                                         pa.array([symbol])).cast(pa.string())
+    t = table.select(["ts", "trade_id", "price", "qty", "is_buyer_maker", "source"])
+    df = t.add_column(0, "symbol", sym).to_pandas()
+    df.index = ms_to_index(df["ts"].to_numpy())
+    return df
+
+
+def candles_frame(table: pa.Table) -> pd.DataFrame:
+    """An archived candles table → the frame :meth:`qdash.Store.bars` returns."""
+    df = table.select(BAR_COLUMNS).to_pandas()
+    df.index = ms_to_index(table["open_time"].to_numpy(), name="open_time")
+    return df
+
+
+def combine(archived: pd.DataFrame, stored: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    """Archived rows followed by SQLite rows of the same query; rows in both (a crash between
+    writing the archive and deleting from SQLite) appear once, the SQLite copy winning."""
+    if not len(archived):
+        return stored
+    if not len(stored):
+        return archived
+    both = pd.concat([archived, stored])
+    if stored.index[0] <= archived.index[-1]:  # overlapping: de-duplicate and re-sort
+        keys = both[key] if all(k in both.columns for k in key) else \
+            both.assign(open_time=both.index.asi8)[key]
+        both = both[~keys.duplicated(keep="last").to_numpy()]
+        both = both.iloc[np.argsort(both.index.asi8, kind="stable")]
+    return both
+
+
+# --- moving closed days --------------------------------------------------------------------------
+
+@dataclass
+class ArchiveReport:
+    """What :func:`archive` moved: rows per kind, partitions written, partitions left in SQLite
+    because rows arrived while they were archived."""
+
+    root: str
+    before_ms: int
+    ticks: int = 0
+    candles: int = 0
+    partitions: int = 0
+    deferred: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        day = pd.Timestamp(self.before_ms, unit="ms", tz="UTC")
+        out = [f"archive {self.root}: days before {day:%Y-%m-%d}: moved {self.ticks:,} ticks and "
+               f"{self.candles:,} candles into {self.partitions:,} partitions"]
+        if self.deferred:
+            out.append(f"  left in SQLite (rows arrived meanwhile; run again): "
+                       f"{', '.join(self.deferred)}")
+        return "\n".join(out)
+
+
+def archive(store, before=None, *, progress: bool = True) -> ArchiveReport:
+    """Move the ticks and candles of closed UTC days (before ``before``, default: before today)
+    from ``store`` into its archive (``store.archive``); see the module docstring."""
+    if store.archive is None:
+        raise StoreError(f"store {store.path} has no archive directory (an in-memory store); "
+                         "open it with Store(path, archive=DIR)")
+    today = int(pd.Timestamp.now(tz="UTC").floor("D").value // 1_000_000)
+    cutoff = today if before is None else min(today, parse_time(before) // DAY_MS * DAY_MS)
+    arch = store.archive
+    report = ArchiveReport(arch.root, cutoff)
+    jobs = _tick_jobs(store, cutoff) + _candle_jobs(store, cutoff)
+    bar = None
+    if progress and jobs:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), unit="partition", desc="archive")
+    try:
+        for job in jobs:
+            job(store, arch, report)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return report
+
+
+def _tick_jobs(store, cutoff: int) -> list:
+    conn = store.connection()
+    jobs = []
+    for sym, lo in conn.execute("SELECT symbol, MIN(ts) FROM tick_data WHERE ts < ? "
+                                "GROUP BY symbol", (cutoff,)).fetchall():
+        for day in range(lo // DAY_MS * DAY_MS, cutoff, DAY_MS):
+            jobs.append(_TickDay(sym, day))
+    return jobs
+
+
+def _candle_jobs(store, cutoff: int) -> list:
+    conn = store.connection()
+    jobs = []
+    rows = conn.execute("SELECT symbol, MIN(open_time) FROM ohlcv_data WHERE open_time < ? "
+                        "GROUP BY symbol", (cutoff,)).fetchall()
+    for sym, lo in rows:
+        m = _month_start(lo)
+        while m < cutoff:
+            jobs.append(_CandleMonth(sym, m, min(_next_month(m), cutoff)))
+            m = _next_month(m)
+    return jobs
+
+
+@dataclass
+class _TickDay:
+    symbol: str
+    day: int
+
+    def __call__(self, store, arch: Archive, report: ArchiveReport) -> None:
+        conn = store.connection()
+        rng = (self.symbol, self.day, self.day + DAY_MS)
+        cur = conn.execute("SELECT ts, trade_id, price, qty, is_buyer_maker, source, seq "
+                           "FROM tick_data WHERE symbol = ? AND ts >= ? AND ts < ?", rng)
+        rows = cur.fetchall()
+        if not rows:
+            return
+        cols = list(zip(*rows))
+        table = pa.table({name: pa.array(col, type=TICK_SCHEMA.field(name).type)
+                          for name, col in zip(TICK_SCHEMA.names, cols)})
+        arch.write_partition("ticks", self.symbol, _day(self.day), table)
+        where = "symbol = ? AND ts >= ? AND ts < ?"
+        if _delete_rows(store, "tick_data", where, rng, len(rows)):
+            report.ticks += len(rows)
+            report.partitions += 1
+        else:
+            report.deferred.append(f"ticks {self.symbol} {_day(self.day)}")
+
+
+@dataclass
+class _CandleMonth:
+    symbol: str
+    start: int
+    end: int  # exclusive; candles must also close by then
+
+    def __call__(self, store, arch: Archive, report: ArchiveReport) -> None:
+        conn = store.connection()
+        tfs = [r[0] for r in conn.execute(
+            "SELECT DISTINCT timeframe FROM ohlcv_data WHERE symbol = ? AND open_time >= ? "
+            "AND open_time < ?", (self.symbol, self.start, self.end))]
+        parts, n = [], 0
+        for tf in tfs:
+            rng = (self.symbol, tf, self.start, self.end - timeframe_ms(tf) + 1)
+            rows = conn.execute(
+                "SELECT timeframe, source, open_time, " + ", ".join(BAR_COLUMNS) +
+                " FROM ohlcv_data WHERE symbol = ? AND timeframe = ? AND open_time >= ? "
+                "AND open_time < ?", rng).fetchall()
+            if rows:
+                parts.append((tf, rng, rows))
+                n += len(rows)
+        if not n:
+            return
+        cols = list(zip(*[r for _, _, rows in parts for r in rows]))
+        table = pa.table({name: pa.array(col, type=CANDLE_SCHEMA.field(name).type)
+                          for name, col in zip(CANDLE_SCHEMA.names, cols)})
+        month = pd.Timestamp(self.start, unit="ms", tz="UTC").strftime("%Y-%m")
+        arch.write_partition("candles", self.symbol, month, table)
+        where = "symbol = ? AND timeframe = ? AND open_time >= ? AND open_time < ?"
+        done = True
+        for _, rng, rows in parts:
+            done &= _delete_rows(store, "ohlcv_data", where, rng, len(rows))
+        if done:
+            report.candles += n
+            report.partitions += 1
+        else:
+            report.deferred.append(f"candles {self.symbol} {month}")
+
+
+def _delete_rows(store, table: str, where: str, params: tuple, expected: int) -> bool:
+    """Delete the archived rows (one transaction), unless the range no longer holds exactly the
+    ``expected`` rows that were archived (rows only arrive, so an equal count means the same rows).
+    """
+    with store.transaction() as conn:
+        (n,), = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchall()
+        if n != expected:
+            log.warning("%s: %d rows arrived in %s while archiving; they stay for the next run",
+                        table, n - expected, params)
+            return False
+        conn.execute(f"DELETE FROM {table} WHERE {where}", params)
+        return True

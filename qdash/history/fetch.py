@@ -1,0 +1,470 @@
+"""``fetch``: Binance USDⓈ-M history → the store, exactly, idempotently, under the weight limit.
+
+Kinds and where they go:
+
+* ``klines`` → candles (``ohlcv_data``, timeframe ``TF``, source ``""``): open/high/low/close,
+  volume, trades (Binance's ``count``), buy_volume (taker buy base), quote_volume and vwap
+  (quote_volume / volume); only closed klines are stored.
+* ``mark`` → mark-price klines as candles with source ``"mark"`` (volumes and trades 0).
+* ``aggTrades`` → ticks, one per underlying trade id ``f..l``
+  (:func:`qdash.model.expand_agg_trades`), source ``"binance:rest-agg"``.
+* ``funding`` → the ``funding`` table (funding time, rate, mark price).
+
+Exact and idempotent: each page is stored as the API returned it, with the time range it completes
+(:mod:`qdash.history.coverage`) in the same transaction, so a second run asks only for ranges not
+covered yet and an interrupted run resumes where it stopped. Paging follows Binance's limits:
+klines at most 1,500 rows a request (the page size with the least weight for what is left: 499
+rows cost 2, 1,000 cost 5, 1,500 cost 10), aggTrades by windows under one hour and then
+``fromId``, funding 1,000 events a request. Symbols are fetched by ``workers`` threads sharing one
+:class:`~qdash.feeds.rest.RestClient` (so one weight budget); pages are written by the calling
+thread as they come, so memory is bounded by a few pages, not by the history. With
+``archive_url`` whole UTC days come from Binance's bulk archive first (:mod:`qdash.history.bulk`)
+and REST fills the rest. Times are int ms UTC; symbols upper case.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import QdashError
+from ..feeds.rest import DEFAULT_REST_URL, RestClient, kline_weight
+from ..model import BAR_COLUMNS, expand_agg_trades, normalize_symbol, parse_time, timeframe_ms
+from ..store import Store
+from . import coverage
+
+log = logging.getLogger(__name__)
+
+KINDS = ("klines", "aggTrades", "funding", "mark")
+# Binance USDⓈ-M kline intervals qdash can store (months are not fixed-length)
+INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
+KLINE_PAGE_SIZES = (99, 499, 1000, 1500)  # the largest page of each weight tier
+AGG_PAGE = 1000
+AGG_WINDOW_MS = 3_599_999  # startTime..endTime of aggTrades must span under one hour
+FUNDING_PAGE = 1000
+AGG_SETTLE_MS = 10_000  # trades younger than this at request time may still be published
+AGG_SOURCE = "binance:rest-agg"
+_PATHS = {"klines": "/fapi/v1/klines", "mark": "/fapi/v1/markPriceKlines"}
+
+
+class FetchError(QdashError, ValueError):
+    """A fetch request is invalid (unknown symbol or kind, bad interval, empty time range)."""
+
+
+@dataclass
+class SymbolFetch:
+    """What one symbol's fetch did: rows offered and newly stored, pages, time covered (ms)."""
+
+    rows: int = 0
+    stored: int = 0
+    pages: int = 0
+    covered_ms: int = 0
+    from_archive: int = 0
+
+
+@dataclass
+class FetchReport:
+    """What :func:`fetch` did, per symbol, plus the REST client's counters (requests, weight,
+    waits) and the wall time in seconds."""
+
+    kind: str
+    timeframe: str
+    start_ms: int
+    end_ms: int
+    symbols: dict[str, SymbolFetch] = field(default_factory=dict)
+    rest: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def stored(self) -> int:
+        return sum(s.stored for s in self.symbols.values())
+
+    @property
+    def rows(self) -> int:
+        return sum(s.rows for s in self.symbols.values())
+
+    def __str__(self) -> str:
+        a, b = (pd.Timestamp(x, unit="ms", tz="UTC") for x in (self.start_ms, self.end_ms))
+        what = self.kind + (f" {self.timeframe}" if self.timeframe else "")
+        lines = [f"fetch {what} {a:%Y-%m-%d %H:%M} → {b:%Y-%m-%d %H:%M} UTC",
+                 f"  {'symbol':<14} {'received':>10} {'stored':>10} {'pages':>6} {'archive':>8}"]
+        for sym, s in sorted(self.symbols.items()):
+            lines.append(f"  {sym:<14} {s.rows:>10,} {s.stored:>10,} {s.pages:>6,} "
+                         f"{s.from_archive:>8,}")
+        r = self.rest
+        lines.append(f"total: received {self.rows:,}, stored {self.stored:,} in "
+                     f"{self.seconds:.1f} s; {r.get('requests', 0):,} requests, weight "
+                     f"{r.get('weight', 0):,} (limit {r.get('weight_limit', '?')}/min), "
+                     f"{r.get('http_429', 0)} × 429, {r.get('retries', 0)} retries")
+        return "\n".join(lines)
+
+
+@dataclass
+class _Page:
+    """One unit of writing: rows of ``symbol`` and the range ``[start, end)`` they complete."""
+
+    symbol: str
+    start: int
+    end: int
+    rows: pd.DataFrame | None
+    from_archive: bool = False
+
+
+@dataclass(frozen=True)
+class _Job:
+    kind: str
+    timeframe: str  # "" for aggTrades and funding
+    source: str
+
+
+def _job(kind: str, timeframe: str | None) -> _Job:
+    if kind not in KINDS:
+        raise FetchError(f"unknown kind {kind!r}: expected one of {', '.join(KINDS)}")
+    if kind in ("klines", "mark"):
+        if timeframe not in INTERVALS:
+            raise FetchError(f"bad interval {timeframe!r} for {kind}: Binance USDⓈ-M intervals "
+                             f"are {', '.join(INTERVALS)}")
+        return _Job(kind, timeframe, "mark" if kind == "mark" else "")
+    return _Job(kind, "", "")
+
+
+def fetch(symbols: str | list[str], kind: str = "klines", timeframe: str | None = "1m",
+          start=None, end=None, store: Store | str | None = None, *,
+          rest_url: str | None = DEFAULT_REST_URL, archive_url: str | None = None,
+          client: RestClient | None = None, workers: int = 4, progress: bool = True,
+          ) -> FetchReport:
+    """Fetch ``kind`` history of ``symbols`` for ``[start, end)`` into ``store``; see the module
+    docstring. Returns a :class:`FetchReport`.
+
+    ``symbols``: a list, a comma-separated string, or ``"all"`` (every TRADING perpetual of
+    exchangeInfo). ``start``/``end``: ISO strings, Timestamps or epoch numbers (UTC); ``end``
+    defaults to now. ``timeframe`` is the kline interval (``klines``, ``mark``). ``store``: a
+    :class:`Store`, a path, or None for the default store. ``rest_url``: Binance or the
+    simulator (None: the bulk archive only). ``archive_url``: an http(s) URL or a local directory
+    laid out like data.binance.vision. Raises :class:`FetchError` before any data request for an
+    unknown symbol, kind or interval, or an empty range.
+    """
+    job = _job(kind, timeframe)
+    start_ms, end_ms = parse_time(start), parse_time(end if end is not None else time.time())
+    if start_ms is None:
+        raise FetchError("no start time: pass start=... (--start ISO)")
+    if start_ms >= end_ms:
+        raise FetchError(f"start {pd.Timestamp(start_ms, unit='ms', tz='UTC')} is not before end "
+                         f"{pd.Timestamp(end_ms, unit='ms', tz='UTC')}")
+    if job.timeframe:
+        tf = timeframe_ms(job.timeframe)
+        start_ms, end_ms = start_ms // tf * tf, -(-end_ms // tf) * tf
+    names = _symbol_list(symbols)
+    if rest_url is None and archive_url is None and client is None:
+        raise FetchError("neither a REST URL nor an archive URL to fetch from")
+    if client is None and rest_url is not None:
+        client = RestClient(rest_url)
+    if client is not None:
+        names = _check_symbols(client, names)
+    elif names == ["ALL"]:
+        raise FetchError("symbols 'all' needs the REST API (exchangeInfo); name the symbols")
+    own = not isinstance(store, Store)
+    st = store if isinstance(store, Store) else Store(store)
+    try:
+        coverage.ensure_table(st)
+        return _Fetcher(st, client, job, start_ms, end_ms, archive_url, workers,
+                        progress).run(names)
+    finally:
+        if own:
+            st.close()
+
+
+def _symbol_list(symbols) -> list[str]:
+    items = symbols.split(",") if isinstance(symbols, str) else list(symbols)
+    items = [s.strip() for s in items if s and s.strip()]
+    if not items:
+        raise FetchError("no symbols given: name them (BTCUSDT,ETHUSDT) or pass 'all'")
+    if len(items) == 1 and items[0].lower() == "all":
+        return ["ALL"]
+    try:
+        return list(dict.fromkeys(normalize_symbol(s) for s in items))
+    except ValueError as e:
+        raise FetchError(str(e)) from e
+
+
+def _check_symbols(client: RestClient, names: list[str]) -> list[str]:
+    """``names`` checked against exchangeInfo (``["ALL"]`` → every TRADING perpetual)."""
+    listed = {s["symbol"]: s for s in client.exchange_info()["symbols"]}
+    if names == ["ALL"]:
+        return client.perpetuals()
+    unknown = [s for s in names if s not in listed]
+    if unknown:
+        raise FetchError(f"unknown symbol(s) {', '.join(unknown)}: not in the exchange's "
+                         f"exchangeInfo at {client.base_url} (symbols are like BTCUSDT)")
+    return names
+
+
+class _Fetcher:
+    """Runs one fetch: worker threads page through REST (and the archive), this thread writes."""
+
+    def __init__(self, store: Store, client: RestClient | None, job: _Job, start_ms: int,
+                 end_ms: int, archive_url: str | None, workers: int, progress: bool):
+        self.store, self.client, self.job = store, client, job
+        self.start_ms, self.end_ms = start_ms, end_ms
+        self.archive_url, self.workers = archive_url, max(1, int(workers))
+        self.progress = progress
+        self.stop = threading.Event()
+        self.pages: queue.Queue = queue.Queue(maxsize=2 * self.workers)
+
+    def run(self, names: list[str]) -> FetchReport:
+        t0 = time.perf_counter()
+        report = FetchReport(self.job.kind, self.job.timeframe, self.start_ms, self.end_ms,
+                             {s: SymbolFetch() for s in names})
+        todo = {s: coverage.missing(self.store, s, self.job.kind, self.job.timeframe,
+                                    self.start_ms, self.end_ms) for s in names}
+        todo = {s: gaps for s, gaps in todo.items() if gaps}
+        bars = _Bars(self.progress, self.job, todo)
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="qdash-fetch")
+        try:
+            for sym, gaps in todo.items():
+                pool.submit(self._produce, sym, gaps)
+            left = len(todo)
+            while left:
+                item = self.pages.get()
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, str):  # a symbol is done
+                    left -= 1
+                    bars.done(item)
+                    continue
+                self._write(item, report.symbols[item.symbol])
+                bars.advance(item)
+        finally:
+            self.stop.set()
+            while True:  # unblock producers waiting on a full queue
+                try:
+                    self.pages.get_nowait()
+                except queue.Empty:
+                    break
+            pool.shutdown(wait=True, cancel_futures=True)
+            bars.close()
+        report.rest = self.client.stats() if self.client is not None else {}
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _put(self, item) -> None:
+        while not self.stop.is_set():
+            try:
+                self.pages.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _produce(self, symbol: str, gaps: list[tuple[int, int]]) -> None:
+        try:
+            for gap in gaps:
+                for page in self._pages(symbol, *gap):
+                    if self.stop.is_set():
+                        return
+                    self._put(page)
+            self._put(symbol)
+        except BaseException as e:  # handed to the writing thread, which raises it
+            self._put(e)
+
+    def _pages(self, symbol: str, start: int, end: int) -> Iterator[_Page]:
+        gaps = [(start, end)]
+        if self.archive_url is not None:
+            from .bulk import archive_pages
+
+            gaps = []
+            for page in archive_pages(self.archive_url, symbol, self.job.kind,
+                                      self.job.timeframe, start, end):
+                if page.rows is None:  # not in the archive: REST fills it
+                    gaps.append((page.start, page.end))
+                else:
+                    yield page
+        if self.client is None:
+            return
+        pager = {"klines": self._kline_pages, "mark": self._kline_pages,
+                 "aggTrades": self._agg_pages, "funding": self._funding_pages}[self.job.kind]
+        for s, e in gaps:
+            yield from pager(symbol, s, e)
+
+    # --- paging ---------------------------------------------------------------------------------
+    def _kline_pages(self, symbol: str, start: int, end: int) -> Iterator[_Page]:
+        tf = timeframe_ms(self.job.timeframe)
+        path = _PATHS[self.job.kind]
+        cur = start
+        while cur < end:
+            limit = best_kline_limit(math.ceil((end - cur) / tf))
+            now = int(time.time() * 1000)
+            rows = self.client.get(path, {"symbol": symbol, "interval": self.job.timeframe,
+                                          "startTime": cur, "endTime": end - 1, "limit": limit})
+            bars = kline_frame(rows, mark=self.job.kind == "mark")
+            closed_until = now // tf * tf  # klines opening at or after this may still change
+            bars = bars[bars.index.to_numpy() + tf <= now]
+            full = len(rows) >= limit
+            page_end = int(rows[-1][0]) + tf if full else end
+            yield _Page(symbol, cur, max(cur, min(page_end, closed_until)), bars)
+            if not full or page_end > closed_until:
+                return
+            cur = page_end
+
+    def _agg_pages(self, symbol: str, start: int, end: int) -> Iterator[_Page]:
+        cur, from_id = start, None
+        while cur < end:
+            sent_ms = int(time.time() * 1000)
+            if from_id is None:
+                window_end = min(cur + AGG_WINDOW_MS, end - 1)
+                rows = self.client.get("/fapi/v1/aggTrades", {
+                    "symbol": symbol, "startTime": cur, "endTime": window_end,
+                    "limit": AGG_PAGE})
+            else:
+                rows = self.client.get("/fapi/v1/aggTrades", {"symbol": symbol, "fromId": from_id,
+                                                              "limit": AGG_PAGE})
+            kept = [r for r in rows if r["T"] < end]
+            if len(kept) == AGG_PAGE:  # more may follow, also in this last millisecond
+                page_end, from_id = kept[-1]["T"], kept[-1]["a"] + 1
+            elif from_id is None:  # the whole window came
+                page_end = window_end + 1
+            else:  # past ``end``, or no later trade exists yet: done
+                page_end = end
+            settled = min(page_end, sent_ms - AGG_SETTLE_MS)
+            yield _Page(symbol, cur, max(cur, settled), agg_ticks(kept, symbol))
+            if settled < page_end or (from_id is not None and len(kept) < AGG_PAGE):
+                return
+            cur = max(cur, page_end)
+
+    def _funding_pages(self, symbol: str, start: int, end: int) -> Iterator[_Page]:
+        cur = start
+        while cur < end:
+            now = int(time.time() * 1000)
+            rows = self.client.get("/fapi/v1/fundingRate", {
+                "symbol": symbol, "startTime": cur, "endTime": end - 1, "limit": FUNDING_PAGE})
+            full = len(rows) >= FUNDING_PAGE
+            page_end = int(rows[-1]["fundingTime"]) + 1 if full else end
+            yield _Page(symbol, cur, max(cur, min(page_end, now)), funding_frame(rows))
+            if not full or page_end > now:
+                return
+            cur = page_end
+
+    # --- writing --------------------------------------------------------------------------------
+    def _write(self, page: _Page, rep: SymbolFetch) -> None:
+        job, st = self.job, self.store
+        n = 0 if page.rows is None else len(page.rows)
+        with st.transaction() as conn:
+            if n and job.kind == "aggTrades":
+                res = st.write_ticks(page.rows)
+            elif n and job.kind == "funding":
+                res = st.write_funding(page.symbol, page.rows)
+            elif n:
+                res = st.write_bars(page.rows, page.symbol, job.timeframe, job.source)
+            coverage.add(conn, page.symbol, job.kind, job.timeframe, page.start, page.end)
+        rep.pages += 1
+        rep.rows += n
+        rep.covered_ms += max(0, page.end - page.start)
+        if n:
+            rep.stored += res.stored
+            if page.from_archive:
+                rep.from_archive += n
+
+
+def best_kline_limit(rows_left: int) -> int:
+    """The klines page size that fetches ``rows_left`` rows with the least total weight (ties:
+    fewer requests)."""
+    def cost(limit):
+        return math.ceil(rows_left / limit) * kline_weight(limit), math.ceil(rows_left / limit)
+    return min(KLINE_PAGE_SIZES, key=cost)
+
+
+def kline_frame(rows: list, mark: bool = False) -> pd.DataFrame:
+    """Binance kline rows → candles (index open time, int ms; :data:`qdash.model.BAR_COLUMNS`).
+
+    Mark-price klines (``mark``) carry no volume: volumes and trades are 0 and vwap NaN."""
+    if not rows:
+        return pd.DataFrame({c: np.empty(0) for c in BAR_COLUMNS},
+                            index=pd.Index(np.empty(0, dtype=np.int64), name="open_time"))
+    a = np.array(rows, dtype=object)
+    col = {name: a[:, i].astype(np.float64) for i, name in
+           ((1, "open"), (2, "high"), (3, "low"), (4, "close"))}
+    n = len(rows)
+    if mark:
+        volume = quote = buy = np.zeros(n)
+        trades = np.zeros(n, dtype=np.int64)
+    else:
+        volume, quote = a[:, 5].astype(np.float64), a[:, 7].astype(np.float64)
+        trades, buy = a[:, 8].astype(np.int64), a[:, 9].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vwap = np.where(volume > 0, quote / volume, np.nan)
+    df = pd.DataFrame(col | {"volume": volume, "trades": trades, "buy_volume": buy,
+                             "quote_volume": quote, "vwap": vwap},
+                      index=pd.Index(a[:, 0].astype(np.int64), name="open_time"))
+    return df[BAR_COLUMNS]
+
+
+def agg_ticks(rows: list[dict], symbol: str, source: str = AGG_SOURCE) -> pd.DataFrame:
+    """aggTrades REST rows → one tick per underlying trade (see :func:`expand_agg_trades`)."""
+    if not rows:
+        return expand_agg_trades(symbol, [], [], [], [], [], [], source)
+    return expand_agg_trades(
+        symbol, [r["T"] for r in rows], [r["f"] for r in rows], [r["l"] for r in rows],
+        np.array([r["p"] for r in rows], dtype=np.float64),
+        np.array([r["q"] for r in rows], dtype=np.float64),
+        np.array([r["m"] for r in rows], dtype=np.int8), source)
+
+
+def funding_frame(rows: list[dict]) -> pd.DataFrame:
+    """fundingRate REST rows → ``funding_time`` (int ms), ``rate``, ``mark_price`` (NaN when the
+    exchange left it empty, as for old events)."""
+    return pd.DataFrame({
+        "funding_time": np.array([r["fundingTime"] for r in rows], dtype=np.int64),
+        "rate": np.array([r["fundingRate"] for r in rows], dtype=np.float64),
+        "mark_price": np.array([r.get("markPrice") or "nan" for r in rows], dtype=np.float64)})
+
+
+class _Bars:
+    """tqdm bars: one per symbol and kind while it is fetched (minutes of history covered), and
+    one over symbols when there are several."""
+
+    def __init__(self, enabled: bool, job: _Job, todo: dict[str, list[tuple[int, int]]]):
+        self.enabled, self.job, self.todo = enabled, job, todo
+        self.open: dict[str, object] = {}
+        self.total = None
+        if enabled and len(todo) > 1:
+            from tqdm.auto import tqdm
+
+            self.total = tqdm(total=len(todo), unit="symbol", desc=f"fetch {job.kind}")
+
+    def advance(self, page: _Page) -> None:
+        if not self.enabled:
+            return
+        bar = self.open.get(page.symbol)
+        if bar is None:
+            from tqdm.auto import tqdm
+
+            minutes = sum(e - s for s, e in self.todo[page.symbol]) / 60_000
+            what = self.job.kind + (f" {self.job.timeframe}" if self.job.timeframe else "")
+            bar = self.open[page.symbol] = tqdm(total=round(minutes), unit="min", leave=False,
+                                                desc=f"{page.symbol} {what}")
+        bar.update(round((page.end - page.start) / 60_000))
+
+    def done(self, symbol: str) -> None:
+        bar = self.open.pop(symbol, None)
+        if bar is not None:
+            bar.close()
+        if self.total is not None:
+            self.total.update(1)
+
+    def close(self) -> None:
+        for bar in self.open.values():
+            bar.close()
+        if self.total is not None:
+            self.total.close()
+
+
+__all__ = ["FetchError", "FetchReport", "KINDS", "INTERVALS", "fetch", "kline_frame",
+           "agg_ticks", "funding_frame", "best_kline_limit"]

@@ -1,0 +1,179 @@
+"""``qdash archive``: closed days move from SQLite into Parquet, reads see both transparently, the
+files are readable by pyarrow, pandas, Dask (and DuckDB when installed) from a path or an fsspec
+URL, and re-runs neither lose nor duplicate rows."""
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as ds
+import pytest
+
+from qdash.archive import Archive, archive
+from qdash.cli import main as cli_main
+from qdash.model import tick_frame
+from qdash.store import Store
+
+DAY = 86_400_000
+D0 = 1_721_260_800_000  # 2024-07-18 00:00 UTC
+
+
+def ticks(symbol, day0, days, n_per_day=500, first_id=1):
+    n = days * n_per_day
+    rng = np.random.default_rng(len(symbol) + day0 % 997)
+    ts = day0 + np.sort(rng.integers(0, days * DAY, n))
+    price = np.round(100 + np.cumsum(rng.choice([-0.1, 0.0, 0.1], n)), 1)
+    return tick_frame(symbol, ts, np.arange(first_id, first_id + n), price,
+                      np.round(rng.uniform(0.001, 2, n), 3), rng.integers(0, 2, n), "binance")
+
+
+def candles(day0, days, tf_ms=60_000):
+    idx = pd.DatetimeIndex(pd.to_datetime(np.arange(day0, day0 + days * DAY, tf_ms), unit="ms",
+                                          utc=True), name="open_time")
+    x = np.linspace(100, 110, len(idx))
+    return pd.DataFrame({"open": x, "high": x + 1, "low": x - 1, "close": x + 0.5,
+                         "volume": np.full(len(idx), 3.0), "trades": np.arange(len(idx)),
+                         "buy_volume": np.full(len(idx), 1.0), "quote_volume": 300 * x,
+                         "vwap": x + 0.2}, index=idx)
+
+
+@pytest.fixture
+def filled(tmp_path):
+    """A store with 3 days of ticks of two symbols and 1m, 1d and mark candles, July 18–20."""
+    store = Store(tmp_path / "q.db", synchronous="OFF")
+    for sym in ("BTCUSDT", "ETHUSDT"):
+        store.write_ticks(ticks(sym, D0, 3))
+        store.write_bars(candles(D0, 3), sym, "1m")
+        store.write_bars(candles(D0, 3, DAY), sym, "1d")
+        store.write_bars(candles(D0, 3), sym, "1m", source="mark")
+    return store
+
+
+def snapshot(store):
+    return {sym: (store.ticks(sym), store.bars(sym, "1m"), store.bars(sym, "1d"),
+                  store.bars(sym, "1m", source="mark")) for sym in ("BTCUSDT", "ETHUSDT")}
+
+
+def assert_same(a, b):
+    for sym in a:
+        for x, y in zip(a[sym], b[sym]):
+            pd.testing.assert_frame_equal(x, y)
+
+
+def test_closed_days_move_and_reads_do_not_change(filled):
+    before = snapshot(filled)
+    rep = archive(filled, before=pd.Timestamp(D0 + 2 * DAY + 3_600_000, unit="ms", tz="UTC"),
+                  progress=False)
+    # July 18 and 19 moved (ticks by day, candles by month); July 20 is not closed before the cutoff
+    assert rep.ticks == sum(int((t["ts"] < D0 + 2 * DAY).sum())
+                            for t, *_ in before.values())
+    assert rep.candles == 2 * (2 * 1440 * 2 + 2)
+    assert filled.tick_count() == sum(int((t["ts"] >= D0 + 2 * DAY).sum())
+                                      for t, *_ in before.values())
+    left = filled.connection().execute("SELECT MIN(open_time) FROM ohlcv_data").fetchone()[0]
+    assert left == D0 + 2 * DAY
+    assert_same(before, snapshot(filled))
+    # range reads across the boundary
+    t = filled.ticks("BTCUSDT", D0 + DAY + 5, D0 + 2 * DAY + 3_600_000)
+    want = before["BTCUSDT"][0]
+    want = want[(want["ts"] >= D0 + DAY + 5) & (want["ts"] < D0 + 2 * DAY + 3_600_000)]
+    pd.testing.assert_frame_equal(t, want)
+    # nothing left to move: a second run moves nothing and changes nothing
+    again = archive(filled, before=pd.Timestamp(D0 + 2 * DAY, unit="ms", tz="UTC"),
+                    progress=False)
+    assert again.ticks == again.candles == 0
+    assert_same(before, snapshot(filled))
+
+
+def test_layout_and_other_readers(filled):
+    archive(filled, before=pd.Timestamp(D0 + 3 * DAY, unit="ms", tz="UTC"), progress=False)
+    root = filled.archive.root
+    assert root == f"{filled.path}.archive"
+    want = filled.ticks("ETHUSDT")
+    data = ds.dataset(f"{root}/kind=ticks", partitioning="hive")
+    assert {"symbol", "date", "ts", "price"} <= set(data.schema.names)
+    eth = data.to_table(filter=ds.field("symbol") == "ETHUSDT").to_pandas()
+    assert (eth["trade_id"].to_numpy() == want["trade_id"].to_numpy()).all()
+    files = sorted(str(p) for p in __import__("pathlib").Path(root).rglob("*.parquet"))
+    assert any("kind=ticks/symbol=BTCUSDT/date=2024-07-19/part-0.parquet" in f for f in files)
+    assert any("kind=candles/symbol=BTCUSDT/month=2024-07/part-0.parquet" in f for f in files)
+    pdf = pd.read_parquet(f"{root}/kind=candles", filters=[("symbol", "=", "BTCUSDT"),
+                                                             ("timeframe", "=", "1d")])
+    assert len(pdf) == 3
+    import dask.dataframe as dd
+
+    ddf = dd.read_parquet(f"file://{root}/kind=ticks")
+    assert len(ddf) == len(want) + len(filled.ticks("BTCUSDT"))
+    # the Archive reader from a file:// URL, not only a path
+    pd.testing.assert_frame_equal(Archive(f"file://{root}").ticks("ETHUSDT"), want)
+
+
+def test_duckdb_reads_the_archive(filled):
+    duckdb = pytest.importorskip("duckdb")
+    archive(filled, before=pd.Timestamp(D0 + 3 * DAY, unit="ms", tz="UTC"), progress=False)
+    n = duckdb.sql(f"SELECT COUNT(*) FROM read_parquet('{filled.archive.root}/kind=ticks/*/*/*"
+                   ".parquet', hive_partitioning=true) WHERE symbol = 'ETHUSDT'").fetchone()[0]
+    assert n == len(filled.ticks("ETHUSDT"))
+
+
+def test_archive_on_an_fsspec_url(tmp_path):
+    store = Store(tmp_path / "q.db", archive="memory://qdash-test-archive")
+    store.write_ticks(ticks("BTCUSDT", D0, 2))
+    store.write_bars(candles(D0, 2), "BTCUSDT", "1m")
+    before = store.ticks("BTCUSDT"), store.bars("BTCUSDT", "1m")
+    rep = archive(store, before="2024-07-20", progress=False)
+    assert rep.ticks == 1000 and store.tick_count() == 0
+    pd.testing.assert_frame_equal(store.ticks("BTCUSDT"), before[0])
+    pd.testing.assert_frame_equal(store.bars("BTCUSDT", "1m"), before[1])
+    import fsspec
+
+    assert fsspec.filesystem("memory").exists(
+        "/qdash-test-archive/kind=ticks/symbol=BTCUSDT/date=2024-07-18/part-0.parquet")
+
+
+def test_late_rows_merge_into_their_partition(filled):
+    archive(filled, before=pd.Timestamp(D0 + 3 * DAY, unit="ms", tz="UTC"), progress=False)
+    before = filled.ticks("BTCUSDT")
+    late = ticks("BTCUSDT", D0, 1, n_per_day=20, first_id=10_000_000)
+    again = before.iloc[:5].reset_index(drop=True)  # already archived rows, written again
+    filled.write_ticks(late)
+    filled.write_ticks(again)
+    merged = filled.ticks("BTCUSDT")
+    assert len(merged) == len(before) + 20  # the rows in both places appear once
+    rep = archive(filled, before=pd.Timestamp(D0 + 3 * DAY, unit="ms", tz="UTC"),
+                  progress=False)
+    assert rep.ticks == 25 and filled.tick_count() == 0
+    pd.testing.assert_frame_equal(filled.ticks("BTCUSDT"), merged)
+
+
+def test_rows_arriving_during_the_move_stay_in_sqlite(filled, monkeypatch):
+    from qdash import archive as mod
+
+    real = mod.Archive.write_partition
+    late = ticks("ETHUSDT", D0, 1, n_per_day=3, first_id=20_000_000)
+
+    def write_and_race(self, kind, symbol, value, table):
+        n = real(self, kind, symbol, value, table)
+        if kind == "ticks" and symbol == "ETHUSDT" and value == "2024-07-18":
+            filled.write_ticks(late)  # a recorder writes while the partition is archived
+        return n
+
+    monkeypatch.setattr(mod.Archive, "write_partition", write_and_race)
+    total = len(filled.ticks("ETHUSDT")) + 3
+    rep = archive(filled, before=pd.Timestamp(D0 + 3 * DAY, unit="ms", tz="UTC"),
+                  progress=False)
+    assert rep.deferred == ["ticks ETHUSDT 2024-07-18"]
+    assert len(filled.ticks("ETHUSDT")) == total
+    monkeypatch.setattr(mod.Archive, "write_partition", real)
+    archive(filled, before=pd.Timestamp(D0 + 3 * DAY, unit="ms", tz="UTC"), progress=False)
+    assert filled.tick_count() == 0 and len(filled.ticks("ETHUSDT")) == total
+
+
+def test_cli_archive(filled, capsys):
+    path = filled.path
+    filled.close()
+    out_dir = f"{path}.elsewhere"
+    assert cli_main(["archive", "--db", path, "--dir", out_dir, "--before", "2024-07-19",
+                     "--no-progress"]) == 0
+    assert "moved 1,0" in capsys.readouterr().out
+    store = Store(path, archive=out_dir)
+    assert int(store.ticks("BTCUSDT")["ts"].min()) < D0 + DAY
+    assert store.connection().execute("SELECT MIN(ts) FROM tick_data").fetchone()[0] >= D0 + DAY
