@@ -206,3 +206,23 @@ def test_waiting_for_says_what_is_missing_with_exact_counts():
     assert st.waiting_for()[0] == ("z-score: 183 of 239 bars (120-bar β window + 120-bar z "
                                    "window)")
     assert st.waiting_for()[1] == "ADF / cointegration / half-life: first refresh pending"
+
+
+def test_a_breakdown_metric_fires_an_alert_when_the_pair_stops_cointegrating():
+    rng = np.random.default_rng(0)
+    n = 2_000
+    x = np.log(60_000) + np.cumsum(rng.normal(0, 1e-3, n))
+    e = np.zeros(n)
+    for i in range(1, n):
+        e[i] = 0.9 * e[i - 1] + rng.normal(0, 3e-4)
+    y = np.log(3_000) + (x - x[0]) + e
+    y[1_500:] += np.cumsum(rng.normal(0, 1e-3, n - 1_500))   # the spread starts to wander
+    idx = pd.date_range("2024-01-01", periods=n, freq="1min", tz="UTC")
+    by, bx = pd.Series(np.exp(y), index=idx), pd.Series(np.exp(x), index=idx)
+    before = PairAnalytics.from_bars(by.iloc[:1_400], bx.iloc[:1_400], window=1_000).summary
+    after = PairAnalytics.from_bars(by, bx, window=1_000).summary
+    assert before["coint_break"] == 0 and before["coint_p"] < 0.01
+    assert after["coint_break"] == 1 and after["coint_p"] > 0.05
+    alerts = AlertManager(None)
+    alerts.add("coint_break > 0", name="broke", cooldown_s=0)
+    assert not alerts.update("P", before, 1) and len(alerts.update("P", after, 2)) == 1

@@ -31,12 +31,15 @@ from . import _kernels as K
 from .hedge import _huber, _theil_sen, ols
 from .liquidity import liquidity_from_arrays, liquidity_score, pair_liquidity_score
 from .signal import GivenBeta, SignalSpec, align_bars, kalman_r_arg, kernel_method, run_kernel
-from .stats import adf, coint, half_life, hurst
+from .stats import adf, coint, half_life, hurst, spread_break
 
 log = logging.getLogger(__name__)
 
 MIN_TEST_BARS = 50
 """Below this many bars in the refresh window, ADF / cointegration / half-life are not shown."""
+BREAK_LEVEL = 0.05
+"""``coint_break`` is 1 when the refresh window's Engle–Granger p-value exceeds this level (no
+longer cointegrated) or the spread's CUSUM break test rejects at it (the spread broke)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ def compute_refresh(py: np.ndarray, px: np.ndarray, qv_y: np.ndarray, qv_x: np.n
     b_t, a_t, _ = _theil_sen(y, x, True, cfg.theil_sen_max_points, cfg.seed) if ok else nan3
     out.update(beta_huber=b_h, alpha_huber=a_h, beta_theil_sen=b_t, alpha_theil_sen=a_t)
     keys = ("adf_stat", "adf_p", "coint_stat", "coint_p", "coint_crit_5", "half_life_bars",
-            "half_life_s", "hurst")
+            "half_life_s", "hurst", "break_stat", "break_p", "coint_break")
     out.update(dict.fromkeys(keys, math.nan))
     if ok:
         spread = y - (b_ols * x + a_ols)
@@ -104,6 +107,9 @@ def compute_refresh(py: np.ndarray, px: np.ndarray, qv_y: np.ndarray, qv_x: np.n
             hl = half_life(spread)
             out.update(half_life_bars=hl, half_life_s=hl * timeframe_ms / 1000.0,
                        hurst=hurst(spread))
+            b_stat, b_p = spread_break(spread)
+            out.update(break_stat=b_stat, break_p=b_p,
+                       coint_break=float(co.pvalue > BREAK_LEVEL or b_p < BREAK_LEVEL))
         except AnalyticsError as exc:
             log.info("pair %s/%s refresh: %s", cfg.symbol_y, cfg.symbol_x, exc)
     minutes = len(y) * timeframe_ms / 60_000.0
@@ -344,7 +350,8 @@ class PairState:
                  stale_x=stale_x, stale=stale)
         keys = ("beta_ols", "alpha_ols", "beta_huber", "alpha_huber", "beta_theil_sen",
                 "alpha_theil_sen", "adf_stat", "adf_p", "coint_stat", "coint_p", "coint_crit_5",
-                "half_life_bars", "half_life_s", "hurst", "liquidity_y", "liquidity_x",
+                "half_life_bars", "half_life_s", "hurst", "break_stat", "break_p", "coint_break",
+                "liquidity_y", "liquidity_x",
                 "liquidity_pair", "quote_volume_per_min_y", "quote_volume_per_min_x",
                 "trades_per_min_y", "trades_per_min_x", "spread_proxy_bps_y",
                 "spread_proxy_bps_x", "refresh_bars", "refreshed_ms")

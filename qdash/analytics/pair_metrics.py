@@ -66,6 +66,11 @@ _DECLARED = [
     Metric("half_life_bars", "bars", "mean-reversion half-life of the OLS spread"),
     Metric("half_life_s", "s", "the same in seconds"),
     Metric("hurst", "0..1", "Hurst exponent of the OLS spread (< 0.5 mean-reverting)"),
+    Metric("break_stat", "sup |CUSUM|", "OLS-CUSUM break statistic of the OLS spread's "
+           "mean-reversion residuals"),
+    Metric("break_p", "p", "its p-value (small: the spread broke inside the refresh window)"),
+    Metric("coint_break", "0/1", "1 when coint_p > 0.05 or break_p < 0.05: the pair stopped "
+           "behaving; a rule `coint_break > 0` fires on it"),
     Metric("liquidity_y", "0..1", "liquidity score of y"),
     Metric("liquidity_x", "0..1", "liquidity score of x"),
     Metric("liquidity_pair", "0..1", "liquidity score of the pair (the weaker leg)"),

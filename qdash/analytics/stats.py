@@ -324,6 +324,34 @@ def half_life(s) -> float:
     return float(-np.log(2.0) / theta) if theta < 0 else math.inf
 
 
+def spread_break(s) -> tuple[float, float]:
+    """Structural-break test of a mean-reverting spread: (statistic, p-value).
+
+    The OLS-CUSUM test of Ploberger and Krämer (``statsmodels.stats.diagnostic.
+    breaks_cusumolsresid``, ddof 2) on the residuals of the half-life regression ``Δs_t = c +
+    θ s_{t−1} + e_t`` (see :func:`half_life`): the residuals of a stable Ornstein–Uhlenbeck spread
+    are white noise, while a shift of the spread's mean or a loss of mean reversion inside the
+    window leaves a lasting drift in their cumulative sum. Applied to the spread levels the test
+    would reject on autocorrelation alone. A small p-value says the spread broke."""
+    from statsmodels.stats.diagnostic import breaks_cusumolsresid
+
+    v = _values(s)
+    lag, d = v[:-1], np.diff(v)
+    ok = np.isfinite(lag) & np.isfinite(d)
+    lag, d = lag[ok], d[ok]
+    if len(d) < 10:
+        raise AnalyticsError(f"a break test needs at least 11 finite spread values, got "
+                             f"{len(d) + 1}")
+    dl = lag - lag.mean()
+    sxx = np.dot(dl, dl)
+    if sxx <= 0:
+        raise AnalyticsError("break test: the spread is constant")
+    theta = np.dot(dl, d - d.mean()) / sxx
+    resid = (d - d.mean()) - theta * dl
+    stat, p, _ = breaks_cusumolsresid(resid, ddof=2)
+    return float(stat), float(p)
+
+
 def hurst(s, max_lag: int = 100, min_lag: int = 2) -> float:
     """Hurst exponent by the scaling of lagged differences ("variance of increments" estimator).
 
