@@ -11,7 +11,7 @@ from filterpy.kalman import KalmanFilter
 from qdash.analytics import _kernels as K
 
 N = 100_000
-DELTA, R = 1e-5, 1e-6
+WINDOW, DELTA = 120, 1 / 120
 
 
 def data():
@@ -22,23 +22,31 @@ def data():
 
 
 def ours(y, x):
-    st = np.array([0.0, 0.0, 1.0, 0.0, 1.0])
-    return K.kalman_run(y, x, DELTA / (1 - DELTA), R, 1.0, st)
+    return K.kalman_run(y, x, WINDOW, 1.0 / (1.0 - DELTA), np.nan)
 
 
 def reference(y, x):
+    """filterpy on qdash's model: started from the first window's OLS, centred observation
+    row [x − x_ref, 1], process noise δ/(1−δ)·P each bar."""
+    xw, yw = x[:WINDOW], y[:WINDOW]
+    x_ref = xw.mean()
+    sxx = ((xw - x_ref) ** 2).sum()
+    b0 = ((xw - x_ref) * (yw - yw.mean())).sum() / sxx
+    resid = yw - yw.mean() - b0 * (xw - x_ref)
+    r = resid @ resid / (WINDOW - 2)
     kf = KalmanFilter(dim_x=2, dim_z=1)
-    kf.x = np.zeros((2, 1))
-    kf.P = np.eye(2)
+    kf.x = np.array([[b0], [yw.mean()]])
+    kf.P = r * np.diag([1 / sxx, 1 / WINDOW])
     kf.F = np.eye(2)
-    kf.Q = DELTA / (1 - DELTA) * np.eye(2)
-    kf.R = np.array([[R]])
-    beta = np.empty(len(y))
+    kf.R = np.array([[r]])
+    beta = np.full(len(y), np.nan)
+    beta[WINDOW - 1] = b0
     h = np.array([[0.0, 1.0]])
     z = np.empty((1, 1))
-    for i in range(len(y)):
+    for i in range(WINDOW, len(y)):
+        kf.Q = DELTA / (1 - DELTA) * kf.P
         kf.predict()
-        h[0, 0] = x[i]
+        h[0, 0] = x[i] - x_ref
         z[0, 0] = y[i]
         kf.update(z, H=h)
         beta[i] = kf.x[0, 0]
@@ -52,7 +60,7 @@ def main():
     t0 = time.perf_counter()
     ref_beta = reference(y, x)
     t_ref = time.perf_counter() - t0
-    err = np.abs(ours(y, x)[0] - ref_beta).max()
+    err = np.nanmax(np.abs(ours(y, x)[0] - ref_beta))
     print(f"bars: {N:,}")
     print(f"qdash kalman_run: {t_ours * 1e3:.2f} ms ({N / t_ours:,.0f} steps/s)")
     print(f"filterpy predict/update loop: {t_ref * 1e3:.0f} ms ({N / t_ref:,.0f} steps/s)")

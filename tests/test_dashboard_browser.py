@@ -164,7 +164,8 @@ def test_z_score_candles_and_counters_move(demo_page):
     assert count(stats2, "kernel → browser") > count(stats1, "kernel → browser")
 
     def bars(text):
-        return int(re.search(r"aligned bars\s*([\d,]+)", text).group(1).replace(",", ""))
+        return int(re.search(r"aligned bars \(this segment\)\s*([\d,]+)", text).group(1)
+                   .replace(",", ""))
 
     assert bars(stats2) > bars(stats1)
     assert log.errors() == []

@@ -482,6 +482,28 @@ def pair_step(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_lo
 
 
 @njit(cache=True)
+def pair_update(t, tf, cy, cx, limit, g, gp, st, cnt, buf, wb, wc, wz, inv_keep, r, use_log,
+                method, given_beta, given_alpha, out, row, raw, j, qy, qx, ny, nx):
+    """The live path in one call: :func:`gate_step` then, when the interval is used,
+    :func:`pair_step` and the raw ring ``raw[:, j]`` (price y/x, quote volume y/x, trades y/x).
+    Returns True when the pair used the interval."""
+    ok, new, py, px = gate_step(g, gp, t, tf, cy, cx, limit)
+    if not ok:
+        return False
+    pair_step(py, px, new, st, cnt, buf, wb, wc, wz, inv_keep, r, use_log, method, given_beta,
+              given_alpha, out, row)
+    traded_y = cy == cy
+    traded_x = cx == cx
+    raw[0, j] = py
+    raw[1, j] = px
+    raw[2, j] = qy if traded_y else 0.0
+    raw[3, j] = qx if traded_x else 0.0
+    raw[4, j] = ny if traded_y else 0.0
+    raw[5, j] = nx if traded_x else 0.0
+    return True
+
+
+@njit(cache=True)
 def pair_run(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_log, method,
              given_beta, given_alpha):
     """Run :func:`pair_step` over whole arrays of aligned raw closes; returns the (n, N_OUT) out."""

@@ -128,6 +128,8 @@ def _bar_fields(bar) -> tuple[float, float, float, int | None, int | None]:
     """(close or NaN, trades, quote_volume, open_time ms, last trade ms) of a float, None or
     mapping bar. A bar with ``trades == 0`` is a silent bar (close NaN)."""
     nan = math.nan
+    if type(bar) is float:                        # the hot path: a close price
+        return bar, nan, nan, None, None
     if bar is None:
         return nan, 0.0, 0.0, None, None
     if isinstance(bar, (int, float, np.floating, np.integer)):
@@ -196,12 +198,32 @@ class PairState:
             if t is None:
                 t = 0 if self._t is None else self._t + self.timeframe_ms
         tf = self.timeframe_ms
-        for leg, (c, last) in enumerate(((cy, ly), (cx, lx))):
-            if c == c and not self._exact[leg]:
-                seen = last if last is not None else t + tf
-                prev = self._last_trade[leg]
-                self._last_trade[leg] = seen if prev is None else max(prev, seen)
-        ok, new, py, px = K.gate_step(self._gate, self._gate_p, float(t), float(tf), cy, cx,
+        if cy == cy and not self._exact[0]:
+            seen = ly if ly is not None else t + tf
+            prev = self._last_trade[0]
+            self._last_trade[0] = seen if prev is None or seen > prev else prev
+        if cx == cx and not self._exact[1]:
+            seen = lx if lx is not None else t + tf
+            prev = self._last_trade[1]
+            self._last_trade[1] = seen if prev is None or seen > prev else prev
+        cfg = self.config
+        if self._given.active:
+            return self._update_given(t, cy, cx, ny, nx, qy, qx)
+        if not K.pair_update(float(t), float(tf), cy, cx, float(cfg.max_gap_bars), self._gate,
+                             self._gate_p, self._st, self._cnt, self._buf, cfg.beta_window,
+                             cfg.corr_window, cfg.z_window, self._inv_keep, self._r, cfg.log,
+                             self._method, math.nan, math.nan, self._out, self._n % cfg.history,
+                             self._raw, self._n % cfg.window, qy, qx, ny, nx):
+            return False
+        self._out_t[self._n % cfg.history] = t
+        self._t = t
+        self._n += 1
+        return True
+
+    def _update_given(self, t, cy, cx, ny, nx, qy, qx) -> bool:
+        """:meth:`update` for a β the kernel does not compute (Huber, Theil–Sen, fixed)."""
+        ok, new, py, px = K.gate_step(self._gate, self._gate_p, float(t),
+                                      float(self.timeframe_ms), cy, cx,
                                       float(self.config.max_gap_bars))
         if not ok:
             return False
@@ -413,7 +435,8 @@ class PairAnalytics:
         """
         cfg = replace(config or PairConfig(), **params)
         cfg.validate()
-        al = align_bars(bars_y, bars_x, cfg.max_gap_bars, timeframe_ms)
+        g, gp = K.new_gate()
+        al = align_bars(bars_y, bars_x, cfg.max_gap_bars, timeframe_ms, (g, gp))
         if len(al) < 10:
             raise AnalyticsError(f"{cfg.symbol_y}/{cfg.symbol_x}: only {len(al)} aligned bars, "
                                  "need at least 10")
@@ -421,6 +444,7 @@ class PairAnalytics:
         if timeframe_ms is None:
             timeframe_ms = int(np.diff(t_ms).min())
         state = PairState(cfg, timeframe_ms)
+        state._gate, state._gate_p = g, gp
         py, px = al["price_y"].to_numpy(), al["price_x"].to_numpy()
         ty, tx = al["trades_y"].to_numpy(), al["trades_x"].to_numpy()
         qy, qx = al["quote_volume_y"].to_numpy(), al["quote_volume_x"].to_numpy()
@@ -430,7 +454,6 @@ class PairAnalytics:
         state._load_history(out, t_ms, np.vstack([py, px, qy, qx, ty, tx]))
         state._n = n
         state._t = int(t_ms[-1])
-        _replay_gate(state, bars_y, bars_x, timeframe_ms)
         for i, tr in enumerate((ty, tx)):
             idx = np.flatnonzero(tr > 0)
             state._last_trade[i] = int(t_ms[idx[-1]]) + timeframe_ms if len(idx) else None
@@ -465,16 +488,3 @@ def _ages(t_ms: np.ndarray, traded: np.ndarray, tf_ms: int) -> np.ndarray:
     age = (t_ms + tf_ms - last) / 1000.0
     age[last == np.iinfo(np.int64).min] = np.inf
     return age
-
-
-def _replay_gate(state: PairState, bars_y, bars_x, tf_ms: int) -> None:
-    """Bring a batch-built state's gap gate to where live updates would have left it."""
-    from .signal import _leg
-
-    a, b = _leg(bars_y, "y"), _leg(bars_x, "x")
-    df = a[["close", "trades"]].add_suffix("_y").join(b[["close", "trades"]].add_suffix("_x"),
-                                                        how="outer", sort=True)
-    cy = np.where(df["trades_y"].to_numpy() > 0, df["close_y"].to_numpy(), np.nan)
-    cx = np.where(df["trades_x"].to_numpy() > 0, df["close_x"].to_numpy(), np.nan)
-    K.gate_run(df.index.asi8.astype(np.float64), cy, cx, float(tf_ms),
-               float(state.config.max_gap_bars), state._gate, state._gate_p)

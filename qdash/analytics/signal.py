@@ -186,7 +186,8 @@ class GivenBeta:
 
     def __init__(self, spec: SignalSpec):
         self.spec = spec
-        w = spec.beta_window
+        self.active = kernel_method(spec) == K.M_GIVEN
+        w = spec.beta_window if spec.hedge in ("huber", "theil-sen") else 1
         self._ring = np.empty((2, w))
         self._k = 0
         self._b = self._a = math.nan
@@ -195,8 +196,8 @@ class GivenBeta:
 
     def push(self, yw: float, xw: float, new_segment: bool) -> tuple[float, float]:
         spec = self.spec
-        if spec.hedge == "fixed":
-            return self._b, self._a
+        if spec.hedge != "huber" and spec.hedge != "theil-sen":
+            return self._b, self._a              # fixed, or NaN for the kernel's own methods
         w = spec.beta_window
         if new_segment:
             self._k = 0
@@ -215,8 +216,10 @@ class GivenBeta:
         """:meth:`push` over whole arrays (NaN arrays are returned for kernel methods)."""
         n = len(yw)
         b, a = np.full(n, math.nan), np.full(n, math.nan)
-        if kernel_method(self.spec) != K.M_GIVEN:
+        if not self.active:
             return b, a
+        if self.spec.hedge == "fixed":
+            return np.full(n, self._b), np.full(n, self._a)
         for i in range(n):
             b[i], a[i] = self.push(float(yw[i]), float(xw[i]), bool(new_segment[i]))
         return b, a
@@ -251,7 +254,7 @@ def _leg(bars, name: str) -> pd.DataFrame:
 
 
 def align_bars(bars_y, bars_x, max_gap_bars: int = 60,
-               timeframe_ms: int | None = None) -> pd.DataFrame:
+               timeframe_ms: int | None = None, gate=None) -> pd.DataFrame:
     """Aligned bars of two legs by the module's alignment and gap rule.
 
     ``bars_y``/``bars_x``: candles (or close Series) indexed by UTC open time. Returns one row
@@ -259,7 +262,9 @@ def align_bars(bars_y, bars_x, max_gap_bars: int = 60,
     carried), ``open_y, open_x`` (the bar's open; the carried close on a silent bar),
     ``trades_y, trades_x`` and ``quote_volume_y, quote_volume_x`` (0 on silent bars),
     ``segment_start`` (True where a segment starts). ``timeframe_ms`` defaults to the smallest
-    step between open times."""
+    step between open times. ``gate``: the (state, prices) arrays of the gap gate to run (and
+    leave where live updates continue, as a :class:`~qdash.analytics.PairState` holds them);
+    fresh ones when None."""
     a, b = _leg(bars_y, "y"), _leg(bars_x, "x")
     df = a.add_suffix("_y").join(b.add_suffix("_x"), how="outer", sort=True)
     t = df.index.asi8
@@ -270,7 +275,7 @@ def align_bars(bars_y, bars_x, max_gap_bars: int = 60,
     cy = np.where(df["trades_y"].to_numpy() > 0, df["close_y"].to_numpy(), np.nan)
     cx = np.where(df["trades_x"].to_numpy() > 0, df["close_x"].to_numpy(), np.nan)
     acc, new, py, px = K.gate_run(t.astype(np.float64), cy, cx, float(timeframe_ms),
-                                  float(max_gap_bars), *K.new_gate())
+                                  float(max_gap_bars), *(gate or K.new_gate()))
     out = pd.DataFrame({
         "price_y": py, "price_x": px,
         "open_y": np.where(np.isnan(cy), py, df["open_y"].to_numpy()),
