@@ -15,7 +15,6 @@ from qdash.analytics import (
     PairState,
     align_bars,
     check_filters,
-    compute_signal,
     hedge_ratio,
     liquidity_score,
     liquidity_stats,

@@ -172,8 +172,9 @@ def test_charts_break_their_lines_at_a_hole(july_august):
 @pytest.mark.parametrize("timeframe, tf_ms", [("1s", 1_000), ("1m", 60_000), ("5m", 300_000),
                                               ("1h", 3_600_000)])
 def test_a_leg_is_stale_by_its_last_trade_whatever_the_timeframe(timeframe, tf_ms):
-    """Two legs trading every 10 s (1s bars: 0.5 s) for 40 bars, fed as ticks to a LiveSession: the pair is fresh
-    on every timeframe; then y goes quiet and is stale 30 s after its last trade."""
+    """Two legs trading every 10 s (1s bars: 0.5 s) for 40 bars, fed as ticks to a LiveSession:
+    the pair is fresh on every timeframe; then y goes quiet and is stale 30 s after its last
+    trade."""
     session = LiveSession(None, y="AAAUSDT", x="BBBUSDT", timeframe=timeframe,
                           pair_config=PairConfig(beta_window=5, z_window=5, corr_window=5,
                                                  window=50, stale_after_s=30))

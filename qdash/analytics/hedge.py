@@ -7,7 +7,8 @@ hedge leg: a spread position is +1 y and −beta x.
 Every method returns a :class:`HedgeResult` with ``beta``, ``alpha``, ``spread``; the time-varying
 methods (``rolling-ols``, ``expanding-ols``, ``kalman``) also carry per-bar
 ``beta_series``/``alpha_series``, and their scalar ``beta``/``alpha`` are the last bar's. Their
-estimate at bar t uses bars <= t only (no look-ahead), and their spread is ``y_t − (beta_t·x_t + alpha_t)``.
+estimate at bar t uses bars <= t only (no look-ahead), and their spread is
+``y_t − (beta_t·x_t + alpha_t)``.
 
 Alignment policy (:func:`align`), the same for every method:
 
