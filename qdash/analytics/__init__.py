@@ -25,15 +25,16 @@ from .stats import (
     half_life,
     hurst,
     log_returns,
+    return_correlations,
     spread,
     zscore,
 )
 
 __all__ = [
-    "ADFResult", "CointResult", "HEDGE_METHODS", "SignalSpec", "compute_signal", "FilterParam",
-    "HedgeResult", "LIQUIDITY_FILTERS", "LiquidityStats",
-    "METHODS", "PairAnalytics", "PairConfig", "PairState", "adf", "align", "align_bars",
-    "check_filters", "coint", "compute_refresh", "correlation", "half_life", "hedge_ratio", "hurst",
-    "liquidity_score", "liquidity_stats", "log_returns", "pair_liquidity_score",
-    "roll_spread_bps", "spread", "zscore",
+    "ADFResult", "CointResult", "FilterParam", "HEDGE_METHODS", "HedgeResult", "LIQUIDITY_FILTERS",
+    "LiquidityStats", "METHODS", "PairAnalytics", "PairConfig", "PairState", "SignalSpec", "adf",
+    "align", "align_bars", "check_filters", "coint", "compute_refresh", "compute_signal",
+    "correlation", "half_life", "hedge_ratio", "hurst", "liquidity_score", "liquidity_stats",
+    "log_returns", "pair_liquidity_score", "return_correlations", "roll_spread_bps", "spread",
+    "zscore",
 ]

@@ -55,6 +55,20 @@ def zscore(s, window: int, ddof: int = 1):
     return _like(s, K.rolling_z_run(_values(s), int(window), float(ddof)), "zscore")
 
 
+def return_correlations(closes: dict, last: int = 1_000, min_periods: int = 30
+                        ) -> pd.DataFrame:
+    """Correlation matrix of log returns of several symbols' closes (``{symbol: Series indexed by
+    open time}``), over their last ``last`` bars.
+
+    Alignment: the closes are joined on open time; a return is ``ln(c_t / c_{t−1})`` between
+    consecutive bars of the joined index where the symbol has both closes (nothing is carried
+    across a bar it did not trade); each pair uses the bars where both have a return
+    (pairwise-complete, pandas ``corr``), NaN with fewer than ``min_periods``."""
+    frame = pd.DataFrame({s: c[~c.index.duplicated(keep="last")] for s, c in closes.items()})
+    frame = frame.sort_index().iloc[-(last + 1):]
+    return np.log(frame).diff().corr(min_periods=min_periods)
+
+
 def log_returns(p) -> np.ndarray:
     """``ln(p_t / p_{t−1})``, NaN at t = 0."""
     v = _values(p)

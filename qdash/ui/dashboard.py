@@ -41,8 +41,8 @@ from ..store import Store
 from .bokeh_widget import FrameBokehModel
 from .controls import AlertControls, BacktestControls, DataControls, MarketControls
 from .plots import DOWN, UP, PairFigures
+from .render import connection_text, live_point, pair_columns, signal_rows
 from .render import fmt as _fmt
-from .render import live_point, pair_columns, signal_rows
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ ROLLOVER = 2_000          # points kept per time-series source in the browser
 STATS_EVERY_S = 1.0       # stats table refresh
 HEAT_EVERY_S = 5.0        # correlation heatmap refresh
 STATS_HISTORY_EVERY_S = 60.0  # one row of the per-minute stats time series
+HEAT_BARS = 1_000         # bars of returns behind the correlation heatmap
 
 
 def _table(rows: list[tuple[str, str]], cls: str = "qdash-stats") -> str:
@@ -281,6 +282,11 @@ class Dashboard:
         text = (f"live · {self.market.source.value} · {len(s.symbols)} symbols · "
                 f"{rate:,.0f} ticks/s · {m['bars']:,} aligned {s.timeframe} bars")
         level = "ok"
+        conn = connection_text(s.feed.connection_status()
+                               if hasattr(s.feed, "connection_status") else None)
+        if conn:
+            text = f"{self.market.source.value}: {conn} · {m['bars']:,} aligned bars so far"
+            level = "warn"
         if s.refresh_error:
             text += f" · statistics refresh failed: {s.refresh_error}"
             level = "warn"
@@ -345,6 +351,7 @@ class Dashboard:
             m.live.value = False
             return
         feed = await self._make_feed(source)
+        self._heat_history = await asyncio.to_thread(self._stored_history, HEAT_BARS)
         self.session = LiveSession(feed, y=self.y, x=self.x, symbols=self._watched(),
                                    timeframe=m.timeframe.value, store=self.store,
                                    alerts=self.alerts, pair_config=self._pair_config())
@@ -409,8 +416,12 @@ class Dashboard:
             return
         self.symbols = symbols
         m = self.market
+        y, x = m.y.value, m.x.value
+        if y not in symbols or x not in symbols or y == x:   # the pair left the list
+            y, x = symbols[1], symbols[0]
         with m.y.hold_trait_notifications(), m.x.hold_trait_notifications():
             m.y.options, m.x.options = symbols, symbols
+            m.y.value, m.x.value = y, x
         self.restart()
 
     # --- the render loop -----------------------------------------------------------------------
@@ -500,11 +511,21 @@ class Dashboard:
         self.figures.live.data = live_point(pv, t_open)
 
     def _render_heat(self, candles: dict[str, pd.DataFrame]) -> None:
-        closes = {s: c["close"] for s, c in candles.items() if len(c) >= 3}
+        """Correlation of returns across every watched symbol
+        (:func:`~qdash.analytics.stats.return_correlations`) over the stored history of the
+        timeframe and what arrived live."""
+        from ..analytics import return_correlations
+
+        history = getattr(self, "_heat_history", {})
+        closes = {}
+        for sym in self._watched():
+            parts = [f["close"] for f in (history.get(sym), candles.get(sym))
+                     if f is not None and len(f)]
+            if parts:
+                closes[sym] = pd.concat(parts)
         if len(closes) < 2:
             return
-        rets = np.log(pd.DataFrame(closes).ffill()).diff().iloc[-300:]
-        corr = rets.corr()
+        corr = return_correlations(closes, last=HEAT_BARS)
         names = list(corr.columns)
         a, b, v = [], [], []
         for i in names:
@@ -591,6 +612,12 @@ class Dashboard:
     def _stored_candles(self) -> dict[str, pd.DataFrame]:
         tf = self.market.timeframe.value
         return {s: stored_candles(self.store, s, tf) for s in self._watched()}
+
+    def _stored_history(self, bars: int) -> dict[str, pd.DataFrame]:
+        """The last ``bars`` stored candles of every watched symbol at the current timeframe."""
+        tf = self.market.timeframe.value
+        start = pd.Timestamp.now(tz="UTC") - pd.Timedelta(milliseconds=timeframe_ms(tf) * bars)
+        return {s: stored_candles(self.store, s, tf, start) for s in self._watched()}
 
     def _show_stored(self) -> None:
         """Static view of the recorded data (no live source)."""

@@ -108,3 +108,16 @@ def signal_rows(m: dict, spec: SignalSpec, waiting: list[str]) -> list[tuple[str
         (f"β Kalman ({sp})", fmt(m["beta_kalman"])),
         ("β disagreement (max−min)/|median|", fmt(m["beta_disagreement"], 3)),
     ]
+
+
+def connection_text(conn: dict | None) -> str | None:
+    """The status line for a feed that is not connected (``BinanceFutures.connection_status``):
+    which host, what failed, when the next try is; None while the connection is open."""
+    if not conn or conn.get("state") in ("open", "idle", "stopped"):
+        return None
+    text = f"{conn['state']} to {conn.get('host')}"
+    if conn.get("last_error"):
+        text += f": {conn['last_error']}"
+    if conn.get("retry_in_s") is not None:
+        text += f" — retrying in {conn['retry_in_s']:.0f} s"
+    return text
