@@ -345,10 +345,13 @@ def kline_bars(sim: SimExchange, sym: str, interval: str, start: int | None, end
 
 def kline_rows(bars: dict[str, np.ndarray], interval: str, pdec: int, qdec: int) -> list:
     """Binance kline rows: [openTime, o, h, l, c, volume, closeTime, quoteVolume, count,
-    takerBuyBase, takerBuyQuote, "0"]."""
+    takerBuyBase, takerBuyQuote, "0"]; prices with ``pdec`` decimals, base volumes with
+    ``qdec``, quote volumes with ``pdec + qdec`` (as Binance prints them)."""
     close = interval_close(bars["open_time"], interval)
+    qq = pdec + qdec
     return [[int(t), f"{o:.{pdec}f}", f"{h:.{pdec}f}", f"{lo:.{pdec}f}", f"{c:.{pdec}f}",
-             f"{v:.{qdec}f}", int(ct), f"{q:.8f}", int(n), f"{b:.{qdec}f}", f"{bq:.8f}", "0"]
+             f"{v:.{qdec}f}", int(ct), f"{q:.{qq}f}", int(n), f"{b:.{qdec}f}", f"{bq:.{qq}f}",
+             "0"]
             for t, o, h, lo, c, v, ct, q, n, b, bq in zip(
                 bars["open_time"].tolist(), bars["open"].tolist(), bars["high"].tolist(),
                 bars["low"].tolist(), bars["close"].tolist(), bars["volume"].tolist(),
