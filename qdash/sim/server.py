@@ -8,9 +8,13 @@ WebSocket (same routing rules as Binance since 2026-04):
 
 A stream subscribed on the wrong route is accepted and acknowledged and then delivers nothing.
 ``/ws`` paths send raw payloads, ``/stream`` paths the combined envelope
-``{"stream": ..., "data": ...}``. Control messages SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS
-get Binance's replies (``{"result": null, "id": N}``) and error objects (``{"code": 2, ...}``);
-more than 10 incoming messages in one second close the connection with 1008. The server pings
+``{"stream": ..., "data": ...}``. Streams: ``@trade``, ``@aggTrade`` and every kline, mark price,
+book ticker, depth and ticker stream of Binance (:mod:`qdash.sim.streams`, one emitter for all).
+Control messages SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS get Binance's replies
+(``{"result": null, "id": N}``) and errors (``{"error": {"code": 2, "msg": ...}, "id": N}``); an
+unknown or malformed stream name is such an error (in the URL: the error frame, ``id`` null,
+then the valid streams); more than 10 incoming messages in one second close the connection with
+1008. The server pings
 every ``ping_interval`` seconds and closes connections older than ``max_connection_age`` (1001).
 
 ``/private/ws`` and ``/private/stream`` are accepted too (the route of user-data streams: market
@@ -23,6 +27,11 @@ ticker/bookTicker, depth, openInterest under ``/fapi/v1`` — Binance's field na
 weights; ``X-MBX-USED-WEIGHT-1M`` on every answer; over ``weight_limit`` per minute → 429 +
 ``Retry-After``; another request before that → 418 (banned ``ban_seconds``); errors as
 ``{"code", "msg"}`` JSON, unknown paths 404 / -5000.
+
+Bulk archive (:mod:`qdash.sim.archive`): ``http://HOST:PORT`` also stands for
+``https://data.binance.vision``: ``/data/futures/um/{daily,monthly}/{klines,aggTrades,trades,
+markPriceKlines,indexPriceKlines,premiumIndexKlines,fundingRate}/...zip`` (+ ``.CHECKSUM``) for
+every closed day or month of the past, Binance's names and CSV columns.
 
 The past (:mod:`qdash.sim.past`): every symbol has a deterministic history from its listing up
 to the start (``start_ms`` rounded down to the minute): klines at every interval, funding every
@@ -54,6 +63,7 @@ import tornado.netutil
 import tornado.web
 import tornado.websocket
 
+from .archive import Archive, ArchiveHandler
 from .ledger import Ledger
 from .market import KNOWN_SYMBOLS, X_MARKET, X_NAMES, MarketModel, SymbolSpec, symbol_spec
 from .past import IDS_PER_DAY, Instrument, Past
@@ -260,6 +270,7 @@ class SimExchange(MarketState):
         self.books: dict = {}
         self.last_trade: dict[str, tuple[float, float, int]] = {}
         self.streams = StreamEngine(self)
+        self.archive = Archive(self)
         self.recent: dict[str, collections.deque] = collections.defaultdict(
             lambda: collections.deque(maxlen=1000))
         self._servers: list[tornado.httpserver.HTTPServer] = []
@@ -305,6 +316,7 @@ class SimExchange(MarketState):
             routes += [(prefix + r"/ws/?(.*)", StreamSocket, kw | {"combined": False}),
                        (prefix + r"/stream/?", StreamSocket, kw | {"combined": True})]
         kw = {"sim": self}
+        routes += [(r"/data/(.*)", ArchiveHandler, {"archive": self.archive})]
         routes += rest_routes(self) + [(r"/sim/(.+)", ControlHandler, kw)]
         return tornado.web.Application(routes, websocket_ping_interval=self.ping_interval,
                                        websocket_ping_timeout=self.ping_timeout,
@@ -346,6 +358,7 @@ class SimExchange(MarketState):
         for server in self._servers:
             await server.close_all_connections()
         self._servers.clear()
+        self.archive.close()
 
     async def __aenter__(self) -> SimExchange:
         return await self.start()
@@ -359,6 +372,11 @@ class SimExchange(MarketState):
 
     @property
     def rest_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def archive_url(self) -> str:
+        """Stands for ``https://data.binance.vision`` (files under ``/data/futures/um/``)."""
         return f"http://{self.host}:{self.port}"
 
     def pause(self) -> None:
