@@ -48,6 +48,9 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, default=1.0,
                         help="replay speed (1 = real time, 0 = as fast as possible)")
     parser.add_argument("--ping-interval", type=float, default=180.0, help="server pings (s)")
+    parser.add_argument("--weight-limit", type=int, default=2400,
+                        help="REST request weight per minute and IP before 429 + Retry-After "
+                             "(Binance: 2400)")
     parser.add_argument("--retention", type=float, default=3600.0,
                         help="seconds of trade history kept for REST (memory bound)")
 
@@ -63,6 +66,7 @@ async def _serve(args: argparse.Namespace) -> int:
     sim = SimExchange(symbols, rate=args.rate, seed=args.seed, host=args.host, port=args.port,
                       replay=args.replay, speed=args.speed, ping_interval=args.ping_interval,
                       retention_s=args.retention, universe=args.universe,
+                      weight_limit=args.weight_limit,
                       market_kwargs={"burst_multiplier": args.burst_multiplier})
     await sim.start()
     print(f"qdash sim listening on {sim.ws_url} (REST {sim.rest_url}, bulk archive "
