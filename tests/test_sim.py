@@ -148,18 +148,32 @@ def test_control_messages_and_errors():
                                   "id": 3}) == {"result": None, "id": 3}
                 assert (await ask({"method": "LIST_SUBSCRIPTIONS", "id": 4}))["result"] == \
                     ["btcusdt@trade"]
+                # errors as Binance wraps them: {"error": {"code", "msg"}, "id"}
                 bad = await ask({"method": "SUBSCRIBE", "params": ["BTC USDT"], "id": 5})
-                assert bad["code"] == 2 and bad["id"] == 5
+                assert bad == {"error": {"code": 2, "msg": "Invalid request: invalid stream"},
+                               "id": 5}
                 bad = await ask({"method": "FOO", "params": [], "id": 6})
-                assert bad["code"] == 2 and "unknown variant" in bad["msg"]
+                assert bad["error"]["code"] == 2 and "unknown variant" in bad["error"]["msg"]
                 bad = await ask("{not json")
-                assert bad["code"] == 3
+                assert bad["error"]["code"] == 3 and bad["id"] is None
                 bad = await ask({"method": "SUBSCRIBE", "params": [1], "id": 7})
-                assert bad["code"] == 1
+                assert bad["error"]["code"] == 1
                 frame = json.loads(await ws.recv())
                 while "e" not in frame:
                     frame = json.loads(await ws.recv())
                 assert frame["s"] == "BTCUSDT"
+            async with connect(f"{sim.ws_url}/market/ws") as ws:  # a fresh message budget
+                for name in ("btcusdt@kline_2m", "dogeusdt@trade", "btcusdt@depth15",
+                             "btcusdt@forceOrder", "btcusdt@markPrice@3s"):
+                    await ws.send(json.dumps({"method": "SUBSCRIBE", "params": [name], "id": 8}))
+                    bad = json.loads(await ws.recv())
+                    assert bad["error"]["code"] == 2 and bad["id"] == 8, name
+            # an invalid name in the URL is answered; the valid streams still flow
+            got = await _frames(f"{sim.ws_url}/market/stream?streams=btcusdt@aggTrade/"
+                                "btcusdt@kline_7m", 3)
+            assert got[0] == {"error": {"code": 2, "msg": "Invalid request: invalid stream"},
+                              "id": None}
+            assert [f["stream"] for f in got[1:]] == ["btcusdt@aggTrade"] * 2
     run(main())
 
 

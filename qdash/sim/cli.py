@@ -3,6 +3,12 @@
 ``qdash sim --port 9443 --symbols BTCUSDT,ETHUSDT [--rate N] [--seed S] [--replay FILE]``
 prints one line ``qdash sim listening on ws://HOST:PORT (REST http://HOST:PORT)`` (with the real
 port when ``--port 0``), then serves until interrupted.
+
+The same port serves Binance's bulk archive (data.binance.vision) from the simulator's past:
+``http://HOST:PORT/data/futures/um/{daily,monthly}/{klines,aggTrades,trades,markPriceKlines,
+indexPriceKlines,premiumIndexKlines,fundingRate}/...zip`` and ``.zip.CHECKSUM`` — base URL
+``http://HOST:PORT`` in place of ``https://data.binance.vision``, closed days and months before
+the start only.
 """
 
 from __future__ import annotations
@@ -15,9 +21,16 @@ import sys
 
 from .server import SimExchange
 
+ARCHIVE_HELP = ("Bulk archive: http://HOST:PORT stands for https://data.binance.vision, e.g. "
+                "http://HOST:PORT/data/futures/um/daily/klines/BTCUSDT/1m/"
+                "BTCUSDT-1m-YYYY-MM-DD.zip (+ .CHECKSUM); daily and monthly klines, aggTrades, "
+                "trades, mark/index/premium klines, monthly fundingRate, closed periods before "
+                "the start.")
+
 
 def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``qdash sim``."""
+    """Arguments of ``qdash sim`` (and the bulk archive's URL base in its help)."""
+    parser.epilog = ARCHIVE_HELP
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9443, help="0 = any free port")
     parser.add_argument("--symbols", default=None,
@@ -35,6 +48,9 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, default=1.0,
                         help="replay speed (1 = real time, 0 = as fast as possible)")
     parser.add_argument("--ping-interval", type=float, default=180.0, help="server pings (s)")
+    parser.add_argument("--weight-limit", type=int, default=2400,
+                        help="REST request weight per minute and IP before 429 + Retry-After "
+                             "(Binance: 2400)")
     parser.add_argument("--retention", type=float, default=3600.0,
                         help="seconds of trade history kept for REST (memory bound)")
 
@@ -50,9 +66,11 @@ async def _serve(args: argparse.Namespace) -> int:
     sim = SimExchange(symbols, rate=args.rate, seed=args.seed, host=args.host, port=args.port,
                       replay=args.replay, speed=args.speed, ping_interval=args.ping_interval,
                       retention_s=args.retention, universe=args.universe,
+                      weight_limit=args.weight_limit,
                       market_kwargs={"burst_multiplier": args.burst_multiplier})
     await sim.start()
-    print(f"qdash sim listening on {sim.ws_url} (REST {sim.rest_url}); symbols "
+    print(f"qdash sim listening on {sim.ws_url} (REST {sim.rest_url}, bulk archive "
+          f"{sim.archive_url}/data/futures/um/); symbols "
           f"{','.join(sim.symbols)}; Ctrl-C to stop", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -26,6 +26,7 @@ Times are int64 ms UTC; symbols upper case.
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -85,6 +86,7 @@ class Past:
         self.end_ms = int(end_ms) // MINUTE_MS * MINUTE_MS
         self.seed = seed
         self._days: OrderedDict[tuple[str, int], dict] = OrderedDict()
+        self._lock = threading.Lock()  # the bulk archive builds files in a worker thread
 
     def first_ms(self, symbol: str) -> int:
         """Open time of the first 1-minute bar (the listing)."""
@@ -100,14 +102,16 @@ class Past:
     def day_minutes(self, symbol: str, day: int) -> dict[str, np.ndarray]:
         """1-minute bars of one UTC day (before ``end_ms``), cached (LRU)."""
         k = (symbol, day)
-        bars = self._days.get(k)
-        if bars is None:
-            bars = self._klines(symbol, "1m", day * DAY_MS, min((day + 1) * DAY_MS, self.end_ms))
+        with self._lock:
+            bars = self._days.get(k)
+            if bars is not None:
+                self._days.move_to_end(k)
+                return bars
+        bars = self._klines(symbol, "1m", day * DAY_MS, min((day + 1) * DAY_MS, self.end_ms))
+        with self._lock:
             self._days[k] = bars
             if len(self._days) > 4 * len(self.instruments) + 16:
                 self._days.popitem(last=False)
-        else:
-            self._days.move_to_end(k)
         return bars
 
     def klines(self, symbol: str, interval: str, start: int, end: int) -> dict[str, np.ndarray]:
@@ -202,6 +206,21 @@ class Past:
         out.update(volume=zero, quote_volume=zero, trades=np.full(len(t), 60, np.int64),
                    taker_buy_volume=zero, taker_buy_quote_volume=zero)
         return out
+
+    def trade_id_at(self, symbol: str, t_ms: int, first: bool) -> int:
+        """Id of the first trade of the minute holding ``t_ms`` or later (``first``), or of the
+        last trade at or before ``t_ms``, within ``t_ms``'s UTC day (-1 when there is none):
+        ids are ``day·10^7 + k``, k counting the day's trades in minute order."""
+        day = int(t_ms) // DAY_MS
+        bars = self.day_minutes(symbol, day)
+        n = bars["trades"].astype(np.int64)
+        t = bars["open_time"]
+        before = np.cumsum(n) - n
+        if first:
+            i = int(np.searchsorted(t, int(t_ms) // MINUTE_MS * MINUTE_MS))
+            return day * IDS_PER_DAY + int(before[i]) if i < len(t) else -1
+        i = int(np.searchsorted(t, int(t_ms), side="right")) - 1
+        return day * IDS_PER_DAY + int(before[i] + n[i]) - 1 if i >= 0 else -1
 
     # --- trades ----------------------------------------------------------------------------
     def trades(self, symbol: str, day: int) -> pd.DataFrame:

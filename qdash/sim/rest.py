@@ -343,12 +343,24 @@ def kline_bars(sim: SimExchange, sym: str, interval: str, start: int | None, end
     return {k: v[sl] for k, v in bars.items()}
 
 
-def kline_rows(bars: dict[str, np.ndarray], interval: str, pdec: int, qdec: int) -> list:
+def kline_rows(bars: dict[str, np.ndarray], interval: str, pdec: int, qdec: int,
+               volumes: bool = True) -> list:
     """Binance kline rows: [openTime, o, h, l, c, volume, closeTime, quoteVolume, count,
-    takerBuyBase, takerBuyQuote, "0"]."""
+    takerBuyBase, takerBuyQuote, "0"]; prices with ``pdec`` decimals, base volumes with
+    ``qdec``, quote volumes with ``pdec + qdec`` (as Binance prints them); without ``volumes``
+    (mark, index, premium klines) every volume is ``"0"``."""
     close = interval_close(bars["open_time"], interval)
+    qq = pdec + qdec
+    if not volumes:
+        return [[int(t), f"{o:.{pdec}f}", f"{h:.{pdec}f}", f"{lo:.{pdec}f}", f"{c:.{pdec}f}",
+                 "0", int(ct), "0", int(n), "0", "0", "0"]
+                for t, o, h, lo, c, ct, n in zip(
+                    bars["open_time"].tolist(), bars["open"].tolist(), bars["high"].tolist(),
+                    bars["low"].tolist(), bars["close"].tolist(), close.tolist(),
+                    bars["trades"].tolist())]
     return [[int(t), f"{o:.{pdec}f}", f"{h:.{pdec}f}", f"{lo:.{pdec}f}", f"{c:.{pdec}f}",
-             f"{v:.{qdec}f}", int(ct), f"{q:.8f}", int(n), f"{b:.{qdec}f}", f"{bq:.8f}", "0"]
+             f"{v:.{qdec}f}", int(ct), f"{q:.{qq}f}", int(n), f"{b:.{qdec}f}", f"{bq:.{qq}f}",
+             "0"]
             for t, o, h, lo, c, v, ct, q, n, b, bq in zip(
                 bars["open_time"].tolist(), bars["open"].tolist(), bars["high"].tolist(),
                 bars["low"].tolist(), bars["close"].tolist(), bars["volume"].tolist(),
@@ -387,8 +399,7 @@ class KlinesHandler(RestHandler):
         ins = self.sim.instruments[sym]
         bars = kline_bars(self.sim, sym, interval, start, end, limit, self.kind)
         pdec = 8 if self.kind in ("index", "premium") else ins.price_decimals
-        qdec = 0 if self.kind != "trade" else ins.qty_decimals
-        return kline_rows(bars, interval, pdec, qdec)
+        return kline_rows(bars, interval, pdec, ins.qty_decimals, volumes=self.kind == "trade")
 
 
 # --- funding, mark price, tickers, book ------------------------------------------------------

@@ -8,9 +8,13 @@ WebSocket (same routing rules as Binance since 2026-04):
 
 A stream subscribed on the wrong route is accepted and acknowledged and then delivers nothing.
 ``/ws`` paths send raw payloads, ``/stream`` paths the combined envelope
-``{"stream": ..., "data": ...}``. Control messages SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS
-get Binance's replies (``{"result": null, "id": N}``) and error objects (``{"code": 2, ...}``);
-more than 10 incoming messages in one second close the connection with 1008. The server pings
+``{"stream": ..., "data": ...}``. Streams: ``@trade``, ``@aggTrade`` and every kline, mark price,
+book ticker, depth and ticker stream of Binance (:mod:`qdash.sim.streams`, one emitter for all).
+Control messages SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS get Binance's replies
+(``{"result": null, "id": N}``) and errors (``{"error": {"code": 2, "msg": ...}, "id": N}``); an
+unknown or malformed stream name is such an error (in the URL: the error frame, ``id`` null,
+then the valid streams); more than 10 incoming messages in one second close the connection with
+1008. The server pings
 every ``ping_interval`` seconds and closes connections older than ``max_connection_age`` (1001).
 
 ``/private/ws`` and ``/private/stream`` are accepted too (the route of user-data streams: market
@@ -23,6 +27,11 @@ ticker/bookTicker, depth, openInterest under ``/fapi/v1`` — Binance's field na
 weights; ``X-MBX-USED-WEIGHT-1M`` on every answer; over ``weight_limit`` per minute → 429 +
 ``Retry-After``; another request before that → 418 (banned ``ban_seconds``); errors as
 ``{"code", "msg"}`` JSON, unknown paths 404 / -5000.
+
+Bulk archive (:mod:`qdash.sim.archive`): ``http://HOST:PORT`` also stands for
+``https://data.binance.vision``: ``/data/futures/um/{daily,monthly}/{klines,aggTrades,trades,
+markPriceKlines,indexPriceKlines,premiumIndexKlines,fundingRate}/...zip`` (+ ``.CHECKSUM``) for
+every closed day or month of the past, Binance's names and CSV columns.
 
 The past (:mod:`qdash.sim.past`): every symbol has a deterministic history from its listing up
 to the start (``start_ms`` rounded down to the minute): klines at every interval, funding every
@@ -41,9 +50,7 @@ import asyncio
 import collections
 import json
 import logging
-import math
 import random
-import re
 import socket
 import struct
 import time
@@ -56,17 +63,17 @@ import tornado.netutil
 import tornado.web
 import tornado.websocket
 
+from .archive import Archive, ArchiveHandler
 from .ledger import Ledger
 from .market import KNOWN_SYMBOLS, X_MARKET, X_NAMES, MarketModel, SymbolSpec, symbol_spec
-from .past import FUNDING_MS, IDS_PER_DAY, INTEREST, Instrument, Past
+from .past import IDS_PER_DAY, Instrument, Past
 from .rest import NotFoundHandler, rest_routes
+from .state import MarketState
+from .streams import INVALID_STREAM, StreamEngine, error_reply, parse_stream, stream_route
 from .universe import DAY_MS, MINUTE_MS, UniverseSymbol, make_universe, step_size, tick_size
 
 log = logging.getLogger(__name__)
 
-MARKET_STREAM_SUFFIXES = ("@aggTrade", "@markPrice", "@kline_", "@ticker", "@miniTicker",
-                          "@forceOrder", "@continuousKline", "@compositeIndex", "@assetIndex")
-_STREAM_RE = re.compile(r"^(!?[a-z0-9_]+)@[A-Za-z0-9_@]+$")
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 MAX_STREAMS = 1024
 MAX_INCOMING_PER_S = 10
@@ -77,11 +84,6 @@ _BUILTIN_ONBOARD = {"BTCUSDT": 1569398400000, "ETHUSDT": 1569398400000,
                     "SOLUSDT": 1600300800000, "BNBUSDT": 1581292800000,
                     "XRPUSDT": 1578441600000}
 _BUILTIN_CLUSTER = 1000  # cluster id of the built-in group (universe clusters count from 0)
-
-
-def stream_route(stream: str) -> str:
-    """``"market"`` for streams Binance serves on /market, else ``"public"``."""
-    return "market" if any(s in stream for s in MARKET_STREAM_SUFFIXES) else "public"
 
 
 def _now_ms() -> int:
@@ -113,10 +115,13 @@ class StreamSocket(tornado.websocket.WebSocketHandler):
         return True
 
     def open(self, path: str = ""):
-        streams = [s for s in path.split("/") if s] if not self.combined else \
+        names = [s for s in path.split("/") if s] if not self.combined else \
             [s for s in self.get_argument("streams", "").split("/") if s]
-        self.conn = _Conn(self, self.route, self.combined, dict.fromkeys(streams))
+        valid = [s for s in names if parse_stream(s, self.sim.instruments) is not None]
+        self.conn = _Conn(self, self.route, self.combined, dict.fromkeys(valid))
         self.sim._on_open(self.conn)
+        if len(valid) < len(names):  # the valid streams flow; the rest is answered, not ignored
+            self._send(json.dumps(error_reply(INVALID_STREAM, None), separators=(",", ":")))
 
     def on_message(self, message):
         conn = self.conn
@@ -182,7 +187,7 @@ class ControlHandler(tornado.web.RequestHandler):
     post = get
 
 
-class SimExchange:
+class SimExchange(MarketState):
     """The simulated exchange. ``await start()`` binds ``host:port`` (0 = any free port) and
     starts publishing; ``await stop()`` ends it. Runs on the current asyncio loop.
 
@@ -261,6 +266,11 @@ class SimExchange:
         self.ledger = Ledger(None if retention_s is None else int(retention_s * 1000))
         self.connections: set[_Conn] = set()
         self.stats: collections.Counter = collections.Counter()
+        self.minutes: dict = {}
+        self.books: dict = {}
+        self.last_trade: dict[str, tuple[float, float, int]] = {}
+        self.streams = StreamEngine(self)
+        self.archive = Archive(self)
         self.recent: dict[str, collections.deque] = collections.defaultdict(
             lambda: collections.deque(maxlen=1000))
         self._servers: list[tornado.httpserver.HTTPServer] = []
@@ -297,108 +307,6 @@ class SimExchange:
         """The exchange clock: the model's time (wall clock for a replay)."""
         return int(self.model.t_ms) if self.model is not None else _now_ms()
 
-    def last_price(self, symbol: str) -> float:
-        """Last MARKET trade price, else the past's last close."""
-        a = self.ledger.arrays(symbol)
-        mk = np.flatnonzero(a["x"] == X_MARKET)
-        if len(mk):
-            return float(a["price"][mk[-1]])
-        bars = self.past.minutes(symbol, self.past.end_ms - DAY_MS, self.past.end_ms)
-        return float(bars["close"][-1]) if len(bars["close"]) else \
-            self.instruments[symbol].sym.base_price
-
-    def mark_price(self, symbol: str, t_ms: int | None = None) -> float:
-        """Mark price at ``t_ms`` (default now): index · (1 + P) of the minute (see past)."""
-        t = self.now_ms() if t_ms is None else int(t_ms)
-        minute = t // MINUTE_MS * MINUTE_MS
-        if minute < self.past.end_ms:
-            bars = self.past.minutes(symbol, minute, minute + MINUTE_MS)
-            price = float(bars["open"][0]) if len(bars["open"]) else self.last_price(symbol)
-        else:
-            a = self.ledger.arrays(symbol)
-            idx = np.flatnonzero((a["x"] == X_MARKET) & (a["ts"] <= t))
-            price = float(a["price"][idx[-1]]) if len(idx) else self.last_price(symbol)
-        slow, p, _ = self.past.premium_at(symbol, np.array([minute]))
-        return price / (1.0 + p[0]) * (1.0 + slow[0])
-
-    def premium_index(self, symbol: str) -> dict:
-        """``/fapi/v1/premiumIndex`` entry."""
-        now = self.now_ms()
-        minute = now // MINUTE_MS * MINUTE_MS
-        slow, p, _ = self.past.premium_at(symbol, np.array([minute]))
-        last = self.last_price(symbol)
-        index = last / (1.0 + p[0])
-        nxt = (now // FUNDING_MS + 1) * FUNDING_MS
-        rate = self.past.funding(symbol, nxt, nxt)["funding_rate"]
-        return {"symbol": symbol, "markPrice": f"{index * (1 + slow[0]):.8f}",
-                "indexPrice": f"{index:.8f}", "estimatedSettlePrice": f"{index:.8f}",
-                "lastFundingRate": f"{float(rate.iloc[0]) if len(rate) else INTEREST:.8f}",
-                "interestRate": f"{INTEREST:.8f}", "nextFundingTime": int(nxt), "time": now}
-
-    def ticker_24hr(self, symbol: str) -> dict:
-        """``/fapi/v1/ticker/24hr`` entry over the last 24 h of 1-minute bars."""
-        from .past import merge_bars
-        from .rest import live_bars
-        now = self.now_ms()
-        lo = now - DAY_MS
-        first = (lo // MINUTE_MS + 1) * MINUTE_MS
-        bars = merge_bars(self.past.minutes(symbol, first, now),
-                          live_bars(self.ledger.arrays(symbol), "1m", first, now))
-        ins = self.instruments[symbol]
-        pdec, qdec = ins.price_decimals, ins.qty_decimals
-        a = self.ledger.arrays(symbol)
-        mk = np.flatnonzero(a["x"] == X_MARKET)
-        o = float(bars["open"][0]) if len(bars["open"]) else self.last_price(symbol)
-        c = self.last_price(symbol)
-        vol = float(bars["volume"].sum())
-        quote = float(bars["quote_volume"].sum())
-        last_id = int(a["trade_id"][mk[-1]]) if len(mk) else \
-            (self.past.end_ms // DAY_MS) * IDS_PER_DAY
-        count = int(bars["trades"].sum())
-        return {"symbol": symbol, "priceChange": f"{c - o:.{pdec}f}",
-                "priceChangePercent": f"{(c / o - 1) * 100:.3f}",
-                "weightedAvgPrice": f"{quote / vol if vol else c:.{pdec}f}",
-                "lastPrice": f"{c:.{pdec}f}",
-                "lastQty": f"{float(a['qty'][mk[-1]]) if len(mk) else ins.step:.{qdec}f}",
-                "openPrice": f"{o:.{pdec}f}",
-                "highPrice": f"{max(float(bars['high'].max(initial=c)), c):.{pdec}f}",
-                "lowPrice": f"{min(float(bars['low'].min(initial=c)), c):.{pdec}f}",
-                "volume": f"{vol:.{qdec}f}", "quoteVolume": f"{quote:.2f}", "openTime": lo,
-                "closeTime": now, "firstId": max(0, last_id - count + 1), "lastId": last_id,
-                "count": count}
-
-    def book(self, symbol: str, levels: int) -> tuple[list, list]:
-        """A synthetic order book around the last price: (bids, asks) as [price, qty] strings,
-        best first; sizes grow away from the touch, deterministic per second."""
-        ins = self.instruments[symbol]
-        tick, pdec, qdec = ins.tick, ins.price_decimals, ins.qty_decimals
-        last = self.last_price(symbol)
-        bid = math.floor(last / tick + 1e-9) * tick
-        rng = np.random.default_rng([self.seed, self.now_ms() // 1000, len(symbol)])
-        unit = max(ins.step, round(5_000.0 / last / ins.step) * ins.step)
-        q = unit * (1.0 + np.arange(levels) * 0.3)[None, :] * rng.lognormal(0.0, 0.5,
-                                                                            (2, levels))
-        q = np.maximum(np.round(q / ins.step), 1) * ins.step
-        bids = [[f"{bid - k * tick:.{pdec}f}", f"{q[0, k]:.{qdec}f}"] for k in range(levels)]
-        asks = [[f"{bid + (k + 1) * tick:.{pdec}f}", f"{q[1, k]:.{qdec}f}"]
-                for k in range(levels)]
-        return bids, asks
-
-    def depth(self, symbol: str, limit: int) -> dict:
-        """``/fapi/v1/depth`` answer."""
-        now = self.now_ms()
-        bids, asks = self.book(symbol, limit)
-        return {"lastUpdateId": self.stats["published"] + now // 100, "E": now, "T": now,
-                "bids": bids, "asks": asks}
-
-    def book_ticker(self, symbol: str) -> dict:
-        """``/fapi/v1/ticker/bookTicker`` entry."""
-        now = self.now_ms()
-        bids, asks = self.book(symbol, 1)
-        return {"symbol": symbol, "bidPrice": bids[0][0], "bidQty": bids[0][1],
-                "askPrice": asks[0][0], "askQty": asks[0][1], "time": now,
-                "lastUpdateId": self.stats["published"] + now // 100}
-
     # --- lifecycle -------------------------------------------------------------------------
     def _make_app(self) -> tornado.web.Application:
         routes = []
@@ -408,6 +316,7 @@ class SimExchange:
             routes += [(prefix + r"/ws/?(.*)", StreamSocket, kw | {"combined": False}),
                        (prefix + r"/stream/?", StreamSocket, kw | {"combined": True})]
         kw = {"sim": self}
+        routes += [(r"/data/(.*)", ArchiveHandler, {"archive": self.archive})]
         routes += rest_routes(self) + [(r"/sim/(.+)", ControlHandler, kw)]
         return tornado.web.Application(routes, websocket_ping_interval=self.ping_interval,
                                        websocket_ping_timeout=self.ping_timeout,
@@ -449,6 +358,7 @@ class SimExchange:
         for server in self._servers:
             await server.close_all_connections()
         self._servers.clear()
+        self.archive.close()
 
     async def __aenter__(self) -> SimExchange:
         return await self.start()
@@ -462,6 +372,11 @@ class SimExchange:
 
     @property
     def rest_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def archive_url(self) -> str:
+        """Stands for ``https://data.binance.vision`` (files under ``/data/futures/um/``)."""
         return f"http://{self.host}:{self.port}"
 
     def pause(self) -> None:
@@ -491,6 +406,7 @@ class SimExchange:
             try:
                 if not self._paused:
                     self._publish_due()
+                    self._emit_streams()
                 self._enforce_age()
             except Exception:  # keep the exchange alive, but say so
                 log.exception("sim publish step failed")
@@ -505,6 +421,15 @@ class SimExchange:
             if len(batch):
                 self._publish(batch.sym, batch.ts, batch.trade_id, batch.price, batch.qty,
                               batch.m, batch.x, batch.agg)
+
+    def _emit_streams(self) -> None:
+        """Push the due events of every subscribed non-trade stream (one emitter for all)."""
+        frames = self.streams.tick(_now_ms())
+        if not frames:
+            return
+        for conn in list(self.connections):
+            if not conn.stalled:
+                self._send_frames(conn, [(s, p) for s, p in frames if conn.wants(s)])
 
     def _publish_replay(self) -> None:
         df = self.replay_ticks
@@ -539,7 +464,12 @@ class SimExchange:
             self.ledger.append(symbol, ts[sel], event_ts[sel], ids[sel], price[sel], qty[sel],
                                m[sel], x[sel], agg[sel])
             self.stats["published"] += int(sel.sum())
-            self.stats["published_market"] += int((x[sel] == X_MARKET).sum())
+            mk = sel & (x == X_MARKET)
+            self.stats["published_market"] += int(mk.sum())
+            if mk.any():
+                self.minutes_of(symbol).append(ts[mk], ids[mk], price[mk], qty[mk], m[mk])
+                j = int(np.flatnonzero(mk)[-1])
+                self.last_trade[symbol] = (float(price[j]), float(qty[j]), int(ids[j]))
             lower = symbol.lower()
             if f"{lower}@trade" in wanted:
                 frames += self._trade_frames(symbol, sel, ts, event_ts, ids, price, qty, m, x)
@@ -632,6 +562,7 @@ class SimExchange:
     def _on_open(self, conn: _Conn) -> None:
         self.connections.add(conn)
         self._ever_streams.update(conn.streams)
+        self.streams.add(conn.streams)
         self.stats["connections_opened"] += 1
         if self._dup_next:
             n, self._dup_next = self._dup_next, 0
@@ -642,48 +573,51 @@ class SimExchange:
 
     def _on_close(self, conn: _Conn) -> None:
         self.connections.discard(conn)
+        self.streams.remove(conn.streams)
 
     def _control(self, conn: _Conn, message) -> dict | None:
+        """The reply to one control message: ``{"result": ..., "id": N}`` or Binance's error
+        ``{"error": {"code": C, "msg": ...}, "id": N}``."""
         try:
             req = json.loads(message)
         except (ValueError, UnicodeDecodeError) as e:
-            return {"code": 3, "msg": f"Invalid JSON: {e}"}
+            return error_reply(f"Invalid JSON: {e}", None, 3)
         if not isinstance(req, dict):
-            return {"code": 2, "msg": "Invalid request: request must be a JSON object"}
+            return error_reply("Invalid request: request must be a JSON object", None)
         rid = req.get("id")
         if "method" not in req:
-            return {"code": 2, "msg": "Invalid request: missing field `method`", "id": rid}
+            return error_reply("Invalid request: missing field `method`", rid)
         if "id" not in req:
-            return {"code": 2, "msg": "Invalid request: missing field `id`"}
+            return error_reply("Invalid request: missing field `id`", None)
         if not (isinstance(rid, int) and rid >= 0) and not isinstance(rid, str):
-            return {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer",
-                    "id": None}
+            return error_reply("Invalid request: request ID must be an unsigned integer", None)
         method = req["method"]
         if method not in METHODS:
-            return {"code": 2, "msg": f"Invalid request: unknown variant `{method}`, expected one "
-                                      "of `SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, "
-                                      "`SET_PROPERTY`, `GET_PROPERTY`", "id": rid}
+            return error_reply(f"Invalid request: unknown variant `{method}`, expected one of "
+                               "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, "
+                               "`SET_PROPERTY`, `GET_PROPERTY`", rid)
         params = req.get("params", [])
         if method == "LIST_SUBSCRIPTIONS":
             return {"result": list(conn.streams), "id": rid}
         if method in ("SET_PROPERTY", "GET_PROPERTY"):
             return {"result": False if method == "GET_PROPERTY" else None, "id": rid}
         if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
-            return {"code": 1, "msg": "Invalid value type: expected an array of strings",
-                    "id": rid}
-        for p in params:
-            if not _STREAM_RE.match(p):
-                return {"code": 2, "msg": f"Invalid request: invalid stream name `{p}`",
-                        "id": rid}
+            return error_reply("Invalid value type: expected an array of strings", rid, 1)
+        if any(parse_stream(p, self.instruments) is None for p in params):
+            return error_reply(INVALID_STREAM, rid)
         if method == "SUBSCRIBE":
             if len(set(conn.streams) | set(params)) > MAX_STREAMS:
-                return {"code": 2, "msg": f"Invalid request: too many streams, at most "
-                                          f"{MAX_STREAMS} per connection", "id": rid}
-            conn.streams.update(dict.fromkeys(params))
-            self._ever_streams.update(params)
+                return error_reply(f"Invalid request: too many streams, at most {MAX_STREAMS} "
+                                   "per connection", rid)
+            added = [p for p in dict.fromkeys(params) if p not in conn.streams]
+            conn.streams.update(dict.fromkeys(added))
+            self._ever_streams.update(added)
+            self.streams.add(added)
         else:
-            for p in params:
-                conn.streams.pop(p, None)
+            removed = [p for p in dict.fromkeys(params) if p in conn.streams]
+            for p in removed:
+                conn.streams.pop(p)
+            self.streams.remove(removed)
         return {"result": None, "id": rid}
 
     # --- REST rate limits -----------------------------------------------------------------

@@ -421,7 +421,7 @@ class Dashboard:
             y, x = symbols[1], symbols[0]
         with m.y.hold_trait_notifications(), m.x.hold_trait_notifications():
             m.y.options, m.x.options = symbols, symbols
-            m.y.value, m.x.value = y, x
+        m.y.value, m.x.value = y, x          # options reset the selection when set
         self.restart()
 
     # --- the render loop -----------------------------------------------------------------------
