@@ -118,13 +118,6 @@ def test_klines_equal_the_official_ones_and_rerun_fetches_nothing(sim, tmp_path)
     assert client.stats()["requests"] == before  # no request at all (exchangeInfo is cached)
 
 
-SIM_FROMID_BUG = pytest.mark.xfail(
-    reason="the simulator answers aggTrades?fromId=<replayed real id> from its synthetic past "
-           "(id // 10^7 read as a day) and fails with HTTP 500; fetch pages by fromId",
-    raises=Exception, strict=False)
-
-
-@SIM_FROMID_BUG
 def test_aggtrades_give_the_recorded_trades_exactly(sim, july, tmp_path):
     store = Store(tmp_path / "q.db")
     rep = fetch(["ETHUSDT"], "aggTrades", None, START, END, store, rest_url=sim.rest_url,
@@ -140,7 +133,6 @@ def test_aggtrades_give_the_recorded_trades_exactly(sim, july, tmp_path):
     assert missing(store, "ETHUSDT", "aggTrades", "", rep.start_ms, rep.end_ms) == []
 
 
-@SIM_FROMID_BUG
 def test_interrupted_fetch_resumes_where_it_stopped(sim, july, tmp_path):
     store = Store(tmp_path / "q.db")
 

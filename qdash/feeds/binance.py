@@ -277,7 +277,7 @@ class BinanceFutures(TickFeed):
                     return
                 finally:
                     g.replies.pop(rid, None)
-                if reply.get("code") is not None:
+                if reply.get("code") is not None or reply.get("error") is not None:
                     log.error("%s: %s rejected: %s", self.name, method, reply)
                 for s in chunk:
                     st = self._symbols.get(s.split("@")[0].upper())
@@ -325,7 +325,7 @@ class BinanceFutures(TickFeed):
         return None
 
     def _on_frame(self, g: _Group, msg) -> None:
-        if type(msg) is str and (msg.startswith('{"result"') or msg.startswith('{"code"')):
+        if type(msg) is str and msg.startswith(('{"result"', '{"code"', '{"error"')):
             self._on_reply(g, msg)
         else:
             self._pending.append(msg)
@@ -339,7 +339,7 @@ class BinanceFutures(TickFeed):
         fut = g.replies.get(reply.get("id"))
         if fut is not None and not fut.done():
             fut.set_result(reply)
-        elif reply.get("code") is not None:
+        elif reply.get("code") is not None or reply.get("error") is not None:
             log.error("%s: exchange error %s", self.name, reply)
 
     # --- lifecycle ---------------------------------------------------------------------------

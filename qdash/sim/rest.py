@@ -236,7 +236,9 @@ class AggTradesHandler(RestHandler):
         parts = []
         if from_id is not None:
             day = from_id // IDS_PER_DAY
-            if day * DAY_MS < past_end:
+            # past ids are day·10^7 + k from the listing day on; an id below that is a live one
+            # (a replayed capture keeps the exchange's own ids)
+            if sim.past.first_ms(sym) // DAY_MS <= day and day * DAY_MS < past_end:
                 while day * DAY_MS < past_end and sum(map(len, parts)) < limit + 1:
                     a = sim.past.agg_trades(sym, day)
                     parts.append(a[a["agg_id"] >= from_id])
