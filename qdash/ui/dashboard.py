@@ -347,7 +347,8 @@ class Dashboard:
         feed = await self._make_feed(source)
         self.session = LiveSession(feed, y=self.y, x=self.x, symbols=self._watched(),
                                    timeframe=m.timeframe.value, store=self.store,
-                                   alerts=self.alerts, pair_config=self._pair_config())
+                                   alerts=self.alerts, pair_config=self._pair_config(),
+                                   on_status=self._say)  # history bootstrap progress
         if not self.alerts.running:
             self.alerts.start()
         self.session.start()
