@@ -42,7 +42,7 @@ from .bokeh_widget import FrameBokehModel
 from .controls import AlertControls, BacktestControls, DataControls, MarketControls
 from .plots import DOWN, UP, PairFigures
 from .render import fmt as _fmt
-from .render import live_point, pair_columns, signal_rows
+from .render import funding_rows, live_point, pair_columns, signal_rows
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ ROLLOVER = 2_000          # points kept per time-series source in the browser
 STATS_EVERY_S = 1.0       # stats table refresh
 HEAT_EVERY_S = 5.0        # correlation heatmap refresh
 STATS_HISTORY_EVERY_S = 60.0  # one row of the per-minute stats time series
+FUNDING_EVERY_S = 5.0     # premiumIndex (funding rate, next funding, mark/index) refresh
 
 
 def _table(rows: list[tuple[str, str]], cls: str = "qdash-stats") -> str:
@@ -352,12 +353,14 @@ class Dashboard:
         if not self.alerts.running:
             self.alerts.start()
         self.session.start()
+        self._start_funding(getattr(feed, "rest_url", None))
         m.live.description, m.live.button_style = "stop live", "danger"
         self._say(f"live: {source}, {', '.join(self._watched())}, {m.timeframe.value} bars", "ok")
         if self._render_task is None or self._render_task.done():
             self._render_task = self.loop.create_task(self._render_loop())
 
     async def _stop_session(self) -> None:
+        self._stop_funding()
         if self.session is not None:
             session, self.session = self.session, None
             await session.stop()
@@ -549,6 +552,7 @@ class Dashboard:
              f"{_fmt(m['liquidity_y'], 2)} / {_fmt(m['liquidity_x'], 2)} / "
              f"{_fmt(m['liquidity_pair'], 2)}"),
             *self._liquidity_rows(s),
+            *self._funding_rows(),
         ]
         for sym in self._watched():
             st = per.get(sym, {})
@@ -566,6 +570,45 @@ class Dashboard:
                         for t in waiting))
         self.stats.value = note + _table(rows)
         self._render_status(s, m)
+
+    # --- funding (premiumIndex over REST, off the loop) -----------------------------------------
+    def _start_funding(self, rest_url: str | None) -> None:
+        """Poll each leg's premiumIndex every FUNDING_EVERY_S seconds in a worker thread."""
+        self._premium = {sym: None for sym in (self.y, self.x)}
+        self._premium_error = None if rest_url else "no REST source for this feed"
+        if rest_url:
+            self._funding_task = self.loop.create_task(self._funding_loop(rest_url))
+
+    def _stop_funding(self) -> None:
+        task = getattr(self, "_funding_task", None)
+        if task is not None:
+            task.cancel()
+            self._funding_task = None
+
+    async def _funding_loop(self, rest_url: str) -> None:
+        from ..feeds.rest import RestClient
+
+        client = RestClient(rest_url, retries=1, max_wait=FUNDING_EVERY_S)
+        legs = list(self._premium)
+        while True:
+            try:
+                got = await asyncio.to_thread(
+                    lambda: {sym: client.get("/fapi/v1/premiumIndex", {"symbol": sym})
+                             for sym in legs})
+                self._premium.update(got)
+                self._premium_error = None
+            except Exception as e:  # shown in the table; the next poll tries again
+                self._premium_error = f"{type(e).__name__}: {e}"
+            await asyncio.sleep(FUNDING_EVERY_S)
+
+    def _funding_rows(self) -> list[tuple[str, str]]:
+        premium = getattr(self, "_premium", None)
+        if premium is None:
+            return []
+        rows = funding_rows(premium, int(time.time() * 1000))
+        if self._premium_error:
+            rows.append(("funding", f"not available: {html.escape(self._premium_error)}"))
+        return rows
 
     def _record_stats_history(self, s: LiveSession) -> None:
         m = s.metrics()
