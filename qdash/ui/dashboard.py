@@ -665,22 +665,26 @@ class Dashboard:
 
     # --- backtest ------------------------------------------------------------------------------
     async def run_backtest(self) -> None:
-        """Backtest the rule on the candles recorded so far (stored ones included)."""
+        """Backtest the rule on the candles on screen (fetched history and live bars; stored ones
+        when not live), with both legs' stored funding; the panel shows the total."""
         from ..backtest import metrics as mt
         from ..backtest import run
+        from ..backtest.funding import funding_note
 
         m, b = self.market, self.bt
-        candles = self._stored_candles()
-        by, bx = candles[self.y], candles[self.x]
+        by, bx = self._backtest_candles()
         if min(len(by), len(bx)) < 2:
             self._say(f"backtest needs stored bars of both legs, have {len(by)} / {len(bx)}",
                       "warn")
             return
         self._say("backtest running…")
+        fy, fx = await asyncio.to_thread(self._stored_funding, by, bx)
         result = await asyncio.to_thread(
             run, by, bx, self._pair_config().signal(), entry=m.entry.value,
             exit=m.exit.value, stop=m.stop.value or None, max_hold=b.max_hold.value or None,
-            fee_bps=b.fee_bps.value, slippage_bps=b.slippage_bps.value)
+            fee_bps=b.fee_bps.value, slippage_bps=b.slippage_bps.value, funding_y=fy,
+            funding_x=fx)
+        result.notes.append(funding_note(result, fy, fx, (self.y, self.x)))
         self.last_backtest = result
         eq = result.equity
         peak = eq.cummax()
@@ -708,6 +712,22 @@ class Dashboard:
         self._say(f"backtest ({result.params['hedge']}): {len(tr)} trades, total return "
                   f"{_fmt(result.metrics.get('total_return'), 3)}"
                   + (f" — {result.notes[0]}" if not len(tr) and result.notes else ""), "ok")
+
+    def _backtest_candles(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The candles on screen when live (fetched history + live bars), else the stored ones."""
+        s = self.session
+        if s is not None and min(len(s.candles[self.y].frame()), len(s.candles[self.x].frame())):
+            return s.candles[self.y].frame(), s.candles[self.x].frame()
+        candles = self._stored_candles()
+        return candles[self.y], candles[self.x]
+
+    def _stored_funding(self, by: pd.DataFrame, bx: pd.DataFrame):
+        """Both legs' stored funding over their bars (worker thread): USDⓈ-M perpetuals pay it."""
+        from ..backtest.funding import stored_funding
+
+        tf = timeframe_ms(self.market.timeframe.value)
+        return (stored_funding(self.store, self.y, by, tf),
+                stored_funding(self.store, self.x, bx, tf))
 
     # --- alerts --------------------------------------------------------------------------------
     def add_rule(self) -> None:
