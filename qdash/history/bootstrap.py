@@ -16,7 +16,8 @@ one shared :class:`~qdash.feeds.rest.RestClient`: one weight budget), and reads 
 * Other timeframes (e.g. 2m): no history, a note says why.
 
 Seamless continuation: ``resume`` holds, per symbol, the position just before the first trade at
-or after the seam (``(trade id, ms)``, aggregate ids for an ``@aggTrade`` stream) for
+or after the seam (``(trade id, ms)``, aggregate ids for an ``@aggTrade`` stream; for trades
+fetched up to the seam, simply the last one fetched) for
 :meth:`BinanceFutures.resume <qdash.feeds.binance.BinanceFutures.resume>`: the feed backfills
 from there to the stream's first tick, so the forming bar gets every trade since the seam, and
 bars before the seam come from REST only (the session seals its bar builders there). No open time
@@ -132,6 +133,8 @@ def bootstrap_history(symbols: list[str], timeframe: str | int, bars: int, store
             ticks = store.ticks(s, hist.start_ms, hist.seam_ms)
             ticks = ticks[ticks["source"].to_numpy() == AGG_SOURCE]
             hist.bars[s] = resample(ticks, tf) if len(ticks) else empty_bars()
+            if len(ticks) and stream == "trade":  # the feed resumes after the last one fetched
+                hist.resume[s] = (int(ticks["trade_id"].iloc[-1]), int(ticks["ts"].iloc[-1]))
     else:
         hist.notes.append(f"no history for {name} bars: Binance klines come in "
                           f"{', '.join(INTERVALS)}, and trades are resampled only for bars "
@@ -147,9 +150,11 @@ def bootstrap_history(symbols: list[str], timeframe: str | int, bars: int, store
             hist.notes.append(f"the forming {name} bar starts with the first live trade: its "
                               "start is older than the feed's resume horizon")
         else:
-            say("history: where the live stream takes over…")
-            hist.resume = {s: p for s in symbols
-                           if (p := resume_position(client, s, hist.seam_ms, stream)) is not None}
+            todo = [s for s in symbols if s not in hist.resume]
+            if todo:
+                say("history: where the live stream takes over…")
+            hist.resume.update({s: p for s in todo if (p := resume_position(
+                client, s, hist.seam_ms, stream)) is not None})
     hist.rest = client.stats()
     hist.seconds = time.perf_counter() - t0
     return hist
