@@ -237,6 +237,11 @@ class BarBuilder:
         """Close every open candle (end of data)."""
         return self._close_until(np.iinfo(np.int64).max)
 
+    def seal(self, until_ms: int) -> None:
+        """Treat candles opening before ``until_ms`` as closed elsewhere (history fetched from
+        REST): their ticks are dropped as late, so no open time is built twice."""
+        self._watermark = max(self._watermark, int(until_ms))
+
     @property
     def forming(self) -> pd.DataFrame:
         """The candles still open, in time order."""

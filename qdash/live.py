@@ -1,4 +1,16 @@
-"""LiveSession: one feed → store → candles → pair analytics → alerts, on the running loop.
+"""LiveSession: history bootstrap → feed → store → candles → pair analytics → alerts, on the
+running loop.
+
+Start-up (:meth:`LiveSession.start`): with a REST URL (the feed's, e.g. Binance or the simulator)
+and a store, every watched symbol is first bootstrapped from REST in a worker thread
+(:func:`qdash.history.bootstrap.bootstrap_history`): the last N closed bars at the session's
+timeframe (N: :func:`~qdash.history.bootstrap.bars_needed`) and funding go into the store, the
+pair state is warm-started from them (:meth:`PairAnalytics.from_bars`), the candles are shown,
+and only then does the stream start. The seam is exact: bar builders are sealed at the first bar
+the stream owns, and the feed resumes just before the first trade of that bar (its backfill
+brings the trades since), so the forming bar continues the last fetched one with no duplicate
+open time and no hole. A failed bootstrap is reported (``on_status``) and the stream starts
+empty. Without REST, the pair warm-starts from the candles already in the store.
 
 Per tick batch (inline on the loop, O(batch)):
 
@@ -25,12 +37,14 @@ import collections
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import pandas as pd
 
 from .analytics import PairAnalytics, PairConfig, PairState, compute_refresh
 from .bars import BarBuilder, empty_bars, stored_candles
+from .errors import QdashError
 from .model import timeframe_ms
 
 log = logging.getLogger(__name__)
@@ -78,14 +92,26 @@ class LiveSession:
     ``feed``: a started-or-not :class:`~qdash.feeds.base.TickFeed`; ``store``: where ticks are
     recorded (None: not recorded); ``timeframe``: candle length; ``pair_config``: a
     :class:`~qdash.analytics.PairConfig` (symbols are filled in); ``alerts``: an
-    :class:`~qdash.alerts.AlertManager` or None. With a store holding history for the pair, the
-    pair state starts from the last ``warm_start_bars`` stored candles.
+    :class:`~qdash.alerts.AlertManager` or None.
+
+    History: with ``bootstrap`` (default), a store and a REST URL (``rest_url``, else the feed's
+    ``rest_url``), :meth:`start` first fetches ``bootstrap_bars`` closed bars per symbol
+    (default :func:`~qdash.history.bootstrap.bars_needed`) and funding (see the module
+    docstring); ``history`` then holds what it fetched, ``bootstrap_error`` why it failed.
+    Otherwise, with a store holding history for the pair, the pair state starts from the last
+    ``warm_start_bars`` stored candles. ``on_status(text, level)`` (``info``/``ok``/``warn``/
+    ``error``) reports the bootstrap's progress, on the loop. ``clock()``: the exchange's time
+    in ms for the bootstrap (default the wall clock; a replayed or simulated exchange may run
+    on its own).
     """
 
     def __init__(self, feed, *, y: str, x: str, symbols: list[str] | None = None,
                  timeframe: str = "1s", store=None, pair_config: PairConfig | None = None,
                  alerts=None, refresh_every_s: float = 5.0, tolerance_ms: int | None = None,
-                 warm_start_bars: int = 3_000):
+                 warm_start_bars: int = 3_000, bootstrap: bool = True,
+                 bootstrap_bars: int | None = None, rest_url: str | None = None,
+                 on_status: Callable[[str, str], None] | None = None,
+                 clock: Callable[[], int] | None = None):
         self.feed = feed
         self.y, self.x = y.upper(), x.upper()
         self.symbols = list(dict.fromkeys([self.y, self.x, *(s.upper() for s in symbols or [])]))
@@ -101,7 +127,19 @@ class LiveSession:
                          for s in self.symbols}
         self.candles = {s: CandleLog() for s in self.symbols}
         self.state = PairState(self.pair_config, self.tf_ms)
-        self._warm_start(warm_start_bars)
+        self.rest_url = rest_url or getattr(feed, "rest_url", None)
+        self.bootstrap_bars = bootstrap_bars
+        self.on_status = on_status
+        self.clock = clock or (lambda: int(time.time() * 1000))
+        self.history = None                       # what the bootstrap fetched
+        self.bootstrap_error: str | None = None
+        self._bootstrap = bool(bootstrap and self.rest_url and store is not None)
+        self._resumed = False                     # the feed resumes at the seam
+        self._awaiting: set[str] = set()          # resumed symbols whose backfill is pending
+        self._await_deadline = 0.0
+        self.ready = asyncio.Event()              # set when the stream has started
+        if not self._bootstrap:
+            self._warm_start(warm_start_bars)
         self._pending: dict[int, list] = {}       # open_time → [bar_y, bar_x] awaiting the pair
         self._next_pair_t: int | None = (self.state._t + self.tf_ms
                                          if self.state.bars else None)
@@ -117,25 +155,44 @@ class LiveSession:
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> LiveSession:
-        """Subscribe to the feed, start recording and refreshing; returns at once."""
+        """Bootstrap history (when configured), then subscribe to the feed, start recording and
+        refreshing; returns at once (``await session.ready.wait()`` for the stream)."""
         if self.running:
             return self
+        loop = asyncio.get_running_loop()
+        self.running = True
+        if self._bootstrap:
+            self._tasks.append(loop.create_task(self._bootstrap_then_stream()))
+        else:
+            self._start_stream()
+        return self
+
+    def _start_stream(self) -> None:
         loop = asyncio.get_running_loop()
         self._remove_callback = self.feed.on_ticks(self.on_ticks)
         if self.store is not None:
             from .feeds.record import Recorder
-            self.recorder = Recorder(self.feed, self.store).start()
+            self.recorder = Recorder(self.feed, self.store, resume=not self._resumed).start()
+            self._awaiting.update(self.recorder.resumed_from)
+        # until every resumed symbol delivered its backfill, bars close only by their own ticks
+        self._await_deadline = time.monotonic() + getattr(self.feed, "max_backfill_wait", 60.0)
         self._tasks.append(loop.create_task(self._refresh_loop()))
         if not self.feed.running:
             self.feed.start()
-        self.running = True
-        return self
+        self.ready.set()
+
+    async def _bootstrap_then_stream(self) -> None:
+        await self.bootstrap()
+        if self.running:
+            self._start_stream()
 
     async def stop(self) -> None:
         """Stop the feed, store what was received, end background work."""
         if not self.running:
             return
         self.running = False
+        for task in self._tasks:  # a bootstrap still running ends here
+            task.cancel()
         await self.feed.stop()
         if self._remove_callback is not None:
             self._remove_callback()
@@ -145,6 +202,97 @@ class LiveSession:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+
+    # --- history ------------------------------------------------------------------------------
+    def _status(self, text: str, level: str = "info") -> None:
+        log.log(logging.WARNING if level in ("warn", "error") else logging.INFO, "%s", text)
+        if self.on_status is not None:
+            self.on_status(text, level)
+
+    async def bootstrap(self):
+        """Fetch history in a worker thread and warm-start from it (see the module docstring).
+        Returns the :class:`~qdash.history.bootstrap.History`, or None when it failed (the
+        reason is in ``bootstrap_error`` and was reported). Call before the stream starts."""
+        if self.ready.is_set():
+            raise QdashError("LiveSession.bootstrap() must run before the stream starts: "
+                             "create the session with bootstrap=True and call start()")
+        loop = asyncio.get_running_loop()
+
+        def progress(text: str) -> None:
+            loop.call_soon_threadsafe(self._status, text, "info")
+
+        t0 = time.monotonic()
+        try:
+            hist, pa = await asyncio.to_thread(self._fetch_history, progress)
+        except Exception as e:  # no history: the stream starts empty, the user is told why
+            self.bootstrap_error = f"{type(e).__name__}: {e}"
+            self._status(f"history bootstrap failed, starting from the live stream: "
+                         f"{self.bootstrap_error}", "error")
+            return None
+        self._install(hist, pa)
+        bars = self.state.bars
+        text = (f"history: {bars:,} aligned {self.timeframe} bars of {self.y}/{self.x} from "
+                f"REST in {time.monotonic() - t0:.1f} s"
+                + "".join(f"; {n}" for n in hist.notes))
+        self._status(text, "warn" if hist.notes or pa is None else "ok")
+        return hist
+
+    def _fetch_history(self, progress):
+        """Worker thread: REST → store → candles, then the batch pair analytics."""
+        from .feeds.rest import RestClient
+        from .history.bootstrap import bars_needed, bootstrap_history
+
+        n = self.bootstrap_bars or bars_needed(self.pair_config, self.tf_ms)
+        client = RestClient(self.rest_url)
+        try:
+            hist = bootstrap_history(
+                self.symbols, self.tf_ms, n, self.store, client,
+                stream=getattr(self.feed, "stream", "trade"),
+                resume_horizon_s=getattr(self.feed, "resume_horizon", None), progress=progress,
+                now_ms=self.clock())
+        finally:
+            client.close()
+        hy, hx = hist.bars.get(self.y), hist.bars.get(self.x)
+        pa = None
+        if hy is not None and hx is not None and min(len(hy), len(hx)) >= MIN_REFRESH_BARS:
+            try:
+                pa = PairAnalytics.from_bars(hy, hx, self.pair_config, timeframe_ms=self.tf_ms)
+            except Exception as e:  # history unusable for the pair: candles still shown
+                hist.notes.append(f"pair analytics start fresh: {e}")
+        return hist, pa
+
+    def _install(self, hist, pa) -> None:
+        """On the loop, before the stream: candles, sealed builders, pair state, resume points."""
+        self.history = hist
+        for s, bars in hist.bars.items():
+            if s in self.candles and len(bars):
+                self.candles[s].append(bars)
+        if hist.source:
+            for b in self.builders.values():
+                b.seal(hist.seam_ms)
+        if pa is not None:
+            self.state = pa.state
+            self._next_pair_t = self.state._t + self.tf_ms
+        elif hist.source:
+            self._next_pair_t = hist.seam_ms
+        if hist.resume and hasattr(self.feed, "resume") and not self.feed.running:
+            self._resume_feed(hist.resume)
+
+    def _resume_feed(self, seam: dict[str, tuple[int, int]]) -> None:
+        """Resume the feed at the seam, or earlier where the store's last recorded trade is older
+        and within the feed's horizon (so the recording keeps no hole either)."""
+        from .feeds.record import stored_positions
+
+        horizon = getattr(self.feed, "resume_horizon", None)
+        now = self.clock()
+        stored = stored_positions(self.store, list(seam), getattr(self.feed, "source", ""))
+        positions = {}
+        for s, pos in seam.items():
+            old = stored.get(s)
+            usable = old is not None and (horizon is None or now - old[1] <= horizon * 1000)
+            positions[s] = old if usable and old[0] < pos[0] else pos
+        self._awaiting.update(self.feed.resume(positions, now_ms=now))
+        self._resumed = True
 
     def _warm_start(self, bars: int) -> None:
         if self.store is None or bars <= 0:
@@ -183,10 +331,16 @@ class LiveSession:
             builder = self.builders.get(s)
             if builder is not None:
                 self._collect(s, builder.update(batch[mask]).closed)
-        for s, builder in self.builders.items():
-            self._collect(s, builder.advance(self.exchange_now_ms).closed)
         self.state.note_trades(self.last_trade_ms.get(self.y), self.last_trade_ms.get(self.x))
-        self._advance_pair()
+        if self._awaiting:  # resumed symbols whose backfill is still on its way
+            self._awaiting.difference_update(pd.unique(symbols))
+            if now >= self._await_deadline:
+                self._awaiting.clear()
+        for s, builder in self.builders.items():
+            if s not in self._awaiting:  # others' time must not close a backfill's bars
+                self._collect(s, builder.advance(self.exchange_now_ms).closed)
+        if self.y not in self._awaiting and self.x not in self._awaiting:
+            self._advance_pair()
 
     def _collect(self, symbol: str, closed: pd.DataFrame) -> None:
         if not len(closed):

@@ -26,7 +26,7 @@ async def _run_session(db_path, seconds: float):
     feed = BinanceFutures(["BTCUSDT", "ETHUSDT", "SOLUSDT"], ws_url=sim.ws_url,
                           rest_url=sim.rest_url, flush_interval=0.05)
     session = LiveSession(feed, y="ETHUSDT", x="BTCUSDT", symbols=["SOLUSDT"], timeframe="1s",
-                          store=store, alerts=alerts, refresh_every_s=1.0,
+                          store=store, alerts=alerts, refresh_every_s=1.0, bootstrap=False,
                           pair_config=PairConfig(beta_window=3, z_window=3, corr_window=3,
                                                  window=500, history=500))
     session.start()

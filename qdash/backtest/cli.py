@@ -1,4 +1,5 @@
-"""The ``qdash backtest`` subcommand: argument parsing and the run over stored bars.
+"""The ``qdash backtest`` subcommand: argument parsing and the run over stored bars, with both
+legs' stored funding settled on the position (``--no-funding`` to leave it out).
 
 ``qdash/cli.py`` wires it in with ``add_backtest_arguments(parser)`` on its subparser and
 ``run_backtest_cli(args)`` as the handler.
@@ -15,7 +16,9 @@ from pathlib import Path
 from ..analytics.signal import HEDGE_METHODS, SignalSpec
 from ..bars import stored_candles
 from ..errors import QdashError
+from ..model import timeframe_ms
 from .engine import InSampleWarning, run
+from .funding import funding_note, stored_funding
 from .metrics import ANNUALISED
 
 
@@ -48,6 +51,9 @@ def add_backtest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--leverage", type=float, default=1.0)
     p.add_argument("--fill", default="auto", choices=("auto", "open", "close"),
                    help="fill at the next bar's open or close (auto: open)")
+    p.add_argument("--no-funding", action="store_true",
+                   help="ignore stored funding (by default both legs' stored funding settles "
+                        "on the position held; fetch it with qdash fetch --kind funding)")
     p.add_argument("--out", default=None,
                    help="directory for trades.csv, equity.csv, metrics.csv, signals.csv "
                         "(default: backtest-Y-X-TIMEFRAME)")
@@ -76,6 +82,9 @@ def run_backtest_cli(args: argparse.Namespace) -> int:
                       "range (see `qdash info`)", file=sys.stderr)
                 return 1
             legs[sym] = bars
+        tf = timeframe_ms(args.timeframe)
+        funding = {sym: None if args.no_funding else stored_funding(store, sym, bars, tf)
+                   for sym, bars in legs.items()}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", InSampleWarning)
             spec = SignalSpec(hedge=args.hedge, log=not args.prices, beta_window=args.window,
@@ -84,7 +93,8 @@ def run_backtest_cli(args: argparse.Namespace) -> int:
             result = run(legs[args.y], legs[args.x], spec, entry=args.entry,
                          exit=args.exit, stop=args.stop, max_hold=args.max_hold,
                          capital=args.capital, leverage=args.leverage, fee_bps=args.fee_bps,
-                         slippage_bps=args.slippage_bps, fill=args.fill)
+                         slippage_bps=args.slippage_bps, fill=args.fill,
+                         funding_y=funding[args.y], funding_x=funding[args.x])
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
     except QdashError as exc:
@@ -100,6 +110,8 @@ def run_backtest_cli(args: argparse.Namespace) -> int:
         print(f"  {k:<{width}}  {'n/a' if na else _fmt(v)}")
     for note in result.notes:
         print(f"note: {note}")
+    print("funding: off (--no-funding)" if args.no_funding else
+          funding_note(result, funding[args.y], funding[args.x], (y, x)))
     out = Path(args.out or f"backtest-{y}-{x}-{args.timeframe}")
     paths = result.to_csv(out)
     print("wrote " + ", ".join(str(p) for p in paths.values()))

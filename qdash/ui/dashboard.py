@@ -41,7 +41,7 @@ from ..store import Store
 from .bokeh_widget import FrameBokehModel
 from .controls import AlertControls, BacktestControls, DataControls, MarketControls
 from .plots import DOWN, UP, PairFigures
-from .render import connection_text, live_point, pair_columns, signal_rows
+from .render import connection_text, funding_rows, live_point, pair_columns, signal_rows
 from .render import fmt as _fmt
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ STATS_EVERY_S = 1.0       # stats table refresh
 HEAT_EVERY_S = 5.0        # correlation heatmap refresh
 STATS_HISTORY_EVERY_S = 60.0  # one row of the per-minute stats time series
 HEAT_BARS = 1_000         # bars of returns behind the correlation heatmap
+FUNDING_EVERY_S = 5.0     # premiumIndex (funding rate, next funding, mark/index) refresh
 
 
 def _table(rows: list[tuple[str, str]], cls: str = "qdash-stats") -> str:
@@ -354,16 +355,19 @@ class Dashboard:
         self._heat_history = await asyncio.to_thread(self._stored_history, HEAT_BARS)
         self.session = LiveSession(feed, y=self.y, x=self.x, symbols=self._watched(),
                                    timeframe=m.timeframe.value, store=self.store,
-                                   alerts=self.alerts, pair_config=self._pair_config())
+                                   alerts=self.alerts, pair_config=self._pair_config(),
+                                   on_status=self._say)  # history bootstrap progress
         if not self.alerts.running:
             self.alerts.start()
         self.session.start()
+        self._start_funding(getattr(feed, "rest_url", None))
         m.live.description, m.live.button_style = "stop live", "danger"
         self._say(f"live: {source}, {', '.join(self._watched())}, {m.timeframe.value} bars", "ok")
         if self._render_task is None or self._render_task.done():
             self._render_task = self.loop.create_task(self._render_loop())
 
     async def _stop_session(self) -> None:
+        self._stop_funding()
         if self.session is not None:
             session, self.session = self.session, None
             await session.stop()
@@ -569,6 +573,7 @@ class Dashboard:
              f"{_fmt(m['liquidity_y'], 2)} / {_fmt(m['liquidity_x'], 2)} / "
              f"{_fmt(m['liquidity_pair'], 2)}"),
             *self._liquidity_rows(s),
+            *self._funding_rows(),
         ]
         for sym in self._watched():
             st = per.get(sym, {})
@@ -586,6 +591,45 @@ class Dashboard:
                         for t in waiting))
         self.stats.value = note + _table(rows)
         self._render_status(s, m)
+
+    # --- funding (premiumIndex over REST, off the loop) -----------------------------------------
+    def _start_funding(self, rest_url: str | None) -> None:
+        """Poll each leg's premiumIndex every FUNDING_EVERY_S seconds in a worker thread."""
+        self._premium = {sym: None for sym in (self.y, self.x)}
+        self._premium_error = None if rest_url else "no REST source for this feed"
+        if rest_url:
+            self._funding_task = self.loop.create_task(self._funding_loop(rest_url))
+
+    def _stop_funding(self) -> None:
+        task = getattr(self, "_funding_task", None)
+        if task is not None:
+            task.cancel()
+            self._funding_task = None
+
+    async def _funding_loop(self, rest_url: str) -> None:
+        from ..feeds.rest import RestClient
+
+        client = RestClient(rest_url, retries=1, max_wait=FUNDING_EVERY_S)
+        legs = list(self._premium)
+        while True:
+            try:
+                got = await asyncio.to_thread(
+                    lambda: {sym: client.get("/fapi/v1/premiumIndex", {"symbol": sym})
+                             for sym in legs})
+                self._premium.update(got)
+                self._premium_error = None
+            except Exception as e:  # shown in the table; the next poll tries again
+                self._premium_error = f"{type(e).__name__}: {e}"
+            await asyncio.sleep(FUNDING_EVERY_S)
+
+    def _funding_rows(self) -> list[tuple[str, str]]:
+        premium = getattr(self, "_premium", None)
+        if premium is None:
+            return []
+        rows = funding_rows(premium, int(time.time() * 1000))
+        if self._premium_error:
+            rows.append(("funding", f"not available: {html.escape(self._premium_error)}"))
+        return rows
 
     def _record_stats_history(self, s: LiveSession) -> None:
         m = s.metrics()
@@ -648,22 +692,26 @@ class Dashboard:
 
     # --- backtest ------------------------------------------------------------------------------
     async def run_backtest(self) -> None:
-        """Backtest the rule on the candles recorded so far (stored ones included)."""
+        """Backtest the rule on the candles on screen (fetched history and live bars; stored ones
+        when not live), with both legs' stored funding; the panel shows the total."""
         from ..backtest import metrics as mt
         from ..backtest import run
+        from ..backtest.funding import funding_note
 
         m, b = self.market, self.bt
-        candles = self._stored_candles()
-        by, bx = candles[self.y], candles[self.x]
+        by, bx = self._backtest_candles()
         if min(len(by), len(bx)) < 2:
             self._say(f"backtest needs stored bars of both legs, have {len(by)} / {len(bx)}",
                       "warn")
             return
         self._say("backtest running…")
+        fy, fx = await asyncio.to_thread(self._stored_funding, by, bx)
         result = await asyncio.to_thread(
             run, by, bx, self._pair_config().signal(), entry=m.entry.value,
             exit=m.exit.value, stop=m.stop.value or None, max_hold=b.max_hold.value or None,
-            fee_bps=b.fee_bps.value, slippage_bps=b.slippage_bps.value)
+            fee_bps=b.fee_bps.value, slippage_bps=b.slippage_bps.value, funding_y=fy,
+            funding_x=fx)
+        result.notes.append(funding_note(result, fy, fx, (self.y, self.x)))
         self.last_backtest = result
         eq = result.equity
         peak = eq.cummax()
@@ -691,6 +739,22 @@ class Dashboard:
         self._say(f"backtest ({result.params['hedge']}): {len(tr)} trades, total return "
                   f"{_fmt(result.metrics.get('total_return'), 3)}"
                   + (f" — {result.notes[0]}" if not len(tr) and result.notes else ""), "ok")
+
+    def _backtest_candles(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The candles on screen when live (fetched history + live bars), else the stored ones."""
+        s = self.session
+        if s is not None and min(len(s.candles[self.y].frame()), len(s.candles[self.x].frame())):
+            return s.candles[self.y].frame(), s.candles[self.x].frame()
+        candles = self._stored_candles()
+        return candles[self.y], candles[self.x]
+
+    def _stored_funding(self, by: pd.DataFrame, bx: pd.DataFrame):
+        """Both legs' stored funding over their bars (worker thread): USDⓈ-M perpetuals pay it."""
+        from ..backtest.funding import stored_funding
+
+        tf = timeframe_ms(self.market.timeframe.value)
+        return (stored_funding(self.store, self.y, by, tf),
+                stored_funding(self.store, self.x, bx, tf))
 
     # --- alerts --------------------------------------------------------------------------------
     def add_rule(self) -> None:

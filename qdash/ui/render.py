@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -121,3 +122,29 @@ def connection_text(conn: dict | None) -> str | None:
     if conn.get("retry_in_s") is not None:
         text += f" — retrying in {conn['retry_in_s']:.0f} s"
     return text
+
+
+def _duration(ms: float) -> str:
+    s = max(0, int(ms // 1000))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def funding_rows(premium: Mapping[str, Mapping | None], now_ms: int) -> list[tuple[str, str]]:
+    """The stats table's funding rows, one per leg, from Binance ``/fapi/v1/premiumIndex``
+    entries (``symbol → entry``, None while not fetched yet): the funding rate
+    (``lastFundingRate``, in % per funding interval, positive: longs pay shorts), the time to the
+    next settlement (``nextFundingTime − now_ms``, h:mm:ss) and the mark–index premium
+    (``(markPrice − indexPrice) / indexPrice``, in basis points)."""
+    rows = []
+    for sym, e in premium.items():
+        label = f"{sym} funding rate / next in / mark–index"
+        if not e:
+            rows.append((label, "–"))
+            continue
+        rate = float(e["lastFundingRate"]) * 100
+        mark, index = float(e["markPrice"]), float(e["indexPrice"])
+        prem = f"{(mark - index) / index * 1e4:+.2f} bp" if index > 0 else "–"
+        nxt = int(e["nextFundingTime"])
+        rows.append((label, f"{rate:+.4f} % / {_duration(nxt - now_ms) if nxt else '–'} / "
+                            f"{prem}"))
+    return rows
