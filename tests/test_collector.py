@@ -23,6 +23,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+pytestmark = pytest.mark.browser
+
 assert Path(CHROMIUM).exists(), (
     "Chromium is needed for the browser tests: the README's test command installs it "
     "(apt-get install -y chromium)")

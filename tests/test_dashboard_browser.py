@@ -44,6 +44,8 @@ from qdash.bars import stored_candles
 from qdash.io import read_ticks
 from qdash.store import Store
 
+pytestmark = pytest.mark.browser
+
 assert Path(CHROMIUM).exists(), (
     "Chromium is needed for the browser tests: the README's test command installs it "
     "(apt-get install -y chromium)")

@@ -16,6 +16,8 @@ import pytest
 from dashboard_support import run_in_kernel, wait_until
 from jupyter_client import KernelManager
 
+pytestmark = pytest.mark.integration
+
 RATE = 2000.0
 COUNT_S = 10.0
 MAX_COMM_PER_S = 300.0

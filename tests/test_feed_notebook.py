@@ -9,6 +9,9 @@ CELLS = [
 import asyncio, time
 from qdash.sim.server import SimExchange
 from qdash.feeds.binance import BinanceFutures
+
+import pytest  # noqa: E402
+pytestmark = pytest.mark.integration
 sim = await SimExchange(["BTCUSDT", "ETHUSDT"], rate=200, seed=9).start()
 """,
     """

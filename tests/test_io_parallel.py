@@ -12,6 +12,8 @@ from qdash.io import load
 from qdash.io.prefetch import parsed_chunks
 from qdash.store import Store
 
+pytestmark = pytest.mark.integration
+
 FILES = [JULY / f"{JULY_TRADES}.raw.ndjson.gz", JULY / f"{JULY_TRADES}.csv.gz",
          COLLECTOR / "ticks_2025-11-02_BTCUSDT_ETHUSDT.ndjson"]
 T0 = 1721347020000

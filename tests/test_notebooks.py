@@ -8,6 +8,8 @@ import pytest
 from conftest import REPO
 from nbclient import NotebookClient
 
+pytestmark = pytest.mark.integration
+
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 TIMEOUT_S = 120  # per cell
 

@@ -6,7 +6,10 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest  # noqa: E402
 from conftest import REPO
+
+pytestmark = pytest.mark.integration
 
 
 def _name(requirement: str) -> str:

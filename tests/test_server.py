@@ -22,6 +22,8 @@ from websockets.sync.client import connect
 from qdash.server.service import ServerConfig
 from qdash.store import Store
 
+pytestmark = pytest.mark.integration
+
 RAW = JULY / f"{JULY_TRADES}.raw.ndjson.gz"
 CSV = JULY / f"{JULY_TRADES}.csv.gz"
 COLLECTED = JULY / f"{JULY_TRADES}.collector.ndjson"

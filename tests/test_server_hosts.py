@@ -17,11 +17,14 @@ from pathlib import Path
 
 import nbformat
 import orjson
+import pytest  # noqa: E402
 from conftest import REPO
 from test_server_support import request
 from websockets.sync.client import connect
 
 from qdash.store import Store
+
+pytestmark = pytest.mark.integration
 
 T0 = 1_721_347_022_707
 CONFIG_JSON = REPO / "etc/jupyter/jupyter_server_config.d/qdash.json"

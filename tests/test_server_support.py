@@ -9,8 +9,12 @@ import threading
 import urllib.error
 import urllib.request
 
+import pytest  # noqa: E402
+
 from qdash.server.app import StandaloneServer
 from qdash.server.service import ServerConfig
+
+pytestmark = pytest.mark.integration
 
 
 class ServerThread:

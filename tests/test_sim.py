@@ -19,6 +19,8 @@ from websockets.asyncio.client import connect
 from qdash.sim.market import X_INSURANCE, X_MARKET, X_NA, MarketModel
 from qdash.sim.server import SimExchange
 
+pytestmark = pytest.mark.integration
+
 
 def run(coro):
     return asyncio.run(coro)
