@@ -1,0 +1,343 @@
+"""Scan input: a long table of bars (file, directory, store or DataFrame) → a checked panel.
+
+The long table has one row per (symbol, bar): ``symbol``, ``open_time`` (int ms since the epoch,
+UTC, or ISO 8601 text; naive times are UTC), ``close`` (> 0) and optionally ``quote_volume``
+(quote currency traded in the bar, >= 0). It comes from a CSV or Parquet file, a hive-partitioned
+Parquet directory (``symbol=BTCUSDT/...``, read with ``pyarrow.dataset``), the qdash
+:class:`~qdash.store.Store`, or a DataFrame.
+
+Broken rows (missing columns, unparsable times, non-positive or missing prices, negative volume,
+duplicate (symbol, open_time)) raise :class:`~qdash.errors.DataFormatError` naming the file, the
+line (CSV) or row and the symbol. Symbols that cannot be scanned (too few bars, constant price, too
+little quote volume) are *skipped* and listed with the reason in :attr:`Panel.skipped`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataFormatError, QdashError
+from ..model import iso_to_epoch_ms, ms_to_index, normalize_symbol, timeframe_ms, to_epoch_ms
+
+log = logging.getLogger(__name__)
+
+REQUIRED = ("symbol", "open_time", "close")
+OPTIONAL = ("quote_volume",)
+DAY_MS = 86_400_000
+
+
+class ScanInputError(DataFormatError):
+    """The bars given to the scan are malformed (see the message for where and what)."""
+
+
+@dataclass
+class Panel:
+    """Aligned closes of the scanned symbols.
+
+    ``times``: bar open times (int64 ms UTC, increasing), the bars every kept symbol has;
+    ``symbols``: upper-case, sorted; ``close``: ``len(times) × len(symbols)`` float64 closes;
+    ``quote_volume``: per symbol, mean quote volume per day over its bars in the window (NaN when
+    the input has none); ``bar_ms``: the bar length; ``skipped``: ``[{"symbol", "reason"}]`` for
+    every symbol of the input that is not in the panel.
+    """
+
+    times: np.ndarray
+    symbols: list[str]
+    close: np.ndarray
+    quote_volume: np.ndarray
+    bar_ms: int
+    skipped: list[dict] = field(default_factory=list)
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        """The bar open times as a UTC DatetimeIndex."""
+        return ms_to_index(self.times, name="open_time")
+
+
+def tqdm_disable(progress: bool | None) -> bool | None:
+    """tqdm's ``disable`` for a ``progress`` flag: True shows, False hides, None shows on a
+    terminal only."""
+    return None if progress is None else not progress
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+def _missing(columns, source: str) -> None:
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise ScanInputError(
+            f"missing column(s) {', '.join(missing)} (found: {', '.join(map(str, columns))}); "
+            "a scan needs symbol, open_time (ms or ISO), close and optionally quote_volume",
+            path=source)
+
+
+def read_table(path: str | os.PathLike, symbols: list[str] | None = None) -> pd.DataFrame:
+    """Read the long bar table from a ``.csv[.gz]``, ``.parquet`` file or a hive-partitioned
+    Parquet directory; only the scan's columns (and ``symbols``, when given) are read.
+
+    The frame's ``attrs['source']`` is the path and ``attrs['row_label']`` says how rows are
+    numbered in messages (``line`` for CSV, with the header as line 1; ``row`` otherwise).
+    """
+    p = Path(path)
+    wanted = (*REQUIRED, *OPTIONAL)
+    if not p.exists():
+        raise ScanInputError("no such file or directory", path=str(p))
+    if p.is_dir() or p.suffix in (".parquet", ".pq"):
+        import pyarrow.dataset as ds
+
+        try:
+            dset = ds.dataset(p, format="parquet", partitioning="hive")
+        except Exception as exc:  # pyarrow raises several types for unreadable data
+            raise ScanInputError(f"not a readable Parquet file or dataset: {exc}",
+                                 path=str(p)) from exc
+        names = dset.schema.names
+        _missing(names, str(p))
+        flt = None
+        if symbols:
+            flt = ds.field("symbol").isin([normalize_symbol(s) for s in symbols])
+        table = dset.to_table(columns=[c for c in wanted if c in names], filter=flt)
+        df = table.to_pandas()
+        label = "row"
+    elif p.name.endswith((".csv", ".csv.gz")):
+        header = pd.read_csv(p, nrows=0).columns
+        _missing(header, str(p))
+        df = pd.read_csv(p, usecols=[c for c in wanted if c in header],
+                         dtype={"symbol": str}, low_memory=False)
+        label = "line"
+    else:
+        raise ScanInputError("unknown bar file type: use .csv, .csv.gz, .parquet or a Parquet "
+                             "directory", path=str(p))
+    if "symbol" in df and isinstance(df["symbol"].dtype, pd.CategoricalDtype):
+        df["symbol"] = df["symbol"].astype(str)
+    df.attrs.update(source=str(p), row_label=label)
+    return df
+
+
+def read_store(store, symbols: list[str] | None, timeframe: str, lookback_ms: int | None,
+               progress: bool | None = None) -> pd.DataFrame:
+    """The long bar table of ``symbols`` (None: every stored symbol) at ``timeframe`` from a
+    :class:`~qdash.store.Store`: candles built from stored ticks, else stored candles
+    (:func:`qdash.bars.stored_candles`), over the last ``lookback_ms`` before the latest one."""
+    from tqdm.auto import tqdm
+
+    from ..bars import stored_candles
+
+    names = [normalize_symbol(s) for s in symbols] if symbols else store.symbols()
+    start = None
+    if lookback_ms is not None:
+        stats = store.stats()
+        stats = stats[stats["symbol"].isin(names)]
+        if len(stats):
+            start = int(stats["last"].max().value // 1_000_000) - lookback_ms
+    frames = []
+    for sym in tqdm(names, desc="read store", unit="symbol", disable=tqdm_disable(progress),
+                    leave=False):
+        bars = stored_candles(store, sym, timeframe, start)
+        if len(bars):
+            frames.append(pd.DataFrame({
+                "symbol": sym, "open_time": bars.index.as_unit("ms").asi8,
+                "close": bars["close"].to_numpy(),
+                "quote_volume": bars["quote_volume"].to_numpy()}))
+    if not frames:
+        return pd.DataFrame({c: [] for c in (*REQUIRED, *OPTIONAL)})
+    df = pd.concat(frames, ignore_index=True)
+    df.attrs.update(source=f"store {store.path}", row_label="row")
+    return df
+
+
+# --- checking -----------------------------------------------------------------------------------
+
+def _where(df: pd.DataFrame, pos: int) -> dict:
+    """``DataFormatError`` keyword arguments locating the row at position ``pos``."""
+    source = df.attrs.get("source", "bars")
+    if df.attrs.get("row_label") == "line":
+        return {"path": source, "line": pos + 2}
+    return {"path": f"{source} row {pos + 1}"}
+
+
+def _bad(df: pd.DataFrame, mask: np.ndarray, what: str, column: str, values=None) -> None:
+    hits = np.flatnonzero(mask)
+    if len(hits) == 0:
+        return
+    pos = int(hits[0])
+    sym = df["symbol"].iloc[pos] if "symbol" in df else "?"
+    val = (values if values is not None else df[column].to_numpy())[pos]
+    more = f" ({len(hits) - 1} more rows like it)" if len(hits) > 1 else ""
+    raise ScanInputError(f"symbol {sym}: {column} {val!r} {what}{more}", column=column,
+                         **_where(df, pos))
+
+
+def normalize_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Check and normalise the long table: upper-case ``symbol``, int64 ms ``open_time``, float64
+    ``close`` (and ``quote_volume``), sorted by (symbol, open_time). Raises
+    :class:`ScanInputError` at the first bad row (file, line/row, symbol, column)."""
+    _missing(df.columns, df.attrs.get("source", "bars"))
+    attrs = dict(df.attrs)
+    sym = df["symbol"]
+    _bad(df, sym.isna().to_numpy() | (sym.astype(str).str.strip() == "").to_numpy(),
+         "is not a symbol", "symbol")
+    uniq, codes = np.unique(sym.astype(str).to_numpy(), return_inverse=True)
+    norm = np.array([u.strip().upper() for u in uniq], dtype=object)
+    out = pd.DataFrame({"symbol": norm[codes]})
+    out["open_time"] = _times(df)
+    close = pd.to_numeric(df["close"], errors="coerce").to_numpy(np.float64)
+    _bad(df, ~np.isfinite(close), "is not a number", "close")
+    _bad(df, close <= 0, "is not a positive price (log closes need prices > 0); fix or remove "
+         "the row", "close")
+    out["close"] = close
+    if "quote_volume" in df:
+        qv = pd.to_numeric(df["quote_volume"], errors="coerce").to_numpy(np.float64)
+        _bad(df, ~np.isfinite(qv) | (qv < 0), "is not a quote volume >= 0", "quote_volume")
+        out["quote_volume"] = qv
+    order = np.lexsort((out["open_time"].to_numpy(), codes))
+    sorted_ = out.iloc[order]
+    dup = ((sorted_["symbol"].to_numpy()[1:] == sorted_["symbol"].to_numpy()[:-1])
+           & (np.diff(sorted_["open_time"].to_numpy()) == 0))
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        first, second = int(order[i]), int(order[i + 1])
+        t = ms_to_index([sorted_["open_time"].iloc[i]])[0]
+        w1, w2 = _where(df, first), _where(df, second)
+        raise ScanInputError(
+            f"symbol {sorted_['symbol'].iloc[i]}: duplicate bar at open_time {t.isoformat()} "
+            f"(also at {w1.get('line', w1['path'])}); each (symbol, open_time) must appear once",
+            column="open_time", **w2)
+    out = sorted_.reset_index(drop=True)
+    out.attrs.update(attrs)
+    return out
+
+
+def _times(df: pd.DataFrame) -> np.ndarray:
+    col = df["open_time"]
+    if pd.api.types.is_datetime64_any_dtype(col):
+        idx = pd.DatetimeIndex(col)
+        idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
+        _bad(df, idx.isna(), "is not a time", "open_time", values=col.to_numpy())
+        return idx.as_unit("ms").asi8
+    num = pd.to_numeric(col, errors="coerce")
+    if num.notna().all():
+        return to_epoch_ms(num.to_numpy())
+    text = col.astype(str)
+    parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+    _bad(df, parsed.isna().to_numpy(), "is neither epoch milliseconds nor an ISO 8601 time",
+         "open_time", values=col.to_numpy())
+    return iso_to_epoch_ms(text)
+
+
+# --- the panel ----------------------------------------------------------------------------------
+
+def _step_ms(times: np.ndarray, codes: np.ndarray) -> int:
+    """The most common step between consecutive bars of the same symbol (ms)."""
+    same = codes[1:] == codes[:-1]
+    d = np.diff(times)[same]
+    d = d[d > 0]
+    if len(d) == 0:
+        raise ScanInputError("cannot tell the bar length: no symbol has two bars")
+    vals, counts = np.unique(d, return_counts=True)
+    return int(vals[np.argmax(counts)])
+
+
+def _resample(df: pd.DataFrame, tf_ms: int) -> pd.DataFrame:
+    """Coarser bars: last close and summed quote volume per (symbol, tf_ms bucket)."""
+    bucket = df["open_time"].to_numpy() // tf_ms * tf_ms
+    agg = {"close": "last"} | ({"quote_volume": "sum"} if "quote_volume" in df else {})
+    out = (df.assign(open_time=bucket).groupby(["symbol", "open_time"], sort=True)
+           .agg(agg).reset_index())
+    out.attrs.update(df.attrs)
+    return out
+
+
+def build_panel(df: pd.DataFrame, *, symbols: list[str] | None = None,
+                timeframe: str | int | None = None, lookback: str | int | None = None,
+                min_coverage: float = 0.9, min_bars: int = 100,
+                min_quote_volume: float = 0.0) -> Panel:
+    """The aligned panel of closes from a long bar table (checked with :func:`normalize_table`).
+
+    ``symbols``: those to scan (None: all in the table; a named symbol with no bars is skipped
+    and listed). ``timeframe``: the bar length to scan at; finer input bars are resampled (last
+    close, summed quote volume), coarser ones are an error; None keeps the input's. ``lookback``
+    (e.g. ``"30d"`` or ms): the window ending at the last bar of the table. A symbol is skipped
+    (and listed) when it has fewer than ``min_coverage`` × the window's bars, a constant close,
+    or less than ``min_quote_volume`` quote volume per day (a table without ``quote_volume``
+    cannot be filtered on it: error). The panel keeps the bars every remaining symbol has;
+    fewer than ``min_bars`` is an error.
+    """
+    df = normalize_table(df)
+    source = df.attrs.get("source", "bars")
+    skipped: list[dict] = []
+    if symbols:
+        want = list(dict.fromkeys(normalize_symbol(s) for s in symbols))
+        present = set(df["symbol"].unique())
+        skipped += [{"symbol": s, "reason": "no bars in the input"} for s in want
+                    if s not in present]
+        df = df[df["symbol"].isin(want)]
+    if min_quote_volume > 0 and "quote_volume" not in df:
+        raise ScanInputError("a minimum quote volume needs a quote_volume column", path=source)
+    if not len(df):
+        raise ScanInputError("no bars to scan" + (f" for {', '.join(symbols)}" if symbols else ""),
+                             path=source)
+    codes = pd.factorize(df["symbol"])[0]
+    step = _step_ms(df["open_time"].to_numpy(), codes)
+    bar_ms = step
+    if timeframe is not None:
+        bar_ms = timeframe_ms(timeframe)
+        if step > bar_ms:
+            raise ScanInputError(f"the bars are {step // 1000}s apart, coarser than the "
+                                 f"timeframe {timeframe}: scan at a coarser timeframe",
+                                 path=source)
+        if step < bar_ms or (df["open_time"].to_numpy() % bar_ms != 0).any():
+            df = _resample(df, bar_ms)
+    times_all = df["open_time"].to_numpy()
+    if lookback is not None:
+        span = timeframe_ms(lookback) if isinstance(lookback, str) else int(lookback)
+        df = df[times_all >= times_all.max() + bar_ms - span]
+    grid, tcode = np.unique(df["open_time"].to_numpy(), return_inverse=True)
+    names, scode = np.unique(df["symbol"].to_numpy().astype(str), return_inverse=True)
+    close = np.full((len(grid), len(names)), np.nan)
+    close[tcode, scode] = df["close"].to_numpy()
+    have = np.isfinite(close)
+    count = have.sum(axis=0)
+    qv = np.full(len(names), np.nan)
+    if "quote_volume" in df:
+        total = np.bincount(scode, weights=df["quote_volume"].to_numpy(), minlength=len(names))
+        qv = total / (count * bar_ms / DAY_MS)
+    keep = np.ones(len(names), dtype=bool)
+    for i, s in enumerate(names):
+        lo, hi = np.nanmin(close[:, i]), np.nanmax(close[:, i])
+        if count[i] < min_coverage * len(grid):
+            reason = (f"too few bars: {count[i]} of the window's {len(grid)} "
+                      f"(needs {min_coverage:.0%})")
+        elif lo == hi:
+            reason = "constant close"
+        elif min_quote_volume > 0 and not qv[i] >= min_quote_volume:
+            reason = f"quote volume {qv[i]:,.0f}/day < {min_quote_volume:,.0f}"
+        else:
+            continue
+        keep[i] = False
+        skipped.append({"symbol": str(s), "reason": reason})
+    close, names, qv = close[:, keep], names[keep], qv[keep]
+    rows = np.isfinite(close).all(axis=1)
+    if (~rows).any():
+        log.info("scan: %d of %d bars dropped (a kept symbol has no bar there)",
+                 int((~rows).sum()), len(grid))
+    if len(names) < 2:
+        raise QdashError(f"{source}: fewer than 2 symbols to scan after the checks "
+                         f"(skipped: {_skip_text(skipped)})")
+    if rows.sum() < min_bars:
+        raise ScanInputError(f"only {int(rows.sum())} bars common to the {len(names)} kept "
+                             f"symbols, need {min_bars}: widen the lookback or name fewer symbols",
+                             path=source)
+    for s in skipped:
+        log.info("scan skips %s: %s", s["symbol"], s["reason"])
+    return Panel(grid[rows].astype(np.int64), [str(s) for s in names],
+                 np.ascontiguousarray(close[rows]), qv, int(bar_ms), skipped)
+
+
+def _skip_text(skipped: list[dict]) -> str:
+    return "; ".join(f"{s['symbol']}: {s['reason']}" for s in skipped[:10]) or "none"
