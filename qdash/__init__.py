@@ -26,6 +26,7 @@ from .errors import DataFormatError, QdashError, StoreError, TimeframeError
 from .feeds import BinanceFutures, Hub
 from .io import load, read_bars, read_ticks, to_csv, to_parquet
 from .live import LiveSession
+from .scan import scan
 from .store import Store
 
 __all__ = [
@@ -33,8 +34,8 @@ __all__ = [
     "DataFormatError", "Hub", "LiveSession", "PairAnalytics", "PairConfig", "PairState",
     "QdashError", "Rule", "Store", "StoreError", "TimeframeError", "WebhookSink", "adf",
     "backtest", "coint", "correlation", "half_life", "hedge_ratio", "hurst", "liquidity_stats",
-    "load", "read_bars", "read_ticks", "resample", "spread", "stored_candles", "sweep", "to_csv",
-    "to_parquet", "walk_forward", "zscore",
+    "load", "read_bars", "read_ticks", "resample", "scan", "spread", "stored_candles", "sweep",
+    "to_csv", "to_parquet", "walk_forward", "zscore",
 ]
 __version__ = "0.1.0"
 

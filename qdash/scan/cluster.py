@@ -28,36 +28,89 @@ log = logging.getLogger(__name__)
 BLOCKS_PER_WORKER = 4
 
 
-@contextmanager
-def dask_client(scheduler="local", workers: int | None = None) -> Iterator:
-    """A ``distributed.Client``: ``"local"`` starts a ``LocalCluster`` in this process (``workers``
-    processes, default the CPU count, one thread each, no dashboard) and shuts it down after;
-    ``"tcp://HOST:PORT"`` connects to a running scheduler; a ``Client`` is used as it is."""
+def connect(scheduler="local", workers: int | None = None):
+    """``(client, close)``: ``"local"`` starts a ``LocalCluster`` in this process (``workers``
+    processes, default the CPU count, one thread each, no dashboard); ``"tcp://HOST:PORT"``
+    connects to a running scheduler; a ``Client`` is used as it is (``close`` leaves it open)."""
     from distributed import Client, LocalCluster
 
     if isinstance(scheduler, Client):
-        yield scheduler
-        return
+        return scheduler, lambda: None
     if scheduler == "local":
         n = int(workers or os.cpu_count() or 1)
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
-        try:
-            yield client
-        finally:
+
+        def close() -> None:
             client.close()
             cluster.close()
-        return
+        return client, close
     try:
         client = Client(scheduler, timeout=30)
     except OSError as exc:
         raise QdashError(f"cannot reach the Dask scheduler at {scheduler}: {exc}; start one with "
                          "`dask scheduler` or use --scheduler local") from exc
+    return client, client.close
+
+
+@contextmanager
+def dask_client(scheduler="local", workers: int | None = None) -> Iterator:
+    """:func:`connect` as a context manager (closes what it started)."""
+    client, close = connect(scheduler, workers)
     try:
         yield client
     finally:
-        client.close()
+        close()
+
+
+def _warm() -> None:
+    """Import and load (numba cache) everything a stage-2 task uses, on a tiny panel."""
+    n = 256
+    rng = np.random.default_rng(0)
+    x = np.cumsum(rng.normal(size=n)) * 0.01 + 3.0
+    close = np.exp(np.column_stack([x, x + rng.normal(size=n) * 0.01]))
+    panel = Panel(np.arange(n, dtype=np.int64) * 60_000, ["AUSDT", "BUSDT"], close,
+                  np.full(2, np.nan), 60_000)
+    validate_block(panel, np.array([0]), np.array([1]), np.array([1.0]), np.array([0.0]),
+                   ValidateParams(z_window=20))
+
+
+class BackgroundClient:
+    """Start (or reach) the Dask cluster in a thread and warm its workers while the caller reads
+    the bars and runs stage 1 (worker start-up is seconds of imports and JIT-cache loads, in
+    other processes). :meth:`get` waits for it; :meth:`close` shuts down what was started."""
+
+    def __init__(self, scheduler="local", workers: int | None = None):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="qdash-scan-dask")
+        self._future = self._pool.submit(self._start, scheduler, workers)
+
+    @staticmethod
+    def _start(scheduler, workers):
+        client, close = connect(scheduler, workers)
+        try:
+            client.run(_warm)
+        except BaseException:
+            close()
+            raise
+        return client, close
+
+    def get(self):
+        """The connected, warmed ``Client`` (raises what the start raised)."""
+        return self._future.result()[0]
+
+    def close(self) -> None:
+        """Shut down what was started; a start that failed is not raised again here."""
+        try:
+            _, close = self._future.result()
+        except Exception:  # reported by get(); close() runs in cleanup paths
+            close = None
+        finally:
+            self._pool.shutdown()
+        if close is not None:
+            close()
 
 
 def blocks(n_pairs: int, n_workers: int, block_size: int | None = None) -> list[slice]:

@@ -118,6 +118,32 @@ def _reasons(df: pd.DataFrame, fdr: float, max_half_life: float, min_crossings: 
     return reason
 
 
+def _run(bars, cluster, symbols, timeframe, lookback, min_coverage, min_quote_volume, progress,
+         lags, fdr, log_prices, block_size, params: ValidateParams):
+    """Read, screen and validate; returns the stage-1 table, the panel, the survivors' rows,
+    the stage-2 table and the times (perf_counter) at the end of each step."""
+    panel = _panel(bars, symbols, timeframe, lookback, min_coverage, min_quote_volume, progress)
+    params.check(len(panel.times))
+    if not 0 < fdr < 1:
+        raise QdashError(f"fdr must be in (0, 1), got {fdr}")
+    t1 = time.perf_counter()
+    df = screen(panel, lags=lags, log_prices=log_prices, progress=progress)
+    iy, ix = df.attrs.pop("iy"), df.attrs.pop("ix")
+    t2 = time.perf_counter()
+    surv = np.flatnonzero((df["q"] <= fdr).to_numpy())
+    log.info("stage 1: %d of %d directed pairs pass q <= %g", len(surv), len(df), fdr)
+    args = (iy[surv], ix[surv], df["beta"].to_numpy()[surv], df["alpha"].to_numpy()[surv],
+            params)
+    if cluster is None or not len(surv):
+        v = validate_block(panel, *args)
+    else:
+        from .cluster import validate_on_dask
+
+        v = validate_on_dask(cluster.get(), panel, *args, block_size=block_size,
+                             progress=progress)
+    return df, panel, surv, v, (t1, t2, time.perf_counter())
+
+
 def scan(bars, *, symbols: list[str] | None = None, timeframe: str | None = None,
          lookback: str | int | None = None, min_quote_volume: float = 0.0, lags: int = 1,
          fdr: float = 0.05, train_frac: float = 0.7, level: float = 0.05,
@@ -150,32 +176,23 @@ def scan(bars, *, symbols: list[str] | None = None, timeframe: str | None = None
     stage), ``params``.
     """
     t0 = time.perf_counter()
-    panel = _panel(bars, symbols, timeframe, lookback, min_coverage, min_quote_volume, progress)
-    n = len(panel.times)
-    params = ValidateParams(lags=lags, train_frac=train_frac, level=level, log=log_prices,
-                            z_window=z_window, entry=entry, exit=exit, fee_bps=fee_bps)
-    params.check(n)
-    if not 0 < fdr < 1:
-        raise QdashError(f"fdr must be in (0, 1), got {fdr}")
-    k = int(train_frac * n)
-    if max_half_life is None:
-        max_half_life = (n - k) / 4
-    t1 = time.perf_counter()
-    df = screen(panel, lags=lags, log_prices=log_prices, progress=progress)
-    iy, ix = df.attrs.pop("iy"), df.attrs.pop("ix")
-    t2 = time.perf_counter()
-    surv = np.flatnonzero((df["q"] <= fdr).to_numpy())
-    log.info("stage 1: %d of %d directed pairs pass q <= %g", len(surv), len(df), fdr)
-    args = (iy[surv], ix[surv], df["beta"].to_numpy()[surv], df["alpha"].to_numpy()[surv],
-            params)
-    if scheduler is None or not len(surv):
-        v = validate_block(panel, *args)
-    else:
-        from .cluster import dask_client, validate_on_dask
+    cluster = None
+    if scheduler is not None:
+        from .cluster import BackgroundClient
 
-        with dask_client(scheduler, workers) as client:
-            v = validate_on_dask(client, panel, *args, block_size=block_size, progress=progress)
-    t3 = time.perf_counter()
+        cluster = BackgroundClient(scheduler, workers)
+    try:
+        df, panel, surv, v, t = _run(bars, cluster, symbols, timeframe, lookback, min_coverage,
+                                     min_quote_volume, progress, lags, fdr, log_prices, block_size,
+                                     ValidateParams(lags=lags, train_frac=train_frac, level=level,
+                                                    log=log_prices, z_window=z_window,
+                                                    entry=entry, exit=exit, fee_bps=fee_bps))
+    finally:
+        if cluster is not None:
+            cluster.close()
+    n = len(panel.times)
+    if max_half_life is None:
+        max_half_life = (n - int(train_frac * n)) / 4
     df = df.join(v.set_axis(surv))
     df["reason"] = _reasons(df, fdr, max_half_life, min_crossings, level)
     df["pass"] = (df["reason"] == "").to_numpy()
@@ -184,7 +201,7 @@ def scan(bars, *, symbols: list[str] | None = None, timeframe: str | None = None
                         kind="stable", ignore_index=True)
     df.attrs.update(
         skipped=panel.skipped, start=panel.index[0], end=panel.index[-1], bar_ms=panel.bar_ms,
-        timings={"read": t1 - t0, "screen": t2 - t1, "validate": t3 - t2},
+        timings={"read": t[0] - t0, "screen": t[1] - t[0], "validate": t[2] - t[1]},
         params={"lags": lags, "fdr": fdr, "train_frac": train_frac, "level": level,
                 "log_prices": log_prices, "max_half_life": max_half_life,
                 "min_crossings": min_crossings, "min_quote_volume": min_quote_volume})
