@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataFormatError, QdashError
-from ..model import iso_to_epoch_ms, ms_to_index, normalize_symbol, timeframe_ms, to_epoch_ms
+from ..model import ms_to_index, normalize_symbol, timeframe_ms, to_epoch_ms
 
 log = logging.getLogger(__name__)
 
@@ -168,23 +168,25 @@ def _bad(df: pd.DataFrame, mask: np.ndarray, what: str, column: str, values=None
     pos = int(hits[0])
     sym = df["symbol"].iloc[pos] if "symbol" in df else "?"
     val = (values if values is not None else df[column].to_numpy())[pos]
+    val = val.item() if isinstance(val, np.generic) else val
     more = f" ({len(hits) - 1} more rows like it)" if len(hits) > 1 else ""
     raise ScanInputError(f"symbol {sym}: {column} {val!r} {what}{more}", column=column,
                          **_where(df, pos))
 
 
 def normalize_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Check and normalise the long table: upper-case ``symbol``, int64 ms ``open_time``, float64
-    ``close`` (and ``quote_volume``), sorted by (symbol, open_time). Raises
-    :class:`ScanInputError` at the first bad row (file, line/row, symbol, column)."""
+    """Check and normalise the long table: upper-case ``symbol`` (categorical), int64 ms
+    ``open_time``, float64 ``close`` (and ``quote_volume``), sorted by (symbol, open_time).
+    Raises :class:`ScanInputError` at the first bad row (file, line/row, symbol, column)."""
     _missing(df.columns, df.attrs.get("source", "bars"))
     attrs = dict(df.attrs)
-    sym = df["symbol"]
-    _bad(df, sym.isna().to_numpy() | (sym.astype(str).str.strip() == "").to_numpy(),
-         "is not a symbol", "symbol")
-    uniq, codes = np.unique(sym.astype(str).to_numpy(), return_inverse=True)
-    norm = np.array([u.strip().upper() for u in uniq], dtype=object)
-    out = pd.DataFrame({"symbol": norm[codes]})
+    raw_codes, raw_names = pd.factorize(df["symbol"])
+    stripped = [str(s).strip().upper() for s in raw_names]
+    empty = np.array([s == "" for s in stripped] + [True])   # the last entry: code -1 (NaN)
+    _bad(df, empty[raw_codes], "is not a symbol", "symbol")
+    names, merged = np.unique(stripped, return_inverse=True)
+    codes = merged[raw_codes]                             # codes follow the sorted names
+    out = pd.DataFrame({"symbol": pd.Categorical.from_codes(codes, names)})
     out["open_time"] = _times(df)
     close = pd.to_numeric(df["close"], errors="coerce").to_numpy(np.float64)
     _bad(df, ~np.isfinite(close), "is not a number", "close")
@@ -197,8 +199,8 @@ def normalize_table(df: pd.DataFrame) -> pd.DataFrame:
         out["quote_volume"] = qv
     order = np.lexsort((out["open_time"].to_numpy(), codes))
     sorted_ = out.iloc[order]
-    dup = ((sorted_["symbol"].to_numpy()[1:] == sorted_["symbol"].to_numpy()[:-1])
-           & (np.diff(sorted_["open_time"].to_numpy()) == 0))
+    sc = codes[order]
+    dup = (sc[1:] == sc[:-1]) & (np.diff(sorted_["open_time"].to_numpy()) == 0)
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
         first, second = int(order[i]), int(order[i + 1])
@@ -220,14 +222,19 @@ def _times(df: pd.DataFrame) -> np.ndarray:
         idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
         _bad(df, idx.isna(), "is not a time", "open_time", values=col.to_numpy())
         return idx.as_unit("ms").asi8
-    num = pd.to_numeric(col, errors="coerce")
-    if num.notna().all():
-        return to_epoch_ms(num.to_numpy())
-    text = col.astype(str)
-    parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
-    _bad(df, parsed.isna().to_numpy(), "is neither epoch milliseconds nor an ISO 8601 time",
-         "open_time", values=col.to_numpy())
-    return iso_to_epoch_ms(text)
+    num = pd.to_numeric(col, errors="coerce").to_numpy(np.float64)
+    text = np.isnan(num)
+    if not text.any():
+        return to_epoch_ms(num)
+    out = np.zeros(len(col), dtype=np.int64)
+    out[~text] = to_epoch_ms(num[~text])
+    parsed = pd.to_datetime(col[text].astype(str), utc=True, format="ISO8601", errors="coerce")
+    bad = np.zeros(len(col), dtype=bool)
+    bad[text] = parsed.isna().to_numpy()
+    _bad(df, bad, "is neither epoch milliseconds nor an ISO 8601 time", "open_time",
+         values=col.to_numpy())
+    out[text] = parsed.dt.as_unit("ms").astype("int64").to_numpy()
+    return out
 
 
 # --- the panel ----------------------------------------------------------------------------------
@@ -247,7 +254,7 @@ def _resample(df: pd.DataFrame, tf_ms: int) -> pd.DataFrame:
     """Coarser bars: last close and summed quote volume per (symbol, tf_ms bucket)."""
     bucket = df["open_time"].to_numpy() // tf_ms * tf_ms
     agg = {"close": "last"} | ({"quote_volume": "sum"} if "quote_volume" in df else {})
-    out = (df.assign(open_time=bucket).groupby(["symbol", "open_time"], sort=True)
+    out = (df.assign(open_time=bucket).groupby(["symbol", "open_time"], sort=True, observed=True)
            .agg(agg).reset_index())
     out.attrs.update(df.attrs)
     return out
@@ -282,8 +289,7 @@ def build_panel(df: pd.DataFrame, *, symbols: list[str] | None = None,
     if not len(df):
         raise ScanInputError("no bars to scan" + (f" for {', '.join(symbols)}" if symbols else ""),
                              path=source)
-    codes = pd.factorize(df["symbol"])[0]
-    step = _step_ms(df["open_time"].to_numpy(), codes)
+    step = _step_ms(df["open_time"].to_numpy(), pd.factorize(df["symbol"])[0])
     bar_ms = step
     if timeframe is not None:
         bar_ms = timeframe_ms(timeframe)
@@ -298,7 +304,8 @@ def build_panel(df: pd.DataFrame, *, symbols: list[str] | None = None,
         span = timeframe_ms(lookback) if isinstance(lookback, str) else int(lookback)
         df = df[times_all >= times_all.max() + bar_ms - span]
     grid, tcode = np.unique(df["open_time"].to_numpy(), return_inverse=True)
-    names, scode = np.unique(df["symbol"].to_numpy().astype(str), return_inverse=True)
+    scode, names = pd.factorize(df["symbol"], sort=True)
+    names = np.asarray(names, dtype=object)
     close = np.full((len(grid), len(names)), np.nan)
     close[tcode, scode] = df["close"].to_numpy()
     have = np.isfinite(close)

@@ -172,8 +172,8 @@ def scan(bars, *, symbols: list[str] | None = None, timeframe: str | None = None
 
     Columns: :data:`OUTPUT_COLUMNS` (``half_life`` in bars, ``quote_volume_*`` per day; stage-2
     columns are NaN/NA for pairs stage 1 rejected). ``attrs``: ``skipped`` (symbols not
-    scanned, with the reason), ``start``/``end`` (UTC), ``bar_ms``, ``timings`` (seconds per
-    stage), ``params``.
+    scanned, with the reason), ``start``/``end`` (first and last bar, ISO UTC), ``bar_ms``,
+    ``timings`` (seconds per stage), ``params``.
     """
     t0 = time.perf_counter()
     cluster = None
@@ -200,7 +200,8 @@ def scan(bars, *, symbols: list[str] | None = None, timeframe: str | None = None
     df = df.sort_values(["pass", "q", "coint_t"], ascending=[False, True, True],
                         kind="stable", ignore_index=True)
     df.attrs.update(
-        skipped=panel.skipped, start=panel.index[0], end=panel.index[-1], bar_ms=panel.bar_ms,
+        skipped=panel.skipped, start=panel.index[0].isoformat(),
+        end=panel.index[-1].isoformat(), bar_ms=panel.bar_ms,
         timings={"read": t[0] - t0, "screen": t[1] - t[0], "validate": t[2] - t[1]},
         params={"lags": lags, "fdr": fdr, "train_frac": train_frac, "level": level,
                 "log_prices": log_prices, "max_half_life": max_half_life,

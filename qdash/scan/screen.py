@@ -73,11 +73,11 @@ def bh_qvalues(p: np.ndarray) -> np.ndarray:
 
 def _design(w: np.ndarray, lags: int) -> np.ndarray:
     """``Z = [w̃_{t−1}, Δw_{t−1}, …, Δw_{t−L}, Δw_t]`` over ``t = L+1 … n−1`` (``w̃``: centred on
-    the full-sample mean), blocks of ``N`` columns side by side, Fortran order for the BLAS."""
+    the full-sample mean), blocks of ``N`` columns side by side."""
     n, k = w.shape
     d = np.diff(w, axis=0)                              # d[s] = w[s+1] − w[s]
     m = n - 1 - lags
-    z = np.empty((m, (lags + 2) * k), order="F")
+    z = np.empty((m, (lags + 2) * k))
     z[:, :k] = w[lags:n - 1] - w.mean(axis=0)
     for j in range(1, lags + 1):
         z[:, j * k:(j + 1) * k] = d[lags - j:n - 1 - j]
@@ -120,12 +120,15 @@ def cross_products(w: np.ndarray, lags: int = 1) -> CrossProducts:
     if lags > n // 2 - 1:
         raise AnalyticsError(f"lags={lags} needs at least {2 * (lags + 1)} bars "
                              f"(statsmodels' maxlag <= nobs/2 - 1), have {n}")
+    from threadpoolctl import threadpool_limits
+
     mean = w.mean(axis=0)
     z = _design(w, lags)
     centred = w - mean
     d = np.diff(w, axis=0)
     dc = d - d.mean(axis=0)
-    return CrossProducts(z.T @ z, centred.T @ centred, dc.T @ dc, mean, n, lags)
+    with threadpool_limits(1):  # one core: predictable on a shared machine, and the rate quoted
+        return CrossProducts(z.T @ z, centred.T @ centred, dc.T @ dc, mean, n, lags)
 
 
 PAIR_STATS = ("beta", "alpha", "coint_t", "coint_p", "r2", "corr")
