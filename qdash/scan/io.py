@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataFormatError, QdashError
-from ..model import ms_to_index, normalize_symbol, timeframe_ms, to_epoch_ms
+from ..model import MAX_TS_MS, MIN_TS_MS, ms_to_index, normalize_symbol, timeframe_ms, to_epoch_ms
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,8 @@ def read_table(path: str | os.PathLike, symbols: list[str] | None = None) -> pd.
     if not p.exists():
         raise ScanInputError("no such file or directory", path=str(p))
     if p.is_dir() or p.suffix in (".parquet", ".pq"):
+        import pyarrow as pa
+        import pyarrow.compute as pc
         import pyarrow.dataset as ds
 
         try:
@@ -102,19 +104,21 @@ def read_table(path: str | os.PathLike, symbols: list[str] | None = None) -> pd.
         if symbols:
             flt = ds.field("symbol").isin([normalize_symbol(s) for s in symbols])
         table = dset.to_table(columns=[c for c in wanted if c in names], filter=flt)
+        if pa.types.is_string(table.schema.field("symbol").type) or \
+                pa.types.is_large_string(table.schema.field("symbol").type):
+            i = table.schema.get_field_index("symbol")    # categorical: no string per row
+            table = table.set_column(i, "symbol", pc.dictionary_encode(table.column(i)))
         df = table.to_pandas()
         label = "row"
     elif p.name.endswith((".csv", ".csv.gz")):
         header = pd.read_csv(p, nrows=0).columns
         _missing(header, str(p))
         df = pd.read_csv(p, usecols=[c for c in wanted if c in header],
-                         dtype={"symbol": str}, low_memory=False)
+                         dtype={"symbol": "category"}, low_memory=False)
         label = "line"
     else:
         raise ScanInputError("unknown bar file type: use .csv, .csv.gz, .parquet or a Parquet "
                              "directory", path=str(p))
-    if "symbol" in df and isinstance(df["symbol"].dtype, pd.CategoricalDtype):
-        df["symbol"] = df["symbol"].astype(str)
     df.attrs.update(source=str(p), row_label=label)
     return df
 
@@ -197,10 +201,15 @@ def normalize_table(df: pd.DataFrame) -> pd.DataFrame:
         qv = pd.to_numeric(df["quote_volume"], errors="coerce").to_numpy(np.float64)
         _bad(df, ~np.isfinite(qv) | (qv < 0), "is not a quote volume >= 0", "quote_volume")
         out["quote_volume"] = qv
-    order = np.lexsort((out["open_time"].to_numpy(), codes))
+    times = out["open_time"].to_numpy()
+    order = np.argsort(codes, kind="stable")              # O(n) on symbol-grouped input
+    sc, st = codes[order], times[order]
+    same = sc[1:] == sc[:-1]
+    if (same & (np.diff(st) < 0)).any():                  # times out of order inside a symbol
+        order = np.lexsort((times, codes))
+        sc, st = codes[order], times[order]
     sorted_ = out.iloc[order]
-    sc = codes[order]
-    dup = (sc[1:] == sc[:-1]) & (np.diff(sorted_["open_time"].to_numpy()) == 0)
+    dup = same & (np.diff(st) == 0)
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
         first, second = int(order[i]), int(order[i + 1])
@@ -222,6 +231,11 @@ def _times(df: pd.DataFrame) -> np.ndarray:
         idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
         _bad(df, idx.isna(), "is not a time", "open_time", values=col.to_numpy())
         return idx.as_unit("ms").asi8
+    if pd.api.types.is_integer_dtype(col.dtype):
+        ms = col.to_numpy(np.int64)
+        if len(ms) and MIN_TS_MS <= ms.min() and ms.max() <= MAX_TS_MS:
+            return ms                                     # already ms (the usual case)
+        return to_epoch_ms(ms)
     num = pd.to_numeric(col, errors="coerce").to_numpy(np.float64)
     text = np.isnan(num)
     if not text.any():
