@@ -1,4 +1,6 @@
-"""Frame decode + normalise: qdash.feeds.decode vs cryptofeed's Binance futures trade handler.
+"""Frame decode + normalise: qdash.feeds.decode vs cryptofeed's Binance futures trade handler,
+on the live path (batches of 2,000 frames: orjson) and the file path (chunks of 60,000: the numba
+scanner), and the scanner against the orjson path by batch size (where the scanner pays).
 
 Frames: the real Binance USDⓈ-M ``@trade`` payloads of ../shared/data (July + August captures,
 recorded by nkaz001/hftbacktest), wrapped in the combined-stream envelope the consumer receives,
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import orjson
 
+from qdash.feeds import decode as _dec
 from qdash.feeds.decode import decode_frames, warm_up
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -30,6 +33,8 @@ FILES = [DATA / "binance-usdm-2024-07-18" /
          DATA / "binance-usdm-2024-08-08" /
          "usdm_trades_BTCUSDT_ETHUSDT_2024-08-08_2354-2400.raw.ndjson.gz"]
 BATCH = 2000  # frames per decode call: what the consumer decodes per 100 ms flush at 20k/s
+FILE_CHUNK = 60_000  # frames per decode call of a file load
+SCANNER_SIZES = (50, 2000, 8192, 60_000)  # where does the numba scanner pay?
 
 
 def load_frames(n: int) -> tuple[list[str], list[str]]:
@@ -50,11 +55,11 @@ def load_frames(n: int) -> tuple[list[str], list[str]]:
     return (trade * reps)[:n], (agg * reps)[:n]
 
 
-def bench_qdash(frames: list[str]) -> float:
+def bench_qdash(frames: list[str], batch: int = BATCH) -> float:
     t0 = time.perf_counter()
     n = 0
-    for i in range(0, len(frames), BATCH):
-        n += len(decode_frames(frames[i:i + BATCH]).ticks)
+    for i in range(0, len(frames), batch):
+        n += len(decode_frames(frames[i:i + batch]).ticks)
     dt = time.perf_counter() - t0
     assert n == len(frames), n
     return len(frames) / dt
@@ -136,8 +141,27 @@ def main() -> None:
     floor = max(bench_loads_only(agg) for _ in range(3))
     print(f"orjson.loads alone (per-frame parse floor), @aggTrade: {floor:12,.0f} frames/s "
           f"= {floor / ref:.1f}x the reference")
-    print(f"ratio vs {name.split()[0]}: {q_agg / ref:.1f}x on the same frames, "
-          f"{q_trade:,.0f} frames/s on @trade (target >= 3x and >= 300k frames/s)")
+    print(f"live path (orjson, batches of {BATCH:,}) vs {name.split()[0]}: {q_agg / ref:.1f}x on "
+          f"the same frames, {q_trade:,.0f} frames/s on @trade")
+    q_file = max(bench_qdash(trade, FILE_CHUNK) for _ in range(3))
+    print(f"file path (numba scanner, chunks of {FILE_CHUNK:,}): {q_file:,.0f} @trade frames/s "
+          f"= {q_file / ref:.1f}x the reference (target >= 3x and >= 300k frames/s)")
+    print("numba scanner vs orjson path, @trade frames (decode_frames uses the scanner only "
+          f"from {_dec._SUB_BATCH:,} frames):")
+    for size in SCANNER_SIZES:
+        scan = max(bench_path(lambda f: _dec._scanned_batch(f, "binance", 1, 10), trade, size)
+                   for _ in range(3))
+        plain = max(bench_path(lambda f: _dec._decode_orjson(f, "binance", 1, 10, None), trade,
+                               size) for _ in range(3))
+        print(f"  batches of {size:6,}: scanner {scan:12,.0f}/s, orjson {plain:12,.0f}/s, "
+              f"ratio {scan / plain:.1f}x")
+
+
+def bench_path(decode, frames: list[str], batch: int) -> float:
+    t0 = time.perf_counter()
+    for i in range(0, len(frames), batch):
+        decode(frames[i:i + batch])
+    return len(frames) / (time.perf_counter() - t0)
 
 
 if __name__ == "__main__":

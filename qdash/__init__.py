@@ -1,16 +1,22 @@
 """qdash: Jupyter-native analytics for statistical arbitrage on Binance USDⓈ-M futures.
 
-The public API a notebook imports; this module only re-exports. ``qdash.Dashboard`` is imported
+The public API a notebook imports; this module only re-exports. ``qdash.backtest`` is the
+package (``import qdash.backtest as bt``); ``qdash.run_backtest`` is its :func:`run`.
+``qdash.Dashboard`` is imported
 on first use (it pulls in ipywidgets and Bokeh).
 """
 
+from . import backtest
 from .alerts import AlertManager, AlertRule, CallbackSink, Rule, WebhookSink
 from .analytics import (
+    HEDGE_METHODS,
     PairAnalytics,
     PairConfig,
     PairState,
+    SignalSpec,
     adf,
     coint,
+    compute_signal,
     correlation,
     half_life,
     hedge_ratio,
@@ -19,7 +25,7 @@ from .analytics import (
     spread,
     zscore,
 )
-from .backtest import run as backtest
+from .backtest import run as run_backtest
 from .backtest import sweep, walk_forward
 from .bars import BarBuilder, resample, stored_candles
 from .errors import DataFormatError, QdashError, StoreError, TimeframeError
@@ -30,6 +36,7 @@ from .scan import scan
 from .store import Store
 
 __all__ = [
+    "HEDGE_METHODS", "SignalSpec", "compute_signal", "run_backtest",
     "AlertManager", "AlertRule", "BarBuilder", "BinanceFutures", "CallbackSink", "Dashboard",
     "DataFormatError", "Hub", "LiveSession", "PairAnalytics", "PairConfig", "PairState",
     "QdashError", "Rule", "Store", "StoreError", "TimeframeError", "WebhookSink", "adf",

@@ -27,7 +27,6 @@ import math
 import time
 from dataclasses import replace
 
-import numpy as np
 import pandas as pd
 
 from .analytics import PairAnalytics, PairConfig, PairState, compute_refresh
@@ -37,7 +36,6 @@ from .model import timeframe_ms
 log = logging.getLogger(__name__)
 
 MIN_REFRESH_BARS = 10  # the betas of the refresh need this many aligned bars
-MIN_TEST_BARS = 50  # below this ADF / cointegration p-values are not shown (too few to mean much)
 MAX_CATCHUP_BARS = 10_000  # after a longer silence the pair skips ahead instead of stepping
 
 
@@ -187,6 +185,7 @@ class LiveSession:
                 self._collect(s, builder.update(batch[mask]).closed)
         for s, builder in self.builders.items():
             self._collect(s, builder.advance(self.exchange_now_ms).closed)
+        self.state.note_trades(self.last_trade_ms.get(self.y), self.last_trade_ms.get(self.x))
         self._advance_pair()
 
     def _collect(self, symbol: str, closed: pd.DataFrame) -> None:
@@ -276,13 +275,8 @@ class LiveSession:
         return (self.exchange_now_ms - last) / 1000.0
 
     def waiting_for(self) -> list[str]:
-        """What the analytics still wait for, in words (empty when everything is available)."""
-        cfg, n = self.pair_config, self.state.bars
-        out = []
-        if n < cfg.z_window:
-            out.append(f"z-score needs {cfg.z_window} bars, have {n}")
-        if n < MIN_TEST_BARS:
-            out.append(f"ADF/coint/half-life need {MIN_TEST_BARS} bars, have {n}")
-        elif not np.isfinite(self.state.metrics().get("adf_p", math.nan)):
-            out.append(f"ADF/coint run every {self.refresh_every_s:g} s (first run pending)")
-        return out
+        """What the analytics still wait for, with exact counts (empty when all are shown):
+        :meth:`PairState.waiting_for <qdash.analytics.PairState.waiting_for>`."""
+        out = self.state.waiting_for()
+        return [w + f" (every {self.refresh_every_s:g} s)" if w.endswith("pending") else w
+                for w in out]

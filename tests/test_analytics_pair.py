@@ -15,6 +15,7 @@ from qdash.analytics import (
     PairState,
     align_bars,
     check_filters,
+    compute_signal,
     hedge_ratio,
     liquidity_score,
     liquidity_stats,
@@ -37,16 +38,18 @@ def bars_1s():
 
 def test_batch_series_match_references(bars_1s):
     by, bx = bars_1s
-    pa = PairAnalytics.from_bars(by, bx, **CFG, delta=1e-5, r=1e-2)
+    pa = PairAnalytics.from_bars(by, bx, **CFG, log=False, kalman_delta=1e-2)
     s = pa.series
-    rolling = hedge_ratio(by["close"], bx["close"], "rolling", window=60)
+    rolling = hedge_ratio(by["close"], bx["close"], "rolling-ols", window=60)
     np.testing.assert_allclose(s["beta_rolling"], rolling.beta_series, rtol=1e-12,
                                equal_nan=True)
-    kal = hedge_ratio(by["close"], bx["close"], "kalman", delta=1e-5, r=1e-2)
-    np.testing.assert_allclose(s["beta_kalman"], kal.beta_series, rtol=1e-12)
-    np.testing.assert_allclose(s["innovation_z"], kal.extra["innovation_z"], rtol=1e-9)
+    kal = hedge_ratio(by["close"], bx["close"], "kalman", window=60, delta=1e-2)
+    np.testing.assert_allclose(s["beta_kalman"], kal.beta_series, rtol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(s["innovation_z"], kal.extra["innovation_z"], rtol=1e-6,
+                               equal_nan=True)
     np.testing.assert_allclose(s["zscore_raw"], zscore(s["spread_rolling"], 30), rtol=1e-8,
                                atol=1e-9, equal_nan=True)
+    np.testing.assert_array_equal(s["spread"], s["spread_rolling"])
     np.testing.assert_allclose(s["corr_prices"],
                                s["price_y"].rolling(45).corr(s["price_x"]), rtol=1e-8,
                                equal_nan=True)
@@ -57,7 +60,7 @@ def test_batch_series_match_references(bars_1s):
     ref = sm.OLS(s["price_y"].to_numpy()[-400:],
                  sm.add_constant(s["price_x"].to_numpy()[-400:])).fit().params
     assert m["beta_ols"] == pytest.approx(ref[1], rel=1e-10)
-    assert list(pa.estimators.index) == ["ols", "huber", "theil-sen", "rolling", "kalman"]
+    assert list(pa.estimators.index) == ["ols", "huber", "theil-sen", "rolling-ols", "kalman"]
     assert 0 <= m["coint_p"] <= 1 and m["refresh_bars"] == 400
     assert m["half_life_s"] == pytest.approx(m["half_life_bars"])      # 1 s bars
 
@@ -90,22 +93,27 @@ def test_history_then_live_continues_exactly(bars_1s):
     pd.testing.assert_frame_equal(head.state.frame(), full.series[cols], check_freq=False)
 
 
-def test_alignment_policy_ffill_limit_and_no_trade_rows():
+def test_alignment_policy_gap_limit_and_no_trade_rows():
     idx = pd.date_range("2024-07-19", periods=8, freq="1s", tz="UTC", name="open_time")
     by = pd.DataFrame({"close": np.arange(8.0) + 100, "trades": 1, "quote_volume": 1.0},
                       index=idx)
     keep = [0, 1, 2, 5, 6, 7]                                   # x misses bars 3 and 4
     bx = pd.DataFrame({"close": np.arange(8.0)[keep] + 50, "trades": [1, 1, 0, 1, 1, 1],
                        "quote_volume": 1.0}, index=idx[keep])
-    al = align_bars(by, bx, ffill_limit=1)
-    assert list(al.index) == list(idx[[0, 1, 2, 3, 5, 6, 7]])  # bar 4 exceeds the limit
-    assert al.loc[idx[3], "price_x"] == 52.0 and al.loc[idx[3], "trades_x"] == 0
-    assert len(align_bars(by, bx, ffill_limit=2)) == 8
-    # live follows the same policy with None for a missing leg
-    st = PairState(beta_window=2, z_window=2, corr_window=2, window=10, ffill_limit=1)
-    used = [st.update(by["close"].iloc[i], None if i in (3, 4) else bx["close"].loc[idx[i]],
-                      open_time=idx[i]) for i in range(8)]
+    al = align_bars(by, bx, max_gap_bars=2)
+    # x's bar 2 has no trades: x is silent over bars 2-4 (3 bars > 2): bar 4 is dropped and
+    # bar 5 starts a new segment
+    assert list(al.index) == list(idx[[0, 1, 2, 3, 5, 6, 7]])
+    assert al.loc[idx[3], "price_x"] == 51.0 and al.loc[idx[3], "trades_x"] == 0
+    assert list(al["segment_start"]) == [True, False, False, False, True, False, False]
+    wide = align_bars(by, bx, max_gap_bars=3)
+    assert len(wide) == 8 and wide["segment_start"].sum() == 1
+    # live follows the same rule with None for a missing leg
+    st = PairState(beta_window=3, z_window=2, corr_window=2, window=10, max_gap_bars=2)
+    used = [st.update(by.iloc[i], None if i in (3, 4) else bx.loc[idx[i]], open_time=idx[i])
+            for i in range(8)]
     assert used == [True, True, True, True, False, True, True, True]
+    np.testing.assert_array_equal(st.frame()["segment_bar"], [0, 1, 2, 3, 0, 1, 2])
 
 
 def test_stale_leg_flags_zscore_on_collector_capture():
@@ -118,7 +126,7 @@ def test_stale_leg_flags_zscore_on_collector_capture():
     by = resample(ticks, "1s", symbol="BTCUSDT", fill=True)
     bx = resample(ticks, "1s", symbol="ETHUSDT")              # no bars after the stop
     pa = PairAnalytics.from_bars(by, bx, beta_window=5, z_window=5, corr_window=5,
-                                 ffill_limit=10_000, stale_after_s=30)
+                                 max_gap_bars=10_000, stale_after_s=30)
     s = pa.series
     assert s["stale"].iloc[-1] and not s["stale"].iloc[10]
     assert s.loc[s["stale"], "zscore"].isna().all()
@@ -126,9 +134,12 @@ def test_stale_leg_flags_zscore_on_collector_capture():
     m = pa.metrics()
     assert m["stale_x"] and not m["stale_y"] and math.isnan(m["zscore"])
     assert m["age_x_s"] > 30 and m["age_y_s"] <= 1
+    # ages run from the last trade: bar close of the last traded bar, or the tick stream's time
+    pa.state.note_trades(None, m["ts_ms"] + 500)
+    assert pa.metrics(now_ms=m["ts_ms"] + 1_000)["age_x_s"] == 0.5
     # wall-clock ageing: a live state goes stale when no bar arrives at all
-    fresh = pa.metrics(now_ms=m["ts_ms"])
-    later = pa.metrics(now_ms=m["ts_ms"] + 60_000)
+    fresh = pa.metrics(now_ms=m["ts_ms"] + 1_000)            # the last bar's close
+    later = pa.metrics(now_ms=m["ts_ms"] + 61_000)
     assert later["age_y_s"] == fresh["age_y_s"] + 60 and later["stale_y"]
 
 

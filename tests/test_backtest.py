@@ -7,8 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qdash.backtest import InSampleWarning, run
+from qdash.backtest import InSampleWarning
+from qdash.backtest import run as _run
 from qdash.errors import BacktestError
+
+
+def run(*args, **kw):
+    """These cases hand-check sizing with a price-space β (``qty_x = β·qty_y``)."""
+    return _run(*args, log=False, **kw)
 
 H = pd.Timedelta(hours=1)
 
@@ -276,11 +282,33 @@ def test_csv_export_round_trip(tmp_path):
     assert float(m["final_equity"]) == pytest.approx(r.metrics["final_equity"])
 
 
-def test_metrics_annualised_at_bar_frequency():
-    y, x = closes(Y, X)
-    r = run(y, x, beta=2.0, z=Z, fee_bps=0)
+def test_metrics_annualised_at_bar_frequency_only_from_30_days():
+    n = 24 * 40                                   # 40 days of hourly bars
+    rng = np.random.default_rng(4)
+    y = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
+    x = 50 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
+    z = np.where(np.arange(n) % 20 < 10, 3.0, -3.0)
+    yy, xx = closes(y, x)
+    r = run(yy, xx, beta=2.0, z=z, fee_bps=0)
     ret = r.equity.pct_change().dropna()
+    assert r.metrics["annualised"] and r.metrics["span_days"] == pytest.approx((n - 1) / 24)
     assert r.metrics["sharpe"] == pytest.approx(ret.mean() / ret.std() * math.sqrt(365 * 24))
+    short = run(yy.iloc[:24 * 29], xx.iloc[:24 * 29], beta=2.0, z=z[:24 * 29], fee_bps=0)
+    assert not short.metrics["annualised"]
+    for k in ("sharpe", "sortino", "cagr", "annual_volatility", "calmar"):
+        assert math.isnan(short.metrics[k])
+    assert math.isfinite(short.metrics["total_return"])
+    assert any("n/a: 29.0 days of data; they need at least 30 days" in n for n in short.notes)
+
+
+def test_log_beta_sizing_holds_beta_times_the_notional_of_y():
+    y, x = closes(Y, X)
+    r = _run(y, x, beta=2.0, z=Z, fee_bps=0)          # log-price β: an elasticity
+    t = r.trades.iloc[0]
+    notional_y = abs(t["qty_y"]) * t["entry_price_y"]
+    assert abs(t["qty_x"]) * t["entry_price_x"] == pytest.approx(2.0 * notional_y)
+    assert notional_y * 3 == pytest.approx(0.95 * 10_000)
+    assert np.sign(t["qty_y"]) == -np.sign(t["qty_x"])
 
 
 def test_no_warning_for_causal_given_signals():

@@ -86,13 +86,26 @@ def test_cli_missing_symbol_and_bad_params_exit_1(pair_db, tmp_path, capsys):
     assert code == 1 and "exit must lie" in capsys.readouterr().err
 
 
-def test_cli_flags_in_sample_fit(pair_db, tmp_path, capsys):
-    db, _, _ = pair_db
-    code = run_backtest_cli(parse(["ETHUSDT", "BTCUSDT", "--db", str(db), "--hedge", "full-ols",
-                                   "--window", "100", "--out", str(tmp_path / "f")]))
+def test_cli_writes_the_signals_it_traded_and_explains_zero_trades(pair_db, tmp_path, capsys):
+    db, y, x = pair_db
+    out = tmp_path / "s"
+    code = run_backtest_cli(parse(["ETHUSDT", "BTCUSDT", "--db", str(db), "--hedge", "kalman",
+                                   "--window", "100", "--out", str(out)]))
     assert code == 0
-    captured = capsys.readouterr()
-    assert "IN-SAMPLE" in captured.out and "in-sample" in captured.err
+    sig = pd.read_csv(out / "signals.csv")
+    assert list(sig.columns) == ["open_time", "beta", "alpha", "spread", "zscore"]
+    assert sig["open_time"].iloc[0] == "2024-08-08T00:00:00.000Z"
+    ref = run(y, x, hedge="kalman", window=100)
+    np.testing.assert_allclose(sig["zscore"], ref.signals["zscore"], rtol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(sig["beta"], ref.signals["beta"], rtol=1e-9, equal_nan=True)
+    capsys.readouterr()
+    code = run_backtest_cli(parse(["ETHUSDT", "BTCUSDT", "--db", str(db), "--window", "500",
+                                   "--out", str(tmp_path / "z")]))
+    text = capsys.readouterr().out
+    assert code == 0
+    assert ("note: 0 trades: 600 bars, the 500-bar β window + 500-bar z window need 999"
+            in text)
+    assert "sharpe" in text and "n/a" in text
 
 
 def test_cli_on_real_binance_trades(db_path, tmp_path, capsys):

@@ -47,7 +47,7 @@ def market(draw, min_n=5, max_n=80):
 
 def _run(m):
     y, x, beta, z, funding, params = m
-    return run(y, x, beta=beta, z=z, funding_y=funding, funding_x=funding, **params)
+    return run(y, x, beta=beta, z=z, funding_y=funding, funding_x=funding, log=False, **params)
 
 
 @SETTINGS

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from qdash.analytics import SignalSpec, compute_signal
 from qdash.analytics.hedge import hedge_ratio
 from qdash.analytics.stats import zscore
-from qdash.backtest import InSampleWarning, run, signals, sweep, walk_forward
+from qdash.backtest import InSampleWarning, run, sweep, walk_forward
 from qdash.errors import BacktestError
 
 
@@ -25,19 +26,22 @@ def pair(n=3_000, seed=7):
 
 def test_rolling_ols_signals_come_from_analytics():
     y, x = pair(600)
-    sig = signals(y, x, "rolling-ols", window=100, z_window=50)
-    ref = hedge_ratio(y, x, method="rolling", window=100)
-    np.testing.assert_allclose(sig.beta, ref.beta_series.to_numpy(), equal_nan=True)
-    spread = y.to_numpy() - ref.beta_series.to_numpy() * x.to_numpy() - ref.alpha_series.to_numpy()
-    np.testing.assert_allclose(sig.z, zscore(pd.Series(spread), 50).to_numpy(), equal_nan=True)
-    assert np.isnan(sig.beta[:99]).all() and not sig.in_sample
+    r = run(y, x, hedge="rolling-ols", window=100, z_window=50)
+    ref = hedge_ratio(y, x, method="rolling-ols", window=100, log=True)
+    np.testing.assert_allclose(r.signals["beta"], ref.beta_series.to_numpy(), equal_nan=True)
+    spread = (np.log(y) - ref.beta_series * np.log(x) - ref.alpha_series).to_numpy()
+    np.testing.assert_allclose(r.signals["zscore"], zscore(pd.Series(spread), 50).to_numpy(),
+                               rtol=1e-7, atol=1e-9, equal_nan=True)
+    np.testing.assert_array_equal(r.positions["z"], r.signals["zscore"])
+    assert np.isnan(r.signals["beta"].to_numpy()[:99]).all() and not r.in_sample
+    pd.testing.assert_frame_equal(
+        r.signals, compute_signal(y, x, SignalSpec(beta_window=100, z_window=50)))
 
 
-@pytest.mark.parametrize("hedge", ["rolling-ols", "expanding-ols", "kalman"])
+@pytest.mark.parametrize("hedge", ["rolling-ols", "huber", "theil-sen", "kalman"])
 def test_full_pipeline_is_causal(hedge):
     y, x = pair(800)
-    kw = dict(hedge=hedge, window=120, entry=1.5, fee_bps=4, close_at_end=False,
-              hedge_options={"r": 0.01} if hedge == "kalman" else None)
+    kw = dict(hedge=hedge, window=120, entry=1.5, fee_bps=4, close_at_end=False)
     full = run(y, x, **kw)
     cut = 500
     y2, x2 = y.copy(), x.copy()
@@ -55,11 +59,13 @@ def test_mean_reverting_pair_makes_money_before_costs():
     assert r.metrics["trades"] >= 5 and r.metrics["total_return"] > 0
 
 
-def test_full_sample_fit_is_labelled_in_sample():
+def test_hand_given_signals_fitted_in_sample_are_labelled():
     y, x = pair(500)
+    beta = hedge_ratio(y, x, "ols", log=True).beta
+    z = compute_signal(y, x, hedge="fixed", beta=beta, z_window=100)["zscore"].to_numpy()
     with pytest.warns(InSampleWarning):
-        r = run(y, x, hedge="full-ols", window=100)
-    assert r.in_sample and r.params["hedge"] == "full-ols"
+        r = run(y, x, beta=beta, z=z, in_sample=True)
+    assert r.in_sample and r.params["hedge"] == "given"
     assert np.unique(r.positions["beta"]).size == 1
 
 
@@ -93,7 +99,7 @@ def test_sweep_rows_equal_single_runs():
 def test_walk_forward_reports_out_of_sample_only():
     y, x = pair(3_000)
     grid = dict(entry=[1.0, 2.0], exit=[0.0], window=[200, 300])
-    wf = walk_forward(y, x, train_bars=1_000, test_bars=500, **grid)
+    wf = walk_forward(y, x, train_bars=1_000, test_bars=500, objective="total_return", **grid)
     s = wf.splits
     assert len(s) == 4
     assert (s["test_start"] > s["train_end"]).all()
@@ -104,19 +110,13 @@ def test_walk_forward_reports_out_of_sample_only():
     # each split's parameters are the best on its own train window
     k = 1
     train = sweep(y, x, lo=500, hi=1_500, progress=False, n_jobs=1, **grid)
-    best = train.loc[train["sharpe"].fillna(-np.inf).idxmax()]
+    best = train.loc[train["total_return"].fillna(-np.inf).idxmax()]
     assert (s.loc[k, "entry"], s.loc[k, "window"]) == (best.entry, best.window)
     # data after a test window does not change it
     y2 = y.copy()
     y2.iloc[2_000:] *= 1.2
-    wf2 = walk_forward(y2, x, train_bars=1_000, test_bars=500, **grid)
+    wf2 = walk_forward(y2, x, train_bars=1_000, test_bars=500, objective="total_return", **grid)
     pd.testing.assert_series_equal(wf.equity.iloc[:1_000], wf2.equity.iloc[:1_000])
-
-
-def test_walk_forward_refuses_in_sample_hedge():
-    y, x = pair(600)
-    with pytest.raises(BacktestError, match="causal"):
-        walk_forward(y, x, train_bars=300, test_bars=100, hedge=["full-ols"])
 
 
 def test_sweep_warns_nothing_by_itself_but_flags_in_sample():

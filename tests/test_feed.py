@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import JULY, JULY_TRADES
 
 from qdash.feeds.base import Subscription
@@ -14,6 +15,8 @@ from qdash.feeds.binance import BinanceFutures
 from qdash.feeds.decode import decode_frames
 from qdash.model import tick_frame
 from qdash.sim.server import SimExchange
+
+pytestmark = pytest.mark.integration
 
 FAST = dict(stale_timeout=1.0, backoff_initial=0.05, backoff_max=0.4, gap_grace=0.1,
             flush_interval=0.05, max_lag=None)
@@ -31,19 +34,21 @@ def test_symbols_added_and_removed_live_and_connections_split():
             seen = []
             feed.on_ticks(lambda b: seen.append(b))
             feed.start()
-            await asyncio.sleep(0.8)
+            await wait_for(lambda: feed.stats()["ticks"] > 0)
             await feed.subscribe(["ETHUSDT"])  # SUBSCRIBE on the open connection
-            await asyncio.sleep(0.2)
             # from another thread, as an ipywidgets callback on a subshell would
             threading.Thread(target=feed.add_symbols, args=(["solusdt"],)).start()
-            await asyncio.sleep(0.8)
-            streams = sorted(s for c in sim.connections for s in c.streams)
-            assert streams == ["btcusdt@trade", "ethusdt@trade", "solusdt@trade"]
+
+            def streams():
+                return sorted(s for c in sim.connections for s in c.streams)
+            await wait_for(lambda: streams() == ["btcusdt@trade", "ethusdt@trade",
+                                                 "solusdt@trade"]
+                           and feed.stats()["symbols"].get("SOLUSDT", {}).get("ticks"))
             assert len(sim.connections) == 2  # max_streams=2: SOLUSDT got a connection of its own
-            await feed.unsubscribe(["BTCUSDT"])
+            await feed.unsubscribe(["BTCUSDT"])  # returns once the exchange replied
             mark = len(seen)
-            await asyncio.sleep(0.8)
-            after = pd.concat(seen[mark + 2:], ignore_index=True)
+            await wait_for(lambda: sum(map(len, seen[mark:])) > 20)
+            after = pd.concat(seen[mark:], ignore_index=True)
             st = feed.stats()
             await feed.stop()
         got = pd.concat(seen, ignore_index=True)
@@ -85,6 +90,7 @@ def test_iterator_and_async_callback_see_the_same_batches():
     run(main())
 
 
+@pytest.mark.unit
 def test_slow_consumer_drops_oldest_batches_only_for_itself():
     async def main():
         sub = Subscription(maxsize=10)
@@ -106,11 +112,36 @@ def test_wrong_route_is_caught_by_the_stale_watchdog():
                                   ws_url=f"{sim.ws_url}/public", rest_url=sim.rest_url,
                                   **(FAST | {"stale_timeout": 0.4}))
             feed.start()
-            await asyncio.sleep(1.5)
+            conn = feed._groups[0].conn
+            await wait_for(lambda: conn.counters["closed:stale"] >= 2)
             st = feed.stats()
             await feed.stop()
-        assert st["ticks"] == 0 and st["stale_reconnects"] >= 2
+        assert st["ticks"] == 0 and st["stale_reconnects"] >= 2 and st["reconnects"] >= 1
     run(main())
+
+
+@pytest.mark.unit
+def test_watchdog_health_names_silent_streams_and_lag():
+    feed = BinanceFutures(["BTCUSDT", "ETHUSDT"], stale_timeout=10, max_lag=2)
+    g = feed._groups[0]
+    btc, eth = feed._symbols["BTCUSDT"], feed._symbols["ETHUSDT"]
+    btc.last_seen = eth.last_seen = 100.0
+    assert feed._health(g, now=109.0, connected_at=95.0) is None
+    eth.last_seen = 98.0  # one silent stream is enough: it may sit on the wrong route
+    assert feed._health(g, now=108.5, connected_at=95.0) == "stale"
+    assert feed._health(g, now=108.5, connected_at=99.0) is None  # silence counts from connect
+    btc.lag_ms, eth.lag_ms = 2500.0, 1500.0
+    assert feed._health(g, now=101.0, connected_at=99.0) is None  # not every stream lags
+    eth.lag_ms = 2001.0
+    assert feed._health(g, now=101.0, connected_at=99.0) == "lag"
+    assert btc.lag_ms is None  # measured afresh on the next connection
+
+
+async def wait_for(cond, timeout=20.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
 
 
 def _july_reference():

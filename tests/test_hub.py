@@ -53,6 +53,7 @@ def server(tmp_path):
     srv.stop()
 
 
+@pytest.mark.integration
 def test_hub_delivers_batches_reconnects_and_stops(server):
     def post(items):
         return request(server.url + "qdash/api/ticks/batch", orjson.dumps(items),
@@ -70,7 +71,7 @@ def test_hub_delivers_batches_reconnects_and_stops(server):
         # the server drops the connection: the hub reconnects and goes on
         server.call(lambda: [s._close(1001, "going away")
                              for s in list(server.service.hub.subscribers)])
-        while hub.counters["connects"] < 2:
+        while hub.stats()["connects"] < 2:
             await asyncio.sleep(0.02)
         await asyncio.wait_for(hub.connected.wait(), 20)
         await asyncio.to_thread(post, _ticks("BTCUSDT", range(10, 15)))
@@ -89,11 +90,12 @@ def test_hub_delivers_batches_reconnects_and_stops(server):
     assert stats["symbols"]["BTCUSDT"]["ticks"] == 15
 
 
+@pytest.mark.integration
 def test_hub_with_a_wrong_token_keeps_retrying_and_says_why(server):
     async def scenario():
         hub = Hub(url=server.url, token="nope", backoff_initial=0.02, backoff_max=0.05)
         hub.start()
-        while hub.counters["connect_failures"] < 2:
+        while hub.stats()["connect_failures"] < 2:
             await asyncio.sleep(0.02)
         await hub.stop()
         return hub.stats()
@@ -102,6 +104,7 @@ def test_hub_with_a_wrong_token_keeps_retrying_and_says_why(server):
     assert "401" in stats["last_error"] and stats["ticks"] == 0
 
 
+@pytest.mark.integration
 def test_a_real_kernel_subscribes_from_the_voila_environment(server):
     """A kernel started with the environment Voila gives kernels finds the hub by itself."""
     from jupyter_client.manager import start_new_kernel

@@ -229,7 +229,8 @@ def test_rest_endpoints_match_the_ledger():
                 _get, f"{base}/fapi/v1/aggTrades?symbol=BTCUSDT&fromId={aggs[3]['a']}&limit=2")
             assert [a["a"] for a in later] == [aggs[3]["a"], aggs[4]["a"]]
             st, _, kl = await asyncio.to_thread(
-                _get, f"{base}/fapi/v1/klines?symbol=BTCUSDT&interval=1m")
+                _get, f"{base}/fapi/v1/klines?symbol=BTCUSDT&interval=1m"
+                      f"&startTime={sim.past.end_ms}")
             assert sum(k[8] for k in kl) == len(ledger)
             np.testing.assert_allclose(sum(float(k[5]) for k in kl), ledger["qty"].sum(),
                                        rtol=1e-9)
@@ -241,7 +242,7 @@ def test_rest_endpoints_match_the_ledger():
                 "code"] == -1121
             assert (await asyncio.to_thread(_get, f"{base}/fapi/v1/trades"))[2]["code"] == -1102
             st, _, body = await asyncio.to_thread(
-                _get, f"{base}/fapi/v1/aggTrades?symbol=BTCUSDT&startTime=0&endTime=3600000")
+                _get, f"{base}/fapi/v1/aggTrades?symbol=BTCUSDT&startTime=0&endTime=3600001")
             assert st == 400 and body["code"] == -1127
             st, _, body = await asyncio.to_thread(
                 _get, f"{base}/fapi/v1/klines?symbol=BTCUSDT&interval=7m")

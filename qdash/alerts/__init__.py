@@ -9,7 +9,6 @@
 from .events import Alert, Delivery
 from .manager import AlertManager
 from .rules import (
-    KNOWN_METRICS,
     OPERATORS,
     AlertRule,
     And,
@@ -23,6 +22,6 @@ from .rules import (
 )
 from .sinks import CallbackSink, Sink, WebhookSink
 
-__all__ = ["KNOWN_METRICS", "OPERATORS", "Alert", "AlertManager", "AlertRule", "And",
+__all__ = ["OPERATORS", "Alert", "AlertManager", "AlertRule", "And",
            "CallbackSink", "Condition", "Delivery", "Not", "Or", "Rule", "Sink", "WebhookSink",
            "condition_from_dict", "condition_from_json", "parse"]

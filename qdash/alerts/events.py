@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..analytics.pair_metrics import RULE_METRICS
 from ..errors import AlertError
-from .rules import KNOWN_METRICS
 
 ALERT_FIELDS = ("rule", "pair", "severity", "message", "time", "ts", "metric", "value",
                 "condition", "values")
@@ -132,10 +132,11 @@ def template_fields(template: str) -> list[str]:
 
 def check_template(template: str, metrics: Iterable[str] = (), where: str = "template") -> None:
     """Raise :class:`AlertError` (at configuration time) unless ``template`` formats: known
-    fields only (:data:`ALERT_FIELDS`, ``metrics``, :data:`KNOWN_METRICS`), valid format specs."""
+    fields only (:data:`ALERT_FIELDS`, ``metrics``, the pair metrics
+    :data:`~qdash.analytics.pair_metrics.RULE_METRICS`), valid format specs."""
     if not isinstance(template, str):
         raise AlertError(f"{where} must be a string, got {type(template).__name__}")
-    allowed = set(ALERT_FIELDS) | set(metrics) | set(KNOWN_METRICS)
+    allowed = set(ALERT_FIELDS) | set(metrics) | set(RULE_METRICS)
     try:
         names = template_fields(template)
     except ValueError as e:

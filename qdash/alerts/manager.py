@@ -35,6 +35,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from ..analytics.pair_metrics import RULE_METRICS
 from ..errors import AlertError
 from ..model import parse_time
 from ..store import Store
@@ -63,8 +64,10 @@ class AlertManager:
 
     ``store``: a :class:`~qdash.store.Store` (or a path) where rules persist (``alert_rules``,
     reloaded at construction when ``load=True``) and firings are logged (``alerts_log``); ``None``
-    keeps everything in memory. ``known_metrics``: when given, rules on other metric names are
-    rejected when added. ``memory``: how many recent firings :attr:`recent` keeps.
+    keeps everything in memory. ``known_metrics``: the metric names a rule may use (default: every
+    metric of the live pair state, :data:`~qdash.analytics.pair_metrics.RULE_METRICS`; ``None``:
+    any name); a rule on another name is rejected when added, pointing at it. ``memory``: how
+    many recent firings :attr:`recent` keeps.
 
     Until :meth:`start`, firings wait in memory for the log writer (or :meth:`flush`) and
     deliveries wait in the sinks' queues. Rule changes (:meth:`add`, :meth:`remove`,
@@ -73,7 +76,7 @@ class AlertManager:
 
     def __init__(self, store: Store | str | os.PathLike | None = None, *,
                  sinks: Iterable[Sink] = (), load: bool = True,
-                 known_metrics: Iterable[str] | None = None, memory: int = 10_000):
+                 known_metrics: Iterable[str] | None = RULE_METRICS, memory: int = 10_000):
         self.store = Store(store) if isinstance(store, str | os.PathLike) else store
         self._log = AlertLog(self.store) if self.store is not None else None
         self.known_metrics = None if known_metrics is None else frozenset(known_metrics)

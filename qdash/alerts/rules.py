@@ -18,7 +18,8 @@ update's value was on or beyond the threshold's other side and the current one i
 it), and ``abs>`` (``|x| >``; also ``abs>=``, ``abs<``, ``abs<=``).
 
 Metric values come as a flat ``Mapping[str, float]`` (the live pair state: ``zscore``, ``spread``,
-``price_y``, ``beta_kalman``, ``corr``, ``adf_p``, ``half_life``, ``age_y_s`` ...). A comparison on
+``price_y``, ``beta_kalman``, ``corr``, ``adf_p``, ``half_life_s``, ``age_y_s`` ...; every one is
+declared in :data:`qdash.analytics.pair_metrics.PAIR_METRICS`). A comparison on
 a metric that is missing, ``None`` or NaN is **false** (so ``not corr > 0.8`` is true then).
 
 An :class:`AlertRule` names a condition and adds what turns it into notifications: severity,
@@ -46,19 +47,6 @@ Values = Mapping[str, Any]
 """Metric name → value (float; ``None``/NaN/missing make every comparison on it false)."""
 Evaluator = Callable[[Values, Values], bool]
 """``f(values, previous_values) -> bool``: a compiled condition."""
-
-KNOWN_METRICS = (
-    "zscore", "zscore_raw", "spread", "price_y", "price_x", "beta_ols", "beta_huber",
-    "beta_theil_sen", "beta_rolling", "beta_kalman", "beta_disagreement", "innovation_z", "corr",
-    "corr_prices", "adf_p", "adf_stat", "coint_p", "coint_stat", "half_life", "half_life_bars",
-    "half_life_s", "hurst", "liquidity_score", "liquidity_y", "liquidity_x", "liquidity_pair",
-    "volume_y", "volume_x", "quote_volume_per_min_y", "quote_volume_per_min_x",
-    "trades_per_min_y", "trades_per_min_x", "spread_proxy_bps_y", "spread_proxy_bps_x",
-    "age_y_s", "age_x_s", "stale", "stale_y", "stale_x",
-)
-"""Common metric names of the live pair state (``PairState.metrics()``): template fields and
-"did you mean" hints. Not a whitelist — any identifier is a valid metric unless the manager is
-given ``known_metrics``."""
 
 SEVERITIES = ("info", "warning", "critical")
 

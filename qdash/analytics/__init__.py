@@ -14,7 +14,8 @@ from .liquidity import (
     pair_liquidity_score,
     roll_spread_bps,
 )
-from .pair import PairAnalytics, PairConfig, PairState, align_bars, compute_refresh
+from .pair import PairAnalytics, PairConfig, PairState, compute_refresh
+from .signal import HEDGE_METHODS, SignalSpec, align_bars, compute_signal
 from .stats import (
     ADFResult,
     CointResult,
@@ -29,7 +30,8 @@ from .stats import (
 )
 
 __all__ = [
-    "ADFResult", "CointResult", "FilterParam", "HedgeResult", "LIQUIDITY_FILTERS", "LiquidityStats",
+    "ADFResult", "CointResult", "HEDGE_METHODS", "SignalSpec", "compute_signal", "FilterParam",
+    "HedgeResult", "LIQUIDITY_FILTERS", "LiquidityStats",
     "METHODS", "PairAnalytics", "PairConfig", "PairState", "adf", "align", "align_bars",
     "check_filters", "coint", "compute_refresh", "correlation", "half_life", "hedge_ratio", "hurst",
     "liquidity_score", "liquidity_stats", "log_returns", "pair_liquidity_score",

@@ -117,33 +117,67 @@ def _z_from(st, o, v, ddof):
     return (v - m) / math.sqrt(s / (n - ddof))
 
 
-# -- Kalman: st[o:o+5] = beta, alpha, P00, P01, P11 -----------------------------------------------
-N_KF = 5
+# -- Kalman: st[o:o+8] = beta, a, P00, P01, P11, x_ref, R, initialised -------------------------
+N_KF = 8
 
 
 @njit(cache=True, inline="always")
-def _kf_step(st, o, y, x, q, r, h2):
-    """One filterpy-equivalent predict/update of the state (beta, alpha) with H = [x, h2].
+def _kf_init(st, o, mom, m0, x0, y0, r):
+    """Start the filter from the OLS fit held in the moments ``mom[m0:m0+6]`` (values shifted by
+    ``x0``, ``y0``). Returns False (filter stays off) when x has no spread in that window.
 
-    Predict: F = I, P += q·I. Update (Joseph form, as filterpy): e = y − H·s, S = H P Hᵀ + r,
-    K = P Hᵀ / S, s += K e, P = (I − K H) P (I − K H)ᵀ + r K Kᵀ. Returns (e, S).
-    """
+    Centring: the observation row is ``[x_t − x_ref, 1]`` with ``x_ref`` the window's mean of x, so
+    the state ``(beta, a)`` is identified at any price level (``a`` is the spread's level at
+    ``x_ref``; ``alpha = a − beta·x_ref``). The prior is the OLS posterior of the window:
+    ``(beta, a) = (Sxy/Sxx, mean y)``, ``P = R·diag(1/Sxx, 1/n)``, ``R`` = ``r`` when > 0, else
+    the OLS residual variance (ddof 2)."""
+    n, mx, my, sxx, syy, sxy = (mom[m0], mom[m0 + 1], mom[m0 + 2], mom[m0 + 3], mom[m0 + 4],
+                                mom[m0 + 5])
+    if n < 3.0 or _tiny(sxx, n, mx):
+        return False
+    b = sxy / sxx
+    rr = r
+    if not rr > 0.0:
+        rr = max(syy - sxy * b, 0.0) / (n - 2.0)
+        if not rr > 0.0:
+            rr = 1e-12 * (1.0 + my * my)
+    st[o] = b
+    st[o + 1] = my + y0
+    st[o + 2] = rr / sxx
+    st[o + 3] = 0.0
+    st[o + 4] = rr / n
+    st[o + 5] = mx + x0
+    st[o + 6] = rr
+    st[o + 7] = 1.0
+    return True
+
+
+@njit(cache=True, inline="always")
+def _kf_step(st, o, y, x, inv_keep):
+    """One predict/update of the state (beta, a) with H = [x − x_ref, 1].
+
+    Predict: F = I, ``P ← P / (1 − delta)`` (``inv_keep = 1/(1 − delta)``), i.e. the process noise
+    is ``Q = delta/(1 − delta)·P``: a discount factor, so beta's memory is about ``1/delta`` bars
+    whatever the price level. Update (Joseph form, as filterpy): e = y − H·s, S = H P Hᵀ + R,
+    K = P Hᵀ / S, s += K e, P = (I − K H) P (I − K H)ᵀ + R K Kᵀ. Returns (e, S)."""
+    h = x - st[o + 5]
+    r = st[o + 6]
     b, a = st[o], st[o + 1]
-    p00 = st[o + 2] + q
-    p01 = st[o + 3]
-    p11 = st[o + 4] + q
-    ph0 = p00 * x + p01 * h2
-    ph1 = p01 * x + p11 * h2
-    s = x * ph0 + h2 * ph1 + r
+    p00 = st[o + 2] * inv_keep
+    p01 = st[o + 3] * inv_keep
+    p11 = st[o + 4] * inv_keep
+    ph0 = p00 * h + p01
+    ph1 = p01 * h + p11
+    s = h * ph0 + ph1 + r
     k0 = ph0 / s
     k1 = ph1 / s
-    e = y - (x * b + h2 * a)
+    e = y - (h * b + a)
     st[o] = b + k0 * e
     st[o + 1] = a + k1 * e
-    m00 = 1.0 - k0 * x
-    m01 = -k0 * h2
-    m10 = -k1 * x
-    m11 = 1.0 - k1 * h2
+    m00 = 1.0 - k0 * h
+    m01 = -k0
+    m10 = -k1 * h
+    m11 = 1.0 - k1
     a00 = m00 * p00 + m01 * p01
     a01 = m00 * p01 + m01 * p11
     a10 = m10 * p00 + m11 * p01
@@ -155,27 +189,39 @@ def _kf_step(st, o, y, x, q, r, h2):
 
 
 @njit(cache=True)
-def kalman_run(y, x, q, r, h2, st):
-    """Filter a whole series; ``st`` (beta, alpha, P00, P01, P11) is updated in place.
+def kalman_run(y, x, window, inv_keep, r):
+    """The pair kernel's Kalman filter alone over a whole series (no segments).
 
-    Returns (beta, alpha, innovation, innovation variance) per bar, the state after each bar.
-    Non-finite observations are skipped (predict only, no update) and give NaN innovations."""
+    Starts from the OLS of the first ``window`` finite bars (see :func:`_kf_init`); NaN before.
+    A non-finite bar is a predict-only step. Returns (beta, alpha, innovation, innovation
+    variance, state) per bar, the state (beta, a, P00, P01, P11, x_ref, R, on) after the last."""
     n = len(y)
-    beta = np.empty(n)
-    alpha = np.empty(n)
-    e = np.empty(n)
-    s = np.empty(n)
+    beta = np.full(n, np.nan)
+    alpha = np.full(n, np.nan)
+    e = np.full(n, np.nan)
+    s = np.full(n, np.nan)
+    st = np.zeros(N_KF)
+    mom = np.zeros(N_MOM)
+    x0, y0 = np.nan, np.nan
     for i in range(n):
-        if math.isfinite(y[i]) and math.isfinite(x[i]):
-            e[i], s[i] = _kf_step(st, 0, y[i], x[i], q, r, h2)
-        else:
-            st[2] += q
-            st[4] += q
-            e[i] = np.nan
-            s[i] = np.nan
-        beta[i] = st[0]
-        alpha[i] = st[1]
-    return beta, alpha, e, s
+        ok = math.isfinite(y[i]) and math.isfinite(x[i])
+        if ok and not math.isfinite(x0):
+            x0, y0 = x[i], y[i]
+        if st[7] > 0.0:
+            if ok:
+                e[i], s[i] = _kf_step(st, 0, y[i], x[i], inv_keep)
+            else:
+                st[2] *= inv_keep
+                st[3] *= inv_keep
+                st[4] *= inv_keep
+        elif ok:
+            _mom_add(mom, 0, x[i] - x0, y[i] - y0)
+            if mom[0] >= window:
+                _kf_init(st, 0, mom, 0, x0, y0, r)
+        if st[7] > 0.0:
+            beta[i] = st[0]
+            alpha[i] = st[1] - st[0] * st[5]
+    return beta, alpha, e, s, st
 
 
 @njit(cache=True)
@@ -235,23 +281,86 @@ def rolling_corr_run(a, b, window):
     return c
 
 
+# -- the gap gate: which aligned bars the pair uses, and where a hole restarts its windows --------
+# gate state g = [miss_y, miss_x, broken, started, last_t]; prices carried in gp = [py, px]
+N_GATE = 5
+
+
+def new_gate():
+    """Fresh gate state: no bar seen yet."""
+    g = np.zeros(N_GATE)
+    g[4] = np.nan
+    return g, np.full(2, np.nan)
+
+
+@njit(cache=True)
+def gate_step(g, gp, t, tf, cy, cx, limit):
+    """Admit one aligned interval at open time ``t`` (ms) with closes ``cy``/``cx`` (NaN: the leg
+    has no bar there). Returns (accept, new_segment, price_y, price_x).
+
+    A leg without a bar carries its previous close for at most ``limit`` bars; ``miss`` counts
+    the bars since its last bar, including intervals nobody reported (a time jump of ``k`` bars
+    counts ``k − 1`` silent intervals). An interval is used (``accept``) when both legs have a
+    price and neither has been missing more than ``limit`` bars. Once a leg has been missing
+    longer than that (a hole), the next used interval starts a new segment: every window
+    restarts there. The first used interval starts the first segment."""
+    dt = 1.0
+    if g[4] == g[4]:
+        dt = max((t - g[4]) / tf, 1.0)
+    g[4] = t
+    for leg in range(2):
+        c = cy if leg == 0 else cx
+        if dt > 1.0 and g[leg] + dt - 1.0 > limit:
+            g[2] = 1.0
+        if c == c:
+            g[leg] = 0.0
+            gp[leg] = c
+        else:
+            g[leg] += dt
+    if not (gp[0] == gp[0] and gp[1] == gp[1]) or g[0] > limit or g[1] > limit:
+        if gp[0] == gp[0] and gp[1] == gp[1]:
+            g[2] = 1.0
+        return False, False, np.nan, np.nan
+    new = g[2] > 0.0 or g[3] == 0.0
+    g[2] = 0.0
+    g[3] = 1.0
+    return True, new, gp[0], gp[1]
+
+
+@njit(cache=True)
+def gate_run(t, cy, cx, tf, limit, g, gp):
+    """:func:`gate_step` over whole arrays from gate state ``g``, ``gp`` (updated in place);
+    returns (accept, new_segment, price_y, price_x)."""
+    n = len(t)
+    acc = np.zeros(n, np.bool_)
+    new = np.zeros(n, np.bool_)
+    py = np.full(n, np.nan)
+    px = np.full(n, np.nan)
+    for i in range(n):
+        acc[i], new[i], py[i], px[i] = gate_step(g, gp, float(t[i]), tf, cy[i], cx[i], limit)
+    return acc, new, py, px
+
+
 # -- the pair kernel ------------------------------------------------------------------------------
 # float state layout
-S_KF = 0                       # Kalman beta, alpha, P (5)
+S_KF = 0                       # Kalman beta, a, P (3), x_ref, R, initialised
 S_MB = S_KF + N_KF             # moments for rolling OLS (beta window)
 S_MP = S_MB + N_MOM            # moments of prices (corr window)
 S_MR = S_MP + N_MOM            # moments of returns (corr window)
-S_MZ = S_MR + N_MOM            # moments of the z spread (z window)
+S_MZ = S_MR + N_MOM            # moments of the signal spread (z window)
 S_PREV = S_MZ + N_MOM          # previous raw price y, x
-S_REF = S_PREV + 2             # first working y, x: price moments are of values minus these
+S_REF = S_PREV + 2             # the segment's first working y, x (moments: values minus these)
 N_STATE = S_REF + 2
-# int counters: pushes into the beta, price, return, z rings; bars seen
+# int counters: pushes into the beta, price, return, z rings; bars of the segment
 C_B, C_P, C_R, C_Z, C_T = 0, 1, 2, 3, 4
 N_COUNT = 5
+# signal methods: where the signal's beta comes from
+M_ROLLING, M_KALMAN, M_GIVEN = 0, 1, 2
 # output columns of one bar
 OUT_COLUMNS = ("y", "x", "beta_rolling", "alpha_rolling", "spread_rolling", "beta_kalman",
                "alpha_kalman", "spread_kalman", "innovation", "innovation_var", "innovation_z",
-               "zscore_raw", "corr_prices", "corr_returns")
+               "beta", "alpha", "spread", "zscore_raw", "spread_mean", "spread_std",
+               "corr_prices", "corr_returns", "segment_bar")
 N_OUT = len(OUT_COLUMNS)
 
 
@@ -260,19 +369,36 @@ def buffer_size(wb: int, wc: int, wz: int) -> int:
     return 2 * (wb + 2 * wc + wz)
 
 
-def new_state(p0: float, beta0: float, alpha0: float):
+def new_state():
     """Fresh (float state, int counters) for the pair kernel."""
     st = np.zeros(N_STATE)
-    st[S_KF], st[S_KF + 1] = beta0, alpha0
-    st[S_KF + 2] = st[S_KF + 4] = p0
-    st[S_PREV] = st[S_PREV + 1] = np.nan
-    st[S_REF] = st[S_REF + 1] = np.nan
+    _reset(st, np.zeros(N_COUNT, dtype=np.int64))
     return st, np.zeros(N_COUNT, dtype=np.int64)
 
 
 @njit(cache=True)
-def pair_step(py, px, st, cnt, buf, wb, wc, wz, q, r, use_log, z_on_kalman, out, row):
-    """Advance the pair state by one aligned bar of raw closes (py, px); write out[row, :]."""
+def _reset(st, cnt):
+    """Forget everything: the next bar starts a new segment (every window empty, filter off)."""
+    for k in range(len(st)):
+        st[k] = 0.0
+    for k in range(len(cnt)):
+        cnt[k] = 0
+    st[S_PREV] = np.nan
+    st[S_PREV + 1] = np.nan
+    st[S_REF] = np.nan
+    st[S_REF + 1] = np.nan
+
+
+@njit(cache=True)
+def pair_step(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_log, method,
+              given_beta, given_alpha, out, row):
+    """Advance the pair state by one aligned bar of raw closes (py, px); write out[row, :].
+
+    ``new_segment`` restarts every window first (see :func:`gate_step`). ``method`` picks the
+    signal's beta: the rolling OLS (``M_ROLLING``), the Kalman filter (``M_KALMAN``) or
+    ``given_beta``/``given_alpha`` (``M_GIVEN``: Huber, Theil–Sen, fixed; NaN until known)."""
+    if new_segment:
+        _reset(st, cnt)
     yw = math.log(py) if use_log else py
     xw = math.log(px) if use_log else px
     o_p = 2 * wb
@@ -282,7 +408,7 @@ def pair_step(py, px, st, cnt, buf, wb, wc, wz, q, r, use_log, z_on_kalman, out,
         st[S_REF] = yw
         st[S_REF + 1] = xw
     y0, x0 = st[S_REF], st[S_REF + 1]
-    # rolling OLS over the beta window (on values shifted by the first bar's)
+    # rolling OLS over the beta window (on values shifted by the segment's first bar)
     _slide(st, S_MB, buf, 0, wb, cnt[C_B], xw - x0, yw - y0)
     cnt[C_B] += 1
     b_r, a_r = np.nan, np.nan
@@ -290,9 +416,16 @@ def pair_step(py, px, st, cnt, buf, wb, wc, wz, q, r, use_log, z_on_kalman, out,
         b_r, a_r = _ols_from(st, S_MB, True)
         a_r = a_r + y0 - b_r * x0
     sp_r = yw - (b_r * xw + a_r)
-    # Kalman filter
-    e, s = _kf_step(st, S_KF, yw, xw, q, r, 1.0)
-    b_k, a_k = st[S_KF], st[S_KF + 1]
+    # Kalman filter: starts from the first full beta window's OLS, then one step a bar
+    e, s = np.nan, np.nan
+    if st[S_KF + 7] > 0.0:
+        e, s = _kf_step(st, S_KF, yw, xw, inv_keep)
+    elif st[S_MB] >= wb:
+        _kf_init(st, S_KF, st, S_MB, x0, y0, r)
+    b_k, a_k = np.nan, np.nan
+    if st[S_KF + 7] > 0.0:
+        b_k = st[S_KF]
+        a_k = st[S_KF + 1] - b_k * st[S_KF + 5]
     sp_k = yw - (b_k * xw + a_k)
     # correlations of prices and of log returns
     _slide(st, S_MP, buf, o_p, wc, cnt[C_P], xw - x0, yw - y0)
@@ -308,15 +441,23 @@ def pair_step(py, px, st, cnt, buf, wb, wc, wz, q, r, use_log, z_on_kalman, out,
             c_r = _corr_from(st, S_MR)
     st[S_PREV] = py
     st[S_PREV + 1] = px
-    # z-score of the chosen spread (only once that spread is defined)
-    sp = sp_k if z_on_kalman else sp_r
-    z = np.nan
+    # the signal: its beta, spread and z-score (the z window fills once the spread is defined)
+    if method == M_ROLLING:
+        b, a = b_r, a_r
+    elif method == M_KALMAN:
+        b, a = b_k, a_k
+    else:
+        b, a = given_beta, given_alpha
+    sp = yw - (b * xw + a)
+    z, z_mean, z_std = np.nan, np.nan, np.nan
     if math.isfinite(sp) or cnt[C_Z] > 0:
         _slide(st, S_MZ, buf, o_z, wz, cnt[C_Z], sp, sp)
         cnt[C_Z] += 1
         if st[S_MZ] >= wz:
             z = _z_from(st, S_MZ, sp, 1.0)
-    cnt[C_T] += 1
+            if math.isfinite(z):
+                z_mean = st[S_MZ + 1]
+                z_std = math.sqrt(st[S_MZ + 3] / (st[S_MZ] - 1.0))
     out[row, 0] = yw
     out[row, 1] = xw
     out[row, 2] = b_r
@@ -328,16 +469,25 @@ def pair_step(py, px, st, cnt, buf, wb, wc, wz, q, r, use_log, z_on_kalman, out,
     out[row, 8] = e
     out[row, 9] = s
     out[row, 10] = e / math.sqrt(s)
-    out[row, 11] = z
-    out[row, 12] = c_p
-    out[row, 13] = c_r
+    out[row, 11] = b
+    out[row, 12] = a
+    out[row, 13] = sp
+    out[row, 14] = z
+    out[row, 15] = z_mean
+    out[row, 16] = z_std
+    out[row, 17] = c_p
+    out[row, 18] = c_r
+    out[row, 19] = cnt[C_T]
+    cnt[C_T] += 1
 
 
 @njit(cache=True)
-def pair_run(py, px, st, cnt, buf, wb, wc, wz, q, r, use_log, z_on_kalman):
+def pair_run(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_log, method,
+             given_beta, given_alpha):
     """Run :func:`pair_step` over whole arrays of aligned raw closes; returns the (n, N_OUT) out."""
     n = len(py)
     out = np.empty((n, N_OUT))
     for i in range(n):
-        pair_step(py[i], px[i], st, cnt, buf, wb, wc, wz, q, r, use_log, z_on_kalman, out, i)
+        pair_step(py[i], px[i], new_segment[i], st, cnt, buf, wb, wc, wz, inv_keep, r, use_log,
+                  method, given_beta[i], given_alpha[i], out, i)
     return out

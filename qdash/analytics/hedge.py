@@ -5,9 +5,9 @@ or, with ``log=True``, on natural-log prices. ``y`` is the leg you hold one unit
 hedge leg: a spread position is +1 y and −beta x.
 
 Every method returns a :class:`HedgeResult` with ``beta``, ``alpha``, ``spread``; the time-varying
-methods (``rolling``, ``expanding``, ``kalman``) also carry per-bar ``beta_series``/``alpha_series``
-and their scalar ``beta``/``alpha`` are the last bar's. Their estimate at bar t uses bars <= t only
-(no look-ahead), and their spread is ``y_t − (beta_t·x_t + alpha_t)``.
+methods (``rolling-ols``, ``expanding-ols``, ``kalman``) also carry per-bar
+``beta_series``/``alpha_series``, and their scalar ``beta``/``alpha`` are the last bar's. Their
+estimate at bar t uses bars <= t only (no look-ahead), and their spread is ``y_t − (beta_t·x_t + alpha_t)``.
 
 Alignment policy (:func:`align`), the same for every method:
 
@@ -37,7 +37,9 @@ import pandas as pd
 from ..errors import AnalyticsError
 from . import _kernels as K
 
-METHODS = ("ols", "huber", "theil-sen", "kalman", "rolling", "expanding")
+METHODS = ("ols", "huber", "theil-sen", "kalman", "rolling-ols", "expanding-ols")
+"""Estimators of :func:`hedge_ratio`: the static fits (``ols``, ``huber``, ``theil-sen``) and the
+time-varying ones; the same names as the signal's :data:`~qdash.analytics.signal.HEDGE_METHODS`."""
 
 
 @dataclass(frozen=True)
@@ -165,9 +167,8 @@ def _theil_sen(y, x, intercept, max_points, seed):
 def hedge_ratio(y, x, method: str = "ols", intercept: bool = True, *, log: bool = False,
                 ffill_limit: int = 0, window: int | None = None, min_periods: int | None = None,
                 epsilon: float = 1.35, alpha: float = 1e-4, max_iter: int = 1000,
-                max_points: int | None = None, seed: int = 0, delta: float = 1e-4,
-                r: float = 1e-3, beta0: float = 0.0, alpha0: float = 0.0,
-                p0: float = 1.0) -> HedgeResult:
+                max_points: int | None = None, seed: int = 0, delta: float | None = None,
+                r: float | None = None) -> HedgeResult:
     """Hedge ratio of ``y`` on ``x`` by ``method`` (see the module docstring for the contract).
 
     Methods and their parameters:
@@ -179,14 +180,15 @@ def hedge_ratio(y, x, method: str = "ols", intercept: bool = True, *, log: bool 
     * ``"theil-sen"``: ``scipy.stats.theilslopes`` (slope = median pairwise slope, intercept =
       median(y) − slope·median(x)) on at most ``max_points`` (default 1,000) points; without
       intercept, beta = median(y_i / x_i).
-    * ``"kalman"``: state (beta, alpha) a random walk with ``Q = delta/(1−delta)·I``, observation
-      ``y_t = [x_t, 1]·state + v_t``, ``Var(v_t) = r``; prior ``state = (beta0, alpha0)``,
-      ``P = p0·I``. Defaults delta = 1e-4, r = 1e-3 (E. P. Chan, *Algorithmic Trading*, ex. 3.3):
-      ``r`` is in squared units of y, so rescale it for other price levels. Without intercept the
-      observation row is ``[x_t, 0]`` (alpha stays 0).
-    * ``"rolling"``: OLS over the last ``window`` bars incl. t (NaN until the window is full);
+    * ``"kalman"``: the filter of :mod:`qdash.analytics.signal` — observation
+      ``y_t = β_t (x_t − x_ref) + a_t + v_t``, state a random walk with discount ``delta``
+      (``P ← P/(1 − delta)`` per bar, default ``1/window``), started from the OLS fit of the first
+      ``window`` bars (default 120; NaN before) with ``x_ref`` their mean of x and
+      ``Var(v_t) = r`` (default: that fit's residual variance). Scale-free: it estimates β at any
+      price level. Needs ``intercept=True``.
+    * ``"rolling-ols"``: OLS over the last ``window`` bars incl. t (NaN until the window is full);
       equals ``statsmodels.regression.rolling.RollingOLS``.
-    * ``"expanding"``: OLS over bars 0..t, NaN until ``min_periods`` (default 2) bars.
+    * ``"expanding-ols"``: OLS over bars 0..t, NaN until ``min_periods`` (default 2) bars.
     """
     if method not in METHODS:
         raise AnalyticsError(f"unknown hedge-ratio method {method!r}: use one of {METHODS}")
@@ -207,18 +209,25 @@ def hedge_ratio(y, x, method: str = "ols", intercept: bool = True, *, log: bool 
                                   1_000 if max_points is None else max_points, seed))
     extra: dict[str, pd.Series] = {}
     if method == "kalman":
+        if not intercept:
+            raise AnalyticsError("the Kalman hedge ratio is fitted with an intercept")
+        window = 120 if window is None else int(window)
+        if window < 3:
+            raise AnalyticsError(f"kalman warm-up window must be >= 3 bars, got {window}")
+        delta = 1.0 / window if delta is None else float(delta)
         if not 0 < delta < 1:
             raise AnalyticsError(f"kalman delta must be in (0, 1), got {delta}")
-        q = delta / (1.0 - delta)
-        st = np.array([beta0, alpha0 if intercept else 0.0, p0, 0.0, p0])
-        b, a, e, s = K.kalman_run(yv, xv, q, r, 1.0 if intercept else 0.0, st)
+        if r is not None and not r > 0:
+            raise AnalyticsError(f"kalman r must be > 0, got {r}")
+        b, a, e, s, st = K.kalman_run(yv, xv, window, 1.0 / (1.0 - delta),
+                                      np.nan if r is None else float(r))
         extra = {"innovation": pd.Series(e, index=index, name="innovation"),
                  "innovation_var": pd.Series(s, index=index, name="innovation_var"),
                  "innovation_z": pd.Series(e / np.sqrt(s), index=index, name="innovation_z")}
-        params = {"delta": delta, "q": q, "r": r, "beta0": beta0, "alpha0": alpha0, "p0": p0,
-                  "P": st[2:].copy()}
+        params = {"delta": delta, "window": window, "r": float(st[6]), "x_ref": float(st[5]),
+                  "P": st[2:5].copy()}
     else:
-        if method == "rolling":
+        if method == "rolling-ols":
             if window is None or window < 2:
                 raise AnalyticsError(f"rolling hedge ratio needs window >= 2, got {window}")
             mp = window

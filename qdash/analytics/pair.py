@@ -1,21 +1,18 @@
 """One pair as one object, batch (:meth:`PairAnalytics.from_bars`) and live (:class:`PairState`).
 
-Bars of the two legs are aligned by the policy of :func:`align_bars`: outer join on ``open_time``;
-a leg absent at an open time is forward-filled from its previous close for at most ``ffill_limit``
-bars (default 60) and counts as "no trade" there; rows where a leg is still missing (before its
-first bar, or after a longer gap) are dropped. A bar with ``trades == 0`` (``resample(fill=True)``)
-also counts as "no trade".
+The signal — β, spread and z-score of the chosen hedge method — is defined once in
+:mod:`qdash.analytics.signal` (alignment, the gap rule, warm-up); :class:`PairConfig` is a
+:class:`~qdash.analytics.signal.SignalSpec` plus what the monitor shows around it. Per aligned bar
+the online kernel (:mod:`qdash.analytics._kernels`) advances, in O(1): the signal, rolling OLS
+over ``beta_window`` bars and the Kalman filter (both always shown), and rolling correlations of
+prices and of log returns over ``corr_window`` bars. The expensive statistics — OLS, Huber,
+Theil–Sen, ADF, Engle–Granger cointegration, half-life, Hurst, liquidity — are recomputed by
+:meth:`PairState.refresh` on the last ``window`` bars.
 
-Per aligned bar the online kernel (:mod:`qdash.analytics._kernels`) advances, in O(1): rolling OLS
-over ``beta_window`` bars, the Kalman filter, the causal rolling z-score over ``z_window`` bars of
-the chosen spread (``z_on="rolling"``: the rolling-OLS spread, ``"kalman"``: the Kalman spread),
-and rolling correlations of prices and of log returns over ``corr_window`` bars. The expensive
-statistics — OLS, Huber, Theil–Sen, ADF, Engle–Granger cointegration, half-life, Hurst,
-liquidity — are recomputed by :meth:`PairState.refresh` on the last ``window`` bars.
-
-Stale legs: a leg's age is the time since the open of its last bar with at least one trade. When
-it exceeds ``stale_after_s`` the pair is stale: ``zscore`` is NaN (the raw value stays in
-``zscore_raw``) and ``stale`` is True, so nothing downstream acts on a frozen price.
+Stale legs: a leg's age is the time since its last **trade** (from the tick stream when the live
+session reports it with :meth:`PairState.note_trades`, else the close of its last bar with
+trades). When it exceeds ``stale_after_s`` the pair is stale: ``zscore`` is NaN (the raw value
+stays in ``zscore_raw``) and ``stale`` is True, so nothing downstream acts on a frozen price.
 """
 
 from __future__ import annotations
@@ -33,38 +30,30 @@ from ..errors import AnalyticsError
 from . import _kernels as K
 from .hedge import _huber, _theil_sen, ols
 from .liquidity import liquidity_from_arrays, liquidity_score, pair_liquidity_score
+from .signal import GivenBeta, SignalSpec, align_bars, kalman_r_arg, kernel_method, run_kernel
 from .stats import adf, coint, half_life, hurst
 
 log = logging.getLogger(__name__)
 
+MIN_TEST_BARS = 50
+"""Below this many bars in the refresh window, ADF / cointegration / half-life are not shown."""
+
 
 @dataclass(frozen=True)
-class PairConfig:
-    """Parameters of a pair's analytics. Windows are in bars; ``r`` in squared units of y
-    (working units: log prices when ``log=True``).
-
-    ``huber_alpha`` is scikit-learn's L2 penalty on β. It defaults to 0 here (a plain Huber
-    M-estimate): the penalty is meant for standardised features, and on log prices over a short
-    window (x varies by ~1e-3) sklearn's default 1e-4 shrinks β to about 0.
+class PairConfig(SignalSpec):
+    """A pair monitor's parameters: the signal (every :class:`SignalSpec` field) plus symbols,
+    the correlation window, the refresh window (``window`` bars) and how many bars of the
+    kernel's series to keep (``history``). ``stale_after_s``: a leg with no trade for longer makes
+    the pair stale. ``huber_alpha`` is scikit-learn's L2 penalty on β for the refresh's Huber fit
+    (0: a plain, scale-equivariant M-estimate; the penalty is meant for standardised features).
     """
 
     symbol_y: str = "Y"
     symbol_x: str = "X"
-    log: bool = False
-    beta_window: int = 300
-    z_window: int = 300
-    corr_window: int = 300
-    z_on: str = "rolling"
-    delta: float = 1e-4
-    r: float = 1e-3
-    p0: float = 1.0
-    beta0: float = 0.0
-    alpha0: float = 0.0
+    corr_window: int = 120
     window: int = 86_400
     history: int = 86_400
-    ffill_limit: int = 60
     stale_after_s: float = 30.0
-    huber_epsilon: float = 1.35
     huber_alpha: float = 0.0
     huber_max_points: int = 5_000
     theil_sen_max_points: int = 1_000
@@ -73,59 +62,11 @@ class PairConfig:
     autolag: str | None = "AIC"
 
     def validate(self) -> None:
-        for name in ("beta_window", "z_window", "corr_window"):
-            if getattr(self, name) < 2:
-                raise AnalyticsError(f"{name} must be >= 2 bars, got {getattr(self, name)}")
-        if self.z_on not in ("rolling", "kalman"):
-            raise AnalyticsError(f"z_on={self.z_on!r}: use 'rolling' or 'kalman'")
-        if not 0 < self.delta < 1:
-            raise AnalyticsError(f"delta must be in (0, 1), got {self.delta}")
+        super().validate()
+        if self.corr_window < 2:
+            raise AnalyticsError(f"corr_window must be >= 2 bars, got {self.corr_window}")
         if self.window < 10 or self.history < 1:
             raise AnalyticsError("window must be >= 10 bars and history >= 1 bar")
-
-
-def _leg_frame(bars: pd.DataFrame, name: str) -> pd.DataFrame:
-    if "close" not in bars.columns:
-        raise AnalyticsError(f"bars of leg {name} need a 'close' column")
-    if not isinstance(bars.index, pd.DatetimeIndex):
-        raise AnalyticsError(f"bars of leg {name} need a DatetimeIndex of open times (UTC)")
-    n = len(bars)
-    trades = (bars["trades"].to_numpy(dtype=np.float64) if "trades" in bars.columns
-              else np.ones(n))
-    qv = (bars["quote_volume"].to_numpy(dtype=np.float64) if "quote_volume" in bars.columns
-          else np.full(n, np.nan))
-    return pd.DataFrame({"close": bars["close"].to_numpy(dtype=np.float64), "trades": trades,
-                         "qv": qv}, index=bars.index.as_unit("ms"))
-
-
-def align_bars(bars_y: pd.DataFrame, bars_x: pd.DataFrame, ffill_limit: int = 60) -> pd.DataFrame:
-    """Aligned closes of two legs by the module's policy.
-
-    Columns ``price_y, price_x`` (closes), ``trades_y, trades_x`` (0 on filled rows),
-    ``quote_volume_y, quote_volume_x`` (0 on filled rows), index ``open_time`` (UTC).
-    """
-    a, b = _leg_frame(bars_y, "y"), _leg_frame(bars_x, "x")
-    df = a.add_suffix("_y").join(b.add_suffix("_x"), how="outer", sort=True)
-    for leg in ("y", "x"):
-        missing = df[f"close_{leg}"].isna()
-        df[f"close_{leg}"] = df[f"close_{leg}"].ffill(limit=ffill_limit)
-        df.loc[missing, f"trades_{leg}"] = 0.0
-        df.loc[missing, f"qv_{leg}"] = 0.0
-    df = df[df["close_y"].notna() & df["close_x"].notna()]
-    out = pd.DataFrame({"price_y": df["close_y"], "price_x": df["close_x"],
-                        "trades_y": df["trades_y"], "trades_x": df["trades_x"],
-                        "quote_volume_y": df["qv_y"], "quote_volume_x": df["qv_x"]})
-    out.index.name = "open_time"
-    return out
-
-
-def _ages(t_ms: np.ndarray, traded: np.ndarray) -> np.ndarray:
-    """Seconds since the open of the last traded bar at each row (inf before the first)."""
-    last = np.where(traded, t_ms, np.iinfo(np.int64).min).astype(np.int64)
-    last = np.maximum.accumulate(last)
-    age = (t_ms - last) / 1000.0
-    age[last == np.iinfo(np.int64).min] = np.inf
-    return age
 
 
 def compute_refresh(py: np.ndarray, px: np.ndarray, qv_y: np.ndarray, qv_x: np.ndarray,
@@ -177,12 +118,14 @@ def compute_refresh(py: np.ndarray, px: np.ndarray, qv_y: np.ndarray, qv_x: np.n
     return out
 
 
-def _bar_fields(bar) -> tuple[float | None, bool, float, float, int | None]:
-    """(close, traded, trades, quote_volume, open_time ms) from a float, None or mapping bar."""
+def _bar_fields(bar) -> tuple[float, float, float, int | None, int | None]:
+    """(close or NaN, trades, quote_volume, open_time ms, last trade ms) of a float, None or
+    mapping bar. A bar with ``trades == 0`` is a silent bar (close NaN)."""
+    nan = math.nan
     if bar is None:
-        return None, False, 0.0, 0.0, None
+        return nan, 0.0, 0.0, None, None
     if isinstance(bar, (int, float, np.floating, np.integer)):
-        return float(bar), True, math.nan, math.nan, None
+        return float(bar), nan, nan, None, None
     if isinstance(bar, (Mapping, pd.Series)):
         trades = float(bar.get("trades", 1.0))
         t = bar.get("open_time")
@@ -190,8 +133,10 @@ def _bar_fields(bar) -> tuple[float | None, bool, float, float, int | None]:
             t = bar.name
         t_ms = None if t is None else (int(t.value // 1_000_000) if isinstance(t, pd.Timestamp)
                                        else int(t))
-        return (float(bar["close"]), trades > 0, trades, float(bar.get("quote_volume", math.nan)),
-                t_ms)
+        last = bar.get("last_trade_ms")
+        close = float(bar["close"]) if trades > 0 else nan
+        return (close, trades, float(bar.get("quote_volume", nan)), t_ms,
+                None if last is None else int(last))
     raise AnalyticsError(f"a bar is a close price, None or a mapping with 'close', got {bar!r}")
 
 
@@ -207,33 +152,36 @@ class PairState:
         cfg = replace(config or PairConfig(), **params)
         cfg.validate()
         self.config = cfg
+        self.spec = cfg.signal()
         self.timeframe_ms = int(timeframe_ms)
-        self._q = cfg.delta / (1.0 - cfg.delta)
-        self._st, self._cnt = K.new_state(cfg.p0, cfg.beta0, cfg.alpha0)
+        self._inv_keep = 1.0 / (1.0 - cfg.delta)
+        self._r = kalman_r_arg(cfg)
+        self._method = kernel_method(cfg)
+        self._st, self._cnt = K.new_state()
         self._buf = np.empty(K.buffer_size(cfg.beta_window, cfg.corr_window, cfg.z_window))
+        self._given = GivenBeta(self.spec)
+        self._gate, self._gate_p = K.new_gate()
         self._out = np.full((cfg.history, K.N_OUT), np.nan)
         self._out_t = np.zeros(cfg.history, dtype=np.int64)
-        w = cfg.window
-        self._raw = np.full((6, w), np.nan)       # price_y, price_x, qv_y, qv_x, trades_y/x
+        self._raw = np.full((6, cfg.window), np.nan)  # price_y, price_x, qv_y, qv_x, trades_y/x
         self._n = 0                               # aligned bars processed
-        self._t = None                            # open time (ms) of the last bar
-        self._last_trade = [None, None]           # open time of each leg's last traded bar
-        self._miss = [0, 0]                       # consecutive bars a leg was missing
-        self._prev = [math.nan, math.nan]         # last close of each leg
+        self._t: int | None = None                # open time (ms) of the last bar used
+        self._last_trade: list[int | None] = [None, None]  # each leg's last trade time (ms)
+        self._exact = [False, False]              # last trade times come from the tick stream
         self._refresh: dict[str, Any] = {}
 
     # -- live ----------------------------------------------------------------------------------
     def update(self, bar_y, bar_x, open_time: int | pd.Timestamp | None = None) -> bool:
-        """Advance by one aligned bar of each leg. Returns False when the bar was not used.
+        """Advance by one interval of each leg. Returns False when the pair did not use it.
 
         A bar is a close price (a trade happened), ``None`` (no bar for this leg: its previous
-        close is carried, as "no trade", for at most ``ffill_limit`` bars) or a mapping/Series
-        with ``close`` and optionally ``trades``, ``quote_volume``, ``open_time`` (ms or
-        Timestamp; a Series' name is used too). Without any time, bars are spaced by the
-        timeframe.
+        close is carried, as "no trade", within the gap rule of :mod:`~qdash.analytics.signal`)
+        or a mapping/Series with ``close`` and optionally ``trades``, ``quote_volume``,
+        ``open_time`` (ms or Timestamp; a Series' name is used too) and ``last_trade_ms``.
+        Without any time, bars are spaced by the timeframe.
         """
-        cy, ty, ny, qy, t_y = _bar_fields(bar_y)
-        cx, tx, nx, qx, t_x = _bar_fields(bar_x)
+        cy, ny, qy, t_y, ly = _bar_fields(bar_y)
+        cx, nx, qx, t_x, lx = _bar_fields(bar_x)
         if open_time is not None:
             t = int(open_time.value // 1_000_000) if isinstance(open_time, pd.Timestamp) \
                 else int(open_time)
@@ -241,28 +189,63 @@ class PairState:
             t = t_y if t_y is not None else t_x
             if t is None:
                 t = 0 if self._t is None else self._t + self.timeframe_ms
-        closes = [cy, cx]
-        for i in (0, 1):
-            if closes[i] is None:
-                self._miss[i] += 1
-                closes[i] = self._prev[i]
-            else:
-                self._miss[i] = 0
-                self._prev[i] = closes[i]
-        if (not (closes[0] == closes[0]) or not (closes[1] == closes[1])
-                or self._miss[0] > self.config.ffill_limit
-                or self._miss[1] > self.config.ffill_limit):
-            return False                          # a leg missing too long (or not started)
-        self._step(closes[0], closes[1], ty, tx, ny if cy is not None else 0.0,
-                   nx if cx is not None else 0.0, qy if cy is not None else 0.0,
-                   qx if cx is not None else 0.0, t)
+        tf = self.timeframe_ms
+        for leg, (c, last) in enumerate(((cy, ly), (cx, lx))):
+            if c == c and not self._exact[leg]:
+                seen = last if last is not None else t + tf
+                prev = self._last_trade[leg]
+                self._last_trade[leg] = seen if prev is None else max(prev, seen)
+        ok, new, py, px = K.gate_step(self._gate, self._gate_p, float(t), float(tf), cy, cx,
+                                      float(self.config.max_gap_bars))
+        if not ok:
+            return False
+        traded_y, traded_x = cy == cy, cx == cx
+        self._step(py, px, new, ny if traded_y else 0.0, nx if traded_x else 0.0,
+                   qy if traded_y else 0.0, qx if traded_x else 0.0, t)
         return True
 
-    def _step(self, py, px, ty, tx, ny, nx, qy, qx, t) -> None:
+    def preview(self, close_y: float, close_x: float, open_time: int) -> dict[str, float] | None:
+        """The signal (``beta, alpha, spread, zscore, spread_mean, spread_std``) that a bar
+        opened at ``open_time`` and closing now at these closes would give — the dashboard's live
+        dot — computed by the same kernel on a copy of the state (the state is untouched).
+        None when the pair would not use that bar."""
+        import copy
+
+        cfg = self.config
+        g, gp = self._gate.copy(), self._gate_p.copy()
+        ok, new, py, px = K.gate_step(g, gp, float(open_time), float(self.timeframe_ms),
+                                      float(close_y), float(close_x), float(cfg.max_gap_bars))
+        if not ok:
+            return None
+        given = copy.deepcopy(self._given)
+        yw, xw = (math.log(py), math.log(px)) if cfg.log else (py, px)
+        gb, ga = given.push(yw, xw, bool(new))
+        out = np.empty((1, K.N_OUT))
+        K.pair_step(py, px, bool(new), self._st.copy(), self._cnt.copy(), self._buf.copy(),
+                    cfg.beta_window, cfg.corr_window, cfg.z_window, self._inv_keep, self._r,
+                    cfg.log, self._method, gb, ga, out, 0)
+        row = dict(zip(K.OUT_COLUMNS, out[0].tolist(), strict=True))
+        return {"beta": row["beta"], "alpha": row["alpha"], "spread": row["spread"],
+                "zscore": row["zscore_raw"], "spread_mean": row["spread_mean"],
+                "spread_std": row["spread_std"]}
+
+    def note_trades(self, last_y_ms: int | None, last_x_ms: int | None) -> None:
+        """Each leg's last trade time (exchange ms) as the tick stream saw it (for staleness);
+        from then on it replaces the bar-close estimate for that leg."""
+        for leg, v in enumerate((last_y_ms, last_x_ms)):
+            if v is not None:
+                prev = self._last_trade[leg] if self._exact[leg] else None
+                self._last_trade[leg] = int(v) if prev is None else max(prev, int(v))
+                self._exact[leg] = True
+
+    def _step(self, py, px, new, ny, nx, qy, qx, t) -> None:
         cfg = self.config
         row = self._n % cfg.history
-        K.pair_step(py, px, self._st, self._cnt, self._buf, cfg.beta_window, cfg.corr_window,
-                    cfg.z_window, self._q, cfg.r, cfg.log, cfg.z_on == "kalman", self._out, row)
+        yw, xw = (math.log(py), math.log(px)) if cfg.log else (py, px)
+        gb, ga = self._given.push(yw, xw, bool(new))
+        K.pair_step(py, px, bool(new), self._st, self._cnt, self._buf, cfg.beta_window,
+                    cfg.corr_window, cfg.z_window, self._inv_keep, self._r, cfg.log,
+                    self._method, gb, ga, self._out, row)
         self._out_t[row] = t
         j = self._n % cfg.window
         raw = self._raw
@@ -272,10 +255,6 @@ class PairState:
         raw[3, j] = qx
         raw[4, j] = ny
         raw[5, j] = nx
-        if ty:
-            self._last_trade[0] = t
-        if tx:
-            self._last_trade[1] = t
         self._t = t
         self._n += 1
 
@@ -316,36 +295,37 @@ class PairState:
         """Aligned bars processed so far."""
         return self._n
 
+    @property
+    def segment_bars(self) -> int:
+        """Bars of the current segment (since the start or the last hole)."""
+        if not self._n:
+            return 0
+        return int(self._out[(self._n - 1) % self.config.history, K.OUT_COLUMNS.index(
+            "segment_bar")]) + 1
+
     def ages(self, now_ms: int | None = None) -> tuple[float, float]:
-        """Seconds since each leg's last traded bar opened, at ``now_ms`` (default: last bar)."""
-        now = self._t if now_ms is None else int(now_ms)
-        return tuple(math.inf if lt is None or now is None else (now - lt) / 1000.0
+        """Seconds since each leg's last trade at ``now_ms`` (default: the last bar's close)."""
+        now = (None if self._t is None else self._t + self.timeframe_ms) if now_ms is None \
+            else int(now_ms)
+        return tuple(math.inf if lt is None or now is None else max(now - lt, 0) / 1000.0
                      for lt in self._last_trade)
 
-    def metrics(self, now_ms: int | None = None) -> dict[str, Any]:
-        """Current metrics as one flat dict (NaN where undefined). Keys:
+    def waiting_for(self) -> list[str]:
+        """What the statistics still wait for, with exact counts (empty when all are shown)."""
+        out = []
+        z = self.spec.wait_text(self.segment_bars)
+        if z:
+            out.append(z)
+        have = min(self._n, self.config.window)
+        if have < MIN_TEST_BARS:
+            out.append(f"ADF / cointegration / half-life: {have:,} of {MIN_TEST_BARS} bars")
+        elif not self._refresh:
+            out.append("ADF / cointegration / half-life: first refresh pending")
+        return out
 
-        * ``symbol_y, symbol_x``; ``ts_ms`` open time of the last bar; ``bars`` processed;
-        * ``price_y, price_x``: last closes (raw prices, even when ``log=True``);
-        * ``spread``: the z-score's spread (see ``z_on``) at the last bar, in working units;
-          ``zscore``: its rolling z-score, NaN when ``stale``; ``zscore_raw``: the same, unflagged;
-        * ``beta_rolling, alpha_rolling, spread_rolling``: rolling OLS over ``beta_window``;
-        * ``beta_kalman, alpha_kalman, spread_kalman, innovation, innovation_var,
-          innovation_z``: Kalman filter state after the last bar and its break signals;
-        * ``corr`` (= ``corr_returns``, log returns) and ``corr_prices`` over ``corr_window``;
-        * ``age_y_s, age_x_s``: seconds since each leg's last traded bar opened (at ``now_ms``
-          when given, e.g. wall-clock time in ms, else at the last bar); ``stale_y, stale_x,
-          stale``: age > ``stale_after_s``;
-        * from the last refresh (NaN before the first): ``beta_ols, alpha_ols, beta_huber,
-          alpha_huber, beta_theil_sen, alpha_theil_sen``; ``beta_disagreement`` = (max − min) /
-          |median| of the five betas (OLS, Huber, Theil–Sen, rolling, Kalman); ``adf_stat,
-          adf_p``: ADF of the OLS spread with Dickey–Fuller p-value — a stationarity diagnostic,
-          NOT a cointegration test; ``coint_stat, coint_p, coint_crit_5``: Engle–Granger with
-          MacKinnon cointegration values; ``half_life_bars, half_life_s``; ``hurst``;
-          ``liquidity_y, liquidity_x, liquidity_pair`` scores in [0, 1],
-          ``quote_volume_per_min_y/x, trades_per_min_y/x, spread_proxy_bps_y/x``;
-          ``refresh_bars`` (window length) and ``refreshed_ms`` (bar time of the refresh).
-        """
+    def metrics(self, now_ms: int | None = None) -> dict[str, Any]:
+        """Current metrics as one flat dict (NaN where undefined); every key is declared, with
+        its unit and meaning, in :data:`qdash.analytics.metrics.PAIR_METRICS`."""
         cfg = self.config
         row = self._out[(self._n - 1) % cfg.history] if self._n else np.full(K.N_OUT, np.nan)
         cur = dict(zip(K.OUT_COLUMNS, (float(v) for v in row), strict=True))
@@ -354,11 +334,12 @@ class PairState:
         stale = stale_y or stale_x
         m: dict[str, Any] = {
             "symbol_y": cfg.symbol_y, "symbol_x": cfg.symbol_x, "ts_ms": self._t,
-            "bars": self._n, "price_y": self._prev[0], "price_x": self._prev[1],
-            "spread": cur["spread_kalman" if cfg.z_on == "kalman" else "spread_rolling"],
+            "bars": self._n, "segment_bars": self.segment_bars,
+            "price_y": float(self._gate_p[0]), "price_x": float(self._gate_p[1]),
             "zscore": math.nan if stale else cur["zscore_raw"],
         }
-        m.update((k, v) for k, v in cur.items() if k not in ("y", "x"))
+        m.update((k, v) for k, v in cur.items()
+                 if k not in ("y", "x", "segment_bar", "spread_mean", "spread_std"))
         m.update(corr=cur["corr_returns"], age_y_s=age_y, age_x_s=age_x, stale_y=stale_y,
                  stale_x=stale_x, stale=stale)
         keys = ("beta_ols", "alpha_ols", "beta_huber", "alpha_huber", "beta_theil_sen",
@@ -391,10 +372,12 @@ class PairAnalytics:
     """Batch analytics of one pair over history, ending in a live :class:`PairState`.
 
     ``series``: per aligned bar — ``price_y, price_x`` (raw closes), ``y, x`` (working values),
-    the kernel columns (see :meth:`PairState.metrics`), ``spread_ols`` (static OLS of the refresh
-    window), ``age_y_s, age_x_s, stale`` and ``zscore`` (NaN where stale). ``estimators``: a tidy
-    table, one row a hedge-ratio method, columns ``beta, alpha``. ``summary``: the flat metrics
-    dict at the last bar. ``state``: continues live with :meth:`update`.
+    the kernel columns (``beta, alpha, spread, zscore_raw``: the signal; ``beta_rolling``,
+    ``beta_kalman``, ...; see :mod:`qdash.analytics.signal`), ``segment_start``, ``spread_ols``
+    (static OLS of the refresh window), ``age_y_s, age_x_s, stale`` and ``zscore`` (NaN where
+    stale). ``estimators``: a tidy table, one row a hedge-ratio method, columns ``beta, alpha``.
+    ``summary``: the flat metrics dict at the last bar. ``state``: continues live with
+    :meth:`update`.
     """
 
     def __init__(self, state: PairState, series: pd.DataFrame):
@@ -407,7 +390,8 @@ class PairAnalytics:
                       s["beta_kalman"]],
              "alpha": [s["alpha_ols"], s["alpha_huber"], s["alpha_theil_sen"],
                        s["alpha_rolling"], s["alpha_kalman"]]},
-            index=pd.Index(["ols", "huber", "theil-sen", "rolling", "kalman"], name="method"))
+            index=pd.Index(["ols", "huber", "theil-sen", "rolling-ols", "kalman"],
+                           name="method"))
 
     @classmethod
     def from_bars(cls, bars_y: pd.DataFrame, bars_x: pd.DataFrame,
@@ -422,7 +406,7 @@ class PairAnalytics:
         """
         cfg = replace(config or PairConfig(), **params)
         cfg.validate()
-        al = align_bars(bars_y, bars_x, cfg.ffill_limit)
+        al = align_bars(bars_y, bars_x, cfg.max_gap_bars, timeframe_ms)
         if len(al) < 10:
             raise AnalyticsError(f"{cfg.symbol_y}/{cfg.symbol_x}: only {len(al)} aligned bars, "
                                  "need at least 10")
@@ -433,25 +417,25 @@ class PairAnalytics:
         py, px = al["price_y"].to_numpy(), al["price_x"].to_numpy()
         ty, tx = al["trades_y"].to_numpy(), al["trades_x"].to_numpy()
         qy, qx = al["quote_volume_y"].to_numpy(), al["quote_volume_x"].to_numpy()
-        out = K.pair_run(py, px, state._st, state._cnt, state._buf, cfg.beta_window,
-                         cfg.corr_window, cfg.z_window, state._q, cfg.r, cfg.log,
-                         cfg.z_on == "kalman")
+        out = run_kernel(al, state.spec, cfg.corr_window,
+                         (state._st, state._cnt, state._buf, state._given))
         n = len(py)
         state._load_history(out, t_ms, np.vstack([py, px, qy, qx, ty, tx]))
         state._n = n
         state._t = int(t_ms[-1])
+        _replay_gate(state, bars_y, bars_x, timeframe_ms)
         for i, tr in enumerate((ty, tx)):
             idx = np.flatnonzero(tr > 0)
-            state._last_trade[i] = int(t_ms[idx[-1]]) if len(idx) else None
-        state._prev = [float(py[-1]), float(px[-1])]
+            state._last_trade[i] = int(t_ms[idx[-1]]) + timeframe_ms if len(idx) else None
         state.refresh()
         series = pd.DataFrame(out, columns=list(K.OUT_COLUMNS), index=al.index)
         series.insert(0, "price_y", py)
         series.insert(1, "price_x", px)
+        series["segment_start"] = al["segment_start"].to_numpy()
         ref = state._refresh
         series["spread_ols"] = series["y"] - (ref["beta_ols"] * series["x"] + ref["alpha_ols"])
-        series["age_y_s"] = _ages(t_ms, ty > 0)
-        series["age_x_s"] = _ages(t_ms, tx > 0)
+        series["age_y_s"] = _ages(t_ms, ty > 0, timeframe_ms)
+        series["age_x_s"] = _ages(t_ms, tx > 0, timeframe_ms)
         series["stale"] = ((series["age_y_s"] > cfg.stale_after_s)
                            | (series["age_x_s"] > cfg.stale_after_s))
         series["zscore"] = series["zscore_raw"].where(~series["stale"])
@@ -465,3 +449,25 @@ class PairAnalytics:
         """:meth:`PairState.metrics` of the live state."""
         return self.state.metrics(now_ms)
 
+
+def _ages(t_ms: np.ndarray, traded: np.ndarray, tf_ms: int) -> np.ndarray:
+    """Seconds from each leg's last trade (the close of its last traded bar) to each bar's
+    close; inf before the first."""
+    last = np.where(traded, t_ms + tf_ms, np.iinfo(np.int64).min).astype(np.int64)
+    last = np.maximum.accumulate(last)
+    age = (t_ms + tf_ms - last) / 1000.0
+    age[last == np.iinfo(np.int64).min] = np.inf
+    return age
+
+
+def _replay_gate(state: PairState, bars_y, bars_x, tf_ms: int) -> None:
+    """Bring a batch-built state's gap gate to where live updates would have left it."""
+    from .signal import _leg
+
+    a, b = _leg(bars_y, "y"), _leg(bars_x, "x")
+    df = a[["close", "trades"]].add_suffix("_y").join(b[["close", "trades"]].add_suffix("_x"),
+                                                        how="outer", sort=True)
+    cy = np.where(df["trades_y"].to_numpy() > 0, df["close_y"].to_numpy(), np.nan)
+    cx = np.where(df["trades_x"].to_numpy() > 0, df["close_x"].to_numpy(), np.nan)
+    K.gate_run(df.index.asi8.astype(np.float64), cy, cx, float(tf_ms),
+               float(state.config.max_gap_bars), state._gate, state._gate_p)

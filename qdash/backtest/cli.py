@@ -12,9 +12,11 @@ import sys
 import warnings
 from pathlib import Path
 
+from ..analytics.signal import HEDGE_METHODS, SignalSpec
 from ..bars import stored_candles
 from ..errors import QdashError
-from .engine import HEDGE_METHODS, InSampleWarning, run
+from .engine import InSampleWarning, run
+from .metrics import ANNUALISED
 
 
 def add_backtest_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,10 +32,16 @@ def add_backtest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop", type=float, default=None, help="|z| stop (default none)")
     p.add_argument("--max-hold", type=int, default=None, help="time exit after N bars")
     p.add_argument("--hedge", default="rolling-ols", choices=HEDGE_METHODS,
-                   help="hedge ratio method (default rolling-ols; full-ols is in-sample)")
-    p.add_argument("--window", type=int, default=500, help="hedge window in bars (default 500)")
+                   help="hedge ratio method (default rolling-ols)")
+    p.add_argument("--window", type=int, default=120,
+                   help="β window in bars (default 120); also the z window unless --z-window")
     p.add_argument("--z-window", type=int, default=None, help="z-score window (default: window)")
-    p.add_argument("--beta", type=float, default=None, help="hedge ratio for --hedge fixed")
+    p.add_argument("--refit-every", type=int, default=10,
+                   help="bars between refits of huber / theil-sen (default 10)")
+    p.add_argument("--beta", type=float, default=None,
+                   help="hedge ratio for --hedge fixed (log-price β unless --prices)")
+    p.add_argument("--prices", action="store_true",
+                   help="signal on prices instead of log prices (β then in price units)")
     p.add_argument("--fee-bps", type=float, default=4.0, help="taker fee per leg per fill")
     p.add_argument("--slippage-bps", type=float, default=0.0, help="slippage per leg per fill")
     p.add_argument("--capital", type=float, default=10_000.0, help="initial capital (quote)")
@@ -41,7 +49,7 @@ def add_backtest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fill", default="auto", choices=("auto", "open", "close"),
                    help="fill at the next bar's open or close (auto: open)")
     p.add_argument("--out", default=None,
-                   help="directory for trades.csv, equity.csv, metrics.csv "
+                   help="directory for trades.csv, equity.csv, metrics.csv, signals.csv "
                         "(default: backtest-Y-X-TIMEFRAME)")
 
 
@@ -70,8 +78,10 @@ def run_backtest_cli(args: argparse.Namespace) -> int:
             legs[sym] = bars
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", InSampleWarning)
-            result = run(legs[args.y], legs[args.x], hedge=args.hedge, window=args.window,
-                         z_window=args.z_window, beta=args.beta, entry=args.entry,
+            spec = SignalSpec(hedge=args.hedge, log=not args.prices, beta_window=args.window,
+                              z_window=args.z_window or args.window,
+                              refit_every=args.refit_every, beta=args.beta)
+            result = run(legs[args.y], legs[args.x], spec, entry=args.entry,
                          exit=args.exit, stop=args.stop, max_hold=args.max_hold,
                          capital=args.capital, leverage=args.leverage, fee_bps=args.fee_bps,
                          slippage_bps=args.slippage_bps, fill=args.fill)
@@ -82,11 +92,14 @@ def run_backtest_cli(args: argparse.Namespace) -> int:
         return 1
     y, x = args.y.upper(), args.x.upper()
     print(f"backtest {y} vs {x} {args.timeframe}: {len(result.equity)} bars "
-          f"{result.equity.index[0]} .. {result.equity.index[-1]}, hedge {args.hedge}"
+          f"{result.equity.index[0]} .. {result.equity.index[-1]}; signal: {spec.describe()}"
           f"{' (IN-SAMPLE)' if result.in_sample else ''}")
     width = max(len(k) for k in result.metrics)
     for k, v in result.metrics.items():
-        print(f"  {k:<{width}}  {_fmt(v)}")
+        na = k in ANNUALISED and not result.metrics["annualised"]
+        print(f"  {k:<{width}}  {'n/a' if na else _fmt(v)}")
+    for note in result.notes:
+        print(f"note: {note}")
     out = Path(args.out or f"backtest-{y}-{x}-{args.timeframe}")
     paths = result.to_csv(out)
     print("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -4,13 +4,13 @@ The strategy trades the spread ``y - beta * x - alpha`` of two aligned price ser
 z-score: short the spread when ``z >= entry``, long when ``z <= -entry``, flat again when z comes
 back to ``exit`` (0 = the mean), with an optional ``stop`` (|z| beyond it) and ``max_hold`` (bars).
 
-Layers:
-
-- the core takes aligned prices plus per-bar ``beta`` and ``z`` arrays (``run(y, x, beta=...,
-  z=...)``) and runs the compiled loop in :mod:`qdash.backtest.kernel`;
-- :func:`signals` computes beta/alpha/z with :mod:`qdash.analytics` for the named hedge methods
-  (``rolling-ols``, ``expanding-ols``, ``kalman``: causal; ``fixed``: a given beta; ``full-ols``:
-  one fit on the whole sample, which looks ahead and marks the result in-sample).
+Signals: by default the strategy trades THE pair signal of :mod:`qdash.analytics.signal` — a
+:class:`~qdash.analytics.signal.SignalSpec` (hedge method, log prices by default, windows, the gap
+rule) turned into per-bar ``beta``, ``alpha``, ``spread``, ``zscore`` by
+:func:`~qdash.analytics.signal.compute_signal`, the same numbers the dashboard charts and alerts
+fire on; ``result.signals`` holds them. Hand-made per-bar ``beta`` and ``z`` can be given instead
+(``run(y, x, beta=..., z=...)``). At the last bar before a hole in the data an open position is
+closed (exit reason ``gap``); after it nothing is entered until the signal's windows refill.
 
 Timing (causal by construction): the decision at bar ``t`` uses z/beta known at ``t``'s close and
 executes at bar ``t+1`` — its open when bars with ``open`` are given (``fill="open"``), its close
@@ -37,14 +37,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import BacktestError
+from ..analytics.signal import SignalSpec, compute_signal
+from ..errors import AnalyticsError, BacktestError
 from . import kernel
 from . import metrics as mt
 
 log = logging.getLogger(__name__)
 
-HEDGE_METHODS = ("rolling-ols", "expanding-ols", "kalman", "fixed", "full-ols")
-IN_SAMPLE_METHODS = ("full-ols",)
 
 TRADE_COLUMNS = [
     "entry_time", "exit_time", "side", "entry_z", "exit_z", "beta", "qty_y", "qty_x",
@@ -101,23 +100,14 @@ class Params:
 
 
 @dataclass
-class Signals:
-    """Per-bar hedge ratio, intercept, spread and z-score (all known at the bar's close)."""
-
-    beta: np.ndarray
-    alpha: np.ndarray
-    spread: np.ndarray
-    z: np.ndarray
-    hedge: str
-    in_sample: bool = False
-
-
-@dataclass
 class BacktestResult:
     """One backtest. ``equity``: per-bar account value at the close (Series, quote currency);
     ``positions``: per bar ``side`` (+1 long spread, −1 short), ``qty_y``, ``qty_x`` held after
     the bar's fills, and the ``beta``/``z`` the rule saw; ``trades``: one row per round trip
-    (:data:`TRADE_COLUMNS`); ``metrics``: see :mod:`qdash.backtest.metrics`."""
+    (:data:`TRADE_COLUMNS`; ``beta`` in the signal's price space, see ``params["space"]``);
+    ``metrics``: see :mod:`qdash.backtest.metrics`; ``signals``: per bar ``beta, alpha, spread,
+    zscore`` traded on; ``notes``: why a number is missing (no trades, too short to annualise).
+    """
 
     equity: pd.Series
     positions: pd.DataFrame
@@ -125,6 +115,8 @@ class BacktestResult:
     metrics: dict
     params: dict = field(default_factory=dict)
     in_sample: bool = False
+    signals: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
 
     def metrics_table(self) -> pd.DataFrame:
         """Metrics as a one-column table (``value``), in-sample flag included."""
@@ -132,13 +124,21 @@ class BacktestResult:
         return pd.DataFrame({"value": pd.Series(m, dtype=object)})
 
     def to_csv(self, directory: str | os.PathLike) -> dict[str, Path]:
-        """Write ``trades.csv``, ``equity.csv`` (equity + positions) and ``metrics.csv``."""
+        """Write ``trades.csv``, ``equity.csv`` (equity + positions), ``metrics.csv`` and, when
+        the signal was computed here, ``signals.csv`` (``open_time`` ISO UTC, ``beta``,
+        ``alpha``, ``spread``, ``zscore``: the exact series traded on)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        paths = {k: d / f"{k}.csv" for k in ("trades", "equity", "metrics")}
+        names = ("trades", "equity", "metrics") + (("signals",) if self.signals is not None
+                                                   else ())
+        paths = {k: d / f"{k}.csv" for k in names}
         self.trades.to_csv(paths["trades"], index=False)
         self.positions.assign(equity=self.equity).to_csv(paths["equity"])
         self.metrics_table().to_csv(paths["metrics"], index_label="metric")
+        if self.signals is not None:
+            sig = self.signals[["beta", "alpha", "spread", "zscore"]].copy()
+            sig.index = sig.index.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
+            sig.to_csv(paths["signals"], index_label="open_time", float_format="%.10g")
         return paths
 
 
@@ -154,6 +154,12 @@ class _Prices:
     mark_x: np.ndarray
     fill: str
     bar_ms: float
+    seg_end: np.ndarray | None = None
+    log_beta: bool = True
+
+    def __post_init__(self):
+        if self.seg_end is None:
+            self.seg_end = np.zeros(len(self.index), dtype=np.bool_)
 
 
 def _utc_index(obj, name: str) -> pd.DatetimeIndex:
@@ -249,59 +255,86 @@ def _per_bar(values, index: pd.DatetimeIndex, name: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# hedge ratio and z-score (computed by qdash.analytics)
+# the signal (qdash.analytics.signal) and the prices it was computed on
 
-def signals(y_close: pd.Series, x_close: pd.Series, hedge: str = "rolling-ols",
-            window: int | None = 500, z_window: int | None = None,
-            beta: float | None = None, min_periods: int = 30,
-            hedge_options: dict | None = None) -> Signals:
-    """Per-bar beta, alpha, spread ``y - beta*x - alpha`` and rolling z-score of the spread.
+def spec_of(signal: SignalSpec | None = None, *, hedge: str | None = None,
+            window: int | None = None, z_window: int | None = None, beta: float | None = None,
+            log: bool | None = None) -> SignalSpec:
+    """The :class:`SignalSpec` of a backtest: ``signal`` (default ``SignalSpec()``) with the
+    shortcuts applied — ``window`` is the β window (and the z window unless ``z_window``)."""
+    from dataclasses import replace
 
-    ``hedge``: ``rolling-ols`` (OLS with intercept over the last ``window`` bars),
-    ``expanding-ols`` (all bars so far), ``kalman`` (filtered, no smoothing), ``fixed`` (the
-    given ``beta``, alpha 0), or ``full-ols`` (one fit on all bars: looks ahead, so the result is
-    flagged in-sample). ``expanding-ols`` starts after ``min_periods`` bars; ``hedge_options``
-    go to :func:`qdash.analytics.hedge_ratio` (e.g. Kalman ``delta`` and ``r``, whose default
-    suits prices near 1-100: scale ``r`` with the squared price level). ``z_window`` (default
-    ``window``) is the causal rolling window of the z-score. Every value at bar ``t`` uses data
-    up to ``t`` only, except ``full-ols``.
-    """
-    # the estimators live in qdash.analytics; imported here to keep the kernel importable alone
-    from ..analytics.hedge import hedge_ratio
-    from ..analytics.stats import zscore
-
-    if hedge not in HEDGE_METHODS:
-        raise BacktestError(f"unknown hedge method {hedge!r}; choose one of {HEDGE_METHODS}")
-    zw = z_window or window
-    if not zw or zw < 2:
-        raise BacktestError(f"z-score window must be >= 2 bars, got {zw}")
-    n = len(y_close)
-    if hedge == "fixed":
-        if beta is None:
-            raise BacktestError("hedge='fixed' needs beta=<value>")
-        b, a = np.full(n, float(beta)), np.zeros(n)
-    else:
-        kw = {"method": _ANALYTICS_METHOD[hedge]}
-        if hedge == "rolling-ols":
-            if not window or window < 3:
-                raise BacktestError(f"rolling-ols needs window >= 3 bars, got {window}")
-            kw["window"] = int(window)
-        elif hedge == "expanding-ols":
-            kw["min_periods"] = int(min_periods)
-        res = hedge_ratio(y_close, x_close, **kw, **(hedge_options or {}))
-        if res.beta_series is not None:
-            b = _per_bar(res.beta_series, y_close.index, "beta")
-            a = _per_bar(res.alpha_series, y_close.index, "alpha")
-        else:
-            b, a = np.full(n, float(res.beta)), np.full(n, float(res.alpha))
-    spread = y_close.to_numpy(np.float64) - b * x_close.to_numpy(np.float64) - a
-    z = np.asarray(zscore(pd.Series(spread, index=y_close.index), int(zw)),
-                   dtype=np.float64)
-    return Signals(b, a, spread, z, hedge, in_sample=hedge in IN_SAMPLE_METHODS)
+    spec = signal.signal() if signal is not None else SignalSpec()
+    kw: dict = {}
+    if hedge is not None:
+        kw["hedge"] = hedge
+    if window is not None:
+        kw["beta_window"] = int(window)
+        kw["z_window"] = int(window)
+    if z_window is not None:
+        kw["z_window"] = int(z_window)
+    if beta is not None:
+        kw["beta"] = float(beta)
+    if log is not None:
+        kw["log"] = bool(log)
+    spec = replace(spec, **kw)
+    try:
+        spec.validate()
+    except AnalyticsError as e:
+        raise BacktestError(str(e)) from None
+    return spec
 
 
-_ANALYTICS_METHOD = {"rolling-ols": "rolling", "expanding-ols": "expanding", "kalman": "kalman",
-                     "full-ols": "ols"}
+def signal_prices(y, x, spec: SignalSpec, fill: str = "auto",
+                  bar_ms: float | None = None) -> tuple[_Prices, pd.DataFrame]:
+    """The signal frame of ``y``/``x`` (:func:`~qdash.analytics.signal.compute_signal`) and the
+    prices to trade it at: the aligned closes, and the next bar's opens when ``fill`` is
+    ``open`` (``auto``: when both legs have an ``open`` column)."""
+    for obj, name in ((y, "y"), (x, "x")):
+        if not isinstance(obj, (pd.Series, pd.DataFrame)):
+            raise BacktestError(f"{name} must be a pandas Series of closes or a bar DataFrame, "
+                                f"got {type(obj).__name__}")
+        _utc_index(obj, name)
+    has_open = all(isinstance(o, pd.DataFrame) and "open" in o.columns for o in (y, x))
+    if fill == "auto":
+        fill = "open" if has_open else "close"
+    if fill not in ("open", "close"):
+        raise BacktestError(f"fill must be 'open', 'close' or 'auto', got {fill!r}")
+    if fill == "open" and not has_open:
+        raise BacktestError("fill='open' needs bar DataFrames with an 'open' column")
+    try:
+        frame = compute_signal(y, x, spec)
+    except AnalyticsError as e:
+        raise BacktestError(str(e)) from None
+    if len(frame) < 2:
+        raise BacktestError(f"need at least 2 common bars, got {len(frame)}")
+    mark_y, mark_x = frame["price_y"].to_numpy(), frame["price_x"].to_numpy()
+    exec_y, exec_x = ((frame["open_y"].to_numpy(), frame["open_x"].to_numpy()) if fill == "open"
+                      else (mark_y, mark_x))
+    seg_end = np.zeros(len(frame), dtype=np.bool_)
+    seg_end[:-1] = frame["segment_start"].to_numpy()[1:]
+    index = pd.DatetimeIndex(frame.index)
+    if bar_ms is None:
+        bar_ms = mt.bar_ms_of(index)
+    return _Prices(index, exec_y, exec_x, mark_y, mark_x, fill, float(bar_ms), seg_end,
+                   spec.log), frame
+
+
+def no_trade_reason(frame: pd.DataFrame, spec: SignalSpec, entry: float) -> str:
+    """Why a backtest on ``frame`` (:func:`signal_prices`) made no trade, with exact counts."""
+    n = len(frame)
+    longest = int(frame["segment_bar"].max()) + 1 if n else 0
+    need = spec.warmup_bars
+    why = (f"the {spec.z_window}-bar z window" if spec.hedge == "fixed" else
+           f"the {spec.beta_window}-bar β window + {spec.z_window}-bar z window")
+    if longest < need:
+        where = ("bars" if longest == n else
+                 f"bars in the longest stretch without a hole ({n:,} in all)")
+        return f"0 trades: {longest:,} {where}, {why} need {need:,}"
+    z = frame["zscore"].to_numpy()
+    zmax = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else math.nan
+    return (f"0 trades: |z| never reached the entry level {entry:g} "
+            f"(largest |z| {zmax:.2f} over {int(np.isfinite(z).sum()):,} bars with a z-score)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,12 +344,13 @@ def _simulate(p: _Prices, beta: np.ndarray, z: np.ndarray, prm: Params, fy: np.n
               fx: np.ndarray, lo: int = 0, hi: int | None = None, capital: float | None = None):
     s = slice(lo, hi)
     return kernel.simulate(
-        p.exec_y[s], p.exec_x[s], p.mark_y[s], p.mark_x[s], beta[s], z[s], fy[s], fx[s],
-        float(prm.entry), float(prm.exit), math.inf if prm.stop is None else float(prm.stop),
+        p.exec_y[s], p.exec_x[s], p.mark_y[s], p.mark_x[s], beta[s], z[s], p.seg_end[s], fy[s],
+        fx[s], float(prm.entry), float(prm.exit),
+        math.inf if prm.stop is None else float(prm.stop),
         np.iinfo(np.int64).max if prm.max_hold is None else int(prm.max_hold),
         float(prm.capital if capital is None else capital), float(prm.allocation),
         float(prm.leverage), prm.fee_bps / 1e4, prm.slippage_bps / 1e4, p.fill == "open",
-        bool(prm.close_at_end))
+        bool(prm.close_at_end), bool(p.log_beta))
 
 
 def _trade_arrays(tr: np.ndarray, nt: int) -> tuple[np.ndarray, np.ndarray]:
@@ -359,54 +393,71 @@ def _trades_frame(tr: np.ndarray, nt: int, index: pd.DatetimeIndex) -> pd.DataFr
     return df[TRADE_COLUMNS]
 
 
-def run(y, x, *, hedge: str = "rolling-ols", window: int | None = 500,
-        z_window: int | None = None, beta=None, z=None, entry: float = 2.0, exit: float = 0.0,
+def _result(p: _Prices, b: np.ndarray, zz: np.ndarray, prm: Params, fy, fx, params: dict,
+            in_sample: bool, frame: pd.DataFrame | None, spec: SignalSpec | None,
+            lo: int = 0, hi: int | None = None) -> BacktestResult:
+    out = _simulate(p, b, zz, prm, fy, fx, lo, hi)
+    equity, side, qy, qx, tr, nt, totals = out
+    index = p.index[lo:hi]
+    eq = pd.Series(equity, index=index, name="equity")
+    positions = pd.DataFrame({"side": side, "qty_y": qy, "qty_x": qx, "beta": b[lo:hi],
+                              "z": zz[lo:hi]}, index=index)
+    metrics = _metrics(out, p, prm.capital, index)
+    notes = []
+    if nt == 0:
+        notes.append(no_trade_reason(frame.iloc[lo:hi], spec, prm.entry) if frame is not None
+                     else f"0 trades: |z| never reached the entry level {prm.entry:g}")
+    if not metrics["annualised"]:
+        notes.append(mt.annualisation_note(metrics["span_days"]))
+    params = {**prm.__dict__, **params, "fill": p.fill, "open_at_end": bool(totals[kernel.S_OPEN])}
+    return BacktestResult(eq, positions, _trades_frame(tr, nt, index), metrics, params,
+                          in_sample, None if frame is None else frame.iloc[lo:hi], notes)
+
+
+def run(y, x, signal: SignalSpec | None = None, *, hedge: str | None = None,
+        window: int | None = None, z_window: int | None = None, log: bool | None = None,
+        beta=None, z=None, entry: float = 2.0, exit: float = 0.0,
         stop: float | None = None, max_hold: int | None = None, capital: float = 10_000.0,
         allocation: float = 0.95, leverage: float = 1.0, fee_bps: float = 4.0,
         slippage_bps: float = 0.0, funding_y: pd.Series | None = None,
         funding_x: pd.Series | None = None, fill: str = "auto", close_at_end: bool = True,
-        bar_ms: float | None = None, in_sample: bool = False,
-        hedge_options: dict | None = None) -> BacktestResult:
+        bar_ms: float | None = None, in_sample: bool = False) -> BacktestResult:
     """Backtest the pair mean-reversion rule on ``y`` and ``x``.
 
     ``y``, ``x``: close Series or bar DataFrames (``open``/``close``) indexed by UTC bar open
-    time; they are aligned on common bars. Signals: give per-bar ``beta`` and ``z`` (arrays or
-    Series, or a scalar ``beta``) to use them as they are, or let :func:`signals` compute them
-    from the closes with ``hedge``/``window``/``z_window`` (``hedge='fixed'`` uses the scalar
-    ``beta``). ``in_sample=True`` marks hand-given signals as fitted on this data.
+    time. Signals: ``signal`` (a :class:`~qdash.analytics.signal.SignalSpec`, default rolling
+    OLS on log prices over 120 bars) with the shortcuts ``hedge``, ``window`` (β and z window),
+    ``z_window``, ``log`` and ``beta`` (for ``hedge='fixed'``) applied; the legs are aligned
+    and gaps handled by that module. Or give per-bar ``beta`` and ``z`` arrays (Series or arrays
+    over the legs' common bars) to trade them as they are (``log`` says whether that β is on log
+    prices, default True; ``in_sample=True`` marks them as fitted on this data).
     ``funding_y``/``funding_x``: signed funding rates (Series indexed by settlement time; a
     positive rate makes longs pay), settled on the position held at that time. Other parameters:
-    :class:`Params`. Metrics are annualised for a 365-day year at the bar frequency.
+    :class:`Params`. Annualised metrics need :data:`~qdash.backtest.metrics.MIN_ANNUALISE_DAYS`.
     """
     prm = Params(entry, exit, stop, max_hold, capital, allocation, leverage, fee_bps,
                  slippage_bps, close_at_end)
     prm.check()
-    p = prepare_prices(y, x, fill, bar_ms)
+    frame, spec = None, None
     if z is not None:
         if beta is None:
             raise BacktestError("z given without beta: pass the per-bar beta used for the spread")
+        p = prepare_prices(y, x, fill, bar_ms)
+        p.log_beta = True if log is None else bool(log)
         b, zz = _per_bar(beta, p.index, "beta"), _per_bar(z, p.index, "z")
-        label = "given"
+        params = {"hedge": "given", "space": "log prices" if p.log_beta else "prices"}
     else:
-        close_y = pd.Series(p.mark_y, index=p.index)
-        close_x = pd.Series(p.mark_x, index=p.index)
-        sig = signals(close_y, close_x, hedge, window, z_window, beta,
-                      hedge_options=hedge_options)
-        b, zz, in_sample, label = sig.beta, sig.z, in_sample or sig.in_sample, hedge
+        spec = spec_of(signal, hedge=hedge, window=window, z_window=z_window,
+                       beta=None if beta is None else float(beta), log=log)
+        p, frame = signal_prices(y, x, spec, fill, bar_ms)
+        b, zz = frame["beta"].to_numpy(), frame["zscore"].to_numpy()
+        params = {**spec.to_dict(), "space": spec.space}
     if in_sample:
         warnings.warn("backtest signals were fitted on the whole sample (look-ahead): "
                       "the result is in-sample", InSampleWarning, stacklevel=2)
     fy = funding_per_bar(funding_y, p.index, p.bar_ms)
     fx = funding_per_bar(funding_x, p.index, p.bar_ms)
-    out = _simulate(p, b, zz, prm, fy, fx)
-    equity, side, qy, qx, tr, nt, totals = out
-    eq = pd.Series(equity, index=p.index, name="equity")
-    positions = pd.DataFrame({"side": side, "qty_y": qy, "qty_x": qx, "beta": b, "z": zz},
-                             index=p.index)
-    params = {**prm.__dict__, "hedge": label, "window": window, "z_window": z_window or window,
-              "fill": p.fill, "open_at_end": bool(totals[kernel.S_OPEN])}
-    return BacktestResult(eq, positions, _trades_frame(tr, nt, p.index),
-                          _metrics(out, p, prm.capital), params, in_sample)
+    return _result(p, b, zz, prm, fy, fx, params, in_sample, frame, spec)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -420,37 +471,36 @@ def _grid(values) -> list:
     return list(values) if isinstance(values, (list, tuple, np.ndarray, range)) else [values]
 
 
-def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(500,), hedge=("rolling-ols",),
-          max_hold=(None,), z_window=None, n_jobs: int | None = None, progress: bool | None = None,
+def _split_fixed(fixed: dict) -> tuple[dict, dict]:
+    """(run-only options, :class:`Params` fields) of a sweep's ``fixed`` keywords."""
+    fixed = dict(fixed)
+    opts = {k: fixed.pop(k, None) for k in ("signal", "beta", "z_window", "log", "funding_y",
+                                            "funding_x")}
+    opts["fill"] = fixed.pop("fill", "auto")
+    return opts, fixed
+
+
+def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(120,), hedge=("rolling-ols",),
+          max_hold=(None,), n_jobs: int | None = None, progress: bool | None = None,
           lo: int = 0, hi: int | None = None, **fixed) -> pd.DataFrame:
     """Backtest every combination of ``entry × exit × stop × window × hedge × max_hold``.
 
     Returns a tidy DataFrame: one row per combination, its parameters then its metrics
-    (:func:`qdash.backtest.metrics.compute_all`). Signals are computed once per (hedge, window);
-    the kernels for one signal set run in ``n_jobs`` threads (default: CPU count; the compiled
-    loop releases the GIL). Combinations with ``exit >= entry`` or ``stop <= entry`` are skipped.
-    ``progress`` shows a tqdm bar (default: on inside a notebook kernel). ``lo``/``hi`` restrict
-    trading to bars ``[lo, hi)`` while signals still see the history before ``lo`` (used by
+    (:func:`qdash.backtest.metrics.compute_all`). The signal is computed once per (hedge,
+    window) by :func:`~qdash.analytics.signal.compute_signal` (``window`` is the β and z window
+    unless ``z_window`` is fixed; ``signal=`` gives the other spec fields); the kernels for one
+    signal run in ``n_jobs`` threads (default: CPU count; the compiled loop releases the GIL).
+    Combinations with ``exit >= entry`` or ``stop <= entry`` are skipped. ``progress`` shows a
+    tqdm bar (default: on inside a notebook kernel). ``lo``/``hi`` restrict trading to aligned
+    bars ``[lo, hi)`` while signals still see the history before ``lo`` (used by
     :func:`walk_forward`). ``fixed`` passes the other :func:`run` parameters (costs, capital,
     ``beta`` for ``hedge='fixed'``, ``fill``, funding).
 
     Choosing the best row of a sweep is fitting on the data: the frame's ``attrs['in_sample']``
     is True and a best-row result should be confirmed with :func:`walk_forward`.
     """
-    beta_fixed = fixed.pop("beta", None)
-    fill = fixed.pop("fill", "auto")
-    funding_y, funding_x = fixed.pop("funding_y", None), fixed.pop("funding_x", None)
-    hedge_options = fixed.pop("hedge_options", None)
+    opts, fixed = _split_fixed(fixed)
     base = Params(**fixed)
-    p = prepare_prices(y, x, fill)
-    fy = funding_per_bar(funding_y, p.index, p.bar_ms)
-    fx = funding_per_bar(funding_x, p.index, p.bar_ms)
-    close_y = pd.Series(p.mark_y, index=p.index)
-    close_x = pd.Series(p.mark_x, index=p.index)
-    index = p.index[lo:hi]
-    if any(h in IN_SAMPLE_METHODS for h in _grid(hedge)):
-        warnings.warn("sweep includes a full-sample hedge fit (look-ahead): those rows are "
-                      "in-sample", InSampleWarning, stacklevel=2)
     rule_grid, last_error = [], None
     for e, xt, st, mh in itertools.product(_grid(entry), _grid(exit), _grid(stop),
                                            _grid(max_hold)):
@@ -474,17 +524,20 @@ def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(500,), hedge
     rows = []
     with ThreadPoolExecutor(max_workers=n_jobs) if n_jobs > 1 else _Inline() as pool:
         for h, w in groups:
-            sig = signals(close_y, close_x, h, w, z_window, beta_fixed,
-                          hedge_options=hedge_options)
+            spec = spec_of(opts["signal"], hedge=h, window=w, z_window=opts["z_window"],
+                           beta=opts["beta"], log=opts["log"])
+            p, frame = signal_prices(y, x, spec, opts["fill"])
+            fy = funding_per_bar(opts["funding_y"], p.index, p.bar_ms)
+            fx = funding_per_bar(opts["funding_x"], p.index, p.bar_ms)
+            b, z = frame["beta"].to_numpy(), frame["zscore"].to_numpy()
+            index = p.index[lo:hi]
 
-            def one(prm, sig=sig):
-                out = _simulate(p, sig.beta, sig.z, prm, fy, fx, lo, hi)
-                return _metrics(out, p, prm.capital, index)
+            def one(prm, p=p, b=b, z=z, fy=fy, fx=fx, index=index):
+                return _metrics(_simulate(p, b, z, prm, fy, fx, lo, hi), p, prm.capital, index)
 
             for prm, m in zip(rule_grid, pool.map(one, rule_grid)):
                 rows.append({"hedge": h, "window": w, "entry": prm.entry, "exit": prm.exit,
-                             "stop": prm.stop, "max_hold": prm.max_hold,
-                             "in_sample_hedge": sig.in_sample, **m})
+                             "stop": prm.stop, "max_hold": prm.max_hold, **m})
                 if bar is not None:
                     bar.update()
     if bar is not None:
@@ -522,29 +575,30 @@ class WalkForwardResult:
 
 
 def walk_forward(y, x, *, train_bars: int, test_bars: int, objective: str = "sharpe",
-                 entry=(2.0,), exit=(0.0,), stop=(None,), window=(500,),
-                 hedge=("rolling-ols",), max_hold=(None,), z_window=None,
-                 n_jobs: int | None = None, **fixed) -> WalkForwardResult:
+                 entry=(2.0,), exit=(0.0,), stop=(None,), window=(120,),
+                 hedge=("rolling-ols",), max_hold=(None,), n_jobs: int | None = None,
+                 **fixed) -> WalkForwardResult:
     """Rolling walk-forward: choose parameters on ``train_bars``, report the next ``test_bars``.
 
-    Splits advance by ``test_bars``; the test windows tile the data after the first training
-    window without overlap. Signals are causal, so each test run sees the history before its
-    window (warm-up) but trades only inside it, starting flat. The parameters maximising
-    ``objective`` (a metric name, NaN counts as worst) on the train window are used for the test
-    window. Hedge methods that fit on the whole sample are refused.
+    Bars are the pair's aligned bars (:func:`~qdash.analytics.signal.align_bars`). Splits
+    advance by ``test_bars``; the test windows tile the data after the first training window
+    without overlap. Signals are causal, so each test run sees the history before its window
+    (warm-up) but trades only inside it, starting flat. The parameters maximising ``objective``
+    (a metric name, NaN counts as worst) on the train window are used for the test window.
+    Annualised objectives (``sharpe``...) are NaN on windows shorter than
+    :data:`~qdash.backtest.metrics.MIN_ANNUALISE_DAYS`: choose ``total_return`` there.
     """
-    for h in _grid(hedge):
-        if h in IN_SAMPLE_METHODS:
-            raise BacktestError(f"walk_forward needs causal hedge methods; {h!r} fits on the "
-                                f"whole sample")
     grid = dict(entry=entry, exit=exit, stop=stop, window=window, hedge=hedge,
-                max_hold=max_hold, z_window=z_window, n_jobs=n_jobs)
-    p = prepare_prices(y, x, fixed.get("fill", "auto"))
-    n = len(p.index)
+                max_hold=max_hold, n_jobs=n_jobs)
+    opts, params = _split_fixed(fixed)
+    spec0 = spec_of(opts["signal"], hedge=_grid(hedge)[0], window=_grid(window)[0],
+                    z_window=opts["z_window"], beta=opts["beta"], log=opts["log"])
+    p0, _ = signal_prices(y, x, spec0, opts["fill"])
+    n = len(p0.index)
     if train_bars < 2 or test_bars < 2 or train_bars + test_bars > n:
         raise BacktestError(f"train_bars={train_bars} + test_bars={test_bars} must fit in the "
-                            f"{n} bars (each >= 2)")
-    initial = capital = fixed.get("capital", Params.capital)
+                            f"{n} aligned bars (each >= 2)")
+    initial = capital = params.get("capital", Params.capital)
     rows, segments, sides, trade_frames, notional = [], [], [], [], 0.0
     start = 0
     while start + train_bars + 1 < n:
@@ -555,7 +609,17 @@ def walk_forward(y, x, *, train_bars: int, test_bars: int, objective: str = "sha
         best = train.loc[score.idxmax()]
         chosen = {k: _none_if_nan(best[k]) for k in ("hedge", "window", "entry", "exit", "stop",
                                                      "max_hold")}
-        test = _run_window(y, x, chosen, z_window, fixed, te_lo, te_hi, capital)
+        spec = spec_of(opts["signal"], hedge=chosen["hedge"], window=chosen["window"],
+                       z_window=opts["z_window"], beta=opts["beta"], log=opts["log"])
+        p, frame = signal_prices(y, x, spec, opts["fill"])
+        prm = Params(**{**params, "capital": capital, "entry": chosen["entry"],
+                        "exit": chosen["exit"], "stop": chosen["stop"],
+                        "max_hold": chosen["max_hold"]})
+        fy = funding_per_bar(opts["funding_y"], p.index, p.bar_ms)
+        fx = funding_per_bar(opts["funding_x"], p.index, p.bar_ms)
+        test = _result(p, frame["beta"].to_numpy(), frame["zscore"].to_numpy(), prm, fy, fx,
+                       {**spec.to_dict(), "space": spec.space}, False, frame, spec,
+                       te_lo, te_hi)
         notional += test.metrics["turnover"] * capital
         capital = test.metrics["final_equity"]
         segments.append(test.equity)
@@ -572,7 +636,7 @@ def walk_forward(y, x, *, train_bars: int, test_bars: int, objective: str = "sha
     years = (equity.index[-1] - equity.index[0]).total_seconds() * 1000 / \
         (mt.DAYS_PER_YEAR * mt.DAY_MS)
     m = mt.compute_all(equity.to_numpy(), np.concatenate(sides), trades["net_pnl"],
-                       trades["bars_held"], bar_ms=p.bar_ms, years=years,
+                       trades["bars_held"], bar_ms=p0.bar_ms, years=years,
                        initial_capital=initial, traded_notional=notional,
                        fees=sum(r["test_total_fees"] for r in rows),
                        slippage=sum(r["test_total_slippage"] for r in rows),
@@ -583,31 +647,3 @@ def walk_forward(y, x, *, train_bars: int, test_bars: int, objective: str = "sha
 def _none_if_nan(v):
     return None if isinstance(v, float) and math.isnan(v) else (v.item() if hasattr(v, "item")
                                                                 else v)
-
-
-def _run_window(y, x, chosen: dict, z_window, fixed: dict, lo: int, hi: int,
-                capital: float) -> BacktestResult:
-    """Backtest ``chosen`` parameters trading only bars ``[lo, hi)`` with signals from all the
-    history before ``hi`` (causal), starting flat with ``capital``."""
-    fixed = dict(fixed)
-    beta_fixed = fixed.pop("beta", None)
-    fill = fixed.pop("fill", "auto")
-    funding_y, funding_x = fixed.pop("funding_y", None), fixed.pop("funding_x", None)
-    hedge_options = fixed.pop("hedge_options", None)
-    p = prepare_prices(y, x, fill)
-    close_y = pd.Series(p.mark_y[:hi], index=p.index[:hi])
-    close_x = pd.Series(p.mark_x[:hi], index=p.index[:hi])
-    sig = signals(close_y, close_x, chosen["hedge"], chosen["window"], z_window, beta_fixed,
-                  hedge_options=hedge_options)
-    ya = _slice_input(y, p.index[lo:hi])
-    xa = _slice_input(x, p.index[lo:hi])
-    return run(ya, xa, beta=sig.beta[lo:hi], z=sig.z[lo:hi], entry=chosen["entry"],
-               exit=chosen["exit"], stop=chosen["stop"], max_hold=chosen["max_hold"],
-               funding_y=funding_y, funding_x=funding_x, fill=fill, bar_ms=p.bar_ms,
-               **{**fixed, "capital": capital})
-
-
-def _slice_input(obj, index: pd.DatetimeIndex):
-    o = obj.copy()
-    o.index = _utc_index(obj, "input")
-    return o.loc[index]

@@ -16,9 +16,9 @@ import numba
 import numpy as np
 
 # pending order / exit reason codes
-REASON_EXIT, REASON_STOP, REASON_TIME, REASON_END = 1, 2, 3, 4
+REASON_EXIT, REASON_STOP, REASON_TIME, REASON_END, REASON_GAP = 1, 2, 3, 4, 5
 REASONS = {REASON_EXIT: "exit", REASON_STOP: "stop", REASON_TIME: "time",
-           REASON_END: "end_of_data"}
+           REASON_END: "end_of_data", REASON_GAP: "gap"}
 
 # columns of the trade record matrix
 (T_ENTRY_BAR, T_EXIT_BAR, T_SIDE, T_ENTRY_Z, T_EXIT_Z, T_BETA, T_QTY_Y, T_QTY_X, T_ENTRY_PY,
@@ -79,15 +79,16 @@ def _close(trades, nt, t, py, px, side, qy, qx, ey, ex, entry_bar, entry_z, exit
 
 
 @numba.njit(cache=True, nogil=True)
-def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, fund_y, fund_x, entry, exit_, stop,
-             max_hold, capital, alloc_frac, leverage, fee_rate, slip_rate, fill_then_fund,
-             close_at_end):
+def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, seg_end, fund_y, fund_x, entry, exit_,
+             stop, max_hold, capital, alloc_frac, leverage, fee_rate, slip_rate, fill_then_fund,
+             close_at_end, log_beta):
     """Run the pair mean-reversion rule bar by bar.
 
     Arrays (length n, aligned by bar): ``exec_y/exec_x`` fill prices (the bar's open, or close
     when only closes exist), ``mark_y/mark_x`` closes (equity is marked there), ``beta`` hedge
-    ratio known at the bar's close, ``z`` spread z-score at the bar's close, ``fund_y/fund_x``
-    funding rate settled during the bar (0 when none).
+    ratio known at the bar's close, ``z`` spread z-score at the bar's close, ``seg_end`` True at
+    the last bar before a hole in the data, ``fund_y/fund_x`` funding rate settled during the bar
+    (0 when none).
 
     Per bar ``t``: (1) the order decided at ``t-1`` fills at ``exec[t]``; funding due in bar ``t``
     is settled on the position held at that moment (``fill_then_fund`` True when fills happen at
@@ -96,11 +97,17 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, fund_y, fund_x, entry, exi
     ``z <= -entry``; long → stop if ``z <= -stop``, exit if ``z >= -exit_``, time exit once the
     trade will have been held ``max_hold`` bars; short mirrored. After a stop or time exit the
     same side is re-armed only once ``|z| < entry``, so a still-stretched spread is not re-entered
-    at once. An order decided at the last bar has no next bar and is dropped; a position still
-    open then is closed at the last close (reason end_of_data) when ``close_at_end``.
+    at once. At the last bar before a hole (``seg_end``) a position is closed at that bar's close
+    (reason gap) and nothing is decided; after the hole the signal restarts, so nothing is
+    entered before its windows refill. An order decided at the last bar has no next bar and is
+    dropped; a position still open then is closed at the last close (reason end_of_data) when
+    ``close_at_end``.
 
-    Sizing at entry: ``q = alloc_frac * leverage * equity / (py + |beta| * px)``, ``qty_y = side
-    * q``, ``qty_x = -side * beta * q`` (gross notional = allocation). Costs per leg per fill:
+    Sizing at entry (gross notional = allocation): with a price-space beta (``log_beta``
+    False) ``q = alloc_frac * leverage * equity / (py + |beta| * px)``, ``qty_y = side * q``,
+    ``qty_x = -side * beta * q``; with a log-price beta (an elasticity) the x leg holds beta
+    times y's notional: ``q = alloc_frac * leverage * equity / (py * (1 + |beta|))``,
+    ``qty_x = -side * beta * q * py / px``. Costs per leg per fill:
     fee ``fee_rate * notional``, slippage ``slip_rate * notional`` (both booked as costs; prices
     stay the raw bar prices). Funding received = ``-rate * qty * exec price`` per leg.
 
@@ -166,12 +173,12 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, fund_y, fund_x, entry, exi
                 qy = 0.0
                 qx = 0.0
             else:
-                denom = py + abs(pend_beta) * px
+                denom = py * (1.0 + abs(pend_beta)) if log_beta else py + abs(pend_beta) * px
                 if cash > 0.0 and denom > 0.0:
                     q = alloc_frac * leverage * cash / denom
                     side = pending
                     qy = side * q
-                    qx = -side * pend_beta * q
+                    qx = -side * pend_beta * q * (py / px if log_beta else 1.0)
                     ey = py
                     ex = px
                     entry_bar = t
@@ -198,6 +205,23 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, fund_y, fund_x, entry, exi
         # ---- decide on z[t]; fills at t+1
         if t == n - 1:
             break
+        if seg_end[t]:
+            # a hole follows: flat at this close, decide nothing until the signal restarts
+            if side != 0:
+                trades, delta = _close(trades, nt, t, mark_y[t], mark_x[t], side, qy, qx, ey,
+                                       ex, entry_bar, entry_z, z[t], entry_beta, t_fees, t_slip,
+                                       t_fund, REASON_GAP, fee_rate, slip_rate, totals)
+                cash += delta
+                nt += 1
+                equity[t] = cash
+                side_out[t] = 0
+                qy_out[t] = 0.0
+                qx_out[t] = 0.0
+                side = 0
+                qy = 0.0
+                qx = 0.0
+            blocked = 0
+            continue
         zt = z[t]
         if blocked != 0 and abs(zt) < entry:
             blocked = 0

@@ -15,6 +15,12 @@ Conventions, shared by every function here:
   traditional-finance √252 is wrong here whatever the bar: it assumes daily bars *and* 252 trading
   days. Note (as hftbacktest warns) that a Sharpe annualised from short bars is sensitive to the
   sampling interval when bar returns are autocorrelated, so compare strategies at the same bar.
+- **Only from samples long enough to mean something.** The annualised metrics (``cagr``,
+  ``annual_volatility``, ``sharpe``, ``sortino``, ``calmar``) are NaN when the equity curve spans
+  less than :data:`MIN_ANNUALISE_DAYS` days (``annualised`` False, ``span_days`` says how much
+  there was): the standard error of an annualised Sharpe is about ``sqrt(1/years)``, ±3.3 after
+  30 days and ±20 after a day, so a "Sharpe of −518" from minutes of data is noise blown up by
+  ``sqrt(periods_per_year)``. ``total_return`` and the per-trade metrics are always given.
 - Risk-free rate: zero. Standard deviations use ``ddof=1``.
 - Drawdowns are fractions of the running peak (0.12 = 12 % below the peak), reported positive.
 """
@@ -28,6 +34,17 @@ import pandas as pd
 
 DAY_MS = 86_400_000
 DAYS_PER_YEAR = 365
+MIN_ANNUALISE_DAYS = 30.0
+"""Shortest equity curve (first to last bar, days) whose metrics are annualised."""
+ANNUALISED = ("cagr", "annual_volatility", "sharpe", "sortino", "calmar")
+
+
+def annualisation_note(span_days: float) -> str:
+    """Why the annualised metrics are n/a for a curve of ``span_days`` days."""
+    span = (f"{span_days * 1440:.0f} minutes" if span_days < 1 / 24 else
+            f"{span_days * 24:.1f} hours" if span_days < 1 else f"{span_days:.1f} days")
+    return (f"annualised metrics ({', '.join(ANNUALISED)}) n/a: {span} of data; they need "
+            f"at least {MIN_ANNUALISE_DAYS:g} days")
 
 
 def periods_per_year(bar_ms: float) -> float:
@@ -177,25 +194,30 @@ def compute_all(equity, side, net_pnl, bars_held, *, bar_ms: float, years: float
 
     ``net_pnl`` and ``bars_held`` are per closed trade; ``fees``, ``slippage`` (costs, positive)
     and ``funding`` (received, signed) are totals over the run including any still-open position.
-    ``years`` is the elapsed time of the curve (first to last bar) in 365-day years, for CAGR.
+    ``years`` is the elapsed time of the curve (first to last bar) in 365-day years, for CAGR and
+    the :data:`MIN_ANNUALISE_DAYS` rule.
     Holding time is also given in hours (``bars * bar_ms``).
     """
     e = np.asarray(equity, dtype=np.float64)
     ppy = periods_per_year(bar_ms)
     net = np.asarray(net_pnl, dtype=np.float64)
-    c = cagr(e, years)
+    span_days = years * DAYS_PER_YEAR
+    ok = span_days >= MIN_ANNUALISE_DAYS
+    c = cagr(e, years) if ok else math.nan
     mdd = max_drawdown(e)
     avg_bars = average_holding_bars(bars_held)
     return {
         "total_return": total_return(e),
         "cagr": c,
-        "annual_volatility": annual_volatility(e, ppy),
-        "sharpe": sharpe(e, ppy),
-        "sortino": sortino(e, ppy),
+        "annual_volatility": annual_volatility(e, ppy) if ok else math.nan,
+        "sharpe": sharpe(e, ppy) if ok else math.nan,
+        "sortino": sortino(e, ppy) if ok else math.nan,
+        "annualised": ok,
+        "span_days": span_days,
         "max_drawdown": mdd,
         "max_drawdown_bars": (dd_bars := max_drawdown_duration(e)),
         "max_drawdown_hours": dd_bars * bar_ms / 3_600_000,
-        "calmar": calmar(c, mdd),
+        "calmar": calmar(c, mdd) if ok else math.nan,
         "trades": number_of_trades(net),
         "win_rate": win_rate(net),
         "profit_factor": profit_factor(net),

@@ -30,6 +30,8 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from ..errors import QdashError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAXSIZE = 1_000_000
@@ -163,6 +165,29 @@ class TickFeed:
             return remove
         self._callbacks.append(fn)
         return lambda: self._callbacks.remove(fn) if fn in self._callbacks else None
+
+    # --- symbols --------------------------------------------------------------------------------
+    async def subscribe(self, symbols) -> None:
+        """Add symbols while running (on the loop)."""
+        raise NotImplementedError
+
+    async def unsubscribe(self, symbols) -> None:
+        """Remove symbols while running (on the loop)."""
+        raise NotImplementedError
+
+    def add_symbols(self, symbols) -> None:
+        """Thread-safe :meth:`subscribe` (e.g. from an ipywidgets callback); returns at once."""
+        self._threadsafe(self.subscribe(list(symbols)))
+
+    def remove_symbols(self, symbols) -> None:
+        """Thread-safe :meth:`unsubscribe`; returns at once."""
+        self._threadsafe(self.unsubscribe(list(symbols)))
+
+    def _threadsafe(self, coro) -> None:
+        if self.loop is None:
+            coro.close()
+            raise QdashError(f"{self.name}: start() the feed before changing symbols live")
+        asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def _emit(self, batch: pd.DataFrame) -> None:
         if len(batch) == 0:

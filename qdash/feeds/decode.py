@@ -34,8 +34,15 @@ fast path: integer mantissa < 2**53 divided or multiplied by an exact power of t
 correctly rounded operation, so the float equals ``float(s)``). It accepts only what it can prove
 the orjson paths below decode identically (ASCII without escapes, no nested values but the
 envelope's ``data``, numbers without exponent, no duplicate key, every field present and typed);
-any other frame sends the whole batch to them. Compiling the scanner takes seconds, so it is
-only used once :func:`warm_up` has run in the process, or for batches of 8,192 frames or more.
+any other frame sends the whole batch to them. **The scanner is used only for batches of 8,192
+frames or more — file chunks** — because that is where it pays: measured with
+``bench/bench_decode.py`` on the real captures (2 busy shared cores, two runs), the scanner
+decodes 4.2–4.4× as many frames/s as the orjson path at 8,192 frames and 6.8–7.8× at 60,000;
+1.6–3.2× at 2,000 (a 100 ms flush at 20,000 frames/s, far above a usual watch list) and
+0.9–1.2× at 50, the size of a usual live flush — where compiling or loading it (seconds, holding
+the GIL) would also stall the event loop. So the live feed always
+takes the orjson path below — one path, whatever else ran in the process — and ``qdash load``
+(:mod:`qdash.io.prefetch` calls :func:`warm_up` once) takes the scanner.
 Otherwise, a batch made only of ``trade`` frames (or only of ``aggTrade`` frames), raw or in
 combined-stream envelopes, without receive-time prefix — what a trade stream and a trade file
 are — takes a batch path: each frame is parsed once with orjson and the batch is routed and
@@ -70,9 +77,10 @@ import orjson
 import pandas as pd
 from numba import njit
 
+from ..errors import RowError
 from ..model import is_valid_symbol, tick_frame
 
-__all__ = ["DecodeResult", "FrameError", "decode_frames", "decode_payloads", "merge_counts",
+__all__ = ["DecodeResult", "decode_frames", "decode_payloads", "merge_counts",
            "warm_up"]
 
 DEFAULT_MAX_ERRORS = 10
@@ -85,20 +93,6 @@ _NUMBER_LIST = re.compile(r"[0-9.eE+\-,]*")
 _get_e, _get_T, _get_s, _get_p, _get_q, _get_m = map(itemgetter, "eTspqm")
 
 
-class FrameError(NamedTuple):
-    """One undecodable frame: ``line`` (position, numbered from ``first_line``), the field at fault
-    (``None`` when the frame as a whole is bad), what was wrong, and the start of the frame text."""
-
-    line: int
-    field: str | None
-    message: str
-    text: str
-
-    def __str__(self) -> str:
-        where = f"line {self.line}" + (f" field {self.field!r}" if self.field else "")
-        return f"{where}: {self.message}"
-
-
 @dataclass
 class DecodeResult:
     """Outcome of decoding a batch of frames.
@@ -108,7 +102,8 @@ class DecodeResult:
     ``aggTrade`` (trade frames decoded), ``filtered:<reason>`` (trades dropped: ``X=NA``,
     ``non-finite``, ``price<=0``, ``qty<=0``), ``skipped:<event type>``, ``malformed``.
     Keys with a zero count are absent.
-    ``errors``: the first few :class:`FrameError` (at most ``max_errors``).
+    ``errors``: the first few undecodable frames (at most ``max_errors``), as
+    :class:`~qdash.errors.RowError` with ``line`` (the frame's number), ``field`` and ``text``.
     ``lines``: for each row of ``ticks``, the line number of its frame (numbered from
     ``first_line``), int64.
     ``filtered``: (symbol, reason) → trades dropped, the per-symbol detail of ``filtered:*``.
@@ -116,7 +111,7 @@ class DecodeResult:
 
     ticks: pd.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
-    errors: list[FrameError] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
     lines: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     filtered: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -142,7 +137,7 @@ class _Collector:
         self.agg_lines: list[int] | range = []
         self.counts: dict[str, int] = {}
         self.filtered: dict[tuple[str, str], int] = {}
-        self.errors: list[FrameError] = []
+        self.errors: list[RowError] = []
         self.max_errors = max_errors
 
     def count(self, key: str, n: int = 1) -> None:
@@ -155,7 +150,7 @@ class _Collector:
                 text = bytes(text[:120]).decode("utf-8", "replace")
             elif not isinstance(text, str):
                 text = repr(text)[:120]
-            self.errors.append(FrameError(line, fld, message, text[:120]))
+            self.errors.append(RowError(message, line=line, field=fld, text=text[:120]))
 
     def payload(self, d, line: int, text) -> None:
         """Route one parsed JSON value (payload, envelope or REST row)."""
@@ -199,7 +194,7 @@ def decode_frames(lines: Iterable[str | bytes], source: str = "binance", *, firs
     """
     if not isinstance(lines, (list, tuple)):
         lines = list(lines)
-    if len(lines) >= _SUB_BATCH or _scan_frames.signatures:  # see warm_up()
+    if len(lines) >= _SUB_BATCH:  # file chunks: where the scanner pays (module docstring)
         res = _scanned_batch(lines, source, first_line, max_errors)
         if res is not None:
             return res
@@ -1030,11 +1025,9 @@ def warm_up() -> None:
     """Compile the byte scanner now (or load it from numba's cache in ``__pycache__``).
 
     Compiling takes seconds (about 6-17 s on 2 shared cores) the first time in an environment and
-    loading the cached machine code about 1 s in each new process; both hold the GIL. So that a
-    live feed never stalls on it, :func:`decode_frames` takes the scanner path only once it is
-    ready in the process, or for batches of at least 8,192 frames (file chunks, where the one-off
-    cost is amortised). Call this (e.g. at start-up, via ``asyncio.to_thread``) to use the scanner
-    for small batches too.
+    loading the cached machine code about 1 s in each new process; both hold the GIL. The first
+    batch of 8,192 frames or more (the only ones the scanner decodes) would pay it; a file loader
+    calls this first (e.g. before forking workers, which then inherit the compiled scanner).
     """
     empty = np.frombuffer(b"", dtype=np.uint8)  # read-only, like the buffers decoded
     _scan_frames(empty, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))

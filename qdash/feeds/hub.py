@@ -15,7 +15,8 @@ Finding the server, with no configuration inside a dashboard:
 4. ``http://127.0.0.1:5001/`` (the default of ``qdash serve``).
 
 The token is ``token=`` or ``$QDASH_TOKEN``, which every qdash host exports to the kernels it
-starts. Reconnects use exponential backoff with jitter; ticks published while disconnected are not
+starts. The connection is kept by :class:`~qdash.feeds.connection.ConnectionLoop` (backoff with
+jitter; a change of symbols reconnects at once); ticks published while disconnected are not
 replayed (they are in the server's store: read them with ``Store.ticks``).
 """
 
@@ -25,7 +26,6 @@ import asyncio
 import collections
 import logging
 import os
-import random
 import time
 import urllib.parse
 
@@ -36,6 +36,7 @@ from websockets.asyncio.client import connect
 from ..errors import QdashError
 from ..model import normalize_symbol, tick_frame
 from .base import TickFeed
+from .connection import ConnectionLoop
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +81,17 @@ class Hub(TickFeed):
         self.open_timeout = open_timeout
         self.counters: collections.Counter = collections.Counter()
         self.per_symbol: dict[str, dict] = {}
-        self.last_error: str | None = None
         self.connected = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._ws = None
+        self._conn = ConnectionLoop("Hub", lambda: self.url, self._on_message,
+                                    connect=self._connect, keep_going=lambda: self.running,
+                                    on_open=self._on_open, on_close=self._on_close,
+                                    backoff_initial=backoff_initial, backoff_max=backoff_max)
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last connection attempt failed or the last connection ended."""
+        return self._conn.last_error
 
     @property
     def symbols(self) -> list[str] | None:
@@ -113,68 +121,37 @@ class Hub(TickFeed):
             self._symbols = [s for s in self._symbols if s not in drop]
             await self._reconnect("symbols changed")
 
-    def add_symbols(self, symbols) -> None:
-        """Thread-safe :meth:`subscribe`; returns at once."""
-        self._threadsafe(self.subscribe(list(symbols)))
-
-    def remove_symbols(self, symbols) -> None:
-        """Thread-safe :meth:`unsubscribe`; returns at once."""
-        self._threadsafe(self.unsubscribe(list(symbols)))
-
-    def _threadsafe(self, coro) -> None:
-        if self.loop is None:
-            raise QdashError("Hub: start() it before changing symbols live")
-        asyncio.run_coroutine_threadsafe(coro, self.loop)
-
     async def _reconnect(self, reason: str) -> None:
-        if self._ws is not None:
+        if self._conn.ws is not None:
             log.info("Hub: reconnecting (%s)", reason)
-            await self._ws.close(1000, reason)
+            self._conn.close(f"requested: {reason}")
 
     # --- lifecycle ---------------------------------------------------------------------------
     def _run_tasks(self) -> None:
-        self._task = self.loop.create_task(self._run())
+        self._task = self.loop.create_task(self._conn.run())
 
     async def _shutdown(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    async def _run(self) -> None:
-        backoff = self.backoff_initial
+    async def _connect(self, url: str):
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        while self.running:
-            try:
-                async with connect(self.url, additional_headers=headers, max_size=MAX_MESSAGE,
-                                   open_timeout=self.open_timeout, compression=None) as ws:
-                    self._ws = ws
-                    self.counters["connects"] += 1
-                    self.connected.set()
-                    backoff = self.backoff_initial
-                    async for message in ws:
-                        self._on_message(message)
-                    self.last_error = f"closed: {ws.close_code} {ws.close_reason}".strip()
-            except asyncio.CancelledError:
-                raise
-            except (TimeoutError, OSError, websockets.WebSocketException) as e:
-                self.last_error = f"{type(e).__name__}: {e}"
-                self.counters["connect_failures"] += 1
-                if "401" in str(e):
-                    log.error("Hub: the server at %s refused the token (set QDASH_TOKEN)",
-                              self.base_url)
-            finally:
-                self._ws = None
-                self.connected.clear()
-            if not self.running:
-                break
-            self.counters["reconnects"] += 1
-            log.info("Hub: %s; reconnecting in <= %.2f s", self.last_error, backoff)
-            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
-            backoff = min(backoff * 2, self.backoff_max)
+        try:
+            return await connect(url, additional_headers=headers, max_size=MAX_MESSAGE,
+                                 open_timeout=self.open_timeout, compression=None)
+        except websockets.InvalidStatus as e:
+            if e.response.status_code == 401:
+                log.error("Hub: the server at %s refused the token (set QDASH_TOKEN)",
+                          self.base_url)
+            raise
+
+    def _on_open(self, ws) -> None:
+        self.connected.set()
+
+    def _on_close(self, ws, reason: str) -> None:
+        self.connected.clear()
 
     def _on_message(self, message) -> None:
         self.counters["messages"] += 1
@@ -205,10 +182,11 @@ class Hub(TickFeed):
         now = time.time()
         return {
             "running": self.running, "url": self.url,
-            "connections": int(self._ws is not None),
+            "connections": int(self._conn.ws is not None),
             "messages": self.counters["messages"], "ticks": self.counters["ticks"],
-            "reconnects": self.counters["reconnects"],
-            "connect_failures": self.counters["connect_failures"],
+            "reconnects": self._conn.counters["reconnects"],
+            "connects": self._conn.counters["connects"],
+            "connect_failures": self._conn.counters["connect_failures"],
             "malformed": self.counters["malformed"], "last_error": self.last_error,
             "symbols": {s: {"ticks": st["ticks"], "lag_ms": st["lag_ms"],
                             "last_message_age_s": now - st["last_message"]}

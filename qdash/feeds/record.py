@@ -5,9 +5,15 @@
 event loop and writes never fall behind by more than one batch per commit. On ``stop()`` it
 writes everything still buffered: what the feed received is stored.
 
+Restart without holes: a Recorder created before its feed starts resumes each symbol after its
+last stored trade of the feed's source (:func:`stored_positions`, :meth:`BinanceFutures.resume`):
+the outage — a crash, a ``kill -9``, a reboot — is backfilled over REST while the stream's ticks
+wait, up to the feed's ``resume_horizon``; an older last trade is reported and left alone.
+
 ``qdash record SYMBOLS [--db DB] [--stream trade|aggTrade] [--ws-url URL] [--rest-url URL]
-[--duration SECONDS]`` runs a :class:`~qdash.feeds.binance.BinanceFutures` feed and a Recorder
-until Ctrl-C (or the duration), with a one-line live status on stderr and a summary on stdout.
+[--duration SECONDS] [--resume-horizon SECONDS]`` runs a
+:class:`~qdash.feeds.binance.BinanceFutures` feed and a Recorder until Ctrl-C (or the duration),
+with a one-line live status on stderr and a summary on stdout.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ import signal
 import sys
 import time
 
+import pandas as pd
+
 from ..errors import StoreError
 from ..store import Store, default_db_path
 from .base import TickFeed
-from .binance import DEFAULT_REST_URL, DEFAULT_WS_URL, BinanceFutures
+from .binance import DEFAULT_REST_URL, DEFAULT_RESUME_HORIZON_S, DEFAULT_WS_URL, BinanceFutures
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +42,20 @@ class Recorder:
 
     Counters: ``received`` (ticks taken from the feed), ``stored`` (new rows), ``duplicates``
     (rows already in the store), ``writes`` (transactions), ``failed`` (ticks a write could not
-    store after retries; logged as errors).
+    store after retries; logged as errors). With ``resume`` (default) and a feed that can resume
+    (``feed.resume``) and has not started, the feed continues after the stored trades
+    (``resumed_from``: symbol → (trade id, ts ms)).
     """
 
-    def __init__(self, feed: TickFeed, store: Store, *, retries: int = 3):
+    def __init__(self, feed: TickFeed, store: Store, *, retries: int = 3, resume: bool = True):
         self.feed, self.store, self.retries = feed, store, retries
         self.sub = feed.batches(RECORDER_MAXSIZE)
         self.sub.name = "recorder"
         self.received = self.stored = self.duplicates = self.writes = self.failed = 0
+        self.resumed_from: dict[str, tuple[int, int]] = {}
         self._task: asyncio.Task | None = None
+        if resume and hasattr(feed, "resume") and not feed.running:
+            self.resumed_from = feed.resume(stored_positions(store, feed.symbols, feed.source))
 
     def start(self) -> Recorder:
         """Start writing on the running loop; returns at once."""
@@ -83,6 +96,23 @@ class Recorder:
             self._task = None
 
 
+def stored_positions(store: Store, symbols, source: str) -> dict[str, tuple[int, int]]:
+    """The last stored exchange trade ``(trade_id, ts ms)`` of each symbol among ticks whose
+    source is ``source`` or ``source:...`` (its REST backfills); symbols without one are absent.
+    Reads the newest end of the ``(symbol, ts, trade_id)`` key, so it costs a few page reads."""
+    conn = store.connection()
+    prefix = source + ":"
+    out = {}
+    for sym in symbols:
+        row = conn.execute(
+            "SELECT trade_id, ts FROM tick_data WHERE symbol = ? AND trade_id >= 0 "
+            "AND (source = ? OR substr(source, 1, ?) = ?) ORDER BY ts DESC, trade_id DESC "
+            "LIMIT 1", (sym, source, len(prefix), prefix)).fetchone()
+        if row is not None:
+            out[sym] = (int(row[0]), int(row[1]))
+    return out
+
+
 def add_record_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``qdash record``."""
     parser.add_argument("symbols", help="comma- or space-separated symbols, e.g. BTCUSDT,ETHUSDT",
@@ -98,6 +128,10 @@ def add_record_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop after this many seconds (default: until Ctrl-C)")
     parser.add_argument("--stale-timeout", type=float, default=30.0,
                         help="reconnect when a stream is silent this long (s)")
+    parser.add_argument("--resume-horizon", type=float, default=DEFAULT_RESUME_HORIZON_S,
+                        help="on start, backfill over REST the outage since each symbol's last "
+                             "stored trade when it is at most this old (s; default "
+                             f"{DEFAULT_RESUME_HORIZON_S:.0f}; 0: start from the live stream)")
 
 
 def run_record(args: argparse.Namespace) -> int:
@@ -120,8 +154,13 @@ async def _record(symbols: list[str], args: argparse.Namespace) -> int:
     store = Store(db, synchronous="NORMAL")
     feed = BinanceFutures(symbols, stream=args.stream, ws_url=args.ws_url,
                           rest_url=args.rest_url, stale_timeout=args.stale_timeout,
+                          resume_horizon=args.resume_horizon,
                           source="binance" if args.stream == "trade" else "binance-agg")
-    rec = Recorder(feed, store)
+    rec = Recorder(feed, store, resume=args.resume_horizon > 0)
+    for sym, (tid, ts) in rec.resumed_from.items():
+        print(f"{sym}: resuming after stored trade {tid} "
+              f"({pd.Timestamp(ts, unit='ms', tz='UTC'):%Y-%m-%d %H:%M:%S} UTC)",
+              file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -161,7 +200,8 @@ async def _record(symbols: list[str], args: argparse.Namespace) -> int:
           f"{time.monotonic() - t0:.1f}s into {db}: {rec.stored} new, {rec.duplicates} already "
           f"stored, {rec.failed + rec.dropped} lost; reconnects {st['reconnects']}, gaps "
           f"{st['gaps_filled']}/{st['gaps_found']} filled ({st['backfilled_ticks']} ticks "
-          f"backfilled); frames not stored: {dropped}")
+          f"backfilled, {st['resumed']} symbols resumed from the store); frames not stored: "
+          f"{dropped}")
     return 0 if rec.failed + rec.dropped == 0 else 1
 
 

@@ -1,4 +1,5 @@
-"""Column parsing for CSV chunks: values plus a per-row "bad" record (line, field, reason).
+"""Column parsing for CSV chunks: values plus a per-row "bad" record
+(:class:`~qdash.errors.RowError`: line, field, reason).
 
 Each parser returns numpy arrays and marks rows it cannot read in a :class:`RowErrors`; the caller
 then either raises for the first bad row (strict) or drops the bad rows and lists them (skip_bad).
@@ -6,27 +7,15 @@ then either raises for the first bad row (strict) or drops the bad rows and list
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 import pandas as pd
 
-from ..errors import DataFormatError
+from ..errors import RowError
 from ..model import MAX_TS_MS, MIN_TS_MS, is_valid_symbol, to_epoch_ms
 
 MAX_LISTED_BAD_ROWS = 1000
-
-
-class BadRow(NamedTuple):
-    """One skipped row: 1-based file ``line``, ``field`` at fault (or None) and the reason."""
-
-    line: int
-    field: str | None
-    message: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}" + (f" field {self.field!r}" if self.field else "") + \
-            f": {self.message}"
+SKIP_BAD_HINT = ("; nothing from this file was stored (or pass skip_bad=True / --skip-bad to skip "
+                 "bad rows)")
 
 
 class RowErrors:
@@ -35,7 +24,7 @@ class RowErrors:
     def __init__(self, lines: np.ndarray):
         self.lines = lines
         self.mask = np.zeros(len(lines), dtype=bool)
-        self.rows: list[BadRow] = []
+        self.rows: list[RowError] = []
 
     def mark(self, bad: np.ndarray, field: str, describe) -> None:
         """Mark rows where ``bad`` is true (unless already bad); ``describe(i)``: the reason."""
@@ -44,18 +33,21 @@ class RowErrors:
             return
         self.mask |= new
         for i in np.flatnonzero(new)[:MAX_LISTED_BAD_ROWS]:
-            self.rows.append(BadRow(int(self.lines[i]), field, describe(int(i))))
+            self.rows.append(RowError(describe(int(i)), line=int(self.lines[i]), field=field))
 
     def raise_first(self, path: str) -> None:
-        """Raise :class:`DataFormatError` for the bad row with the lowest line, if any."""
+        """Raise the bad row with the lowest line, if any (see :func:`reject`)."""
         if self.rows:
-            first = min(self.rows, key=lambda r: r.line)
-            raise DataFormatError(first.message + "; nothing from this file was stored "
-                                  "(or pass skip_bad=True / --skip-bad to skip bad rows)",
-                                  path=path, line=first.line, column=first.field)
+            reject(self.rows, path)
 
-    def sorted_rows(self) -> list[BadRow]:
+    def sorted_rows(self) -> list[RowError]:
         return sorted(self.rows, key=lambda r: r.line)
+
+
+def reject(rows: list[RowError], path: str, hint: str = SKIP_BAD_HINT) -> None:
+    """Raise the first of ``rows`` (lowest line) as the error of file ``path``."""
+    first = min(rows, key=lambda r: r.line)
+    raise first.replace(path=path, message=first.message + hint)
 
 
 def _shown(series: pd.Series, i: int) -> str:

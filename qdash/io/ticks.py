@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from ..errors import DataFormatError
+from ..errors import DataFormatError, RowError
 from ..feeds.decode import decode_frames
 from ..model import (
     TICK_COLUMNS,
@@ -273,7 +273,7 @@ def _csv_chunk(df: pd.DataFrame, lines: np.ndarray, ctx: _Ctx, t, p, q, sym_col,
                side_col, id_col, type_col) -> TickChunk:
     chunk = TickChunk(None)
     for ln in df.attrs.get("bad_lines", []):
-        chunk.bad.append(C.BadRow(ln, None, "wrong number of fields"))
+        chunk.bad.append(RowError("wrong number of fields", line=ln))
         chunk.bad_count += 1
     blank = df.isna().all(axis=1).to_numpy()
     if blank.any():
@@ -306,11 +306,8 @@ def _ws_chunks(stream, ctx: _Ctx, chunk_rows: int) -> Iterator[TickChunk]:
         res = decode_frames(lines, source="binance", first_line=first, max_errors=max_errors,
                             symbol=ctx.symbol)
         if res.errors and not ctx.skip_bad:
-            e = res.errors[0]
-            raise DataFormatError(e.message + "; nothing from this file was stored (or pass "
-                                  "skip_bad=True / --skip-bad)", path=ctx.path, line=e.line,
-                                  column=e.field)
-        chunk = TickChunk(None, bad=[C.BadRow(e.line, e.field, e.message) for e in res.errors],
+            C.reject(res.errors, ctx.path)
+        chunk = TickChunk(None, bad=[e.replace(text=None) for e in res.errors],
                           bad_count=res.malformed)
         for k, v in res.counts.items():
             if k.startswith("skipped:"):
@@ -335,14 +332,14 @@ def _collector_chunks(stream, ctx: _Ctx, chunk_rows: int) -> Iterator[TickChunk]
     loads = orjson.loads
     for first, lines in iter_line_blocks(stream, chunk_rows):
         rows, row_lines = [], []
-        err_rows: list[C.BadRow] = []
+        err_rows: list[RowError] = []
         for line_no, line in enumerate(lines, first):
             if not line.strip():
                 continue
             try:
                 d = loads(line)
             except orjson.JSONDecodeError as e:
-                err_rows.append(C.BadRow(line_no, None, f"invalid JSON ({e})"))
+                err_rows.append(RowError(f"invalid JSON ({e})", line=line_no))
                 continue
             rows.append(d)
             row_lines.append(line_no)
@@ -355,7 +352,8 @@ def _collector_chunks(stream, ctx: _Ctx, chunk_rows: int) -> Iterator[TickChunk]
             for d, ln in zip(rows, row_lines, strict=True):
                 problem = _collector_row_problem(d)
                 if problem:
-                    err_rows.append(C.BadRow(ln, *problem))
+                    fld, message = problem
+                    err_rows.append(RowError(message, line=ln, field=fld))
                 else:
                     good.append(d)
                     good_lines.append(ln)
@@ -366,9 +364,7 @@ def _collector_chunks(stream, ctx: _Ctx, chunk_rows: int) -> Iterator[TickChunk]
         err = C.RowErrors(lines_arr)
         ts = C.times_ms(pd.Series(ts_text, dtype=object), "ts", err)
         if err_rows and not ctx.skip_bad:
-            first_bad = min(err_rows, key=lambda r: r.line)
-            raise DataFormatError(first_bad.message + "; nothing from this file was stored",
-                                  path=ctx.path, line=first_bad.line, column=first_bad.field)
+            C.reject(err_rows, ctx.path)
         if not ctx.skip_bad:
             err.raise_first(ctx.path)
         bad = sorted(err_rows + err.rows, key=lambda r: r.line)

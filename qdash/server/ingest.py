@@ -16,7 +16,9 @@ of :func:`qdash.model.synthetic_trade_ids` (computed over the id-less items of t
 retried batch is stored once. Caveat: identical id-less fills (same symbol, ts, price, qty) sent
 in *different* batches get the same id and the later one counts as a duplicate; send whole files
 in one batch, or send trade ids (the collector page does). Any invalid item rejects the whole
-batch with an :class:`~qdash.errors.IngestError` naming item index, field and problem.
+batch with an :class:`~qdash.errors.IngestError` whose ``rows`` are the bad items as
+:class:`~qdash.errors.RowError` (item index, line, field, problem; ``.problem()`` is the JSON the
+server answers).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from ..errors import IngestError
+from ..errors import IngestError, RowError
 from ..feeds.decode import decode_payloads
 from ..model import (
     MAX_TS_MS,
@@ -116,7 +118,7 @@ def validate_items(items: list, source: str = "ingest",
     """Validate parsed items and build one canonical tick batch (see the module docstring)."""
     if not isinstance(items, list):
         raise IngestError("expected a JSON array of ticks or NDJSON", kind="invalid")
-    problems: list[dict] = []
+    problems: list[RowError] = []
     canon_idx, binance_idx = [], []
     if set(map(type, items)) <= {dict} and not any(map(contains, items, repeat("e"))) \
             and not any(map(contains, items, repeat("data"))):
@@ -149,23 +151,18 @@ def validate_items(items: list, source: str = "ingest",
     return Batch(ticks.reset_index(drop=True), skipped)
 
 
-def _raise(problems: list[dict], lines: list[int] | None) -> None:
+def _raise(problems: list[RowError], lines: list[int] | None) -> None:
     if lines is not None:
-        for p in problems:
-            if p["index"] is not None and p["index"] < len(lines):
-                p["line"] = lines[p["index"]]
-    first = problems[0]
-    where = f"item {first['index']}" + (f" (line {first['line']})" if "line" in first else "")
-    if first["field"] is not None:
-        where += f" field {first['field']!r}"
+        problems = [p.replace(line=lines[p.index]) if p.index is not None and
+                    p.index < len(lines) else p for p in problems]
     more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-    raise IngestError(f"{where}: {first['problem']}{more}; nothing from this batch was stored",
-                      kind="invalid-tick", problems=problems)
+    raise IngestError(f"{problems[0]}{more}; nothing from this batch was stored",
+                      kind="invalid-tick", rows=problems)
 
 
-def _problem(problems: list[dict], index: int | None, fld: str | None, text: str) -> None:
+def _problem(problems: list[RowError], index: int | None, fld: str | None, text: str) -> None:
     if len(problems) < MAX_PROBLEMS:
-        problems.append({"index": index, "field": fld, "problem": text})
+        problems.append(RowError(text, index=index, field=fld))
 
 
 def _short(v) -> str:
@@ -179,7 +176,7 @@ class _Fallback(Exception):
 
 
 def _canonical(rows: list[dict], index: list[int], source: str,
-               problems: list[dict]) -> pd.DataFrame | None:
+               problems: list[RowError]) -> pd.DataFrame | None:
     try:
         cols = _canonical_fast(rows)
     except (_Fallback, KeyError, TypeError, ValueError, OverflowError):
@@ -262,7 +259,7 @@ def _ts_fast(values: list) -> np.ndarray:
     return ms
 
 
-def _canonical_slow(rows: list[dict], index: list[int], problems: list[dict]):
+def _canonical_slow(rows: list[dict], index: list[int], problems: list[RowError]):
     n = len(rows)
     sym = np.empty(n, dtype=object)
     ts = np.zeros(n, dtype=np.int64)
@@ -363,7 +360,7 @@ def _ts_one(v, present: bool) -> int | str:
 
 
 # --- raw Binance payloads -----------------------------------------------------------------------
-def _binance(payloads: list[dict], index: list[int], source: str, problems: list[dict],
+def _binance(payloads: list[dict], index: list[int], source: str, problems: list[RowError],
              skipped: dict[str, int]) -> tuple[pd.DataFrame | None, list[int]]:
     """Decode with the shared decoder; anything it drops other than a non-MARKET trade is an
     error naming the item."""
@@ -372,7 +369,7 @@ def _binance(payloads: list[dict], index: list[int], source: str, problems: list
         _problem(problems, index[err.line], err.field, err.message)
     kept = set(res.lines.tolist())
     for j, d in enumerate(payloads):
-        if j in kept or any(p["index"] == index[j] for p in problems):
+        if j in kept or any(p.index == index[j] for p in problems):
             continue
         data = d.get("data") if isinstance(d.get("data"), dict) else d
         event = data.get("e")

@@ -24,6 +24,9 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated symbols (default BTCUSDT,ETHUSDT; replay: every "
                              "symbol in the file)")
     parser.add_argument("--rate", type=float, default=50.0, help="trades per second, in total")
+    parser.add_argument("--universe", type=int, default=0,
+                        help="add N synthetic perpetuals SYN001USDT... (long-tailed liquidity, "
+                             "a few cointegrated clusters) with their past")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--burst-multiplier", type=float, default=6.0,
                         help="trade rate during bursts / normal rate (1 = steady Poisson)")
@@ -46,7 +49,7 @@ async def _serve(args: argparse.Namespace) -> int:
         if args.symbols else None
     sim = SimExchange(symbols, rate=args.rate, seed=args.seed, host=args.host, port=args.port,
                       replay=args.replay, speed=args.speed, ping_interval=args.ping_interval,
-                      retention_s=args.retention,
+                      retention_s=args.retention, universe=args.universe,
                       market_kwargs={"burst_multiplier": args.burst_multiplier})
     await sim.start()
     print(f"qdash sim listening on {sim.ws_url} (REST {sim.rest_url}); symbols "

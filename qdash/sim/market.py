@@ -99,10 +99,12 @@ class MarketModel:
     doc; bursts and multi-fill orders included in the average).
 
     ``groups``: lists of symbols sharing a common trend (cointegrated); symbols not named in any
-    group get their own trend. Default: one group with every symbol.
+    group get their own trend. Default: one group with every symbol. ``specs`` overrides
+    :func:`symbol_spec` per symbol.
     """
 
     def __init__(self, symbols: list[str], *, rate: float = 50.0, seed: int = 0,
+                 specs: dict[str, SymbolSpec] | None = None,
                  start_ms: int = 1_721_347_200_000, groups: list[list[str]] | None = None,
                  trend_vol: float = 0.01, half_life_s: float = 60.0, spread_std: float = 0.002,
                  burst_multiplier: float = 6.0, bursts_per_minute: float = 1.0,
@@ -112,7 +114,7 @@ class MarketModel:
         if not symbols:
             raise ValueError("MarketModel needs at least one symbol")
         self.symbols = list(symbols)
-        self.specs = [symbol_spec(s) for s in self.symbols]
+        self.specs = [(specs or {}).get(s) or symbol_spec(s) for s in self.symbols]
         self.rng = np.random.default_rng(seed)
         self.t_ms = float(start_ms)
         self.rate = float(rate)

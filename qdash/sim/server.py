@@ -13,9 +13,21 @@ get Binance's replies (``{"result": null, "id": N}``) and error objects (``{"cod
 more than 10 incoming messages in one second close the connection with 1008. The server pings
 every ``ping_interval`` seconds and closes connections older than ``max_connection_age`` (1001).
 
-REST: ``/fapi/v1/aggTrades``, ``/fapi/v1/trades``, ``/fapi/v1/klines``, ``/fapi/v1/exchangeInfo``,
-each with ``X-MBX-USED-WEIGHT-1M``; over ``weight_limit`` per minute → 429 + ``Retry-After``;
-another request before that → 418 (banned ``ban_seconds``).
+``/private/ws`` and ``/private/stream`` are accepted too (the route of user-data streams: market
+streams subscribed there stay silent, as on Binance).
+
+REST (:mod:`qdash.sim.rest`, base ``http://HOST:PORT``): ping, time, exchangeInfo, aggTrades,
+trades, klines, continuousKlines, markPriceKlines, indexPriceKlines, premiumIndexKlines,
+premiumIndex, fundingRate, fundingInfo, ticker/24hr, ticker/price (v1 and v2),
+ticker/bookTicker, depth, openInterest under ``/fapi/v1`` — Binance's field names, types and
+weights; ``X-MBX-USED-WEIGHT-1M`` on every answer; over ``weight_limit`` per minute → 429 +
+``Retry-After``; another request before that → 418 (banned ``ban_seconds``); errors as
+``{"code", "msg"}`` JSON, unknown paths 404 / -5000.
+
+The past (:mod:`qdash.sim.past`): every symbol has a deterministic history from its listing up
+to the start (``start_ms`` rounded down to the minute): klines at every interval, funding every
+8 h, mark/index/premium prices and trades; the live model continues it (same price, ids above the
+past's). ``universe=N`` adds N synthetic perpetuals (:mod:`qdash.sim.universe`).
 
 Test and bench control (not part of Binance's API): ``/sim/fault/<name>?...``, ``/sim/pause``,
 ``/sim/resume``, ``/sim/ledger_summary``, ``/sim/stats``. Fault injection methods on
@@ -29,6 +41,7 @@ import asyncio
 import collections
 import json
 import logging
+import math
 import random
 import re
 import socket
@@ -43,9 +56,11 @@ import tornado.netutil
 import tornado.web
 import tornado.websocket
 
-from ..model import timeframe_ms
 from .ledger import Ledger
-from .market import X_MARKET, X_NAMES, MarketModel, symbol_spec
+from .market import KNOWN_SYMBOLS, X_MARKET, X_NAMES, MarketModel, SymbolSpec, symbol_spec
+from .past import FUNDING_MS, IDS_PER_DAY, INTEREST, Instrument, Past
+from .rest import NotFoundHandler, rest_routes
+from .universe import DAY_MS, MINUTE_MS, UniverseSymbol, make_universe, step_size, tick_size
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +70,13 @@ _STREAM_RE = re.compile(r"^(!?[a-z0-9_]+)@[A-Za-z0-9_@]+$")
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 MAX_STREAMS = 1024
 MAX_INCOMING_PER_S = 10
-KLINE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d",
-                   "3d", "1w")
+# daily quote volume (USDT) and listing date of the built-in symbols' pasts
+_BUILTIN_VOLUME = {"BTCUSDT": 1.5e10, "ETHUSDT": 8e9, "SOLUSDT": 2e9, "BNBUSDT": 6e8,
+                   "XRPUSDT": 1.5e9}
+_BUILTIN_ONBOARD = {"BTCUSDT": 1569398400000, "ETHUSDT": 1569398400000,
+                    "SOLUSDT": 1600300800000, "BNBUSDT": 1581292800000,
+                    "XRPUSDT": 1578441600000}
+_BUILTIN_CLUSTER = 1000  # cluster id of the built-in group (universe clusters count from 0)
 
 
 def stream_route(stream: str) -> str:
@@ -126,191 +146,6 @@ class StreamSocket(tornado.websocket.WebSocketHandler):
             pass
 
 
-class _RestHandler(tornado.web.RequestHandler):
-    weight = 1
-
-    def initialize(self, sim: SimExchange):
-        self.sim = sim
-
-    def _reply(self, status: int, body, weight_used: int, retry_after: int | None = None):
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.set_header("X-MBX-USED-WEIGHT-1M", str(weight_used))
-        if retry_after is not None:
-            self.set_header("Retry-After", str(retry_after))
-        self.finish(json.dumps(body, separators=(",", ":")))
-
-    def _error(self, code: int, msg: str, status: int = 400):
-        raise _ApiError(status, code, msg)
-
-    def get(self):
-        sim = self.sim
-        ip = self.request.remote_ip or "?"
-        try:
-            weight = self.request_weight()
-        except _ApiError:
-            weight = self.weight
-        verdict = sim._admit_rest(ip, weight)
-        if verdict is not None:
-            status, retry, used = verdict
-            if status == 429:
-                code_msg = (f"Too many requests; current limit of IP({ip}) is "
-                            f"{sim.weight_limit} requests per minute. Please use the websocket "
-                            "for live updates to avoid polling the API.")
-            else:
-                code_msg = (f"Way too many requests; IP({ip}) banned until "
-                            f"{_now_ms() + retry * 1000}. Please use the websocket for live "
-                            "updates to avoid bans.")
-            sim.stats[f"rest_{status}"] += 1
-            self._reply(status, {"code": -1003, "msg": code_msg}, used, retry)
-            return
-        used = sim._weight_used(ip)
-        try:
-            body = self.respond()
-        except _ApiError as e:
-            self._reply(e.status, {"code": e.code, "msg": e.msg}, used)
-            return
-        sim.stats["rest_ok"] += 1
-        self._reply(200, body, used)
-
-    def request_weight(self) -> int:
-        return self.weight
-
-    def respond(self):
-        raise NotImplementedError
-
-    # parameter helpers -----------------------------------------------------------------------
-    def symbol(self) -> str:
-        s = self.get_argument("symbol", "")
-        if not s:
-            self._error(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or "
-                               "malformed.")
-        if s not in self.sim.symbols:
-            self._error(-1121, "Invalid symbol.")
-        return s
-
-    def int_arg(self, name: str, default: int | None = None, lo: int | None = None,
-                hi: int | None = None) -> int | None:
-        v = self.get_argument(name, None)
-        if v is None or v == "":
-            return default
-        try:
-            x = int(v)
-        except ValueError:
-            self._error(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
-                               "'^[0-9]{1,20}$'.")
-        if (lo is not None and x < lo) or (hi is not None and x > hi):
-            self._error(-1130, f"Data sent for parameter '{name}' is not valid.")
-        return x
-
-
-class _ApiError(Exception):
-    def __init__(self, status: int, code: int, msg: str):
-        super().__init__(msg)
-        self.status, self.code, self.msg = status, code, msg
-
-
-class AggTradesHandler(_RestHandler):
-    weight = 20
-
-    def respond(self):
-        sym = self.symbol()
-        limit = self.int_arg("limit", 500, 1, 1000)
-        from_id = self.int_arg("fromId")
-        start, end = self.int_arg("startTime"), self.int_arg("endTime")
-        if start is not None and end is not None and end - start >= 3_600_000:
-            self._error(-1127, "More than 1 hours between startTime and endTime.")
-        spec = symbol_spec(sym)
-        agg = self.sim.ledger.aggregates(sym)
-        sel = np.ones(len(agg), dtype=bool)
-        if from_id is not None:
-            sel &= agg["agg_id"].to_numpy() >= from_id
-        if start is not None:
-            sel &= agg["ts"].to_numpy() >= start
-        if end is not None:
-            sel &= agg["ts"].to_numpy() <= end
-        rows = agg[sel]
-        rows = rows.head(limit) if (from_id is not None or start is not None) else rows.tail(limit)
-        pd_, qd = spec.price_decimals, spec.qty_decimals
-        return [{"a": int(r.agg_id), "p": f"{r.price:.{pd_}f}", "q": f"{r.qty:.{qd}f}",
-                 "f": int(r.first_id), "l": int(r.last_id), "T": int(r.ts),
-                 "m": bool(r.is_buyer_maker)} for r in rows.itertuples()]
-
-
-class TradesHandler(_RestHandler):
-    weight = 5
-
-    def respond(self):
-        sym = self.symbol()
-        limit = self.int_arg("limit", 500, 1, 1000)
-        spec = symbol_spec(sym)
-        a = self.sim.ledger.arrays(sym)
-        idx = np.flatnonzero(a["x"] == X_MARKET)[-limit:]
-        pd_, qd = spec.price_decimals, spec.qty_decimals
-        return [{"id": int(a["trade_id"][i]), "price": f"{a['price'][i]:.{pd_}f}",
-                 "qty": f"{a['qty'][i]:.{qd}f}",
-                 "quoteQty": f"{a['price'][i] * a['qty'][i]:.{pd_ + qd}f}",
-                 "time": int(a["ts"][i]), "isBuyerMaker": bool(a["m"][i] == 1)} for i in idx]
-
-
-class KlinesHandler(_RestHandler):
-    def request_weight(self) -> int:
-        limit = self.int_arg("limit", 500, 1, 1500)
-        return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
-
-    def respond(self):
-        sym = self.symbol()
-        interval = self.get_argument("interval", "")
-        if interval not in KLINE_INTERVALS:
-            self._error(-1120, "Invalid interval.")
-        limit = self.int_arg("limit", 500, 1, 1500)
-        start, end = self.int_arg("startTime"), self.int_arg("endTime")
-        return klines(self.sim.ledger.arrays(sym), timeframe_ms(interval), start, end, limit,
-                      symbol_spec(sym))
-
-
-def klines(a: dict, tf: int, start: int | None, end: int | None, limit: int, spec) -> list:
-    """Binance kline rows built from the MARKET trades of one symbol's ledger arrays."""
-    mk = a["x"] == X_MARKET
-    ts, price, qty, m = a["ts"][mk], a["price"][mk], a["qty"][mk], a["m"][mk]
-    if len(ts) == 0:
-        return []
-    df = pd.DataFrame({"open_time": ts // tf * tf, "price": price, "qty": qty,
-                       "quote": price * qty, "buy": np.where(m == 0, qty, 0.0),
-                       "buy_quote": np.where(m == 0, price * qty, 0.0)})
-    if start is not None:
-        df = df[df["open_time"] >= start // tf * tf]
-    if end is not None:
-        df = df[df["open_time"] <= end]
-    g = df.groupby("open_time", sort=True)
-    bars = g.agg(open=("price", "first"), high=("price", "max"), low=("price", "min"),
-                 close=("price", "last"), volume=("qty", "sum"), quote=("quote", "sum"),
-                 count=("price", "size"), buy=("buy", "sum"), buy_quote=("buy_quote", "sum"))
-    bars = bars.head(limit) if start is not None else bars.tail(limit)
-    pd_, qd = spec.price_decimals, spec.qty_decimals
-    return [[int(t), f"{b.open:.{pd_}f}", f"{b.high:.{pd_}f}", f"{b.low:.{pd_}f}",
-             f"{b.close:.{pd_}f}", f"{b.volume:.{qd}f}", int(t) + tf - 1, f"{b.quote:.8f}",
-             int(b.count), f"{b.buy:.{qd}f}", f"{b.buy_quote:.8f}", "0"]
-            for t, b in zip(bars.index, bars.itertuples())]
-
-
-class ExchangeInfoHandler(_RestHandler):
-    def respond(self):
-        sim = self.sim
-        return {
-            "timezone": "UTC", "serverTime": _now_ms(),
-            "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE",
-                            "intervalNum": 1, "limit": sim.weight_limit}],
-            "symbols": [{
-                "symbol": s, "pair": s, "contractType": "PERPETUAL", "status": "TRADING",
-                "baseAsset": s[:-4] if s.endswith("USDT") else s, "quoteAsset": "USDT",
-                "pricePrecision": sp.price_decimals, "quantityPrecision": sp.qty_decimals,
-                "filters": [{"filterType": "PRICE_FILTER", "tickSize": repr(sp.tick_size)},
-                            {"filterType": "LOT_SIZE", "stepSize": repr(sp.step_size)}],
-            } for s, sp in ((s, symbol_spec(s)) for s in sim.symbols)],
-        }
-
-
 class ControlHandler(tornado.web.RequestHandler):
     """``/sim/<action>``: faults, pause/resume, stats and a ledger summary (tests, benches)."""
 
@@ -366,18 +201,56 @@ class SimExchange:
                  ping_interval: float = 180.0, ping_timeout: float | None = None,
                  max_connection_age: float = 24 * 3600.0, weight_limit: int = 2400,
                  ban_seconds: int = 120, retention_s: float | None = None,
-                 market_kwargs: dict | None = None):
+                 market_kwargs: dict | None = None, universe: int = 0,
+                 universe_rate_share: float = 0.1):
         self.host, self.port = host, port
         self.chunk_ms = chunk_ms
         self.replay_ticks = _load_replay(replay, symbols) if replay is not None else None
         if self.replay_ticks is not None:
             symbols = symbols or sorted(self.replay_ticks["symbol"].unique())
-        self.symbols = [s.upper() for s in (symbols or ["BTCUSDT", "ETHUSDT"])]
+        builtin = [s.upper() for s in (symbols or ["BTCUSDT", "ETHUSDT"])]
+        synthetic = make_universe(universe, seed) if universe else []
+        self.symbols = builtin + [u.symbol for u in synthetic if u.symbol not in builtin]
+        start_ms = _now_ms() if start_ms is None else int(start_ms)
+        if self.replay_ticks is not None and len(self.replay_ticks):
+            start_ms = int(self.replay_ticks["ts"].iloc[0])
+        self.seed = seed
         self.model = None
+        specs = {}
         if self.replay_ticks is None:
-            self.model = MarketModel(self.symbols, rate=rate, seed=seed,
-                                     start_ms=_now_ms() if start_ms is None else start_ms,
-                                     **(market_kwargs or {}))
+            kw = dict(market_kwargs or {})
+            groups = kw.pop("groups", None) or [builtin]
+            for c in sorted({u.cluster for u in synthetic if u.cluster is not None}):
+                groups.append([u.symbol for u in synthetic if u.cluster == c])
+            total = sum(u.quote_volume_per_day for u in synthetic) or 1.0
+            share = universe_rate_share * sum(KNOWN_SYMBOLS.get(b, (0, 0, 0, 0.3))[3]
+                                              for b in builtin)
+            for u in synthetic:
+                specs[u.symbol] = SymbolSpec(u.symbol, u.base_price, tick_size(u.base_price),
+                                             step_size(u.base_price),
+                                             share * u.quote_volume_per_day / total)
+            self.model = MarketModel(self.symbols, rate=rate, seed=seed, start_ms=start_ms,
+                                     specs=specs, groups=groups, **kw)
+            for u in synthetic:
+                if u.cluster is not None:
+                    self.model.beta[self.symbols.index(u.symbol)] = u.beta
+        # the past: built-in symbols form one cointegrated cluster with the live model's betas
+        instruments = []
+        for i, sym in enumerate(self.symbols):
+            sp = specs.get(sym) or symbol_spec(sym)
+            u = next((u for u in synthetic if u.symbol == sym), None)
+            if u is None:
+                beta = float(self.model.beta[i]) if self.model is not None else 1.0
+                u = UniverseSymbol(sym, sp.price, _BUILTIN_VOLUME.get(sym, 2e8), _BUILTIN_CLUSTER,
+                                   beta, _BUILTIN_ONBOARD.get(sym, 1609459200000))
+            cap = 0.003 if u.quote_volume_per_day >= 5e9 else 0.0075 if \
+                u.quote_volume_per_day >= 5e8 else 0.02
+            instruments.append(Instrument(u, sp.tick_size, sp.step_size, cap))
+        self.instruments = {i.symbol: i for i in instruments}
+        self.past = Past(instruments, start_ms, seed)
+        self.start_ms = start_ms
+        if self.model is not None:
+            self._continue_past()
         self.speed = speed
         # Binance drops a client after 10 min without a pong; Tornado caps the timeout at the
         # ping interval, so the default is the interval itself.
@@ -404,22 +277,143 @@ class SimExchange:
                              if self.replay_ticks is not None and len(self.replay_ticks) else 0)
         self.app = self._make_app()
 
+    def _continue_past(self) -> None:
+        """Start the live model where the past ends: same price, trade and aggregate ids above
+        every past id."""
+        m = self.model
+        end = self.past.end_ms
+        base = (end // DAY_MS + 1) * IDS_PER_DAY
+        for i, sym in enumerate(self.symbols):
+            bars = self.past.minutes(sym, end - MINUTE_MS, end)
+            if len(bars["close"]):
+                m.log_p0[i] = np.log(bars["close"][-1]) - m.spread[i]
+        m.size_median = 2_000.0 / np.exp(m.log_p0)
+        m.last_log_price = m.log_prices()
+        m.next_id = base + np.arange(len(self.symbols), dtype=np.int64) * IDS_PER_DAY
+        m.next_agg = m.next_id.copy()
+
+    # --- market state (REST and streams) ----------------------------------------------------
+    def now_ms(self) -> int:
+        """The exchange clock: the model's time (wall clock for a replay)."""
+        return int(self.model.t_ms) if self.model is not None else _now_ms()
+
+    def last_price(self, symbol: str) -> float:
+        """Last MARKET trade price, else the past's last close."""
+        a = self.ledger.arrays(symbol)
+        mk = np.flatnonzero(a["x"] == X_MARKET)
+        if len(mk):
+            return float(a["price"][mk[-1]])
+        bars = self.past.minutes(symbol, self.past.end_ms - DAY_MS, self.past.end_ms)
+        return float(bars["close"][-1]) if len(bars["close"]) else \
+            self.instruments[symbol].sym.base_price
+
+    def mark_price(self, symbol: str, t_ms: int | None = None) -> float:
+        """Mark price at ``t_ms`` (default now): index · (1 + P) of the minute (see past)."""
+        t = self.now_ms() if t_ms is None else int(t_ms)
+        minute = t // MINUTE_MS * MINUTE_MS
+        if minute < self.past.end_ms:
+            bars = self.past.minutes(symbol, minute, minute + MINUTE_MS)
+            price = float(bars["open"][0]) if len(bars["open"]) else self.last_price(symbol)
+        else:
+            a = self.ledger.arrays(symbol)
+            idx = np.flatnonzero((a["x"] == X_MARKET) & (a["ts"] <= t))
+            price = float(a["price"][idx[-1]]) if len(idx) else self.last_price(symbol)
+        slow, p, _ = self.past.premium_at(symbol, np.array([minute]))
+        return price / (1.0 + p[0]) * (1.0 + slow[0])
+
+    def premium_index(self, symbol: str) -> dict:
+        """``/fapi/v1/premiumIndex`` entry."""
+        now = self.now_ms()
+        minute = now // MINUTE_MS * MINUTE_MS
+        slow, p, _ = self.past.premium_at(symbol, np.array([minute]))
+        last = self.last_price(symbol)
+        index = last / (1.0 + p[0])
+        nxt = (now // FUNDING_MS + 1) * FUNDING_MS
+        rate = self.past.funding(symbol, nxt, nxt)["funding_rate"]
+        return {"symbol": symbol, "markPrice": f"{index * (1 + slow[0]):.8f}",
+                "indexPrice": f"{index:.8f}", "estimatedSettlePrice": f"{index:.8f}",
+                "lastFundingRate": f"{float(rate.iloc[0]) if len(rate) else INTEREST:.8f}",
+                "interestRate": f"{INTEREST:.8f}", "nextFundingTime": int(nxt), "time": now}
+
+    def ticker_24hr(self, symbol: str) -> dict:
+        """``/fapi/v1/ticker/24hr`` entry over the last 24 h of 1-minute bars."""
+        from .past import merge_bars
+        from .rest import live_bars
+        now = self.now_ms()
+        lo = now - DAY_MS
+        first = (lo // MINUTE_MS + 1) * MINUTE_MS
+        bars = merge_bars(self.past.minutes(symbol, first, now),
+                          live_bars(self.ledger.arrays(symbol), "1m", first, now))
+        ins = self.instruments[symbol]
+        pdec, qdec = ins.price_decimals, ins.qty_decimals
+        a = self.ledger.arrays(symbol)
+        mk = np.flatnonzero(a["x"] == X_MARKET)
+        o = float(bars["open"][0]) if len(bars["open"]) else self.last_price(symbol)
+        c = self.last_price(symbol)
+        vol = float(bars["volume"].sum())
+        quote = float(bars["quote_volume"].sum())
+        last_id = int(a["trade_id"][mk[-1]]) if len(mk) else \
+            (self.past.end_ms // DAY_MS) * IDS_PER_DAY
+        count = int(bars["trades"].sum())
+        return {"symbol": symbol, "priceChange": f"{c - o:.{pdec}f}",
+                "priceChangePercent": f"{(c / o - 1) * 100:.3f}",
+                "weightedAvgPrice": f"{quote / vol if vol else c:.{pdec}f}",
+                "lastPrice": f"{c:.{pdec}f}",
+                "lastQty": f"{float(a['qty'][mk[-1]]) if len(mk) else ins.step:.{qdec}f}",
+                "openPrice": f"{o:.{pdec}f}",
+                "highPrice": f"{max(float(bars['high'].max(initial=c)), c):.{pdec}f}",
+                "lowPrice": f"{min(float(bars['low'].min(initial=c)), c):.{pdec}f}",
+                "volume": f"{vol:.{qdec}f}", "quoteVolume": f"{quote:.2f}", "openTime": lo,
+                "closeTime": now, "firstId": max(0, last_id - count + 1), "lastId": last_id,
+                "count": count}
+
+    def book(self, symbol: str, levels: int) -> tuple[list, list]:
+        """A synthetic order book around the last price: (bids, asks) as [price, qty] strings,
+        best first; sizes grow away from the touch, deterministic per second."""
+        ins = self.instruments[symbol]
+        tick, pdec, qdec = ins.tick, ins.price_decimals, ins.qty_decimals
+        last = self.last_price(symbol)
+        bid = math.floor(last / tick + 1e-9) * tick
+        rng = np.random.default_rng([self.seed, self.now_ms() // 1000, len(symbol)])
+        unit = max(ins.step, round(5_000.0 / last / ins.step) * ins.step)
+        q = unit * (1.0 + np.arange(levels) * 0.3)[None, :] * rng.lognormal(0.0, 0.5,
+                                                                            (2, levels))
+        q = np.maximum(np.round(q / ins.step), 1) * ins.step
+        bids = [[f"{bid - k * tick:.{pdec}f}", f"{q[0, k]:.{qdec}f}"] for k in range(levels)]
+        asks = [[f"{bid + (k + 1) * tick:.{pdec}f}", f"{q[1, k]:.{qdec}f}"]
+                for k in range(levels)]
+        return bids, asks
+
+    def depth(self, symbol: str, limit: int) -> dict:
+        """``/fapi/v1/depth`` answer."""
+        now = self.now_ms()
+        bids, asks = self.book(symbol, limit)
+        return {"lastUpdateId": self.stats["published"] + now // 100, "E": now, "T": now,
+                "bids": bids, "asks": asks}
+
+    def book_ticker(self, symbol: str) -> dict:
+        """``/fapi/v1/ticker/bookTicker`` entry."""
+        now = self.now_ms()
+        bids, asks = self.book(symbol, 1)
+        return {"symbol": symbol, "bidPrice": bids[0][0], "bidQty": bids[0][1],
+                "askPrice": asks[0][0], "askQty": asks[0][1], "time": now,
+                "lastUpdateId": self.stats["published"] + now // 100}
+
     # --- lifecycle -------------------------------------------------------------------------
     def _make_app(self) -> tornado.web.Application:
         routes = []
-        for prefix, route in (("/public", "public"), ("/market", "market"), ("", "public")):
+        for prefix, route in (("/public", "public"), ("/market", "market"),
+                              ("/private", "private"), ("", "public")):
             kw = {"sim": self, "route": route}
             routes += [(prefix + r"/ws/?(.*)", StreamSocket, kw | {"combined": False}),
                        (prefix + r"/stream/?", StreamSocket, kw | {"combined": True})]
         kw = {"sim": self}
-        routes += [(r"/fapi/v1/aggTrades", AggTradesHandler, kw),
-                   (r"/fapi/v1/trades", TradesHandler, kw),
-                   (r"/fapi/v1/klines", KlinesHandler, kw),
-                   (r"/fapi/v1/exchangeInfo", ExchangeInfoHandler, kw),
-                   (r"/sim/(.+)", ControlHandler, kw)]
+        routes += rest_routes(self) + [(r"/sim/(.+)", ControlHandler, kw)]
         return tornado.web.Application(routes, websocket_ping_interval=self.ping_interval,
                                        websocket_ping_timeout=self.ping_timeout,
-                                       websocket_max_message_size=1 << 20)
+                                       websocket_max_message_size=1 << 20,
+                                       default_handler_class=NotFoundHandler,
+                                       default_handler_args=kw)
 
     def _listen(self) -> None:
         socks = tornado.netutil.bind_sockets(self.port, self.host, family=socket.AF_INET)
@@ -539,10 +533,9 @@ class SimExchange:
             event_ts = np.maximum(ts, now)
         wanted = self._ever_streams
         frames: list[tuple[int, str, str]] = []  # (trade time, stream, payload)
-        for i, symbol in enumerate(self.symbols):
+        for i in np.unique(sym).tolist():
+            symbol = self.symbols[i]
             sel = sym == i
-            if not sel.any():
-                continue
             self.ledger.append(symbol, ts[sel], event_ts[sel], ids[sel], price[sel], qty[sel],
                                m[sel], x[sel], agg[sel])
             self.stats["published"] += int(sel.sum())
@@ -564,8 +557,8 @@ class SimExchange:
             self._send_frames(conn, [(s, p) for _, s, p in frames if conn.wants(s)])
 
     def _trade_frames(self, symbol, sel, ts, event_ts, ids, price, qty, m, x):
-        spec = symbol_spec(symbol)
-        pd_, qd = spec.price_decimals, spec.qty_decimals
+        ins = self.instruments[symbol]
+        pd_, qd = ins.price_decimals, ins.qty_decimals
         stream = f"{symbol.lower()}@trade"
         out = []
         for e, t, i, p, q, mm, xx in zip(event_ts[sel].tolist(), ts[sel].tolist(),
@@ -579,8 +572,8 @@ class SimExchange:
         return out
 
     def _agg_frames(self, symbol, sel, ts, event_ts, ids, price, qty, m, x, agg):
-        spec = symbol_spec(symbol)
-        pd_, qd = spec.price_decimals, spec.qty_decimals
+        ins = self.instruments[symbol]
+        pd_, qd = ins.price_decimals, ins.qty_decimals
         stream = f"{symbol.lower()}@aggTrade"
         mk = sel & (x == X_MARKET) & (agg >= 0)
         a = agg[mk]

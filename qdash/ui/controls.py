@@ -6,14 +6,18 @@ z-score levels in standard deviations, fees in basis points.
 
 from __future__ import annotations
 
+import html
+
 import ipywidgets as w
 
 from ..analytics import LIQUIDITY_FILTERS
+from ..analytics.pair_metrics import metrics_help
 
 SOURCES = [("simulated exchange", "sim"), ("Binance live", "binance"),
            ("server hub (pushed ticks)", "hub"), ("stored data", "store")]
 TIMEFRAMES = ["1s", "1m", "5m", "15m", "1h", "1d"]
-METHODS = [("OLS", "ols"), ("Huber", "huber"), ("Theil-Sen", "theil-sen"), ("Kalman", "kalman")]
+METHODS = [("rolling OLS", "rolling-ols"), ("Huber", "huber"), ("Theil–Sen", "theil-sen"),
+           ("Kalman", "kalman")]
 _DESC = {"description_width": "initial"}
 
 
@@ -100,11 +104,14 @@ class AlertControls:
         self.add = w.Button(description="add rule", button_style="primary")
         self.rules = w.HTML()
         self.history = w.HTML()
+        self.metrics = w.HTML(
+            "<details><summary>metrics a rule can use</summary><pre style='font-size:11px'>"
+            + html.escape(metrics_help()) + "</pre></details>")
 
     def widget(self) -> w.Widget:
         return w.VBox([
             w.HBox([self.expression, self.name, self.severity, self.cooldown]),
-            w.HBox([self.webhook_kind, self.webhook_url, self.add]),
+            w.HBox([self.webhook_kind, self.webhook_url, self.add]), self.metrics,
             w.HTML("<b>active rules</b>"), self.rules,
             w.HTML("<b>firing history</b>"), self.history,
         ])

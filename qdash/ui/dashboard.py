@@ -35,12 +35,14 @@ from ..alerts import AlertManager, WebhookSink
 from ..analytics import PairConfig, check_filters, liquidity_stats
 from ..bars import stored_candles
 from ..errors import QdashError
-from ..live import MIN_TEST_BARS, LiveSession
+from ..live import LiveSession
 from ..model import normalize_symbol, timeframe_ms
 from ..store import Store
 from .bokeh_widget import FrameBokehModel
 from .controls import AlertControls, BacktestControls, DataControls, MarketControls
 from .plots import DOWN, UP, PairFigures
+from .render import fmt as _fmt
+from .render import live_point, pair_columns, signal_rows
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +50,6 @@ ROLLOVER = 2_000          # points kept per time-series source in the browser
 STATS_EVERY_S = 1.0       # stats table refresh
 HEAT_EVERY_S = 5.0        # correlation heatmap refresh
 STATS_HISTORY_EVERY_S = 60.0  # one row of the per-minute stats time series
-
-
-def _fmt(v, digits: int = 4) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, bool | np.bool_):
-        return "yes" if v else "no"
-    if isinstance(v, int | np.integer):
-        return f"{v:,}"
-    if isinstance(v, float | np.floating):
-        if not math.isfinite(v):
-            return "–"
-        return f"{v:,.{digits}g}" if abs(v) < 1e6 else f"{v:,.0f}"
-    return html.escape(str(v))
 
 
 def _table(rows: list[tuple[str, str]], cls: str = "qdash-stats") -> str:
@@ -116,7 +104,8 @@ class Dashboard:
 
     def __init__(self, source: str = "sim", symbols=("BTCUSDT", "ETHUSDT"), y: str | None = None,
                  x: str | None = None, timeframe: str = "1s", window: int = 120,
-                 method: str = "ols", entry: float = 2.0, exit: float = 0.0, stop: float = 4.0,
+                 method: str = "rolling-ols", entry: float = 2.0, exit: float = 0.0,
+                 stop: float = 4.0,
                  db: str | None = None, fps: float = 10.0, sim_ws_url: str | None = None,
                  sim_rest_url: str | None = None, sim_rate: float = 200.0):
         self.symbols = [normalize_symbol(s) for s in symbols]
@@ -189,7 +178,6 @@ class Dashboard:
         self.heat_view = FrameBokehModel(self.figures.heatmap)
         self.backtest_view = FrameBokehModel(self.figures.backtest_layout())
         self._cursors = {"y": 0, "x": 0, "pair": 0}
-        self._z_history = np.empty(0)
         self._norm_base: tuple[float, float] | None = None
         if not hasattr(self, "_market_box"):
             self._market_box = w.VBox()
@@ -280,7 +268,11 @@ class Dashboard:
         color = {"info": "#555", "ok": "#1b7f3b", "warn": "#b36b00", "error": "#c62828"}[level]
         hold = hold_s if hold_s is not None else (15.0 if level == "error" else 5.0)
         self._notice_until = time.monotonic() + hold
-        self.status.value = f"<span style='color:{color}'>{html.escape(text)}</span>"
+        if "\n" in text:  # a parser error with its caret line
+            self.status.value = (f"<pre style='color:{color};margin:0'>{html.escape(text)}"
+                                 "</pre>")
+        else:
+            self.status.value = f"<span style='color:{color}'>{html.escape(text)}</span>"
 
     def _render_status(self, s: LiveSession, m: dict) -> None:
         if time.monotonic() < getattr(self, "_notice_until", 0.0):
@@ -307,12 +299,13 @@ class Dashboard:
 
     # --- live ----------------------------------------------------------------------------------
     def _pair_config(self) -> PairConfig:
+        """The pair's analytics and THE signal (charts, table, alerts and the backtest button
+        all use it): the chosen hedge method on log prices, β and z over ``window`` bars."""
         m = self.market
         wnd = int(m.window.value)
-        return PairConfig(beta_window=wnd, z_window=wnd, corr_window=wnd, log=True,
-                          z_on="kalman" if m.method.value == "kalman" else "rolling",
-                          r=1e-6, delta=1e-5, window=max(wnd * 10, 2_000),
-                          history=max(ROLLOVER, wnd * 2))
+        return PairConfig(symbol_y=self.y, symbol_x=self.x, hedge=m.method.value, log=True,
+                          beta_window=wnd, z_window=wnd, corr_window=wnd,
+                          window=max(wnd * 10, 2_000), history=max(ROLLOVER, wnd * 2))
 
     async def _make_feed(self, source: str):
         symbols = self._watched()
@@ -483,65 +476,28 @@ class Dashboard:
             src._n_forming = len(forming)
 
     def _render_pair(self, s: LiveSession) -> None:
-        new, self._cursors["pair"] = s.pair_rows_since(self._cursors["pair"], ROLLOVER)
+        shown = self._cursors["pair"]
+        new, self._cursors["pair"] = s.pair_rows_since(shown, ROLLOVER)
         metrics = s.metrics()
-        m = self.market
-        method = m.method.value
         if len(new):
-            y_raw = np.exp(new["y"].to_numpy())  # the pair state works in log prices
-            x_raw = np.exp(new["x"].to_numpy())
             if self._norm_base is None:
-                self._norm_base = (float(y_raw[0]), float(x_raw[0]))
-            if method in ("huber", "theil-sen"):
-                key = "theil_sen" if method == "theil-sen" else "huber"
-                b, a = metrics.get(f"beta_{key}", math.nan), metrics.get(f"alpha_{key}", math.nan)
-                spread = (new["y"] - (b * new["x"] + a)).to_numpy()
-            else:
-                col = "spread_kalman" if method == "kalman" else "spread_rolling"
-                spread = new[col].to_numpy()
-            wnd = int(m.window.value)
-            hist = np.concatenate([self._z_history, spread])[-(wnd + len(spread)):]
-            roll = pd.Series(hist).rolling(wnd, min_periods=wnd)
-            mean = roll.mean().to_numpy()[-len(spread):]
-            std = roll.std(ddof=0).to_numpy()[-len(spread):]
-            self._z_history = hist[-wnd:]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                z = (new["zscore_raw"].to_numpy() if method in ("ols", "kalman")
-                     else (spread - mean) / std)
-            band = 2.0 * std
-            n = len(new)
-            data = {
-                "t": new.index.as_unit("ms").asi8.astype(float).tolist(),
-                "y_norm": (y_raw / self._norm_base[0]).tolist(),
-                "x_norm": (x_raw / self._norm_base[1]).tolist(),
-                "spread": spread.tolist(), "mean": mean.tolist(),
-                "upper": (mean + band).tolist(), "lower": (mean - band).tolist(),
-                "z": z.tolist(), "corr": new["corr_returns"].tolist(),
-                "beta_ols": [metrics["beta_ols"]] * n,
-                "beta_rolling_ols": new["beta_rolling"].tolist(),
-                "beta_huber": [metrics["beta_huber"]] * n,
-                "beta_theil_sen": [metrics["beta_theil_sen"]] * n,
-                "beta_kalman": new["beta_kalman"].tolist(),
-            }
-            # NaN (not yet defined) is sent as NaN: Bokeh draws a gap (None would become 0)
+                self._norm_base = (math.exp(new["y"].iloc[0]), math.exp(new["x"].iloc[0]))
+            data = pair_columns(new, metrics, s.state.spec, self._norm_base,
+                                continues=shown > 0)
+            # NaN (not yet defined, or a break) is sent as NaN: Bokeh lifts the pen there
             self.figures.pair.stream(data, rollover=ROLLOVER)
-        self._render_live_z(s, metrics)
+        self._render_live_z(s)
 
-    def _render_live_z(self, s: LiveSession, metrics: dict) -> None:
-        """The z-score the forming bar would have now (moves every frame)."""
+    def _render_live_z(self, s: LiveSession) -> None:
+        """The z-score the forming bar would have now (moves every frame): the pair kernel run
+        on a copy of the live state (:meth:`PairState.preview`)."""
         fy, fx = s.forming(self.y), s.forming(self.x)
-        if not len(fy) or not len(fx) or len(self._z_history) < int(self.market.window.value):
+        if not len(fy) or not len(fx):
+            self.figures.live.data = live_point(None, 0.0)
             return
-        method = self.market.method.value
-        key = {"kalman": "kalman", "huber": "huber", "theil-sen": "theil_sen"}.get(method,
-                                                                                   "rolling")
-        b, a = metrics.get(f"beta_{key}", math.nan), metrics.get(f"alpha_{key}", math.nan)
-        spread = math.log(fy["close"].iloc[-1]) - (b * math.log(fx["close"].iloc[-1]) + a)
-        mean, std = float(self._z_history.mean()), float(self._z_history.std())
-        if not (std > 0 and math.isfinite(spread)):
-            return
-        t = float(max(fy.index[-1].value, fx.index[-1].value) // 1_000_000)
-        self.figures.live.data = {"t": [t], "z": [(spread - mean) / std]}
+        t_open = int(max(fy.index[-1].value, fx.index[-1].value) // 1_000_000)
+        pv = s.state.preview(float(fy["close"].iloc[-1]), float(fx["close"].iloc[-1]), t_open)
+        self.figures.live.data = live_point(pv, t_open)
 
     def _render_heat(self, candles: dict[str, pd.DataFrame]) -> None:
         closes = {s: c["close"] for s, c in candles.items() if len(c) >= 3}
@@ -576,18 +532,12 @@ class Dashboard:
         m = s.metrics()
         feed = s.feed.stats() if hasattr(s.feed, "stats") else {}
         per = feed.get("symbols", {})
-        enough = m["bars"] >= MIN_TEST_BARS
         waiting = s.waiting_for()
+        enough = not any(w.startswith("ADF") for w in waiting)
         rows = [
             ("pair", f"{self.y} / {self.x} ({s.timeframe} bars, log prices)"),
-            ("aligned bars", _fmt(m["bars"])),
-            ("z-score", _fmt(m["zscore"], 3) + (" (STALE LEG)" if m["stale"] else "")),
-            ("β OLS (refresh window)", _fmt(m["beta_ols"])),
-            ("β rolling OLS", _fmt(m["beta_rolling"])),
-            ("β Huber", _fmt(m["beta_huber"])),
-            ("β Theil–Sen", _fmt(m["beta_theil_sen"])),
-            ("β Kalman", _fmt(m["beta_kalman"])),
-            ("β disagreement (max−min)/|median|", _fmt(m["beta_disagreement"], 3)),
+            ("aligned bars (this segment)", f"{_fmt(m['bars'])} ({_fmt(m['segment_bars'])})"),
+            *signal_rows(m, s.state.spec, waiting),
             ("ADF stat / p (stationarity of the OLS spread)",
              f"{_fmt(m['adf_stat'], 3)} / {_fmt(m['adf_p'], 3)}" if enough else "–"),
             ("Engle–Granger coint p (MacKinnon)", _fmt(m["coint_p"], 3) if enough else "–"),
@@ -658,24 +608,13 @@ class Dashboard:
         pa = PairAnalytics.from_bars(by, bx, self._pair_config(),
                                      timeframe_ms=timeframe_ms(self.market.timeframe.value))
         ser = pa.series.iloc[-ROLLOVER:]
-        wnd = int(self.market.window.value)
-        spread = ser["spread_rolling"]
-        mean, std = spread.rolling(wnd).mean(), spread.rolling(wnd).std(ddof=0)
-        data = {"t": ser.index.as_unit("ms").asi8.astype(float),
-                "y_norm": ser["price_y"] / ser["price_y"].iloc[0],
-                "x_norm": ser["price_x"] / ser["price_x"].iloc[0], "spread": spread,
-                "mean": mean, "upper": mean + 2 * std, "lower": mean - 2 * std,
-                "z": ser["zscore_raw"], "corr": ser["corr_returns"],
-                "beta_ols": np.full(len(ser), pa.summary["beta_ols"]),
-                "beta_rolling_ols": ser["beta_rolling"],
-                "beta_huber": np.full(len(ser), pa.summary["beta_huber"]),
-                "beta_theil_sen": np.full(len(ser), pa.summary["beta_theil_sen"]),
-                "beta_kalman": ser["beta_kalman"]}
-        self.figures.pair.data = {k: np.asarray(vs, dtype=float).tolist()
-                                  for k, vs in data.items()}
+        self.figures.pair.data = pair_columns(ser, pa.summary, pa.state.spec,
+                                              (ser["price_y"].iloc[0], ser["price_x"].iloc[0]),
+                                              continues=False)
         self._render_heat(candles)
-        self.stats.value = _table([(k, _fmt(v)) for k, v in pa.summary.items()
-                                   if not isinstance(v, str)])
+        waiting = pa.state.waiting_for()
+        self.stats.value = _table(signal_rows(pa.summary, pa.state.spec, waiting) + [
+            (k, _fmt(v)) for k, v in pa.summary.items() if not isinstance(v, str)])
         for view in self._views():
             self.comm_messages += view.flush()
         self._say(f"stored data: {len(ser):,} aligned {self.market.timeframe.value} bars", "ok")
@@ -683,20 +622,19 @@ class Dashboard:
     # --- backtest ------------------------------------------------------------------------------
     async def run_backtest(self) -> None:
         """Backtest the rule on the candles recorded so far (stored ones included)."""
+        from ..backtest import metrics as mt
         from ..backtest import run
 
         m, b = self.market, self.bt
         candles = self._stored_candles()
         by, bx = candles[self.y], candles[self.x]
-        wnd = int(m.window.value)
-        if min(len(by), len(bx)) < wnd + 10:
-            self._say(f"backtest needs {wnd + 10} bars of each leg (window {wnd} + 10), have "
-                      f"{len(by)} / {len(bx)}", "warn")
+        if min(len(by), len(bx)) < 2:
+            self._say(f"backtest needs stored bars of both legs, have {len(by)} / {len(bx)}",
+                      "warn")
             return
-        hedge = {"ols": "rolling-ols", "kalman": "kalman"}.get(m.method.value, "rolling-ols")
         self._say("backtest running…")
         result = await asyncio.to_thread(
-            run, by, bx, hedge=hedge, window=wnd, z_window=wnd, entry=m.entry.value,
+            run, by, bx, self._pair_config().signal(), entry=m.entry.value,
             exit=m.exit.value, stop=m.stop.value or None, max_hold=b.max_hold.value or None,
             fee_bps=b.fee_bps.value, slippage_bps=b.slippage_bps.value)
         self.last_backtest = result
@@ -714,13 +652,18 @@ class Dashboard:
                 "t": (pd.DatetimeIndex(times).as_unit("ms").asi8).astype(float).tolist(),
                 "z": [float(z) if math.isfinite(z) else 0.0 for z in zs],
                 "kind": kinds, "color": ["#d62728" if k == "entry" else "#2ca02c" for k in kinds]}
-        b.metrics.value = _table([(k, _fmt(v)) for k, v in result.metrics.items()],
-                                 "qdash-backtest-metrics")
-        b.trades.value = _frame_html(tr, "qdash-backtest-trades")
+        notes = "".join(f"<div style='color:#b36b00'>{html.escape(n)}</div>"
+                        for n in result.notes)
+        b.metrics.value = (_table([(k, "n/a" if k in mt.ANNUALISED and not result.metrics[
+            "annualised"] else _fmt(v)) for k, v in result.metrics.items()],
+            "qdash-backtest-metrics") + notes)
+        b.trades.value = _frame_html(tr.rename(columns={"beta": "beta (log prices)"}),
+                                     "qdash-backtest-trades")
         for view in self._views():
             self.comm_messages += view.flush()
-        self._say(f"backtest: {len(tr)} trades, total return "
-                  f"{_fmt(result.metrics.get('total_return'), 3)}", "ok")
+        self._say(f"backtest ({result.params['hedge']}): {len(tr)} trades, total return "
+                  f"{_fmt(result.metrics.get('total_return'), 3)}"
+                  + (f" — {result.notes[0]}" if not len(tr) and result.notes else ""), "ok")
 
     # --- alerts --------------------------------------------------------------------------------
     def add_rule(self) -> None:

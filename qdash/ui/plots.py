@@ -85,7 +85,8 @@ class PairFigures:
         self.normalized.line("t", "x_norm", source=self.pair, color="#ff7f0e", legend_label=x)
         self.normalized.legend.location = "top_left"
 
-        self.spread = _time_figure(f"spread  {y} − β·{x} − α, rolling mean ± {band_k:g}σ",
+        self.spread = _time_figure(f"spread  {y} − β·{x} − α (log prices), z-window mean ± "
+                                   f"{band_k:g}σ",
                                    x_range=shared)
         self.spread.line("t", "spread", source=self.pair, color="#333333", legend_label="spread")
         self.spread.line("t", "mean", source=self.pair, color="#888888", line_dash="dashed",
@@ -94,7 +95,8 @@ class PairFigures:
                           fill_color="#1f77b4", legend_label=f"±{band_k:g}σ")
         self.spread.legend.location = "top_left"
 
-        self.zscore = _time_figure("z-score of the spread (rolling, causal)", x_range=shared)
+        self.zscore = _time_figure("z-score of the spread — the one alerts fire on and the "
+                                   "backtest trades", x_range=shared)
         self.z_line = self.zscore.line("t", "z", source=self.pair, color="#6a3d9a")
         self.zscore.scatter("t", "z", source=self.live, size=9, color="#6a3d9a",
                             legend_label="now (forming bar)")
@@ -118,7 +120,8 @@ class PairFigures:
                                         height=180, y_range=(-1.05, 1.05))
         self.correlation.line("t", "corr", source=self.pair, color="#2ca02c")
 
-        self.hedge = _time_figure(f"hedge ratio β of {y} on {x}, every estimator", x_range=shared)
+        self.hedge = _time_figure(f"hedge ratio β of {y} on {x} (log prices), every estimator",
+                                  x_range=shared)
         for name, color in ESTIMATOR_COLORS.items():
             self.hedge.line("t", f"beta_{name}", source=self.pair, color=color,
                             legend_label=name.replace("_", " "))

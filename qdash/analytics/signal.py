@@ -1,0 +1,334 @@
+"""THE trading signal of a pair: hedge ratio, spread and z-score, defined once.
+
+The charts (spread, bands, z, live dot), the stats table, alerts, the backtest (API, CLI and the
+dashboard's button), sweeps, walk-forward and the scanner's out-of-sample check all take a
+:class:`SignalSpec` and get their numbers from this module (batch: :func:`compute_signal`) or from
+:class:`~qdash.analytics.pair.PairState`, which advances the same kernel one bar at a time. Nothing
+else computes a spread or a z-score.
+
+Definition, for aligned closes ``P^y_t``, ``P^x_t`` of two legs (bars labelled by open time, UTC):
+
+* **Alignment and gaps** (:func:`align_bars`): bars of the two legs are joined on open time; a leg
+  without a bar carries its previous close for at most ``max_gap_bars`` bars. A leg silent for
+  longer is a *hole*: the pair has no bars until both legs trade again, and the next bar starts a
+  new **segment** — every window below restarts empty there (no statistic bridges a hole).
+* **Working values**: ``y_t = ln P^y_t``, ``x_t = ln P^x_t`` (``log=True``, the default
+  everywhere), else the prices themselves. β is in these units: with log prices it is the
+  elasticity of y to x (a spread position holds β times y's notional in x).
+* **Hedge ratio** ``β_t, α_t``, known at bar t's close, by ``hedge``:
+
+  - ``rolling-ols``: OLS with intercept of y on x over the segment's last ``beta_window`` bars
+    including t; undefined until the window is full.
+  - ``huber`` / ``theil-sen``: the robust fit (scikit-learn ``HuberRegressor`` without penalty /
+    ``scipy.stats.theilslopes``) on the same window, refitted every ``refit_every`` bars from the
+    bar the window first fills, held in between.
+  - ``kalman``: state (β, a) a random walk, observation ``y_t = β_t (x_t − x_ref) + a_t + v_t``
+    with ``x_ref`` the mean of x over the segment's first ``beta_window`` bars (centring makes β
+    identified at any price level); ``α_t = a_t − β_t x_ref``. It starts at the bar the first
+    window fills, from that window's OLS fit and covariance (``R`` = ``kalman_r``, default the
+    OLS residual variance); each later bar predicts ``P ← P/(1 − δ)`` (discount factor: β's
+    memory is about ``1/δ`` bars whatever the price level; δ default ``1/beta_window``) and
+    updates on the bar.
+  - ``fixed``: the given ``beta`` and ``alpha`` (no warm-up).
+
+* **Spread** ``s_t = y_t − (β_t x_t + α_t)``.
+* **z-score** ``z_t = (s_t − mean(s)) / std(s)`` over the last ``z_window`` defined spreads of the
+  segment **including** ``s_t``, ``ddof = 1``; undefined until ``z_window`` spreads exist.
+* **Warm-up**: a segment's first z is at its bar ``beta_window + z_window − 1`` (1-based; for
+  ``fixed``, bar ``z_window``): :attr:`SignalSpec.warmup_bars`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import pandas as pd
+
+from ..errors import AnalyticsError
+from . import _kernels as K
+
+HEDGE_METHODS = ("rolling-ols", "huber", "theil-sen", "kalman", "fixed")
+"""The one name of every hedge method, in the API, the CLI and the dashboard."""
+
+SIGNAL_COLUMNS = ("beta", "alpha", "spread", "zscore")
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """Everything that defines a pair's signal (see the module docstring for the formulas).
+
+    Windows are in bars. ``refit_every``: bars between refits of ``huber``/``theil-sen``
+    (rolling OLS and Kalman move every bar). ``beta``/``alpha``: the ``fixed`` hedge, in working
+    units. ``kalman_delta`` (None: ``1/beta_window``) and ``kalman_r`` (None: estimated) are the
+    filter's discount and observation variance. ``max_gap_bars``: the longest silence of a leg
+    that is bridged by carrying its close; a longer one restarts every window.
+    """
+
+    hedge: str = "rolling-ols"
+    log: bool = True
+    beta_window: int = 120
+    z_window: int = 120
+    refit_every: int = 10
+    beta: float | None = None
+    alpha: float = 0.0
+    kalman_delta: float | None = None
+    kalman_r: float | None = None
+    max_gap_bars: int = 60
+    huber_epsilon: float = 1.35
+
+    def validate(self) -> None:
+        """Raise :class:`AnalyticsError` naming the first inconsistent field."""
+        if self.hedge not in HEDGE_METHODS:
+            raise AnalyticsError(f"unknown hedge method {self.hedge!r}: use one of "
+                                 f"{', '.join(HEDGE_METHODS)}")
+        if self.beta_window < 3:
+            raise AnalyticsError(f"beta_window must be >= 3 bars, got {self.beta_window}")
+        if self.z_window < 2:
+            raise AnalyticsError(f"z_window must be >= 2 bars, got {self.z_window}")
+        if self.refit_every < 1:
+            raise AnalyticsError(f"refit_every must be >= 1 bar, got {self.refit_every}")
+        if self.hedge == "fixed" and (self.beta is None or not math.isfinite(self.beta)):
+            raise AnalyticsError("hedge 'fixed' needs beta=<value> (in working units)")
+        if self.kalman_delta is not None and not 0 < self.kalman_delta < 1:
+            raise AnalyticsError(f"kalman_delta must be in (0, 1), got {self.kalman_delta}")
+        if self.kalman_r is not None and not self.kalman_r > 0:
+            raise AnalyticsError(f"kalman_r must be > 0, got {self.kalman_r}")
+        if self.max_gap_bars < 0:
+            raise AnalyticsError(f"max_gap_bars must be >= 0, got {self.max_gap_bars}")
+
+    @property
+    def delta(self) -> float:
+        """The Kalman discount δ in use."""
+        return self.kalman_delta if self.kalman_delta is not None else 1.0 / self.beta_window
+
+    @property
+    def beta_warmup(self) -> int:
+        """Bars of a segment before β is first defined (1-based bar of the first β)."""
+        return 1 if self.hedge == "fixed" else self.beta_window
+
+    @property
+    def warmup_bars(self) -> int:
+        """Bars of a segment up to and including its first z-score."""
+        return self.beta_warmup + self.z_window - 1
+
+    @property
+    def space(self) -> str:
+        """``"log prices"`` or ``"prices"``: the units of β, α and the spread."""
+        return "log prices" if self.log else "prices"
+
+    def describe(self) -> str:
+        """One line, e.g. ``rolling-ols β over 120 bars of log prices, z over 120 bars``."""
+        if self.hedge == "fixed":
+            hedge = f"fixed β = {self.beta:g}, α = {self.alpha:g} on {self.space}"
+        else:
+            hedge = f"{self.hedge} β over {self.beta_window} bars of {self.space}"
+            if self.hedge in ("huber", "theil-sen"):
+                hedge += f" (refit every {self.refit_every})"
+            if self.hedge == "kalman":
+                hedge += f" (δ = {self.delta:.3g})"
+        return f"{hedge}, z over {self.z_window} bars"
+
+    def wait_text(self, bars: int) -> str | None:
+        """What the z-score still waits for after ``bars`` bars of the current segment, or None.
+
+        E.g. ``z-score: 183 of 239 bars (120-bar β window + 120-bar z window)``."""
+        need = self.warmup_bars
+        if bars >= need:
+            return None
+        why = (f"{self.z_window}-bar z window" if self.hedge == "fixed" else
+               f"{self.beta_window}-bar β window + {self.z_window}-bar z window")
+        return f"z-score: {bars:,} of {need:,} bars ({why})"
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(SignalSpec))
+
+    def signal(self) -> SignalSpec:
+        """The :class:`SignalSpec` part of this object (itself for a plain spec)."""
+        return SignalSpec(**{k: getattr(self, k) for k in SignalSpec.field_names()})
+
+    def to_dict(self) -> dict:
+        return asdict(self.signal())
+
+
+def kernel_method(spec: SignalSpec) -> int:
+    """The pair kernel's source of the signal's β for ``spec.hedge``."""
+    return {"rolling-ols": K.M_ROLLING, "kalman": K.M_KALMAN}.get(spec.hedge, K.M_GIVEN)
+
+
+def kalman_r_arg(spec: SignalSpec) -> float:
+    """The kernel's ``r`` argument (NaN: estimate from the first window)."""
+    return math.nan if spec.kalman_r is None else float(spec.kalman_r)
+
+
+def robust_fit(hedge: str, y: np.ndarray, x: np.ndarray, epsilon: float = 1.35
+               ) -> tuple[float, float]:
+    """(β, α) of y on x with intercept by ``huber`` or ``theil-sen`` (NaN when x is constant)."""
+    from .hedge import _huber, _theil_sen
+
+    if not np.ptp(x) > 0:
+        return math.nan, math.nan
+    if hedge == "huber":
+        b, a, _ = _huber(y, x, True, epsilon, 0.0, 1000, len(y), 0)
+    else:
+        b, a, _ = _theil_sen(y, x, True, len(y), 0)
+    return b, a
+
+
+class GivenBeta:
+    """β and α of the methods the pair kernel does not compute itself (``huber``,
+    ``theil-sen``, ``fixed``), one bar at a time — the same object in batch and live.
+
+    :meth:`push` takes bar t's working values and whether it starts a segment, and returns the
+    (β, α) in force at t's close (NaN while the segment's window fills)."""
+
+    def __init__(self, spec: SignalSpec):
+        self.spec = spec
+        w = spec.beta_window
+        self._ring = np.empty((2, w))
+        self._k = 0
+        self._b = self._a = math.nan
+        if spec.hedge == "fixed":
+            self._b, self._a = float(spec.beta), float(spec.alpha)
+
+    def push(self, yw: float, xw: float, new_segment: bool) -> tuple[float, float]:
+        spec = self.spec
+        if spec.hedge == "fixed":
+            return self._b, self._a
+        w = spec.beta_window
+        if new_segment:
+            self._k = 0
+            self._b = self._a = math.nan
+        self._ring[0, self._k % w] = yw
+        self._ring[1, self._k % w] = xw
+        self._k += 1
+        if self._k >= w and (self._k - w) % spec.refit_every == 0:
+            order = np.arange(self._k - w, self._k) % w
+            self._b, self._a = robust_fit(spec.hedge, self._ring[0, order],
+                                          self._ring[1, order], spec.huber_epsilon)
+        return self._b, self._a
+
+    def run(self, yw: np.ndarray, xw: np.ndarray, new_segment: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`push` over whole arrays (NaN arrays are returned for kernel methods)."""
+        n = len(yw)
+        b, a = np.full(n, math.nan), np.full(n, math.nan)
+        if kernel_method(self.spec) != K.M_GIVEN:
+            return b, a
+        for i in range(n):
+            b[i], a[i] = self.push(float(yw[i]), float(xw[i]), bool(new_segment[i]))
+        return b, a
+
+
+def _leg(bars, name: str) -> pd.DataFrame:
+    """One leg as a frame indexed by open time (ms) with close, open, trades, quote_volume."""
+    if isinstance(bars, pd.Series):
+        bars = bars.to_frame("close")
+    if not isinstance(bars, pd.DataFrame) or "close" not in bars.columns:
+        raise AnalyticsError(f"bars of leg {name} need a 'close' column")
+    if not isinstance(bars.index, pd.DatetimeIndex):
+        raise AnalyticsError(f"bars of leg {name} need a DatetimeIndex of open times (UTC)")
+    idx = bars.index if bars.index.tz is not None else bars.index.tz_localize("UTC")
+    if not idx.is_monotonic_increasing or idx.has_duplicates:
+        raise AnalyticsError(f"bars of leg {name}: open times must be strictly increasing")
+    n = len(bars)
+    close = bars["close"].to_numpy(dtype=np.float64)
+    bad = ~(np.isfinite(close) & (close > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise AnalyticsError(f"bars of leg {name}: close {close[i]!r} at {idx[i]} is not a "
+                             "positive price")
+
+    def col(c, default):
+        return bars[c].to_numpy(dtype=np.float64) if c in bars.columns else default
+
+    return pd.DataFrame({"close": close, "open": col("open", close),
+                         "trades": col("trades", np.ones(n)),
+                         "qv": col("quote_volume", np.full(n, np.nan))},
+                        index=idx.as_unit("ms"))
+
+
+def align_bars(bars_y, bars_x, max_gap_bars: int = 60,
+               timeframe_ms: int | None = None) -> pd.DataFrame:
+    """Aligned bars of two legs by the module's alignment and gap rule.
+
+    ``bars_y``/``bars_x``: candles (or close Series) indexed by UTC open time. Returns one row
+    per bar the pair uses, index ``open_time``: ``price_y, price_x`` (closes, a silent leg's
+    carried), ``open_y, open_x`` (the bar's open; the carried close on a silent bar),
+    ``trades_y, trades_x`` and ``quote_volume_y, quote_volume_x`` (0 on silent bars),
+    ``segment_start`` (True where a segment starts). ``timeframe_ms`` defaults to the smallest
+    step between open times."""
+    a, b = _leg(bars_y, "y"), _leg(bars_x, "x")
+    df = a.add_suffix("_y").join(b.add_suffix("_x"), how="outer", sort=True)
+    t = df.index.asi8
+    if timeframe_ms is None:
+        steps = np.diff(t)
+        timeframe_ms = int(steps[steps > 0].min()) if len(steps) else 1_000
+    # a bar without trades (``resample(fill=True)``) is a silent bar, as a missing one
+    cy = np.where(df["trades_y"].to_numpy() > 0, df["close_y"].to_numpy(), np.nan)
+    cx = np.where(df["trades_x"].to_numpy() > 0, df["close_x"].to_numpy(), np.nan)
+    acc, new, py, px = K.gate_run(t.astype(np.float64), cy, cx, float(timeframe_ms),
+                                  float(max_gap_bars), *K.new_gate())
+    out = pd.DataFrame({
+        "price_y": py, "price_x": px,
+        "open_y": np.where(np.isnan(cy), py, df["open_y"].to_numpy()),
+        "open_x": np.where(np.isnan(cx), px, df["open_x"].to_numpy()),
+        "trades_y": np.nan_to_num(df["trades_y"].to_numpy(), nan=0.0),
+        "trades_x": np.nan_to_num(df["trades_x"].to_numpy(), nan=0.0),
+        "quote_volume_y": np.where(np.isnan(cy), 0.0, df["qv_y"].to_numpy()),
+        "quote_volume_x": np.where(np.isnan(cx), 0.0, df["qv_x"].to_numpy()),
+        "segment_start": new}, index=df.index)[acc]
+    out.index.name = "open_time"
+    return out
+
+
+def run_kernel(aligned: pd.DataFrame, spec: SignalSpec, corr_window: int = 2,
+               state=None) -> np.ndarray:
+    """Run the pair kernel over aligned bars (:func:`align_bars`); the (n, N_OUT) outputs.
+
+    ``state``: (float state, counters, ring buffer, :class:`GivenBeta`) to continue from, as a
+    live :class:`~qdash.analytics.pair.PairState` holds them; fresh ones when None."""
+    if state is None:
+        st, cnt = K.new_state()
+        buf = np.empty(K.buffer_size(spec.beta_window, corr_window, spec.z_window))
+        given = GivenBeta(spec)
+    else:
+        st, cnt, buf, given = state
+    py, px = aligned["price_y"].to_numpy(), aligned["price_x"].to_numpy()
+    new = aligned["segment_start"].to_numpy(dtype=np.bool_)
+    if spec.log:
+        yw, xw = np.log(py), np.log(px)
+    else:
+        yw, xw = py, px
+    gb, ga = given.run(yw, xw, new)
+    return K.pair_run(py, px, new, st, cnt, buf, spec.beta_window, corr_window, spec.z_window,
+                      1.0 / (1.0 - spec.delta), kalman_r_arg(spec), spec.log,
+                      kernel_method(spec), gb, ga)
+
+
+def compute_signal(bars_y, bars_x, spec: SignalSpec | None = None, *,
+                   timeframe_ms: int | None = None, **params) -> pd.DataFrame:
+    """Per-bar ``beta, alpha, spread, zscore`` of the pair, causal, by the module's definition.
+
+    ``bars_y``/``bars_x``: candles (``close``, optionally ``open``) or close Series indexed by
+    UTC open time. ``params`` override fields of ``spec``. The frame (index ``open_time``) also
+    has the aligned ``price_y, price_x, open_y, open_x``, ``segment_start`` and ``segment_bar``
+    (0-based bar of the segment); ``frame.attrs["spec"]`` is the spec used."""
+    from dataclasses import replace
+
+    spec = replace(spec or SignalSpec(), **params) if params else (spec or SignalSpec())
+    spec.validate()
+    al = align_bars(bars_y, bars_x, spec.max_gap_bars, timeframe_ms)
+    if not len(al):
+        raise AnalyticsError("the two legs have no common bars")
+    out = run_kernel(al, spec.signal())
+    col = {c: i for i, c in enumerate(K.OUT_COLUMNS)}
+    frame = al[["price_y", "price_x", "open_y", "open_x", "segment_start"]].copy()
+    for name in ("beta", "alpha", "spread"):
+        frame[name] = out[:, col[name]]
+    frame["zscore"] = out[:, col["zscore_raw"]]
+    frame["segment_bar"] = out[:, col["segment_bar"]].astype(np.int64)
+    frame.attrs["spec"] = spec.signal()
+    return frame
