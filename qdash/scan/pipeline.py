@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 OUTPUT_COLUMNS = [
     "y", "x", "n", "beta", "alpha", "coint_t", "coint_p", "q", "corr", "quote_volume_y",
     "quote_volume_x", "half_life", "hurst", "crossings", "beta_train", "alpha_train", "train_p",
-    "test_p", "test_trades", "test_sharpe", "pass_train", "pass_test", "pass", "reason",
+    "test_p", "test_trades", "test_return", "test_sharpe", "pass_train", "pass_test", "pass",
+    "reason",
 ]
 ROW_BLOCK = 64  # y symbols per stage-1 step (bounds memory at ~ROW_BLOCK·N·(L+1)² floats)
 

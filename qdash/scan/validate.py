@@ -12,8 +12,9 @@ Per pair (y, x), on the working series (log closes by default) of ``n`` bars:
   coefficients, ADF with a constant and ``lags`` lags → ``test_p``; ``pass_test``: ``test_p <=
   level``. The hedge ratio is not estimated on the test window, so Dickey–Fuller (N = 1) critical
   values are the right ones there; the constant lets the spread's level have moved;
-- ``test_sharpe``: the z-score mean-reversion rule backtested with fees on the test window
-  (:func:`test_window_backtest`).
+- ``test_trades``, ``test_return`` (total, net of fees), ``test_sharpe`` (annualised; NaN when the
+  test window is too short for the backtest to annualise): the z-score mean-reversion rule
+  backtested with fees on the test window (:func:`oos_backtest`).
 
 :func:`validate_block` does this for a block of pairs; it is what one Dask task runs
 (:mod:`qdash.scan.cluster`), and what the in-process path runs on all pairs at once.
@@ -21,7 +22,6 @@ Per pair (y, x), on the working series (log closes by default) of ``n`` bars:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +32,7 @@ from ..errors import QdashError
 from .io import Panel
 
 COLUMNS = ["half_life", "hurst", "crossings", "beta_train", "alpha_train", "train_p",
-           "pass_train", "test_p", "pass_test", "test_sharpe", "test_trades"]
+           "pass_train", "test_p", "pass_test", "test_trades", "test_return", "test_sharpe"]
 
 
 @dataclass(frozen=True)
@@ -63,29 +63,28 @@ class ValidateParams:
                              f"train_frac")
 
 
-def test_window_backtest(price_y: np.ndarray, price_x: np.ndarray, work_y: np.ndarray,
-                         work_x: np.ndarray, beta: float, k: int, index: pd.DatetimeIndex,
-                         params: ValidateParams) -> dict:
-    """Backtest the z-score rule on bars ``k…`` with the train hedge ratio ``beta``.
+def oos_backtest(price_y: np.ndarray, price_x: np.ndarray, beta: float, alpha: float,
+                         k: int, index: pd.DatetimeIndex, params: ValidateParams) -> dict:
+    """Backtest the z-score rule on bars ``k…`` with the train hedge ``beta``, ``alpha``.
 
-    The spread and z-score come from :func:`qdash.backtest.signals` (``hedge="fixed"``) on the
-    working series (log closes when ``params.log``); the rolling z warms up on the train bars
-    before ``k`` (causal: no test bar is used before it happens). The trades run through
-    :func:`qdash.backtest.run` on the real closes, filled at the next bar's close, with
-    ``params.fee_bps``. A log-price beta is a notional ratio, so the quantity hedge ratio given
-    to the backtest is ``beta·price_y/price_x`` at each bar. Returns the backtest metrics
-    (``sharpe`` annualised for a 365-day year at the bar frequency).
+    The signal is THE pair signal (:func:`qdash.analytics.signal.compute_signal`, ``hedge="fixed"``,
+    log prices when ``params.log``, ``params.z_window``); its rolling z warms up on the
+    ``z_window`` train bars before ``k`` (causal: no test bar is used before it happens). The
+    trades run through :func:`qdash.backtest.run` on the test window only, filled at the next
+    bar's close, with ``params.fee_bps`` per leg per fill. Returns the backtest metrics
+    (annualised ones are NaN when the test window is shorter than the backtest's minimum span).
     """
-    from ..backtest import run, signals
+    from ..analytics.signal import SignalSpec, compute_signal
+    from ..backtest import run
 
     lo = max(0, k - params.z_window)
-    idx = index[lo:]
-    sig = signals(pd.Series(work_y[lo:], idx), pd.Series(work_x[lo:], idx), hedge="fixed",
-                  beta=beta, z_window=params.z_window)
-    qty_beta = beta * price_y[lo:] / price_x[lo:] if params.log else sig.beta
-    t = k - lo
-    res = run(pd.Series(price_y[k:], index[k:]), pd.Series(price_x[k:], index[k:]),
-              beta=qty_beta[t:], z=sig.z[t:], entry=params.entry, exit=params.exit,
+    y = pd.Series(price_y[lo:], index[lo:])
+    x = pd.Series(price_x[lo:], index[lo:])
+    frame = compute_signal(y, x, SignalSpec(hedge="fixed", beta=beta, alpha=alpha,
+                                            log=params.log, z_window=params.z_window))
+    test = frame.index >= index[k]
+    res = run(y.iloc[k - lo:], x.iloc[k - lo:], beta=frame["beta"][test],
+              z=frame["zscore"][test], log=params.log, entry=params.entry, exit=params.exit,
               fee_bps=params.fee_bps, fill="close")
     return res.metrics
 
@@ -102,8 +101,9 @@ def _one(py, px, wy, wx, beta, alpha, index, p: ValidateParams) -> dict:
     s = wy[k:] - tr.beta * wx[k:] - tr.alpha
     test = adf(s, regression="c", maxlag=p.lags, autolag=None)
     out.update(test_p=test.pvalue, pass_test=bool(test.pvalue <= p.level))
-    m = test_window_backtest(py, px, wy, wx, tr.beta, k, index, p)
-    out.update(test_sharpe=m["sharpe"], test_trades=int(m["trades"]))
+    m = oos_backtest(py, px, tr.beta, tr.alpha, k, index, p)
+    out.update(test_trades=int(m["trades"]), test_return=m["total_return"],
+               test_sharpe=m["sharpe"])
     return out
 
 
@@ -142,7 +142,3 @@ def validate_block(panel: Panel, iy: np.ndarray, ix: np.ndarray, beta: np.ndarra
     df["test_trades"] = df["test_trades"].astype("Int64")
     return df
 
-
-def nan_row() -> dict:
-    """The stage-2 columns of a pair that was not validated."""
-    return {c: math.nan for c in COLUMNS}
