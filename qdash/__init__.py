@@ -2,11 +2,12 @@
 
 The public API a notebook imports; this module only re-exports. ``qdash.backtest`` is the
 package (``import qdash.backtest as bt``); ``qdash.run_backtest`` is its :func:`run`.
+``qdash.scan`` is the scanner package, and calling it runs :func:`qdash.scan.scan`.
 ``qdash.Dashboard`` is imported
 on first use (it pulls in ipywidgets and Bokeh).
 """
 
-from . import backtest
+from . import backtest, scan
 from .alerts import AlertManager, AlertRule, CallbackSink, Rule, WebhookSink
 from .analytics import (
     HEDGE_METHODS,
@@ -32,7 +33,6 @@ from .errors import DataFormatError, QdashError, StoreError, TimeframeError
 from .feeds import BinanceFutures, Hub
 from .io import load, read_bars, read_ticks, to_csv, to_parquet
 from .live import LiveSession
-from .scan import scan
 from .store import Store
 
 __all__ = [

@@ -102,8 +102,15 @@ def test_log_prices_and_lags_reach_the_tests(planted):
     assert r.attrs["params"]["lags"] == 2 and not r.attrs["params"]["log_prices"]
 
 
-def test_top_level_reexport():
-    assert qdash.scan is scan
+def test_qdash_scan_is_the_package_and_calls_scan(planted):
+    import qdash.scan.cluster as cluster  # the package stays importable by its dotted path
+
+    assert cluster.BLOCKS_PER_WORKER >= 1 and qdash.scan.scan is scan
+    table, _, r = planted
+    small = table[table["symbol"].isin(["S000USDT", "S001USDT", "S020USDT"])]
+    got = qdash.scan(small, scheduler=None, fdr=0.1, progress=False)
+    ref = scan(small, scheduler=None, fdr=0.1, progress=False)
+    pd.testing.assert_frame_equal(got, ref)
 
 
 # --- input ------------------------------------------------------------------------------------
