@@ -97,26 +97,44 @@ def screen(panel: Panel, *, lags: int = 1, log_prices: bool = True,
 def _reasons(df: pd.DataFrame, fdr: float, max_half_life: float, min_crossings: int,
              level: float) -> pd.Series:
     """The first rule each pair failed ('' when it passed them all)."""
-    reason = pd.Series("", index=df.index, dtype=object)
+    reason = np.full(len(df), "", dtype=object)
 
-    def first(mask, text) -> None:
-        m = np.asarray(mask, dtype=bool) & (reason == "").to_numpy()
+    def first(mask, column: str, text) -> None:
+        m = np.asarray(mask, dtype=bool) & (reason == "")
         if m.any():
-            reason[m] = [text(r) for r in df.loc[m].itertuples()]
+            reason[m] = [text(v) for v in df[column].to_numpy()[m]]
 
-    first(~(df["q"] <= fdr), lambda r: f"coint: q {r.q:.3g} > fdr {fdr:g}")
-    first(df["error"].notna(), lambda r: f"validation: {r.error}")
-    first(~(df["half_life"] <= max_half_life),
-          lambda r: (f"half-life {r.half_life:.1f} bars > {max_half_life:.1f}"
-                     if np.isfinite(r.half_life) else "half-life: no mean reversion"))
-    first(~(df["hurst"] < 0.5), lambda r: f"hurst {r.hurst:.2f} >= 0.5")
-    first(~(df["crossings"].fillna(0) >= min_crossings),
-          lambda r: f"crossings {r.crossings} < {min_crossings}")
-    first(~df["pass_train"].fillna(False).to_numpy(bool),
-          lambda r: f"train: coint p {r.train_p:.3g} > {level:g}")
-    first(~df["pass_test"].fillna(False).to_numpy(bool),
-          lambda r: f"test: ADF p {r.test_p:.3g} > {level:g}")
-    return reason
+    def half(v) -> str:
+        return (f"half-life {v:.1f} bars > {max_half_life:.1f}" if np.isfinite(v)
+                else "half-life: no mean reversion")
+
+    first(~(df["q"] <= fdr), "q", lambda v: f"coint: q {v:.3g} > fdr {fdr:g}")
+    first(df["error"].notna(), "error", lambda v: f"validation: {v}")
+    first(~(df["half_life"] <= max_half_life), "half_life", half)
+    first(~(df["hurst"] < 0.5), "hurst", lambda v: f"hurst {v:.2f} >= 0.5")
+    first(~(df["crossings"].fillna(0) >= min_crossings), "crossings",
+          lambda v: f"crossings {v} < {min_crossings}")
+    first(~df["pass_train"].fillna(False).to_numpy(bool), "train_p",
+          lambda v: f"train: coint p {v:.3g} > {level:g}")
+    first(~df["pass_test"].fillna(False).to_numpy(bool), "test_p",
+          lambda v: f"test: ADF p {v:.3g} > {level:g}")
+    return pd.Series(reason, index=df.index)
+
+
+def _validate_here(panel: Panel, args: tuple, block_size: int | None,
+                   progress: bool | None) -> pd.DataFrame:
+    """Stage 2 in this process, block by block (a progress bar per block)."""
+    from tqdm.auto import tqdm
+
+    from .cluster import blocks
+
+    *arrays, params = args
+    parts = blocks(len(arrays[0]), 1, block_size or 64)
+    if not parts:
+        return validate_block(panel, *arrays, params)
+    return pd.concat([validate_block(panel, *(a[s] for a in arrays), params)
+                      for s in tqdm(parts, desc="validate", unit="block", leave=False,
+                                    disable=tqdm_disable(progress))], ignore_index=True)
 
 
 def _run(bars, cluster, symbols, timeframe, lookback, min_coverage, min_quote_volume, progress,
@@ -135,13 +153,13 @@ def _run(bars, cluster, symbols, timeframe, lookback, min_coverage, min_quote_vo
     log.info("stage 1: %d of %d directed pairs pass q <= %g", len(surv), len(df), fdr)
     args = (iy[surv], ix[surv], df["beta"].to_numpy()[surv], df["alpha"].to_numpy()[surv],
             params)
-    if cluster is None or not len(surv):
-        v = validate_block(panel, *args)
-    else:
+    if cluster is not None and len(surv):
         from .cluster import validate_on_dask
 
         v = validate_on_dask(cluster.get(), panel, *args, block_size=block_size,
                              progress=progress)
+    else:
+        v = _validate_here(panel, args, block_size, progress)
     return df, panel, surv, v, (t1, t2, time.perf_counter())
 
 
@@ -171,8 +189,13 @@ def scan(bars, *, symbols: list[str] | None = None, timeframe: str | None = None
     ``"tcp://HOST:PORT"`` (a running Dask scheduler), a ``distributed.Client``, or None (in this
     process, no Dask). ``progress``: tqdm bars (None: on a terminal only).
 
-    Columns: :data:`OUTPUT_COLUMNS` (``half_life`` in bars, ``quote_volume_*`` per day; stage-2
-    columns are NaN/NA for pairs stage 1 rejected). ``attrs``: ``skipped`` (symbols not
+    Columns (:data:`OUTPUT_COLUMNS`): ``y, x`` (y = beta·x + alpha + spread, in log prices by
+    default), ``n`` bars, ``beta, alpha, coint_t, coint_p`` (full sample), ``q`` (BH), ``corr``
+    (of the legs' log returns), ``quote_volume_y/x`` (mean quote volume per day), ``half_life``
+    (bars), ``hurst``, ``crossings``, ``beta_train, alpha_train, train_p``, ``test_p`` (ADF of
+    the test-window spread), ``test_trades, test_return, test_sharpe``, ``pass_train,
+    pass_test, pass``, ``reason`` (the first rule failed, '' for a pass). Stage-2 columns are
+    NaN/NA for pairs stage 1 rejected. ``attrs``: ``skipped`` (symbols not
     scanned, with the reason), ``start``/``end`` (first and last bar, ISO UTC), ``bar_ms``,
     ``timings`` (seconds per stage), ``params``.
     """
