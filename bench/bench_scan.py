@@ -85,7 +85,7 @@ def bench_stage1(panel):
 
 
 def bench_stage2(panel, df):
-    from qdash.scan.cluster import _warm, connect, validate_on_dask
+    from qdash.scan.cluster import connect, validate_on_dask, warm
     from qdash.scan.validate import ValidateParams, validate_block
 
     order = np.argsort(df["q"].to_numpy(), kind="stable")[:max(STAGE2_PAIRS,
@@ -103,7 +103,7 @@ def bench_stage2(panel, df):
     for workers in (1, 2):
         client, close = connect("local", workers)
         try:
-            client.run(_warm)
+            client.run(warm)
             t = time.perf_counter()
             got = validate_on_dask(client, panel, iy, ix, beta, alpha, params, progress=False)
             times[workers] = time.perf_counter() - t

@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -54,17 +52,7 @@ def connect(scheduler="local", workers: int | None = None):
     return client, client.close
 
 
-@contextmanager
-def dask_client(scheduler="local", workers: int | None = None) -> Iterator:
-    """:func:`connect` as a context manager (closes what it started)."""
-    client, close = connect(scheduler, workers)
-    try:
-        yield client
-    finally:
-        close()
-
-
-def _warm() -> None:
+def warm() -> None:
     """Import and load (numba cache) everything a stage-2 task uses, on a tiny panel."""
     n = 256
     rng = np.random.default_rng(0)
@@ -91,7 +79,7 @@ class BackgroundClient:
     def _start(scheduler, workers):
         client, close = connect(scheduler, workers)
         try:
-            client.run(_warm)
+            client.run(warm)
         except BaseException:
             close()
             raise
