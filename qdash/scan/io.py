@@ -178,50 +178,70 @@ def _bad(df: pd.DataFrame, mask: np.ndarray, what: str, column: str, values=None
                          **_where(df, pos))
 
 
-def normalize_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Check and normalise the long table: upper-case ``symbol`` (categorical), int64 ms
-    ``open_time``, float64 ``close`` (and ``quote_volume``), sorted by (symbol, open_time).
-    Raises :class:`ScanInputError` at the first bad row (file, line/row, symbol, column)."""
-    _missing(df.columns, df.attrs.get("source", "bars"))
-    attrs = dict(df.attrs)
+@dataclass
+class Bars:
+    """The checked long table as arrays, sorted by (symbol, open_time): ``codes`` index
+    ``names`` (upper-case, sorted), ``times`` int64 ms, ``close`` float64, ``quote_volume``
+    float64 or None; ``source`` names the input in messages."""
+
+    codes: np.ndarray
+    names: np.ndarray
+    times: np.ndarray
+    close: np.ndarray
+    quote_volume: np.ndarray | None
+    source: str
+
+    def take(self, rows) -> Bars:
+        """The rows ``rows`` (a boolean mask or sorted positions)."""
+        qv = None if self.quote_volume is None else self.quote_volume[rows]
+        return Bars(self.codes[rows], self.names, self.times[rows], self.close[rows], qv,
+                    self.source)
+
+
+def check_table(df: pd.DataFrame) -> Bars:
+    """Check the long table and return it as :class:`Bars`: upper-case symbols, int64 ms open
+    times, float64 closes (and quote volumes), sorted by (symbol, open_time). Raises
+    :class:`ScanInputError` at the first bad row (file, line/row, symbol, column)."""
+    source = df.attrs.get("source", "bars")
+    _missing(df.columns, source)
     raw_codes, raw_names = pd.factorize(df["symbol"])
     stripped = [str(s).strip().upper() for s in raw_names]
     empty = np.array([s == "" for s in stripped] + [True])   # the last entry: code -1 (NaN)
     _bad(df, empty[raw_codes], "is not a symbol", "symbol")
-    names, merged = np.unique(stripped, return_inverse=True)
+    names, merged = np.unique(np.array(stripped, dtype=object), return_inverse=True)
     codes = merged[raw_codes]                             # codes follow the sorted names
-    out = pd.DataFrame({"symbol": pd.Categorical.from_codes(codes, names)})
-    out["open_time"] = _times(df)
+    times = _times(df)
     close = pd.to_numeric(df["close"], errors="coerce").to_numpy(np.float64)
     _bad(df, ~np.isfinite(close), "is not a number", "close")
     _bad(df, close <= 0, "is not a positive price (log closes need prices > 0); fix or remove "
          "the row", "close")
-    out["close"] = close
+    qv = None
     if "quote_volume" in df:
         qv = pd.to_numeric(df["quote_volume"], errors="coerce").to_numpy(np.float64)
         _bad(df, ~np.isfinite(qv) | (qv < 0), "is not a quote volume >= 0", "quote_volume")
-        out["quote_volume"] = qv
-    times = out["open_time"].to_numpy()
-    order = np.argsort(codes, kind="stable")              # O(n) on symbol-grouped input
-    sc, st = codes[order], times[order]
+    bars = Bars(codes, names, times, close, qv, source)
+    sc, st = codes, times
     same = sc[1:] == sc[:-1]
-    if (same & (np.diff(st) < 0)).any():                  # times out of order inside a symbol
-        order = np.lexsort((times, codes))
+    order = None
+    if (sc[1:] < sc[:-1]).any() or (same & (np.diff(st) < 0)).any():
+        order = np.argsort(codes, kind="stable")          # O(n) on symbol-grouped input
         sc, st = codes[order], times[order]
-    sorted_ = out.iloc[order]
+        same = sc[1:] == sc[:-1]
+        if (same & (np.diff(st) < 0)).any():              # times out of order inside a symbol
+            order = np.lexsort((times, codes))
+            sc, st = codes[order], times[order]
+        bars = bars.take(order)
     dup = same & (np.diff(st) == 0)
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
-        first, second = int(order[i]), int(order[i + 1])
-        t = ms_to_index([sorted_["open_time"].iloc[i]])[0]
+        first, second = (i, i + 1) if order is None else (int(order[i]), int(order[i + 1]))
+        t = ms_to_index([st[i]])[0]
         w1, w2 = _where(df, first), _where(df, second)
         raise ScanInputError(
-            f"symbol {sorted_['symbol'].iloc[i]}: duplicate bar at open_time {t.isoformat()} "
+            f"symbol {names[sc[i]]}: duplicate bar at open_time {t.isoformat()} "
             f"(also at {w1.get('line', w1['path'])}); each (symbol, open_time) must appear once",
             column="open_time", **w2)
-    out = sorted_.reset_index(drop=True)
-    out.attrs.update(attrs)
-    return out
+    return bars
 
 
 def _times(df: pd.DataFrame) -> np.ndarray:
@@ -264,21 +284,21 @@ def _step_ms(times: np.ndarray, codes: np.ndarray) -> int:
     return int(vals[np.argmax(counts)])
 
 
-def _resample(df: pd.DataFrame, tf_ms: int) -> pd.DataFrame:
+def _resample(b: Bars, tf_ms: int) -> Bars:
     """Coarser bars: last close and summed quote volume per (symbol, tf_ms bucket)."""
-    bucket = df["open_time"].to_numpy() // tf_ms * tf_ms
-    agg = {"close": "last"} | ({"quote_volume": "sum"} if "quote_volume" in df else {})
-    out = (df.assign(open_time=bucket).groupby(["symbol", "open_time"], sort=True, observed=True)
-           .agg(agg).reset_index())
-    out.attrs.update(df.attrs)
-    return out
+    bucket = b.times // tf_ms * tf_ms
+    last = np.flatnonzero(np.r_[(b.codes[1:] != b.codes[:-1]) | (bucket[1:] != bucket[:-1]),
+                                True])
+    first = np.r_[0, last[:-1] + 1]
+    qv = None if b.quote_volume is None else np.add.reduceat(b.quote_volume, first)
+    return Bars(b.codes[last], b.names, bucket[last], b.close[last], qv, b.source)
 
 
 def build_panel(df: pd.DataFrame, *, symbols: list[str] | None = None,
                 timeframe: str | int | None = None, lookback: str | int | None = None,
                 min_coverage: float = 0.9, min_bars: int = 100,
                 min_quote_volume: float = 0.0) -> Panel:
-    """The aligned panel of closes from a long bar table (checked with :func:`normalize_table`).
+    """The aligned panel of closes from a long bar table (checked with :func:`check_table`).
 
     ``symbols``: those to scan (None: all in the table; a named symbol with no bars is skipped
     and listed). ``timeframe``: the bar length to scan at; finer input bars are resampled (last
@@ -289,21 +309,21 @@ def build_panel(df: pd.DataFrame, *, symbols: list[str] | None = None,
     cannot be filtered on it: error). The panel keeps the bars every remaining symbol has;
     fewer than ``min_bars`` is an error.
     """
-    df = normalize_table(df)
-    source = df.attrs.get("source", "bars")
+    b = check_table(df)
+    source = b.source
     skipped: list[dict] = []
     if symbols:
         want = list(dict.fromkeys(normalize_symbol(s) for s in symbols))
-        present = set(df["symbol"].unique())
+        present = set(b.names)
         skipped += [{"symbol": s, "reason": "no bars in the input"} for s in want
                     if s not in present]
-        df = df[df["symbol"].isin(want)]
-    if min_quote_volume > 0 and "quote_volume" not in df:
+        b = b.take(np.isin(b.names, want)[b.codes])
+    if min_quote_volume > 0 and b.quote_volume is None:
         raise ScanInputError("a minimum quote volume needs a quote_volume column", path=source)
-    if not len(df):
+    if not len(b.times):
         raise ScanInputError("no bars to scan" + (f" for {', '.join(symbols)}" if symbols else ""),
                              path=source)
-    step = _step_ms(df["open_time"].to_numpy(), pd.factorize(df["symbol"])[0])
+    step = _step_ms(b.times, b.codes)
     bar_ms = step
     if timeframe is not None:
         bar_ms = timeframe_ms(timeframe)
@@ -311,30 +331,30 @@ def build_panel(df: pd.DataFrame, *, symbols: list[str] | None = None,
             raise ScanInputError(f"the bars are {step // 1000}s apart, coarser than the "
                                  f"timeframe {timeframe}: scan at a coarser timeframe",
                                  path=source)
-        if step < bar_ms or (df["open_time"].to_numpy() % bar_ms != 0).any():
-            df = _resample(df, bar_ms)
-    times_all = df["open_time"].to_numpy()
+        if step < bar_ms or (b.times % bar_ms != 0).any():
+            b = _resample(b, bar_ms)
     if lookback is not None:
         span = timeframe_ms(lookback) if isinstance(lookback, str) else int(lookback)
-        df = df[times_all >= times_all.max() + bar_ms - span]
-    grid, tcode = np.unique(df["open_time"].to_numpy(), return_inverse=True)
-    scode, names = pd.factorize(df["symbol"], sort=True)
-    names = np.asarray(names, dtype=object)
+        b = b.take(b.times >= b.times.max() + bar_ms - span)
+    grid, tcode = np.unique(b.times, return_inverse=True)
+    new_symbol = np.r_[True, b.codes[1:] != b.codes[:-1]]   # rows are sorted by symbol
+    starts = np.flatnonzero(new_symbol)
+    scode = np.cumsum(new_symbol) - 1
+    names = b.names[b.codes[starts]]
     close = np.full((len(grid), len(names)), np.nan)
-    close[tcode, scode] = df["close"].to_numpy()
-    have = np.isfinite(close)
-    count = have.sum(axis=0)
+    close[tcode, scode] = b.close
+    count = np.bincount(scode, minlength=len(names))
     qv = np.full(len(names), np.nan)
-    if "quote_volume" in df:
-        total = np.bincount(scode, weights=df["quote_volume"].to_numpy(), minlength=len(names))
+    if b.quote_volume is not None:
+        total = np.bincount(scode, weights=b.quote_volume, minlength=len(names))
         qv = total / (count * bar_ms / DAY_MS)
+    lo, hi = np.fmin.reduceat(b.close, starts), np.fmax.reduceat(b.close, starts)
     keep = np.ones(len(names), dtype=bool)
     for i, s in enumerate(names):
-        lo, hi = np.nanmin(close[:, i]), np.nanmax(close[:, i])
         if count[i] < min_coverage * len(grid):
             reason = (f"too few bars: {count[i]} of the window's {len(grid)} "
                       f"(needs {min_coverage:.0%})")
-        elif lo == hi:
+        elif lo[i] == hi[i]:
             reason = "constant close"
         elif min_quote_volume > 0 and not qv[i] >= min_quote_volume:
             reason = f"quote volume {qv[i]:,.0f}/day < {min_quote_volume:,.0f}"
@@ -354,8 +374,8 @@ def build_panel(df: pd.DataFrame, *, symbols: list[str] | None = None,
         raise ScanInputError(f"only {int(rows.sum())} bars common to the {len(names)} kept "
                              f"symbols, need {min_bars}: widen the lookback or name fewer symbols",
                              path=source)
-    for s in skipped:
-        log.info("scan skips %s: %s", s["symbol"], s["reason"])
+    for sk in skipped:
+        log.info("scan skips %s: %s", sk["symbol"], sk["reason"])
     return Panel(grid[rows].astype(np.int64), [str(s) for s in names],
                  np.ascontiguousarray(close[rows]), qv, int(bar_ms), skipped)
 
