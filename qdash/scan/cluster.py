@@ -37,7 +37,9 @@ def connect(scheduler="local", workers: int | None = None):
     if scheduler == "local":
         n = int(workers or os.cpu_count() or 1)
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=None, silence_logs=logging.ERROR,
+                               # no dashboard; its health/metrics HTTP server on a free port
+                               scheduler_kwargs={"dashboard_address": ":0"})
         client = Client(cluster)
 
         def close() -> None:
