@@ -55,7 +55,8 @@ def connect(scheduler="local", workers: int | None = None):
 
 
 def warm() -> None:
-    """Import and load (numba cache) everything a stage-2 task uses, on a tiny panel."""
+    """Import and load (numba cache) everything a stage-2 task uses, on a tiny panel
+    (``client.run(warm)``: start-up cost paid before a timed run)."""
     n = 256
     rng = np.random.default_rng(0)
     x = np.cumsum(rng.normal(size=n)) * 0.01 + 3.0
@@ -64,43 +65,6 @@ def warm() -> None:
                   np.full(2, np.nan), 60_000)
     validate_block(panel, np.array([0]), np.array([1]), np.array([1.0]), np.array([0.0]),
                    ValidateParams(z_window=20))
-
-
-class BackgroundClient:
-    """Start (or reach) the Dask cluster in a thread and warm its workers while the caller reads
-    the bars and runs stage 1 (worker start-up is seconds of imports and JIT-cache loads, in
-    other processes). :meth:`get` waits for it; :meth:`close` shuts down what was started."""
-
-    def __init__(self, scheduler="local", workers: int | None = None):
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="qdash-scan-dask")
-        self._future = self._pool.submit(self._start, scheduler, workers)
-
-    @staticmethod
-    def _start(scheduler, workers):
-        client, close = connect(scheduler, workers)
-        try:
-            client.run(warm)
-        except BaseException:
-            close()
-            raise
-        return client, close
-
-    def get(self):
-        """The connected, warmed ``Client`` (raises what the start raised)."""
-        return self._future.result()[0]
-
-    def close(self) -> None:
-        """Shut down what was started; a start that failed is not raised again here."""
-        try:
-            _, close = self._future.result()
-        except Exception:  # reported by get(); close() runs in cleanup paths
-            close = None
-        finally:
-            self._pool.shutdown()
-        if close is not None:
-            close()
 
 
 def blocks(n_pairs: int, n_workers: int, block_size: int | None = None) -> list[slice]:

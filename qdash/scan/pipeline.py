@@ -137,8 +137,8 @@ def _validate_here(panel: Panel, args: tuple, block_size: int | None,
                                     disable=tqdm_disable(progress))], ignore_index=True)
 
 
-def _run(bars, cluster, symbols, timeframe, lookback, min_coverage, min_quote_volume, progress,
-         lags, fdr, log_prices, block_size, params: ValidateParams):
+def _run(bars, scheduler, workers, symbols, timeframe, lookback, min_coverage, min_quote_volume,
+         progress, lags, fdr, log_prices, block_size, params: ValidateParams):
     """Read, screen and validate; returns the stage-1 table, the panel, the survivors' rows,
     the stage-2 table and the times (perf_counter) at the end of each step."""
     panel = _panel(bars, symbols, timeframe, lookback, min_coverage, min_quote_volume, progress)
@@ -153,11 +153,15 @@ def _run(bars, cluster, symbols, timeframe, lookback, min_coverage, min_quote_vo
     log.info("stage 1: %d of %d directed pairs pass q <= %g", len(surv), len(df), fdr)
     args = (iy[surv], ix[surv], df["beta"].to_numpy()[surv], df["alpha"].to_numpy()[surv],
             params)
-    if cluster is not None and len(surv):
-        from .cluster import validate_on_dask
+    if scheduler is not None and len(surv):
+        from .cluster import connect, validate_on_dask
 
-        v = validate_on_dask(cluster.get(), panel, *args, block_size=block_size,
-                             progress=progress)
+        client, close = connect(scheduler, workers)       # only when there is work for it
+        try:
+            v = validate_on_dask(client, panel, *args, block_size=block_size,
+                                 progress=progress)
+        finally:
+            close()
     else:
         v = _validate_here(panel, args, block_size, progress)
     return df, panel, surv, v, (t1, t2, time.perf_counter())
@@ -187,7 +191,8 @@ def scan(bars, *, symbols: list[str] | None = None, timeframe: str | None = None
     window), ``hurst < 0.5``, ``crossings >= min_crossings``, ``pass_train``, ``pass_test``.
     ``scheduler``: ``"local"`` (a Dask ``LocalCluster`` of ``workers`` processes started here),
     ``"tcp://HOST:PORT"`` (a running Dask scheduler), a ``distributed.Client``, or None (in this
-    process, no Dask). ``progress``: tqdm bars (None: on a terminal only).
+    process, no Dask); the cluster is started (or reached) after stage 1, only when pairs
+    survive it. ``progress``: tqdm bars (None: on a terminal only).
 
     Columns (:data:`OUTPUT_COLUMNS`): ``y, x`` (y = beta·x + alpha + spread, in log prices by
     default), ``n`` bars, ``beta, alpha, coint_t, coint_p`` (full sample), ``q`` (BH), ``corr``
@@ -200,20 +205,12 @@ def scan(bars, *, symbols: list[str] | None = None, timeframe: str | None = None
     ``timings`` (seconds per stage), ``params``.
     """
     t0 = time.perf_counter()
-    cluster = None
-    if scheduler is not None:
-        from .cluster import BackgroundClient
-
-        cluster = BackgroundClient(scheduler, workers)
-    try:
-        df, panel, surv, v, t = _run(bars, cluster, symbols, timeframe, lookback, min_coverage,
-                                     min_quote_volume, progress, lags, fdr, log_prices, block_size,
-                                     ValidateParams(lags=lags, train_frac=train_frac, level=level,
-                                                    log=log_prices, z_window=z_window,
-                                                    entry=entry, exit=exit, fee_bps=fee_bps))
-    finally:
-        if cluster is not None:
-            cluster.close()
+    df, panel, surv, v, t = _run(bars, scheduler, workers, symbols, timeframe, lookback,
+                                 min_coverage, min_quote_volume, progress, lags, fdr, log_prices,
+                                 block_size,
+                                 ValidateParams(lags=lags, train_frac=train_frac, level=level,
+                                                log=log_prices, z_window=z_window, entry=entry,
+                                                exit=exit, fee_bps=fee_bps))
     n = len(panel.times)
     if max_half_life is None:
         max_half_life = (n - int(train_frac * n)) / 4
