@@ -2,11 +2,12 @@
 
 The public API a notebook imports; this module only re-exports. ``qdash.backtest`` is the
 package (``import qdash.backtest as bt``); ``qdash.run_backtest`` is its :func:`run`.
+``qdash.scan`` is the scanner package, and calling it runs :func:`qdash.scan.scan`.
 ``qdash.Dashboard`` is imported
 on first use (it pulls in ipywidgets and Bokeh).
 """
 
-from . import backtest
+from . import backtest, scan
 from .alerts import AlertManager, AlertRule, CallbackSink, Rule, WebhookSink
 from .analytics import (
     HEDGE_METHODS,
@@ -41,9 +42,8 @@ __all__ = [
     "DataFormatError", "Hub", "LiveSession", "PairAnalytics", "PairConfig", "PairState",
     "QdashError", "Rule", "Store", "StoreError", "TimeframeError", "WebhookSink", "adf",
     "backtest", "coint", "correlation", "fetch", "half_life", "hedge_ratio", "hurst",
-    "liquidity_stats",
-    "load", "read_bars", "read_ticks", "resample", "spread", "stored_candles", "sweep", "to_csv",
-    "to_parquet", "walk_forward", "zscore",
+    "liquidity_stats", "load", "read_bars", "read_ticks", "resample", "scan", "spread",
+    "stored_candles", "sweep", "to_csv", "to_parquet", "walk_forward", "zscore",
 ]
 __version__ = "0.1.0"
 

@@ -110,6 +110,8 @@ _DELEGATED = [
      "qdash.server.cli", "add_serve_arguments", "run_serve"),
     ("backtest", "backtest pair mean reversion on stored data",
      "qdash.backtest.cli", "add_backtest_arguments", "run_backtest_cli"),
+    ("scan", "screen every pair of a universe for cointegration, validate the survivors",
+     "qdash.scan.cli", "add_scan_arguments", "run_scan_cli"),
     ("dashboard", "serve the pair dashboard app (Voila) with the tick server beside it",
      "qdash.ui.app", "add_dashboard_arguments", "run_dashboard"),
     ("demo", "the dashboard on the built-in simulated exchange (no internet needed)",
