@@ -37,6 +37,7 @@ async def _run_session(db_path, seconds: float):
     return session, store, alerts
 
 
+@pytest.mark.integration
 def test_live_session_builds_candles_pair_and_alerts(db_path):
     session, store, alerts = asyncio.run(_run_session(db_path, 13.0))
     # every received tick was recorded

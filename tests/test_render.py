@@ -38,6 +38,7 @@ def test_return_correlations_align_on_open_time_without_carrying():
     assert corr.loc["A", "A"] == pytest.approx(1.0)
 
 
+@pytest.mark.integration  # builds the whole widget tree (Bokeh, ipywidgets): seconds
 def test_editing_the_watch_list_keeps_the_chosen_pair(db_path):
     from qdash.ui import Dashboard
 

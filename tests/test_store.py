@@ -138,6 +138,7 @@ def _reader(path, done, out):
     out.put(seen)
 
 
+@pytest.mark.integration
 def test_one_writer_and_readers_in_other_processes(db_path):
     Store(db_path)
     ctx = mp.get_context("spawn")
