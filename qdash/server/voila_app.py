@@ -93,7 +93,7 @@ class QdashVoila(Voila):
         self.qdash = IngestService(ServerConfig(
             db=self.qdash_db, token=self.qdash_token,
             loopback_subscribe=self.qdash_loopback_subscribe, max_body=self.qdash_max_body))
-        self.qdash.export_token()  # kernels inherit os.environ
+        self.qdash.export_env()  # kernels inherit os.environ
 
     def setup_template_dirs(self):
         """Default to the offline-clean ``qdash`` template unless one was configured."""
