@@ -96,7 +96,7 @@ def test_voila_app_serves_the_dashboard_and_the_handlers(tmp_path):
             page = resp.read().decode()
             cookies = resp.headers.get_all("Set-Cookie") or []
         assert f"hub-connected: ws://127.0.0.1:{port}/qdash/ws/ticks?symbols=BTCUSDT" in page
-        assert any(c.startswith("_xsrf=") for c in cookies)  # the prelaunch hook's cookie
+        assert any(c.startswith("_xsrf=") for c in cookies)  # for Voila's unload beacon
         kernel_id = re.search(r'"kernelId": "([0-9a-f-]{36})"', page).group(1)
         # hold the kernel's channel open, as the page would, while ticks flow
         with connect(f"ws://127.0.0.1:{port}/api/kernels/{kernel_id}/channels"):
@@ -114,10 +114,16 @@ def test_voila_app_serves_the_dashboard_and_the_handlers(tmp_path):
             assert page.lstrip().startswith("<!DOCTYPE html>")
             with Store(tmp_path / "v.db") as s:
                 assert s.tick_count() == 6
-            assert request(base + "qdash/api/health")[1]["subscribers"] == 1
-        # the tab went away: the orphan watchdog shuts the kernel down, its subscription ends
-        wait_until(lambda: request(base + "qdash/api/health")[1]["subscribers"] == 0,
+            # the page's kernel and the preheated one waiting for the next page (refilled
+            # after the page took the first)
+            wait_until(lambda: request(base + "qdash/api/health")[1]["subscribers"] == 2,
+                       what="the pool to refill")
+        # the tab went away: the orphan watchdog shuts the page's kernel down, its subscription
+        # ends; the preheated kernel, which no page ever connected to, is not an orphan
+        wait_until(lambda: request(base + "qdash/api/health")[1]["subscribers"] == 1,
                    what="the orphaned kernel to be shut down")
+        time.sleep(2 * 4)  # two orphan timeouts: the pooled kernel is still there
+        assert request(base + "qdash/api/health")[1]["subscribers"] == 1
     finally:
         stop(proc)
 
