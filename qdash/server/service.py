@@ -14,6 +14,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -69,6 +70,7 @@ class IngestService:
         self.received = 0
         self.stored = 0
         self.rejected = 0
+        self.health_extra: dict[str, Callable[[], object]] = {}  # host-specific health fields
         self._store: Store | None = None
         self._store_lock = threading.Lock()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="qdash-store-writer")
@@ -113,7 +115,8 @@ class IngestService:
                 "ticks_received": self.received, "ticks_stored": self.stored,
                 "requests_rejected": self.rejected, "subscribers": len(self.hub.subscribers),
                 "subscribers_dropped": self.hub.dropped_subscribers,
-                "ticks_published": self.hub.published_ticks}
+                "ticks_published": self.hub.published_ticks,
+                **{name: get() for name, get in self.health_extra.items()}}
 
     def close(self) -> None:
         """Stop the hub, finish pending writes, close the store."""

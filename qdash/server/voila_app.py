@@ -18,7 +18,9 @@ reached). It also applies the kernel-lifetime settings verified in
 First paint: unless configured otherwise (``--VoilaConfiguration.preheat_kernel=False``), Voila
 keeps ``default_pool_size`` (1) kernel started with the notebook already executed, so a page load
 only attaches to it (and the pool refills behind it) instead of starting a kernel and running the
-notebook while the user waits.
+notebook while the user waits. ``dashboards/pairs.ipynb`` builds the dashboard, then waits for its
+page (``voila.utils.wait_for_request``) before going live, so the waiting kernel streams
+nothing; ``/qdash/api/health`` counts such kernels in ``kernels_waiting``.
 
 Start-up prints one line with the URL actually served (a busy ``--port`` moves to the next free
 one before anything is started, so kernels are told the right port too), the store and the token.
@@ -40,6 +42,7 @@ from pathlib import Path
 from tornado.ioloop import IOLoop, PeriodicCallback
 from traitlets import Bool, Float, Int, Unicode
 from voila.app import Voila
+from voila.request_info_handler import RequestInfoSocketHandler
 from voila.tornado.handler import TornadoVoilaHandler
 
 from .handlers import qdash_handlers
@@ -121,6 +124,7 @@ class QdashVoila(Voila):
             db=self.qdash_db, token=self.qdash_token,
             loopback_subscribe=self.qdash_loopback_subscribe, max_body=self.qdash_max_body))
         self.qdash.export_env()  # kernels inherit os.environ
+        self.qdash.health_extra["kernels_waiting"] = self._kernels_waiting
 
     def setup_template_dirs(self):
         """Default to the offline-clean ``qdash`` template unless one was configured."""
@@ -140,6 +144,8 @@ class QdashVoila(Voila):
 
     def start(self):
         self.port = self._free_port()
+        if self.ip not in ("", "0.0.0.0", "::", "localhost"):  # where wait_for_request dials
+            os.environ.setdefault("VOILA_APP_IP", self.ip)
         super().start()
 
     def _free_port(self) -> int:
@@ -174,6 +180,11 @@ class QdashVoila(Voila):
                f"{url}qdash/api/ticks/batch")
         msg += f", token: {self.qdash.token})" if self.qdash.token_generated else ")"
         print(msg, flush=True)
+
+    def _kernels_waiting(self) -> int:
+        """Preheated kernels that ran the notebook up to ``voila.utils.wait_for_request`` and wait
+        for a page (``/qdash/api/health`` ``kernels_waiting``)."""
+        return len(self._pooled() & set(RequestInfoSocketHandler._waiters))
 
     def _pooled(self) -> set[str]:
         """Ids of the preheated kernels waiting for a page."""
