@@ -1,17 +1,27 @@
-"""The ``qdash`` command line: one subcommand a job, each a thin layer over the Python API."""
+"""The ``qdash`` command line: one subcommand a job, each a thin layer over the Python API.
+
+Errors a user can act on (:class:`QdashError`, ``OSError``, ``sqlite3.Error``) print one line
+``qdash COMMAND: error: ...`` and exit 2; ``--debug`` (or ``QDASH_DEBUG=1``) shows the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import logging
+import os
+import sqlite3
 import sys
 
 from .errors import QdashError
 
+DEBUG_ENV = "QDASH_DEBUG"
 
-def _add_db(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", default=None, help="SQLite file (default: $QDASH_DB or ./qdash.db)")
+
+def _add_db(p: argparse.ArgumentParser, readonly: bool = False) -> None:
+    p.add_argument("--db", default=None,
+                   help=("SQLite store, opened read-only" if readonly else "SQLite store")
+                   + " (default: $QDASH_DB, else qdash.db in the user data directory)")
 
 
 # --- load -------------------------------------------------------------------------------------
@@ -34,7 +44,9 @@ def _run_load(args) -> int:
     from .io import load
     from .store import Store
 
-    report = load(args.paths, store=Store(args.db), format=args.format, symbol=args.symbol,
+    store = Store(args.db)
+    print(f"store: {store.path}", flush=True)
+    report = load(args.paths, store=store, format=args.format, symbol=args.symbol,
                   skip_bad=args.skip_bad, progress=not args.no_progress, raise_on_error=False)
     print(report)
     return report.exit_code
@@ -49,7 +61,7 @@ def _add_bars(sub) -> None:
                        "quote_volume, vwap.")
     p.add_argument("symbol")
     p.add_argument("--timeframe", "-t", default="1m", help="1s, 1m, 5m, 15m, 1h, 1d or a multiple")
-    _add_db(p)
+    _add_db(p, readonly=True)
     p.add_argument("--start", help="ISO time, inclusive (UTC unless an offset is given)")
     p.add_argument("--end", help="ISO time, exclusive")
     p.add_argument("--fill", action="store_true", help="insert empty intervals (zero volume)")
@@ -62,7 +74,9 @@ def _run_bars(args) -> int:
     from .io import to_csv, to_parquet
     from .store import Store
 
-    bars = stored_candles(Store(args.db), args.symbol, args.timeframe, args.start, args.end,
+    store = Store(args.db, readonly=True)
+    print(f"store: {store.path}", file=sys.stderr)
+    bars = stored_candles(store, args.symbol, args.timeframe, args.start, args.end,
                           fill=args.fill)
     if not len(bars):
         print(f"no ticks or {args.timeframe} candles stored for {args.symbol.upper()} in that "
@@ -82,14 +96,14 @@ def _run_bars(args) -> int:
 # --- info -------------------------------------------------------------------------------------
 def _add_info(sub) -> None:
     p = sub.add_parser("info", help="what the store holds: symbols, counts, time spans")
-    _add_db(p)
+    _add_db(p, readonly=True)
     p.set_defaults(run=_run_info)
 
 
 def _run_info(args) -> int:
     from .store import Store
 
-    store = Store(args.db)
+    store = Store(args.db, readonly=True)
     stats = store.stats()
     print(f"store: {store.path}")
     if stats.empty:
@@ -135,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qdash", description="Statistical-arbitrage analytics for Binance USDⓈ-M futures.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show tracebacks of errors (also ${DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_load, _add_bars, _add_info, _add_delegated):
         add(sub)
@@ -148,8 +164,23 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)
-    except QdashError as e:
-        print(f"qdash {args.command}: error: {e}", file=sys.stderr)
-        return 1
+    except (QdashError, OSError, sqlite3.Error) as e:
+        if args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        print(f"qdash {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _one_line(e: BaseException) -> str:
+    """The message of ``e`` (on one line unless qdash wrote it), naming its kind when the message
+    alone is vague."""
+    if isinstance(e, QdashError):
+        return str(e)
+    text = " ".join(str(e).split())
+    if isinstance(e, sqlite3.Error):
+        return f"SQLite: {text}"
+    if isinstance(e, OSError) and e.filename is not None:
+        return f"{e.strerror or text}: {e.filename}"
+    return text or type(e).__name__

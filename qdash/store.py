@@ -17,17 +17,25 @@ trade's time is fixed by its id, so for every consistent source this is uniquene
 another time is not silently dropped. Ticks without an exchange id carry a content-hash id
 (:func:`qdash.model.synthetic_trade_ids`) and an arrival number ``seq`` (0 for exchange trades), so
 trades of one millisecond read back in exchange-id order, id-less ones in the order they were
-written. Candles are unique on ``(symbol, timeframe, source, open_time)`` (``source`` ``""`` for
-trade candles, ``"mark"`` for mark-price klines) and a re-write replaces the stored candle (a
-forming candle is written again as it grows). Funding events (``funding``) are unique on
-``(symbol, funding_time)``.
+written. An id-less tick that is a trade the store already holds with its exchange id (same
+symbol, time, price and size: the same trades loaded from a collector capture after the exchange's
+trades file) is recognised and not stored again (:attr:`WriteResult.matched`). Candles are unique
+on ``(symbol, timeframe, source, open_time)`` (``source`` ``""`` for trade candles, ``"mark"`` for
+mark-price klines) and a re-write replaces the stored candle (a forming candle is written again as
+it grows). Funding events (``funding``) are unique on ``(symbol, funding_time)``.
+
+Every entry point finds the same file: ``$QDASH_DB`` if set, else ``qdash.db`` in the user data
+directory (:func:`default_db_path`), whatever the working directory. Read-only users
+(``Store(path, readonly=True)``) open it with SQLite's ``mode=ro`` and never create or change it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,11 +43,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import platformdirs
 
 from .errors import DataFormatError, StoreError
 from .model import BAR_COLUMNS, TICK_COLUMNS, ms_to_index, parse_time, timeframe_name
 
+DB_ENV = "QDASH_DB"
 DEFAULT_DB = "qdash.db"
+log = logging.getLogger(__name__)
 # Page size of new store files (bytes) and page cache per connection (KiB, allocated as used):
 # bulk loads of a few hundred thousand ticks then keep their index pages in memory.
 PAGE_SIZE = 65536
@@ -126,10 +137,13 @@ FUNDING_UPSERT = ("INSERT OR REPLACE INTO funding (symbol, funding_time, rate, m
 
 @dataclass(frozen=True)
 class WriteResult:
-    """Outcome of one committed write: rows offered, rows newly stored, rows already present."""
+    """Outcome of one committed write: rows offered, rows newly stored, rows already present
+    (``duplicates``; of them, ``matched`` id-less rows that are trades stored with an exchange
+    id)."""
 
     received: int
     stored: int
+    matched: int = 0
 
     @property
     def duplicates(self) -> int:
@@ -137,8 +151,23 @@ class WriteResult:
 
 
 def default_db_path() -> str:
-    """``$QDASH_DB`` when set, else ``./qdash.db``."""
-    return os.environ.get("QDASH_DB") or DEFAULT_DB
+    """The store every entry point uses when given none, as an absolute path: ``$QDASH_DB`` when
+    set, else ``qdash.db`` in the user data directory (``$XDG_DATA_HOME/qdash``, by default
+    ``~/.local/share/qdash`` on Linux; the platform's equivalent elsewhere)."""
+    env = os.environ.get(DB_ENV)
+    if env:
+        return os.path.abspath(os.path.expanduser(env))
+    return str(platformdirs.user_data_path("qdash") / DEFAULT_DB)
+
+
+def resolve_db_path(path: str | os.PathLike | None = None) -> str:
+    """``path`` as an absolute path (``~`` expanded), or :func:`default_db_path` when None;
+    ``":memory:"`` stays as it is."""
+    if path is None or str(path) == "":
+        return default_db_path()
+    if str(path) == ":memory:":
+        return ":memory:"
+    return os.path.abspath(os.path.expanduser(os.fspath(path)))
 
 
 def tick_rows(ticks: pd.DataFrame) -> list[tuple]:
@@ -181,6 +210,13 @@ def _tick_insert(ticks: pd.DataFrame, seq: np.ndarray | None) -> tuple[str, Iter
     return sql, zip(*cols, symbol.tolist(), source.tolist())
 
 
+def _insert(conn: sqlite3.Connection, ticks: pd.DataFrame, seq: np.ndarray | None) -> int:
+    """Insert a canonical tick batch (see :func:`_tick_insert`); returns the rows stored."""
+    before = conn.total_changes
+    conn.executemany(*_tick_insert(ticks, seq))
+    return conn.total_changes - before
+
+
 def validate_ticks(ticks: pd.DataFrame) -> None:
     """Raise :class:`DataFormatError` naming the first bad row unless every tick is storable."""
     missing = [c for c in TICK_COLUMNS if c not in ticks.columns]
@@ -200,31 +236,68 @@ def validate_ticks(ticks: pd.DataFrame) -> None:
 class Store:
     """SQLite store of ticks (``tick_data``), candles (``ohlcv_data``) and alerts (``alerts_log``).
 
-    ``path`` defaults to ``$QDASH_DB`` or ``./qdash.db``. Each thread gets its own connection, so a
+    ``path`` defaults to :func:`default_db_path` (``$QDASH_DB``, else the user data directory);
+    :attr:`path` is absolute. ``readonly=True`` opens an existing store with SQLite's ``mode=ro``
+    (a missing file is a :class:`StoreError`, never a new empty store; any write raises one), so
+    reading works on a store this user cannot write. Each thread gets its own connection, so a
     Store can be shared by the event loop and ``asyncio.to_thread`` writers.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, *, synchronous: str = "FULL",
-                 busy_timeout_ms: int = 30_000, archive: str | os.PathLike | None = None):
-        self.path = str(path or default_db_path())
+    def __init__(self, path: str | os.PathLike | None = None, *, readonly: bool = False,
+                 synchronous: str = "FULL", busy_timeout_ms: int = 30_000,
+                 archive: str | os.PathLike | None = None):
+        self.path = resolve_db_path(path)
+        self.readonly = bool(readonly)
         self._archive_root = str(archive) if archive is not None else None
         self._archive = None
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
         self.synchronous = synchronous.upper()
         self.busy_timeout_ms = int(busy_timeout_ms)
+        self._immutable = False
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._create_schema()
+            self._check_location()
+        try:
+            self._create_schema()
+        except sqlite3.Error as e:
+            self.close()
+            raise open_error(self.path, e, self.readonly) from e
+
+    def _check_location(self) -> None:
+        """A read-only store must exist; a writable one gets its directory created."""
+        path = Path(self.path)
+        if self.readonly:
+            if not path.exists():
+                raise StoreError(f"no store at {path}: check the path (--db / ${DB_ENV}), or "
+                                 "create one with `qdash load` or `qdash record`")
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create the store's directory {path.parent}: "
+                             f"{e.strerror or e}; choose another place with --db or "
+                             f"${DB_ENV}") from e
 
     def _create_schema(self) -> None:
-        """Create the tables of a new file, or migrate an older layout (one transaction)."""
+        """Create the tables of a new file, or migrate an older layout (one transaction).
+        A read-only store is only checked: it must have this version's layout."""
         conn = self._conn()
-        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
             return
+        if self.readonly:
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has store layout {version}, written by a newer "
+                                 f"qdash; this version reads layout {SCHEMA_VERSION}")
+            tables = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
+                                  "AND name = 'tick_data'").fetchone()[0]
+            raise StoreError(
+                f"{self.path} is not a qdash store (no tick_data table)" if not tables else
+                f"{self.path} has the old store layout {version}: open it once with a write "
+                "command (e.g. `qdash load`) to migrate it")
         with self.transaction():
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -242,19 +315,44 @@ class Store:
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     # --- connections ---------------------------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000,
-                                       isolation_level=None, check_same_thread=False)
-            except sqlite3.Error as e:
-                raise StoreError(f"cannot open store {self.path}: {e}") from e
+    def _connect(self) -> sqlite3.Connection:
+        """A new connection, set up (read-only: ``mode=ro``; in a directory this user cannot
+        write, where SQLite cannot create the WAL index beside the file, ``immutable=1``)."""
+        kw = {"timeout": self.busy_timeout_ms / 1000, "isolation_level": None,
+              "check_same_thread": False}
+        if not self.readonly or self.path == ":memory:":
+            conn = sqlite3.connect(self.path, **kw)
             conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
             conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # only takes effect in a new file
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            return conn
+        uri = "file:" + urllib.parse.quote(self.path) + "?mode=ro"
+        conn = sqlite3.connect(uri + ("&immutable=1" if self._immutable else ""), uri=True, **kw)
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as e:
+            if getattr(e, "sqlite_errorname", "") != "SQLITE_READONLY_DIRECTORY":
+                conn.close()
+                raise
+            conn.close()
+            log.warning("%s: directory not writable and no WAL index beside the store; reading "
+                        "it as immutable (changes made meanwhile by others are not seen)",
+                        self.path)
+            self._immutable = True
+            conn = sqlite3.connect(uri + "&immutable=1", uri=True, **kw)
+        conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = self._connect()
+            except sqlite3.Error as e:
+                raise open_error(self.path, e, self.readonly) from e
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -286,6 +384,9 @@ class Store:
         Writes through this Store on this thread inside the block join it (so does a nested
         block); any exception rolls every one of them back. Yields this thread's connection.
         """
+        if self.readonly:
+            raise StoreError(f"{self.path} is open read-only: nothing can be written through "
+                             "this Store (open it without readonly=True to write)")
         conn = self._conn()
         if conn.in_transaction:
             yield conn
@@ -314,23 +415,48 @@ class Store:
     def write_ticks(self, ticks: pd.DataFrame) -> WriteResult:
         """Store a canonical tick batch in one transaction; duplicates are ignored.
 
+        Id-less rows (negative synthetic ids) that are trades already stored with an exchange id
+        (same symbol, ts, price and qty) are not stored and counted in ``matched``: the k-th
+        id-less row of one (symbol, ts, price, qty) in the batch matches when at least k + 1
+        exchange-id rows have those values, so separate identical fills stay separate.
+
         Raises :class:`DataFormatError` (and stores nothing) if any price or qty is not finite
         and positive. Returns after the transaction committed (inside :meth:`transaction`, the
         batch joins that transaction instead).
         """
+        return self._write_ticks(ticks)[0]
+
+    def _write_ticks(self, ticks: pd.DataFrame) -> tuple[WriteResult, np.ndarray | None]:
+        """:meth:`write_ticks`, also returning the mask of rows matched to exchange trades
+        (None when no row was)."""
         if len(ticks) == 0:
-            return WriteResult(0, 0)
+            return WriteResult(0, 0), None
         validate_ticks(ticks)
+        synthetic = ticks["trade_id"].to_numpy() < 0
         with self.transaction() as conn:
-            seq = _arrival_numbers(conn, ticks["trade_id"].to_numpy())
-            before = conn.total_changes
-            conn.executemany(*_tick_insert(ticks, seq))
-            stored = conn.total_changes - before
-        return WriteResult(len(ticks), stored)
+            if not synthetic.any():
+                return WriteResult(len(ticks), _insert(conn, ticks, None)), None
+            idless, stored = ticks, 0
+            if not synthetic.all():  # exchange trades first: the id-less rows may be among them
+                stored = _insert(conn, ticks[~synthetic], None)
+                idless = ticks[synthetic]
+            matched = _matches_exchange_ticks(conn, idless)
+            if matched.any():
+                idless = idless[~matched]
+            if len(idless):
+                seq = _arrival_numbers(conn, idless["trade_id"].to_numpy())
+                stored += _insert(conn, idless, seq)
+        n_matched = int(matched.sum())
+        if not n_matched:
+            return WriteResult(len(ticks), stored), None
+        mask = np.zeros(len(ticks), dtype=bool)
+        mask[np.flatnonzero(synthetic)[matched]] = True
+        return WriteResult(len(ticks), stored, n_matched), mask
 
     def write_new_ticks(self, ticks: pd.DataFrame) -> tuple[WriteResult, pd.DataFrame]:
         """:meth:`write_ticks`, also returning the rows this write stored (not stored before,
-        first of their key in the batch), in batch order: what a live fan-out should publish."""
+        first of their key in the batch, not matched to an exchange trade), in batch order: what
+        a live fan-out should publish."""
         try:
             with self.transaction():
                 result = self.write_ticks(ticks)
@@ -340,7 +466,9 @@ class Store:
             with self.transaction() as conn:
                 new = ~_stored_already(conn, ticks) & ~ticks.duplicated(["symbol", "ts",
                                                                           "trade_id"]).to_numpy()
-                result = self.write_ticks(ticks)
+                result, matched = self._write_ticks(ticks)
+                if matched is not None:
+                    new &= ~matched
             return result, ticks[new].reset_index(drop=True)
         return result, ticks if result.stored else ticks.iloc[:0]
 
@@ -505,6 +633,66 @@ def _arrival_numbers(conn: sqlite3.Connection, trade_ids: np.ndarray) -> np.ndar
     seq = np.zeros(len(trade_ids), dtype=np.int64)
     seq[synthetic] = np.arange(last - n + 1, last + 1)
     return seq
+
+
+def _matches_exchange_ticks(conn: sqlite3.Connection, idless: pd.DataFrame) -> np.ndarray:
+    """Mask of the id-less rows that are trades stored with an exchange id (see
+    :meth:`Store.write_ticks`): per symbol, one range read of the exchange-id rows in the batch's
+    time span, counted by (ts, price, qty), against each row's occurrence number in the batch."""
+    mask = np.zeros(len(idless), dtype=bool)
+    symbols = idless["symbol"]
+    for sym in pd.unique(symbols):
+        rows = np.flatnonzero((symbols == sym).to_numpy())
+        sub = idless.iloc[rows]
+        ts = sub["ts"].to_numpy()
+        counts = conn.execute(
+            "SELECT ts, price, qty, COUNT(*) FROM tick_data WHERE symbol = ? AND ts >= ? "
+            "AND ts <= ? AND trade_id >= 0 GROUP BY ts, price, qty",
+            (sym, int(ts.min()), int(ts.max()))).fetchall()
+        if not counts:
+            continue
+        known = pd.DataFrame(counts, columns=["ts", "price", "qty", "n"]).astype(
+            {"ts": np.int64, "price": np.float64, "qty": np.float64})
+        keys = pd.DataFrame({"ts": ts, "price": sub["price"].to_numpy(dtype=np.float64),
+                             "qty": sub["qty"].to_numpy(dtype=np.float64)})
+        keys["k"] = keys.groupby(["ts", "price", "qty"], sort=False).cumcount()
+        n = keys.merge(known, on=["ts", "price", "qty"], how="left")["n"].fillna(0).to_numpy()
+        mask[rows] = keys["k"].to_numpy() < n
+    return mask
+
+
+def open_error(path: str, error: sqlite3.Error, readonly: bool) -> StoreError:
+    """A :class:`StoreError` saying why SQLite could not open ``path`` (missing directory,
+    permissions, not a database) and what to do, instead of "unable to open database file"."""
+    p = Path(path)
+    d = p.parent
+    what = "read" if readonly else "open"
+    name = getattr(error, "sqlite_errorname", "")
+    if not d.is_dir():
+        why, todo = f"directory {d} does not exist", "create it or pass another --db"
+    elif p.is_dir():
+        why, todo = "it is a directory", "pass the path of a store file (--db FILE)"
+    elif p.exists() and not os.access(p, os.R_OK):
+        why, todo = (f"permission denied reading it ({_owner_mode(p)})",
+                     "ask its owner for read access, or read a copy")
+    elif not readonly and p.exists() and not os.access(p, os.W_OK):
+        why, todo = (f"this user may not write it ({_owner_mode(p)})",
+                     "read commands (info, bars, backtest) open it read-only; to write, use a "
+                     "store you own (--db or $QDASH_DB)")
+    elif not readonly and not os.access(d, os.W_OK):
+        why, todo = (f"directory {d} is not writable (SQLite keeps {p.name}-wal and "
+                     f"{p.name}-shm beside the store)", "use a writable directory (--db or "
+                     "$QDASH_DB)")
+    elif name == "SQLITE_NOTADB":
+        why, todo = "it is not an SQLite database", "check the path (--db or $QDASH_DB)"
+    else:
+        why, todo = str(error), "check the path and its permissions"
+    return StoreError(f"cannot {what} store {p}: {why}; {todo} (sqlite: {error})")
+
+
+def _owner_mode(p: Path) -> str:
+    st = p.stat()
+    return f"owner uid {st.st_uid}, mode {st.st_mode & 0o777:o}"
 
 
 def _stored_already(conn: sqlite3.Connection, ticks: pd.DataFrame) -> np.ndarray:

@@ -106,12 +106,15 @@ class App:
     """``python -m qdash <command> ...`` on a free port, in ``workdir`` (see module doc).
 
     ``env`` adds to the environment (``QDASH_WINDOW`` ...). ``orphan_timeout`` / ``cull_interval``
-    in seconds. ``url`` is the page, ``token`` the tick-write token.
+    in seconds; ``voila`` adds config sections to ``voila.json`` (e.g.
+    ``{"VoilaConfiguration": {"preheat_kernel": False}}``). ``url`` is the page, ``token`` the
+    tick-write token.
     """
 
     def __init__(self, command: str, workdir: Path, db: Path, *, args=(), env=None,
                  token: str = "test-token", orphan_timeout: float = 4.0,
-                 cull_interval: float = 2.0, cull_idle_timeout: float = 20.0):
+                 cull_interval: float = 2.0, cull_idle_timeout: float = 20.0,
+                 voila: dict | None = None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.db, self.token, self.port = Path(db), token, free_port()
@@ -122,6 +125,7 @@ class App:
             "QdashVoila": {"orphan_timeout": orphan_timeout},
             "MappingKernelManager": {"cull_interval": cull_interval,
                                      "cull_idle_timeout": cull_idle_timeout},
+            **(voila or {}),
         }))
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log_path = self.workdir / f"{command}.log"
@@ -150,6 +154,13 @@ class App:
         if len(ticks) == 1:
             return http(self.url + "qdash/api/tick", ticks[0], token)
         return http(self.url + "qdash/api/ticks/batch", ticks, token)
+
+    def page_kernel_pid(self) -> int:
+        """The oldest live kernel: the one the first page took (a preheated kernel waiting for
+        the next page is started after it)."""
+        pids = self.kernel_pids()
+        assert pids, "no dashboard kernel"
+        return min(pids, key=lambda pid: psutil.Process(pid).create_time())
 
     def kernel_pids(self) -> list[int]:
         """Live ipykernel processes started by this app."""

@@ -1,11 +1,13 @@
 """The `qdash` command: load, bars, info on real files, as a user types them."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
-from conftest import COLLECTOR, JULY, JULY_TRADES
+import pytest
+from conftest import COLLECTOR, JULY, JULY_TRADES, REPO
 
 from qdash.store import Store
 
@@ -72,3 +74,63 @@ def test_load_reports_dropped_zero_rows_and_bad_files(tmp_path):
 
     missing = qdash("bars", "SOLUSDT", db=db)
     assert missing.returncode == 1 and "SOLUSDT" in missing.stderr
+
+
+def _run(*args, cwd, env):
+    return subprocess.run([*QDASH, *args], capture_output=True, text=True, timeout=300, cwd=cwd,
+                          env=env)
+
+
+@pytest.mark.integration
+def test_load_then_the_dashboard_kernel_finds_the_same_default_store(tmp_path):
+    """No --db and no $QDASH_DB: `qdash load` in one directory, `qdash info` in another and a
+    dashboard kernel on --source store (working directory dashboards/, as under Voila) all use
+    the user data directory's store."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QDASH_")}
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+    store = tmp_path / "xdg" / "qdash" / "qdash.db"
+    (tmp_path / "here").mkdir()
+    out = _run("load", str(JULY / (JULY_TRADES + ".csv.gz")), "--no-progress",
+               cwd=tmp_path / "here", env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"store: {store}\n")
+    info = _run("info", cwd=tmp_path, env=env)
+    assert info.returncode == 0 and f"store: {store}" in info.stdout and "ETHUSDT" in info.stdout
+    kernel = subprocess.run(
+        [sys.executable, "-c", "from qdash.ui import Dashboard\n"
+         "from qdash.bars import stored_candles\n"
+         "d = Dashboard.from_env(source='store')\n"
+         "print(d.store.path, len(stored_candles(d.store, 'ETHUSDT', '1m')))"],
+        cwd=REPO / "dashboards", env=env, capture_output=True, text=True, timeout=300)
+    assert kernel.returncode == 0, kernel.stderr
+    assert kernel.stdout.split() == [str(store), "9"]  # 23:57 .. 00:05, nine 1m candles
+
+
+@pytest.mark.integration
+def test_read_commands_on_a_missing_or_unwritable_store(tmp_path):
+    db = tmp_path / "cli.db"
+    assert qdash("load", str(JULY / (JULY_TRADES + ".csv.gz")), "--no-progress",
+                 db=db).returncode == 0
+    for cmd in (["info"], ["bars", "ETHUSDT"], ["backtest", "ETHUSDT", "BTCUSDT"],
+                ["dashboard", "--source", "store", "--no-browser"]):
+        out = qdash(*cmd, db=tmp_path / "typo.db")
+        assert out.returncode != 0 and "no store at" in out.stderr, (cmd, out.stderr)
+        assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "typo.db").exists()
+    assert qdash("info", db=tmp_path / "typo.db").returncode == 2
+    debug = subprocess.run([*QDASH, "--debug", "info", "--db", str(tmp_path / "typo.db")],
+                           capture_output=True, text=True, timeout=120)
+    assert "Traceback" in debug.stderr and "StoreError" in debug.stderr
+    # a store nobody may write: the read commands still work (read-only opens)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    (ro / "q.db").write_bytes(db.read_bytes())
+    (ro / "q.db").chmod(0o444)
+    ro.chmod(0o555)
+    try:
+        info = qdash("info", db=ro / "q.db")
+        assert info.returncode == 0 and "ETHUSDT" in info.stdout, info.stderr
+        bars = qdash("bars", "ETHUSDT", db=ro / "q.db")
+        assert bars.returncode == 0 and bars.stdout.startswith("open_time,")
+    finally:
+        ro.chmod(0o755)

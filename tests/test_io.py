@@ -82,13 +82,16 @@ def test_all_three_formats_into_one_store_and_loading_twice_stores_once(db_path)
     again = load(JULY_FILES, store=store, progress=False)
     t = again.totals()
     assert t["read"] == 3 * 24356
-    # collector rows have synthetic ids: stored once, then duplicates on the next load
-    assert t["stored"] == 24356
+    # the collector rows carry no trade id: each is recognised as the exchange trade of the
+    # same symbol, time, price and size already stored, and counted, not stored a second time
+    assert t["stored"] == 0 and t["matched"] == 24356
+    assert again.files[2].symbols["ETHUSDT"].matched == 13655
     third = load(JULY_FILES[2], store=store, progress=False)
     assert third.totals()["stored"] == 0 and third.totals()["duplicates"] == 24356
-    assert store.tick_count() == 2 * 24356
+    assert store.tick_count() == 24356 and store.tick_count("ETHUSDT") == 13655
     text = str(again)
     assert "ETHUSDT" in text and "ok" in text.splitlines()[-1]
+    assert "matched to stored exchange trades" in text
 
 
 def _collector_reference(path):

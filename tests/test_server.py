@@ -233,6 +233,27 @@ def test_body_over_the_limit_gets_413_and_stores_nothing(tmp_path):
         srv.stop()
 
 
+@pytest.mark.integration
+def test_a_client_that_sends_the_whole_body_first_reads_the_413_and_the_401(tmp_path):
+    """urllib writes the whole body before it reads the answer: a server that answers and closes
+    early gives it a broken pipe instead of the 413 (bodies far above the socket buffers)."""
+    srv = ServerThread(ServerConfig(db=str(tmp_path / "big.db"), token="t", max_body=64 * 1024))
+    try:
+        body = b"[" + b",".join([orjson.dumps(tick(trade_id=i)) for i in range(120_000)]) + b"]"
+        assert len(body) > 8 * 2**20
+        status, ans = post(srv, "/qdash/api/ticks/batch", body, token="t")
+        assert status == 413 and ans["error"] == "too-large" and str(len(body)) in ans["message"]
+        status, ans = post(srv, "/qdash/api/ticks/batch", body, token="wrong")
+        assert status == 401 and ans["error"] == "unauthorized"
+        # the connection pool and the server are fine afterwards
+        status, ans = post(srv, "/qdash/api/ticks/batch", orjson.dumps([tick(trade_id=1)]),
+                           token="t")
+        assert status == 200 and ans["stored"] == 1
+        assert srv.service.rejected == 2
+    finally:
+        srv.stop()
+
+
 # --- auth ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("token", [None, "wrong", ""])
 def test_writes_without_the_token_get_401_and_store_nothing(server, store, token):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 import orjson
-import pytest  # noqa: E402
+import pytest
 from conftest import REPO
 from test_server_support import request
 from websockets.sync.client import connect
@@ -76,6 +76,7 @@ print("hub-connected:", hub.url)
 """
 
 
+@pytest.mark.integration
 def test_voila_app_serves_the_dashboard_and_the_handlers(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(DASHBOARD)]
@@ -97,7 +98,7 @@ def test_voila_app_serves_the_dashboard_and_the_handlers(tmp_path):
             page = resp.read().decode()
             cookies = resp.headers.get_all("Set-Cookie") or []
         assert f"hub-connected: ws://127.0.0.1:{port}/qdash/ws/ticks?symbols=BTCUSDT" in page
-        assert any(c.startswith("_xsrf=") for c in cookies)  # the prelaunch hook's cookie
+        assert any(c.startswith("_xsrf=") for c in cookies)  # for Voila's unload beacon
         kernel_id = re.search(r'"kernelId": "([0-9a-f-]{36})"', page).group(1)
         # hold the kernel's channel open, as the page would, while ticks flow
         with connect(f"ws://127.0.0.1:{port}/api/kernels/{kernel_id}/channels"):
@@ -115,23 +116,59 @@ def test_voila_app_serves_the_dashboard_and_the_handlers(tmp_path):
             assert page.lstrip().startswith("<!DOCTYPE html>")
             with Store(tmp_path / "v.db") as s:
                 assert s.tick_count() == 6
-            assert request(base + "qdash/api/health")[1]["subscribers"] == 1
-        # the tab went away: the orphan watchdog shuts the kernel down, its subscription ends
-        wait_until(lambda: request(base + "qdash/api/health")[1]["subscribers"] == 0,
+            # the page's kernel and the preheated one waiting for the next page (refilled
+            # after the page took the first)
+            wait_until(lambda: request(base + "qdash/api/health")[1]["subscribers"] == 2,
+                       what="the pool to refill")
+        # the tab went away: the orphan watchdog shuts the page's kernel down, its subscription
+        # ends; the preheated kernel, which no page ever connected to, is not an orphan
+        wait_until(lambda: request(base + "qdash/api/health")[1]["subscribers"] == 1,
                    what="the orphaned kernel to be shut down")
+        time.sleep(2 * 4)  # two orphan timeouts: the pooled kernel is still there
+        assert request(base + "qdash/api/health")[1]["subscribers"] == 1
     finally:
         stop(proc)
 
 
 def test_pyproject_ships_the_config_that_enables_the_extension():
-    data_files = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "data-files"]
+    """As wheel shared-data of hatchling, which installs it for ``pip install -e .`` too
+    (setuptools' editable installs skip data files: the README's install had no extension)."""
+    build = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert build["build-system"]["build-backend"] == "hatchling.build"
+    shared = build["tool"]["hatch"]["build"]["targets"]["wheel"]["shared-data"]
     rel = str(CONFIG_JSON.relative_to(REPO))
-    assert rel in data_files["etc/jupyter/jupyter_server_config.d"]
+    assert shared[rel] == rel
     enabled = json.loads(CONFIG_JSON.read_text())["ServerApp"]["jpserver_extensions"]
     assert enabled == {"qdash.server.extension": True}
 
 
+@pytest.mark.integration
+def test_the_installed_environment_enables_the_extension_and_jupyter_serves_it(tmp_path):
+    """No JUPYTER_CONFIG_PATH: the extension must be enabled by what the install put in this
+    environment's etc/jupyter, as for a user who followed the README."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER_")}
+    env |= {"QDASH_TOKEN": "qdash-token", "QDASH_DB": str(tmp_path / "j.db"),
+            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    jupyter = Path(sys.executable).with_name("jupyter")
+    listed = subprocess.run([str(jupyter), "server", "extension", "list"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", listed.stdout + listed.stderr)
+    assert re.search(r"qdash\.server\.extension\s+enabled", text), text
+    assert re.search(r"qdash\.server\.extension\s+OK", text), text
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    with open(tmp_path / "jupyter.log", "wb") as log:
+        proc = start([str(jupyter), "server", f"--port={port}", "--ip=127.0.0.1",
+                      "--no-browser", "--allow-root", "--ServerApp.token=jupyter-token"],
+                     tmp_path, env, log)
+    try:
+        wait_until(lambda: request(base + "qdash/api/health")[0] == 200, what="jupyter server")
+        assert request(base + "qdash/api/health")[1]["db"] == str(tmp_path / "j.db")
+    finally:
+        stop(proc)
+
+
+@pytest.mark.integration
 def test_jupyter_server_loads_the_extension_from_the_shipped_config(tmp_path):
     port = free_port()
     env = {**os.environ, "QDASH_TOKEN": "qdash-token", "QDASH_DB": str(tmp_path / "j.db"),

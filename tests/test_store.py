@@ -1,6 +1,7 @@
 """The SQLite store: idempotent batch writes, all-or-nothing, readers beside a writer."""
 
 import multiprocessing as mp
+import os
 import sqlite3
 
 import numpy as np
@@ -8,9 +9,9 @@ import pandas as pd
 import pytest
 
 from qdash.bars import resample
-from qdash.errors import DataFormatError
+from qdash.errors import DataFormatError, StoreError
 from qdash.model import synthetic_trade_ids, tick_frame
-from qdash.store import TICK_ORDER, Store
+from qdash.store import TICK_ORDER, Store, open_error
 
 T0 = 1_721_347_200_000
 
@@ -241,3 +242,85 @@ def test_a_layout_0_store_is_migrated_keeping_rows_and_order(db_path):
     assert store.ticks("ETHUSDT")["price"].tolist() == prices + [7.0]
     store.close()
     assert Store(db_path).tick_count() == 9  # reopening does not migrate again
+
+
+# --- one location, read-only use, errors that say why -------------------------------------------
+def test_default_store_is_the_same_file_whatever_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv("QDASH_DB", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    paths = set()
+    for cwd in ("a", "b/dashboards"):
+        (tmp_path / cwd).mkdir(parents=True)
+        monkeypatch.chdir(tmp_path / cwd)
+        paths.add(Store().path)
+    assert paths == {str(tmp_path / "xdg" / "qdash" / "qdash.db")}
+    monkeypatch.setenv("QDASH_DB", "rel/q.db")  # a relative $QDASH_DB is made absolute
+    assert Store().path == str(tmp_path / "b/dashboards/rel/q.db")
+
+
+def test_a_store_this_user_cannot_write_is_read_read_only(db_path, tmp_path):
+    with Store(db_path) as s:
+        s.write_ticks(make_ticks(50))
+    ro_dir = tmp_path / "ro"
+    ro_dir.mkdir()
+    copy = ro_dir / "copy.db"
+    copy.write_bytes(db_path.read_bytes())
+    before = copy.read_bytes()
+    copy.chmod(0o444)
+    ro_dir.chmod(0o555)
+    try:
+        with Store(copy, readonly=True) as s:  # SQLite's mode=ro, even where root could write
+            assert s.tick_count() == 50 and s.symbols() == ["BTCUSDT"]
+            with pytest.raises(StoreError, match="open read-only"):
+                s.write_ticks(make_ticks(5, start_id=100))
+        assert copy.read_bytes() == before
+        if os.geteuid() != 0:  # root bypasses permissions: only a real user sees the refusal
+            with pytest.raises(StoreError, match="may not write|not writable"):
+                Store(copy).write_ticks(make_ticks(5, start_id=100))
+    finally:
+        ro_dir.chmod(0o755)
+        copy.chmod(0o644)
+
+
+def test_reading_a_mistyped_path_is_an_error_not_a_new_store(tmp_path):
+    with pytest.raises(StoreError, match=r"no store at .*typo\.db"):
+        Store(tmp_path / "typo.db", readonly=True)
+    assert not (tmp_path / "typo.db").exists()
+
+
+def test_open_errors_say_what_why_and_what_to_do(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot create the store's directory .*--db"):
+        Store(blocker / "sub" / "q.db")
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StoreError, match="not an SQLite database"):
+        Store(junk, readonly=True)
+    err = open_error(str(tmp_path / "gone" / "q.db"),
+                     sqlite3.OperationalError("unable to open database file"), readonly=False)
+    assert "directory" in str(err) and "does not exist" in str(err) and "--db" in str(err)
+
+
+# --- the same trades from a source without trade ids -------------------------------------------
+def test_id_less_ticks_of_stored_exchange_trades_are_recognised_not_stored_twice(db_path):
+    store = Store(db_path)
+    ts = np.array([T0, T0, T0, T0 + 1])
+    price = np.array([100.0, 100.0, 100.0, 101.0])
+    qty = np.array([1.0, 1.0, 2.0, 1.0])  # two identical fills at T0, then two other trades
+    store.write_ticks(tick_frame("ETHUSDT", ts, [11, 12, 13, 14], price, qty, 0, "trades"))
+    # the collector's copy: three identical fills at T0 (one more than the exchange's), no ids
+    c_ts, c_price, c_qty = (np.r_[ts, T0], np.r_[price, 100.0], np.r_[qty, 1.0])
+    ids = synthetic_trade_ids("ETHUSDT", c_ts, c_price, c_qty)
+    collected = tick_frame("ETHUSDT", c_ts, ids, c_price, c_qty, -1, "collector")
+    result, new = store.write_new_ticks(collected)
+    assert (result.received, result.stored, result.matched) == (5, 1, 4)
+    assert result.duplicates == 4
+    assert len(new) == 1 and new["trade_id"].iloc[0] < 0 and new["qty"].iloc[0] == 1.0
+    assert store.tick_count("ETHUSDT") == 5
+    again = store.write_ticks(collected)  # the extra fill is now a plain duplicate
+    assert (again.stored, again.matched) == (0, 4)
+    # another symbol, or another size, is another trade
+    other = tick_frame("BTCUSDT", [T0], synthetic_trade_ids("BTCUSDT", [T0], [100.0], [1.0]),
+                       [100.0], [1.0], -1, "collector")
+    assert store.write_ticks(other).stored == 1

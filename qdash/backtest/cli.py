@@ -27,7 +27,8 @@ def add_backtest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("y", metavar="Y", help="the leg held one unit of (e.g. ETHUSDT)")
     p.add_argument("x", metavar="X", help="the hedge leg (e.g. BTCUSDT)")
     p.add_argument("--timeframe", "-t", default="1m", help="bar timeframe (default 1m)")
-    p.add_argument("--db", default=None, help="SQLite file (default: $QDASH_DB or ./qdash.db)")
+    p.add_argument("--db", default=None, help="SQLite store, opened read-only (default: "
+                   "$QDASH_DB, else qdash.db in the user data directory)")
     p.add_argument("--start", help="ISO time, inclusive (UTC unless an offset is given)")
     p.add_argument("--end", help="ISO time, exclusive")
     p.add_argument("--entry", type=float, default=2.0, help="|z| to enter (default 2)")
@@ -73,7 +74,7 @@ def run_backtest_cli(args: argparse.Namespace) -> int:
     from ..store import Store
 
     try:
-        store = Store(args.db)
+        store = Store(args.db, readonly=True)
         legs = {}
         for sym in (args.y, args.x):
             bars = stored_candles(store, sym, args.timeframe, args.start, args.end)

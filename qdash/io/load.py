@@ -43,11 +43,13 @@ MAX_SHOWN_BAD_ROWS = 20
 @dataclass
 class SymbolReport:
     """Per file and symbol: rows read (trades parsed, including filtered ones), stored (new),
-    duplicates (already in the store), filtered by reason, and the time span (ms) of kept rows."""
+    duplicates (already in the store; of them ``matched``: id-less rows that are trades stored
+    with their exchange id), filtered by reason, and the time span (ms) of kept rows."""
 
     read: int = 0
     stored: int = 0
     duplicates: int = 0
+    matched: int = 0
     filtered: Counter = field(default_factory=Counter)
     first_ms: int | None = None
     last_ms: int | None = None
@@ -108,6 +110,7 @@ class LoadReport:
                 t["read"] += s.read
                 t["stored"] += s.stored
                 t["duplicates"] += s.duplicates
+                t["matched"] += s.matched
                 t["filtered"] += sum(s.filtered.values())
         return dict(t)
 
@@ -134,6 +137,9 @@ class LoadReport:
                            f"{sum(s.filtered.values()):>9,}  {span}")
                 for reason, n in sorted(s.filtered.items()):
                     out.append(f"    filtered {reason}: {n:,}")
+                if s.matched:
+                    out.append(f"    duplicates without trade id, matched to stored exchange "
+                               f"trades (same time, price, size): {s.matched:,}")
             for reason, n in sorted(f.skipped.items()):
                 out.append(f"  skipped {reason}: {n:,}")
             for note in f.notes:
@@ -315,6 +321,7 @@ def _write_chunk(store: Store, fr: FileReport, prepared) -> int:
         rep = fr.symbol(b.symbol)
         rep.stored += res.stored
         rep.duplicates += res.duplicates
+        rep.matched += res.matched
         rep.span(b.first_ms, b.last_ms)
     return sum(len(b.ticks) for b in batches)
 

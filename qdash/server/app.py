@@ -37,10 +37,9 @@ class StandaloneServer:
     async def start(cls, config: ServerConfig | None = None, *, host: str = "127.0.0.1",
                     port: int = 5001) -> StandaloneServer:
         service = IngestService(config)
-        # bodies are checked against max_body by the handlers (JSON 413); the transport limit
-        # only has to be above it
-        http = httpserver.HTTPServer(make_app(service),
-                                     max_body_size=service.config.max_body * 2 + 2**20)
+        # bodies are checked against max_body by the handlers (JSON 413 after reading a refused
+        # body up to DRAIN_BYTES, each request sets its own transport limit)
+        http = httpserver.HTTPServer(make_app(service))
         sockets = netutil.bind_sockets(port, host)
         http.add_sockets(sockets)
         return cls(service, http, host, sockets[0].getsockname()[1])
@@ -60,7 +59,7 @@ async def serve_forever(config: ServerConfig, host: str, port: int) -> None:
     """Run until SIGINT/SIGTERM (script use only: this owns the event loop)."""
     server = await StandaloneServer.start(config, host=host, port=port)
     service = server.service
-    service.export_token()
+    service.export_env()
     os.environ.setdefault(SERVER_URL_ENV, server.url)
     log.info("qdash server on %s (db %s)", server.url, service.db_path)
     _announce(server)

@@ -1,12 +1,14 @@
 """The qdash Jupyter server extension: the tick server's handlers inside ``jupyter lab`` /
 ``jupyter server``.
 
-Enabled on install by ``etc/jupyter/jupyter_server_config.d/qdash.json``. Settings come from
+Enabled on install by ``etc/jupyter/jupyter_server_config.d/qdash.json`` (wheel shared-data, which
+hatchling installs for ``pip install -e .`` too). Settings come from
 traitlets config ``c.Qdash.db``, ``c.Qdash.token``, ``c.Qdash.loopback_subscribe``,
 ``c.Qdash.max_body`` (a plain config section), else ``$QDASH_DB`` / ``$QDASH_TOKEN``. Besides the
-qdash token, the Jupyter server's own token is accepted. The token and the server URL are exported
-to the environment (``QDASH_TOKEN``, ``QDASH_SERVER_URL``), so kernels the server starts find the
-hub with no configuration (:class:`qdash.feeds.hub.Hub`).
+qdash token, the Jupyter server's own token is accepted. The token, the store's absolute path and
+the server URL are exported to the environment (``QDASH_TOKEN``, ``QDASH_DB``,
+``QDASH_SERVER_URL``), so kernels the server starts find the hub and write the same store with no
+configuration (:class:`qdash.feeds.hub.Hub`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def _load_jupyter_server_extension(serverapp) -> None:
     if "max_body" in section:
         config.max_body = int(section["max_body"])
     service = IngestService(config)
-    service.export_token()
+    service.export_env()
     os.environ.setdefault(SERVER_URL_ENV, serverapp.connection_url)
     serverapp.web_app.add_handlers(".*$", qdash_handlers(service, serverapp.base_url))
     serverapp.web_app.settings["qdash_service"] = service

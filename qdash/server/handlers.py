@@ -103,9 +103,16 @@ class _HTTPBase(_QdashMixin, web.RequestHandler):
         self.finish(orjson.dumps({"ok": False, "error": self._reason, "status": status_code}))
 
 
+# A refused POST body (over the limit, or without the token) up to this many bytes is still read
+# and dropped before the answer, so that a client that sends its whole body before reading
+# (urllib, requests) gets the 413/401 instead of a broken pipe; larger ones are cut off.
+DRAIN_BYTES = 64 * 2**20
+
+
 @web.stream_request_body
 class _IngestHandler(_HTTPBase):
-    """POST bodies are streamed so that oversized or unauthenticated ones are refused early."""
+    """POST bodies are streamed: an oversized one is never held in memory, a refused one is
+    read and dropped, then answered (at once when the client waits for ``100-continue``)."""
 
     single = False
 
@@ -113,15 +120,21 @@ class _IngestHandler(_HTTPBase):
         self._chunks: list[bytes] = []
         self._size = 0
         self._refused = False
+        self._refusal: tuple[int, dict] | None = None
         if self.request.method != "POST":
             return
-        if not self.authorized():
-            self._refuse(401, self.unauthorized_body())
-            self.set_header("WWW-Authenticate", "Bearer")
-            return
+        limit = self.service.config.max_body
+        self.request.connection.set_max_body_size(max(limit, DRAIN_BYTES))
         length = self.request.headers.get("Content-Length")
-        if length and length.isdigit() and int(length) > self.service.config.max_body:
-            self._refuse(413, self._too_large(int(length)))
+        size = int(length) if length and length.isdigit() else None
+        if not self.authorized():
+            self.set_header("WWW-Authenticate", "Bearer")
+            self._refusal = (401, self.unauthorized_body())
+        elif size is not None and size > limit:
+            self._refusal = (413, self._too_large(size))
+        if self._refusal and (size is not None and size > DRAIN_BYTES or self.request.headers.get(
+                "Expect", "").lower() == "100-continue"):
+            self._refuse(*self._refusal)  # no body follows, or too much to read
 
     def _refuse(self, status: int, body: dict) -> None:
         self._refused = True
@@ -135,14 +148,15 @@ class _IngestHandler(_HTTPBase):
                            "smaller batches; nothing stored"}
 
     def data_received(self, chunk: bytes) -> None:
-        if self._refused:
-            return
         self._size += len(chunk)
-        if self._size <= self.service.config.max_body:
+        if self._refusal is None and self._size <= self.service.config.max_body:
             self._chunks.append(chunk)
 
     async def post(self) -> None:
         if self._refused:
+            return
+        if self._refusal is not None:
+            self._refuse(*self._refusal)
             return
         if self._size > self.service.config.max_body:
             self._refuse(413, self._too_large(self._size))

@@ -14,12 +14,13 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pandas as pd
 
-from ..store import Store, WriteResult, default_db_path
+from ..store import DB_ENV, Store, WriteResult, resolve_db_path
 from .hub import DEFAULT_MAX_QUEUE, TickHub
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,8 @@ SERVER_URL_ENV = "QDASH_SERVER_URL"
 class ServerConfig:
     """Settings of the tick server (the same for every host).
 
-    ``db``: SQLite path (default ``$QDASH_DB`` or ``./qdash.db``; opened on first use).
+    ``db``: SQLite path (default :func:`qdash.store.default_db_path`: ``$QDASH_DB``, else the
+    user data directory; opened on first use).
     ``token``: the bearer secret for writes and subscriptions (default ``$QDASH_TOKEN``, else
     generated at start-up). ``loopback_subscribe``: let clients on 127.0.0.1/::1 subscribe to
     ``/qdash/ws/ticks`` without a token. ``max_body``: request/message size limit in bytes.
@@ -62,19 +64,23 @@ class IngestService:
     def __init__(self, config: ServerConfig | None = None):
         self.config = config or ServerConfig()
         self.token, self.token_generated = resolve_token(self.config.token)
-        self.db_path = str(self.config.db or default_db_path())
+        self.db_path = resolve_db_path(self.config.db)
         self.hub = TickHub(self.config.max_queue)
         self.started = time.time()
         self.received = 0
         self.stored = 0
         self.rejected = 0
+        self.health_extra: dict[str, Callable[[], object]] = {}  # host-specific health fields
         self._store: Store | None = None
         self._store_lock = threading.Lock()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="qdash-store-writer")
 
-    def export_token(self) -> None:
-        """Put the token in this process's environment, so kernels it starts inherit it."""
+    def export_env(self) -> None:
+        """Put the token and the store's absolute path (``$QDASH_TOKEN``, ``$QDASH_DB``) in this
+        process's environment, so kernels it starts, whatever their working directory, use the
+        same token and the same store."""
         os.environ[TOKEN_ENV] = self.token
+        os.environ[DB_ENV] = self.db_path
 
     @property
     def store(self) -> Store:
@@ -109,7 +115,8 @@ class IngestService:
                 "ticks_received": self.received, "ticks_stored": self.stored,
                 "requests_rejected": self.rejected, "subscribers": len(self.hub.subscribers),
                 "subscribers_dropped": self.hub.dropped_subscribers,
-                "ticks_published": self.hub.published_ticks}
+                "ticks_published": self.hub.published_ticks,
+                **{name: get() for name, get in self.health_extra.items()}}
 
     def close(self) -> None:
         """Stop the hub, finish pending writes, close the store."""

@@ -5,19 +5,25 @@ handlers in :meth:`init_handlers` (after Voila's catch-all notebook route they w
 reached). It also applies the kernel-lifetime settings verified in
 ``shared/reference/jupyter-voila.md``:
 
-* a ``prelaunch_hook`` that reads ``req.xsrf_token``, so the page gets its ``_xsrf`` cookie and
-  Voila's unload beacon (``/voila/api/shutdown/<id>``) is not refused with 403 (voila #1458);
-  a prelaunch hook cannot be combined with ``preheat_kernel``, so it is skipped when that is on;
+* the page handler reads ``xsrf_token`` before answering, so the page gets its ``_xsrf`` cookie
+  and Voila's unload beacon (``/voila/api/shutdown/<id>``) is not refused with 403 (voila #1458)
+  — done in the handler rather than a ``prelaunch_hook``, which Voila refuses beside preheating;
 * idle culling: ``MappingKernelManager.cull_interval`` / ``cull_idle_timeout`` and
   ``buffer_offline_messages = False`` (unless configured otherwise);
 * a watchdog that shuts down kernels with no open connection for ``orphan_timeout`` seconds
   while not busy (a dashboard kernel streaming widget updates never looks idle to the culler;
-  the clock does not run while the notebook is still executing for its page).
+  the clock does not run while the notebook is still executing for its page); kernels waiting in
+  the preheated pool are not orphans.
 
-The page uses qdash's own Voila template (``qdash``, in ``qdash/server/jupyter/voila/templates``:
-Voila's ``lab`` template without its CDN links), found by putting that directory on
-``JUPYTER_PATH`` — which works from an editable install too. ``--VoilaConfiguration.template=lab``
-(or any other) still wins.
+First paint: unless configured otherwise (``--VoilaConfiguration.preheat_kernel=False``), Voila
+keeps ``default_pool_size`` (1) kernel started with the notebook already executed, so a page load
+only attaches to it (and the pool refills behind it) instead of starting a kernel and running the
+notebook while the user waits. ``dashboards/pairs.ipynb`` builds the dashboard, then waits for its
+page (``voila.utils.wait_for_request``) before going live, so the waiting kernel streams
+nothing; ``/qdash/api/health`` counts such kernels in ``kernels_waiting``.
+
+Start-up prints one line with the URL actually served (a busy ``--port`` moves to the next free
+one before anything is started, so kernels are told the right port too), the store and the token.
 
 Kernels inherit ``QDASH_TOKEN`` and get ``VOILA_APP_PORT`` / ``VOILA_SERVER_URL``, which is all
 :class:`qdash.feeds.hub.Hub` needs. Run: ``python -m qdash.server.voila_app NOTEBOOK.ipynb
@@ -26,14 +32,18 @@ Kernels inherit ``QDASH_TOKEN`` and get ``VOILA_APP_PORT`` / ``VOILA_SERVER_URL`
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 
-from tornado.ioloop import PeriodicCallback
+from tornado.ioloop import IOLoop, PeriodicCallback
 from traitlets import Bool, Float, Int, Unicode
 from voila.app import Voila
+from voila.request_info_handler import RequestInfoSocketHandler
+from voila.tornado.handler import TornadoVoilaHandler
 
 from .handlers import qdash_handlers
 from .service import DEFAULT_MAX_BODY, IngestService, ServerConfig
@@ -44,11 +54,24 @@ TEMPLATE = "qdash"
 TEMPLATE_ROOT = Path(__file__).resolve().parent / "jupyter"  # holds voila/templates/qdash
 CULL_INTERVAL_S = 60
 CULL_IDLE_TIMEOUT_S = 600
+POOL_SIZE = 1  # preheated kernels kept ready per notebook
+PAGE_HEADERS = {"Cache-Control": "no-store"}  # a back-navigation reloads, never a dead page
 
 
-def xsrf_prelaunch_hook(req, notebook, cwd) -> None:
-    """Voila prelaunch hook: touching ``xsrf_token`` sets the ``_xsrf`` cookie on the page."""
-    req.xsrf_token  # noqa: B018 (the property sets the cookie)
+class _NotTrustedFilter(logging.Filter):
+    """Drops the contents manager's "Notebook X is not trusted" (a published app runs its one
+    notebook whatever its trust; the warning is start-up noise)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "is not trusted" not in record.getMessage()
+
+
+class PageHandler(TornadoVoilaHandler):
+    """Voila's notebook page, with the ``_xsrf`` cookie set before the page is sent."""
+
+    async def prepare(self, **kwargs) -> None:
+        await super().prepare(**kwargs)
+        self.xsrf_token  # noqa: B018 (the property sets the cookie)
 
 
 def _add_jupyter_path(root: Path) -> None:
@@ -64,7 +87,8 @@ class QdashVoila(Voila):
 
     name = "qdash-voila"
     qdash_db = Unicode(None, allow_none=True, config=True,
-                       help="SQLite store for ingested ticks (default $QDASH_DB or ./qdash.db)")
+                       help="SQLite store for ingested ticks (default $QDASH_DB, else qdash.db "
+                            "in the user data directory)")
     qdash_token = Unicode(None, allow_none=True, config=True,
                           help="bearer token for tick writes (default $QDASH_TOKEN, else "
                                "generated and printed)")
@@ -81,19 +105,26 @@ class QdashVoila(Voila):
     def initialize(self, argv=None):
         _add_jupyter_path(TEMPLATE_ROOT)
         super().initialize(argv)
+        self.log.addFilter(_NotTrustedFilter())
         mkm = self.config.MappingKernelManager
         for key, value in (("cull_interval", CULL_INTERVAL_S),
                            ("cull_idle_timeout", CULL_IDLE_TIMEOUT_S),
                            ("buffer_offline_messages", False)):
             if key not in mkm:
                 mkm[key] = value
-        conf = self.voila_configuration
-        if conf.prelaunch_hook is None and not conf.preheat_kernel:
-            conf.prelaunch_hook = xsrf_prelaunch_hook
+        conf, configured = self.voila_configuration, self.config.VoilaConfiguration
+        if ("preheat_kernel" not in configured and conf.prelaunch_hook is None
+                and not conf.progressive_rendering):
+            conf.preheat_kernel = True
+            if "default_pool_size" not in configured:
+                conf.default_pool_size = POOL_SIZE
+        if "headers" not in self.tornado_settings:
+            self.tornado_settings = {**self.tornado_settings, "headers": PAGE_HEADERS}
         self.qdash = IngestService(ServerConfig(
             db=self.qdash_db, token=self.qdash_token,
             loopback_subscribe=self.qdash_loopback_subscribe, max_body=self.qdash_max_body))
-        self.qdash.export_token()  # kernels inherit os.environ
+        self.qdash.export_env()  # kernels inherit os.environ
+        self.qdash.health_extra["kernels_waiting"] = self._kernels_waiting
 
     def setup_template_dirs(self):
         """Default to the offline-clean ``qdash`` template unless one was configured."""
@@ -102,30 +133,73 @@ class QdashVoila(Voila):
         super().setup_template_dirs()
 
     def init_handlers(self) -> list:
-        return qdash_handlers(self.qdash, self.server_url) + super().init_handlers()
+        voila = [(h[0], PageHandler, *h[2:]) if h[1] is TornadoVoilaHandler else h
+                 for h in super().init_handlers()]
+        return qdash_handlers(self.qdash, self.server_url) + voila
 
     def init_settings(self) -> dict:
         settings = super().init_settings()
         settings["websocket_max_message_size"] = self.qdash.config.max_body + 1024
         return settings
 
+    def start(self):
+        self.port = self._free_port()
+        if self.ip not in ("", "0.0.0.0", "::", "localhost"):  # where wait_for_request dials
+            os.environ.setdefault("VOILA_APP_IP", self.ip)
+        super().start()
+
+    def _free_port(self) -> int:
+        """The first port Voila would try that is free now (so that kernels, started before
+        the server binds, are told the port it will serve)."""
+        for port in self.random_ports(self.port, self.port_retries + 1):
+            with socket.socket(socket.AF_INET6 if ":" in self.ip else socket.AF_INET) as s:
+                try:
+                    s.bind((self.ip, port))
+                except OSError as e:
+                    if e.errno not in (errno.EADDRINUSE, errno.EACCES):
+                        raise
+                    continue
+            if port != self.port:
+                self.log.warning("port %d is in use; serving on %d", self.port, port)
+            return port
+        return self.port  # Voila's own loop reports the failure
+
     def listen(self):
-        msg = f"qdash tick server at /qdash/ on port {self.port} (store: {self.qdash.db_path})"
-        if self.qdash.token_generated:
-            msg += f"; token: {self.qdash.token}"
-            print(msg, flush=True)
-        self.log.info(msg)
+        IOLoop.current().add_callback(self._announce)  # runs once bound: self.port is final
         if self.orphan_timeout > 0:
             self._orphans: dict[str, float] = {}
             PeriodicCallback(self._cull_orphans,
                              1000 * max(1.0, min(30.0, self.orphan_timeout / 4))).start()
         super().listen()
 
+    def _announce(self) -> None:
+        """The one start-up line: the URL served, the store, the tick endpoint and token."""
+        host = "127.0.0.1" if self.ip in ("", "0.0.0.0", "::") else self.ip
+        url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}{self.base_url}"
+        msg = (f"qdash dashboard at {url} (store: {self.qdash.db_path}; ticks: POST "
+               f"{url}qdash/api/ticks/batch")
+        msg += f", token: {self.qdash.token})" if self.qdash.token_generated else ")"
+        print(msg, flush=True)
+
+    def _kernels_waiting(self) -> int:
+        """Preheated kernels that ran the notebook up to ``voila.utils.wait_for_request`` and wait
+        for a page (``/qdash/api/health`` ``kernels_waiting``)."""
+        return len(self._pooled() & set(RequestInfoSocketHandler._waiters))
+
+    def _pooled(self) -> set[str]:
+        """Ids of the preheated kernels waiting for a page."""
+        ids = set()
+        for pool in getattr(self.kernel_manager, "_pools", {}).values():
+            for fut in pool:
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    ids.add(fut.result()["kernel_id"])
+        return ids
+
     async def _cull_orphans(self) -> None:
         """Shut down kernels that have had no open connection for ``orphan_timeout`` s."""
         km = self.kernel_manager
         now = time.monotonic()
-        live = set(km.list_kernel_ids())
+        live = set(km.list_kernel_ids()) - self._pooled()
         for kid in list(self._orphans):
             if kid not in live:
                 del self._orphans[kid]

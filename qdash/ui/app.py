@@ -22,7 +22,8 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "dashboards" / "pairs.ipynb"
 def add_dashboard_arguments(p: argparse.ArgumentParser, demo: bool = False) -> None:
     p.add_argument("--port", type=int, default=8866, help="HTTP port of the app (default 8866)")
     p.add_argument("--host", default="127.0.0.1", help="interface (0.0.0.0 for all)")
-    p.add_argument("--db", default=None, help="SQLite store (default: $QDASH_DB or ./qdash.db)")
+    p.add_argument("--db", default=None, help="SQLite store (default: $QDASH_DB, else qdash.db in "
+                   "the user data directory)")
     p.add_argument("--symbols", default="BTCUSDT,ETHUSDT,SOLUSDT" if demo else "BTCUSDT,ETHUSDT",
                    help="watched symbols, comma separated")
     p.add_argument("--pair", default=None, help="Y,X of the pair (default: 2nd,1st symbol)")
@@ -45,12 +46,15 @@ def add_dashboard_arguments(p: argparse.ArgumentParser, demo: bool = False) -> N
 
 
 def _voila_argv(args) -> list[str]:
-    argv = [str(NOTEBOOK), f"--port={args.port}", f"--Voila.ip={args.host}",
-            "--Voila.tornado_settings={'headers': {'Cache-Control': 'no-store'}}"]
+    from ..store import resolve_db_path
+
+    argv = [str(NOTEBOOK), f"--port={args.port}", f"--Voila.ip={args.host}"]
+    if not getattr(args, "verbose", False):  # the app prints its one start-up line itself
+        argv.append("--Voila.log_level=WARN")
     if args.no_browser:
         argv.append("--no-browser")
     if args.db:
-        argv.append(f"--QdashVoila.qdash_db={args.db}")
+        argv.append(f"--QdashVoila.qdash_db={resolve_db_path(args.db)}")
     if args.token:
         argv.append(f"--QdashVoila.qdash_token={args.token}")
     return argv
@@ -66,8 +70,6 @@ def _set_env(args, source: str) -> None:
         os.environ.setdefault("QDASH_WINDOW", str(DEMO_WINDOW))
     if args.pair:
         os.environ["QDASH_PAIR"] = args.pair
-    if args.db:
-        os.environ["QDASH_DB"] = str(Path(args.db).resolve())
 
 
 def _launch(argv: list[str]) -> int:
@@ -78,7 +80,11 @@ def _launch(argv: list[str]) -> int:
 
 
 def run_dashboard(args) -> int:
-    """Serve the dashboard app until Ctrl-C."""
+    """Serve the dashboard app until Ctrl-C (``--source store`` needs an existing store)."""
+    if args.source == "store":
+        from ..store import Store
+
+        Store(args.db, readonly=True).close()  # StoreError "no store at PATH" if there is none
     if args.source == "sim" and args.sim_url:
         base = args.sim_url.rstrip("/")
         os.environ["QDASH_SIM_REST_URL"] = base
@@ -98,7 +104,7 @@ def run_demo(args) -> int:
     port = _free_port()
     sim = subprocess.Popen([sys.executable, "-m", "qdash.sim.cli", "--port", str(port),
                             "--symbols", args.symbols, "--rate", str(args.rate),
-                            "--seed", str(args.seed)])
+                            "--seed", str(args.seed)], stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -114,7 +120,7 @@ def run_demo(args) -> int:
         os.environ["QDASH_SIM_REST_URL"] = f"http://127.0.0.1:{port}"
         _set_env(args, "sim")
         print(f"qdash demo: simulated exchange on 127.0.0.1:{port} ({args.rate:g} trades/s); "
-              f"dashboard at http://{args.host}:{args.port}/  (Ctrl-C stops both)", flush=True)
+              "Ctrl-C stops it and the dashboard", flush=True)
         return _launch(_voila_argv(args))
     finally:
         sim.terminate()
