@@ -105,7 +105,7 @@ def _run_info(args) -> int:
 
     store = Store(args.db, readonly=True)
     stats = store.stats()
-    print(f"store: {store.path}")
+    print(f"store: {store.path} ({store.venue or 'no exchange or simulator'} trades)")
     if stats.empty:
         print("empty: load files with `qdash load` or record with `qdash record`")
         return 0

@@ -50,6 +50,13 @@ from .model import BAR_COLUMNS, TICK_COLUMNS, ms_to_index, parse_time, timeframe
 
 DB_ENV = "QDASH_DB"
 DEFAULT_DB = "qdash.db"
+SIM_DB_ENV = "QDASH_SIM_DB"
+SIM_DB = "qdash-sim.db"
+SIM_SOURCES = frozenset({"sim"})
+"""Tick sources that are the simulated exchange's."""
+EXCHANGE_SOURCES = frozenset({"binance", "binance-agg"})
+"""Tick sources that are a real exchange's (files, collectors and pushes are neither)."""
+VENUES = {1: "exchange", 2: "simulated"}
 log = logging.getLogger(__name__)
 # Page size of new store files (bytes) and page cache per connection (KiB, allocated as used):
 # bulk loads of a few hundred thousand ticks then keep their index pages in memory.
@@ -150,21 +157,24 @@ class WriteResult:
         return self.received - self.stored
 
 
-def default_db_path() -> str:
+def default_db_path(simulated: bool = False) -> str:
     """The store every entry point uses when given none, as an absolute path: ``$QDASH_DB`` when
     set, else ``qdash.db`` in the user data directory (``$XDG_DATA_HOME/qdash``, by default
-    ``~/.local/share/qdash`` on Linux; the platform's equivalent elsewhere)."""
-    env = os.environ.get(DB_ENV)
+    ``~/.local/share/qdash`` on Linux; the platform's equivalent elsewhere).
+
+    ``simulated``: the simulated exchange's own store (``$QDASH_SIM_DB``, else ``qdash-sim.db``
+    beside the other), so simulated trades never mix with the exchange's of the same symbol."""
+    env = os.environ.get(SIM_DB_ENV if simulated else DB_ENV)
     if env:
         return os.path.abspath(os.path.expanduser(env))
-    return str(platformdirs.user_data_path("qdash") / DEFAULT_DB)
+    return str(platformdirs.user_data_path("qdash") / (SIM_DB if simulated else DEFAULT_DB))
 
 
-def resolve_db_path(path: str | os.PathLike | None = None) -> str:
+def resolve_db_path(path: str | os.PathLike | None = None, *, simulated: bool = False) -> str:
     """``path`` as an absolute path (``~`` expanded), or :func:`default_db_path` when None;
     ``":memory:"`` stays as it is."""
     if path is None or str(path) == "":
-        return default_db_path()
+        return default_db_path(simulated)
     if str(path) == ":memory:":
         return ":memory:"
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
@@ -434,6 +444,7 @@ class Store:
         validate_ticks(ticks)
         synthetic = ticks["trade_id"].to_numpy() < 0
         with self.transaction() as conn:
+            _check_venue(conn, ticks["source"], self.path)
             if not synthetic.any():
                 return WriteResult(len(ticks), _insert(conn, ticks, None)), None
             idless, stored = ticks, 0
@@ -578,6 +589,13 @@ class Store:
         df.index = ms_to_index(df.pop("funding_time").to_numpy(dtype=np.int64),
                                name="funding_time")
         return df.astype({"rate": np.float64, "mark_price": np.float64})
+
+    @property
+    def venue(self) -> str | None:
+        """``"exchange"`` or ``"simulated"``: whose trades this store holds (set by the first
+        exchange or simulator ticks written); None while it has neither."""
+        row = self._conn().execute("SELECT value FROM store_meta WHERE name = 'venue'").fetchone()
+        return VENUES.get(row[0]) if row else None
 
     def symbols(self) -> list[str]:
         """Every symbol with stored ticks or candles, sorted."""
@@ -763,3 +781,26 @@ def _none_for_nan(values: np.ndarray) -> list:
     if values.dtype.kind == "f" and np.isnan(values).any():
         out = [None if v != v else v for v in out]
     return out
+
+
+def _check_venue(conn: sqlite3.Connection, sources: pd.Series, path: str) -> None:
+    """Refuse a batch that would put simulated and exchange trades in one store; the first such
+    batch names the store's venue (``store_meta``)."""
+    first = sources.iat[0]
+    kinds = {first} if (sources == first).all() else set(sources.unique())
+    venues = {1 for k in kinds if k in EXCHANGE_SOURCES} | {2 for k in kinds if k in SIM_SOURCES}
+    if not venues:
+        return                                  # files, collectors, pushes: no venue of their own
+    if len(venues) > 1:
+        raise StoreError(f"a batch mixes simulated and exchange trades (sources {sorted(kinds)})"
+                         "; nothing stored")
+    venue = venues.pop()
+    row = conn.execute("SELECT value FROM store_meta WHERE name = 'venue'").fetchone()
+    if row is None:
+        conn.execute("INSERT INTO store_meta (name, value) VALUES ('venue', ?)", (venue,))
+    elif row[0] != venue:
+        raise StoreError(
+            f"{path} holds {VENUES[row[0]]} trades; these are {VENUES[venue]} (source "
+            f"{first!r}) and are not stored here: simulated and exchange trades of the same "
+            f"symbols never share a store. The simulator's default store is "
+            f"{default_db_path(simulated=True)}; or pass another --db")

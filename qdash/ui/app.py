@@ -53,8 +53,9 @@ def _voila_argv(args) -> list[str]:
         argv.append("--Voila.log_level=WARN")
     if args.no_browser:
         argv.append("--no-browser")
-    if args.db:
-        argv.append(f"--QdashVoila.qdash_db={resolve_db_path(args.db)}")
+    simulated = getattr(args, "source", "sim") == "sim"   # the demo and --source sim
+    if args.db or simulated:   # the simulator's trades go to their own store by default
+        argv.append(f"--QdashVoila.qdash_db={resolve_db_path(args.db, simulated=simulated)}")
     if args.token:
         argv.append(f"--QdashVoila.qdash_token={args.token}")
     return argv

@@ -37,7 +37,7 @@ from ..bars import stored_candles
 from ..errors import QdashError
 from ..live import LiveSession
 from ..model import normalize_symbol, timeframe_ms
-from ..store import Store
+from ..store import Store, resolve_db_path
 from .bokeh_widget import FrameBokehModel
 from .controls import AlertControls, BacktestControls, DataControls, MarketControls
 from .plots import DOWN, UP, PairFigures
@@ -101,7 +101,9 @@ class Dashboard:
     ``source``: ``"sim"`` (the simulated exchange: ``sim_ws_url``/``sim_rest_url`` or
     ``$QDASH_SIM_WS_URL``/``$QDASH_SIM_REST_URL``, else one started inside this kernel),
     ``"binance"``, ``"hub"`` (ticks pushed to the qdash server) or ``"store"`` (recorded data
-    only). ``db``: the store (default ``$QDASH_DB`` or ``./qdash.db``).
+    only). ``db``: the store; by default the user's store (``$QDASH_DB``, else ``qdash.db`` in
+    the user data directory) for exchange data and the simulator's own store for ``sim``: the
+    two never mix (:attr:`qdash.Store.venue`); switching source switches between them.
     """
 
     def __init__(self, source: str = "sim", symbols=("BTCUSDT", "ETHUSDT"), y: str | None = None,
@@ -116,7 +118,9 @@ class Dashboard:
         y = normalize_symbol(y) if y else self.symbols[1]
         x = normalize_symbol(x) if x else self.symbols[0]
         self.loop = asyncio.get_event_loop()
-        self.store = Store(db)
+        self._db = db
+        self._stores: dict[str, Store] = {}
+        self.store = self._store_for(source)
         self.alerts = AlertManager(self.store)
         self.fps = float(fps)
         self.sim_ws_url = sim_ws_url or os.environ.get("QDASH_SIM_WS_URL")
@@ -162,6 +166,14 @@ class Dashboard:
             kw["y"], kw["x"] = env["QDASH_PAIR"].split(",")
         kw.update(overrides)
         return cls(**kw)
+
+    def _store_for(self, source: str) -> Store:
+        """The store of ``source``: the one named at construction, else the simulator's own
+        store for ``sim`` and the user's store for every other source."""
+        path = resolve_db_path(self._db, simulated=self._db is None and source == "sim")
+        if path not in self._stores:
+            self._stores[path] = Store(path)
+        return self._stores[path]
 
     @property
     def y(self) -> str:
@@ -347,6 +359,7 @@ class Dashboard:
             return  # the observer calls start() again
         await self._stop_session()
         source = m.source.value
+        self.store = self._store_for(source)
         if source == "store":
             self._show_stored()
             m.live.value = False
