@@ -18,8 +18,8 @@ def parse(argv):
     return p.parse_args(argv)
 
 
-def candles(close, start="2024-08-08"):
-    idx = pd.date_range(start, periods=len(close), freq="1min", tz="UTC", name="open_time")
+def candles(close, start="2024-08-08", freq="1min"):
+    idx = pd.date_range(start, periods=len(close), freq=freq, tz="UTC", name="open_time")
     c = np.asarray(close, dtype=float)
     o = np.concatenate([[c[0]], c[:-1]])
     df = pd.DataFrame({"open": o, "high": np.maximum(o, c), "low": np.minimum(o, c), "close": c,

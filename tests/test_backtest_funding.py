@@ -2,36 +2,23 @@
 funding_y=..., funding_x=...)`` by hand, and, on a single round trip, exactly the total funding
 away from ``--no-funding``."""
 
-import argparse
-
 import numpy as np
 import pandas as pd
 import pytest
+from test_backtest_cli import candles as hourly_candles
+from test_backtest_cli import parse
 
 from qdash.backtest import run
-from qdash.backtest.cli import add_backtest_arguments, run_backtest_cli
+from qdash.backtest.cli import run_backtest_cli
 from qdash.backtest.funding import settlements_applied, stored_funding
-from qdash.model import BAR_COLUMNS
 from qdash.store import Store
 
 H = 3_600_000
 EIGHT_H = 8 * H
 
 
-def parse(argv):
-    p = argparse.ArgumentParser(prog="qdash backtest")
-    add_backtest_arguments(p)
-    return p.parse_args(argv)
-
-
 def candles(close, start):
-    idx = pd.date_range(start, periods=len(close), freq="1h", tz="UTC", name="open_time")
-    c = np.asarray(close, dtype=float)
-    o = np.concatenate([[c[0]], c[:-1]])
-    df = pd.DataFrame({"open": o, "high": np.maximum(o, c), "low": np.minimum(o, c), "close": c,
-                       "volume": 1.0, "trades": 1, "buy_volume": 0.5, "quote_volume": c,
-                       "vwap": c}, index=idx)
-    return df[BAR_COLUMNS]
+    return hourly_candles(close, start, freq="1h")
 
 
 @pytest.fixture
