@@ -88,3 +88,56 @@ def test_live_scanner_rescans_on_the_first_closed_kline_and_ranks_the_clusters(t
         same = _same_cluster(sim, frame)
         assert same.iloc[:5].all(), frame[["y", "x", "q", "reason"]].head(8)
         assert frame["pass"].any() and same[frame["pass"]].all()
+
+
+def test_scanner_tab_ranks_the_universe_and_opens_a_pair_in_the_monitor(tmp_path):
+    from qdash.ui import Dashboard
+
+    async def main():
+        async with SimExchange(["BTCUSDT", "ETHUSDT"], rate=100, seed=0, universe=20, port=0,
+                               weight_limit=100_000) as sim:
+            d = Dashboard(source="sim", symbols=["BTCUSDT", "ETHUSDT"], window=30,
+                          db=str(tmp_path / "d.db"), sim_ws_url=sim.ws_url,
+                          sim_rest_url=sim.rest_url)
+            panel = d.scanner
+            panel.timeframe.value, panel.lookback.value = "1m", "7d"
+            await panel.start()
+            await _wait(lambda: panel.scanner.scans >= 1 or panel.scanner.error, 120,
+                        "the first scan")
+            assert panel.scanner.error is None, panel.status.value
+            shown = panel.rows.copy()
+            heat = dict(panel.heat.data)
+            panel.passing.value = True
+            panel.render()
+            passing = panel.rows.copy()
+            y, x = panel.pairs.options[0][1]
+            panel.pairs.value = (y, x)
+            await panel.open_selected()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 120
+            while d.session is None or not d.session.ready.is_set():
+                assert loop.time() < deadline, d.status.value
+                await asyncio.sleep(0.05)
+            s = d.session
+            await asyncio.sleep(2)    # one trade feed (no session left over) + the scanner
+            trades = [set(c.streams) for c in sim.connections
+                      if any(n.endswith("@trade") for n in c.streams)]
+            assert len(sim.connections) == 2 and len(trades) == 1
+            assert {f"{y.lower()}@trade", f"{x.lower()}@trade"} <= trades[0]
+            state = (d.y, d.x, s.y, s.x, list(d.symbols), d.market.symbols.value,
+                     {k: len(v) for k, v in s.history.bars.items()})
+            await d.close()
+            assert panel.scanner is None   # close() stopped the scanner
+            return sim, shown, heat, passing, (y, x), state
+
+    sim, shown, heat, passing, pair, state = asyncio.run(main())
+    assert len(shown) == 30 and shown["rank"].tolist() == list(range(1, 31))
+    assert len(heat["value"]) > 0 and set(heat["y"]) <= set(shown["y"]) | set(shown["x"])
+    assert len(passing) >= 1 and passing["pass"].all()
+    assert _same_cluster(sim, passing).all()
+    y, x = pair
+    d_y, d_x, s_y, s_x, symbols, text, history = state
+    assert (d_y, d_x, s_y, s_x) == (y, x, y, x)       # the monitor runs on the opened pair
+    assert symbols[:2] == [y, x] and {"BTCUSDT", "ETHUSDT"} <= set(symbols)
+    assert text == ",".join(symbols)
+    assert history[y] > 0 and history[x] > 0          # its history loaded by the bootstrap
