@@ -80,6 +80,9 @@ def test_a_bar_closed_by_every_symbol_rescans_and_bars_collapse_while_scanning()
     top = {tuple(r) for r in ranked.loc[ranked["pass"], ["y", "x"]].to_numpy()}
     assert {(y, x) for y, x, _ in truth} <= top | {(x, y) for y, x in top}
     assert len(ranked) == len(sc.symbols) * (len(sc.symbols) - 1)
+    assert (ranked["n"] == N).all()                # the window keeps its length as bars arrive
+    for s in sc.symbols:   # bars that left the window are forgotten
+        assert sc._hist[s][0][0] == T0 + 3 * BAR and len(sc._hist[s][0]) + 3 == N
 
 
 @pytest.mark.integration   # REST to a closed loopback port (retried for a few seconds)

@@ -169,7 +169,8 @@ class LiveScanner:
         symbol → {open time: (close, quote volume)}."""
         from ..history import fetch
 
-        want = np.arange(self.seam_ms, through + 1, self.tf_ms)
+        floor = max(self.seam_ms, through + self.tf_ms - self.lookback_ms)
+        want = np.arange(floor, through + 1, self.tf_ms)
         holes = {s: want[~np.isin(want, np.fromiter(live[s], np.int64, len(live[s])))]
                  for s in self.symbols}
         holes = {s: h for s, h in holes.items() if len(h)}
@@ -270,6 +271,7 @@ class LiveScanner:
             self.last_bar_ms = through
             for old in [o for o in self._closed if o <= through]:
                 del self._closed[old]
+            self._trim(through + self.tf_ms - self.lookback_ms)
             self._say(f"scanner: {len(frame):,} pairs through {_iso(through)}, "
                       f"{int(frame['pass'].sum())} pass ({time.perf_counter() - t0:.2f} s)",
                       "ok")
@@ -278,6 +280,17 @@ class LiveScanner:
                     fn(frame)
                 except Exception:
                     log.exception("scanner: a result callback failed")
+
+
+    def _trim(self, cut: int) -> None:
+        """Forget bars opening before ``cut``: they left the scanned window."""
+        for s, (t, c, q) in self._hist.items():
+            if len(t) and t[0] < cut:
+                keep = t >= cut
+                self._hist[s] = (t[keep], c[keep], q[keep])
+        for s, bars in self._live.items():
+            if bars and min(bars) < cut:
+                self._live[s] = {k: v for k, v in bars.items() if k >= cut}
 
 
 def _iso(ms: int) -> str:
