@@ -43,6 +43,7 @@ from .controls import AlertControls, BacktestControls, DataControls, MarketContr
 from .plots import DOWN, UP, PairFigures
 from .render import connection_text, funding_rows, live_point, pair_columns, signal_rows
 from .render import fmt as _fmt
+from .scanner import ScannerPanel
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,7 @@ class Dashboard:
         self.stats_history = w.HTML()
         self._build_views()
         self._wire()
+        self.scanner = ScannerPanel.attach(self)
         self._render_rules()
         self._render_alert_history()
         self._say("ready: press “start live”, or pick “stored data”")
@@ -217,9 +219,10 @@ class Dashboard:
                 self.alert_ui.widget(),
                 w.VBox([w.HTML("<b>per-minute statistics</b>"), self.stats_history]),
                 self.data.widget(),
+                self.scanner.widget(),
             ])
             for i, title in enumerate(["stats & heatmap", "backtest", "alerts",
-                                       "stats over time", "files & downloads"]):
+                                       "stats over time", "files & downloads", "scanner"]):
                 tabs.set_title(i, title)
             self._widget = w.VBox([
                 w.HTML("<h3 style='margin:4px 0'>qdash — pair monitor</h3>"),
@@ -402,6 +405,7 @@ class Dashboard:
     async def close(self) -> None:
         """Stop everything this dashboard started (session, render loop, own simulator)."""
         await self._stop_session()
+        await self.scanner.stop()
         if self._render_task is not None:
             self._render_task.cancel()
         if self.alerts.running:
@@ -421,6 +425,19 @@ class Dashboard:
             self.loop.create_task(self._start()).add_done_callback(self._task_done)
         elif self.market.source.value == "store":
             self._show_stored()
+
+    async def open_pair(self, y: str, x: str) -> None:
+        """Show ``y``/``x`` in the pair monitor (the scanner's “open”): both join the watch list
+        and the monitor starts live on them, from their history (the live bootstrap)."""
+        y, x = normalize_symbol(y), normalize_symbol(x)
+        await self._stop_session()   # the controls' restarts below then only rebuild views
+        m = self.market
+        self.symbols = list(dict.fromkeys([y, x, *self.symbols]))
+        with m.y.hold_trait_notifications(), m.x.hold_trait_notifications():
+            m.y.options, m.x.options = self.symbols, self.symbols
+        m.y.value, m.x.value = y, x
+        m.symbols.value = ",".join(self.symbols)
+        self._call(self.start)       # after the restarts those changes queued
 
     def _set_symbols(self, text: str) -> None:
         try:
