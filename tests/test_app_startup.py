@@ -26,7 +26,7 @@ T0 = 1_721_347_022_707
 def test_demo_on_a_busy_port_serves_the_printed_url_and_one_store(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("QDASH_")}
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
-    store_path = tmp_path / "xdg" / "qdash" / "qdash.db"
+    store_path = tmp_path / "xdg" / "qdash" / "qdash-sim.db"  # the simulator's own store
     busy = socket.socket()
     busy.bind(("127.0.0.1", free_port()))
     busy.listen()

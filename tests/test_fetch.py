@@ -192,4 +192,4 @@ def test_cli_fetch_all_symbols(sim, tmp_path, capsys):
     assert len(store.bars("BTCUSDT", "5m")) == 3 and len(store.bars("ETHUSDT", "5m")) == 3
     code = cli_main(["fetch", "BTCUSDT", "--timeframe", "2m", "--start", START, "--db", str(db),
                      "--rest-url", sim.rest_url])
-    assert code == 1 and "bad interval '2m'" in capsys.readouterr().err
+    assert code == 2 and "bad interval '2m'" in capsys.readouterr().err

@@ -250,7 +250,7 @@ def test_cli_scans_the_store_and_reports_errors(tmp_path, capsys):
     assert main(["scan", "--db", str(db), "--scheduler", "none", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "30 directed pairs tested" in out
-    assert main(["scan", "--db", str(db), "--symbols", "S000USDT", "--scheduler", "none"]) == 1
+    assert main(["scan", "--db", str(db), "--symbols", "S000USDT", "--scheduler", "none"]) == 2
     assert "at least two symbols" in capsys.readouterr().err
-    assert main(["scan", "--bars", str(tmp_path / "none.csv"), "--scheduler", "none"]) == 1
+    assert main(["scan", "--bars", str(tmp_path / "none.csv"), "--scheduler", "none"]) == 2
     assert "no such file" in capsys.readouterr().err
