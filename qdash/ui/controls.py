@@ -105,8 +105,9 @@ class AlertControls:
         self.rules = w.HTML()
         self.history = w.HTML()
         self.metrics = w.HTML(
-            "<details><summary>metrics a rule can use</summary><pre style='font-size:11px'>"
-            + html.escape(metrics_help()) + "</pre></details>")
+            "<details><summary>metrics a rule can use</summary>"
+            "<div class='qdash-metrics-help' style='font-size:11px;white-space:pre'>"
+            + html.escape(metrics_help()) + "</div></details>")
 
     def widget(self) -> w.Widget:
         return w.VBox([
