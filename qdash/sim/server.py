@@ -90,6 +90,13 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+DEMO_WEIGHT_LIMIT = 1_000_000
+"""The weight limit of a simulator started for one user (``qdash demo``, a dashboard's own): it
+does not hold them to Binance's 2,400 a minute, or bootstrapping 1s history from aggTrades for
+three symbols, the live backfill and the funding panel's polls would wait minutes behind a 429
+before the first chart appears. ``qdash sim`` keeps Binance's limit."""
+
+
 @dataclass(eq=False)
 class _Conn:
     handler: StreamSocket

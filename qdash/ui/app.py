@@ -102,10 +102,14 @@ def _free_port() -> int:
 
 def run_demo(args) -> int:
     """Start the simulated exchange (a child process) and the app pointed at it."""
+    from ..sim.server import DEMO_WEIGHT_LIMIT
+
     port = _free_port()
     sim = subprocess.Popen([sys.executable, "-m", "qdash.sim.cli", "--port", str(port),
                             "--symbols", args.symbols, "--rate", str(args.rate),
-                            "--seed", str(args.seed)], stdout=subprocess.DEVNULL)
+                            "--seed", str(args.seed),
+                            "--weight-limit", str(DEMO_WEIGHT_LIMIT)],
+                           stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
         while True:

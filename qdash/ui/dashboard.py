@@ -341,9 +341,10 @@ class Dashboard:
             from ..feeds.binance import BinanceFutures
             ws, rest = self.sim_ws_url, self.sim_rest_url
             if not ws:
-                from ..sim.server import SimExchange
+                from ..sim.server import DEMO_WEIGHT_LIMIT, SimExchange
                 if self._own_sim is None:
-                    self._own_sim = SimExchange(symbols, rate=self.sim_rate)
+                    self._own_sim = SimExchange(symbols, rate=self.sim_rate,
+                                                weight_limit=DEMO_WEIGHT_LIMIT)
                     await self._own_sim.start()
                 ws, rest = self._own_sim.ws_url, self._own_sim.rest_url
             return BinanceFutures(symbols, ws_url=ws, rest_url=rest, source="sim")
