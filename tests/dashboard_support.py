@@ -258,7 +258,7 @@ class PageLog:
         return [text for kind, text in self.console if kind in ("error", "pageerror")]
 
 
-def open_dashboard(browser, url: str, timeout: float = 90.0, viewport=(1400, 1000),
+def open_dashboard(browser, url: str, timeout: float = 180.0, viewport=(1400, 1000),
                    views: int = 3):
     """A new page on the app, once ``views`` of the dashboard's three Bokeh views rendered:
     (page, log, seconds from navigation to then)."""
