@@ -50,11 +50,7 @@ def test_demo_on_a_busy_port_serves_the_printed_url_and_one_store(tmp_path):
         # a pushed tick and the demo kernel's own (simulated) ticks land in the same file
         pushed = {"symbol": "XRPUSDT", "ts": T0, "trade_id": 7, "price": 0.5, "qty": 10}
         assert request(url + "qdash/api/tick", orjson.dumps(pushed), token=token)[0] == 200
-        wait_until(lambda: request(url + "qdash/api/health")[1]["kernels_waiting"] == 1,
-                   timeout=180, what="the preheated dashboard kernel")
-        with Store(store_path, readonly=True) as s:  # the waiting kernel streams nothing
-            assert s.symbols() == ["XRPUSDT"]
-        with urllib.request.urlopen(url, timeout=120) as page:  # its page: it goes live
+        with urllib.request.urlopen(url, timeout=120) as page:
             assert b"jupyter-config-data" in page.read()
 
         def both():

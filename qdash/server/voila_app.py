@@ -18,9 +18,11 @@ reached). It also applies the kernel-lifetime settings verified in
 First paint: unless configured otherwise (``--VoilaConfiguration.preheat_kernel=False``), Voila
 keeps ``default_pool_size`` (1) kernel started with the notebook already executed, so a page load
 only attaches to it (and the pool refills behind it) instead of starting a kernel and running the
-notebook while the user waits. ``dashboards/pairs.ipynb`` builds the dashboard, then waits for its
-page (``voila.utils.wait_for_request``) before going live, so the waiting kernel streams
-nothing; ``/qdash/api/health`` counts such kernels in ``kernels_waiting``.
+notebook while the user waits. ``dashboards/pairs.ipynb`` builds the dashboard and goes live at
+once: the preheated kernel streams before its page arrives (a notebook split at
+``voila.utils.wait_for_request`` kept it idle, but hub pages then never received pushed ticks in
+the browser tests); ``/qdash/api/health`` counts kernels parked in ``wait_for_request`` in
+``kernels_waiting``.
 
 Start-up prints one line with the URL actually served (a busy ``--port`` moves to the next free
 one before anything is started, so kernels are told the right port too), the store and the token.
