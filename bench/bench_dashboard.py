@@ -36,14 +36,12 @@ import time
 from pathlib import Path
 
 import psutil
-from playwright.sync_api import sync_playwright
 from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from dashboard_support import (  # noqa: E402
-    CHROMIUM,
-    CHROMIUM_ARGS,
     App,
+    chromium,
     open_dashboard,
     wait_until,
 )
@@ -119,7 +117,7 @@ def first_paints(browser, app: App, loads: int, preheated: bool) -> list[float]:
     times = []
     for _ in range(loads):
         if preheated:  # the pool's kernel ran the notebook and waits for its page
-            wait_until(lambda: (app.health() or {}).get("kernels_waiting") == 1, timeout=180,
+            wait_until(lambda: (app.health() or {}).get("kernels_ready") == 1, timeout=180,
                        what="the preheated kernel")
         page, _, seconds = open_dashboard(browser, app.url, views=1)
         times.append(seconds)
@@ -139,8 +137,7 @@ def main() -> None:
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="qdash-bench-dash-"))
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium() as browser:
         cold_app = App("dashboard", tmp / "cold", tmp / "cold.db", args=APP_ARGS,
                        voila={"VoilaConfiguration": {"preheat_kernel": False}})
         try:
@@ -159,7 +156,7 @@ def main() -> None:
                   f"{ref:.2f} s ({', '.join(f'{t:.2f}' for t in cold)}; load {load_cold:.1f}) "
                   f"-> {fp / ref:.2f}x; {fp / TARGET_FIRST_PAINT_S:.2f}x the "
                   f"{TARGET_FIRST_PAINT_S:.0f} s target (target <= 1.00x)")
-            wait_until(lambda: (app.health() or {}).get("kernels_waiting") == 1, timeout=180,
+            wait_until(lambda: (app.health() or {}).get("kernels_ready") == 1, timeout=180,
                        what="the preheated kernel")
             t_nav = time.monotonic()
             page, log, first_view = open_dashboard(browser, app.url, views=1)

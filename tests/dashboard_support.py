@@ -10,6 +10,7 @@ test can reach a dashboard kernel with ``jupyter_client`` (:meth:`App.kernel_cli
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -22,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+from playwright.sync_api import sync_playwright
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -67,6 +69,17 @@ print(_json.dumps({s.id: _cols(s) for s in [_f.candles["y"], _f.candles["x"], _f
 """
 
 
+@contextlib.contextmanager
+def chromium():
+    """Headless Chromium (the system one the README installs) for one test module or bench."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -105,7 +118,8 @@ def http(url: str, body=None, token: str | None = None, timeout: float = 10.0):
 class App:
     """``python -m qdash <command> ...`` on a free port, in ``workdir`` (see module doc).
 
-    ``env`` adds to the environment (``QDASH_WINDOW`` ...). ``orphan_timeout`` / ``cull_interval``
+    ``env`` adds to the environment (``QDASH_WINDOW`` ...). ``orphan_timeout`` /
+    ``connect_timeout`` (a page that took a kernel has this long to connect) / ``cull_interval``
     in seconds; ``voila`` adds config sections to ``voila.json`` (e.g.
     ``{"VoilaConfiguration": {"preheat_kernel": False}}``). ``url`` is the page, ``token`` the
     tick-write token.
@@ -113,6 +127,7 @@ class App:
 
     def __init__(self, command: str, workdir: Path, db: Path, *, args=(), env=None,
                  token: str = "test-token", orphan_timeout: float = 4.0,
+                 connect_timeout: float = 30.0,
                  cull_interval: float = 2.0, cull_idle_timeout: float = 20.0,
                  voila: dict | None = None):
         self.workdir = Path(workdir)
@@ -122,7 +137,8 @@ class App:
         self.connection_dir.mkdir(exist_ok=True)
         (self.workdir / "voila.json").write_text(json.dumps({
             "Voila": {"connection_dir_root": str(self.connection_dir)},
-            "QdashVoila": {"orphan_timeout": orphan_timeout},
+            "QdashVoila": {"orphan_timeout": orphan_timeout,
+                           "connect_timeout": connect_timeout},
             "MappingKernelManager": {"cull_interval": cull_interval,
                                      "cull_idle_timeout": cull_idle_timeout},
             **(voila or {}),
@@ -265,10 +281,14 @@ def open_dashboard(browser, url: str, timeout: float = 180.0, viewport=(1400, 10
     page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
     log = PageLog(page)
     t0 = time.monotonic()
-    page.goto(url, timeout=timeout * 1000, wait_until="commit")
-    page.wait_for_function(
-        f"() => window.Bokeh !== undefined && Bokeh.documents.length >= {views}",
-        timeout=timeout * 1000)
+    try:
+        page.goto(url, timeout=timeout * 1000, wait_until="commit")
+        page.wait_for_function(
+            f"() => window.Bokeh !== undefined && Bokeh.documents.length >= {views}",
+            timeout=timeout * 1000)
+    except Exception:
+        page.close()  # a page left loading would slow every later test
+        raise
     return page, log, time.monotonic() - t0
 
 
@@ -285,3 +305,14 @@ def sources(page) -> dict:
 def find_source(all_sources: dict, *columns: str) -> list[dict]:
     """The sources having every one of ``columns``."""
     return [cols for cols in all_sources.values() if all(c in cols for c in columns)]
+
+
+def click_tab(page, title: str) -> None:
+    """Click the dashboard tab whose title contains ``title``."""
+    page.locator(".lm-TabBar-tab", has_text=title).first.click()
+
+
+def text_of(page, css: str) -> str:
+    """Text of the first element matching ``css`` ("" when there is none)."""
+    loc = page.locator(css)
+    return loc.first.text_content() if loc.count() else ""

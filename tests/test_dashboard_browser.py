@@ -1,12 +1,13 @@
 """The published dashboard in headless Chromium: the real ``qdash demo`` (simulated exchange at
-2,000 trades/s + the Voila app) and a ``qdash dashboard --source hub`` app, as processes on
-127.0.0.1 with temporary stores.
+2,000 trades/s + the Voila app) as processes on 127.0.0.1 with a temporary store.
+``tests/test_hub_browser.py`` covers a ``qdash dashboard --source hub`` app (its own module, so the
+demo is stopped before it starts: two streaming apps and two pages on two cores starved the page
+loads).
 
 Checked: every panel renders offline (no request to another host, no console error), the live data
-and counters move, a POSTed tick is stored and reaches a hub dashboard's candles, an alert rule
-typed in the editor fires into the history, an uploaded file loads, the backtest button produces
-metrics, the browser's plot data equals the kernel's after streaming at 2,000 trades/s (read from
-the kernel with ``jupyter_client``), and no kernel is left after 10 open/close cycles.
+and counters move, a POSTed tick is stored, an alert rule typed in the editor fires into the
+history, the backtest button produces metrics, and the browser's plot data equals the kernel's
+after streaming at 2,000 trades/s (read from the kernel with ``jupyter_client``).
 
 The issue asks for 60 s at 2,000 ticks/s before comparing; the module streams for
 ``STREAM_S`` (25 s) to keep the suite short. Screenshots go to ``tests/artifacts/``.
@@ -22,26 +23,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import JULY, JULY_TRADES, REPO
+from conftest import REPO
 from dashboard_support import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     JS_TITLES,
     KERNEL_DUMP,
     App,
-    PageLog,
+    chromium,
+    click_tab,
     find_source,
     http,
     kernel_id,
     open_dashboard,
     run_in_kernel,
     sources,
+    text_of,
     wait_until,
 )
-from playwright.sync_api import sync_playwright
 
 from qdash.bars import stored_candles
-from qdash.io import read_ticks
 from qdash.store import Store
 
 pytestmark = pytest.mark.browser
@@ -62,10 +62,8 @@ TITLES = ["ETHUSDT candles", "BTCUSDT candles", "ETHUSDT volume", "BTCUSDT volum
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -73,17 +71,6 @@ def demo(tmp_path_factory):
     """``qdash demo`` at 2,000 trades/s on a fresh store."""
     tmp = tmp_path_factory.mktemp("demo")
     app = App("demo", tmp, tmp / "demo.db", args=["--rate", str(RATE)],
-              env={"QDASH_WINDOW": str(WINDOW)})
-    yield app
-    app.stop()
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    """``qdash dashboard --source hub``: shows only ticks pushed to its server."""
-    tmp = tmp_path_factory.mktemp("hub")
-    app = App("dashboard", tmp, tmp / "hub.db",
-              args=["--source", "hub", "--symbols", "BTCUSDT,ETHUSDT", "--pair", "ETHUSDT,BTCUSDT"],
               env={"QDASH_WINDOW": str(WINDOW)})
     yield app
     app.stop()
@@ -109,15 +96,6 @@ def _pair(page) -> dict:
 
 def _finite(values) -> list[float]:
     return [v for v in values if isinstance(v, float | int) and math.isfinite(v)]
-
-
-def _click_tab(page, title: str) -> None:
-    page.locator(".lm-TabBar-tab", has_text=title).first.click()
-
-
-def _html(page, css: str) -> str:
-    loc = page.locator(css)
-    return loc.first.text_content() if loc.count() else ""
 
 
 def test_every_panel_renders_offline_without_errors(demo_page):
@@ -147,7 +125,7 @@ def test_z_score_candles_and_counters_move(demo_page):
     def sample():
         pair = _pair(page)
         candles = find_source(sources(page), "open", "high")
-        stats = _html(page, ".qdash-stats")
+        stats = text_of(page, ".qdash-stats")
         return pair, candles, stats
 
     pair1, candles1, stats1 = sample()
@@ -175,13 +153,13 @@ def test_z_score_candles_and_counters_move(demo_page):
 
 def test_alert_rule_typed_in_the_editor_fires_into_the_history(demo_page):
     page, log, _ = demo_page
-    _click_tab(page, "alerts")
+    click_tab(page, "alerts")
     page.get_by_placeholder("abs(zscore) > 2 and corr > 0.8").fill("price_y > 0 and corr > -2")
     page.get_by_placeholder("name").fill("browser-rule")
     page.get_by_role("button", name="add rule").click()
-    wait_until(lambda: "browser-rule" in _html(page, ".qdash-rules"), timeout=20,
+    wait_until(lambda: "browser-rule" in text_of(page, ".qdash-rules"), timeout=20,
                what="the rule in the active rules")
-    wait_until(lambda: "browser-rule" in _html(page, ".qdash-alert-history"), timeout=30,
+    wait_until(lambda: "browser-rule" in text_of(page, ".qdash-alert-history"), timeout=30,
                what="the rule firing into the history")
     assert log.errors() == []
 
@@ -202,56 +180,14 @@ def test_a_posted_tick_is_stored(demo):
     assert len(stored) == 1 and stored["price"].iloc[0] == 12.5
 
 
-def test_pushed_ticks_reach_a_hub_dashboards_candles(browser, hub):
-    page, log, _ = open_dashboard(browser, hub.url)
-    try:
-        now = int(time.time() * 1000)
-        ticks = [{"symbol": s, "ts": now, "price": p, "qty": 1.5, "trade_id": 1}
-                 for s, p in (("ETHUSDT", 3456.25), ("BTCUSDT", 65432.5))]
-        # the kernel's hub subscription connects after the page rendered: push until it shows
-        def shown():
-            hub.post_ticks([{**t, "trade_id": t["trade_id"] + int(time.time() * 10) % 10**6}
-                            for t in ticks])
-            highs = [h for c in find_source(sources(page), "open", "high") for h in c["high"]]
-            return 3456.25 in highs and 65432.5 in highs
-
-        wait_until(shown, timeout=30, interval=1.0, what="pushed ticks in the hub dashboard")
-        assert log.errors() == [] and log.external() == []
-    finally:
-        page.close()
-
-
-def test_an_uploaded_file_loads(browser, hub):
-    path = JULY / f"{JULY_TRADES}.csv.gz"
-    expected = read_ticks(path)["symbol"].value_counts()
-    page, log, _ = open_dashboard(browser, hub.url)
-    try:
-        _click_tab(page, "files & downloads")
-        # ipywidgets' FileUpload keeps its <input type=file> out of the DOM: use the chooser
-        with page.expect_file_chooser() as chooser:
-            page.locator(".widget-upload").click()
-        chooser.value.set_files(str(path))
-        report = wait_until(lambda: "stored" in _html(page, "pre") and _html(page, "pre"),
-                            timeout=60, what="the load report")
-        assert path.name in report and "REJECTED" not in report
-        with Store(hub.db) as store:
-            for symbol, n in expected.items():
-                july = store.ticks(symbol, "2024-07-18", "2024-07-20")
-                assert len(july) == n, (symbol, len(july), n)
-                assert str(n) in report.replace(",", "")
-        assert log.errors() == []
-    finally:
-        page.close()
-
-
 def test_backtest_button_produces_metrics(demo_page, demo):
     page, log, _ = demo_page
     with Store(demo.db) as store:  # the backtest needs window + 10 stored bars per leg
         wait_until(lambda: min(len(stored_candles(store, s, "1s")) for s in ("ETHUSDT", "BTCUSDT"))
                    >= WINDOW + 12, timeout=60, interval=1.0, what="enough stored bars")
-    _click_tab(page, "backtest")
+    click_tab(page, "backtest")
     page.get_by_role("button", name="run backtest").click()
-    metrics = wait_until(lambda: _html(page, ".qdash-backtest-metrics"), timeout=60,
+    metrics = wait_until(lambda: text_of(page, ".qdash-backtest-metrics"), timeout=60,
                          what="backtest metrics")
     assert "total_return" in metrics and "sharpe" in metrics
     # the equity curve comes with the next Bokeh patch, just after the metrics table
@@ -265,7 +201,7 @@ def test_backtest_button_produces_metrics(demo_page, demo):
 def test_browser_plot_data_equals_the_kernels(demo_page, demo):
     page, log, _ = demo_page
     time.sleep(max(0.0, page.opened_at + STREAM_S - time.monotonic()))
-    _click_tab(page, "stats & heatmap")
+    click_tab(page, "stats & heatmap")
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     page.get_by_role("button", name="stop live").click()  # freeze: nothing new after this
     wait_until(lambda: "stopped" in _status(page), timeout=20, what="the session to stop")
@@ -295,26 +231,5 @@ def test_browser_plot_data_equals_the_kernels(demo_page, demo):
             assert len(set(columns["t"])) == len(columns["t"]), f"{model_id}: a bar twice"
     assert pair_rows >= STREAM_S - 10  # the comparison covers the streamed rows
     assert log.errors() == []
-    demo.stop()  # the last demo test: free the CPU for the next one
 
 
-def test_no_kernel_is_left_after_ten_tab_cycles(browser, hub):
-    """Odd cycles close the tab once the dashboard streams (Voila's unload beacon shuts the kernel
-    down); even ones as soon as the page arrives (before the beacon exists: the orphan
-    watchdog must find the kernel once it is idle-but-streaming with no connection)."""
-    for i in range(10):
-        if i % 2:
-            page, log, _ = open_dashboard(browser, hub.url, views=1)
-        else:
-            page = browser.new_page()
-            log = PageLog(page)
-            page.goto(hub.url, wait_until="commit")
-            page.wait_for_selector("#jupyter-config-data", state="attached")
-        page.goto("about:blank")  # fires beforeunload (closing the browser would not)
-        page.close()
-        assert log.errors() == []
-    # what is left is the one preheated kernel waiting for the next page (Voila's pool)
-    wait_until(lambda: len(hub.kernel_pids()) == 1, timeout=60, interval=0.5,
-               what="every page's dashboard kernel to be shut down")
-    time.sleep(2 * 4)  # two orphan timeouts later: still that one, nothing came back
-    assert len(hub.kernel_pids()) == 1

@@ -13,16 +13,16 @@ reached). It also applies the kernel-lifetime settings verified in
 * a watchdog that shuts down kernels with no open connection for ``orphan_timeout`` seconds
   while not busy (a dashboard kernel streaming widget updates never looks idle to the culler;
   the clock does not run while the notebook is still executing for its page); kernels waiting in
-  the preheated pool are not orphans.
+  the preheated pool are not orphans, and a kernel a page took but has not connected to yet gets
+  ``connect_timeout`` (the page is still loading its scripts: seconds on a quiet machine, tens of
+  seconds on a loaded one, which a short ``orphan_timeout`` must not cut short).
 
 First paint: unless configured otherwise (``--VoilaConfiguration.preheat_kernel=False``), Voila
 keeps ``default_pool_size`` (1) kernel started with the notebook already executed, so a page load
 only attaches to it (and the pool refills behind it) instead of starting a kernel and running the
 notebook while the user waits. ``dashboards/pairs.ipynb`` builds the dashboard and goes live at
-once: the preheated kernel streams before its page arrives (a notebook split at
-``voila.utils.wait_for_request`` kept it idle, but hub pages then never received pushed ticks in
-the browser tests); ``/qdash/api/health`` counts kernels parked in ``wait_for_request`` in
-``kernels_waiting``.
+once: the preheated kernel streams before its page arrives. ``/qdash/api/health`` counts the
+preheated kernels ready for the next page in ``kernels_ready``.
 
 Start-up prints one line with the URL actually served (a busy ``--port`` moves to the next free
 one before anything is started, so kernels are told the right port too), the store and the token.
@@ -44,7 +44,6 @@ from pathlib import Path
 from tornado.ioloop import IOLoop, PeriodicCallback
 from traitlets import Bool, Float, Int, Unicode
 from voila.app import Voila
-from voila.request_info_handler import RequestInfoSocketHandler
 from voila.tornado.handler import TornadoVoilaHandler
 
 from .handlers import qdash_handlers
@@ -100,6 +99,9 @@ class QdashVoila(Voila):
     orphan_timeout = Float(300.0, config=True,
                            help="shut down kernels with no connection for this many seconds "
                                 "(0 disables)")
+    connect_timeout = Float(60.0, config=True,
+                            help="seconds a page that took a kernel has to connect to it before "
+                                 "the orphan watchdog counts it (at least orphan_timeout)")
 
     aliases = {**Voila.aliases, "qdash-db": "QdashVoila.qdash_db",
                "qdash-token": "QdashVoila.qdash_token"}
@@ -126,7 +128,7 @@ class QdashVoila(Voila):
             db=self.qdash_db, token=self.qdash_token,
             loopback_subscribe=self.qdash_loopback_subscribe, max_body=self.qdash_max_body))
         self.qdash.export_env()  # kernels inherit os.environ
-        self.qdash.health_extra["kernels_waiting"] = self._kernels_waiting
+        self.qdash.health_extra["kernels_ready"] = lambda: len(self._pooled())
 
     def setup_template_dirs(self):
         """Default to the offline-clean ``qdash`` template unless one was configured."""
@@ -146,8 +148,6 @@ class QdashVoila(Voila):
 
     def start(self):
         self.port = self._free_port()
-        if self.ip not in ("", "0.0.0.0", "::", "localhost"):  # where wait_for_request dials
-            os.environ.setdefault("VOILA_APP_IP", self.ip)
         super().start()
 
     def _free_port(self) -> int:
@@ -170,6 +170,15 @@ class QdashVoila(Voila):
         IOLoop.current().add_callback(self._announce)  # runs once bound: self.port is final
         if self.orphan_timeout > 0:
             self._orphans: dict[str, float] = {}
+            self._connected: set[str] = set()  # kernels a page has connected to at least once
+            km = self.kernel_manager
+            notify_connect = km.notify_connect
+
+            def note_connection(kernel_id: str) -> None:
+                self._connected.add(kernel_id)
+                notify_connect(kernel_id)
+
+            km.notify_connect = note_connection
             PeriodicCallback(self._cull_orphans,
                              1000 * max(1.0, min(30.0, self.orphan_timeout / 4))).start()
         super().listen()
@@ -183,11 +192,6 @@ class QdashVoila(Voila):
         msg += f", token: {self.qdash.token})" if self.qdash.token_generated else ")"
         print(msg, flush=True)
 
-    def _kernels_waiting(self) -> int:
-        """Preheated kernels that ran the notebook up to ``voila.utils.wait_for_request`` and wait
-        for a page (``/qdash/api/health`` ``kernels_waiting``)."""
-        return len(self._pooled() & set(RequestInfoSocketHandler._waiters))
-
     def _pooled(self) -> set[str]:
         """Ids of the preheated kernels waiting for a page."""
         ids = set()
@@ -198,10 +202,13 @@ class QdashVoila(Voila):
         return ids
 
     async def _cull_orphans(self) -> None:
-        """Shut down kernels that have had no open connection for ``orphan_timeout`` s."""
+        """Shut down kernels that have had no open connection for ``orphan_timeout`` s
+        (``connect_timeout`` while no page has connected yet)."""
         km = self.kernel_manager
         now = time.monotonic()
-        live = set(km.list_kernel_ids()) - self._pooled()
+        kernels = set(km.list_kernel_ids())
+        self._connected &= kernels
+        live = kernels - self._pooled()
         for kid in list(self._orphans):
             if kid not in live:
                 del self._orphans[kid]
@@ -211,7 +218,9 @@ class QdashVoila(Voila):
                 self._orphans.pop(kid, None)
                 continue
             since = self._orphans.setdefault(kid, now)
-            if now - since >= self.orphan_timeout:
+            limit = (self.orphan_timeout if kid in self._connected
+                     else max(self.orphan_timeout, self.connect_timeout))
+            if now - since >= limit:
                 self.log.info("qdash: shutting down kernel %s (no connection for %.0f s)", kid,
                               now - since)
                 del self._orphans[kid]
