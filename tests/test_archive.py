@@ -107,10 +107,10 @@ def test_layout_and_other_readers(filled):
 
 
 def test_duckdb_reads_the_archive(filled):
-    duckdb = pytest.importorskip("duckdb")
+    import duckdb
     archive(filled, before=pd.Timestamp(D0 + 3 * DAY, unit="ms", tz="UTC"), progress=False)
     n = duckdb.sql(f"SELECT COUNT(*) FROM read_parquet('{filled.archive.root}/kind=ticks/*/*/*"
-                   ".parquet', hive_partitioning=true) WHERE symbol = 'ETHUSDT'").fetchone()[0]
+                   ".parquet', hive_partitioning=true) WHERE symbol = 'ETHUSDT'").fetchall()[0][0]
     assert n == len(filled.ticks("ETHUSDT"))
 
 

@@ -186,22 +186,26 @@ class Dashboard:
         return self.market.x.value
 
     def _build_views(self) -> None:
+        """The Bokeh views, built once: a new pair, timeframe or source empties and relabels
+        the same figures (:meth:`_reset_views`)."""
         m = self.market
         self.figures = PairFigures(self.y, self.x, entry=m.entry.value, exit=m.exit.value,
                                    stop=m.stop.value or None)
-        self.figures.set_heat_symbols(self._watched())
         self.market_view = FrameBokehModel(self.figures.layout())
         self.heat_view = FrameBokehModel(self.figures.heatmap)
         self.backtest_view = FrameBokehModel(self.figures.backtest_layout())
+        self._market_box = w.VBox([self.market_view])
+        self._heat_box = w.VBox([self.heat_view])
+        self._bt_box = w.VBox([self.backtest_view])
+        self._reset_views()
+
+    def _reset_views(self) -> None:
+        m = self.market
+        self.figures.reset(self.y, self.x, stop=m.stop.value or None)
+        self.figures.set_levels(m.entry.value, m.exit.value)
+        self.figures.set_heat_symbols(self._watched())
         self._cursors = {"y": 0, "x": 0, "pair": 0}
         self._norm_base: tuple[float, float] | None = None
-        if not hasattr(self, "_market_box"):
-            self._market_box = w.VBox()
-            self._heat_box = w.VBox()
-            self._bt_box = w.VBox()
-        self._market_box.children = [self.market_view]
-        self._heat_box.children = [self.heat_view]
-        self._bt_box.children = [self.backtest_view]
 
     def _views(self) -> list[FrameBokehModel]:
         return [self.market_view, self.heat_view, self.backtest_view]
@@ -416,12 +420,13 @@ class Dashboard:
             self._own_sim = None
 
     def restart(self) -> None:
-        """Rebuild the views for new controls (pair, timeframe, window, method, source)."""
+        """Empty the views for new controls (pair, timeframe, window, method, source) and
+        start again from history."""
         if self.y == self.x:
             self._say("pick two different symbols for y and x", "warn")
             return
         was_live = self.session is not None
-        self._build_views()
+        self._reset_views()
         if was_live:
             self.loop.create_task(self._start()).add_done_callback(self._task_done)
         elif self.market.source.value == "store":

@@ -7,6 +7,7 @@ pan, wheel zoom, box zoom, reset and a hover tool.
 
 from __future__ import annotations
 
+from bokeh.core.property.vectorization import value
 from bokeh.layouts import column, gridplot
 from bokeh.models import (
     BasicTicker,
@@ -60,8 +61,8 @@ class PairFigures:
 
         self.candle_figs = {}
         shared = None
-        for leg, symbol in (("y", y), ("x", x)):
-            fig = _time_figure(f"{symbol} candles", x_range=shared, height=240)
+        for leg in ("y", "x"):
+            fig = _time_figure("", x_range=shared, height=240)
             shared = shared or fig.x_range
             src = self.candles[leg]
             fig.segment("t", "high", "t", "low", color="color", source=src)
@@ -73,16 +74,15 @@ class PairFigures:
             self.candle_figs[leg] = fig
         self.x_range = shared
         self.volume_figs = {}
-        for leg, symbol in (("y", y), ("x", x)):
-            fig = _time_figure(f"{symbol} volume", x_range=shared, height=110)
+        for leg in ("y", "x"):
+            fig = _time_figure("", x_range=shared, height=110)
             fig.vbar("t", "w", "volume", 0, fill_color="color", line_color=None, alpha=0.6,
                      source=self.candles[leg])
             self.volume_figs[leg] = fig
 
-        self.normalized = _time_figure(f"{y} and {x}, normalised to their first close (=1)",
-                                       x_range=shared)
-        self.normalized.line("t", "y_norm", source=self.pair, color="#1f77b4", legend_label=y)
-        self.normalized.line("t", "x_norm", source=self.pair, color="#ff7f0e", legend_label=x)
+        self.normalized = _time_figure("", x_range=shared)
+        self.normalized.line("t", "y_norm", source=self.pair, color="#1f77b4", legend_label="y")
+        self.normalized.line("t", "x_norm", source=self.pair, color="#ff7f0e", legend_label="x")
         self.normalized.legend.location = "top_left"
 
         self.spread = _time_figure(f"spread  {y} − β·{x} − α (log prices), z-window mean ± "
@@ -108,20 +108,18 @@ class PairFigures:
                         line_dash=dash, line_alpha=0.7)
             self.zscore.add_layout(span)
             self.z_spans.append(span)
-        if stop is not None:
-            for level in (stop, -stop):
-                span = Span(location=level, dimension="width", line_color="black",
-                            line_dash="dotdash", line_alpha=0.6)
-                self.zscore.add_layout(span)
-                self.z_spans.append(span)
+        for _ in range(2):  # the stop levels (hidden without a stop)
+            span = Span(location=0.0, dimension="width", line_color="black",
+                        line_dash="dotdash", line_alpha=0.6)
+            self.zscore.add_layout(span)
+            self.z_spans.append(span)
         self.zscore.legend.location = "top_left"
 
         self.correlation = _time_figure("rolling correlation of returns", x_range=shared,
                                         height=180, y_range=(-1.05, 1.05))
         self.correlation.line("t", "corr", source=self.pair, color="#2ca02c")
 
-        self.hedge = _time_figure(f"hedge ratio β of {y} on {x} (log prices), every estimator",
-                                  x_range=shared)
+        self.hedge = _time_figure("", x_range=shared)
         for name, color in ESTIMATOR_COLORS.items():
             self.hedge.line("t", f"beta_{name}", source=self.pair, color=color,
                             legend_label=name.replace("_", " "))
@@ -150,6 +148,28 @@ class PairFigures:
         self.drawdown_fig = _time_figure("drawdown", x_range=self.equity_fig.x_range, height=140)
         self.drawdown_fig.varea("t", 0, "drawdown", source=self.equity, fill_color=DOWN,
                                 fill_alpha=0.4)
+        self.reset(y, x, stop=stop)
+
+    def sources(self) -> list[ColumnDataSource]:
+        return [*self.candles.values(), self.pair, self.live, self.trades, self.heat,
+                self.equity]
+
+    def reset(self, y: str, x: str, *, stop: float | None = None) -> None:
+        """Show a new pair in the same figures: every source emptied, titles and legends
+        naming ``y``/``x``, the stop lines at ±``stop`` (hidden when None). Cheaper than new
+        figures (a few property changes for the browser instead of a new Bokeh document)."""
+        for src in self.sources():
+            src.data = {k: [] for k in src.data}
+            src._n_forming = 0  # forming candles shown (see the dashboard's candle renderer)
+        for leg, symbol in (("y", y), ("x", x)):
+            self.candle_figs[leg].title.text = f"{symbol} candles"
+            self.volume_figs[leg].title.text = f"{symbol} volume"
+        self.normalized.title.text = f"{y} and {x}, normalised to their first close (=1)"
+        for item, symbol in zip(self.normalized.legend.items, (y, x)):
+            item.label = value(symbol)
+        self.hedge.title.text = f"hedge ratio β of {y} on {x} (log prices), every estimator"
+        for span, level in zip(self.z_spans[3:], (stop, -stop) if stop else (0.0, 0.0)):
+            span.location, span.visible = level, bool(stop)
 
     def set_levels(self, entry: float, exit: float) -> None:
         """Move the entry/exit lines on the z-score plot."""
