@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,6 +61,7 @@ CANDLE_SCHEMA = pa.schema([("timeframe", pa.string()), ("source", pa.string()),
                           + [(c, pa.int64() if c == "trades" else pa.float64())
                              for c in BAR_COLUMNS])
 TICK_KEY = ["ts", "trade_id"]
+TICK_COLUMNS = ["ts", "trade_id", "price", "qty", "is_buyer_maker", "source"]  # what reads return
 CANDLE_KEY = ["timeframe", "source", "open_time"]
 
 
@@ -121,47 +123,70 @@ class Archive:
     # --- reads -----------------------------------------------------------------------------------
     def ticks_table(self, symbol: str, start: int | None = None, end: int | None = None
                     ) -> pa.Table:
-        """Archived ticks of ``symbol`` with ``start <= ts < end`` as an Arrow table (sorted)."""
+        """Archived ticks of ``symbol`` with ``start <= ts < end`` as an Arrow table (sorted) of
+        the columns :meth:`qdash.Store.ticks` returns."""
         files = [p for day, p in self._partitions("ticks", symbol)
                  if (start is None or _day_end(day) > start)
                  and (end is None or _day_start(day) < end)]
-        return self._read(files, TICK_SCHEMA, "ts", start, end, None)
+        return self._read(files, TICK_SCHEMA, TICK_COLUMNS, "ts", start, end, {})
 
     def candles_table(self, symbol: str, timeframe: str, source: str = "",
                       start: int | None = None, end: int | None = None) -> pa.Table:
         """Archived candles of ``symbol``/``timeframe``/``source`` with ``start <= open_time <
-        end`` (sorted by open_time)."""
+        end`` (sorted by open_time): ``open_time`` and the bar columns."""
         files = [p for month, p in self._partitions("candles", symbol)
                  if (start is None or _next_month(_month_ms(month)) > start)
                  and (end is None or _month_ms(month) < end)]
-        return self._read(files, CANDLE_SCHEMA, "open_time", start, end,
-                          {"timeframe": timeframe, "source": source})
+        return self._read(files, CANDLE_SCHEMA, ["open_time", *BAR_COLUMNS], "open_time", start,
+                          end, {"timeframe": timeframe, "source": source})
 
-    def _read(self, files: list[str], schema: pa.Schema, time_col: str, start, end,
-              keep) -> pa.Table:
-        """Rows of ``files`` within ``[start, end)`` of ``time_col`` and matching ``keep`` (a
-        dict column → value). Small files are read on one thread (pyarrow's dataset layer and
-        thread pool cost more than they save on files of a few thousand rows)."""
-        tables = []
-        for f in files:
-            try:
-                pf = pq.ParquetFile(f if self.local else self.fs.open(f, "rb"))
-            except FileNotFoundError:  # a partition whose first write did not finish
-                continue
-            t = pf.read(use_threads=pf.metadata.num_rows > 200_000)
-            mask = None
-            for col, value in (keep or {}).items():
-                m = pc.equal(t[col], value)
-                mask = m if mask is None else pc.and_(mask, m)
-            for op, bound in ((pc.greater_equal, start), (pc.less, end)):
+    def _read(self, files: list[str], schema: pa.Schema, columns: list[str], time_col: str,
+              start, end, keep: dict) -> pa.Table:
+        """``columns`` of the rows of ``files`` within ``[start, end)`` of ``time_col`` and
+        matching ``keep`` (column → value), files in order. Files are read in parallel (the
+        Parquet decoder releases the GIL), each on one thread (pyarrow's dataset layer and
+        intra-file threads cost more than they save on files of a few hundred thousand rows)."""
+        want = pa.schema([schema.field(c) for c in columns])
+        if len(files) > 1:
+            with ThreadPoolExecutor(min(len(files), os.cpu_count() or 1)) as pool:
+                parts = list(pool.map(
+                    lambda f: self._read_file(f, want, time_col, start, end, keep), files))
+        else:
+            parts = [self._read_file(f, want, time_col, start, end, keep) for f in files]
+        tables = [t for t in parts if t is not None and t.num_rows]
+        return pa.concat_tables(tables) if tables else want.empty_table()
+
+    def _read_file(self, f: str, want: pa.Schema, time_col: str, start, end, keep: dict
+                   ) -> pa.Table | None:
+        """One file's matching rows (see :meth:`_read`). Row-group statistics decide what is
+        read: groups wholly outside the range or of another ``keep`` value are skipped, and
+        the filter (with its columns) is only applied where a group is not wholly inside."""
+        try:
+            pf = pq.ParquetFile(f if self.local else self.fs.open(f, "rb"))
+        except FileNotFoundError:  # a partition whose first write did not finish
+            return None
+        bounds = {time_col: (start, None if end is None else end - 1),
+                  **{col: (value, value) for col, value in keep.items()}}
+        groups, filtered = [], set()
+        for i in range(pf.metadata.num_row_groups):
+            inside = _row_group_inside(pf.metadata.row_group(i), bounds)
+            if inside is not None:
+                groups.append(i)
+                filtered |= {col for col, ok in inside.items() if not ok}
+        if not groups:
+            return None
+        read = list(want.names) + [c for c in bounds if c in filtered and c not in want.names]
+        t = pf.read_row_groups(groups, columns=read, use_threads=False)
+        mask = None
+        for col in filtered:
+            lo, hi = bounds[col]
+            for op, bound in ((pc.greater_equal, lo), (pc.less_equal, hi)):
                 if bound is not None:
-                    m = op(t[time_col], bound)
+                    m = op(t[col], bound)
                     mask = m if mask is None else pc.and_(mask, m)
-            if mask is not None:
-                t = t.filter(mask)
-            if t.num_rows:
-                tables.append(t.cast(schema))
-        return pa.concat_tables(tables) if tables else schema.empty_table()
+        if mask is not None:
+            t = t.filter(mask).select(want.names)
+        return t if t.schema.equals(want) else t.cast(want)
 
     def ticks(self, symbol: str, start=None, end=None) -> pd.DataFrame:
         """Archived ticks as :meth:`qdash.Store.ticks` returns them."""
@@ -255,6 +280,23 @@ def _write_local(d: str, path: str, table: pa.Table, options: dict) -> None:
         os.close(fd)
 
 
+def _row_group_inside(rg, bounds: dict) -> dict[str, bool] | None:
+    """For each bounded column (column → (lowest, highest) kept value, either None for open):
+    True when every row of the row group is within the bounds, False when some may not be;
+    None when no row can be (the group is skipped). Missing statistics mean "some may not"."""
+    stats = {rg.column(j).path_in_schema: rg.column(j).statistics for j in range(rg.num_columns)}
+    inside = {}
+    for col, (lo, hi) in bounds.items():
+        st = stats.get(col)
+        if st is None or not st.has_min_max:
+            inside[col] = lo is None and hi is None
+            continue
+        if (lo is not None and st.max < lo) or (hi is not None and st.min > hi):
+            return None
+        inside[col] = (lo is None or st.min >= lo) and (hi is None or st.max <= hi)
+    return inside
+
+
 # --- Arrow → the frames Store returns ------------------------------------------------------------
 
 def ticks_frame(table: pa.Table, symbol: str) -> pd.DataFrame:
@@ -263,15 +305,14 @@ def ticks_frame(table: pa.Table, symbol: str) -> pd.DataFrame:
     n = table.num_rows
     sym = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
                                          pa.array([symbol])).cast(pa.string())
-    t = table.select(["ts", "trade_id", "price", "qty", "is_buyer_maker", "source"])
-    df = t.add_column(0, "symbol", sym).to_pandas()
+    df = table.select(TICK_COLUMNS).add_column(0, "symbol", sym).to_pandas()
     df.index = ms_to_index(df["ts"].to_numpy())
     return df
 
 
 def candles_frame(table: pa.Table) -> pd.DataFrame:
     """An archived candles table → the frame :meth:`qdash.Store.bars` returns."""
-    df = table.select(BAR_COLUMNS).to_pandas()
+    df = table.select(BAR_COLUMNS).to_pandas()  # open_time becomes the index
     df.index = ms_to_index(table["open_time"].to_numpy(), name="open_time")
     return df
 

@@ -47,6 +47,16 @@ HOLD_S = 1.5                 # no patch this long after a whole-state request (s
 RESYNC_AFTER_S = (1.5, 6.0)  # whole data again this long after a whole-state request (s)
 
 
+def bokeh_resources():
+    """BokehJS for the page, inline (offline): only the core library. The dashboard uses plots
+    only, no Bokeh widgets, tables, WebGL or MathJax; ``bokeh.resources.INLINE`` would put all
+    five components in the page, 3.9 MB of script instead of 1.3 MB for the browser to parse
+    before the first paint."""
+    from bokeh.resources import Resources
+
+    return Resources(mode="inline", components=["bokeh"])
+
+
 class FrameBokehModel(BokehModel):
     """``BokehModel`` whose document events go out in one message set per :meth:`flush`."""
 

@@ -38,7 +38,7 @@ from ..errors import QdashError
 from ..live import LiveSession
 from ..model import normalize_symbol, timeframe_ms
 from ..store import Store, resolve_db_path
-from .bokeh_widget import FrameBokehModel
+from .bokeh_widget import FrameBokehModel, bokeh_resources
 from .controls import AlertControls, BacktestControls, DataControls, MarketControls
 from .plots import DOWN, UP, PairFigures
 from .render import connection_text, funding_rows, live_point, pair_columns, signal_rows
@@ -237,10 +237,9 @@ class Dashboard:
     def show(self) -> Dashboard:
         """Display in the current cell (JupyterLab) or page (Voila); BokehJS inline, offline."""
         from bokeh.io import output_notebook
-        from bokeh.resources import INLINE
         from IPython.display import display
 
-        output_notebook(resources=INLINE, hide_banner=True)
+        output_notebook(resources=bokeh_resources(), hide_banner=True)
         display(self.widget)
         return self
 
