@@ -537,14 +537,22 @@ class Store:
 
     def _sqlite_ticks(self, symbol: str, start, end) -> pd.DataFrame:
         where, params = _range_clause("ts", symbol, start, end)
-        df = pd.read_sql_query(
+        df = self._frame(
             f"SELECT symbol, ts, trade_id, price, qty, is_buyer_maker, source FROM tick_data "
-            f"WHERE {where} ORDER BY {TICK_ORDER}",
-            self._conn(), params=params)
-        df = df.astype({"ts": np.int64, "trade_id": np.int64, "price": np.float64,
-                        "qty": np.float64, "is_buyer_maker": np.int8})
+            f"WHERE {where} ORDER BY {TICK_ORDER}", params,
+            {"symbol": str, "ts": np.int64, "trade_id": np.int64, "price": np.float64,
+             "qty": np.float64, "is_buyer_maker": np.int8, "source": str})
         df.index = ms_to_index(df["ts"].to_numpy())
         return df
+
+    def _frame(self, sql: str, params, dtypes: dict) -> pd.DataFrame:
+        """The rows of ``sql`` as a frame of ``dtypes`` (column → dtype, in SELECT order); an
+        empty answer costs no pandas parsing (a store whose history was archived answers most
+        queries with nothing)."""
+        rows = self._conn().execute(sql, params).fetchall()
+        if not rows:
+            return pd.DataFrame({c: np.array([], dtype=t) for c, t in dtypes.items()})
+        return pd.DataFrame.from_records(rows, columns=list(dtypes)).astype(dtypes)
 
     def bars(self, symbol: str, timeframe: str, start=None, end=None,
              source: str = "") -> pd.DataFrame:
@@ -561,12 +569,12 @@ class Store:
         where, params = _range_clause("open_time", symbol, start, end)
         where += " AND timeframe = ? AND source = ?"
         params += [timeframe_name(timeframe), source]
-        df = pd.read_sql_query(
-            f"SELECT open_time, {', '.join(BAR_COLUMNS)} FROM ohlcv_data WHERE {where} "
-            "ORDER BY open_time", self._conn(), params=params)
+        dtypes = {"open_time": np.int64} | {c: np.float64 for c in BAR_COLUMNS} | {
+            "trades": np.int64}
+        df = self._frame(f"SELECT open_time, {', '.join(BAR_COLUMNS)} FROM ohlcv_data WHERE "
+                         f"{where} ORDER BY open_time", params, dtypes)
         df.index = ms_to_index(df.pop("open_time").to_numpy(), name="open_time")
-        dtypes = {c: np.float64 for c in BAR_COLUMNS} | {"trades": np.int64}
-        return df.astype(dtypes)
+        return df
 
     def write_funding(self, symbol: str, funding: pd.DataFrame) -> WriteResult:
         """Store funding events of ``symbol``: columns ``funding_time`` (int ms UTC), ``rate``
