@@ -103,7 +103,7 @@ def tick_streams(draw):
     return ticks(ts, prices, qtys, sides), cuts, tf
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(tick_streams())
 def test_bar_builder_equals_resample_on_any_batching(case):
     df, cuts, tf = case

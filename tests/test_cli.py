@@ -19,6 +19,7 @@ def qdash(*args, db):
                           timeout=300)
 
 
+@pytest.mark.integration
 def test_load_bars_info_round_trip(tmp_path):
     db = tmp_path / "cli.db"
     out = qdash("load", str(JULY / (JULY_TRADES + ".csv.gz")), "--no-progress", db=db)
@@ -57,6 +58,7 @@ def test_load_bars_info_round_trip(tmp_path):
     assert info.returncode == 0 and "BTCUSDT" in info.stdout and "ETHUSDT" in info.stdout
 
 
+@pytest.mark.integration
 def test_load_reports_dropped_zero_rows_and_bad_files(tmp_path):
     db = tmp_path / "cli.db"
     out = qdash("load", str(COLLECTOR / "ticks_2025-11-02_BTCUSDT_ETHUSDT.ndjson"),

@@ -280,7 +280,7 @@ def _frame(draw):
     return body
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_frame(), min_size=1, max_size=6), st.booleans())
 def test_scanner_property_same_result_as_orjson(frames, as_bytes):
     _dec.warm_up()

@@ -1,17 +1,15 @@
 """The feed inside a real Jupyter kernel (nbclient): start() returns at once, ticks arrive while
 other cells run, ``await feed.stop()`` in the last cell ends it cleanly."""
 
-import nbformat
-from nbclient import NotebookClient
+import pytest
+
+pytestmark = pytest.mark.integration
 
 CELLS = [
     """
 import asyncio, time
 from qdash.sim.server import SimExchange
 from qdash.feeds.binance import BinanceFutures
-
-import pytest  # noqa: E402
-pytestmark = pytest.mark.integration
 sim = await SimExchange(["BTCUSDT", "ETHUSDT"], rate=200, seed=9).start()
 """,
     """
@@ -40,6 +38,9 @@ print("ticks", stats["ticks"], "between", n_between - n_after_start)
 
 
 def test_feed_runs_in_a_kernel_between_cells():
+    import nbformat  # here, not at collection: the unit tier does not pay for Jupyter's imports
+    from nbclient import NotebookClient
+
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src.strip()) for src in CELLS]
     NotebookClient(nb, timeout=60, kernel_name="python3").execute()

@@ -186,6 +186,7 @@ def test_corrupt_gzip_is_a_data_format_error(tmp_path):
         read_ticks(path)
 
 
+@pytest.mark.integration  # writes and streams a 50 MB file: seconds
 def test_streaming_memory_is_bounded_by_the_chunk(tmp_path):
     """A ~50 MB (uncompressed) trades file streams with peak memory far below its size."""
     path = tmp_path / "BTCUSDT-trades-2024-07-18.csv.gz"

@@ -3,10 +3,8 @@ recorded data in ``../shared/data`` and the simulated exchange, without an error
 
 from __future__ import annotations
 
-import nbformat
 import pytest
 from conftest import REPO
-from nbclient import NotebookClient
 
 pytestmark = pytest.mark.integration
 
@@ -21,6 +19,9 @@ def test_the_four_notebooks_are_there():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes(path):
+    import nbformat  # not at collection: nbformat's imports cost the unit tier seconds
+    from nbclient import NotebookClient
+
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=TIMEOUT_S, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()

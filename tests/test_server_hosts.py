@@ -15,7 +15,6 @@ import tomllib
 import urllib.request
 from pathlib import Path
 
-import nbformat
 import orjson
 import pytest
 from conftest import REPO
@@ -78,6 +77,8 @@ print("hub-connected:", hub.url)
 
 @pytest.mark.integration
 def test_voila_app_serves_the_dashboard_and_the_handlers(tmp_path):
+    import nbformat  # not at collection: nbformat's imports cost the unit tier seconds
+
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(DASHBOARD)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",

@@ -13,8 +13,6 @@ from qdash.sim.server import SimExchange
 from qdash.sim.universe import DAY_MS, MINUTE_MS
 
 pytestmark = pytest.mark.integration
-ccxt = pytest.importorskip("ccxt")
-binance_client = pytest.importorskip("binance.client")
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +38,8 @@ def _get(url):
 
 
 def _ccxt(sim):
+    import ccxt  # here, not at collection: the unit tier does not pay for client imports
+
     ex = ccxt.binanceusdm({"enableRateLimit": False})
     api = ex.urls["api"]
     for k in list(api):
@@ -74,6 +74,8 @@ def test_ccxt_binanceusdm(sim):
 
 
 def test_python_binance_client(sim):
+    from binance import client as binance_client
+
     c = binance_client.Client("", "", ping=False)
     c.FUTURES_URL = f"{sim.rest_url}/fapi"
     c.API_URL = f"{sim.rest_url}/api"

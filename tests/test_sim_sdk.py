@@ -11,20 +11,11 @@ from qdash.sim.server import SimExchange
 from qdash.sim.universe import MINUTE_MS
 
 pytestmark = pytest.mark.integration
-sdk = pytest.importorskip("binance_sdk_derivatives_trading_usds_futures")
-from binance_common.configuration import (  # noqa: E402
-    ConfigurationRestAPI,
-    ConfigurationWebSocketStreams,
-)
-from binance_sdk_derivatives_trading_usds_futures.rest_api.models import (  # noqa: E402
-    KlineCandlestickDataIntervalEnum,
-)
-from binance_sdk_derivatives_trading_usds_futures.websocket_streams.models import (  # noqa: E402
-    KlineCandlestickStreamsIntervalEnum,
-)
-
-
 def _client(sim):
+    # imported here, not at collection (the SDK's imports cost the unit tier a second)
+    import binance_sdk_derivatives_trading_usds_futures as sdk
+    from binance_common.configuration import ConfigurationRestAPI, ConfigurationWebSocketStreams
+
     return sdk.DerivativesTradingUsdsFutures(
         config_rest_api=ConfigurationRestAPI(base_path=sim.rest_url, retries=0),
         config_ws_streams=ConfigurationWebSocketStreams(stream_url=sim.ws_url,
@@ -32,6 +23,13 @@ def _client(sim):
 
 
 def test_official_sdk_rest_and_streams():
+    from binance_sdk_derivatives_trading_usds_futures.rest_api.models import (
+        KlineCandlestickDataIntervalEnum,
+    )
+    from binance_sdk_derivatives_trading_usds_futures.websocket_streams.models import (
+        KlineCandlestickStreamsIntervalEnum,
+    )
+
     async def main():
         async with SimExchange(["BTCUSDT", "ETHUSDT"], rate=200, seed=9, universe=2,
                                weight_limit=100_000) as sim:

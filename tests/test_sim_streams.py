@@ -7,6 +7,7 @@ import asyncio
 import json
 import urllib.request
 
+import binance_sdk_derivatives_trading_usds_futures.websocket_streams.models as M
 import numpy as np
 import pytest
 from websockets.asyncio.client import connect
@@ -28,7 +29,6 @@ from qdash.sim.streams import (
 )
 from qdash.sim.universe import INTERVALS
 
-M = pytest.importorskip("binance_sdk_derivatives_trading_usds_futures.websocket_streams.models")
 SYMBOLS = {"BTCUSDT", "ETHUSDT"}
 
 
