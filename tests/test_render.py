@@ -53,3 +53,43 @@ def test_editing_the_watch_list_keeps_the_chosen_pair(db_path):
     kept, replaced = asyncio.run(scenario())
     assert kept == ("SOLUSDT", "ETHUSDT")
     assert replaced == ("XRPUSDT", "BTCUSDT")
+
+
+@pytest.mark.integration  # builds the whole widget tree (Bokeh, ipywidgets): seconds
+def test_a_new_pair_or_source_reuses_the_views_and_says_what_it_shows(db_path):
+    """Changing pair or source empties and relabels the same Bokeh views (no new documents for
+    the page to build), and switching to stored data says what it shows, not "stopped"."""
+    from qdash.store import Store
+    from qdash.ui import Dashboard
+
+    n = 200
+    t = pd.date_range("2024-07-01", periods=n, freq="1min", tz="UTC", name="open_time")
+    rng = np.random.default_rng(5)
+    with Store(db_path) as store:
+        for i, sym in enumerate(("BTCUSDT", "ETHUSDT", "SOLUSDT")):
+            close = 100 * (i + 1) * np.exp(np.cumsum(rng.normal(0, 1e-3, n)))
+            store.write_bars(pd.DataFrame({"open": close, "high": close, "low": close,
+                                           "close": close, "volume": 1.0, "trades": 1,
+                                           "buy_volume": 0.5, "quote_volume": close,
+                                           "vwap": close}, index=t), sym, "1m")
+
+    async def scenario():
+        d = Dashboard(source="store", symbols=["BTCUSDT", "ETHUSDT", "SOLUSDT"], y="ETHUSDT",
+                      x="BTCUSDT", timeframe="1m", window=20, db=str(db_path))
+        views = d._views()
+        d.market.source.value = "store"
+        d.restart()
+        await asyncio.sleep(0.2)
+        shown_first = len(d.figures.pair.data["t"])
+        status = d.status.value
+        d.market.y.value = "SOLUSDT"
+        await asyncio.sleep(0.2)
+        return d, views, shown_first, status
+
+    d, views, shown_first, status = asyncio.run(scenario())
+    assert d._views() == views                                   # the same widgets
+    assert shown_first == 200 and "stored data: 200 aligned 1m bars" in status
+    assert d.figures.candle_figs["y"].title.text == "SOLUSDT candles"
+    assert d.figures.normalized.legend.items[0].label.value == "SOLUSDT"
+    assert "SOLUSDT on BTCUSDT" in d.figures.hedge.title.text
+    assert len(d.figures.pair.data["t"]) == 200                  # refilled for the new pair

@@ -399,12 +399,14 @@ class Dashboard:
         return self
 
     async def _stop(self) -> None:
+        was_live = self.session is not None
         await self._stop_session()
         m = self.market
         m.live.description, m.live.button_style = "start live", "success"
         if m.live.value:
             m.live.value = False
-        self._say("stopped; recorded data stays in the store", "info")
+        if was_live:  # (a switch to stored data stopped the session already and says so)
+            self._say("stopped; recorded data stays in the store", "info")
 
     async def close(self) -> None:
         """Stop everything this dashboard started (session, render loop, own simulator)."""
