@@ -20,6 +20,16 @@ def db_path(tmp_path):
     return tmp_path / "qdash.db"
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for the browser tests, one per module (torn down with the module's
+    apps); imported here, not at collection."""
+    from dashboard_support import chromium
+
+    with chromium() as b:
+        yield b
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked neither ``integration`` nor ``browser`` are ``unit`` tests."""
     for item in items:

@@ -29,7 +29,6 @@ from dashboard_support import (
     JS_TITLES,
     KERNEL_DUMP,
     App,
-    chromium,
     click_tab,
     find_source,
     http,
@@ -58,12 +57,6 @@ TITLES = ["ETHUSDT candles", "BTCUSDT candles", "ETHUSDT volume", "BTCUSDT volum
           "normalised to their first close", "spread", "z-score", "rolling correlation",
           "hedge ratio", "correlation of returns across watched symbols", "backtest equity",
           "drawdown"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")

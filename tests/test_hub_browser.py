@@ -14,7 +14,6 @@ from conftest import JULY, JULY_TRADES
 from dashboard_support import (
     App,
     PageLog,
-    chromium,
     click_tab,
     find_source,
     open_dashboard,
@@ -29,12 +28,6 @@ from qdash.store import Store
 pytestmark = pytest.mark.browser
 
 WINDOW = 10  # rolling window (bars)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")
