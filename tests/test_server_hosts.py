@@ -4,6 +4,7 @@ watchdog) and the Jupyter server extension enabled by the shipped config file.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -50,6 +51,24 @@ def wait_until(fn, timeout=60.0, what="condition"):
 
 def start(cmd, cwd, env, log):
     return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+@contextlib.contextmanager
+def jupyter_server(tmp_path, env):
+    """``jupyter server`` (this environment's) on a free port, token ``jupyter-token``, once
+    ``/qdash/api/health`` answers: yields its base URL, stops it after."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    jupyter = Path(sys.executable).with_name("jupyter")
+    with open(tmp_path / "jupyter.log", "wb") as log:
+        proc = start([str(jupyter), "server", f"--port={port}", "--ip=127.0.0.1",
+                      "--no-browser", "--allow-root", "--ServerApp.token=jupyter-token"],
+                     tmp_path, env, log)
+    try:
+        wait_until(lambda: request(base + "qdash/api/health")[0] == 200, what="jupyter server")
+        yield base
+    finally:
+        stop(proc)
 
 
 def stop(proc):
@@ -156,33 +175,16 @@ def test_the_installed_environment_enables_the_extension_and_jupyter_serves_it(t
     text = re.sub(r"\x1b\[[0-9;]*m", "", listed.stdout + listed.stderr)
     assert re.search(r"qdash\.server\.extension\s+enabled", text), text
     assert re.search(r"qdash\.server\.extension\s+OK", text), text
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/"
-    with open(tmp_path / "jupyter.log", "wb") as log:
-        proc = start([str(jupyter), "server", f"--port={port}", "--ip=127.0.0.1",
-                      "--no-browser", "--allow-root", "--ServerApp.token=jupyter-token"],
-                     tmp_path, env, log)
-    try:
-        wait_until(lambda: request(base + "qdash/api/health")[0] == 200, what="jupyter server")
+    with jupyter_server(tmp_path, env) as base:
         assert request(base + "qdash/api/health")[1]["db"] == str(tmp_path / "j.db")
-    finally:
-        stop(proc)
 
 
 @pytest.mark.integration
 def test_jupyter_server_loads_the_extension_from_the_shipped_config(tmp_path):
-    port = free_port()
     env = {**os.environ, "QDASH_TOKEN": "qdash-token", "QDASH_DB": str(tmp_path / "j.db"),
            # the shipped file, read exactly as an installed etc/jupyter/... would be
            "JUPYTER_CONFIG_PATH": str(CONFIG_JSON.parent.parent)}
-    base = f"http://127.0.0.1:{port}/"
-    jupyter = Path(sys.executable).with_name("jupyter")
-    with open(tmp_path / "jupyter.log", "wb") as log:
-        proc = start([str(jupyter), "server", f"--port={port}", "--ip=127.0.0.1",
-                      "--no-browser", "--allow-root", "--ServerApp.token=jupyter-token"],
-                     tmp_path, env, log)
-    try:
-        wait_until(lambda: request(base + "qdash/api/health")[0] == 200, what="jupyter server")
+    with jupyter_server(tmp_path, env) as base:
         tick = {"symbol": "BTCUSDT", "ts": T0, "trade_id": 1, "price": 2.0, "qty": 1}
         for token in ("jupyter-token", "qdash-token"):  # both tokens work; xsrf is not in the way
             status, ans = request(base + "qdash/api/tick", orjson.dumps(tick), token=token)
@@ -190,5 +192,3 @@ def test_jupyter_server_loads_the_extension_from_the_shipped_config(tmp_path):
         assert ans["duplicates"] == 1
         assert request(base + "qdash/api/tick", orjson.dumps(tick), token="nope")[0] == 401
         assert request(base + "qdash/api/symbols")[1]["symbols"] == ["BTCUSDT"]
-    finally:
-        stop(proc)
