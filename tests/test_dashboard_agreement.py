@@ -42,17 +42,16 @@ def test_chart_table_alerts_and_backtest_show_one_z_for_every_method(tmp_path, t
                 chart = {t: z for t, z in zip(d.figures.pair.data["t"], d.figures.pair.data["z"])
                          if float(t).is_integer()}          # break rows sit at t - 0.5
                 m = d.session.metrics()
-                shown_bars = d.session.state.bars
                 d._render_stats(d.session)
                 table = d.stats.value
                 await d.run_backtest()
                 signals = d.last_backtest.signals
                 await d.close()
-                found[method] = (chart, m, shown_bars, table, signals)
+                found[method] = (chart, m, table, signals)
         return found
 
     found = asyncio.run(main())
-    for method, (chart, m, bars, table, signals) in found.items():
+    for method, (chart, m, table, signals) in found.items():
         t = np.array(sorted(chart), dtype=float)
         z_chart = np.array([chart[k] for k in t])
         assert np.isfinite(z_chart).sum() >= 10, method   # history: z on screen at first paint
