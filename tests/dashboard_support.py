@@ -275,8 +275,9 @@ class PageLog:
 
 
 def open_dashboard(browser, url: str, timeout: float = 180.0, viewport=(1400, 1000),
-                   views: int = 3):
-    """A new page on the app, once ``views`` of the dashboard's three Bokeh views rendered:
+                   views: int = 2):
+    """A new page on the app, once ``views`` of the Bokeh views shown at first paint (the
+    market panels and the heatmap; the backtest tab's view is built when it is opened) rendered:
     (page, log, seconds from navigation to then)."""
     page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
     log = PageLog(page)

@@ -55,8 +55,12 @@ STREAM_S = 25.0    # streaming time before the browser/kernel comparison
 WINDOW = 10        # rolling window (bars): z-scores after ~10 s, a backtest after 20 bars
 TITLES = ["ETHUSDT candles", "BTCUSDT candles", "ETHUSDT volume", "BTCUSDT volume",
           "normalised to their first close", "spread", "z-score", "rolling correlation",
-          "hedge ratio", "correlation of returns across watched symbols", "backtest equity",
-          "drawdown"]
+          "hedge ratio", "correlation of returns across watched symbols"]
+# the tabs after the first are built when first opened: what each then shows
+TABS = {"backtest": ["run backtest", "fee bps/leg"], "alerts": ["add rule", "active rules"],
+        "stats over time": ["per-minute statistics"],
+        "files & downloads": ["load files", "prepare CSV downloads"],
+        "scanner": ["start scanner", "open in pair monitor"]}
 
 
 @pytest.fixture(scope="module")
@@ -98,18 +102,26 @@ def test_every_panel_renders_offline_without_errors(demo_page):
         assert any(expected in t for t in titles), (expected, titles)
     assert page.locator("canvas").count() >= len(TITLES)  # each plot drew on a canvas
     text = page.locator("body").text_content()
-    for label in ("qdash — pair monitor", "stats & heatmap", "backtest", "alerts",
-                  "stats over time", "files & downloads", "run ADF/coint now", "load files",
-                  "prepare CSV downloads", "add rule", "run backtest",
+    for label in ("qdash — pair monitor", "stats & heatmap", *TABS, "run ADF/coint now",
                   "stop live"):  # the demo starts live
         assert label in text, label
     # the z-score, candles and stats fill in (a live source is streaming)
     wait_until(lambda: len(_finite(_pair(page)["z"])) >= 3, timeout=60,
                what="z-scores in the browser")
-    assert log.external() == [], log.external()
-    assert log.errors() == [], log.errors()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard_first_paint.png"), full_page=True)
+    for tab, labels in TABS.items():   # each tab fills in when first opened
+        click_tab(page, tab)
+        for label in labels:
+            wait_until(lambda label=label: label in page.locator("body").text_content(),
+                       timeout=30, what=f"{label!r} in the {tab} tab")
+    click_tab(page, "backtest")
+    for title in ("backtest equity", "drawdown"):
+        wait_until(lambda title=title: any(title in t for t in page.evaluate(JS_TITLES)),
+                   timeout=30, what=f"the {title!r} plot")
+    click_tab(page, "stats & heatmap")
+    assert log.external() == [], log.external()
+    assert log.errors() == [], log.errors()
 
 
 def test_z_score_candles_and_counters_move(demo_page):

@@ -13,6 +13,11 @@ sends a few tens of comm messages per second whatever the tick rate. The z-score
 
 Widget callbacks may run on another thread (ipykernel subshells): every callback is handed to
 the loop captured at construction with ``call_soon_threadsafe``; widgets change only on the loop.
+
+First paint: a page's widget manager fetches and creates every widget the kernel holds before it
+shows any, so the tabs after the first (backtest, alerts, stats over time, files, scanner) are
+built when first opened, or first used from code (``d.bt``, ``d.scanner``, ...): 240 widgets at
+first paint become 96.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 
 import ipywidgets as w
@@ -139,17 +146,10 @@ class Dashboard:
 
         self.market = MarketControls(source, self.symbols, y, x, timeframe, window, method,
                                      entry, exit, stop)
-        self.bt = BacktestControls()
-        self.alert_ui = AlertControls()
-        self.data = DataControls()
         self.status = w.HTML(layout=w.Layout(min_height="22px"))
         self.stats = w.HTML()
-        self.stats_history = w.HTML()
         self._build_views()
         self._wire()
-        self.scanner = ScannerPanel.attach(self)
-        self._render_rules()
-        self._render_alert_history()
         self._say("ready: press “start live”, or pick “stored data”")
 
     # --- construction --------------------------------------------------------------------------
@@ -193,10 +193,8 @@ class Dashboard:
                                    stop=m.stop.value or None)
         self.market_view = FrameBokehModel(self.figures.layout())
         self.heat_view = FrameBokehModel(self.figures.heatmap)
-        self.backtest_view = FrameBokehModel(self.figures.backtest_layout())
         self._market_box = w.VBox([self.market_view])
         self._heat_box = w.VBox([self.heat_view])
-        self._bt_box = w.VBox([self.backtest_view])
         self._reset_views()
 
     def _reset_views(self) -> None:
@@ -208,7 +206,71 @@ class Dashboard:
         self._norm_base: tuple[float, float] | None = None
 
     def _views(self) -> list[FrameBokehModel]:
-        return [self.market_view, self.heat_view, self.backtest_view]
+        return [self.market_view, self.heat_view] + (
+            [self.backtest_view] if self._built("backtest_view") else [])
+
+    # --- the tabs after the first: built when first opened (or used from code) ------------------
+    # A page's widget manager fetches and creates every widget of the kernel before it shows
+    # the first one: the panels nobody opened yet would cost about half of the first paint.
+    def _built(self, name: str) -> bool:
+        """Whether the lazily built part ``name`` (a cached property below) exists yet."""
+        return name in self.__dict__
+
+    @cached_property
+    def backtest_view(self) -> FrameBokehModel:
+        """The backtest tab's equity, drawdown and trade plots."""
+        return FrameBokehModel(self.figures.backtest_layout())
+
+    @cached_property
+    def bt(self) -> BacktestControls:
+        """The backtest tab's controls and results."""
+        bt = BacktestControls()
+        self._click(bt.run, self.run_backtest)
+        return bt
+
+    @cached_property
+    def alert_ui(self) -> AlertControls:
+        """The alerts tab: rule editor, active rules, firing history."""
+        a = AlertControls()
+        self._click(a.add, self.add_rule)
+        a.rules.value = self._rules_html()
+        a.history.value = self._alert_history_html(list(self.alerts.recent))
+        return a
+
+    @cached_property
+    def data(self) -> DataControls:
+        """The files tab: uploads and CSV downloads."""
+        data = DataControls()
+        self._on(data.upload, lambda c: self.load_uploads(c["new"]))
+        self._click(data.prepare, self.prepare_downloads)
+        return data
+
+    @cached_property
+    def stats_history(self) -> w.HTML:
+        """The stats-over-time tab's table."""
+        return w.HTML(self._stats_history_html())
+
+    @cached_property
+    def scanner(self) -> ScannerPanel:
+        """The scanner tab."""
+        return ScannerPanel.attach(self)
+
+    def _tab_builders(self) -> list[tuple[str, Callable[[], w.Widget]]]:
+        return [
+            ("backtest", lambda: self.bt.widget(w.VBox([self.backtest_view]))),
+            ("alerts", lambda: self.alert_ui.widget()),
+            ("stats over time", lambda: w.VBox([w.HTML("<b>per-minute statistics</b>"),
+                                                self.stats_history])),
+            ("files & downloads", lambda: self.data.widget()),
+            ("scanner", lambda: self.scanner.widget()),
+        ]
+
+    def _open_tab(self, tabs: w.Tab, builders: list, index: int | None) -> None:
+        if index is None or index == 0:
+            return
+        box = tabs.children[index]
+        if not box.children:
+            box.children = [builders[index - 1][1]()]
 
     def _watched(self) -> list[str]:
         return list(dict.fromkeys([self.y, self.x, *self.symbols]))
@@ -217,17 +279,14 @@ class Dashboard:
     def widget(self) -> w.Widget:
         """The whole dashboard as one widget."""
         if not hasattr(self, "_widget"):
+            builders = self._tab_builders()
             tabs = w.Tab(children=[
                 w.HBox([self._heat_box, w.VBox([w.HTML("<b>statistics</b>"), self.stats])]),
-                self.bt.widget(self._bt_box),
-                self.alert_ui.widget(),
-                w.VBox([w.HTML("<b>per-minute statistics</b>"), self.stats_history]),
-                self.data.widget(),
-                self.scanner.widget(),
-            ])
-            for i, title in enumerate(["stats & heatmap", "backtest", "alerts",
-                                       "stats over time", "files & downloads", "scanner"]):
+                *[w.VBox() for _ in builders]])
+            for i, title in enumerate(["stats & heatmap", *[t for t, _ in builders]]):
                 tabs.set_title(i, title)
+            self._on(tabs, lambda c: self._open_tab(tabs, builders, c["new"]),
+                     names="selected_index")
             self._widget = w.VBox([
                 w.HTML("<h3 style='margin:4px 0'>qdash — pair monitor</h3>"),
                 self.market.widget(), self.status, self._market_box, tabs,
@@ -276,10 +335,6 @@ class Dashboard:
         for control in (m.entry, m.exit):
             self._on(control, lambda c: self.figures.set_levels(m.entry.value, m.exit.value))
         self._click(m.run_tests, self.run_tests)
-        self._click(self.bt.run, self.run_backtest)
-        self._click(self.alert_ui.add, self.add_rule)
-        self._on(self.data.upload, lambda c: self.load_uploads(c["new"]))
-        self._click(self.data.prepare, self.prepare_downloads)
 
     # --- status --------------------------------------------------------------------------------
     def _say(self, text: str, level: str = "info", hold_s: float | None = None) -> None:
@@ -411,7 +466,8 @@ class Dashboard:
     async def close(self) -> None:
         """Stop everything this dashboard started (session, render loop, own simulator)."""
         await self._stop_session()
-        await self.scanner.stop()
+        if self._built("scanner"):
+            await self.scanner.stop()
         if self._render_task is not None:
             self._render_task.cancel()
         if self.alerts.running:
@@ -676,8 +732,14 @@ class Dashboard:
         row = {k: m.get(k) for k in keep}
         row["time"] = pd.Timestamp(m["ts_ms"] or 0, unit="ms", tz="UTC")
         self._stats_history.append(row)
+        if self._built("stats_history"):
+            self.stats_history.value = self._stats_history_html()
+
+    def _stats_history_html(self) -> str:
+        if not self._stats_history:
+            return ""
         frame = pd.DataFrame(self._stats_history).set_index("time").drop(columns="ts_ms")
-        self.stats_history.value = _frame_html(frame, "qdash-stats-history", 30)
+        return _frame_html(frame, "qdash-stats-history", 30)
 
     async def run_tests(self) -> None:
         """Recompute ADF / cointegration / robust betas now."""
@@ -808,23 +870,30 @@ class Dashboard:
                                actions=actions)
         a.expression.value = ""
         a.name.value = ""
-        self._render_rules()
+        a.rules.value = self._rules_html()
         self._say(f"rule {rule.name!r} added", "ok")
 
-    def _render_rules(self) -> None:
+    def _rules_html(self) -> str:
         rows = [{"name": r.name, "condition": str(r.condition), "severity": r.severity,
                  "enabled": r.enabled, "cooldown_s": r.cooldown_s} for r in self.alerts.rules]
-        self.alert_ui.rules.value = _frame_html(pd.DataFrame(rows), "qdash-rules")
+        return _frame_html(pd.DataFrame(rows), "qdash-rules")
+
+    @staticmethod
+    def _alert_history_html(recent: list) -> str:
+        rows = [{"time": pd.Timestamp(al.ts, unit="ms", tz="UTC"), "rule": al.rule,
+                 "pair": al.pair, "severity": al.severity, "message": al.message}
+                for al in recent]
+        return _frame_html(pd.DataFrame(rows), "qdash-alert-history")
 
     def _render_alert_history(self) -> None:
+        """The firing history (when the alerts tab exists) and the newest firing, in the status
+        line."""
         recent = list(self.alerts.recent)
         if getattr(self, "_alerts_seen", -1) == len(recent):
             return
         self._alerts_seen = len(recent)
-        rows = [{"time": pd.Timestamp(al.ts, unit="ms", tz="UTC"), "rule": al.rule,
-                 "pair": al.pair, "severity": al.severity, "message": al.message}
-                for al in recent]
-        self.alert_ui.history.value = _frame_html(pd.DataFrame(rows), "qdash-alert-history")
+        if self._built("alert_ui"):
+            self.alert_ui.history.value = self._alert_history_html(recent)
         if recent:
             last = recent[-1]
             self._say(f"ALERT {last.rule}: {last.message}", "warn")
