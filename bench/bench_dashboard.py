@@ -128,6 +128,34 @@ def first_paints(browser, app: App, loads: int, preheated: bool) -> list[float]:
     return times
 
 
+FLOOR_NOTEBOOK = {
+    "cells": [{"cell_type": "code", "execution_count": None, "id": "floor", "metadata": {},
+               "outputs": [], "source": [
+                   "from bokeh.io import output_notebook\n",
+                   "from bokeh.plotting import figure\n",
+                   "from qdash.ui.bokeh_widget import FrameBokehModel, bokeh_resources\n",
+                   "output_notebook(resources=bokeh_resources(), hide_banner=True)\n",
+                   "p = figure(height=200, width=600)\n",
+                   "p.line([1, 2, 3], [1, 3, 2])\n",
+                   "FrameBokehModel(p)\n"]}],
+    "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                "name": "python3"}},
+    "nbformat": 4, "nbformat_minor": 5}
+
+
+def floor_paints(browser, tmp: Path, loads: int) -> list[float]:
+    """First paints of a one-plot notebook on the same Voila application (module doc)."""
+    notebook = tmp / "floor" / "floor.ipynb"
+    notebook.parent.mkdir(parents=True)
+    notebook.write_text(json.dumps(FLOOR_NOTEBOOK))
+    app = App("floor", notebook.parent, tmp / "floor.db", notebook=notebook,
+              orphan_timeout=30.0)
+    try:
+        return first_paints(browser, app, loads, preheated=True)
+    finally:
+        app.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="CPU measuring window")
@@ -138,6 +166,8 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="qdash-bench-dash-"))
     with chromium() as browser:
+        load_floor = psutil.getloadavg()[0]
+        floor = floor_paints(browser, tmp, args.loads)
         cold_app = App("dashboard", tmp / "cold", tmp / "cold.db", args=APP_ARGS,
                        voila={"VoilaConfiguration": {"preheat_kernel": False}})
         try:
@@ -156,6 +186,11 @@ def main() -> None:
                   f"{ref:.2f} s ({', '.join(f'{t:.2f}' for t in cold)}; load {load_cold:.1f}) "
                   f"-> {fp / ref:.2f}x; {fp / TARGET_FIRST_PAINT_S:.2f}x the "
                   f"{TARGET_FIRST_PAINT_S:.0f} s target (target <= 1.00x)")
+            fl = statistics.median(floor)
+            print(f"floor (the same Voila app, one small Bokeh plot, preheated): {fl:.2f} s "
+                  f"({', '.join(f'{t:.2f}' for t in floor)}; load {load_floor:.1f}) -> the "
+                  f"dashboard is {fp / fl:.2f}x the floor; the floor is "
+                  f"{fl / TARGET_FIRST_PAINT_S:.2f}x the target")
             wait_until(lambda: (app.health() or {}).get("kernels_ready") == 1, timeout=180,
                        what="the preheated kernel")
             t_nav = time.monotonic()

@@ -145,21 +145,26 @@ class Archive:
     def _read(self, files: list[str], schema: pa.Schema, columns: list[str], time_col: str,
               start, end, keep: dict) -> pa.Table:
         """``columns`` of the rows of ``files`` within ``[start, end)`` of ``time_col`` and
-        matching ``keep`` (column → value), files in order. Files are read in parallel (the
-        Parquet decoder releases the GIL), each on one thread (pyarrow's dataset layer and
-        intra-file threads cost more than they save on files of a few hundred thousand rows)."""
+        matching ``keep`` (column → value), files in order. The Parquet decoder releases the
+        GIL: with at least as many files as cores, files are decoded in parallel, each on one
+        thread; with fewer, each file's columns are decoded in parallel (pyarrow's threads).
+        Measured on 300,000 zstd candles and 2 cores: 12.1M rows/s on one thread, 19.8M with
+        column threads; across 8 files, file-parallel beats column threads."""
         want = pa.schema([schema.field(c) for c in columns])
-        if len(files) > 1:
-            with ThreadPoolExecutor(min(len(files), os.cpu_count() or 1)) as pool:
+        cores = os.cpu_count() or 1
+        if len(files) >= cores > 1:
+            with ThreadPoolExecutor(cores) as pool:
                 parts = list(pool.map(
-                    lambda f: self._read_file(f, want, time_col, start, end, keep), files))
+                    lambda f: self._read_file(f, want, time_col, start, end, keep, False),
+                    files))
         else:
-            parts = [self._read_file(f, want, time_col, start, end, keep) for f in files]
+            parts = [self._read_file(f, want, time_col, start, end, keep, cores > 1)
+                     for f in files]
         tables = [t for t in parts if t is not None and t.num_rows]
         return pa.concat_tables(tables) if tables else want.empty_table()
 
-    def _read_file(self, f: str, want: pa.Schema, time_col: str, start, end, keep: dict
-                   ) -> pa.Table | None:
+    def _read_file(self, f: str, want: pa.Schema, time_col: str, start, end, keep: dict,
+                   threads: bool) -> pa.Table | None:
         """One file's matching rows (see :meth:`_read`). Row-group statistics decide what is
         read: groups wholly outside the range or of another ``keep`` value are skipped, and
         the filter (with its columns) is only applied where a group is not wholly inside."""
@@ -178,7 +183,7 @@ class Archive:
         if not groups:
             return None
         read = list(want.names) + [c for c in bounds if c in filtered and c not in want.names]
-        t = pf.read_row_groups(groups, columns=read, use_threads=False)
+        t = pf.read_row_groups(groups, columns=read, use_threads=threads)
         mask = None
         for col in filtered:
             lo, hi = bounds[col]

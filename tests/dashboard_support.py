@@ -122,10 +122,12 @@ class App:
     ``connect_timeout`` (a page that took a kernel has this long to connect) / ``cull_interval``
     in seconds; ``voila`` adds config sections to ``voila.json`` (e.g.
     ``{"VoilaConfiguration": {"preheat_kernel": False}}``). ``url`` is the page, ``token`` the
-    tick-write token.
+    tick-write token. ``notebook``: serve this notebook with the same Voila application instead
+    of running ``qdash <command>`` (``command`` then only names the log).
     """
 
     def __init__(self, command: str, workdir: Path, db: Path, *, args=(), env=None,
+                 notebook: Path | None = None,
                  token: str = "test-token", orphan_timeout: float = 4.0,
                  connect_timeout: float = 30.0,
                  cull_interval: float = 2.0, cull_idle_timeout: float = 20.0,
@@ -148,6 +150,11 @@ class App:
         self._log = open(self.log_path, "wb")
         cmd = [sys.executable, "-m", "qdash", command, "--port", str(self.port), "--no-browser",
                "--db", str(self.db), "--token", token, *args]
+        if notebook is not None:
+            cmd = [sys.executable, "-c", "from qdash.server.voila_app import QdashVoila; "
+                   "QdashVoila.launch_instance()", str(notebook), f"--port={self.port}",
+                   "--no-browser", f"--QdashVoila.qdash_db={self.db}",
+                   f"--QdashVoila.qdash_token={token}", *args]
         self.proc = subprocess.Popen(cmd, cwd=self.workdir, env={**os.environ, **(env or {})},
                                      stdout=self._log, stderr=subprocess.STDOUT)
         wait_until(lambda: self.proc.poll() is not None or self.health(), timeout=90,
