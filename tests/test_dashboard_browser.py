@@ -67,7 +67,7 @@ TABS = {"backtest": ["run backtest", "fee bps/leg"], "alerts": ["add rule", "act
 def demo(tmp_path_factory):
     """``qdash demo`` at 2,000 trades/s on a fresh store."""
     tmp = tmp_path_factory.mktemp("demo")
-    app = App("demo", tmp, tmp / "demo.db", args=["--rate", str(RATE)],
+    app = App("demo", tmp, tmp / "demo.db", args=["--rate", str(RATE), "--timeframe", "1s"],
               env={"QDASH_WINDOW": str(WINDOW)})
     yield app
     app.stop()

@@ -51,3 +51,40 @@ def test_dashboard_paints_history_first_then_funding_and_a_funded_backtest(tmp_p
 
     panel = asyncio.run(main())
     assert "total_funding" in panel and "settlements applied" in panel
+
+
+def test_the_demo_opens_with_agreeing_estimators_on_its_cointegrated_pair(tmp_path):
+    """`qdash demo`'s own defaults (timeframe, window, symbols, pair, rate, seed): the z-score,
+    every β and the cointegration test are on screen at first paint and the βs agree to 5%."""
+    import argparse
+
+    from qdash.ui.app import DEMO_WINDOW, add_demo_arguments
+
+    p = argparse.ArgumentParser()
+    add_demo_arguments(p)
+    args = p.parse_args([])
+    symbols = args.symbols.split(",")
+
+    async def main():
+        async with SimExchange(symbols, rate=args.rate, seed=args.seed, port=0) as sim:
+            d = Dashboard(source="sim", symbols=symbols, timeframe=args.timeframe,
+                          window=DEMO_WINDOW, db=str(tmp_path / "d.db"),
+                          sim_ws_url=sim.ws_url, sim_rest_url=sim.rest_url)
+            d.start()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 120
+            while d.session is None or not d.session.ready.is_set():
+                assert loop.time() < deadline, d.status.value
+                await asyncio.sleep(0.05)
+            d._render_stats(d.session)
+            m, table = d.session.metrics(), d.stats.value
+            await d.close()
+            return m, table
+
+    m, table = asyncio.run(main())
+    betas = [m[k] for k in ("beta_ols", "beta_huber", "beta_theil_sen", "beta_rolling",
+                            "beta_kalman")]
+    assert all(math.isfinite(b) for b in betas) and math.isfinite(m["zscore"])
+    assert "waiting" not in table
+    assert m["beta_disagreement"] <= 0.05, betas
+    assert m["coint_p"] < 0.01
