@@ -3,53 +3,49 @@
 The public API a notebook imports; this module only re-exports. ``qdash.backtest`` is the
 package (``import qdash.backtest as bt``); ``qdash.run_backtest`` is its :func:`run`.
 ``qdash.scan`` is the scanner package, and calling it runs :func:`qdash.scan.scan`.
-``qdash.Dashboard`` is imported
-on first use (it pulls in ipywidgets and Bokeh).
+
+Names are imported on first use (PEP 562): ``import qdash`` is instant, and a command line tool
+that needs the store does not pay for numba, Dask, ipywidgets and Bokeh.
 """
 
-from . import backtest, scan
-from .alerts import AlertManager, AlertRule, CallbackSink, Rule, WebhookSink
-from .analytics import (
-    HEDGE_METHODS,
-    PairAnalytics,
-    PairConfig,
-    PairState,
-    SignalSpec,
-    adf,
-    coint,
-    compute_signal,
-    correlation,
-    half_life,
-    hedge_ratio,
-    hurst,
-    liquidity_stats,
-    spread,
-    zscore,
-)
-from .backtest import run as run_backtest
-from .backtest import sweep, walk_forward
-from .bars import BarBuilder, resample, stored_candles
-from .errors import DataFormatError, QdashError, StoreError, TimeframeError
-from .feeds import BinanceFutures, Hub
-from .history import fetch
-from .io import load, read_bars, read_ticks, to_csv, to_parquet
-from .live import LiveSession
-from .store import Store
+import importlib
 
-__all__ = [
-    "HEDGE_METHODS", "SignalSpec", "compute_signal", "run_backtest",
-    "AlertManager", "AlertRule", "BarBuilder", "BinanceFutures", "CallbackSink", "Dashboard",
-    "DataFormatError", "Hub", "LiveSession", "PairAnalytics", "PairConfig", "PairState",
-    "QdashError", "Rule", "Store", "StoreError", "TimeframeError", "WebhookSink", "adf",
-    "backtest", "coint", "correlation", "fetch", "half_life", "hedge_ratio", "hurst",
-    "liquidity_stats", "load", "read_bars", "read_ticks", "resample", "scan", "spread",
-    "stored_candles", "sweep", "to_csv", "to_parquet", "walk_forward", "zscore",
-]
+_EXPORTS = {
+    "AlertManager": "alerts", "AlertRule": "alerts", "CallbackSink": "alerts", "Rule": "alerts",
+    "WebhookSink": "alerts",
+    "HEDGE_METHODS": "analytics", "PairAnalytics": "analytics", "PairConfig": "analytics",
+    "PairState": "analytics", "SignalSpec": "analytics", "adf": "analytics", "coint": "analytics",
+    "compute_signal": "analytics", "correlation": "analytics", "half_life": "analytics",
+    "hedge_ratio": "analytics", "hurst": "analytics", "liquidity_stats": "analytics",
+    "spread": "analytics", "zscore": "analytics",
+    "sweep": "backtest", "walk_forward": "backtest",
+    "BarBuilder": "bars", "resample": "bars", "stored_candles": "bars",
+    "DataFormatError": "errors", "QdashError": "errors", "StoreError": "errors",
+    "TimeframeError": "errors",
+    "BinanceFutures": "feeds", "Hub": "feeds",
+    "fetch": "history",
+    "load": "io", "read_bars": "io", "read_ticks": "io", "to_csv": "io", "to_parquet": "io",
+    "LiveSession": "live",
+    "Store": "store",
+    "Dashboard": "ui",
+}
+_RENAMED = {"run_backtest": ("backtest", "run")}
+_SUBPACKAGES = ("backtest", "scan")
+
+__all__ = sorted([*_EXPORTS, *_RENAMED, *_SUBPACKAGES])
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    if name == "Dashboard":
-        from .ui import Dashboard
-        return Dashboard
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _EXPORTS or name in _RENAMED:
+        module, attr = _RENAMED.get(name, (_EXPORTS.get(name), name))
+        value = getattr(importlib.import_module(f".{module}", __name__), attr)
+        globals()[name] = value  # the next lookup is a plain attribute
+        return value
     raise AttributeError(f"module 'qdash' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

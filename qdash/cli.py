@@ -137,28 +137,39 @@ _DELEGATED = [
 ]
 
 
-def _add_delegated(sub) -> None:
+def _add_delegated(sub, command: str | None) -> None:
+    """Every delegated subcommand is listed; only ``command``'s module is imported for its
+    options (importing all of them cost every command 4 s: the simulator, the dashboard, Dask)."""
     for name, help_text, module_name, add_name, run_name in _DELEGATED:
-        module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=help_text, description=help_text)
-        getattr(module, add_name)(p)
-        p.set_defaults(run=getattr(module, run_name))
+        if name == command:
+            module = importlib.import_module(module_name)
+            getattr(module, add_name)(p)
+            p.set_defaults(run=getattr(module, run_name))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first argument that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv`` (default ``sys.argv[1:]``): every subcommand, with the options of
+    the one ``argv`` names."""
     parser = argparse.ArgumentParser(
         prog="qdash", description="Statistical-arbitrage analytics for Binance USDⓈ-M futures.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     parser.add_argument("--debug", action="store_true",
                         help=f"show tracebacks of errors (also ${DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_load, _add_bars, _add_info, _add_delegated):
+    for add in (_add_load, _add_bars, _add_info):
         add(sub)
+    _add_delegated(sub, _command(sys.argv[1:] if argv is None else argv))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import dashboard_ready
 
 from qdash.sim.server import SimExchange
 from qdash.ui import Dashboard
@@ -17,14 +18,6 @@ pytestmark = pytest.mark.integration
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 METHODS = ["rolling-ols", "huber", "theil-sen", "kalman"]
-
-
-async def _ready(d: Dashboard, timeout_s: float = 120.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while d.session is None or not d.session.ready.is_set():
-        assert loop.time() < deadline, d.status.value
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("timeframe", ["1s", "1m"])
@@ -37,7 +30,7 @@ def test_chart_table_alerts_and_backtest_show_one_z_for_every_method(tmp_path, t
                               method=method, db=str(tmp_path / f"{method}.db"),
                               sim_ws_url=sim.ws_url, sim_rest_url=sim.rest_url)
                 d.start()
-                await _ready(d)
+                await dashboard_ready(d)
                 d.render_frame()
                 chart = {t: z for t, z in zip(d.figures.pair.data["t"], d.figures.pair.data["z"])
                          if float(t).is_integer()}          # break rows sit at t - 0.5

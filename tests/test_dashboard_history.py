@@ -5,6 +5,7 @@ import asyncio
 import math
 
 import pytest
+from conftest import dashboard_ready
 
 from qdash.sim.server import SimExchange
 from qdash.ui import Dashboard
@@ -19,11 +20,7 @@ def test_dashboard_paints_history_first_then_funding_and_a_funded_backtest(tmp_p
                           db=str(tmp_path / "d.db"), sim_ws_url=sim.ws_url,
                           sim_rest_url=sim.rest_url)
             d.start()
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 120
-            while d.session is None or not d.session.ready.is_set():
-                assert loop.time() < deadline, d.status.value
-                await asyncio.sleep(0.05)
+            await dashboard_ready(d)
             s = d.session
             status = d.status.value  # the bootstrap's last word, before the live summary
             assert "history:" in status and "aligned 1s bars" in status, status
@@ -39,8 +36,10 @@ def test_dashboard_paints_history_first_then_funding_and_a_funded_backtest(tmp_p
                         "beta_kalman", "coint_p"):
                 assert math.isfinite(m[key]), key
             assert "waiting" not in table  # every statistic is shown
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60
             while any(v is None for v in d._premium.values()):
-                assert loop.time() < deadline
+                assert loop.time() < deadline, "funding never arrived"
                 await asyncio.sleep(0.1)
             d._render_stats(s)
             assert d.stats.value.count("funding rate / next in / mark–index") == 2
@@ -71,11 +70,7 @@ def test_the_demo_opens_with_agreeing_estimators_on_its_cointegrated_pair(tmp_pa
                           window=DEMO_WINDOW, db=str(tmp_path / "d.db"),
                           sim_ws_url=sim.ws_url, sim_rest_url=sim.rest_url)
             d.start()
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 120
-            while d.session is None or not d.session.ready.is_set():
-                assert loop.time() < deadline, d.status.value
-                await asyncio.sleep(0.05)
+            await dashboard_ready(d)
             d._render_stats(d.session)
             m, table = d.session.metrics(), d.stats.value
             await d.close()
