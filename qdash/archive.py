@@ -5,13 +5,16 @@ fsspec URL)::
 
     <root>/kind=ticks/symbol=BTCUSDT/date=2024-07-18/part-0.parquet
         ts, trade_id, price, qty, is_buyer_maker, source, seq — sorted by ts, seq, trade_id
-    <root>/kind=candles/symbol=BTCUSDT/month=2024-07/part-0.parquet
+    <root>/kind=candles/symbol=BTCUSDT/year=2024/part-0.parquet
         timeframe, source, open_time, open, high, low, close, volume, trades, buy_volume,
         quote_volume, vwap — sorted by timeframe, source, open_time
 
-Ticks go by day (a day of an active symbol is millions of rows), candles by month (a day of 1m
-candles is 1,440 rows; months keep files large enough to read fast). Files are zstd-compressed
-with row groups of at most 1M rows; ``symbol`` (and ``date``/``month``) come from the path.
+Ticks go by day (a day of an active symbol is millions of rows), candles by year (a year of 1m
+candles is 525,600 rows: one file, read without concatenating, where month files of 43,200 rows
+read at half the speed — 11.6 vs 22 ms for 300,000 candles — and an archive run rewrites at most
+a year of a symbol's candles). Row groups of at most 1M
+rows; columns zstd-compressed where that pays (see ``TICK_WRITE``); ``symbol`` (and
+``date``/``year``) come from the path.
 
 Moving is crash-safe at any point: a partition file is written to a hidden temporary file in its
 directory, fsynced and renamed over the old one (which it merges with, so a partition can grow
@@ -27,7 +30,6 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,16 +45,24 @@ log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
 ROW_GROUP_ROWS = 1_000_000
-COMPRESSION = "zstd"
-# Encodings: delta for the increasing integers, dictionaries for everything else (prices and sizes
-# repeat: they are multiples of the tick and lot size; Parquet falls back to plain pages where a
-# column's dictionary grows too large). Measured on 300,000 1m candles: 8.9 MB and 13.3M rows/s
-# decoded on one core, against 10.6 MB and 7.9M rows/s with plain floats.
+# Encodings: delta for the increasing integers; dictionaries where values repeat (prices and sizes
+# are multiples of the tick and lot size, flags and names few); plain where they do not (quote
+# volume and VWAP are products and averages). zstd only where it makes a column at least a quarter
+# smaller (trade prices and sizes); elsewhere it saves 5-20% and halves decoding speed. Measured
+# one column at a time on one core: 1M ticks, price 0.77 MB zstd vs 1.23 MB without at 7.3 vs
+# 4.0 ms, size 0.91 vs 1.33 MB at 5.1 vs 3.9 ms, times (delta) 1.54 vs 1.58 MB at 7.4 vs 3.2 ms;
+# 302,400 1m candles on tick/lot grids: open 508 vs 553 kB at 2.2 vs 1.5 ms, volume 1,045 vs
+# 1,326 kB at 3.7 vs 1.8 ms, quote volume (plain) 2,284 vs 2,424 kB at 4.6 vs 1.2 ms. The bench's
+# archive (bench/bench_archive.py): 105 MB read back at 21-23M rows/s, against 92 MB at 14M rows/s
+# with zstd on every column.
 TICK_WRITE = dict(use_dictionary=["price", "qty", "is_buyer_maker", "source", "seq"],
                   column_encoding={"ts": "DELTA_BINARY_PACKED",
-                                   "trade_id": "DELTA_BINARY_PACKED"})
-CANDLE_WRITE = dict(use_dictionary=["timeframe", "source", *BAR_COLUMNS],
-                    column_encoding={"open_time": "DELTA_BINARY_PACKED"})
+                                   "trade_id": "DELTA_BINARY_PACKED"},
+                  compression={"price": "zstd", "qty": "zstd", "ts": "none", "trade_id": "none",
+                               "is_buyer_maker": "none", "source": "none", "seq": "none"})
+CANDLE_WRITE = dict(use_dictionary=["timeframe", "source", "open", "high", "low", "close",
+                                    "volume", "trades", "buy_volume"],
+                    column_encoding={"open_time": "DELTA_BINARY_PACKED"}, compression="none")
 PART = "part-0.parquet"
 
 TICK_SCHEMA = pa.schema([("ts", pa.int64()), ("trade_id", pa.int64()), ("price", pa.float64()),
@@ -64,6 +74,8 @@ CANDLE_SCHEMA = pa.schema([("timeframe", pa.string()), ("source", pa.string()),
                              for c in BAR_COLUMNS])
 TICK_KEY = ["ts", "trade_id"]
 TICK_COLUMNS = ["ts", "trade_id", "price", "qty", "is_buyer_maker", "source"]  # what reads return
+# Read as Arrow dictionaries: decoding a column of 1M equal strings costs 22 ms, its dictionary 0.
+DICTIONARY_READS = ["source"]
 CANDLE_KEY = ["timeframe", "source", "open_time"]
 
 
@@ -76,14 +88,13 @@ def _day(ms: int) -> str:
     return pd.Timestamp(ms, unit="ms", tz="UTC").strftime("%Y-%m-%d")
 
 
-def _month_start(ms: int) -> int:
-    t = pd.Timestamp(ms, unit="ms", tz="UTC")
-    return int(pd.Timestamp(year=t.year, month=t.month, day=1, tz="UTC").value // 1_000_000)
+def _year_of(ms: int) -> int:
+    return pd.Timestamp(ms, unit="ms", tz="UTC").year
 
 
-def _next_month(ms: int) -> int:
-    t = pd.Timestamp(_month_start(ms), unit="ms", tz="UTC") + pd.DateOffset(months=1)
-    return int(t.value // 1_000_000)
+def _year_start(year: int) -> int:
+    """1 January of ``year`` 00:00 UTC, in ms."""
+    return int(pd.Timestamp(year=year, month=1, day=1, tz="UTC").value // 1_000_000)
 
 
 class Archive:
@@ -126,7 +137,7 @@ class Archive:
     def ticks_table(self, symbol: str, start: int | None = None, end: int | None = None
                     ) -> pa.Table:
         """Archived ticks of ``symbol`` with ``start <= ts < end`` as an Arrow table (sorted) of
-        the columns :meth:`qdash.Store.ticks` returns."""
+        the columns :meth:`qdash.Store.ticks` returns (``source`` dictionary-encoded)."""
         files = [p for day, p in self._partitions("ticks", symbol)
                  if (start is None or _day_end(day) > start)
                  and (end is None or _day_start(day) < end)]
@@ -136,40 +147,34 @@ class Archive:
                       start: int | None = None, end: int | None = None) -> pa.Table:
         """Archived candles of ``symbol``/``timeframe``/``source`` with ``start <= open_time <
         end`` (sorted by open_time): ``open_time`` and the bar columns."""
-        files = [p for month, p in self._partitions("candles", symbol)
-                 if (start is None or _next_month(_month_ms(month)) > start)
-                 and (end is None or _month_ms(month) < end)]
+        files = [p for year, p in self._partitions("candles", symbol)
+                 if (start is None or _year_start(int(year) + 1) > start)
+                 and (end is None or _year_start(int(year)) < end)]
         return self._read(files, CANDLE_SCHEMA, ["open_time", *BAR_COLUMNS], "open_time", start,
                           end, {"timeframe": timeframe, "source": source})
 
     def _read(self, files: list[str], schema: pa.Schema, columns: list[str], time_col: str,
               start, end, keep: dict) -> pa.Table:
         """``columns`` of the rows of ``files`` within ``[start, end)`` of ``time_col`` and
-        matching ``keep`` (column → value), files in order. The Parquet decoder releases the
-        GIL: with at least as many files as cores, files are decoded in parallel, each on one
-        thread; with fewer, each file's columns are decoded in parallel (pyarrow's threads).
-        Measured on 300,000 zstd candles and 2 cores: 12.1M rows/s on one thread, 19.8M with
-        column threads; across 8 files, file-parallel beats column threads."""
-        want = pa.schema([schema.field(c) for c in columns])
-        cores = os.cpu_count() or 1
-        if len(files) >= cores > 1:
-            with ThreadPoolExecutor(cores) as pool:
-                parts = list(pool.map(
-                    lambda f: self._read_file(f, want, time_col, start, end, keep, False),
-                    files))
-        else:
-            parts = [self._read_file(f, want, time_col, start, end, keep, cores > 1)
-                     for f in files]
+        matching ``keep`` (column → value), files in order. Each file's columns are decoded on
+        pyarrow's threads; local files are memory-mapped (no copy of the file into buffers).
+        Measured on the bench's 1M ticks in 10 files and 3M candles in 20 (2 cores): decoding
+        files in parallel, one thread each, was no faster, and slower where one file is large."""
+        want = pa.schema([schema.field(c).with_type(pa.dictionary(pa.int32(), pa.string()))
+                          if c in DICTIONARY_READS else schema.field(c) for c in columns])
+        parts = [self._read_file(f, want, time_col, start, end, keep) for f in files]
         tables = [t for t in parts if t is not None and t.num_rows]
         return pa.concat_tables(tables) if tables else want.empty_table()
 
-    def _read_file(self, f: str, want: pa.Schema, time_col: str, start, end, keep: dict,
-                   threads: bool) -> pa.Table | None:
+    def _read_file(self, f: str, want: pa.Schema, time_col: str, start, end, keep: dict
+                   ) -> pa.Table | None:
         """One file's matching rows (see :meth:`_read`). Row-group statistics decide what is
         read: groups wholly outside the range or of another ``keep`` value are skipped, and
         the filter (with its columns) is only applied where a group is not wholly inside."""
         try:
-            pf = pq.ParquetFile(f if self.local else self.fs.open(f, "rb"))
+            pf = pq.ParquetFile(f if self.local else self.fs.open(f, "rb"),
+                                read_dictionary=[c for c in DICTIONARY_READS if c in want.names],
+                                memory_map=self.local)
         except FileNotFoundError:  # a partition whose first write did not finish
             return None
         bounds = {time_col: (start, None if end is None else end - 1),
@@ -183,7 +188,7 @@ class Archive:
         if not groups:
             return None
         read = list(want.names) + [c for c in bounds if c in filtered and c not in want.names]
-        t = pf.read_row_groups(groups, columns=read, use_threads=threads)
+        t = pf.read_row_groups(groups, columns=read)
         mask = None
         for col in filtered:
             lo, hi = bounds[col]
@@ -209,10 +214,10 @@ class Archive:
 
     # --- writes ----------------------------------------------------------------------------------
     def write_partition(self, kind: str, symbol: str, value: str, table: pa.Table) -> int:
-        """Merge ``table`` into one partition (``value``: the day or month) and write it durably;
+        """Merge ``table`` into one partition (``value``: the day or year) and write it durably;
         returns the rows the partition holds now."""
         key, schema = (TICK_KEY, TICK_SCHEMA) if kind == "ticks" else (CANDLE_KEY, CANDLE_SCHEMA)
-        part = "date" if kind == "ticks" else "month"
+        part = "date" if kind == "ticks" else "year"
         d = f"{self._dir(kind, symbol)}/{part}={value}"
         path = f"{d}/{PART}"
         table = table.cast(schema)
@@ -223,7 +228,7 @@ class Archive:
             if kind == "ticks" else [(c, "ascending") for c in CANDLE_KEY]
         table = table.sort_by(order)
         options = dict(TICK_WRITE if kind == "ticks" else CANDLE_WRITE,
-                       compression=COMPRESSION, row_group_size=ROW_GROUP_ROWS)
+                       row_group_size=ROW_GROUP_ROWS)
         if self.local:
             _write_local(d, path, table, options)
         else:
@@ -240,10 +245,6 @@ class Archive:
                 return pq.read_table(f, schema=schema)
         except FileNotFoundError:
             return None
-
-
-def _month_ms(month: str) -> int:
-    return int(pd.Timestamp(month + "-01", tz="UTC").value // 1_000_000)
 
 
 def _day_start(day: str) -> int:
@@ -308,16 +309,38 @@ def _row_group_inside(rg, bounds: dict) -> dict[str, bool] | None:
 
 def ticks_frame(table: pa.Table, symbol: str) -> pd.DataFrame:
     """An archived ticks table → the frame :meth:`qdash.Store.ticks` returns (time index,
-    canonical tick columns); built by Arrow, not row by row (one block per column: no copy)."""
-    df = table.select(TICK_COLUMNS).to_pandas(split_blocks=True)
-    df.insert(0, "symbol", symbol)
+    canonical tick columns); built by Arrow, not row by row (the files' chunks concatenated
+    once, then one block per column without a copy)."""
+    df = table.select([c for c in TICK_COLUMNS if c != "source"]).combine_chunks().to_pandas(
+        split_blocks=True)
+    df.insert(0, "symbol", _strings(pa.array([symbol]), np.zeros(len(df), np.int32)))
+    source = table["source"].unify_dictionaries()  # stored NOT NULL: no null codes
+    values = source.chunks[0].dictionary if source.num_chunks else pa.array([], pa.string())
+    codes = [c.indices.to_numpy() for c in source.chunks] or [np.zeros(0, np.int32)]
+    df["source"] = _strings(values, np.concatenate(codes))
     df.index = ms_to_index(df["ts"].to_numpy())
     return df
 
 
+STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default ``str`` dtype
+
+
+def _strings(values: pa.Array, codes: np.ndarray) -> pd.arrays.ArrowStringArray:
+    """``values[codes]`` as a pandas ``str`` column. One value (the common case: a file's ticks
+    have one source, a symbol is one name) is built from two buffers, 5× faster than a take."""
+    n = len(codes)
+    if len(values) == 1 and values[0].is_valid:
+        b = values[0].as_py().encode()
+        offsets = np.arange(n + 1, dtype=np.int64) * len(b)
+        out = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(b * n))
+    else:
+        out = values.cast(pa.large_string()).take(pa.array(codes))
+    return pd.arrays.ArrowStringArray(out, dtype=STR)
+
+
 def candles_frame(table: pa.Table) -> pd.DataFrame:
     """An archived candles table → the frame :meth:`qdash.Store.bars` returns."""
-    df = table.select(BAR_COLUMNS).to_pandas(split_blocks=True)
+    df = table.select(BAR_COLUMNS).combine_chunks().to_pandas(split_blocks=True)
     df.index = ms_to_index(table["open_time"].to_numpy(), name="open_time")
     return df
 
@@ -405,10 +428,10 @@ def _candle_jobs(store, cutoff: int) -> list:
     rows = conn.execute("SELECT symbol, MIN(open_time) FROM ohlcv_data WHERE open_time < ? "
                         "GROUP BY symbol", (cutoff,)).fetchall()
     for sym, lo in rows:
-        m = _month_start(lo)
-        while m < cutoff:
-            jobs.append(_CandleMonth(sym, m, min(_next_month(m), cutoff)))
-            m = _next_month(m)
+        year = _year_of(lo)
+        while _year_start(year) < cutoff:
+            jobs.append(_CandleYear(sym, year, min(_year_start(year + 1), cutoff)))
+            year += 1
     return jobs
 
 
@@ -438,10 +461,14 @@ class _TickDay:
 
 
 @dataclass
-class _CandleMonth:
+class _CandleYear:
     symbol: str
-    start: int
-    end: int  # exclusive; candles must also close by then
+    year: int
+    end: int  # exclusive (the next year or the cutoff); candles must also close by then
+
+    @property
+    def start(self) -> int:
+        return _year_start(self.year)
 
     def __call__(self, store, arch: Archive, report: ArchiveReport) -> None:
         conn = store.connection()
@@ -463,8 +490,7 @@ class _CandleMonth:
         cols = list(zip(*[r for _, _, rows in parts for r in rows]))
         table = pa.table({name: pa.array(col, type=CANDLE_SCHEMA.field(name).type)
                           for name, col in zip(CANDLE_SCHEMA.names, cols)})
-        month = pd.Timestamp(self.start, unit="ms", tz="UTC").strftime("%Y-%m")
-        arch.write_partition("candles", self.symbol, month, table)
+        arch.write_partition("candles", self.symbol, str(self.year), table)
         where = "symbol = ? AND timeframe = ? AND open_time >= ? AND open_time < ?"
         done = True
         for _, rng, rows in parts:
@@ -473,7 +499,7 @@ class _CandleMonth:
             report.candles += n
             report.partitions += 1
         else:
-            report.deferred.append(f"candles {self.symbol} {month}")
+            report.deferred.append(f"candles {self.symbol} {self.year}")
 
 
 def _delete_rows(store, table: str, where: str, params: tuple, expected: int) -> bool:

@@ -62,7 +62,7 @@ def test_closed_days_move_and_reads_do_not_change(filled):
     before = snapshot(filled)
     rep = archive(filled, before=pd.Timestamp(D0 + 2 * DAY + 3_600_000, unit="ms", tz="UTC"),
                   progress=False)
-    # July 18 and 19 moved (ticks by day, candles by month); July 20 is not closed before the cutoff
+    # July 18 and 19 moved (ticks by day, candles by year); July 20 is not closed before the cutoff
     assert rep.ticks == sum(int((t["ts"] < D0 + 2 * DAY).sum())
                             for t, *_ in before.values())
     assert rep.candles == 2 * (2 * 1440 * 2 + 2)
@@ -83,6 +83,28 @@ def test_closed_days_move_and_reads_do_not_change(filled):
     assert_same(before, snapshot(filled))
 
 
+def test_a_year_boundary_and_ticks_of_several_sources(tmp_path):
+    """Candles are partitioned by year: a read across New Year joins two files; ticks of one day
+    from two sources (a dictionary of two values) read back as stored."""
+    store = Store(tmp_path / "q.db", synchronous="OFF")
+    y0 = 1_735_516_800_000  # 2024-12-30 00:00 UTC
+    store.write_bars(candles(y0, 4), "BTCUSDT", "1m")
+    a, b = ticks("BTCUSDT", y0, 1), ticks("BTCUSDT", y0, 1, first_id=10_000)
+    store.write_ticks(pd.concat([a, b.assign(source="file")], ignore_index=True))
+    bars, trades = store.bars("BTCUSDT", "1m"), store.ticks("BTCUSDT")
+    assert set(trades["source"]) == {"binance", "file"}
+    archive(store, before="2025-01-02", progress=False)
+    years = sorted(p.parent.name for p in (tmp_path / "q.db.archive").rglob("*.parquet")
+                   if "kind=candles" in str(p))
+    assert years == ["year=2024", "year=2025"]
+    pd.testing.assert_frame_equal(store.bars("BTCUSDT", "1m"), bars)
+    pd.testing.assert_frame_equal(store.ticks("BTCUSDT"), trades)
+    lo, hi = y0 + DAY + 3_600_000, y0 + 3 * DAY + 60_000  # Dec 31 01:00 to Jan 2 00:01
+    pd.testing.assert_frame_equal(store.bars("BTCUSDT", "1m", lo, hi),
+                                  bars[(bars.index >= pd.Timestamp(lo, unit="ms", tz="UTC"))
+                                       & (bars.index < pd.Timestamp(hi, unit="ms", tz="UTC"))])
+
+
 def test_layout_and_other_readers(filled):
     archive(filled, before=pd.Timestamp(D0 + 3 * DAY, unit="ms", tz="UTC"), progress=False)
     root = filled.archive.root
@@ -94,7 +116,7 @@ def test_layout_and_other_readers(filled):
     assert (eth["trade_id"].to_numpy() == want["trade_id"].to_numpy()).all()
     files = sorted(str(p) for p in __import__("pathlib").Path(root).rglob("*.parquet"))
     assert any("kind=ticks/symbol=BTCUSDT/date=2024-07-19/part-0.parquet" in f for f in files)
-    assert any("kind=candles/symbol=BTCUSDT/month=2024-07/part-0.parquet" in f for f in files)
+    assert any("kind=candles/symbol=BTCUSDT/year=2024/part-0.parquet" in f for f in files)
     pdf = pd.read_parquet(f"{root}/kind=candles", filters=[("symbol", "=", "BTCUSDT"),
                                                              ("timeframe", "=", "1d")])
     assert len(pdf) == 3
