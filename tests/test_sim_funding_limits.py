@@ -63,8 +63,8 @@ class _Clock:
 
 def test_weight_limit_gives_429_with_retry_after_then_418(monkeypatch):
     clock = _Clock(1_721_390_000.0)  # 20 s into a minute
-    monkeypatch.setattr(server, "time", types.SimpleNamespace(time=clock.time,
-                                                              monotonic=clock.time))
+    monkeypatch.setattr(server, "time", types.SimpleNamespace(
+        time=clock.time, monotonic=clock.time, time_ns=lambda: int(clock.time() * 1e9)))
     ex = SimExchange(["BTCUSDT"], weight_limit=50, ban_seconds=120, start_ms=START)
     ip = "10.0.0.1"
     for _ in range(10):

@@ -53,6 +53,10 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
                              "(Binance: 2400)")
     parser.add_argument("--retention", type=float, default=3600.0,
                         help="seconds of trade history kept for REST (memory bound)")
+    parser.add_argument("--warmup", type=float, default=300.0,
+                        help="seconds before the start traded by the live model, as if the "
+                             "exchange had been running (the recent past as dense as the live "
+                             "stream; older history expands 1-minute klines)")
 
 
 def run_sim(args: argparse.Namespace) -> int:
@@ -66,7 +70,7 @@ async def _serve(args: argparse.Namespace) -> int:
     sim = SimExchange(symbols, rate=args.rate, seed=args.seed, host=args.host, port=args.port,
                       replay=args.replay, speed=args.speed, ping_interval=args.ping_interval,
                       retention_s=args.retention, universe=args.universe,
-                      weight_limit=args.weight_limit,
+                      weight_limit=args.weight_limit, warmup_s=args.warmup,
                       market_kwargs={"burst_multiplier": args.burst_multiplier})
     await sim.start()
     print(f"qdash sim listening on {sim.ws_url} (REST {sim.rest_url}, bulk archive "

@@ -34,9 +34,11 @@ markPriceKlines,indexPriceKlines,premiumIndexKlines,fundingRate}/...zip`` (+ ``.
 every closed day or month of the past, Binance's names and CSV columns.
 
 The past (:mod:`qdash.sim.past`): every symbol has a deterministic history from its listing up
-to the start (``start_ms`` rounded down to the minute): klines at every interval, funding every
-8 h, mark/index/premium prices and trades; the live model continues it (same price, ids above the
-past's). ``universe=N`` adds N synthetic perpetuals (:mod:`qdash.sim.universe`).
+to ``warmup_s`` before the start (rounded down to the minute): klines at every interval, funding
+every 8 h, mark/index/premium prices and trades; the live model continues it (same price, ids
+above the past's) and trades that last stretch before the start as if the exchange had been
+running, so the recent past a client fetches is as dense as the live stream (the past's trades
+expand 1-minute klines: a few a second, with empty seconds a sub-minute bar would carry over). ``universe=N`` adds N synthetic perpetuals (:mod:`qdash.sim.universe`).
 
 Test and bench control (not part of Binance's API): ``/sim/fault/<name>?...``, ``/sim/pause``,
 ``/sim/resume``, ``/sim/ledger_summary``, ``/sim/stats``. Fault injection methods on
@@ -200,7 +202,8 @@ class SimExchange(MarketState):
 
     Market: ``symbols``, ``rate`` (trades/s in total), ``seed``, ``start_ms`` (sim clock origin;
     default: now, so trade times track the wall clock) and ``market_kwargs`` for
-    :class:`MarketModel`. Replay: ``replay`` (a tick DataFrame or a path any qdash reader accepts)
+    :class:`MarketModel`; ``warmup_s``: seconds before ``start_ms`` traded by the live model at
+    construction (its trades are in the ledger; see the module doc). Replay: ``replay`` (a tick DataFrame or a path any qdash reader accepts)
     at ``speed`` × real time (0 = as fast as possible); ids and times are preserved.
     """
 
@@ -214,7 +217,7 @@ class SimExchange(MarketState):
                  max_connection_age: float = 24 * 3600.0, weight_limit: int = 2400,
                  ban_seconds: int = 120, retention_s: float | None = None,
                  market_kwargs: dict | None = None, universe: int = 0,
-                 universe_rate_share: float = 0.1):
+                 universe_rate_share: float = 0.1, warmup_s: float = 300.0):
         self.host, self.port = host, port
         self.chunk_ms = chunk_ms
         self.replay_ticks = _load_replay(replay, symbols) if replay is not None else None
@@ -228,6 +231,7 @@ class SimExchange(MarketState):
             start_ms = int(self.replay_ticks["ts"].iloc[0])
         self.seed = seed
         self.model = None
+        past_end = (start_ms - int(warmup_s * 1000)) // MINUTE_MS * MINUTE_MS
         specs = {}
         if self.replay_ticks is None:
             kw = dict(market_kwargs or {})
@@ -241,7 +245,7 @@ class SimExchange(MarketState):
                 specs[u.symbol] = SymbolSpec(u.symbol, u.base_price, tick_size(u.base_price),
                                              step_size(u.base_price),
                                              share * u.quote_volume_per_day / total)
-            self.model = MarketModel(self.symbols, rate=rate, seed=seed, start_ms=start_ms,
+            self.model = MarketModel(self.symbols, rate=rate, seed=seed, start_ms=past_end,
                                      specs=specs, groups=groups, **kw)
             for u in synthetic:
                 if u.cluster is not None:
@@ -259,7 +263,7 @@ class SimExchange(MarketState):
                 u.quote_volume_per_day >= 5e8 else 0.02
             instruments.append(Instrument(u, sp.tick_size, sp.step_size, cap))
         self.instruments = {i.symbol: i for i in instruments}
-        self.past = Past(instruments, start_ms, seed)
+        self.past = Past(instruments, past_end if self.model else start_ms, seed)
         self.start_ms = start_ms
         if self.model is not None:
             self._continue_past()
@@ -293,6 +297,8 @@ class SimExchange(MarketState):
         self._replay_base = (int(self.replay_ticks["ts"].iloc[0])
                              if self.replay_ticks is not None and len(self.replay_ticks) else 0)
         self.app = self._make_app()
+        if self.model is not None:
+            self._advance_to(start_ms, 1000)  # the warm-up: before anyone can connect
 
     def _continue_past(self) -> None:
         """Start the live model where the past ends: same price, trade and aggregate ids above
@@ -422,9 +428,13 @@ class SimExchange(MarketState):
         if self.model is None:
             self._publish_replay()
             return
-        target = self._t0_sim + (time.monotonic() - self._t0_wall) * 1000.0
-        while self.model.t_ms + self.chunk_ms <= target:
-            batch = self.model.advance(self.chunk_ms)
+        self._advance_to(self._t0_sim + (time.monotonic() - self._t0_wall) * 1000.0,
+                         self.chunk_ms)
+
+    def _advance_to(self, target_ms: float, step_ms: int) -> None:
+        """Run the model in steps of ``step_ms`` up to ``target_ms`` and publish its trades."""
+        while self.model.t_ms + step_ms <= target_ms:
+            batch = self.model.advance(step_ms)
             if len(batch):
                 self._publish(batch.sym, batch.ts, batch.trade_id, batch.price, batch.qty,
                               batch.m, batch.x, batch.agg)
