@@ -22,7 +22,7 @@ keeps ``default_pool_size`` (1) kernel started with the notebook already execute
 only attaches to it (and the pool refills behind it) instead of starting a kernel and running the
 notebook while the user waits. ``dashboards/pairs.ipynb`` builds the dashboard and goes live at
 once: the preheated kernel streams before its page arrives. ``/qdash/api/health`` counts the
-preheated kernels ready for the next page in ``kernels_ready``.
+preheated kernels ready for the next page (notebook run, page rendered) in ``kernels_ready``.
 
 Start-up prints one line with the URL actually served (a busy ``--port`` moves to the next free
 one before anything is started, so kernels are told the right port too), the store and the token.
@@ -128,7 +128,7 @@ class QdashVoila(Voila):
             db=self.qdash_db, token=self.qdash_token,
             loopback_subscribe=self.qdash_loopback_subscribe, max_body=self.qdash_max_body))
         self.qdash.export_env()  # kernels inherit os.environ
-        self.qdash.health_extra["kernels_ready"] = lambda: len(self._pooled())
+        self.qdash.health_extra["kernels_ready"] = lambda: len(self._pooled(rendered=True))
 
     def setup_template_dirs(self):
         """Default to the offline-clean ``qdash`` template unless one was configured."""
@@ -192,13 +192,17 @@ class QdashVoila(Voila):
         msg += f", token: {self.qdash.token})" if self.qdash.token_generated else ")"
         print(msg, flush=True)
 
-    def _pooled(self) -> set[str]:
-        """Ids of the preheated kernels waiting for a page."""
+    def _pooled(self, rendered: bool = False) -> set[str]:
+        """Ids of the preheated kernels waiting for a page; ``rendered``: only those whose
+        notebook has run and whose page is rendered (a pool entry is there as soon as its kernel
+        started: a page taking it before then waits for the notebook to run)."""
         ids = set()
         for pool in getattr(self.kernel_manager, "_pools", {}).values():
             for fut in pool:
                 if fut.done() and not fut.cancelled() and fut.exception() is None:
-                    ids.add(fut.result()["kernel_id"])
+                    item = fut.result()
+                    if not rendered or item["task"].done():
+                        ids.add(item["kernel_id"])
         return ids
 
     async def _cull_orphans(self) -> None:
