@@ -5,7 +5,11 @@ whole notebook: the first page after start-up took 2.9 s to answer instead of 20
 import asyncio
 from types import SimpleNamespace
 
+import pytest
+
 from qdash.server.voila_app import QdashVoila
+
+pytestmark = pytest.mark.integration  # importing Voila's application costs the unit tier 4 s
 
 
 def test_a_kernel_still_running_its_notebook_is_pooled_but_not_ready():
