@@ -181,19 +181,13 @@ class PairFigures:
         self.heatmap.y_range.factors = list(symbols)
 
     def layout(self):
-        """The market panels as one Bokeh grid: candles and volumes of the two legs side by
-        side, then normalized prices, spread, z, correlation and hedge ratios across both
-        columns, with one toolbar for all (the x ranges are shared: a pan or zoom moves every
-        panel anyway). A toolbar per figure cost the browser 1.1 s at first paint (nine
-        toolbars, measured on the one-view notebook: 5.3 s vs 4.2 s)."""
-        wide = [self.normalized, self.spread, self.zscore, self.correlation, self.hedge]
-        grid = gridplot([[self.candle_figs["y"], self.candle_figs["x"]],
-                         [self.volume_figs["y"], self.volume_figs["x"]]]
-                        + [[fig, None] for fig in wide],
-                        sizing_mode="stretch_width", merge_tools=True)
-        grid.children = [(fig, row, col, 1, 2) if any(fig is w for w in wide)
-                         else (fig, row, col) for fig, row, col, *_ in grid.children]
-        return grid
+        """The market panels as one Bokeh layout (candles, legs, spread, z, corr, hedge)."""
+        return column(
+            gridplot([[self.candle_figs["y"], self.candle_figs["x"]],
+                      [self.volume_figs["y"], self.volume_figs["x"]]],
+                     sizing_mode="stretch_width", merge_tools=False),
+            self.normalized, self.spread, self.zscore, self.correlation, self.hedge,
+            sizing_mode="stretch_width")
 
     def backtest_layout(self):
         return column(self.equity_fig, self.drawdown_fig, sizing_mode="stretch_width")
