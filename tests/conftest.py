@@ -1,6 +1,5 @@
 """Shared test fixtures: where the real data in ../shared lives."""
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -41,8 +40,5 @@ def pytest_collection_modifyitems(config, items):
 async def dashboard_ready(d, timeout_s: float = 120.0) -> None:
     """Wait until the in-process dashboard ``d``'s live session has its history (the first
     paint's data); fail with its status line after ``timeout_s``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while d.session is None or not d.session.ready.is_set():
-        assert loop.time() < deadline, d.status.value
-        await asyncio.sleep(0.05)
+    await d.ready(timeout_s)
+    assert d.session is not None and d.session.ready.is_set(), d.status.value

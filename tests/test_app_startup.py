@@ -1,7 +1,7 @@
 """``qdash demo`` as a user starts it: one store found the same way by the server and its
 dashboard kernels (no ``--db``, no ``$QDASH_DB``: the user data directory), the URL printed is the
-one served when the port is busy, and start-up prints its lines once, without warnings about our
-own arguments."""
+one served when the port is busy, the first page shows the history at first paint, and start-up
+prints its lines once, without warnings about our own arguments."""
 
 from __future__ import annotations
 
@@ -10,16 +10,15 @@ import re
 import socket
 import subprocess
 import sys
-import urllib.request
 
 import orjson
 import pytest
-from dashboard_support import free_port, wait_until
+from dashboard_support import chromium, find_source, free_port, open_dashboard, sources, wait_until
 from test_server_support import request
 
 from qdash.store import Store
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.browser  # the first page is opened in Chromium
 T0 = 1_721_347_022_707
 
 
@@ -50,8 +49,19 @@ def test_demo_on_a_busy_port_serves_the_printed_url_and_one_store(tmp_path):
         # a pushed tick and the demo kernel's own (simulated) ticks land in the same file
         pushed = {"symbol": "XRPUSDT", "ts": T0, "trade_id": 7, "price": 0.5, "qty": 10}
         assert request(url + "qdash/api/tick", orjson.dumps(pushed), token=token)[0] == 200
-        with urllib.request.urlopen(url, timeout=120) as page:
-            assert b"jupyter-config-data" in page.read()
+        # the page that takes the preheated kernel shows the history at first paint: both
+        # legs' hourly candles and the z-score are in the first Bokeh views it draws
+        wait_until(lambda: request(url + "qdash/api/health")[1].get("kernels_ready") == 1,
+                   timeout=180, what="the preheated kernel")
+        with chromium() as browser:
+            page, _, _ = open_dashboard(browser, url)
+            drawn = sources(page)
+            page.close()
+        candles = find_source(drawn, "open", "high", "low", "close")
+        assert len(candles) == 2 and all(len(c["close"]) >= 168 for c in candles), \
+            [len(c["close"]) for c in candles]
+        (pair,) = find_source(drawn, "z", "spread")
+        assert sum(isinstance(z, (int, float)) and z == z for z in pair["z"]) >= 100
 
         def both():
             with Store(store_path, readonly=True) as s:

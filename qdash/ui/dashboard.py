@@ -414,6 +414,19 @@ class Dashboard:
         task.add_done_callback(self._task_done)
         return self
 
+    async def ready(self, timeout_s: float = 30.0) -> Dashboard:
+        """Wait (at most ``timeout_s``) until the live session has its history and is streaming,
+        then draw it; returns self. The published notebook awaits this before its cell ends, so
+        Voila's preheated kernel hands the page its history already drawn (the z-score, every β
+        and the cointegration test at first paint); on a timeout the status area says why."""
+        deadline = self.loop.time() + timeout_s
+        while self.session is None or not self.session.ready.is_set():
+            if self.loop.time() >= deadline:
+                return self
+            await asyncio.sleep(0.05)
+        self.render_frame()
+        return self
+
     async def _start(self) -> None:
         m = self.market
         if m.live.value is False:
