@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 MIN_REFRESH_BARS = 10  # the betas of the refresh need this many aligned bars
 MAX_CATCHUP_BARS = 10_000  # after a longer silence the pair skips ahead instead of stepping
+RATE_HORIZON_S = 5.0  # ticks/s is measured over this many seconds
 
 
 class CandleLog:
@@ -326,8 +327,9 @@ class LiveSession:
             n = int(mask.sum())
             self.ticks[s] += n
             self.last_trade_ms[s] = max(self.last_trade_ms.get(s, 0), int(ts[mask].max()))
-            if s in self._rate:
-                self._rate[s].append((now, n))
+            if s in self._rate:  # a backfill's older trades are history, not a rate
+                recent = int((ts[mask] > self.exchange_now_ms - RATE_HORIZON_S * 1000).sum())
+                self._rate[s].append((now, recent))
             builder = self.builders.get(s)
             if builder is not None:
                 self._collect(s, builder.update(batch[mask]).closed)
@@ -415,8 +417,10 @@ class LiveSession:
             return self.state.frame(last=0), self.state.bars
         return self.state.frame(last=new), self.state.bars
 
-    def ticks_per_second(self, symbol: str, horizon_s: float = 5.0) -> float:
-        """Ticks/s of ``symbol`` over the last ``horizon_s`` seconds (receive clock)."""
+    def ticks_per_second(self, symbol: str, horizon_s: float = RATE_HORIZON_S) -> float:
+        """Ticks/s of ``symbol`` received over the last ``horizon_s`` seconds (receive clock),
+        counting only trades within ``RATE_HORIZON_S`` of the newest trade time seen when they came:
+        a REST backfill of minutes of trades arriving at once is not a trade rate."""
         now = time.monotonic()
         samples = [n for t, n in self._rate.get(symbol, ()) if now - t <= horizon_s]
         return sum(samples) / horizon_s if samples else 0.0

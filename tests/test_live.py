@@ -105,3 +105,23 @@ def test_live_session_warm_starts_from_stored_history(db_path, warm):
     assert session.state.bars == n
     assert session.metrics()["beta_ols"] == pytest.approx(1.0, abs=0.05)  # y = 2x: log β 1
     assert len(session.candles["AAAUSDT"].frame()) == n
+
+
+def test_a_backfill_is_not_a_tick_rate():
+    """Ticks/s counts trades of the last seconds of exchange time: a REST backfill bringing five
+    minutes of trades at once (a resumed or bootstrapped session) does not read as 600 ticks/s."""
+    from types import SimpleNamespace
+
+    from qdash.model import tick_frame
+
+    session = LiveSession(SimpleNamespace(), y="ETHUSDT", x="BTCUSDT", timeframe="1s",
+                          bootstrap=False)
+    t0 = 1_721_347_200_000
+    backfill = tick_frame("ETHUSDT", t0 + np.arange(3000) * 100, np.arange(3000), 3400.0, 0.1)
+    session.on_ticks(backfill)                        # 300 s of trades, the last at t0 + 299.9 s
+    assert session.ticks["ETHUSDT"] == 3000
+    assert session.ticks_per_second("ETHUSDT") == pytest.approx(50 / 5.0)  # its last 5 s only
+    live = tick_frame("ETHUSDT", t0 + 300_000 + np.arange(20) * 100, 3000 + np.arange(20),
+                      3400.0, 0.1)
+    session.on_ticks(live)
+    assert session.ticks_per_second("ETHUSDT") == pytest.approx((50 + 20) / 5.0)
