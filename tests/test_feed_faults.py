@@ -67,11 +67,13 @@ def assert_store_matches_ledger(sim, store, order, stream="trade", exact_qty=Tru
         got = store.ticks(s)
         assert got["trade_id"].is_monotonic_increasing  # id order == time order
         got = got.sort_values("trade_id", ignore_index=True)
-        if stream == "trade":
-            want = sim.ledger.frame(s, market_only=True).reset_index(drop=True)
+        if stream == "trade":  # what was published live (not the warm-up before the start)
+            want = sim.ledger.frame(s, market_only=True)
+            want = want[want["ts"] >= sim.live_from_ms].reset_index(drop=True)
             want_ids = want["trade_id"]
         else:
             want = sim.ledger.aggregates(s)
+            want = want[want["ts"] >= sim.live_from_ms].reset_index(drop=True)
             want_ids = want["agg_id"]
         assert len(want) > 50
         assert got["trade_id"].tolist() == want_ids.tolist(), f"{s}: ids differ"

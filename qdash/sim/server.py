@@ -299,6 +299,8 @@ class SimExchange(MarketState):
         self.app = self._make_app()
         if self.model is not None:
             self._advance_to(start_ms, 1000)  # the warm-up: before anyone can connect
+        # trades at or after this time (int64 ms) were published live, to connected clients
+        self.live_from_ms = int(self.model.t_ms) if self.model is not None else start_ms
 
     def _continue_past(self) -> None:
         """Start the live model where the past ends: same price, trade and aggregate ids above
