@@ -96,8 +96,10 @@ def test_scanner_tab_ranks_the_universe_and_opens_a_pair_in_the_monitor(tmp_path
     async def main():
         async with SimExchange(["BTCUSDT", "ETHUSDT"], rate=100, seed=0, universe=20, port=0,
                                weight_limit=100_000) as sim:
+            # the monitor on the scan's 1m bars: their history goes back weeks, where a thin
+            # synthetic symbol may not trade once in the few minutes 1s bars would fetch
             d = Dashboard(source="sim", symbols=["BTCUSDT", "ETHUSDT"], window=30,
-                          db=str(tmp_path / "d.db"), sim_ws_url=sim.ws_url,
+                          timeframe="1m", db=str(tmp_path / "d.db"), sim_ws_url=sim.ws_url,
                           sim_rest_url=sim.rest_url)
             panel = d.scanner
             panel.timeframe.value, panel.lookback.value = "1m", "7d"
