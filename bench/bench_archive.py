@@ -3,8 +3,8 @@
 
 1M ticks of one symbol over 10 days and 3M 1m candles (10 symbols × 300,000) are written to
 SQLite and read back (the reference), then ``qdash archive`` moves them and they are read back
-from Parquet. Best of 2 reads from SQLite and 7 from the archive; prints rows/s and the archive/SQLite ratio. Target: ≥ 20M
-rows/s from the archive.
+from Parquet. Best of 2 reads from SQLite and 7 from the archive; prints rows/s and the
+archive/SQLite ratio. Target: ≥ 20M rows/s from the archive.
 
 Run: python bench/bench_archive.py [--ticks 1000000] [--candles 3000000] [--symbols 10]
 """

@@ -43,7 +43,7 @@ from dataclasses import replace
 import pandas as pd
 
 from .analytics import PairAnalytics, PairConfig, PairState, compute_refresh
-from .bars import BarBuilder, empty_bars, stored_candles
+from .bars import BarBuilder, BarUpdate, empty_bars, stored_candles
 from .errors import QdashError
 from .model import timeframe_ms
 
@@ -332,7 +332,7 @@ class LiveSession:
                 self._rate[s].append((now, recent))
             builder = self.builders.get(s)
             if builder is not None:
-                self._collect(s, builder.update(batch[mask]).closed)
+                self._collect(s, builder.update(batch[mask]))
         self.state.note_trades(self.last_trade_ms.get(self.y), self.last_trade_ms.get(self.x))
         if self._awaiting:  # resumed symbols whose backfill is still on its way
             self._awaiting.difference_update(pd.unique(symbols))
@@ -340,13 +340,14 @@ class LiveSession:
                 self._awaiting.clear()
         for s, builder in self.builders.items():
             if s not in self._awaiting:  # others' time must not close a backfill's bars
-                self._collect(s, builder.advance(self.exchange_now_ms).closed)
+                self._collect(s, builder.advance(self.exchange_now_ms))
         if self.y not in self._awaiting and self.x not in self._awaiting:
             self._advance_pair()
 
-    def _collect(self, symbol: str, closed: pd.DataFrame) -> None:
-        if not len(closed):
+    def _collect(self, symbol: str, update: BarUpdate) -> None:
+        if not update.n_closed:  # most batches close nothing: no frame is built for them
             return
+        closed = update.closed
         self.candles[symbol].append(closed)
         if symbol not in (self.y, self.x):
             return

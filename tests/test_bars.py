@@ -172,3 +172,33 @@ def test_eth_minutes_equal_official_klines(name):
         np.testing.assert_allclose(got["buy_volume"], want["taker_buy_volume"], rtol=1e-12)
     else:
         assert got["buy_volume"].isna().all()
+
+
+def test_bar_builder_forming_follows_every_tick_and_close():
+    """``forming`` is built once per change (a live dashboard asks for it several times a frame),
+    never stale: a tick into the open candle, a new candle and a close each show at once."""
+    b = BarBuilder("1s")
+    b.update(ticks([1_000, 1_200], [10.0, 11.0], [1.0, 1.0]))
+    first = b.forming
+    assert b.forming is first  # nothing changed: the same frame
+    assert first["close"].tolist() == [11.0] and first["trades"].tolist() == [2]
+    b.update(ticks([1_500], [9.0], [2.0], trade_id=[3]))
+    assert b.forming["close"].tolist() == [9.0] and b.forming["low"].tolist() == [9.0]
+    assert b.forming["volume"].tolist() == [4.0]
+    assert first["close"].tolist() == [11.0]  # a frame handed out is never changed
+    update = b.update(ticks([2_100], [12.0], [1.0], trade_id=[4]))
+    assert update.n_closed == 1 and update.closed["close"].tolist() == [9.0]
+    assert b.forming.index.tolist() == [pd.Timestamp(2_000, unit="ms", tz="UTC")]
+    assert b.advance(3_000).n_closed == 1
+    assert b.forming.empty and list(b.forming.columns) == BAR_COLUMNS
+
+
+def test_empty_bars_are_independent_frames():
+    from qdash.bars import empty_bars
+
+    a = empty_bars()
+    a["extra"] = 1.0
+    b = empty_bars()
+    assert list(b.columns) == BAR_COLUMNS and b.empty
+    assert b["trades"].dtype == np.int64 and b["close"].dtype == np.float64
+    assert str(b.index.tz) == "UTC" and b.index.name == "open_time"

@@ -124,6 +124,22 @@ def test_every_panel_renders_offline_without_errors(demo_page):
     assert log.errors() == [], log.errors()
 
 
+def test_the_page_loads_bokehjs_as_a_cached_script_not_inside_its_html(demo_page):
+    """The kernel sends no BokehJS (``output_notebook``): the page loads the installed bokeh's
+    own script from the app (versioned, cached) instead of 1.3 MB inside every page's HTML."""
+    import bokeh
+
+    page, _, _ = demo_page
+    html_bytes = page.evaluate(
+        "() => performance.getEntriesByType('navigation')[0].decodedBodySize")
+    assert 0 < html_bytes < 200_000, html_bytes  # it was 1.3 MB with BokehJS in the output
+    scripts = page.evaluate("""() => Array.from(document.querySelectorAll('script[src]'))
+        .filter(s => s.src.includes('/qdash/static/bokehjs/')).map(s => [s.src, s.defer])""")
+    assert [(src.split("/qdash/")[1], defer) for src, defer in scripts] == [
+        (f"static/bokehjs/bokeh.min.js?v={bokeh.__version__}", True)]
+    assert page.evaluate("() => Bokeh.version") == bokeh.__version__
+
+
 def test_z_score_candles_and_counters_move(demo_page):
     page, log, _ = demo_page
 

@@ -10,6 +10,7 @@ Routes (under ``<base_url>qdash/``; :func:`qdash_handlers` builds them):
 ``WS   ws/ticks?symbols=A,B`` subscribe to accepted ticks (all symbols without ``symbols``)
 ``GET  api/health``          counters; ``GET api/symbols``: stored symbols
 ``GET  collector``           the browser collector page
+``GET  static/bokehjs/F``    the installed bokeh's built scripts (:mod:`.bokehjs`)
 ==========================  ===================================================================
 
 Auth: ``Authorization: Bearer <token>`` (or ``token <token>``, or ``?token=``) with the qdash token
@@ -34,6 +35,7 @@ from tornado import web, websocket
 from .. import __version__
 from ..errors import IngestError
 from ..model import normalize_symbol
+from . import bokehjs
 from .ingest import parse_body, validate_items
 from .service import IngestService
 
@@ -324,6 +326,7 @@ def qdash_handlers(service: IngestService, base_url: str = "/",
         (p + "api/health", HealthHandler, kw),
         (p + "api/symbols", SymbolsHandler, kw),
         (p + "collector/?", CollectorHandler, kw),
+        bokehjs.static_route(root),
     ]
     if legacy:
         routes += [(root + "api/tick", TickHandler, kw),

@@ -47,6 +47,7 @@ from traitlets import Bool, Float, Int, Unicode
 from voila.app import Voila
 from voila.tornado.handler import TornadoVoilaHandler
 
+from . import bokehjs
 from .handlers import qdash_handlers
 from .service import DEFAULT_MAX_BODY, IngestService, ServerConfig
 
@@ -129,6 +130,10 @@ class QdashVoila(Voila):
             db=self.qdash_db, token=self.qdash_token,
             loopback_subscribe=self.qdash_loopback_subscribe, max_body=self.qdash_max_body))
         self.qdash.export_env()  # kernels inherit os.environ
+        if conf.template == TEMPLATE:  # its page loads BokehJS; kernels need not send it
+            os.environ[bokehjs.PAGE_ENV] = bokehjs.version()
+            self.config.VoilaConfiguration.resources = {  # what the template reads
+                **conf.resources, "qdash_bokehjs": bokehjs.script_path()}
         self.qdash.health_extra["kernels_ready"] = lambda: len(self._pooled(rendered=True))
 
     def setup_template_dirs(self):

@@ -38,7 +38,8 @@ to ``warmup_s`` before the start (rounded down to the minute): klines at every i
 every 8 h, mark/index/premium prices and trades; the live model continues it (same price, ids
 above the past's) and trades that last stretch before the start as if the exchange had been
 running, so the recent past a client fetches is as dense as the live stream (the past's trades
-expand 1-minute klines: a few a second, with empty seconds a sub-minute bar would carry over). ``universe=N`` adds N synthetic perpetuals (:mod:`qdash.sim.universe`).
+expand 1-minute klines: a few a second, with empty seconds a sub-minute bar would carry over).
+``universe=N`` adds N synthetic perpetuals (:mod:`qdash.sim.universe`).
 
 Test and bench control (not part of Binance's API): ``/sim/fault/<name>?...``, ``/sim/pause``,
 ``/sim/resume``, ``/sim/ledger_summary``, ``/sim/stats``. Fault injection methods on
@@ -203,8 +204,9 @@ class SimExchange(MarketState):
     Market: ``symbols``, ``rate`` (trades/s in total), ``seed``, ``start_ms`` (sim clock origin;
     default: now, so trade times track the wall clock) and ``market_kwargs`` for
     :class:`MarketModel`; ``warmup_s``: seconds before ``start_ms`` traded by the live model at
-    construction (its trades are in the ledger; see the module doc). Replay: ``replay`` (a tick DataFrame or a path any qdash reader accepts)
-    at ``speed`` × real time (0 = as fast as possible); ids and times are preserved.
+    construction (its trades are in the ledger; see the module doc). Replay: ``replay`` (a tick
+    DataFrame or a path any qdash reader accepts) at ``speed`` × real time (0 = as fast as
+    possible); ids and times are preserved.
     """
 
     FAULTS = ("drop", "close", "stall", "garbage", "duplicate_on_reconnect", "refuse",

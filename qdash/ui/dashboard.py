@@ -44,6 +44,7 @@ from ..bars import stored_candles
 from ..errors import QdashError
 from ..live import LiveSession
 from ..model import normalize_symbol, timeframe_ms
+from ..server import bokehjs
 from ..store import Store, resolve_db_path
 from .bokeh_widget import FrameBokehModel, bokeh_resources
 from .controls import AlertControls, BacktestControls, DataControls, MarketControls
@@ -294,11 +295,14 @@ class Dashboard:
         return self._widget
 
     def show(self) -> Dashboard:
-        """Display in the current cell (JupyterLab) or page (Voila); BokehJS inline, offline."""
+        """Display in the current cell (JupyterLab) or page (Voila). BokehJS goes inline in the
+        output (offline), unless the published app's page loads it itself
+        (:mod:`qdash.server.bokehjs`)."""
         from bokeh.io import output_notebook
         from IPython.display import display
 
-        output_notebook(resources=bokeh_resources(), hide_banner=True)
+        if not bokehjs.page_has_bokehjs():
+            output_notebook(resources=bokeh_resources(), hide_banner=True)
         display(self.widget)
         return self
 

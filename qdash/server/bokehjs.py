@@ -1,0 +1,51 @@
+"""BokehJS as a script of the published page, not a cell output.
+
+A notebook gets BokehJS from ``bokeh.io.output_notebook``: 1.3 MB of script inside the cell's
+output, which the page evaluates with ``eval`` once Voila's front-end has started (0.5 s of main
+thread on the bench machine, on every page load, with nothing cached) and which forces MathJax to
+start for the output's HTML. The published app's page instead loads the installed bokeh's own
+``bokeh.min.js`` with ``<script defer>`` (the ``qdash`` Voila template): the browser fetches and
+compiles it while Voila's bundles download, caches it (the URL carries bokeh's version), and
+keeps its compiled code for the next visit. :func:`static_route` serves it; the app exports
+:data:`PAGE_ENV` so that its kernels (:meth:`qdash.ui.Dashboard.show`) skip ``output_notebook``.
+
+Nothing here imports bokeh: the server finds the package's files without loading it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+from pathlib import Path
+
+from tornado.web import StaticFileHandler
+
+PAGE_ENV = "QDASH_PAGE_BOKEHJS"  # = the BokehJS version the page loads, in the app's kernels
+ROUTE = "qdash/static/bokehjs/"  # under the server's base URL
+
+
+def version() -> str:
+    """The installed bokeh's version (BokehJS must match the Python side exactly)."""
+    return importlib.metadata.version("bokeh")
+
+
+def script_dir() -> Path:
+    """Where the installed bokeh keeps ``bokeh.min.js`` and its other built scripts."""
+    spec = importlib.util.find_spec("bokeh")
+    return Path(spec.submodule_search_locations[0]) / "server" / "static" / "js"
+
+
+def script_path() -> str:
+    """``bokeh.min.js`` relative to the base URL; ``?v=`` makes it cacheable for good."""
+    return f"{ROUTE}bokeh.min.js?v={version()}"
+
+
+def static_route(root: str) -> tuple:
+    """The URL spec serving :func:`script_dir` under ``<root>qdash/static/bokehjs/``."""
+    return (root + ROUTE + "(.*)", StaticFileHandler, {"path": str(script_dir())})
+
+
+def page_has_bokehjs() -> bool:
+    """True in a kernel of the published app, whose page loaded this very BokehJS."""
+    return os.environ.get(PAGE_ENV) == version()

@@ -1,0 +1,50 @@
+"""BokehJS as a cached script of the published page (``qdash/server/bokehjs.py``): the route
+serves the installed bokeh's own file for good, and only the app's kernels skip
+``output_notebook``. The page side is checked in Chromium (``test_dashboard_browser.py``)."""
+
+import asyncio
+import urllib.request
+
+import bokeh
+import pytest
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.web import Application
+
+from qdash.server import bokehjs
+
+
+def test_the_script_is_the_installed_bokehs_own(monkeypatch):
+    assert bokehjs.version() == bokeh.__version__
+    script = (bokehjs.script_dir() / "bokeh.min.js").read_bytes()
+    assert f'"{bokeh.__version__}"'.encode() in script[:200_000]  # its version string
+    assert bokehjs.script_path() == f"qdash/static/bokehjs/bokeh.min.js?v={bokeh.__version__}"
+    monkeypatch.delenv(bokehjs.PAGE_ENV, raising=False)
+    assert not bokehjs.page_has_bokehjs()  # a notebook in JupyterLab: inline BokehJS
+    monkeypatch.setenv(bokehjs.PAGE_ENV, "0.0.1")
+    assert not bokehjs.page_has_bokehjs()  # a page with another BokehJS would not do
+    monkeypatch.setenv(bokehjs.PAGE_ENV, bokeh.__version__)
+    assert bokehjs.page_has_bokehjs()
+
+
+@pytest.mark.integration  # a server on loopback
+def test_the_route_serves_it_cacheable_for_good():
+    async def fetch(path: str):
+        server = HTTPServer(Application([bokehjs.static_route("/base/")]))
+        sock = bind_sockets(0, "127.0.0.1")[0]
+        server.add_sockets([sock])
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/base/{path}"
+        try:
+            return await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10))
+        finally:
+            server.stop()
+
+    async def main():
+        resp = await fetch(bokehjs.script_path())
+        return resp.status, dict(resp.headers), resp.read()
+
+    status, headers, body = asyncio.run(main())
+    assert status == 200
+    assert body == (bokehjs.script_dir() / "bokeh.min.js").read_bytes()
+    assert "javascript" in headers["Content-Type"]
+    assert "max-age=315360000" in headers["Cache-Control"]  # versioned URL: cached for good
