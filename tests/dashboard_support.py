@@ -282,11 +282,13 @@ class PageLog:
 
 
 def open_dashboard(browser, url: str, timeout: float = 180.0, viewport=(1400, 1000),
-                   views: int = 2):
+                   views: int = 2, init_script: str | None = None):
     """A new page on the app, once ``views`` of the Bokeh views shown at first paint (the
     market panels and the heatmap; the backtest tab's view is built when it is opened) rendered:
-    (page, log, seconds from navigation to then)."""
+    (page, log, seconds from navigation to then). ``init_script`` runs before the page's own."""
     page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    if init_script:
+        page.add_init_script(init_script)
     log = PageLog(page)
     t0 = time.monotonic()
     try:

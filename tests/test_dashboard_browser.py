@@ -73,9 +73,22 @@ def demo(tmp_path_factory):
     app.stop()
 
 
+# counts the page's reads of CSS custom properties, and those of BokehJS's --bk-* visual variables
+COUNT_CSS_READS = """
+window.__css_reads = 0; window.__bk_css_reads = 0;
+const read = CSSStyleDeclaration.prototype.getPropertyValue;
+CSSStyleDeclaration.prototype.getPropertyValue = function (name) {
+  if (name.startsWith("--")) window.__css_reads++;
+  if (name.startsWith("--bk-")) window.__bk_css_reads++;
+  return read.call(this, name);
+};
+"""
+
+
 @pytest.fixture(scope="module")
 def demo_page(browser, demo):
-    page, log, first_paint = open_dashboard(browser, demo.url, viewport=(1400, 2600))
+    page, log, first_paint = open_dashboard(browser, demo.url, viewport=(1400, 2600),
+                                            init_script=COUNT_CSS_READS)
     page.opened_at = time.monotonic()
     yield page, log, first_paint
     page.close()
@@ -138,6 +151,17 @@ def test_the_page_loads_bokehjs_as_a_cached_script_not_inside_its_html(demo_page
     assert [(src.split("/qdash/")[1], defer) for src, defer in scripts] == [
         (f"static/bokehjs/bokeh.min.js?v={bokeh.__version__}", True)]
     assert page.evaluate("() => Bokeh.version") == bokeh.__version__
+
+
+def test_painting_the_plots_never_asks_the_style_engine_for_bokeh_variables(demo_page):
+    """BokehJS 3 reads a ``--bk-*`` CSS variable before each visual property it paints with (a
+    style recalculation each, bokeh/bokeh#15286); the page defines none, so the template answers
+    "" without asking. The counter works: the page's own code reads other variables."""
+    page, _, _ = demo_page
+    wait_until(lambda: len(_finite(_pair(page)["z"])) >= 3, timeout=60,
+               what="z-scores in the browser")  # plots painted, streaming
+    assert page.evaluate("() => window.__css_reads") > 0
+    assert page.evaluate("() => window.__bk_css_reads") == 0
 
 
 def test_z_score_candles_and_counters_move(demo_page):
