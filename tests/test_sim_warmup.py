@@ -3,6 +3,7 @@
 live stream, and it continues the deterministic past without a jump."""
 
 import numpy as np
+import pytest
 
 from qdash.sim.past import IDS_PER_DAY
 from qdash.sim.server import SimExchange
@@ -43,3 +44,34 @@ def test_the_warm_up_continues_the_past():
         assert a["trade_id"][first] > sim.past.trade_id_at(sym, end - 1, first=False)
         assert a["trade_id"][first] >= (end // 86_400_000 + 1) * IDS_PER_DAY
         assert abs(a["price"][first] / last["close"][-1] - 1) < 0.002
+
+
+def test_every_symbol_of_a_universe_trades_live_as_often_as_its_past():
+    """The past gives every minute at least 4 trades; the live model (here its 20-minute warm-up)
+    gives every symbol at least that on average, thin synthetic ones included, and keeps the
+    total rate. Before, a symbol's share of the rate followed its quote volume alone, and the
+    thinnest of a 40-symbol universe traded about once every few minutes."""
+    from qdash.sim.universe import MIN_TRADES_PER_MINUTE
+
+    rate, minutes = 60.0, 20
+    sim = SimExchange(SYMBOLS, rate=rate, seed=3, start_ms=START, universe=40,
+                      warmup_s=minutes * 60)
+    counts = {s: len(sim.ledger.arrays(s)["ts"]) for s in sim.symbols}
+    span_min = (START - sim.past.end_ms) / 60_000
+    thinnest = min(counts, key=counts.get)
+    assert counts[thinnest] / span_min >= MIN_TRADES_PER_MINUTE / 2, (thinnest, counts[thinnest])
+    assert np.mean(np.array(sorted(counts.values())[:10]) / span_min) >= MIN_TRADES_PER_MINUTE * 0.8
+    assert sum(counts.values()) / (span_min * 60) == pytest.approx(rate, rel=0.15)
+    # the heavy symbols still trade the most
+    assert max(counts, key=counts.get) in SYMBOLS
+
+
+def test_floored_shares_keep_proportions_above_the_floor():
+    from qdash.sim.market import floored_shares
+
+    shares = floored_shares(np.array([100.0, 50.0, 1.0, 0.1]), 0.05)
+    assert shares.sum() == pytest.approx(1.0)
+    assert shares[2] == pytest.approx(0.05) and shares[3] == pytest.approx(0.05)
+    assert shares[0] / shares[1] == pytest.approx(2.0)  # the rest keep their proportions
+    assert floored_shares(np.array([3.0, 1.0]), 0.6).tolist() == [0.5, 0.5]  # cannot: equal
+    assert floored_shares(np.array([3.0, 1.0]), 0.0).tolist() == [0.75, 0.25]

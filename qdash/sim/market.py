@@ -9,7 +9,8 @@ Model (per group of symbols; by default all symbols form one group):
   with hedge ratio ``beta_a / beta_b`` in log prices;
 * regime breaks arrive as a Poisson process (``regimes_per_hour``): each shifts one symbol's
   ``beta`` and spread mean and rescales the volatility of the group;
-* taker orders arrive per symbol as a Poisson process whose rate switches into bursts
+* taker orders arrive per symbol as a Poisson process (the symbol's share of ``rate`` by its
+  weight, and at least ``min_rate`` trades/s when ``rate`` allows) whose rate switches into bursts
   (``burst_multiplier`` times the base rate, mean length ``burst_seconds``); each order fills
   1..k trades at one price (bid for taker sells, ask for taker buys, rounded to the tick size),
   sizes are lognormal rounded to the lot step; the taker side leans with the last price move;
@@ -64,6 +65,23 @@ def _decimals(step: float) -> int:
     return max(0, -int(math.floor(math.log10(step) + 1e-9)))
 
 
+def floored_shares(weights: np.ndarray, floor: float) -> np.ndarray:
+    """``weights`` normalised to sum 1 with every share at least ``floor``: shares below it are
+    set to it and the rest rescaled in proportion (repeated until none falls below). Equal shares
+    when ``floor`` · n ≥ 1."""
+    w = np.asarray(weights, dtype=float)
+    if floor * len(w) >= 1.0:
+        return np.full(len(w), 1.0 / len(w))
+    fixed = np.zeros(len(w), dtype=bool)
+    while True:
+        free = w * ~fixed
+        shares = np.where(fixed, floor, free / free.sum() * (1.0 - floor * fixed.sum()))
+        low = ~fixed & (shares < floor)
+        if not low.any():
+            return shares
+        fixed |= low
+
+
 def symbol_spec(symbol: str) -> SymbolSpec:
     """Spec of a known symbol, or a deterministic made-up one (price 10..1000) for others."""
     if symbol in KNOWN_SYMBOLS:
@@ -100,7 +118,9 @@ class MarketModel:
 
     ``groups``: lists of symbols sharing a common trend (cointegrated); symbols not named in any
     group get their own trend. Default: one group with every symbol. ``specs`` overrides
-    :func:`symbol_spec` per symbol.
+    :func:`symbol_spec` per symbol. ``min_rate``: trades/s each symbol averages at least (its
+    share is raised to it and the others' lowered, still in proportion to their weights); with
+    ``rate`` below ``len(symbols) · min_rate`` every symbol gets an equal share.
     """
 
     def __init__(self, symbols: list[str], *, rate: float = 50.0, seed: int = 0,
@@ -110,7 +130,8 @@ class MarketModel:
                  burst_multiplier: float = 6.0, bursts_per_minute: float = 1.0,
                  burst_seconds: float = 2.0, regimes_per_hour: float = 2.0,
                  fills_p: float = 0.65, size_sigma: float = 1.1, na_prob: float = 0.002,
-                 insurance_prob: float = 0.0005, first_id: int = 1_000_000):
+                 insurance_prob: float = 0.0005, first_id: int = 1_000_000,
+                 min_rate: float = 0.0):
         if not symbols:
             raise ValueError("MarketModel needs at least one symbol")
         self.symbols = list(symbols)
@@ -135,8 +156,8 @@ class MarketModel:
         self.mu = np.zeros(n)
         self.beta = 1.0 + 0.2 * self.rng.random(n)
         self.log_p0 = np.log([s.price for s in self.specs])
-        weights = np.array([s.weight for s in self.specs])
-        self.weights = weights / weights.sum()
+        self.weights = floored_shares(np.array([s.weight for s in self.specs]),
+                                      min_rate / self.rate if self.rate > 0 else 0.0)
         self.tick = np.array([s.tick_size for s in self.specs])
         self.step = np.array([s.step_size for s in self.specs])
         # median fill notional of about 2,000 quote units

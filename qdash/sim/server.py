@@ -39,7 +39,8 @@ every 8 h, mark/index/premium prices and trades; the live model continues it (sa
 above the past's) and trades that last stretch before the start as if the exchange had been
 running, so the recent past a client fetches is as dense as the live stream (the past's trades
 expand 1-minute klines: a few a second, with empty seconds a sub-minute bar would carry over).
-``universe=N`` adds N synthetic perpetuals (:mod:`qdash.sim.universe`).
+``universe=N`` adds N synthetic perpetuals (:mod:`qdash.sim.universe`); live, each symbol's share
+of ``rate`` follows its quote volume but is at least the past's 4 trades a minute on average.
 
 Test and bench control (not part of Binance's API): ``/sim/fault/<name>?...``, ``/sim/pause``,
 ``/sim/resume``, ``/sim/ledger_summary``, ``/sim/stats``. Fault injection methods on
@@ -73,7 +74,15 @@ from .past import IDS_PER_DAY, Instrument, Past
 from .rest import NotFoundHandler, rest_routes
 from .state import MarketState
 from .streams import INVALID_STREAM, StreamEngine, error_reply, parse_stream, stream_route
-from .universe import DAY_MS, MINUTE_MS, UniverseSymbol, make_universe, step_size, tick_size
+from .universe import (
+    DAY_MS,
+    MIN_TRADES_PER_MINUTE,
+    MINUTE_MS,
+    UniverseSymbol,
+    make_universe,
+    step_size,
+    tick_size,
+)
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +256,7 @@ class SimExchange(MarketState):
                 specs[u.symbol] = SymbolSpec(u.symbol, u.base_price, tick_size(u.base_price),
                                              step_size(u.base_price),
                                              share * u.quote_volume_per_day / total)
+            kw.setdefault("min_rate", MIN_TRADES_PER_MINUTE / 60.0)  # as dense as the past
             self.model = MarketModel(self.symbols, rate=rate, seed=seed, start_ms=past_end,
                                      specs=specs, groups=groups, **kw)
             for u in synthetic:

@@ -60,7 +60,7 @@ _Z_STEP, _Z_HIGH, _Z_LOW, _Z_VOL, _Z_TAKER = range(5)
 _Z_ROWS = 5
 _STREAM_MINUTE, _STREAM_DAILY, _STREAM_RESID = 0, 1, 2
 _MARKET_VOL = 0.025          # daily log vol of the market factor
-_MIN_TRADES = 4              # a 1-minute bar has at least open, high, low and close trades
+MIN_TRADES_PER_MINUTE = 4  # a 1-minute bar has at least open, high, low and close trades
 _KLINE_COLUMNS = ["symbol", "open_time", "open", "high", "low", "close", "volume",
                   "quote_volume", "trades", "taker_buy_volume", "taker_buy_quote_volume"]
 
@@ -303,7 +303,7 @@ def _minute_bars(draws: _Draws, sym: UniverseSymbol, days: np.ndarray, market: n
         volume = np.maximum(np.rint(quote / vwap * qscale), 1.0) / qscale
     quote_volume = volume * vwap
     per_quote = trades_per_day(sym.quote_volume_per_day) / sym.quote_volume_per_day
-    trades = np.maximum(_MIN_TRADES, np.rint(quote_volume * per_quote * (
+    trades = np.maximum(MIN_TRADES_PER_MINUTE, np.rint(quote_volume * per_quote * (
         0.7 + 0.6 * z[_Z_HIGH]))).astype(np.int64)
     volume = np.maximum(volume, trades * step)  # every trade moves at least one step
     quote_volume = volume * vwap
