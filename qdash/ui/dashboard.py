@@ -422,13 +422,16 @@ class Dashboard:
         """Wait (at most ``timeout_s``) until the live session has its history and is streaming,
         then draw it; returns self. The published notebook awaits this before its cell ends, so
         Voila's preheated kernel hands the page its history already drawn (the z-score, every β
-        and the cointegration test at first paint); on a timeout the status area says why."""
+        and the cointegration test at first paint, its Bokeh documents already serialized); on a
+        timeout the status area says why."""
         deadline = self.loop.time() + timeout_s
         while self.session is None or not self.session.ready.is_set():
             if self.loop.time() >= deadline:
                 return self
             await asyncio.sleep(0.05)
         self.render_frame()
+        for view in self._views():  # serialized now, not while a page waits for it
+            view.snapshot()
         return self
 
     async def _start(self) -> None:
