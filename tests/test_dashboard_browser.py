@@ -53,7 +53,7 @@ ARTIFACTS = REPO / "tests" / "artifacts"
 RATE = 2000.0      # simulated trades per second, all symbols
 STREAM_S = 25.0    # streaming time before the browser/kernel comparison
 WINDOW = 10        # rolling window (bars): z-scores after ~10 s, a backtest after 20 bars
-TITLES = ["ETHUSDT candles", "BTCUSDT candles", "ETHUSDT volume", "BTCUSDT volume",
+TITLES = ["ETHUSDT candles and volume", "BTCUSDT candles and volume",
           "normalised to their first close", "spread", "z-score", "rolling correlation",
           "hedge ratio", "correlation of returns across watched symbols"]
 # the tabs after the first are built when first opened: what each then shows

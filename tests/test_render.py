@@ -89,7 +89,7 @@ def test_a_new_pair_or_source_reuses_the_views_and_says_what_it_shows(db_path):
     d, views, shown_first, status = asyncio.run(scenario())
     assert d._views() == views                                   # the same widgets
     assert shown_first == 200 and "stored data: 200 aligned 1m bars" in status
-    assert d.figures.candle_figs["y"].title.text == "SOLUSDT candles"
+    assert d.figures.candle_figs["y"].title.text == "SOLUSDT candles and volume"
     assert d.figures.normalized.legend.items[0].label.value == "SOLUSDT"
     assert "SOLUSDT on BTCUSDT" in d.figures.hedge.title.text
     assert len(d.figures.pair.data["t"]) == 200                  # refilled for the new pair

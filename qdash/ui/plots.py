@@ -62,23 +62,26 @@ class PairFigures:
         self.candle_figs = {}
         shared = None
         for leg in ("y", "x"):
-            fig = _time_figure("", x_range=shared, height=240)
+            fig = _time_figure("", x_range=shared, height=300)
             shared = shared or fig.x_range
             src = self.candles[leg]
-            fig.segment("t", "high", "t", "low", color="color", source=src)
+            # volume under the candles, on its own scale: 0 at the bottom, the largest bar at a
+            # fifth of the height (range end = max + 4·max). One figure per leg instead of two:
+            # each live frame repaints the figures of the forming candle, and a figure's paint
+            # costs about the same with few or many bars (axes, ticks, labels)
+            fig.extra_y_ranges = {"volume": DataRange1d(start=0, range_padding=4.0)}
+            volume = fig.vbar("t", "w", "volume", 0, fill_color="color", line_color=None,
+                              alpha=0.35, source=src, y_range_name="volume")
+            wicks = fig.segment("t", "high", "t", "low", color="color", source=src)
             bars = fig.vbar("t", "w", "open", "close", fill_color="color", line_color="color",
                             source=src)
+            fig.y_range.renderers = [wicks, bars]  # each range fits its own glyphs only
+            fig.extra_y_ranges["volume"].renderers = [volume]
             fig.add_tools(HoverTool(renderers=[bars], formatters={"@t": "datetime"}, tooltips=[
                 ("time", "@t{%F %T}"), ("open", "@open"), ("high", "@high"), ("low", "@low"),
                 ("close", "@close"), ("volume", "@volume")]))
             self.candle_figs[leg] = fig
         self.x_range = shared
-        self.volume_figs = {}
-        for leg in ("y", "x"):
-            fig = _time_figure("", x_range=shared, height=110)
-            fig.vbar("t", "w", "volume", 0, fill_color="color", line_color=None, alpha=0.6,
-                     source=self.candles[leg])
-            self.volume_figs[leg] = fig
 
         self.normalized = _time_figure("", x_range=shared)
         self.normalized.line("t", "y_norm", source=self.pair, color="#1f77b4", legend_label="y")
@@ -162,8 +165,7 @@ class PairFigures:
             src.data = {k: [] for k in src.data}
             src._n_forming = 0  # forming candles shown (see the dashboard's candle renderer)
         for leg, symbol in (("y", y), ("x", x)):
-            self.candle_figs[leg].title.text = f"{symbol} candles"
-            self.volume_figs[leg].title.text = f"{symbol} volume"
+            self.candle_figs[leg].title.text = f"{symbol} candles and volume"
         self.normalized.title.text = f"{y} and {x}, normalised to their first close (=1)"
         for item, symbol in zip(self.normalized.legend.items, (y, x)):
             item.label = value(symbol)
@@ -181,10 +183,10 @@ class PairFigures:
         self.heatmap.y_range.factors = list(symbols)
 
     def layout(self):
-        """The market panels as one Bokeh layout (candles, legs, spread, z, corr, hedge)."""
+        """The market panels as one Bokeh layout (candles and volume, legs, spread, z, corr,
+        hedge)."""
         return column(
-            gridplot([[self.candle_figs["y"], self.candle_figs["x"]],
-                      [self.volume_figs["y"], self.volume_figs["x"]]],
+            gridplot([[self.candle_figs["y"], self.candle_figs["x"]]],
                      sizing_mode="stretch_width", merge_tools=False),
             self.normalized, self.spread, self.zscore, self.correlation, self.hedge,
             sizing_mode="stretch_width")
