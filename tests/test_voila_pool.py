@@ -7,12 +7,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from qdash.server.voila_app import QdashVoila
-
-pytestmark = pytest.mark.integration  # importing Voila's application costs the unit tier 4 s
+pytestmark = pytest.mark.integration
 
 
 def test_a_kernel_still_running_its_notebook_is_pooled_but_not_ready():
+    # imported here: collecting the unit tier imports every module, and Voila's app costs 3.4 s
+    from qdash.server.voila_app import QdashVoila
+
     async def main():
         loop = asyncio.get_running_loop()
         rendering, rendered = loop.create_future(), loop.create_future()
