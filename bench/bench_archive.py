@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qdash.archive import archive
 from qdash.model import tick_frame
 from qdash.store import Store
+from qdash.store.parquet import archive
 
 DAY = 86_400_000
 T0 = 1_719_792_000_000  # 2024-07-01 UTC

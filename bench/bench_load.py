@@ -34,7 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 from qdash.feeds.decode import decode_frames  # noqa: E402
 from qdash.io import iter_tick_batches, load  # noqa: E402
-from qdash.store import SCHEMA, TICK_INSERT, Store, tick_rows  # noqa: E402
+from qdash.store import Store  # noqa: E402
+from qdash.store.schema import SCHEMA  # noqa: E402
+from qdash.store.ticks import TICK_INSERT, tick_rows  # noqa: E402
 
 JULY = ROOT.parent / "shared" / "data" / "binance-usdm-2024-07-18"
 NAME = "usdm_trades_BTCUSDT_ETHUSDT_2024-07-18_2357-2024-07-19_0005"

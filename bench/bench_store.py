@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from qdash.model import tick_frame
-from qdash.store import SCHEMA, TICK_INSERT, Store, tick_rows
+from qdash.store import Store
+from qdash.store.schema import SCHEMA
+from qdash.store.ticks import TICK_INSERT, tick_rows
 
 
 def batches(n: int, size: int):

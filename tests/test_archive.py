@@ -7,10 +7,10 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
-from qdash.archive import Archive, archive
 from qdash.cli import main as cli_main
 from qdash.model import tick_frame
 from qdash.store import Store
+from qdash.store.parquet import ParquetArchive, archive
 
 DAY = 86_400_000
 D0 = 1_721_260_800_000  # 2024-07-18 00:00 UTC
@@ -124,8 +124,8 @@ def test_layout_and_other_readers(filled):
 
     ddf = dd.read_parquet(f"file://{root}/kind=ticks")
     assert len(ddf) == len(want) + len(filled.ticks("BTCUSDT"))
-    # the Archive reader from a file:// URL, not only a path
-    pd.testing.assert_frame_equal(Archive(f"file://{root}").ticks("ETHUSDT"), want)
+    # the ParquetArchive reader from a file:// URL, not only a path
+    pd.testing.assert_frame_equal(ParquetArchive(f"file://{root}").ticks("ETHUSDT"), want)
 
 
 def test_duckdb_reads_the_archive(filled):
@@ -167,9 +167,9 @@ def test_late_rows_merge_into_their_partition(filled):
 
 
 def test_rows_arriving_during_the_move_stay_in_sqlite(filled, monkeypatch):
-    from qdash import archive as mod
+    from qdash.store import parquet as mod
 
-    real = mod.Archive.write_partition
+    real = mod.ParquetArchive.write_partition
     late = ticks("ETHUSDT", D0, 1, n_per_day=3, first_id=20_000_000)
 
     def write_and_race(self, kind, symbol, value, table):
@@ -178,13 +178,13 @@ def test_rows_arriving_during_the_move_stay_in_sqlite(filled, monkeypatch):
             filled.write_ticks(late)  # a recorder writes while the partition is archived
         return n
 
-    monkeypatch.setattr(mod.Archive, "write_partition", write_and_race)
+    monkeypatch.setattr(mod.ParquetArchive, "write_partition", write_and_race)
     total = len(filled.ticks("ETHUSDT")) + 3
     rep = archive(filled, before=pd.Timestamp(D0 + 3 * DAY, unit="ms", tz="UTC"),
                   progress=False)
     assert rep.deferred == ["ticks ETHUSDT 2024-07-18"]
     assert len(filled.ticks("ETHUSDT")) == total
-    monkeypatch.setattr(mod.Archive, "write_partition", real)
+    monkeypatch.setattr(mod.ParquetArchive, "write_partition", real)
     archive(filled, before=pd.Timestamp(D0 + 3 * DAY, unit="ms", tz="UTC"), progress=False)
     assert filled.tick_count() == 0 and len(filled.ticks("ETHUSDT")) == total
 

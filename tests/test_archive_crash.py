@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from test_archive import D0, DAY, candles, ticks
 
-from qdash.archive import archive
 from qdash.store import Store
+from qdash.store.parquet import archive
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 # The child archives the store and kills itself with SIGKILL where ``KILL_AT`` says.
 CHILD = textwrap.dedent("""
     import os, signal, sys
-    import qdash.archive as A
+    import qdash.store.parquet as A
     from qdash.store import Store
 
     where = sys.argv[2]

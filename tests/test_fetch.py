@@ -15,7 +15,6 @@ from qdash.bars import resample
 from qdash.cli import main as cli_main
 from qdash.feeds.rest import RestClient
 from qdash.history import FetchError, fetch
-from qdash.history.coverage import missing
 from qdash.history.fetch import best_kline_limit, kline_frame
 from qdash.io import read_ticks
 from qdash.sim.server import SimExchange
@@ -130,7 +129,7 @@ def test_aggtrades_give_the_recorded_trades_exactly(sim, july, tmp_path):
     assert (got["source"] == "binance:rest-agg").all()
     # the trade counts of candles built from them are Binance's
     assert resample(got, "1m")["trades"].sum() == len(want)
-    assert missing(store, "ETHUSDT", "aggTrades", "", rep.start_ms, rep.end_ms) == []
+    assert store.coverage.missing("ETHUSDT", "aggTrades", "", rep.start_ms, rep.end_ms) == []
 
 
 def test_interrupted_fetch_resumes_where_it_stopped(sim, july, tmp_path):
@@ -153,8 +152,8 @@ def test_interrupted_fetch_resumes_where_it_stopped(sim, july, tmp_path):
               progress=False)
     kept = store.tick_count("ETHUSDT")
     assert kept == 2000  # two pages committed, nothing half-written
-    gaps = missing(store, "ETHUSDT", "aggTrades", "", *[int(pd.Timestamp(t, tz="UTC").value
-                                                           // 10**6) for t in (START, END)])
+    gaps = store.coverage.missing("ETHUSDT", "aggTrades", "", *[
+        int(pd.Timestamp(t, tz="UTC").value // 10**6) for t in (START, END)])
     assert len(gaps) == 1 and gaps[0][0] > int(pd.Timestamp(START, tz="UTC").value // 10**6)
     plain = RestClient(sim.rest_url)
     rep = fetch("ETHUSDT", "aggTrades", None, START, END, store, client=plain, progress=False)

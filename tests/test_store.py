@@ -11,7 +11,9 @@ import pytest
 from qdash.bars import resample
 from qdash.errors import DataFormatError, StoreError
 from qdash.model import synthetic_trade_ids, tick_frame
-from qdash.store import TICK_ORDER, Store, open_error
+from qdash.store import Store
+from qdash.store.connection import open_error
+from qdash.store.ticks import TICK_ORDER
 
 T0 = 1_721_347_200_000
 

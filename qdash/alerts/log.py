@@ -1,9 +1,9 @@
-"""Alert persistence in the :class:`~qdash.store.Store`: rule definitions (``alert_rules``) and
-the firing history (``alerts_log``).
+"""Alert persistence in the :class:`~qdash.store.Store`: rules and firings as JSON in the
+store's alert tables (:mod:`qdash.store.alerts`, ``store.alerts``), and the firing history as a
+frame.
 
-``alerts_log`` rows: ``ts`` (event time, epoch ms UTC), ``rule``, ``severity``, ``pair``,
-``message``, ``metric_values`` (JSON object: every metric of the rule at the firing) and
-``delivery`` (JSON object: sink name → ``{status, attempts, retries, error, code}``).
+``metric_values`` holds every metric of the rule at the firing (a JSON object); ``delivery`` maps
+sink name → ``{status, attempts, retries, error, code}``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 
 from ..errors import AlertError
-from ..model import ms_to_index, parse_time
+from ..model import ms_to_index
 from ..store import Store
 from .events import Alert, Delivery
 from .rules import AlertRule
@@ -48,19 +48,15 @@ class AlertLog:
 
     # --- rules -----------------------------------------------------------------------------------
     def save_rule(self, rule: AlertRule) -> None:
-        self.store.execute_many(
-            "INSERT OR REPLACE INTO alert_rules (name, definition, updated_ms) VALUES (?, ?, ?)",
-            [(rule.name, rule.to_json(), int(time.time() * 1000))])
+        self.store.alerts.save_rule(rule.name, rule.to_json(), int(time.time() * 1000))
 
     def delete_rule(self, name: str) -> None:
-        self.store.execute_many("DELETE FROM alert_rules WHERE name = ?", [(name,)])
+        self.store.alerts.delete_rule(name)
 
     def load_rules(self) -> list[AlertRule]:
         """Stored rules in name order; a definition that no longer loads is logged and skipped."""
-        rows = self.store.connection().execute(
-            "SELECT name, definition FROM alert_rules ORDER BY name").fetchall()
         rules = []
-        for name, definition in rows:
+        for name, definition in self.store.alerts.rules():
             try:
                 rules.append(AlertRule.from_json(definition))
             except AlertError as e:
@@ -71,41 +67,17 @@ class AlertLog:
     # --- history ---------------------------------------------------------------------------------
     def write(self, ops: Sequence[LogOp]) -> None:
         """Apply inserts and delivery updates in order, in one transaction; sets ``log_id``."""
-        conn = self.store.connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self.store.transaction():
             for kind, alert, payload in ops:
                 if kind == "insert":
-                    cur = conn.execute(
-                        "INSERT INTO alerts_log (ts, rule, severity, pair, message, "
-                        "metric_values, delivery) VALUES (?, ?, ?, ?, ?, ?, ?)", payload)
-                    alert.log_id = cur.lastrowid
+                    alert.log_id = self.store.alerts.append(payload)
                 elif alert.log_id is not None:
-                    conn.execute("UPDATE alerts_log SET delivery = ? WHERE id = ?",
-                                 (payload, alert.log_id))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+                    self.store.alerts.set_delivery(alert.log_id, payload)
 
     def frame(self, start=None, end=None, rule: str | None = None,
               pair: str | None = None) -> pd.DataFrame:
         """Firings with ``start <= ts < end`` (optionally one rule / pair), oldest first."""
-        where, params = ["1=1"], []
-        for column, value in (("rule", rule), ("pair", pair)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if (s := parse_time(start)) is not None:
-            where.append("ts >= ?")
-            params.append(s)
-        if (e := parse_time(end)) is not None:
-            where.append("ts < ?")
-            params.append(e)
-        rows = self.store.connection().execute(
-            "SELECT id, ts, rule, severity, pair, message, metric_values, delivery "
-            f"FROM alerts_log WHERE {' AND '.join(where)} ORDER BY ts, id", params).fetchall()
+        rows = self.store.alerts.history(start, end, rule, pair)
         return history_frame(r[:6] + (json.loads(r[6] or "{}"), json.loads(r[7] or "{}"))
                               for r in rows)
 

@@ -98,18 +98,12 @@ class Recorder:
 
 def stored_positions(store: Store, symbols, source: str) -> dict[str, tuple[int, int]]:
     """The last stored exchange trade ``(trade_id, ts ms)`` of each symbol among ticks whose
-    source is ``source`` or ``source:...`` (its REST backfills); symbols without one are absent.
-    Reads the newest end of the ``(symbol, ts, trade_id)`` key, so it costs a few page reads."""
-    conn = store.connection()
-    prefix = source + ":"
+    source is ``source`` or ``source:...`` (its REST backfills); symbols without one are absent
+    (see :meth:`Store.last_trade <qdash.store.ticks.TickTable.last_trade>`)."""
     out = {}
     for sym in symbols:
-        row = conn.execute(
-            "SELECT trade_id, ts FROM tick_data WHERE symbol = ? AND trade_id >= 0 "
-            "AND (source = ? OR substr(source, 1, ?) = ?) ORDER BY ts DESC, trade_id DESC "
-            "LIMIT 1", (sym, source, len(prefix), prefix)).fetchone()
-        if row is not None:
-            out[sym] = (int(row[0]), int(row[1]))
+        if (last := store.last_trade(sym, source)) is not None:
+            out[sym] = last
     return out
 
 

@@ -56,8 +56,8 @@ def add_archive_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_archive(args: argparse.Namespace) -> int:
     """Run ``qdash archive``; prints what moved, returns 0."""
-    from ..archive import archive
     from ..store import Store
+    from ..store.parquet import archive
 
     store = Store(args.db, archive=args.dir)
     print(archive(store, before=args.before, progress=not args.no_progress))

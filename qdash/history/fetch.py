@@ -11,7 +11,7 @@ Kinds and where they go:
 * ``funding`` → the ``funding`` table (funding time, rate, mark price).
 
 Exact and idempotent: each page is stored as the API returned it, with the time range it completes
-(:mod:`qdash.history.coverage`) in the same transaction, so a second run asks only for ranges not
+(:mod:`qdash.store.coverage`) in the same transaction, so a second run asks only for ranges not
 covered yet and an interrupted run resumes where it stopped. Paging follows Binance's limits:
 klines at most 1,500 rows a request (the page size with the least weight for what is left: 499
 rows cost 2, 1,000 cost 5, 1,500 cost 10), aggTrades by windows under one hour and then
@@ -40,7 +40,6 @@ from ..errors import QdashError
 from ..feeds.rest import DEFAULT_REST_URL, RestClient, kline_weight
 from ..model import BAR_COLUMNS, expand_agg_trades, normalize_symbol, parse_time, timeframe_ms
 from ..store import Store
-from . import coverage
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +174,6 @@ def fetch(symbols: str | list[str], kind: str = "klines", timeframe: str | None 
     own = not isinstance(store, Store)
     st = store if isinstance(store, Store) else Store(store)
     try:
-        coverage.ensure_table(st)
         return _Fetcher(st, client, job, start_ms, end_ms, archive_url, workers,
                         progress).run(names)
     finally:
@@ -224,8 +222,8 @@ class _Fetcher:
         t0 = time.perf_counter()
         report = FetchReport(self.job.kind, self.job.timeframe, self.start_ms, self.end_ms,
                              {s: SymbolFetch() for s in names})
-        todo = {s: coverage.missing(self.store, s, self.job.kind, self.job.timeframe,
-                                    self.start_ms, self.end_ms) for s in names}
+        todo = {s: self.store.coverage.missing(s, self.job.kind, self.job.timeframe,
+                                               self.start_ms, self.end_ms) for s in names}
         todo = {s: gaps for s, gaps in todo.items() if gaps}
         bars = _Bars(self.progress, self.job, todo)
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="qdash-fetch")
@@ -356,14 +354,14 @@ class _Fetcher:
     def _write(self, page: _Page, rep: SymbolFetch) -> None:
         job, st = self.job, self.store
         n = 0 if page.rows is None else len(page.rows)
-        with st.transaction() as conn:
+        with st.transaction():
             if n and job.kind == "aggTrades":
                 res = st.write_ticks(page.rows)
             elif n and job.kind == "funding":
                 res = st.write_funding(page.symbol, page.rows)
             elif n:
                 res = st.write_bars(page.rows, page.symbol, job.timeframe, job.source)
-            coverage.add(conn, page.symbol, job.kind, job.timeframe, page.start, page.end)
+            st.coverage.mark(page.symbol, job.kind, job.timeframe, page.start, page.end)
         rep.pages += 1
         rep.rows += n
         rep.covered_ms += max(0, page.end - page.start)

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..store import DB_ENV, Store, WriteResult, resolve_db_path
+from ..config import Settings
+from ..store import Store, WriteResult, resolve_db_path
 from .hub import DEFAULT_MAX_QUEUE, TickHub
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class IngestService:
         process's environment, so kernels it starts, whatever their working directory, use the
         same token and the same store."""
         os.environ[TOKEN_ENV] = self.token
-        os.environ[DB_ENV] = self.db_path
+        Settings(db=self.db_path).export()
 
     @property
     def store(self) -> Store:

@@ -1,4 +1,5 @@
-"""The columnar archive: closed UTC days of ticks and candles moved from SQLite into Parquet.
+"""The Parquet tier (:class:`ParquetArchive`): closed UTC days of ticks and candles moved from
+SQLite into Parquet, and read back merged with SQLite by :class:`qdash.store.Store`.
 
 Layout (hive partitions, readable by pyarrow, DuckDB, pandas and Dask from a local path or any
 fsspec URL)::
@@ -38,8 +39,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .errors import StoreError
-from .model import BAR_COLUMNS, ms_to_index, parse_time, timeframe_ms
+from ..errors import StoreError
+from ..model import BAR_COLUMNS, ms_to_index, parse_time, timeframe_ms, timeframe_name
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +80,6 @@ DICTIONARY_READS = ["source"]
 CANDLE_KEY = ["timeframe", "source", "open_time"]
 
 
-def default_archive_dir(db_path: str) -> str | None:
-    """``<db>.archive`` beside a store file (None for an in-memory store)."""
-    return None if db_path == ":memory:" else f"{db_path}.archive"
-
-
 def _day(ms: int) -> str:
     return pd.Timestamp(ms, unit="ms", tz="UTC").strftime("%Y-%m-%d")
 
@@ -97,7 +93,7 @@ def _year_start(year: int) -> int:
     return int(pd.Timestamp(year=year, month=1, day=1, tz="UTC").value // 1_000_000)
 
 
-class Archive:
+class ParquetArchive:
     """A Parquet archive rooted at a local directory or an fsspec URL (see the module docstring).
     """
 
@@ -207,8 +203,6 @@ class Archive:
     def bars(self, symbol: str, timeframe: str, start=None, end=None,
              source: str = "") -> pd.DataFrame:
         """Archived candles as :meth:`qdash.Store.bars` returns them."""
-        from .model import timeframe_name
-
         return candles_frame(self.candles_table(symbol, timeframe_name(timeframe), source,
                                                 parse_time(start), parse_time(end)))
 
@@ -440,7 +434,7 @@ class _TickDay:
     symbol: str
     day: int
 
-    def __call__(self, store, arch: Archive, report: ArchiveReport) -> None:
+    def __call__(self, store, arch: ParquetArchive, report: ArchiveReport) -> None:
         conn = store.connection()
         rng = (self.symbol, self.day, self.day + DAY_MS)
         cur = conn.execute("SELECT ts, trade_id, price, qty, is_buyer_maker, source, seq "
@@ -470,7 +464,7 @@ class _CandleYear:
     def start(self) -> int:
         return _year_start(self.year)
 
-    def __call__(self, store, arch: Archive, report: ArchiveReport) -> None:
+    def __call__(self, store, arch: ParquetArchive, report: ArchiveReport) -> None:
         conn = store.connection()
         tfs = [r[0] for r in conn.execute(
             "SELECT DISTINCT timeframe FROM ohlcv_data WHERE symbol = ? AND open_time >= ? "

@@ -1,0 +1,61 @@
+"""The :class:`Store`: the one entry point to a store file, its tables and its archive."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .alerts import AlertTables
+from .coverage import Coverage
+from .funding import FundingTable
+from .ohlcv import OhlcvTable
+from .ticks import TickTable
+
+
+class Store(TickTable, OhlcvTable, FundingTable):
+    """SQLite store of ticks (``tick_data``), candles (``ohlcv_data``), funding (``funding``),
+    alerts (:attr:`alerts`) and fetch coverage (:attr:`coverage`), with the Parquet archive of
+    its closed days (:attr:`archive`) merged into its reads.
+
+    ``path`` defaults to :func:`~qdash.store.default_db_path` (``$QDASH_DB``, else the user data
+    directory); :attr:`path` is absolute. ``readonly=True`` opens an existing store with SQLite's
+    ``mode=ro`` (a missing file is a :class:`StoreError`, never a new empty store; any write
+    raises one), so reading works on a store this user cannot write. Each thread gets its own
+    connection, so a Store can be shared by the event loop and ``asyncio.to_thread`` writers.
+    The tables' methods come from :class:`~.ticks.TickTable`, :class:`~.ohlcv.OhlcvTable` and
+    :class:`~.funding.FundingTable`; connections and transactions from
+    :class:`~.connection.StoreFile`.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.alerts = AlertTables(self)
+        self.coverage = Coverage(self)
+
+    def symbols(self) -> list[str]:
+        """Every symbol with stored ticks or candles, sorted."""
+        rows = self._conn().execute(
+            "SELECT DISTINCT symbol FROM tick_data UNION SELECT DISTINCT symbol FROM ohlcv_data "
+            "ORDER BY 1").fetchall()
+        return [r[0] for r in rows]
+
+    def stats(self) -> pd.DataFrame:
+        """One row per (symbol, kind, timeframe): row count and first/last time (UTC).
+
+        ``kind`` is ``ticks`` (timeframe empty), ``bars`` (trade candles), ``bars:<source>``
+        (e.g. ``bars:mark``) or ``funding``.
+        """
+        conn = self._conn()
+        rows = conn.execute(
+            "SELECT symbol, 'ticks', '', COUNT(*), MIN(ts), MAX(ts) FROM tick_data GROUP BY symbol"
+        ).fetchall()
+        rows += conn.execute(
+            "SELECT symbol, CASE source WHEN '' THEN 'bars' ELSE 'bars:' || source END, "
+            "timeframe, COUNT(*), MIN(open_time), MAX(open_time) "
+            "FROM ohlcv_data GROUP BY symbol, timeframe, source").fetchall()
+        rows += conn.execute(
+            "SELECT symbol, 'funding', '', COUNT(*), MIN(funding_time), MAX(funding_time) "
+            "FROM funding GROUP BY symbol").fetchall()
+        df = pd.DataFrame(rows, columns=["symbol", "kind", "timeframe", "rows", "first", "last"])
+        for c in ("first", "last"):
+            df[c] = pd.to_datetime(df[c].astype("int64"), unit="ms", utc=True)
+        return df.sort_values(["symbol", "kind", "timeframe"], ignore_index=True)
