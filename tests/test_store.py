@@ -13,6 +13,7 @@ from qdash.errors import DataFormatError, StoreError
 from qdash.model import synthetic_trade_ids, tick_frame
 from qdash.store import Store
 from qdash.store.connection import open_error
+from qdash.store.schema import SCHEMA_VERSION
 from qdash.store.ticks import TICK_ORDER
 
 T0 = 1_721_347_200_000
@@ -216,6 +217,22 @@ def test_id_less_ticks_keep_arrival_order_across_batches(db_path):
     ids = store.ticks("ETHUSDT")["trade_id"].to_numpy()
     assert store.ticks("ETHUSDT")["price"].tolist() == prices
     assert not (np.all(np.diff(ids) > 0) or np.all(np.diff(ids) < 0))  # ids alone: other order
+
+
+def test_a_layout_2_store_reads_read_only_and_migrates_on_write(db_path):
+    """Layout 2 lacked only ``fetch_coverage`` (fetches created it): read-only opens read it as it
+    is; a writable open adds the table and moves the file to the current layout."""
+    with Store(db_path) as st:
+        st.write_ticks(tick_frame("BTCUSDT", [T0], [1], [60_000.0], [0.5], [0], "binance"))
+        conn = st.connection()
+        conn.execute("DROP TABLE fetch_coverage")
+        conn.execute("PRAGMA user_version=2")
+    with Store(db_path, readonly=True) as ro:
+        assert ro.tick_count() == 1
+    with Store(db_path) as st:
+        assert st.connection().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert st.coverage.missing("BTCUSDT", "klines", "1m", 0, 10) == [(0, 10)]
+        assert st.tick_count() == 1
 
 
 def test_a_layout_0_store_is_migrated_keeping_rows_and_order(db_path):
