@@ -19,6 +19,7 @@ import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -139,7 +140,7 @@ class StoreFile:
             self._connections.clear()
         self._local = threading.local()
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import pandas as pd
 
 from .alerts import AlertTables
@@ -26,10 +28,15 @@ class Store(TickTable, OhlcvTable, FundingTable):
     :class:`~.connection.StoreFile`.
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.alerts = AlertTables(self)
-        self.coverage = Coverage(self)
+    @cached_property
+    def alerts(self) -> AlertTables:
+        """The alert tables (``alerts_log``, ``alert_rules``)."""
+        return AlertTables(self)
+
+    @cached_property
+    def coverage(self) -> Coverage:
+        """The ranges fetched in full (``fetch_coverage``)."""
+        return Coverage(self)
 
     def symbols(self) -> list[str]:
         """Every symbol with stored ticks or candles, sorted."""
