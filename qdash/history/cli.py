@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..feeds.rest import DEFAULT_REST_URL
+from ..binance.limits import DEFAULT_REST_URL
 from .fetch import INTERVALS, KINDS
 
 
