@@ -40,7 +40,7 @@ KLINE_PATHS = (KLINES, CONTINUOUS_KLINES, MARK_PRICE_KLINES, INDEX_PRICE_KLINES,
 DEFAULT_WEIGHT_LIMIT = 2400  # REQUEST_WEIGHT per minute per IP
 FUNDING_REQUESTS_PER_5MIN = 500  # fundingRate + fundingInfo together, per IP
 FUNDING_BUDGET_PATHS = (FUNDING_RATE, FUNDING_INFO)
-BAN_DEFAULT_S = 120.0  # a 418 (IP ban) without Retry-After: the shortest ban Binance gives
+BAN_DEFAULT_S = 120.0  # a 418 (IP ban) without a wait header: the shortest ban Binance gives
 FIXED_WEIGHTS = {AGG_TRADES: 20, TRADES: 5, HISTORICAL_TRADES: 20, EXCHANGE_INFO: 1,
                  FUNDING_RATE: 1, FUNDING_INFO: 1, TIME: 1, PING: 1, OPEN_INTEREST: 1}
 # (weight with a symbol, weight without one)

@@ -27,6 +27,7 @@ from .limits import (
     FUNDING_RATE,
     KLINE_PAGE_SIZES,
     KLINES,
+    PREMIUM_INDEX,
     TRADES,
     TRADES_LIMIT,
     kline_weight,
@@ -95,6 +96,11 @@ def query_klines(symbol: str, interval: str, start: int, end: int, limit: int,
     ``limit``."""
     return Query(path, {"symbol": symbol, "interval": interval, "startTime": start,
                         "endTime": end, "limit": limit})
+
+
+def query_premium_index(symbol: str) -> Query:
+    """The symbol's premiumIndex entry (mark and index price, funding rate and time)."""
+    return Query(PREMIUM_INDEX, {"symbol": symbol})
 
 
 # --- pagers ----------------------------------------------------------------------------------

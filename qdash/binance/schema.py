@@ -8,7 +8,8 @@
   :func:`closed_kline` reads a closed one.
 * aggTrades rows ``{"a","p","q","f","l","T","m"}``: :func:`agg_ticks`, one tick per underlying
   trade id through :func:`expand_agg_trades`, THE expansion (REST rows and bulk files alike).
-* fundingRate rows ``{"symbol","fundingTime","fundingRate","markPrice"}``: :func:`funding_frame`.
+* fundingRate rows ``{"symbol","fundingTime","fundingRate","markPrice"}``: :func:`funding_frame`;
+  premiumIndex entries: :func:`premium_index`.
 * Bulk archive (data.binance.vision) paths: :func:`archive_path`, :data:`ARCHIVE_COLUMNS`.
 
 Trade and aggTrade stream events are decoded by :mod:`qdash.binance.decode`. Times are int ms UTC;
@@ -151,6 +152,26 @@ def funding_frame(rows: list[dict]) -> pd.DataFrame:
         "funding_time": np.array([r["fundingTime"] for r in rows], dtype=np.int64),
         "rate": np.array([r["fundingRate"] for r in rows], dtype=np.float64),
         "mark_price": np.array([r.get("markPrice") or "nan" for r in rows], dtype=np.float64)})
+
+
+class PremiumIndex(NamedTuple):
+    """One ``premiumIndex`` entry: mark and index price, the last funding rate (a fraction per
+    funding interval; positive: longs pay shorts), the next funding time and the entry's time
+    (int ms; 0 when absent)."""
+
+    symbol: str
+    mark_price: float
+    index_price: float
+    last_funding_rate: float
+    next_funding_time: int
+    time: int
+
+
+def premium_index(entry: dict) -> PremiumIndex:
+    """A ``premiumIndex`` REST entry (numbers as strings) parsed."""
+    return PremiumIndex(str(entry["symbol"]), float(entry["markPrice"]),
+                        float(entry["indexPrice"]), float(entry["lastFundingRate"]),
+                        int(entry.get("nextFundingTime") or 0), int(entry.get("time") or 0))
 
 
 # --- bulk archive (data.binance.vision) -----------------------------------------------------------

@@ -1,9 +1,9 @@
 """Filling a hole in a trade stream from Binance REST: the ticks of trade ids ``lo..hi``.
 
 ``get(path, params)`` is an awaitable returning the decoded JSON of one GET (the feed's
-:class:`~qdash.binance.rest.RestClient`: weight limit, ``Retry-After`` on 429/418, retries live
-there, not here); the requests are :mod:`qdash.binance.pages`'. Strategy, exact whenever Binance
-allows it:
+:class:`~qdash.binance.rest.RestClient`: weight limit, rate-limit answers and retries live there,
+not here); the requests are :mod:`qdash.binance.pages`'. Strategy, exact whenever Binance allows
+it:
 
 * ``@aggTrade`` streams (ids are aggregate ids): aggTrades from ``fromId=lo``, paged by id — exact.
 * ``@trade`` streams, hole among the last 1,000 trades: the recent-trades endpoint — exact.
