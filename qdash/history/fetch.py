@@ -50,7 +50,6 @@ from .rest_pages import rest_pages
 log = logging.getLogger(__name__)
 
 KINDS = ("klines", "aggTrades", "funding", "mark")
-INTERVALS = FIXED_INTERVALS  # the kline intervals qdash stores (months are not fixed-length)
 
 
 class FetchError(QdashError, ValueError):
@@ -116,9 +115,9 @@ def _job(kind: str, timeframe: str | None) -> _Job:
     if kind not in KINDS:
         raise FetchError(f"unknown kind {kind!r}: expected one of {', '.join(KINDS)}")
     if kind in ("klines", "mark"):
-        if timeframe not in INTERVALS:
+        if timeframe not in FIXED_INTERVALS:  # qdash stores fixed-length intervals only
             raise FetchError(f"bad interval {timeframe!r} for {kind}: Binance USDⓈ-M intervals "
-                             f"are {', '.join(INTERVALS)}")
+                             f"are {', '.join(FIXED_INTERVALS)}")
         return _Job(kind, timeframe, "mark" if kind == "mark" else "")
     return _Job(kind, "", "")
 
@@ -337,4 +336,4 @@ class _Bars:
             self.total.close()
 
 
-__all__ = ["FetchError", "FetchReport", "KINDS", "INTERVALS", "fetch"]
+__all__ = ["FetchError", "FetchReport", "KINDS", "fetch"]
