@@ -1,4 +1,4 @@
-"""Frame decode + normalise: qdash.feeds.decode vs cryptofeed's Binance futures trade handler,
+"""Frame decode + normalise: qdash.binance.decode vs cryptofeed's Binance futures trade handler,
 on the live path (batches of 2,000 frames: orjson) and the file path (chunks of 60,000: the numba
 scanner), and the scanner against the orjson path by batch size (where the scanner pays).
 
@@ -24,8 +24,9 @@ from pathlib import Path
 
 import orjson
 
-from qdash.feeds import decode as _dec
-from qdash.feeds.decode import decode_frames, warm_up
+from qdash.binance import decode as _dec
+from qdash.binance.decode import decode_frames
+from qdash.binance.scanner import warm_up
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FILES = [DATA / "binance-usdm-2024-07-18" /

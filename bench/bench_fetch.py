@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from qdash.feeds.rest import RestClient
+from qdash.binance.rest import RestClient
 from qdash.history import fetch
 from qdash.sim.server import SimExchange
 from qdash.store import Store

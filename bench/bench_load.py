@@ -32,7 +32,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qdash.feeds.decode import decode_frames  # noqa: E402
+from qdash.binance.decode import decode_frames  # noqa: E402
 from qdash.io import iter_tick_batches, load  # noqa: E402
 from qdash.store import Store  # noqa: E402
 from qdash.store.schema import SCHEMA  # noqa: E402

@@ -240,7 +240,7 @@ class LiveSession:
 
     def _fetch_history(self, progress):
         """Worker thread: REST → store → candles, then the batch pair analytics."""
-        from .feeds.rest import RestClient
+        from .binance.rest import RestClient
         from .history.bootstrap import bars_needed, bootstrap_history
 
         n = self.bootstrap_bars or bars_needed(self.pair_config, self.tf_ms)

@@ -153,33 +153,6 @@ def tick_frame(symbol, ts, trade_id, price, qty, is_buyer_maker=SIDE_UNKNOWN,
     })
 
 
-def expand_agg_trades(symbol, ts, first_id, last_id, price, qty, is_buyer_maker=SIDE_UNKNOWN,
-                      source: str = "") -> pd.DataFrame:
-    """Aggregate trades (Binance aggTrades: time, first and last trade id ``f``/``l``, price, total
-    qty, side) → a tick batch with one tick per underlying trade id ``f..l``, in input order.
-
-    Each trade of an aggregate gets its time, price and side and an equal share of its qty, so ids,
-    prices, counts (``l − f + 1``, what Binance klines count) and volumes are exact; per-trade sizes
-    are approximate. Rows with ``l < f`` raise ``ValueError``.
-    """
-    first = np.asarray(first_id, dtype=np.int64)
-    n = np.asarray(last_id, dtype=np.int64) - first + 1
-    if (n < 1).any():
-        i = int(np.flatnonzero(n < 1)[0])
-        raise ValueError(f"aggregate trade {i}: last trade id {first[i] + n[i] - 1} < first "
-                         f"trade id {first[i]}")
-    rep = np.repeat(np.arange(len(n)), n)
-    starts = np.cumsum(n) - n
-    ids = first[rep] + (np.arange(len(rep), dtype=np.int64) - starts[rep])
-
-    def spread(v, dtype):
-        return v if np.ndim(v) == 0 else np.asarray(v, dtype=dtype)[rep]
-
-    return tick_frame(spread(symbol, object), np.asarray(ts, dtype=np.int64)[rep], ids,
-                      spread(price, np.float64), (np.asarray(qty, dtype=np.float64) / n)[rep],
-                      spread(is_buyer_maker, np.int8), source)
-
-
 def empty_ticks() -> pd.DataFrame:
     """A tick batch with no rows."""
     return tick_frame([], [], [], [], [], [], "")

@@ -7,7 +7,8 @@ import itertools
 
 import pytest
 
-from qdash.feeds.connection import Backoff, ConnectionLoop, close_reason
+from qdash.feeds.connection import ConnectionLoop, close_reason
+from qdash.retry import Backoff
 
 
 class VirtualTime:

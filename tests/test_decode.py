@@ -1,4 +1,4 @@
-"""qdash.feeds.decode against real Binance captures and hand-made frames."""
+"""qdash.binance.decode against real Binance captures and hand-made frames."""
 
 import gzip
 import json
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import JULY, JULY_TRADES
 
-from qdash.feeds.decode import decode_frames, decode_payloads
+from qdash.binance.decode import decode_frames, decode_payloads
 from qdash.model import TICK_COLUMNS
 
 
@@ -127,7 +127,8 @@ def test_empty_input():
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from qdash.feeds import decode as _dec  # noqa: E402
+from qdash.binance import decode as _dec  # noqa: E402
+from qdash.binance import scanner  # noqa: E402
 
 
 def _assert_same(a, b):
@@ -164,8 +165,8 @@ def _capture_sets():
 
 @pytest.fixture
 def _scanner_ready():
-    _dec.warm_up()
-    assert _dec._scan_frames.signatures
+    scanner.warm_up()
+    assert scanner.scan_frames.signatures
 
 
 def test_scanner_equals_orjson_path_on_every_real_capture(_scanner_ready):
@@ -283,7 +284,7 @@ def _frame(draw):
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_frame(), min_size=1, max_size=6), st.booleans())
 def test_scanner_property_same_result_as_orjson(frames, as_bytes):
-    _dec.warm_up()
+    scanner.warm_up()
     if as_bytes:
         frames = [f.encode() for f in frames]
     fast = _dec._scanned_batch(frames, "binance", 3, 4)
@@ -293,7 +294,7 @@ def test_scanner_property_same_result_as_orjson(frames, as_bytes):
 
 def test_small_batches_take_the_orjson_path_even_with_the_scanner_ready(monkeypatch):
     """The live feed's batches: one path, whether or not a file load compiled the scanner."""
-    _dec.warm_up()
+    scanner.warm_up()
     monkeypatch.setattr(_dec, "_scanned_batch", None)  # calling it would fail
     frames = ['{"e":"trade","T":1,"s":"BTCUSDT","t":4,"p":"1","q":"2","m":false}'] * 100
     assert len(decode_frames(frames).ticks) == 100

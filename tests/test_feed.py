@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from conftest import JULY, JULY_TRADES
 
+from qdash.binance.decode import decode_frames
 from qdash.feeds.base import Subscription
 from qdash.feeds.binance import BinanceFutures
-from qdash.feeds.decode import decode_frames
 from qdash.model import tick_frame
 from qdash.sim.server import SimExchange
 

@@ -12,10 +12,11 @@ import pytest
 from conftest import JULY, JULY_TRADES
 
 from qdash.bars import resample
+from qdash.binance.pages import best_kline_limit
+from qdash.binance.rest import RestClient
+from qdash.binance.schema import kline_frame
 from qdash.cli import main as cli_main
-from qdash.feeds.rest import RestClient
 from qdash.history import FetchError, fetch
-from qdash.history.fetch import best_kline_limit, kline_frame
 from qdash.io import read_ticks
 from qdash.sim.server import SimExchange
 from qdash.store import Store

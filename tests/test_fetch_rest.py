@@ -1,4 +1,4 @@
-"""``qdash.feeds.rest.RestClient`` against real loopback HTTP servers: a scripted one (statuses,
+"""``qdash.binance.rest.RestClient`` against real loopback HTTP servers: a scripted one (statuses,
 headers, dropped connections) and the simulated exchange.
 
 Waits go through an injected ``sleep`` that advances an injected clock, so the tests record every
@@ -12,14 +12,8 @@ import threading
 
 import pytest
 
-from qdash.feeds.rest import (
-    RestClient,
-    RestError,
-    RestRateLimited,
-    RestUnavailable,
-    kline_weight,
-    request_weight,
-)
+from qdash.binance.limits import kline_weight, request_weight
+from qdash.binance.rest import RestClient, RestError, RestRateLimited, RestUnavailable
 from qdash.sim.server import SimExchange
 
 pytestmark = pytest.mark.integration

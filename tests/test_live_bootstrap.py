@@ -14,9 +14,9 @@ import pytest
 
 from qdash.analytics import PairConfig
 from qdash.bars import resample
+from qdash.binance.rest import RestClient
+from qdash.binance.schema import kline_frame
 from qdash.feeds.binance import BinanceFutures
-from qdash.feeds.rest import RestClient
-from qdash.history.fetch import kline_frame
 from qdash.live import LiveSession
 from qdash.sim.market import X_MARKET
 from qdash.sim.server import SimExchange

@@ -3,8 +3,8 @@ a bad row with ``qdash.errors.RowError``, which renders as the server's problem 
 
 import pytest
 
+from qdash.binance.decode import decode_frames
 from qdash.errors import DataFormatError, IngestError, RowError
-from qdash.feeds.decode import decode_frames
 from qdash.io import read_ticks
 from qdash.server.ingest import parse_body, validate_items
 

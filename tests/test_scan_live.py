@@ -11,8 +11,8 @@ import asyncio
 import pandas as pd
 import pytest
 
-from qdash.feeds.rest import RestClient
-from qdash.history.fetch import kline_frame
+from qdash.binance.rest import RestClient
+from qdash.binance.schema import kline_frame
 from qdash.scan.live import LiveScanner
 from qdash.sim.server import SimExchange
 from qdash.store import Store

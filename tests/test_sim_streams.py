@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 
+from qdash.binance.schema import kline_rows
 from qdash.sim.minutes import MinuteBook, combine
 from qdash.sim.orderbook import SyntheticBook
-from qdash.sim.rest import kline_rows, live_bars
+from qdash.sim.rest import live_bars
 from qdash.sim.server import SimExchange
 from qdash.sim.streams import (
     book_ticker_event,
@@ -27,7 +28,7 @@ from qdash.sim.streams import (
     stream_route,
     ticker_event,
 )
-from qdash.sim.universe import INTERVALS
+from qdash.sim.universe import INTERVALS, interval_close
 
 SYMBOLS = {"BTCUSDT", "ETHUSDT"}
 
@@ -104,8 +105,9 @@ def test_minute_book_equals_the_ledger_bars_whatever_the_batches():
     # a 5-minute bar from the minutes equals the REST row built from the trades
     bar = combine(book.bars(ts[0] // 300_000 * 300_000, ts[0] // 300_000 * 300_000 + 299_999))
     ev = kline_event("BTCUSDT", "5m", bar, True, 123, 1, 3)
-    row = kline_rows(live_bars({"x": np.zeros(len(ts), np.int8), "ts": ts, "price": price,
-                                "qty": qty, "m": m}, "5m", 0, 2 ** 62), "5m", 1, 3)[0]
+    bars = live_bars({"x": np.zeros(len(ts), np.int8), "ts": ts, "price": price, "qty": qty,
+                      "m": m}, "5m", 0, 2 ** 62)
+    row = kline_rows(bars, interval_close(bars["open_time"], "5m"), 1, 3)[0]
     k = ev["k"]
     assert [k["t"], k["o"], k["h"], k["l"], k["c"], k["v"], k["T"], k["q"], k["n"], k["V"],
             k["Q"]] == row[:11]

@@ -1,5 +1,5 @@
-"""qdash.feeds: live tick sources (Binance USDⓈ-M consumer, the qdash server hub), the frame
-decoder, the recorder."""
+"""qdash.feeds: live tick sources (Binance USDⓈ-M consumer, the qdash server hub), the gap
+backfill, the recorder."""
 
 from .base import Subscription, TickFeed
 from .binance import BinanceFutures

@@ -16,7 +16,7 @@ What stays here is Binance's protocol:
   reply. ``ws_url`` / ``rest_url`` point at Binance by default and at the simulated exchange
   (:mod:`qdash.sim`), a testnet or a proxy otherwise.
 * Ticks: the canonical tick batch of :mod:`qdash.model` on trade time ``T``, decoded by
-  :func:`~qdash.feeds.decode.decode_frames`; only ``X == MARKET`` trades are kept, the rest are
+  :func:`~qdash.binance.decode.decode_frames`; only ``X == MARKET`` trades are kept, the rest are
   counted by type (``stats()["dropped"]``) and their ids count as seen. With ``stream="aggTrade"``
   a tick is one aggregate trade and ``trade_id`` is the aggregate id ``a`` (keep such ticks in a
   store of their own).
@@ -24,8 +24,9 @@ What stays here is Binance's protocol:
   ``stale_timeout`` seconds (a stall with the socket open, or a stream subscribed on the wrong
   route) or when every stream lags more than ``max_lag`` seconds; rotation after
   ``rotate_after`` seconds with ``rotate_overlap`` seconds of overlap.
-* Gaps: ``gap_grace`` seconds for late frames, then REST; HTTP 429 / 418 stop every REST call
-  for ``Retry-After`` seconds; a hole that cannot be filled within ``max_backfill_wait`` seconds
+* Gaps: ``gap_grace`` seconds for late frames, then REST through one
+  :class:`~qdash.binance.rest.RestClient` (rate limits and bans are honoured there, for every
+  backfill of the feed); a hole whose request would wait more than ``max_backfill_wait`` seconds
   is given up (``gaps_unfilled``) and the held ticks flow on.
 * Resume (:meth:`BinanceFutures.resume`): start each symbol after its last stored trade; the
   outage is backfilled like any gap while the stream's ticks are held, if it is younger than
@@ -47,9 +48,6 @@ import json
 import logging
 import re
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -59,29 +57,29 @@ import pandas as pd
 import websockets
 from websockets.asyncio.client import connect
 
-from ..errors import QdashError
+from ..binance.decode import decode_frames
+from ..binance.limits import (
+    DEFAULT_REST_URL,
+    DEFAULT_WS_URL,
+    MAX_STREAMS_PER_CONNECTION,
+    STREAM_ROUTES,
+)
+from ..binance.rest import RestClient, RestError
 from ..model import normalize_symbol
 from .backfill import fetch_hole
 from .base import TickFeed
 from .connection import ConnectionLoop
-from .decode import decode_frames
 from .sequencer import Gap, Sequencer
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WS_URL = "wss://fstream.binance.com"
-DEFAULT_REST_URL = "https://fapi.binance.com"
-MAX_STREAMS_PER_CONNECTION = 200
-CONTROL_INTERVAL_S = 0.25  # ≤ 4 control messages/s per connection; Binance closes above 10/s
+CONTROL_INTERVAL_S = 0.25  # ≤ 4 control messages/s per connection (Binance closes above
+# limits.MAX_CONTROL_MESSAGES_PER_S)
 STREAMS_PER_CONTROL = 50
 DEFAULT_RESUME_HORIZON_S = 3600.0
 
 _ID_RE = re.compile(rb'"t":(\d+)')
 _SYM_RE = re.compile(rb'"s":"([A-Z0-9_\-]+)"')
-
-
-class BackfillError(QdashError):
-    """A REST backfill request failed for good (after retries or a long ban)."""
 
 
 @dataclass(eq=False)
@@ -130,7 +128,7 @@ class BinanceFutures(TickFeed):
         if not 1 <= max_streams <= MAX_STREAMS_PER_CONNECTION:
             raise ValueError(f"max_streams must be 1..{MAX_STREAMS_PER_CONNECTION}")
         self.stream = stream
-        self.route = "public" if stream == "trade" else "market"
+        self.route = STREAM_ROUTES[stream]
         self.ws_url = ws_url.rstrip("/")
         self.rest_url = rest_url.rstrip("/")
         self.source = source
@@ -150,11 +148,10 @@ class BinanceFutures(TickFeed):
         self._gap_tasks: dict[str, asyncio.Task] = {}
         self._pending: list = []
         self._tasks: list[asyncio.Task] = []
-        self._rest_blocked_until = 0.0
+        self.rest_client = RestClient(self.rest_url, max_wait=max_backfill_wait)
         self.counters: collections.Counter = collections.Counter()
         self.dropped: collections.Counter = collections.Counter()
         self._rate_samples: collections.deque = collections.deque(maxlen=64)
-        self.rest_weight_used: int | None = None
         for s in symbols:
             self._add_stream(normalize_symbol(s))
 
@@ -424,12 +421,12 @@ class BinanceFutures(TickFeed):
         filled = None
         if self._seq.missing(gap):
             try:
-                filled = await fetch_hole(self._rest_get, gap.symbol, gap.lo, gap.hi,
+                filled = await fetch_hole(self.rest_client.aget, gap.symbol, gap.lo, gap.hi,
                                           gap.t_before, gap.t_after, stream=self.stream,
                                           source=self.source)
                 self.counters["gaps_filled"] += 1
                 self.counters["backfilled_ticks"] += len(filled)
-            except (BackfillError, OSError, ValueError, KeyError, TypeError) as e:
+            except (RestError, OSError, ValueError, KeyError, TypeError) as e:
                 self.counters["gaps_unfilled"] += 1
                 log.error("%s: could not backfill %s ids %d..%d: %s", self.name, gap.symbol,
                           gap.lo, gap.hi, e)
@@ -441,38 +438,6 @@ class BinanceFutures(TickFeed):
         self._deliver([ready])
         if nxt is not None:
             self._start_gap(nxt)
-
-    # --- REST -------------------------------------------------------------------------------
-    async def _rest_get(self, path: str, params: dict) -> list:
-        """GET with 429/418/Retry-After handling shared by every backfill of this feed."""
-        url = f"{self.rest_url}{path}?{urllib.parse.urlencode(params)}"
-        deadline = time.monotonic() + self.max_backfill_wait
-        attempt = 0
-        while True:
-            wait = self._rest_blocked_until - time.monotonic()
-            if wait > 0:
-                if time.monotonic() + wait > deadline:
-                    raise BackfillError(f"REST blocked for {wait:.0f}s more (rate limit) "
-                                        f"for {path}; giving up this gap")
-                await asyncio.sleep(wait)
-            status, headers, body = await asyncio.to_thread(_http_get, url)
-            used = headers.get("x-mbx-used-weight-1m")
-            if used is not None:
-                self.rest_weight_used = int(used)
-            if status == 200:
-                return json.loads(body)
-            attempt += 1
-            if status in (429, 418):
-                self.counters[f"rest_{status}"] += 1
-                retry = float(headers.get("retry-after") or (60 if status == 429 else 120))
-                self._rest_blocked_until = time.monotonic() + retry
-                log.warning("%s: REST %s answered %d; pausing REST for %.0fs", self.name, path,
-                            status, retry)
-                continue
-            if status >= 500 and attempt < 5 and time.monotonic() < deadline:
-                await asyncio.sleep(min(2 ** attempt * 0.2, 5))
-                continue
-            raise BackfillError(f"GET {path} {params} failed: HTTP {status} {body[:200]!r}")
 
     # --- counters --------------------------------------------------------------------------
     def _connection_counts(self) -> collections.Counter:
@@ -522,8 +487,9 @@ class BinanceFutures(TickFeed):
             "backfilled_ticks": self.counters["backfilled_ticks"],
             "duplicates": self._seq.duplicates,
             "resumed": self.counters["resumed"],
-            "rest_429": self.counters["rest_429"], "rest_418": self.counters["rest_418"],
-            "rest_weight_used": self.rest_weight_used,
+            "rest_429": self.rest_client.counters["http_429"],
+            "rest_418": self.rest_client.counters["http_418"],
+            "rest_weight_used": self.rest_client.last_used_weight,
             "dropped": dict(self.dropped),
             "symbols": {s: {"last_message_age_s": now - st.last_seen, "lag_ms": st.lag_ms,
                             "ticks": st.ticks, "last_id": self._seq.last_id(s),
@@ -556,15 +522,3 @@ def _nonmarket_ids(frames: list, res) -> dict[str, list[int]]:
         if m_id and m_sym:
             out[m_sym.group(1).decode()].append(int(m_id.group(1)))
     return out
-
-
-def _http_get(url: str) -> tuple[int, dict, bytes]:
-    """Blocking GET (run it with ``asyncio.to_thread``): status, headers (lower-case names),
-    body."""
-    req = urllib.request.Request(url, headers={"User-Agent": "qdash"})
-    try:
-        with urllib.request.urlopen(req, timeout=15) as resp:
-            status, headers, body = resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as e:
-        status, headers, body = e.code, e.headers, e.read()
-    return status, {k.lower(): v for k, v in (headers or {}).items()}, body

@@ -3,9 +3,10 @@
 Modelled on cryptofeed's ``ConnectionHandler`` (connect, read until the socket ends, back off,
 reconnect), plus what a 24/7 Binance consumer needs:
 
-* **Backoff with jitter** (:class:`Backoff`): after a failed connect or an unexpected close the
-  loop waits ``step × U(½, 1)``; the step starts at ``backoff_initial`` and doubles up to
-  ``backoff_max``; it goes back to the start once a connection has delivered a message.
+* **Backoff with jitter** (:class:`qdash.retry.Backoff`): after a failed connect or an
+  unexpected close the loop waits ``step × U(½, 1)``; the step starts at ``backoff_initial``
+  and doubles up to ``backoff_max``;
+  it goes back to the start once a connection has delivered a message.
 * **Watchdog**: every ``watch_every`` seconds the connection is checked; it is closed and
   reopened at once (no backoff) when no message arrived for ``stale_timeout`` seconds, or when
   the owner's ``health(now, connected_at)`` callback names a reason (a silent stream on a busy
@@ -32,36 +33,15 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 import websockets
+
+from ..retry import Backoff
 
 log = logging.getLogger(__name__)
 
 # what a failed connect raises (websockets' handshake errors are WebSocketException)
 CONNECT_ERRORS = (OSError, TimeoutError, websockets.WebSocketException)
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff with jitter: :meth:`next` returns ``step × U(½, 1)`` and doubles the
-    step up to ``maximum``; :meth:`reset` starts again at ``initial`` (seconds)."""
-
-    initial: float
-    maximum: float
-    rng: Callable[[], float] = random.random
-    step: float = field(init=False)
-
-    def __post_init__(self):
-        self.step = self.initial
-
-    def next(self) -> float:
-        wait = self.step * (0.5 + 0.5 * self.rng())
-        self.step = min(self.step * 2, self.maximum)
-        return wait
-
-    def reset(self) -> None:
-        self.step = self.initial
 
 
 def close_reason(ws) -> str:

@@ -27,10 +27,11 @@ import time
 
 import pandas as pd
 
+from ..binance.limits import DEFAULT_REST_URL, DEFAULT_WS_URL
 from ..errors import StoreError
 from ..store import Store, default_db_path
 from .base import TickFeed
-from .binance import DEFAULT_REST_URL, DEFAULT_RESUME_HORIZON_S, DEFAULT_WS_URL, BinanceFutures
+from .binance import DEFAULT_RESUME_HORIZON_S, BinanceFutures
 
 log = logging.getLogger(__name__)
 

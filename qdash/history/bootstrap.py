@@ -2,7 +2,7 @@
 
 :func:`bootstrap_history` fetches, for every watched symbol, the last ``bars`` closed bars at the
 session's timeframe and its recent funding over REST into the store (:func:`qdash.history.fetch`,
-one shared :class:`~qdash.feeds.rest.RestClient`: one weight budget), and reads them back:
+one shared :class:`~qdash.binance.rest.RestClient`: one weight budget), and reads them back:
 
 * Timeframes that are Binance kline intervals (1m, 5m, 1h, ...): klines. Only klines that closed
   before the **seam** are asked for: ``seam_ms`` is the open time of the kline forming at fetch
@@ -36,17 +36,27 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..bars import empty_bars, resample
-from ..feeds.rest import RestClient
+from ..binance import pages as bp
+from ..binance.limits import (
+    AGG_TRADES,
+    AGG_TRADES_LIMIT,
+    FIXED_INTERVALS,
+    FIXED_WEIGHTS,
+    KLINE_MAX_LIMIT,
+)
+from ..binance.rest import RestClient
+from ..binance.schema import kline_frame
 from ..model import timeframe_ms, timeframe_name
 from ..store import Store
-from .fetch import AGG_PAGE, AGG_SETTLE_MS, AGG_SOURCE, INTERVALS, fetch
+from .fetch import fetch
+from .rest_pages import AGG_SETTLE_MS, AGG_SOURCE
 
 log = logging.getLogger(__name__)
 
 MAX_KLINE_BARS = 10_000   # klines: 7 pages of 1,500 (weight 70) per symbol at most
 MAX_TRADE_BARS = 5_000    # sub-minute bars from aggTrades: 83 minutes of 1 s bars at most
 AGG_BUDGET_WEIGHT = 1_200  # weight all aggTrades pages of one bootstrap may use (half a minute's)
-AGG_WEIGHT = 20            # weight of one aggTrades request
+AGG_WEIGHT = FIXED_WEIGHTS[AGG_TRADES]  # weight of one aggTrades request
 FUNDING_LOOKBACK_MS = 7 * 86_400_000  # funding fetched at least this far back
 MINUTE_MS = 60_000
 
@@ -75,7 +85,7 @@ class History:
     def source(self) -> str:
         """``"klines"``, ``"aggTrades"`` or ``""`` (no bar history)."""
         name = self.timeframe
-        return "klines" if name in INTERVALS else "aggTrades" if _sub_minute(name) else ""
+        return "klines" if name in FIXED_INTERVALS else "aggTrades" if _sub_minute(name) else ""
 
 
 def bars_needed(config, timeframe) -> int:
@@ -103,7 +113,7 @@ def bootstrap_history(symbols: list[str], timeframe: str | int, bars: int, store
     ``aggTrade``: which id the resume positions carry); ``resume_horizon_s``: the feed's horizon
     (a seam older than it gets no resume position: the forming bar then starts with the first live
     trade, and a note says so); ``progress(text)`` is called at each phase (from this thread).
-    Raises :class:`~qdash.history.FetchError` / :class:`~qdash.feeds.rest.RestError` when REST
+    Raises :class:`~qdash.history.FetchError` / :class:`~qdash.binance.rest.RestError` when REST
     fails.
     """
     t0 = time.perf_counter()
@@ -137,8 +147,8 @@ def bootstrap_history(symbols: list[str], timeframe: str | int, bars: int, store
                 hist.resume[s] = (int(ticks["trade_id"].iloc[-1]), int(ticks["ts"].iloc[-1]))
     else:
         hist.notes.append(f"no history for {name} bars: Binance klines come in "
-                          f"{', '.join(INTERVALS)}, and trades are resampled only for bars "
-                          "that divide a minute")
+                          f"{', '.join(FIXED_INTERVALS)}, and trades are resampled only for "
+                          "bars that divide a minute")
         say(hist.notes[-1])
     if funding:
         say(f"history: funding of {', '.join(symbols)}…")
@@ -164,15 +174,14 @@ def _affordable_start(client: RestClient, symbols: list[str], start: int, seam: 
                       notes: list[str]) -> int:
     """The earliest start ≥ ``start`` whose trades (estimated from the 1-minute klines' trade
     counts, an upper bound on aggregates) fit :data:`AGG_BUDGET_WEIGHT` across ``symbols``."""
-    per_symbol = AGG_BUDGET_WEIGHT / len(symbols) / AGG_WEIGHT * AGG_PAGE
+    per_symbol = AGG_BUDGET_WEIGHT / len(symbols) / AGG_WEIGHT * AGG_TRADES_LIMIT
     first_min = start // MINUTE_MS * MINUTE_MS
     minutes = (seam - first_min) // MINUTE_MS + 1
     out = start
     for s in symbols:
-        rows = client.get("/fapi/v1/klines", {
-            "symbol": s, "interval": "1m", "startTime": first_min, "endTime": seam,
-            "limit": min(1500, minutes)})
-        counts = [(int(r[0]), int(r[8])) for r in rows]
+        bars = kline_frame(client.get(*bp.query_klines(s, "1m", first_min, seam,
+                                                        min(KLINE_MAX_LIMIT, minutes))))
+        counts = list(zip(bars.index.tolist(), bars["trades"].tolist(), strict=True))
         total = 0
         for t, n in reversed(counts):  # newest minute first
             total += n
@@ -194,13 +203,12 @@ def resume_position(client: RestClient, symbol: str, seam_ms: int,
                     stream: str = "trade") -> tuple[int, int] | None:
     """``(id, ts)`` just before ``symbol``'s first trade at or after ``seam_ms`` (trade ids for
     a ``trade`` stream, aggregate ids for ``aggTrade``); None when it has never traded."""
-    first = client.get("/fapi/v1/aggTrades", {"symbol": symbol, "startTime": seam_ms,
-                                              "endTime": seam_ms + 3_599_999, "limit": 1})
+    first = client.get(*bp.query_agg_trades_at(symbol, seam_ms))
     if first:
         r = first[0]
         return (int(r["f"] if stream == "trade" else r["a"]) - 1,
                 min(seam_ms, int(r["T"])) - 1)
-    last = client.get("/fapi/v1/aggTrades", {"symbol": symbol, "limit": 1})
+    last = client.get(*bp.query_last_agg_trade(symbol))
     if not last:
         return None
     r = last[0]

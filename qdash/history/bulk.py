@@ -29,8 +29,10 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
+from ..binance.schema import archive_path
 from ..errors import DataFormatError
 from ..io import iter_tick_batches, read_bars
+from .page import HistoryPage
 
 log = logging.getLogger(__name__)
 
@@ -44,25 +46,19 @@ class ChecksumError(DataFormatError):
 
 
 def file_path(kind: str, symbol: str, timeframe: str, period: str) -> str:
-    """Relative path of one archive file; ``period`` is ``YYYY-MM`` (monthly) or ``YYYY-MM-DD``
-    (daily)."""
-    freq = "monthly" if len(period) == 7 else "daily"
-    ds = _DATASET[kind]
-    if kind in ("klines", "mark"):
-        return f"data/futures/um/{freq}/{ds}/{symbol}/{timeframe}/{symbol}-{timeframe}-{period}.zip"
-    return f"data/futures/um/{freq}/{ds}/{symbol}/{symbol}-{ds}-{period}.zip"
+    """Relative path of the archive file of ``kind`` (``klines``, ``mark``, ``aggTrades``,
+    ``funding``); ``period`` is ``YYYY-MM`` (monthly) or ``YYYY-MM-DD`` (daily)."""
+    return archive_path(_DATASET[kind], symbol, timeframe, period)
 
 
 def archive_pages(base: str, symbol: str, kind: str, timeframe: str, start: int, end: int
-                  ) -> Iterator:
+                  ) -> Iterator[HistoryPage]:
     """Pages of ``[start, end)`` (see the module docstring); pages with ``rows`` None are the
     ranges the archive does not have."""
-    from .fetch import _Page
-
     periods = _periods(kind, start, end)
     first, last_end = (periods[0][0], periods[-1][1]) if periods else (end, end)
     if start < first:  # a partial first day
-        yield _Page(symbol, start, first, None)
+        yield HistoryPage(symbol, start, first, None)
     for lo, hi, period in periods:
         got = False
         with _fetched(base, file_path(kind, symbol, timeframe, period)) as path:
@@ -71,36 +67,34 @@ def archive_pages(base: str, symbol: str, kind: str, timeframe: str, start: int,
                 last = None
                 for rows in _read(path, kind, symbol, timeframe):
                     if last is not None:
-                        yield _Page(symbol, lo, lo, last, from_archive=True)
+                        yield HistoryPage(symbol, lo, lo, last, from_archive=True)
                     last = _clip(rows, kind, lo, hi)
-                yield _Page(symbol, lo, hi, last, from_archive=True)
+                yield HistoryPage(symbol, lo, hi, last, from_archive=True)
         if not got:
             if len(period) == 7 and kind != "funding":  # no monthly file: try its days
                 yield from archive_pages_daily(base, symbol, kind, timeframe, lo, hi)
             else:
-                yield _Page(symbol, lo, hi, None)
+                yield HistoryPage(symbol, lo, hi, None)
     if last_end < end:  # a partial last day
-        yield _Page(symbol, max(last_end, start), end, None)
+        yield HistoryPage(symbol, max(last_end, start), end, None)
 
 
 def archive_pages_daily(base: str, symbol: str, kind: str, timeframe: str, start: int,
-                        end: int) -> Iterator:
+                        end: int) -> Iterator[HistoryPage]:
     """Pages of whole days ``[start, end)`` from daily files (rows None where a file is missing).
     """
-    from .fetch import _Page
-
     for day in range(start, end, DAY_MS):
         period = pd.Timestamp(day, unit="ms", tz="UTC").strftime("%Y-%m-%d")
         with _fetched(base, file_path(kind, symbol, timeframe, period)) as path:
             if path is None:
-                yield _Page(symbol, day, day + DAY_MS, None)
+                yield HistoryPage(symbol, day, day + DAY_MS, None)
                 continue
             last = None
             for rows in _read(path, kind, symbol, timeframe):
                 if last is not None:
-                    yield _Page(symbol, day, day, last, from_archive=True)
+                    yield HistoryPage(symbol, day, day, last, from_archive=True)
                 last = rows
-            yield _Page(symbol, day, day + DAY_MS, last, from_archive=True)
+            yield HistoryPage(symbol, day, day + DAY_MS, last, from_archive=True)
 
 
 def _periods(kind: str, start: int, end: int) -> list[tuple[int, int, str]]:

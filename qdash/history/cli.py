@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..feeds.rest import DEFAULT_REST_URL
-from .fetch import INTERVALS, KINDS
+from ..binance.limits import DEFAULT_REST_URL, FIXED_INTERVALS
+from .fetch import KINDS
 
 
 def add_fetch_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,7 +17,7 @@ def add_fetch_arguments(p: argparse.ArgumentParser) -> None:
                    help="klines → candles; mark → mark-price candles; aggTrades → ticks (one "
                         "per trade id); funding → the funding table")
     p.add_argument("--timeframe", "-t", default="1m",
-                   help=f"kline interval: {', '.join(INTERVALS)}")
+                   help=f"kline interval: {', '.join(FIXED_INTERVALS)}")
     p.add_argument("--start", required=True, help="ISO time, inclusive (UTC unless an offset "
                                                    "is given)")
     p.add_argument("--end", default=None, help="ISO time, exclusive (default: now)")

@@ -7,16 +7,19 @@ Kinds and where they go:
   (quote_volume / volume); only closed klines are stored.
 * ``mark`` → mark-price klines as candles with source ``"mark"`` (volumes and trades 0).
 * ``aggTrades`` → ticks, one per underlying trade id ``f..l``
-  (:func:`qdash.model.expand_agg_trades`), source ``"binance:rest-agg"``.
+  (:func:`qdash.binance.schema.expand_agg_trades`), source ``"binance:rest-agg"``.
 * ``funding`` → the ``funding`` table (funding time, rate, mark price).
 
 Exact and idempotent: each page is stored as the API returned it, with the time range it completes
 (:mod:`qdash.store.coverage`) in the same transaction, so a second run asks only for ranges not
-covered yet and an interrupted run resumes where it stopped. Paging follows Binance's limits:
+covered yet and an interrupted run resumes where it stopped. Pages come from two sources, REST
+(:mod:`qdash.history.rest_pages`, over the pagers of :mod:`qdash.binance.pages`) and the bulk
+archive (:mod:`qdash.history.bulk`); this module decides what to ask for and writes. Paging
+follows Binance's limits:
 klines at most 1,500 rows a request (the page size with the least weight for what is left: 499
 rows cost 2, 1,000 cost 5, 1,500 cost 10), aggTrades by windows under one hour and then
 ``fromId``, funding 1,000 events a request. Symbols are fetched by ``workers`` threads sharing one
-:class:`~qdash.feeds.rest.RestClient` (so one weight budget); pages are written by the calling
+:class:`~qdash.binance.rest.RestClient` (so one weight budget); pages are written by the calling
 thread as they come, so memory is bounded by a few pages, not by the history. With
 ``archive_url`` whole UTC days come from Binance's bulk archive first (:mod:`qdash.history.bulk`)
 and REST fills the rest. Times are int ms UTC; symbols upper case.
@@ -25,7 +28,6 @@ and REST fills the rest. Times are int ms UTC; symbols upper case.
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import threading
 import time
@@ -33,26 +35,20 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
+from ..binance.limits import DEFAULT_REST_URL, FIXED_INTERVALS
+from ..binance.rest import RestClient
 from ..errors import QdashError
-from ..feeds.rest import DEFAULT_REST_URL, RestClient, kline_weight
-from ..model import BAR_COLUMNS, expand_agg_trades, normalize_symbol, parse_time, timeframe_ms
+from ..model import normalize_symbol, parse_time, timeframe_ms
 from ..store import Store
+from .bulk import archive_pages
+from .page import HistoryPage
+from .rest_pages import rest_pages
 
 log = logging.getLogger(__name__)
 
 KINDS = ("klines", "aggTrades", "funding", "mark")
-# Binance USDⓈ-M kline intervals qdash can store (months are not fixed-length)
-INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
-KLINE_PAGE_SIZES = (99, 499, 1000, 1500)  # the largest page of each weight tier
-AGG_PAGE = 1000
-AGG_WINDOW_MS = 3_599_999  # startTime..endTime of aggTrades must span under one hour
-FUNDING_PAGE = 1000
-AGG_SETTLE_MS = 10_000  # trades younger than this at request time may still be published
-AGG_SOURCE = "binance:rest-agg"
-_PATHS = {"klines": "/fapi/v1/klines", "mark": "/fapi/v1/markPriceKlines"}
 
 
 class FetchError(QdashError, ValueError):
@@ -107,17 +103,6 @@ class FetchReport:
         return "\n".join(lines)
 
 
-@dataclass
-class _Page:
-    """One unit of writing: rows of ``symbol`` and the range ``[start, end)`` they complete."""
-
-    symbol: str
-    start: int
-    end: int
-    rows: pd.DataFrame | None
-    from_archive: bool = False
-
-
 @dataclass(frozen=True)
 class _Job:
     kind: str
@@ -129,9 +114,9 @@ def _job(kind: str, timeframe: str | None) -> _Job:
     if kind not in KINDS:
         raise FetchError(f"unknown kind {kind!r}: expected one of {', '.join(KINDS)}")
     if kind in ("klines", "mark"):
-        if timeframe not in INTERVALS:
+        if timeframe not in FIXED_INTERVALS:  # qdash stores fixed-length intervals only
             raise FetchError(f"bad interval {timeframe!r} for {kind}: Binance USDⓈ-M intervals "
-                             f"are {', '.join(INTERVALS)}")
+                             f"are {', '.join(FIXED_INTERVALS)}")
         return _Job(kind, timeframe, "mark" if kind == "mark" else "")
     return _Job(kind, "", "")
 
@@ -273,11 +258,9 @@ class _Fetcher:
         except BaseException as e:  # handed to the writing thread, which raises it
             self._put(e)
 
-    def _pages(self, symbol: str, start: int, end: int) -> Iterator[_Page]:
+    def _pages(self, symbol: str, start: int, end: int) -> Iterator[HistoryPage]:
         gaps = [(start, end)]
         if self.archive_url is not None:
-            from .bulk import archive_pages
-
             gaps = []
             for page in archive_pages(self.archive_url, symbol, self.job.kind,
                                       self.job.timeframe, start, end):
@@ -287,71 +270,11 @@ class _Fetcher:
                     yield page
         if self.client is None:
             return
-        pager = {"klines": self._kline_pages, "mark": self._kline_pages,
-                 "aggTrades": self._agg_pages, "funding": self._funding_pages}[self.job.kind]
         for s, e in gaps:
-            yield from pager(symbol, s, e)
-
-    # --- paging ---------------------------------------------------------------------------------
-    def _kline_pages(self, symbol: str, start: int, end: int) -> Iterator[_Page]:
-        tf = timeframe_ms(self.job.timeframe)
-        path = _PATHS[self.job.kind]
-        cur = start
-        while cur < end:
-            limit = best_kline_limit(math.ceil((end - cur) / tf))
-            now = int(time.time() * 1000)
-            rows = self.client.get(path, {"symbol": symbol, "interval": self.job.timeframe,
-                                          "startTime": cur, "endTime": end - 1, "limit": limit})
-            bars = kline_frame(rows, mark=self.job.kind == "mark")
-            closed_until = now // tf * tf  # klines opening at or after this may still change
-            bars = bars[bars.index.to_numpy() + tf <= now]
-            full = len(rows) >= limit
-            page_end = int(rows[-1][0]) + tf if full else end
-            yield _Page(symbol, cur, max(cur, min(page_end, closed_until)), bars)
-            if not full or page_end > closed_until:
-                return
-            cur = page_end
-
-    def _agg_pages(self, symbol: str, start: int, end: int) -> Iterator[_Page]:
-        cur, from_id = start, None
-        while cur < end:
-            sent_ms = int(time.time() * 1000)
-            if from_id is None:
-                window_end = min(cur + AGG_WINDOW_MS, end - 1)
-                rows = self.client.get("/fapi/v1/aggTrades", {
-                    "symbol": symbol, "startTime": cur, "endTime": window_end,
-                    "limit": AGG_PAGE})
-            else:
-                rows = self.client.get("/fapi/v1/aggTrades", {"symbol": symbol, "fromId": from_id,
-                                                              "limit": AGG_PAGE})
-            kept = [r for r in rows if r["T"] < end]
-            if len(kept) == AGG_PAGE:  # more may follow, also in this last millisecond
-                page_end, from_id = kept[-1]["T"], kept[-1]["a"] + 1
-            elif from_id is None:  # the whole window came
-                page_end = window_end + 1
-            else:  # past ``end``, or no later trade exists yet: done
-                page_end = end
-            settled = min(page_end, sent_ms - AGG_SETTLE_MS)
-            yield _Page(symbol, cur, max(cur, settled), agg_ticks(kept, symbol))
-            if settled < page_end or (from_id is not None and len(kept) < AGG_PAGE):
-                return
-            cur = max(cur, page_end)
-
-    def _funding_pages(self, symbol: str, start: int, end: int) -> Iterator[_Page]:
-        cur = start
-        while cur < end:
-            now = int(time.time() * 1000)
-            rows = self.client.get("/fapi/v1/fundingRate", {
-                "symbol": symbol, "startTime": cur, "endTime": end - 1, "limit": FUNDING_PAGE})
-            full = len(rows) >= FUNDING_PAGE
-            page_end = int(rows[-1]["fundingTime"]) + 1 if full else end
-            yield _Page(symbol, cur, max(cur, min(page_end, now)), funding_frame(rows))
-            if not full or page_end > now:
-                return
-            cur = page_end
+            yield from rest_pages(self.client, self.job.kind, self.job.timeframe, symbol, s, e)
 
     # --- writing --------------------------------------------------------------------------------
-    def _write(self, page: _Page, rep: SymbolFetch) -> None:
+    def _write(self, page: HistoryPage, rep: SymbolFetch) -> None:
         job, st = self.job, self.store
         n = 0 if page.rows is None else len(page.rows)
         with st.transaction():
@@ -371,59 +294,6 @@ class _Fetcher:
                 rep.from_archive += n
 
 
-def best_kline_limit(rows_left: int) -> int:
-    """The klines page size that fetches ``rows_left`` rows with the least total weight (ties:
-    fewer requests)."""
-    def cost(limit):
-        return math.ceil(rows_left / limit) * kline_weight(limit), math.ceil(rows_left / limit)
-    return min(KLINE_PAGE_SIZES, key=cost)
-
-
-def kline_frame(rows: list, mark: bool = False) -> pd.DataFrame:
-    """Binance kline rows → candles (index open time, int ms; :data:`qdash.model.BAR_COLUMNS`).
-
-    Mark-price klines (``mark``) carry no volume: volumes and trades are 0 and vwap NaN."""
-    if not rows:
-        return pd.DataFrame({c: np.empty(0) for c in BAR_COLUMNS},
-                            index=pd.Index(np.empty(0, dtype=np.int64), name="open_time"))
-    a = np.array(rows, dtype=object)
-    col = {name: a[:, i].astype(np.float64) for i, name in
-           ((1, "open"), (2, "high"), (3, "low"), (4, "close"))}
-    n = len(rows)
-    if mark:
-        volume = quote = buy = np.zeros(n)
-        trades = np.zeros(n, dtype=np.int64)
-    else:
-        volume, quote = a[:, 5].astype(np.float64), a[:, 7].astype(np.float64)
-        trades, buy = a[:, 8].astype(np.int64), a[:, 9].astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        vwap = np.where(volume > 0, quote / volume, np.nan)
-    df = pd.DataFrame(col | {"volume": volume, "trades": trades, "buy_volume": buy,
-                             "quote_volume": quote, "vwap": vwap},
-                      index=pd.Index(a[:, 0].astype(np.int64), name="open_time"))
-    return df[BAR_COLUMNS]
-
-
-def agg_ticks(rows: list[dict], symbol: str, source: str = AGG_SOURCE) -> pd.DataFrame:
-    """aggTrades REST rows → one tick per underlying trade (see :func:`expand_agg_trades`)."""
-    if not rows:
-        return expand_agg_trades(symbol, [], [], [], [], [], [], source)
-    return expand_agg_trades(
-        symbol, [r["T"] for r in rows], [r["f"] for r in rows], [r["l"] for r in rows],
-        np.array([r["p"] for r in rows], dtype=np.float64),
-        np.array([r["q"] for r in rows], dtype=np.float64),
-        np.array([r["m"] for r in rows], dtype=np.int8), source)
-
-
-def funding_frame(rows: list[dict]) -> pd.DataFrame:
-    """fundingRate REST rows → ``funding_time`` (int ms), ``rate``, ``mark_price`` (NaN when the
-    exchange left it empty, as for old events)."""
-    return pd.DataFrame({
-        "funding_time": np.array([r["fundingTime"] for r in rows], dtype=np.int64),
-        "rate": np.array([r["fundingRate"] for r in rows], dtype=np.float64),
-        "mark_price": np.array([r.get("markPrice") or "nan" for r in rows], dtype=np.float64)})
-
-
 class _Bars:
     """tqdm bars: one per symbol and kind while it is fetched (minutes of history covered), and
     one over symbols when there are several."""
@@ -437,7 +307,7 @@ class _Bars:
 
             self.total = tqdm(total=len(todo), unit="symbol", desc=f"fetch {job.kind}")
 
-    def advance(self, page: _Page) -> None:
+    def advance(self, page: HistoryPage) -> None:
         if not self.enabled:
             return
         bar = self.open.get(page.symbol)
@@ -464,5 +334,4 @@ class _Bars:
             self.total.close()
 
 
-__all__ = ["FetchError", "FetchReport", "KINDS", "INTERVALS", "fetch", "kline_frame",
-           "agg_ticks", "funding_frame", "best_kline_limit"]
+__all__ = ["FetchError", "FetchReport", "KINDS", "fetch"]

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 
 import orjson
 
+from ..binance.schema import ARCHIVE_COLUMNS
 from ..errors import DataFormatError
 from .source import NameHints, head_lines, name_hints
 
@@ -30,11 +31,10 @@ TICK_FORMATS = ("binance-trades", "binance-aggtrades", "ws-ndjson", "collector-n
 BAR_FORMATS = ("binance-klines", "ohlc-csv")
 FORMATS = TICK_FORMATS + BAR_FORMATS
 
-TRADES_COLUMNS = ["id", "price", "qty", "quote_qty", "time", "is_buyer_maker"]
-AGGTRADES_COLUMNS = ["agg_trade_id", "price", "quantity", "first_trade_id", "last_trade_id",
-                     "transact_time", "is_buyer_maker"]
-KLINES_COLUMNS = ["open_time", "open", "high", "low", "close", "volume", "close_time",
-                  "quote_volume", "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore"]
+# the bulk archive's CSV columns
+TRADES_COLUMNS = ARCHIVE_COLUMNS["trades"].split(",")
+AGGTRADES_COLUMNS = ARCHIVE_COLUMNS["aggTrades"].split(",")
+KLINES_COLUMNS = ARCHIVE_COLUMNS["klines"].split(",")
 
 _NUMERIC = re.compile(rb"^\s*-?\d+(\.\d*)?([eE][+-]?\d+)?\s*$")
 _BOOL = re.compile(rb"^\s*(true|false|True|False|TRUE|FALSE)\s*$")

@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ..binance.scanner import warm_up
 from ..errors import DataFormatError, QdashError
-from ..feeds.decode import warm_up
 from .detect import detect
 from .ticks import DEFAULT_CHUNK_ROWS, TickChunk, iter_tick_chunks
 

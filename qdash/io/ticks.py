@@ -22,11 +22,11 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from ..binance.decode import decode_frames
+from ..binance.schema import expand_agg_trades
 from ..errors import DataFormatError, RowError
-from ..feeds.decode import decode_frames
 from ..model import (
     TICK_COLUMNS,
-    expand_agg_trades,
     is_valid_symbol,
     ms_to_index,
     normalize_symbol,
@@ -162,7 +162,7 @@ def _finish(ctx: _Ctx, sym, ts, tid, price, qty, side, xtype, keep, chunk: TickC
     """Apply symbol selection, trade-type and price/qty filters; count per symbol and reason.
 
     With ``last_id`` the rows are aggregate trades (``tid`` their first trade id): each kept row
-    becomes one tick per trade id (:func:`qdash.model.expand_agg_trades`), so candles count
+    becomes one tick per trade id (:func:`qdash.binance.schema.expand_agg_trades`), so candles count
     trades as Binance klines do."""
     if ctx.symbol is not None and not isinstance(sym, str):
         other = keep & (sym != ctx.symbol)

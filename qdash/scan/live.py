@@ -4,8 +4,9 @@ On :meth:`LiveScanner.start`, in a worker thread, every universe symbol's last `
 closed klines at the scan ``timeframe`` is fetched into the store (:func:`qdash.history.fetch`,
 idempotent: what is stored already is not asked again) and read back; a first scan runs on it.
 Then the universe's ``<symbol>@kline_<timeframe>`` streams are read on the **/market** route
-(combined streams, at most :data:`STREAMS_PER_CONNECTION` per connection, each kept up by
-:class:`~qdash.feeds.connection.ConnectionLoop`). A kline with ``x == true`` is a closed bar; once
+(combined streams, at most :data:`~qdash.binance.limits.MAX_STREAMS_PER_CONNECTION` per
+connection, each kept up by :class:`~qdash.feeds.connection.ConnectionLoop`). A kline with
+``x == true`` is a closed bar (:func:`qdash.binance.schema.closed_kline`); once
 every symbol's bar opening at ``t`` closed, or ``grace_s`` seconds after the first of them, the
 scan runs again (stage 1 and stage 2 in-process, ``scheduler=None``) in a worker thread, never on
 the loop; rescans asked for while one runs collapse into one. Symbols whose bars since the seam have
@@ -26,16 +27,16 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import orjson
 import pandas as pd
 
+from ..binance.limits import MAX_STREAMS_PER_CONNECTION, STREAM_ROUTES
+from ..binance.schema import closed_kline
 from ..errors import QdashError
 from ..feeds.connection import ConnectionLoop
 from ..model import normalize_symbol, timeframe_ms, timeframe_name
 
 log = logging.getLogger(__name__)
 
-STREAMS_PER_CONNECTION = 200   # Binance's limit per connection
 DEFAULT_GRACE_S = 5.0
 
 
@@ -122,12 +123,12 @@ class LiveScanner:
             self._say(f"scanner: {self.error}", "error")
             self.running = False
             return
-        for i in range(0, len(self.symbols), STREAMS_PER_CONNECTION):
+        for i in range(0, len(self.symbols), MAX_STREAMS_PER_CONNECTION):
             streams = [f"{s.lower()}@kline_{self.timeframe}"
-                       for s in self.symbols[i:i + STREAMS_PER_CONNECTION]]
+                       for s in self.symbols[i:i + MAX_STREAMS_PER_CONNECTION]]
             url = f"{self._base()}/stream?streams={'/'.join(streams)}"
             kw = {"connect": self._connect} if self._connect else {}
-            conn = ConnectionLoop(f"scanner connection {i // STREAMS_PER_CONNECTION}",
+            conn = ConnectionLoop(f"scanner connection {i // MAX_STREAMS_PER_CONNECTION}",
                                   lambda url=url: url, self._on_message,
                                   keep_going=lambda: self.running, stale_timeout=60.0, **kw)
             self.connections.append(conn)
@@ -135,7 +136,7 @@ class LiveScanner:
 
     def _base(self) -> str:
         base = self.ws_url
-        return base if base.endswith(("/public", "/market")) else f"{base}/market"
+        return base if base.endswith(("/public", "/market")) else f"{base}/{STREAM_ROUTES['kline']}"
 
     def _say(self, text: str, level: str) -> None:
         log.info("%s", text)
@@ -143,7 +144,7 @@ class LiveScanner:
 
     # --- history (worker thread) ---------------------------------------------------------------
     def _load_history(self) -> None:
-        from ..feeds.rest import RestClient
+        from ..binance.rest import RestClient
         from ..history import fetch
 
         client = RestClient(self.rest_url)
@@ -226,15 +227,14 @@ class LiveScanner:
 
     # --- streams (on the loop) ---------------------------------------------------------------
     def _on_message(self, message) -> None:
-        msg = orjson.loads(message)
-        k = (msg.get("data") or msg).get("k")
-        if not k or not k.get("x") or k.get("i") != self.timeframe:
+        k = closed_kline(message)
+        if k is None or k.interval != self.timeframe:
             return
-        sym, t = str(k["s"]).upper(), int(k["t"])
+        sym, t = k.symbol, k.open_time
         if sym not in self._live or t < self.seam_ms:
             return
         self.closed_frames += 1
-        self._live[sym][t] = (float(k["c"]), float(k["q"]))
+        self._live[sym][t] = (k.close, k.quote_volume)
         if self.last_bar_ms is not None and t <= self.last_bar_ms:
             return
         first = t not in self._closed
@@ -297,4 +297,4 @@ def _iso(ms: int) -> str:
     return pd.Timestamp(ms, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M")
 
 
-__all__ = ["LiveScanner", "STREAMS_PER_CONNECTION"]
+__all__ = ["LiveScanner"]

@@ -6,7 +6,7 @@ line). An item is one of
 * canonical: ``{"symbol", "ts", "price", "qty", "trade_id"?, "is_buyer_maker"?}``;
 * browser collector: ``{"symbol", "ts" (ISO-8601), "price", "size"}`` (``size`` is ``qty``);
 * a raw Binance ``trade``/``aggTrade`` payload or combined-stream envelope (decoded by
-  :func:`qdash.feeds.decode.decode_payloads`; non-``MARKET`` trades are skipped and counted).
+  :func:`qdash.binance.decode.decode_payloads`; non-``MARKET`` trades are skipped and counted).
 
 Rules: ``symbol`` matches the exchange pattern (normalised to upper case); ``price`` and ``qty``
 are finite and > 0 (numbers or decimal strings); ``ts`` is epoch s/ms/µs/ns (by magnitude) or an
@@ -32,8 +32,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from ..binance.decode import decode_payloads
 from ..errors import IngestError, RowError
-from ..feeds.decode import decode_payloads
 from ..model import (
     MAX_TS_MS,
     MIN_TS_MS,

@@ -46,29 +46,22 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import tornado.web
 
-from .rest import kline_rows
+from ..binance.schema import ARCHIVE_COLUMNS, ARCHIVE_PREFIX, archive_file, kline_rows
 from .universe import DAY_MS, INTERVALS, aggregate_klines, interval_close, interval_open
 
 if TYPE_CHECKING:
     from .server import SimExchange
 
-PREFIX = "data/futures/um/"
 KLINE_KINDS = {"klines": "trade", "markPriceKlines": "mark", "indexPriceKlines": "index",
                "premiumIndexKlines": "premium"}
 DAILY_INTERVALS = INTERVALS[:INTERVALS.index("1d") + 1]
 KLINE_HEADER_SINCE = "2022-05-01"   # earlier kline files have no header row
 TRADES_HEADER_SINCE = "2022-08-11"  # earlier trades/aggTrades files have no header row
-HEADERS = {"klines": "open_time,open,high,low,close,volume,close_time,quote_volume,count,"
-                     "taker_buy_volume,taker_buy_quote_volume,ignore",
-           "aggTrades": "agg_trade_id,price,quantity,first_trade_id,last_trade_id,"
-                        "transact_time,is_buyer_maker",
-           "trades": "id,price,qty,quote_qty,time,is_buyer_maker",
-           "fundingRate": "calc_time,funding_interval_hours,last_funding_rate"}
 _DATE = r"(\d{4}-\d{2}(?:-\d{2})?)"
-_KLINE_RE = re.compile(rf"^{PREFIX}(daily|monthly)/({'|'.join(KLINE_KINDS)})/([A-Z0-9]+)/"
+_KLINE_RE = re.compile(rf"^{ARCHIVE_PREFIX}(daily|monthly)/({'|'.join(KLINE_KINDS)})/([A-Z0-9]+)/"
                        rf"([0-9]+[mhdwM])/\3-\4-{_DATE}\.zip(\.CHECKSUM)?$")
-_OTHER_RE = re.compile(rf"^{PREFIX}(daily|monthly)/(aggTrades|trades|fundingRate)/([A-Z0-9]+)/"
-                       rf"\3-\2-{_DATE}\.zip(\.CHECKSUM)?$")
+_OTHER_RE = re.compile(rf"^{ARCHIVE_PREFIX}(daily|monthly)/(aggTrades|trades|fundingRate)/"
+                       rf"([A-Z0-9]+)/\3-\2-{_DATE}\.zip(\.CHECKSUM)?$")
 CACHE_FILES = 8
 CACHE_BYTES = 256 << 20
 
@@ -79,9 +72,7 @@ class FileSpec(collections.namedtuple("FileSpec", "freq kind symbol interval per
 
     @property
     def zip_name(self) -> str:
-        if self.kind in KLINE_KINDS:
-            return f"{self.symbol}-{self.interval}-{self.period}.zip"
-        return f"{self.symbol}-{self.kind}-{self.period}.zip"
+        return archive_file(self.kind, self.symbol, self.interval, self.period)
 
 
 def parse_path(path: str, sim: SimExchange) -> tuple[FileSpec, bool] | None:
@@ -129,18 +120,19 @@ def csv_chunks(sim: SimExchange, f: FileSpec):
         bars = past_klines(sim.past, f.symbol, f.interval, f.lo, f.hi, kind)
         if kind != "trade":
             pdec = 8 if kind in ("index", "premium") else pdec
-        rows = kline_rows(bars, f.interval, pdec, qdec, volumes=kind == "trade")
+        rows = kline_rows(bars, interval_close(bars["open_time"], f.interval), pdec, qdec,
+                          volumes=kind == "trade")
         if f.period >= KLINE_HEADER_SINCE:
-            yield (HEADERS["klines"] + "\n").encode()
+            yield (ARCHIVE_COLUMNS["klines"] + "\n").encode()
         yield "".join(",".join(map(str, row)) + "\n" for row in rows).encode()
     elif f.kind == "fundingRate":
         fr = sim.past.funding(f.symbol, f.lo, f.hi - 1)
-        yield (HEADERS["fundingRate"] + "\n").encode()
+        yield (ARCHIVE_COLUMNS["fundingRate"] + "\n").encode()
         yield "".join(f"{t},8,{r:.8f}\n" for t, r in zip(fr["funding_time"].tolist(),
                                                          fr["funding_rate"].tolist())).encode()
     else:
         if f.period >= TRADES_HEADER_SINCE:
-            yield (HEADERS[f.kind] + "\n").encode()
+            yield (ARCHIVE_COLUMNS[f.kind] + "\n").encode()
         for day in range(f.lo // DAY_MS, f.hi // DAY_MS):
             table = _trade_table(sim, f.kind, f.symbol, day, pdec, qdec)
             out = io.BytesIO()

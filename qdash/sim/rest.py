@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import tornado.web
 
+from ..binance.schema import kline_rows
 from .market import X_MARKET
 from .past import FUNDING_MS, IDS_PER_DAY, empty_bars, merge_bars
 from .universe import DAY_MS, INTERVALS, aggregate_klines, interval_close, interval_open
@@ -345,31 +346,6 @@ def kline_bars(sim: SimExchange, sym: str, interval: str, start: int | None, end
     return {k: v[sl] for k, v in bars.items()}
 
 
-def kline_rows(bars: dict[str, np.ndarray], interval: str, pdec: int, qdec: int,
-               volumes: bool = True) -> list:
-    """Binance kline rows: [openTime, o, h, l, c, volume, closeTime, quoteVolume, count,
-    takerBuyBase, takerBuyQuote, "0"]; prices with ``pdec`` decimals, base volumes with
-    ``qdec``, quote volumes with ``pdec + qdec`` (as Binance prints them); without ``volumes``
-    (mark, index, premium klines) every volume is ``"0"``."""
-    close = interval_close(bars["open_time"], interval)
-    qq = pdec + qdec
-    if not volumes:
-        return [[int(t), f"{o:.{pdec}f}", f"{h:.{pdec}f}", f"{lo:.{pdec}f}", f"{c:.{pdec}f}",
-                 "0", int(ct), "0", int(n), "0", "0", "0"]
-                for t, o, h, lo, c, ct, n in zip(
-                    bars["open_time"].tolist(), bars["open"].tolist(), bars["high"].tolist(),
-                    bars["low"].tolist(), bars["close"].tolist(), close.tolist(),
-                    bars["trades"].tolist())]
-    return [[int(t), f"{o:.{pdec}f}", f"{h:.{pdec}f}", f"{lo:.{pdec}f}", f"{c:.{pdec}f}",
-             f"{v:.{qdec}f}", int(ct), f"{q:.{qq}f}", int(n), f"{b:.{qdec}f}", f"{bq:.{qq}f}",
-             "0"]
-            for t, o, h, lo, c, v, ct, q, n, b, bq in zip(
-                bars["open_time"].tolist(), bars["open"].tolist(), bars["high"].tolist(),
-                bars["low"].tolist(), bars["close"].tolist(), bars["volume"].tolist(),
-                close.tolist(), bars["quote_volume"].tolist(), bars["trades"].tolist(),
-                bars["taker_buy_volume"].tolist(), bars["taker_buy_quote_volume"].tolist())]
-
-
 class KlinesHandler(RestHandler):
     """``/fapi/v1/klines`` and its kinds: ``markPriceKlines`` (symbol), ``indexPriceKlines``
     (pair), ``premiumIndexKlines`` (symbol), ``continuousKlines`` (pair, contractType)."""
@@ -401,7 +377,8 @@ class KlinesHandler(RestHandler):
         ins = self.sim.instruments[sym]
         bars = kline_bars(self.sim, sym, interval, start, end, limit, self.kind)
         pdec = 8 if self.kind in ("index", "premium") else ins.price_decimals
-        return kline_rows(bars, interval, pdec, ins.qty_decimals, volumes=self.kind == "trade")
+        return kline_rows(bars, interval_close(bars["open_time"], interval), pdec,
+                          ins.qty_decimals, volumes=self.kind == "trade")
 
 
 # --- funding, mark price, tickers, book ------------------------------------------------------

@@ -39,12 +39,12 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import lfilter
 
+from ..binance.limits import INTERVALS
+
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
 _DAY_MIN = 1440
 _WEEK_OFFSET_MS = 4 * DAY_MS  # 1970-01-05 was a Monday: weekly klines open on Mondays
-INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d",
-             "1w", "1M")
 _INTERVAL_MS = {"1m": MINUTE_MS, "3m": 3 * MINUTE_MS, "5m": 5 * MINUTE_MS,
                 "15m": 15 * MINUTE_MS, "30m": 30 * MINUTE_MS, "1h": 3_600_000,
                 "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,

@@ -1,24 +1,30 @@
-"""``RestClient``: THE Binance USDⓈ-M REST client of qdash (history fetch, live backfill).
+"""``RestClient``: THE Binance USDⓈ-M REST client of qdash (history fetch, live backfill, pollers).
+
+The only client-side code that handles HTTP 429/418 and ``Retry-After``; everything that speaks
+Binance REST goes through it.
 
 * ``get(path, params, weight=...)`` returns the decoded JSON of a GET. Connections are kept alive
   (one per thread); the client is thread-safe, so a pool of threads can share one client and its
   budget. ``await aget(...)`` runs the same call in a worker thread for event-loop callers.
-* Request weight: every request reserves its weight (Binance's per-endpoint figure, see
-  :func:`request_weight`) in a per-minute budget before it is sent, and waits for the next UTC
-  minute when the budget is spent. The budget's limit is ``weight_limit`` (Binance: 2,400 a
-  minute; :meth:`RestClient.exchange_info` adopts the ``REQUEST_WEIGHT`` limit the exchange
-  announces); each response's ``X-MBX-USED-WEIGHT-1M`` corrects the count when other clients on
-  the same IP spend weight too. ``fundingRate``/``fundingInfo`` also share a budget of 500
-  requests per 5 minutes.
+* Request weight: every request reserves its weight (Binance's per-endpoint figure,
+  :func:`qdash.binance.limits.request_weight`) in a per-minute budget before it is sent, and
+  waits for the next UTC minute when the budget is spent. The budget's limit is ``weight_limit``
+  (Binance: 2,400 a minute; :meth:`RestClient.exchange_info` adopts the ``REQUEST_WEIGHT`` limit
+  the exchange announces); each response's ``X-MBX-USED-WEIGHT-1M`` corrects the count when other
+  clients on the same IP spend weight too. ``fundingRate``/``fundingInfo`` also share a budget of
+  500 requests per 5 minutes.
 * HTTP 429 / 418: no further request of this client is sent before ``Retry-After`` seconds have
-  passed (without the header: the next minute for 429, 120 s for 418); the request is then retried.
-  A wait longer than ``max_wait`` seconds raises :class:`RestRateLimited` instead.
+  passed (without the header: the next minute for 429, 120 s for 418); the request is then
+  retried. A wait longer than ``max_wait`` seconds raises :class:`RestRateLimited` instead.
 * Transient failures (HTTP 5xx and 408, connection refused/reset, timeouts) are retried up to
-  ``retries`` times with exponential backoff and jitter (``backoff_initial`` doubling up to
+  ``retries`` times with :class:`qdash.retry.Backoff` (``backoff_initial`` doubling up to
   ``backoff_max`` seconds, each wait drawn from [½, 1] of the step), then raise
   :class:`RestUnavailable`.
 * Any other 4xx raises :class:`RestError` with Binance's ``{"code", "msg"}`` in the message (e.g.
   ``-1121 Invalid symbol.``); its ``status``, ``code`` and ``msg`` attributes hold them.
+* Signing: ``sign(query) -> (query, headers)`` (optional) turns each request's query string into
+  the one sent (e.g. with ``timestamp`` and ``signature`` appended) plus headers such as
+  ``X-MBX-APIKEY``.
 
 Times are seconds unless named ``_ms`` (Binance times: int ms UTC).
 """
@@ -30,7 +36,6 @@ import collections
 import http.client
 import logging
 import math
-import random
 import ssl
 import threading
 import time
@@ -41,13 +46,19 @@ from typing import Any
 import orjson
 
 from ..errors import QdashError
+from ..retry import Backoff
+from .limits import (
+    BAN_DEFAULT_S,
+    DEFAULT_REST_URL,
+    DEFAULT_WEIGHT_LIMIT,
+    EXCHANGE_INFO,
+    FUNDING_BUDGET_PATHS,
+    FUNDING_REQUESTS_PER_5MIN,
+    request_weight,
+)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_REST_URL = "https://fapi.binance.com"
-DEFAULT_WEIGHT_LIMIT = 2400  # REQUEST_WEIGHT per minute per IP on USDⓈ-M futures
-FUNDING_REQUESTS_PER_5MIN = 500  # fundingRate + fundingInfo, per IP
-BAN_DEFAULT_S = 120.0  # a 418 without Retry-After
 TRANSIENT_STATUS = frozenset({408, 500, 502, 503, 504})
 TRANSIENT_ERRORS = (OSError, http.client.HTTPException)  # refused, reset, timeouts, TLS
 
@@ -72,39 +83,6 @@ class RestUnavailable(RestError):
 
 class RestRateLimited(RestError):
     """Binance asked to wait (429/418 ``Retry-After``) longer than the client's ``max_wait``."""
-
-
-# --- request weights ---------------------------------------------------------------------------
-
-_KLINE_PATHS = ("/fapi/v1/klines", "/fapi/v1/continuousKlines", "/fapi/v1/markPriceKlines",
-                "/fapi/v1/indexPriceKlines", "/fapi/v1/premiumIndexKlines")
-_FIXED_WEIGHTS = {"/fapi/v1/aggTrades": 20, "/fapi/v1/trades": 5, "/fapi/v1/historicalTrades": 20,
-                  "/fapi/v1/exchangeInfo": 1, "/fapi/v1/fundingRate": 1,
-                  "/fapi/v1/fundingInfo": 1, "/fapi/v1/time": 1, "/fapi/v1/ping": 1,
-                  "/fapi/v1/openInterest": 1}
-# (weight with a symbol, weight without one)
-_SYMBOL_WEIGHTS = {"/fapi/v1/premiumIndex": (1, 10), "/fapi/v1/ticker/24hr": (1, 40),
-                   "/fapi/v1/ticker/bookTicker": (2, 5), "/fapi/v1/ticker/price": (1, 2),
-                   "/fapi/v2/ticker/price": (1, 2)}
-
-
-def kline_weight(limit: int) -> int:
-    """Weight of a klines request of ``limit`` rows: <100 → 1, <500 → 2, ≤1000 → 5, else 10."""
-    return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
-
-
-def request_weight(path: str, params: dict | None = None) -> int:
-    """Binance's REQUEST_WEIGHT of ``GET path?params`` (1 for endpoints not listed)."""
-    params = params or {}
-    if path in _KLINE_PATHS:
-        return kline_weight(int(params.get("limit", 500)))
-    if path == "/fapi/v1/depth":
-        limit = int(params.get("limit", 500))
-        return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
-    if path in _SYMBOL_WEIGHTS:
-        with_symbol, without = _SYMBOL_WEIGHTS[path]
-        return with_symbol if params.get("symbol") else without
-    return _FIXED_WEIGHTS.get(path, 1)
 
 
 # --- budgets -----------------------------------------------------------------------------------
@@ -153,7 +131,8 @@ class RestClient:
                  weight_limit: int = DEFAULT_WEIGHT_LIMIT, timeout: float = 15.0,
                  retries: int = 5, backoff_initial: float = 0.25, backoff_max: float = 8.0,
                  max_wait: float = 600.0, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep,
+                 sign: Callable[[str], tuple[str, dict]] | None = None):
         parts = urllib.parse.urlsplit(base_url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise QdashError(f"REST base URL {base_url!r} is not an http(s) URL such as "
@@ -164,7 +143,7 @@ class RestClient:
         self.timeout, self.retries = float(timeout), int(retries)
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
         self.max_wait = float(max_wait)
-        self._clock, self._sleep = clock, sleep
+        self._clock, self._sleep, self._sign = clock, sleep, sign
         self._cond = threading.Condition()
         self._weight = _Budget(weight_limit, 60.0)
         self._funding = _Budget(FUNDING_REQUESTS_PER_5MIN, 300.0)
@@ -194,15 +173,15 @@ class RestClient:
         """
         params = {k: v for k, v in (params or {}).items() if v is not None}
         w = request_weight(path, params) if weight is None else int(weight)
-        target = self._prefix + path + ("?" + urllib.parse.urlencode(params) if params else "")
+        backoff = Backoff(self.backoff_initial, self.backoff_max)
         failures = 0
         while True:
             window = self._acquire(path, w, params)
             try:
-                status, headers, body = self._request(target)
+                status, headers, body = self._request(*self._target(path, params))
             except TRANSIENT_ERRORS as e:
                 failures += 1
-                self._backoff(failures, path, params, f"{type(e).__name__}: {e}")
+                self._retry(backoff, failures, path, params, f"{type(e).__name__}: {e}")
                 continue
             used = headers.get("x-mbx-used-weight-1m")
             if used is not None and used.isdigit():
@@ -223,7 +202,7 @@ class RestClient:
                 continue
             if status in TRANSIENT_STATUS:
                 failures += 1
-                self._backoff(failures, path, params, f"HTTP {status} {body[:200]!r}")
+                self._retry(backoff, failures, path, params, f"HTTP {status} {body[:200]!r}")
                 continue
             raise _api_error(status, body, path, params)
 
@@ -233,9 +212,9 @@ class RestClient:
         return await asyncio.to_thread(self.get, path, params, weight=weight)
 
     def exchange_info(self, refresh: bool = False) -> dict:
-        """``/fapi/v1/exchangeInfo`` (cached); adopts its per-minute REQUEST_WEIGHT limit."""
+        """``exchangeInfo`` (cached); adopts its per-minute REQUEST_WEIGHT limit."""
         if self._exchange_info is None or refresh:
-            info = self.get("/fapi/v1/exchangeInfo")
+            info = self.get(EXCHANGE_INFO)
             for rl in info.get("rateLimits", []):
                 if rl.get("rateLimitType") == "REQUEST_WEIGHT":
                     per_s = rl["limit"] / (_INTERVAL_S[rl["interval"]] * rl.get("intervalNum", 1))
@@ -266,7 +245,7 @@ class RestClient:
         """Block until no ban is pending and ``weight`` fits the minute; reserve it. Returns
         the minute (window index) the request is counted in."""
         budgets = [(self._weight, weight)]
-        if path in ("/fapi/v1/fundingRate", "/fapi/v1/fundingInfo"):
+        if path in FUNDING_BUDGET_PATHS:
             budgets.append((self._funding, 1))
         with self._cond:
             while True:
@@ -314,25 +293,34 @@ class RestClient:
                                   f"{seconds:.0f} s (more than max_wait={self.max_wait:.0f} s): "
                                   f"{msg}", status=status, path=path, params=params)
 
-    def _backoff(self, failures: int, path: str, params: dict, what: str) -> None:
+    def _retry(self, backoff: Backoff, failures: int, path: str, params: dict,
+               what: str) -> None:
+        """Wait the next backoff step before retry ``failures`` (or raise past ``retries``)."""
         self.counters["retries"] += 1
         self.close()  # a failed connection is not reused
         if failures > self.retries:
             raise RestUnavailable(f"GET {path} {params} to {self.base_url} failed {failures} "
                                   f"times, last: {what}; check the URL and the network, or "
                                   "try again later", path=path, params=params)
-        step = min(self.backoff_initial * 2 ** (failures - 1), self.backoff_max)
-        wait = step * random.uniform(0.5, 1.0)
+        wait = backoff.next()
         log.info("GET %s failed (%s); retry %d in %.2f s", path, what, failures, wait)
         self._sleep(wait)
 
     # --- HTTP ----------------------------------------------------------------------------------
-    def _request(self, target: str) -> tuple[int, dict, bytes]:
+    def _target(self, path: str, params: dict) -> tuple[str, dict]:
+        """The request target (path and query, signed when the client signs) and its extra
+        headers."""
+        query, headers = urllib.parse.urlencode(params), {}
+        if self._sign is not None:
+            query, headers = self._sign(query)
+        return self._prefix + path + ("?" + query if query else ""), headers
+
+    def _request(self, target: str, headers: dict) -> tuple[int, dict, bytes]:
         """One GET on this thread's kept-alive connection: status, lower-case headers, body."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             try:
-                return self._exchange(conn, target)
+                return self._exchange(conn, target, headers)
             except _STALE_CONNECTION:  # the server closed the idle connection: one fresh try
                 self.counters["reconnects"] += 1
         if self._scheme == "https":
@@ -341,13 +329,13 @@ class RestClient:
         else:
             conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
         self._local.conn = conn
-        return self._exchange(conn, target)
+        return self._exchange(conn, target, headers)
 
-    def _exchange(self, conn: http.client.HTTPConnection, target: str
+    def _exchange(self, conn: http.client.HTTPConnection, target: str, headers: dict
                   ) -> tuple[int, dict, bytes]:
         try:
             conn.request("GET", target, headers={"User-Agent": "qdash",
-                                                 "Accept-Encoding": "identity"})
+                                                 "Accept-Encoding": "identity"} | headers)
             resp = conn.getresponse()
             body = resp.read()
         except BaseException:
