@@ -2,11 +2,13 @@
 
 A command passes what differs (its default, what a count counts); the help states the real
 default. Values stay as the user typed them: a command reads symbol lists with
-:func:`qdash.model.parse_symbols` when it runs. Only the standard library is imported here, so
+:func:`qdash.model.parse_symbols` when it runs. Only light modules are imported here, so
 building the parser costs nothing (the default URLs are imported by the options that show them).
 """
 
 from __future__ import annotations
+
+from ..errors import QdashError
 
 # what qdash.store.default_db_path does with no path (tests/test_cli_options.py checks it)
 DB_DEFAULT = "$QDASH_DB, else qdash.db in the user data directory"
@@ -50,8 +52,7 @@ def add_symbols(p, default: str | None = None, *, positional: bool = False,
 def symbols_of(value, option: str = "symbols") -> list[str]:
     """The symbols of an :func:`add_symbols` option, by :func:`qdash.model.parse_symbols`; a bad
     symbol is a :class:`~qdash.errors.QdashError` naming the option."""
-    from ..errors import QdashError
-    from ..model import parse_symbols
+    from ..model import parse_symbols  # numpy and pandas: when a command runs, not to parse
 
     try:
         return parse_symbols(value)
