@@ -1,6 +1,6 @@
 """End to end: sim exchange at 20,000 trades/s → BinanceFutures → Recorder → SQLite store.
 
-The simulated exchange runs in its own process (``python -m qdash.sim.cli``); this process is the
+The simulated exchange runs in its own process (``python -m qdash sim``); this process is the
 consumer: WebSocket reads, decoding, ordering/dedupe, and the store writer thread. At the end the
 sim is paused, the consumer catches up, and the store is checked against the sim's ledger (count,
 first/last id and id sum of MARKET trades per symbol): zero loss, zero duplicates.
@@ -87,7 +87,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--rate", type=float, default=20_000.0)
     args = ap.parse_args()
-    sim = subprocess.Popen([sys.executable, "-m", "qdash.sim.cli", "--port", "0", "--rate",
+    sim = subprocess.Popen([sys.executable, "-m", "qdash", "sim", "--port", "0", "--rate",
                             str(args.rate), "--symbols", ",".join(SYMBOLS),
                             "--burst-multiplier", "1"],  # steady rate: no bursts
                            stdout=subprocess.PIPE, text=True)

@@ -58,11 +58,8 @@ def free_port() -> int:
 
 
 def start_server(db: Path, port: int) -> subprocess.Popen:
-    code = ("import argparse, sys\nfrom qdash.server.cli import add_serve_arguments, run_serve\n"
-            "p = argparse.ArgumentParser(); add_serve_arguments(p)\n"
-            "sys.exit(run_serve(p.parse_args(sys.argv[1:])))")
-    proc = subprocess.Popen([sys.executable, "-c", code, "--port", str(port), "--db", str(db),
-                             "--token", TOKEN], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "qdash", "serve", "--port", str(port),
+                             "--db", str(db), "--token", TOKEN], stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

@@ -112,7 +112,12 @@ def _parse(name: str, var: str, raw: str):
             raise ConfigError(f"${var}={raw!r}: expected a whole number of bars > 0")
         return value
     if name == "symbols":
-        symbols = tuple(s.strip().upper() for s in raw.split(",") if s.strip())
+        from .model import parse_symbols  # numpy and pandas, for this variable only
+
+        try:
+            symbols = tuple(parse_symbols(raw))
+        except ValueError as e:
+            raise ConfigError(f"${var}={raw!r}: {e}") from None
         if not symbols:
             raise ConfigError(f"${var}={raw!r}: expected symbols separated by commas")
         return symbols

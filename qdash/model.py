@@ -35,6 +35,7 @@ BAR_COLUMNS = ["open", "high", "low", "close", "volume", "trades", "buy_volume",
                "vwap"]
 
 SIDE_UNKNOWN = -1
+ALL_SYMBOLS = "ALL"  # what parse_symbols returns for "all": every symbol of the source
 
 _SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9_\-]{1,31}$")
 _TIMEFRAME_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -77,6 +78,17 @@ def normalize_symbol(symbol: str) -> str:
     if not _SYMBOL_RE.match(s):
         raise ValueError(f"bad symbol {symbol!r}: expected letters and digits such as 'BTCUSDT'")
     return s
+
+
+def parse_symbols(names) -> list[str]:
+    """The symbols a user named: ``names`` is text (``"btcusdt, ETHUSDT SOLUSDT"``) or texts
+    (the words of a command line), separated by commas and/or spaces; each is normalised by
+    :func:`normalize_symbol` (raises ``ValueError`` on junk), duplicates dropped, order kept.
+    Where ``"all"`` (any case) stands for every symbol, it comes back as ``[ALL_SYMBOLS]`` for
+    the caller to expand. Empty input gives ``[]``."""
+    texts = [names] if isinstance(names, str) else list(names)
+    words = [w for text in texts for w in str(text).replace(",", " ").split()]
+    return list(dict.fromkeys(normalize_symbol(w) for w in words))
 
 
 def is_valid_symbol(symbol: str) -> bool:

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from qdash.backtest import run
-from qdash.backtest.cli import add_backtest_arguments, run_backtest_cli
+from qdash.cli.backtest import add_arguments as add_backtest_arguments
+from qdash.cli.backtest import run as run_backtest_cli
 from qdash.model import BAR_COLUMNS, tick_frame
 from qdash.store import Store
 

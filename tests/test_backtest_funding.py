@@ -9,8 +9,8 @@ from test_backtest_cli import candles as hourly_candles
 from test_backtest_cli import parse
 
 from qdash.backtest import run
-from qdash.backtest.cli import run_backtest_cli
 from qdash.backtest.funding import settlements_applied, stored_funding
+from qdash.cli.backtest import run as run_backtest_cli
 from qdash.store import Store
 
 H = 3_600_000

@@ -57,7 +57,8 @@ def test_the_demo_opens_with_agreeing_estimators_on_its_cointegrated_pair(tmp_pa
     every β and the cointegration test are on screen at first paint and the βs agree to 5%."""
     import argparse
 
-    from qdash.ui.app import DEMO_WINDOW, add_demo_arguments
+    from qdash.cli.dashboard import DEMO_WINDOW
+    from qdash.cli.demo import add_arguments as add_demo_arguments
 
     p = argparse.ArgumentParser()
     add_demo_arguments(p)

@@ -25,7 +25,7 @@ MAX_COMM_PER_S = 300.0
 
 @pytest.fixture(scope="module")
 def sim():
-    proc = subprocess.Popen([sys.executable, "-m", "qdash.sim.cli", "--port", "0", "--rate",
+    proc = subprocess.Popen([sys.executable, "-m", "qdash", "sim", "--port", "0", "--rate",
                              str(RATE), "--symbols", "BTCUSDT,ETHUSDT,SOLUSDT", "--seed", "5"],
                             stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()

@@ -1,5 +1,5 @@
-"""The kernel side: ``qdash.feeds.hub.Hub`` finds the server, subscribes, reconnects, and — in a
-real Jupyter kernel — receives the ticks producers push into the server."""
+"""The kernel side: ``qdash.feeds.hub_client.Hub`` finds the server, subscribes, reconnects,
+and — in a real Jupyter kernel — receives the ticks producers push into the server."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from conftest import JULY, JULY_TRADES
 from test_server_support import ServerThread, request
 
-from qdash.feeds.hub import DEFAULT_SERVER_URL, Hub, server_url, ticks_ws_url
+from qdash.feeds.hub_client import DEFAULT_SERVER_URL, Hub, server_url, ticks_ws_url
 from qdash.server.service import ServerConfig
 
 RAW = JULY / f"{JULY_TRADES}.raw.ndjson.gz"
@@ -127,7 +127,7 @@ def test_a_real_kernel_subscribes_from_the_voila_environment(server):
             assert reply["content"]["status"] == "ok", "".join(out)
             return "".join(out)
 
-        url = run("import asyncio, json\nfrom qdash.feeds.hub import Hub\n"
+        url = run("import asyncio, json\nfrom qdash.feeds.hub_client import Hub\n"
                   "hub = Hub(['BTCUSDT', 'ETHUSDT'])\ngot = []\nhub.on_ticks(got.append)\n"
                   "hub.start()\nawait asyncio.wait_for(hub.connected.wait(), 30)\n"
                   "print(hub.url)")

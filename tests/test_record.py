@@ -24,7 +24,7 @@ SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 
 @pytest.fixture
 def sim_port():
-    proc = subprocess.Popen([sys.executable, "-m", "qdash.sim.cli", "--port", "0", "--rate",
+    proc = subprocess.Popen([sys.executable, "-m", "qdash", "sim", "--port", "0", "--rate",
                              "300", "--seed", "3"], stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     port = int(re.search(r"ws://127\.0\.0\.1:(\d+)", line).group(1))
@@ -35,7 +35,7 @@ def sim_port():
 
 
 def record_cmd(port, db, *extra):
-    return [sys.executable, "-m", "qdash.feeds.record", ",".join(SYMBOLS), "--db", str(db),
+    return [sys.executable, "-m", "qdash", "record", ",".join(SYMBOLS), "--db", str(db),
             "--ws-url", f"ws://127.0.0.1:{port}", "--rest-url", f"http://127.0.0.1:{port}",
             *extra]
 

@@ -11,6 +11,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application
 
+from qdash.config import var_name
 from qdash.server import bokehjs
 
 
@@ -19,11 +20,12 @@ def test_the_script_is_the_installed_bokehs_own(monkeypatch):
     script = (bokehjs.script_dir() / "bokeh.min.js").read_bytes()
     assert f'"{bokeh.__version__}"'.encode() in script[:200_000]  # its version string
     assert bokehjs.script_path() == f"qdash/static/bokehjs/bokeh.min.js?v={bokeh.__version__}"
-    monkeypatch.delenv(bokehjs.PAGE_ENV, raising=False)
+    page_env = var_name("page_bokehjs")
+    monkeypatch.delenv(page_env, raising=False)
     assert not bokehjs.page_has_bokehjs()  # a notebook in JupyterLab: inline BokehJS
-    monkeypatch.setenv(bokehjs.PAGE_ENV, "0.0.1")
+    monkeypatch.setenv(page_env, "0.0.1")
     assert not bokehjs.page_has_bokehjs()  # a page with another BokehJS would not do
-    monkeypatch.setenv(bokehjs.PAGE_ENV, bokeh.__version__)
+    monkeypatch.setenv(page_env, bokeh.__version__)
     assert bokehjs.page_has_bokehjs()
 
 

@@ -82,7 +82,7 @@ def stop(proc):
 
 DASHBOARD = """\
 import asyncio, json
-from qdash.feeds.hub import Hub
+from qdash.feeds.hub_client import Hub
 hub = Hub(["BTCUSDT"])
 def save(batch):
     with open("received.ndjson", "a") as f:

@@ -3,7 +3,7 @@ backfill, the recorder."""
 
 from .base import Subscription, TickFeed
 from .binance import BinanceFutures
-from .hub import Hub
+from .hub_client import Hub
 from .record import Recorder
 
 __all__ = ["BinanceFutures", "Hub", "Recorder", "Subscription", "TickFeed"]

@@ -1,4 +1,4 @@
-"""Recording live ticks into the Store, and the ``qdash record`` command.
+"""Recording live ticks into the Store (the ``qdash record`` command is :mod:`qdash.cli.record`).
 
 :class:`Recorder` drains a feed subscription whole at every wake-up and writes it with one
 ``Store.write_ticks`` call in a worker thread (``asyncio.to_thread``), so SQLite never blocks the
@@ -9,29 +9,16 @@ Restart without holes: a Recorder created before its feed starts resumes each sy
 last stored trade of the feed's source (:func:`stored_positions`, :meth:`BinanceFutures.resume`):
 the outage — a crash, a ``kill -9``, a reboot — is backfilled over REST while the stream's ticks
 wait, up to the feed's ``resume_horizon``; an older last trade is reported and left alone.
-
-``qdash record SYMBOLS [--db DB] [--stream trade|aggTrade] [--ws-url URL] [--rest-url URL]
-[--duration SECONDS] [--resume-horizon SECONDS]`` runs a
-:class:`~qdash.feeds.binance.BinanceFutures` feed and a Recorder until Ctrl-C (or the duration),
-with a one-line live status on stderr and a summary on stdout.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import signal
-import sys
-import time
 
-import pandas as pd
-
-from ..binance.limits import DEFAULT_REST_URL, DEFAULT_WS_URL
 from ..errors import StoreError
-from ..store import Store, default_db_path
+from ..store import Store
 from .base import TickFeed
-from .binance import DEFAULT_RESUME_HORIZON_S, BinanceFutures
 
 log = logging.getLogger(__name__)
 
@@ -107,106 +94,3 @@ def stored_positions(store: Store, symbols, source: str) -> dict[str, tuple[int,
             out[sym] = last
     return out
 
-
-def add_record_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``qdash record``."""
-    parser.add_argument("symbols", help="comma- or space-separated symbols, e.g. BTCUSDT,ETHUSDT",
-                        nargs="+")
-    parser.add_argument("--db", default=None, help="SQLite store (default $QDASH_DB or qdash.db)")
-    parser.add_argument("--stream", choices=("trade", "aggTrade"), default="trade",
-                        help="@trade on /public (default) or @aggTrade on /market; aggTrade "
-                             "ticks carry aggregate ids, so give them a store of their own")
-    parser.add_argument("--ws-url", default=DEFAULT_WS_URL, help=f"default {DEFAULT_WS_URL}")
-    parser.add_argument("--rest-url", default=DEFAULT_REST_URL,
-                        help=f"default {DEFAULT_REST_URL}")
-    parser.add_argument("--duration", type=float, default=None,
-                        help="stop after this many seconds (default: until Ctrl-C)")
-    parser.add_argument("--stale-timeout", type=float, default=30.0,
-                        help="reconnect when a stream is silent this long (s)")
-    parser.add_argument("--resume-horizon", type=float, default=DEFAULT_RESUME_HORIZON_S,
-                        help="on start, backfill over REST the outage since each symbol's last "
-                             "stored trade when it is at most this old (s; default "
-                             f"{DEFAULT_RESUME_HORIZON_S:.0f}; 0: start from the live stream)")
-
-
-def run_record(args: argparse.Namespace) -> int:
-    """``qdash record``: returns 0 when everything received was stored, else 1."""
-    symbols = [s for part in args.symbols for s in part.replace(",", " ").split() if s]
-    return asyncio.run(_record(symbols, args))
-
-
-def _status(feed: BinanceFutures, rec: Recorder) -> str:
-    st = feed.stats()
-    lags = " ".join(f"{s}:{v['lag_ms']:.0f}ms" if v["lag_ms"] is not None else f"{s}:-"
-                    for s, v in list(st["symbols"].items())[:4])
-    return (f"{st['ticks_per_s']:7.0f} ticks/s | {rec.received} received, {rec.stored} stored | "
-            f"lag {lags} | reconnects {st['reconnects']} | gaps {st['gaps_filled']}/"
-            f"{st['gaps_found']}")
-
-
-async def _record(symbols: list[str], args: argparse.Namespace) -> int:
-    db = args.db or default_db_path()
-    store = Store(db, synchronous="NORMAL")
-    feed = BinanceFutures(symbols, stream=args.stream, ws_url=args.ws_url,
-                          rest_url=args.rest_url, stale_timeout=args.stale_timeout,
-                          resume_horizon=args.resume_horizon,
-                          source="binance" if args.stream == "trade" else "binance-agg")
-    rec = Recorder(feed, store, resume=args.resume_horizon > 0)
-    for sym, (tid, ts) in rec.resumed_from.items():
-        print(f"{sym}: resuming after stored trade {tid} "
-              f"({pd.Timestamp(ts, unit='ms', tz='UTC'):%Y-%m-%d %H:%M:%S} UTC)",
-              file=sys.stderr, flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    t0 = time.monotonic()
-    feed.start()
-    rec.start()
-    tty = sys.stderr.isatty()
-    last_line = 0.0
-    try:
-        while not stop.is_set():
-            timeout = 1.0
-            if args.duration is not None:
-                timeout = min(timeout, max(0.0, t0 + args.duration - time.monotonic()))
-            try:
-                await asyncio.wait_for(stop.wait(), timeout)
-            except TimeoutError:
-                pass
-            if args.duration is not None and time.monotonic() - t0 >= args.duration:
-                break
-            if tty:
-                print("\r" + _status(feed, rec), end="", file=sys.stderr, flush=True)
-            elif time.monotonic() - last_line >= 10:
-                print(_status(feed, rec), file=sys.stderr, flush=True)
-                last_line = time.monotonic()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        await feed.stop()
-        await rec.stop()
-        store.close()
-    if tty:
-        print(file=sys.stderr)
-    st = feed.stats()
-    dropped = ", ".join(f"{k} {v}" for k, v in sorted(st["dropped"].items())) or "none"
-    print(f"recorded {rec.received} ticks of {','.join(feed.symbols)} in "
-          f"{time.monotonic() - t0:.1f}s into {db}: {rec.stored} new, {rec.duplicates} already "
-          f"stored, {rec.failed + rec.dropped} lost; reconnects {st['reconnects']}, gaps "
-          f"{st['gaps_filled']}/{st['gaps_found']} filled ({st['backfilled_ticks']} ticks "
-          f"backfilled, {st['resumed']} symbols resumed from the store); frames not stored: "
-          f"{dropped}")
-    return 0 if rec.failed + rec.dropped == 0 else 1
-
-
-def main(argv=None) -> int:
-    """``python -m qdash.feeds.record`` (the same as ``qdash record``)."""
-    parser = argparse.ArgumentParser(prog="qdash record", description=__doc__.split("\n\n")[0])
-    add_record_arguments(parser)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return run_record(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -40,7 +40,7 @@ import pandas as pd
 from ..binance.limits import DEFAULT_REST_URL, FIXED_INTERVALS
 from ..binance.rest import RestClient
 from ..errors import QdashError
-from ..model import normalize_symbol, parse_time, timeframe_ms
+from ..model import parse_symbols, parse_time, timeframe_ms
 from ..store import Store
 from .bulk import archive_pages
 from .page import HistoryPage
@@ -167,16 +167,13 @@ def fetch(symbols: str | list[str], kind: str = "klines", timeframe: str | None 
 
 
 def _symbol_list(symbols) -> list[str]:
-    items = symbols.split(",") if isinstance(symbols, str) else list(symbols)
-    items = [s.strip() for s in items if s and s.strip()]
-    if not items:
-        raise FetchError("no symbols given: name them (BTCUSDT,ETHUSDT) or pass 'all'")
-    if len(items) == 1 and items[0].lower() == "all":
-        return ["ALL"]
     try:
-        return list(dict.fromkeys(normalize_symbol(s) for s in items))
+        names = parse_symbols(symbols)
     except ValueError as e:
         raise FetchError(str(e)) from e
+    if not names:
+        raise FetchError("no symbols given: name them (BTCUSDT,ETHUSDT) or pass 'all'")
+    return names
 
 
 def _check_symbols(client: RestClient, names: list[str]) -> list[str]:

@@ -33,7 +33,7 @@ from ..binance.limits import MAX_STREAMS_PER_CONNECTION, STREAM_ROUTES
 from ..binance.schema import closed_kline
 from ..errors import QdashError
 from ..feeds.connection import ConnectionLoop
-from ..model import normalize_symbol, timeframe_ms, timeframe_name
+from ..model import ALL_SYMBOLS, parse_symbols, timeframe_ms, timeframe_name
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +148,8 @@ class LiveScanner:
         from ..history import fetch
 
         client = RestClient(self.rest_url)
-        wanted = self.wanted
-        if isinstance(wanted, str):
-            wanted = client.perpetuals() if wanted.strip().lower() == "all" else wanted.split(",")
-        self.symbols = list(dict.fromkeys(normalize_symbol(s) for s in wanted if s.strip()))
+        names = parse_symbols(self.wanted)
+        self.symbols = parse_symbols(client.perpetuals()) if names == [ALL_SYMBOLS] else names
         if len(self.symbols) < 2:
             raise QdashError("live scan: name at least two symbols (or 'all')")
         self.seam_ms = self.clock() // self.tf_ms * self.tf_ms

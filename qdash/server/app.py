@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 
 from tornado import httpserver, netutil, web
 
 from .handlers import qdash_handlers
-from .service import SERVER_URL_ENV, IngestService, ServerConfig
+from .service import IngestService, ServerConfig
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +58,7 @@ async def serve_forever(config: ServerConfig, host: str, port: int) -> None:
     """Run until SIGINT/SIGTERM (script use only: this owns the event loop)."""
     server = await StandaloneServer.start(config, host=host, port=port)
     service = server.service
-    service.export_env()
-    os.environ.setdefault(SERVER_URL_ENV, server.url)
+    service.export_env(server.url)
     log.info("qdash server on %s (db %s)", server.url, service.db_path)
     _announce(server)
     stop = asyncio.Event()

@@ -7,7 +7,8 @@ start for the output's HTML. The published app's page instead loads the installe
 ``bokeh.min.js`` with ``<script defer>`` (the ``qdash`` Voila template): the browser fetches and
 compiles it while Voila's bundles download, caches it (the URL carries bokeh's version), and
 keeps its compiled code for the next visit. :func:`static_route` serves it; the app exports
-:data:`PAGE_ENV` so that its kernels (:meth:`qdash.ui.Dashboard.show`) skip ``output_notebook``.
+``$QDASH_PAGE_BOKEHJS`` (:class:`qdash.config.Settings`) so that its kernels
+(:meth:`qdash.ui.Dashboard.show`) skip ``output_notebook``.
 
 Nothing here imports bokeh: the server finds the package's files without loading it.
 """
@@ -16,12 +17,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import os
 from pathlib import Path
 
 from tornado.web import StaticFileHandler
 
-PAGE_ENV = "QDASH_PAGE_BOKEHJS"  # = the BokehJS version the page loads, in the app's kernels
+from ..config import Settings
+
 ROUTE = "qdash/static/bokehjs/"  # under the server's base URL
 
 
@@ -48,4 +49,4 @@ def static_route(root: str) -> tuple:
 
 def page_has_bokehjs() -> bool:
     """True in a kernel of the published app, whose page loaded this very BokehJS."""
-    return os.environ.get(PAGE_ENV) == version()
+    return Settings.from_env().page_bokehjs == version()

@@ -8,15 +8,13 @@ traitlets config ``c.Qdash.db``, ``c.Qdash.token``, ``c.Qdash.loopback_subscribe
 qdash token, the Jupyter server's own token is accepted. The token, the store's absolute path and
 the server URL are exported to the environment (``QDASH_TOKEN``, ``QDASH_DB``,
 ``QDASH_SERVER_URL``), so kernels the server starts find the hub and write the same store with no
-configuration (:class:`qdash.feeds.hub.Hub`).
+configuration (:class:`qdash.feeds.hub_client.Hub`).
 """
 
 from __future__ import annotations
 
-import os
-
 from .handlers import qdash_handlers
-from .service import SERVER_URL_ENV, IngestService, ServerConfig
+from .service import IngestService, ServerConfig
 
 
 def _jupyter_server_extension_points() -> list[dict]:
@@ -30,8 +28,7 @@ def _load_jupyter_server_extension(serverapp) -> None:
     if "max_body" in section:
         config.max_body = int(section["max_body"])
     service = IngestService(config)
-    service.export_env()
-    os.environ.setdefault(SERVER_URL_ENV, serverapp.connection_url)
+    service.export_env(serverapp.connection_url)
     serverapp.web_app.add_handlers(".*$", qdash_handlers(service, serverapp.base_url))
     serverapp.web_app.settings["qdash_service"] = service
     msg = f"qdash tick server at {serverapp.connection_url}qdash/ (store: {service.db_path})"

@@ -34,7 +34,7 @@ from tornado import web, websocket
 
 from .. import __version__
 from ..errors import IngestError
-from ..model import normalize_symbol
+from ..model import parse_symbols
 from . import bokehjs
 from .ingest import parse_body, validate_items
 from .service import IngestService
@@ -285,7 +285,7 @@ class TicksSocket(_WSBase):
         raw = self.get_query_argument("symbols", "").strip()
         if raw and raw != "*":
             try:
-                self.symbols = sorted({normalize_symbol(s) for s in raw.split(",") if s.strip()})
+                self.symbols = sorted(parse_symbols(raw))
             except ValueError as e:
                 self.refuse(400, {"ok": False, "error": "invalid-symbol", "message": str(e)})
                 return

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import secrets
 import threading
 import time
@@ -27,8 +26,6 @@ from .hub import DEFAULT_MAX_QUEUE, TickHub
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY = 16 * 2**20
-TOKEN_ENV = "QDASH_TOKEN"
-SERVER_URL_ENV = "QDASH_SERVER_URL"
 
 
 @dataclass
@@ -53,7 +50,7 @@ class ServerConfig:
 
 def resolve_token(configured: str | None) -> tuple[str, bool]:
     """The token to use and whether it was generated (no config, no ``$QDASH_TOKEN``)."""
-    token = configured or os.environ.get(TOKEN_ENV)
+    token = configured or Settings.from_env().token
     if token:
         return token, False
     return secrets.token_urlsafe(24), True
@@ -76,12 +73,14 @@ class IngestService:
         self._store_lock = threading.Lock()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="qdash-store-writer")
 
-    def export_env(self) -> None:
+    def export_env(self, server_url: str | None = None) -> None:
         """Put the token and the store's absolute path (``$QDASH_TOKEN``, ``$QDASH_DB``) in this
         process's environment, so kernels it starts, whatever their working directory, use the
-        same token and the same store."""
-        os.environ[TOKEN_ENV] = self.token
-        Settings(db=self.db_path).export()
+        same token and the same store; and ``server_url``, this server's HTTP base URL, as
+        ``$QDASH_SERVER_URL`` unless one is set already (for :class:`qdash.feeds.Hub`)."""
+        if Settings.from_env().server_url is not None:
+            server_url = None
+        Settings(token=self.token, db=self.db_path, server_url=server_url).export()
 
     @property
     def store(self) -> Store:

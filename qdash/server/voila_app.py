@@ -29,7 +29,7 @@ Start-up prints one line with the URL actually served (a busy ``--port`` moves t
 one before anything is started, so kernels are told the right port too), the store and the token.
 
 Kernels inherit ``QDASH_TOKEN`` and get ``VOILA_APP_PORT`` / ``VOILA_SERVER_URL``, which is all
-:class:`qdash.feeds.hub.Hub` needs. Run: ``python -m qdash.server.voila_app NOTEBOOK.ipynb
+:class:`qdash.feeds.hub_client.Hub` needs. Run: ``python -m qdash.server.voila_app NOTEBOOK.ipynb
 [--port=8866] [--Qdash.db=FILE]`` or :func:`main`.
 """
 
@@ -47,6 +47,7 @@ from traitlets import Bool, Float, Int, Unicode
 from voila.app import Voila
 from voila.tornado.handler import TornadoVoilaHandler
 
+from ..config import Settings
 from . import bokehjs
 from .handlers import qdash_handlers
 from .service import DEFAULT_MAX_BODY, IngestService, ServerConfig
@@ -131,7 +132,7 @@ class QdashVoila(Voila):
             loopback_subscribe=self.qdash_loopback_subscribe, max_body=self.qdash_max_body))
         self.qdash.export_env()  # kernels inherit os.environ
         if conf.template == TEMPLATE:  # its page loads BokehJS; kernels need not send it
-            os.environ[bokehjs.PAGE_ENV] = bokehjs.version()
+            Settings(page_bokehjs=bokehjs.version()).export()
             self.config.VoilaConfiguration.resources = {  # what the template reads
                 **conf.resources, "qdash_bokehjs": bokehjs.script_path()}
         self.qdash.health_extra["kernels_ready"] = lambda: len(self._pooled(rendered=True))

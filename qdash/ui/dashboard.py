@@ -397,7 +397,7 @@ class Dashboard:
             from ..feeds.binance import BinanceFutures
             return BinanceFutures(symbols)
         if source == "hub":
-            from ..feeds.hub import Hub
+            from ..feeds.hub_client import Hub
             return Hub(symbols)
         if source == "sim":
             from ..feeds.binance import BinanceFutures

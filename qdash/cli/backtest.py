@@ -1,9 +1,6 @@
-"""The ``qdash backtest`` subcommand: argument parsing and the run over stored bars, with both
-legs' stored funding settled on the position (``--no-funding`` to leave it out).
-
-``qdash/cli.py`` wires it in with ``add_backtest_arguments(parser)`` on its subparser and
-``run_backtest_cli(args)`` as the handler.
-"""
+"""``qdash backtest Y X``: one backtest of pair mean reversion over stored bars, with both legs'
+stored funding settled on the position (``--no-funding`` to leave it out); prints the metrics,
+writes the CSVs."""
 
 from __future__ import annotations
 
@@ -14,23 +11,22 @@ import warnings
 from pathlib import Path
 
 from ..analytics.signal import HEDGE_METHODS, SignalSpec
+from ..backtest.engine import InSampleWarning
+from ..backtest.engine import run as run_backtest
+from ..backtest.funding import funding_note, stored_funding
+from ..backtest.metrics import ANNUALISED
 from ..bars import stored_candles
 from ..errors import QdashError
 from ..model import timeframe_ms
-from .engine import InSampleWarning, run
-from .funding import funding_note, stored_funding
-from .metrics import ANNUALISED
+from .options import add_db, add_out, add_time_range, add_timeframe
 
 
-def add_backtest_arguments(p: argparse.ArgumentParser) -> None:
-    """Add the ``qdash backtest`` arguments to ``p``."""
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("y", metavar="Y", help="the leg held one unit of (e.g. ETHUSDT)")
     p.add_argument("x", metavar="X", help="the hedge leg (e.g. BTCUSDT)")
-    p.add_argument("--timeframe", "-t", default="1m", help="bar timeframe (default 1m)")
-    p.add_argument("--db", default=None, help="SQLite store, opened read-only (default: "
-                   "$QDASH_DB, else qdash.db in the user data directory)")
-    p.add_argument("--start", help="ISO time, inclusive (UTC unless an offset is given)")
-    p.add_argument("--end", help="ISO time, exclusive")
+    add_timeframe(p, "1m")
+    add_db(p, readonly=True)
+    add_time_range(p)
     p.add_argument("--entry", type=float, default=2.0, help="|z| to enter (default 2)")
     p.add_argument("--exit", type=float, default=0.0, help="z level to exit at (default 0)")
     p.add_argument("--stop", type=float, default=None, help="|z| stop (default none)")
@@ -55,9 +51,8 @@ def add_backtest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-funding", action="store_true",
                    help="ignore stored funding (by default both legs' stored funding settles "
                         "on the position held; fetch it with qdash fetch --kind funding)")
-    p.add_argument("--out", default=None,
-                   help="directory for trades.csv, equity.csv, metrics.csv, signals.csv "
-                        "(default: backtest-Y-X-TIMEFRAME)")
+    add_out(p, "directory for trades.csv, equity.csv, metrics.csv, signals.csv",
+            "backtest-Y-X-TIMEFRAME")
 
 
 def _fmt(v) -> str:
@@ -66,7 +61,7 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def run_backtest_cli(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run one backtest over stored bars, print the metrics table, write the CSVs.
 
     Returns the exit code: 0 on success, 1 when data is missing or inputs are invalid.
@@ -91,11 +86,12 @@ def run_backtest_cli(args: argparse.Namespace) -> int:
             spec = SignalSpec(hedge=args.hedge, log=not args.prices, beta_window=args.window,
                               z_window=args.z_window or args.window,
                               refit_every=args.refit_every, beta=args.beta)
-            result = run(legs[args.y], legs[args.x], spec, entry=args.entry,
-                         exit=args.exit, stop=args.stop, max_hold=args.max_hold,
-                         capital=args.capital, leverage=args.leverage, fee_bps=args.fee_bps,
-                         slippage_bps=args.slippage_bps, fill=args.fill,
-                         funding_y=funding[args.y], funding_x=funding[args.x])
+            result = run_backtest(legs[args.y], legs[args.x], spec, entry=args.entry,
+                                  exit=args.exit, stop=args.stop, max_hold=args.max_hold,
+                                  capital=args.capital, leverage=args.leverage,
+                                  fee_bps=args.fee_bps, slippage_bps=args.slippage_bps,
+                                  fill=args.fill, funding_y=funding[args.y],
+                                  funding_x=funding[args.x])
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
     except QdashError as exc:

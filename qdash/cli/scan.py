@@ -1,7 +1,5 @@
-"""The ``qdash scan`` subcommand: arguments, the run, the summary and the output file.
-
-``qdash/cli.py`` wires it in with ``add_scan_arguments(parser)`` and ``run_scan_cli(args)``.
-"""
+"""``qdash scan``: screen every pair of a universe for cointegration, validate the survivors;
+print a summary and the best passing pairs, write every tested pair to ``--out``."""
 
 from __future__ import annotations
 
@@ -9,21 +7,31 @@ import argparse
 import sys
 
 from ..errors import QdashError
+from ..model import ALL_SYMBOLS
+from .options import (
+    add_db,
+    add_no_progress,
+    add_out,
+    add_scheduler,
+    add_symbols,
+    add_timeframe,
+    add_workers,
+    symbols_of,
+)
 
 TOP = 20  # passing pairs printed
 
 
-def add_scan_arguments(p: argparse.ArgumentParser) -> None:
-    """Add the ``qdash scan`` arguments to ``p``."""
-    p.add_argument("--symbols", default="all", help="all (default) or A,B,... to scan")
-    p.add_argument("--timeframe", "-t", default="5m", help="bar timeframe (default 5m)")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_symbols(p, "all", all_means="every symbol of the store or --bars")
+    add_timeframe(p, "5m")
     p.add_argument("--lookback", default="30d", help="window before the last bar (default 30d)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--db", default=None,
-                     help="read candles from this store (default: $QDASH_DB or ./qdash.db)")
+    add_db(src)
     src.add_argument("--bars", default=None, metavar="PATH",
-                     help="CSV or Parquet long table (symbol, open_time, close[, quote_volume]) "
-                          "or a hive-partitioned Parquet directory")
+                     help="read candles from a CSV or Parquet long table (symbol, open_time, "
+                          "close[, quote_volume]) or a hive-partitioned Parquet directory "
+                          "instead of the store")
     p.add_argument("--min-quote-volume", type=float, default=0.0, metavar="Q",
                    help="skip symbols trading less quote volume per day (default 0)")
     p.add_argument("--lags", type=int, default=1, help="fixed ADF lags (default 1)")
@@ -31,31 +39,28 @@ def add_scan_arguments(p: argparse.ArgumentParser) -> None:
                    help="Benjamini-Hochberg false discovery rate of stage 1 (default 0.05)")
     p.add_argument("--train-frac", type=float, default=0.7,
                    help="share of bars in the train window (default 0.7)")
-    p.add_argument("--scheduler", default="local",
-                   help="local (a Dask cluster started here, default), tcp://HOST:PORT, or "
-                        "none (no Dask)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="worker processes of the local cluster (default: CPU count)")
-    p.add_argument("--out", default=None, metavar="FILE",
-                   help="write every tested pair to FILE.csv or FILE.parquet")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_scheduler(p)
+    add_workers(p, "worker processes of the local Dask cluster", default_means="CPU count")
+    add_out(p, "write every tested pair to FILE.csv or FILE.parquet", "no file")
+    add_no_progress(p)
 
 
 def _symbols(text: str) -> list[str] | None:
-    if text.strip().lower() == "all":
+    """The symbols of ``--symbols``; None for all."""
+    names = symbols_of(text, "--symbols")
+    if names == [ALL_SYMBOLS]:
         return None
-    names = [s.strip() for s in text.split(",") if s.strip()]
     if len(names) < 2:
         raise QdashError(f"--symbols needs 'all' or at least two symbols, got {text!r}")
     return names
 
 
-def run_scan_cli(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run the scan, print a summary and the best passing pairs, write ``--out``.
 
     Exit code 0 on success (even when no pair passes), 1 on bad input or options.
     """
-    from .pipeline import scan
+    from ..scan.pipeline import scan
 
     if args.out and not args.out.endswith((".csv", ".parquet")):
         raise QdashError(f"--out {args.out}: use a .csv or .parquet file name")

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
-import sys
 
-from .server import SimExchange
+from ..sim.server import SimExchange
+from .options import add_listen, add_symbols, symbols_of
 
 ARCHIVE_HELP = ("Bulk archive: http://HOST:PORT stands for https://data.binance.vision, e.g. "
                 "http://HOST:PORT/data/futures/um/daily/klines/BTCUSDT/1m/"
@@ -28,14 +27,11 @@ ARCHIVE_HELP = ("Bulk archive: http://HOST:PORT stands for https://data.binance.
                 "the start.")
 
 
-def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``qdash sim`` (and the bulk archive's URL base in its help)."""
     parser.epilog = ARCHIVE_HELP
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9443, help="0 = any free port")
-    parser.add_argument("--symbols", default=None,
-                        help="comma-separated symbols (default BTCUSDT,ETHUSDT; replay: every "
-                             "symbol in the file)")
+    add_listen(parser, 9443, zero_picks_free=True)
+    add_symbols(parser, default_means="BTCUSDT,ETHUSDT; replay: every symbol in the file")
     parser.add_argument("--rate", type=float, default=50.0, help="trades per second, in total")
     parser.add_argument("--universe", type=int, default=0,
                         help="add N synthetic perpetuals SYN001USDT... (long-tailed liquidity, "
@@ -59,14 +55,13 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
                              "stream; older history expands 1-minute klines)")
 
 
-def run_sim(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; returns 0."""
     return asyncio.run(_serve(args))
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()] \
-        if args.symbols else None
+    symbols = symbols_of(args.symbols, "--symbols") if args.symbols else None
     sim = SimExchange(symbols, rate=args.rate, seed=args.seed, host=args.host, port=args.port,
                       replay=args.replay, speed=args.speed, ping_interval=args.ping_interval,
                       retention_s=args.retention, universe=args.universe,
@@ -86,14 +81,3 @@ async def _serve(args: argparse.Namespace) -> int:
           f"({sim.stats['published_market']} MARKET)", flush=True)
     return 0
 
-
-def main(argv=None) -> int:
-    """``python -m qdash.sim.cli`` (the same as ``qdash sim``)."""
-    parser = argparse.ArgumentParser(prog="qdash sim", description=__doc__.split("\n\n")[0])
-    add_sim_arguments(parser)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return run_sim(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

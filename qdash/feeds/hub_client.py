@@ -33,6 +33,7 @@ import orjson
 import websockets
 from websockets.asyncio.client import connect
 
+from ..config import Settings
 from ..errors import QdashError
 from ..model import normalize_symbol, tick_frame
 from .base import TickFeed
@@ -47,7 +48,7 @@ MAX_MESSAGE = 2**27
 def server_url(url: str | None = None, env: dict | None = None) -> str:
     """The qdash server's HTTP base URL (ending in ``/``), found as the module docstring says."""
     env = os.environ if env is None else env
-    found = url or env.get("QDASH_SERVER_URL")
+    found = url or Settings.from_env(env).server_url
     if not found and env.get("VOILA_APP_PORT"):
         path = env.get("VOILA_SERVER_URL") or env.get("VOILA_BASE_URL") or "/"
         found = f"http://127.0.0.1:{env['VOILA_APP_PORT']}/{path.strip('/')}"
@@ -76,7 +77,7 @@ class Hub(TickFeed):
         super().__init__(name="Hub")
         self._symbols = None if symbols is None else [normalize_symbol(s) for s in symbols]
         self.base_url = server_url(url)
-        self.token = token or os.environ.get("QDASH_TOKEN")
+        self.token = token or Settings.from_env().token
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
         self.open_timeout = open_timeout
         self.counters: collections.Counter = collections.Counter()

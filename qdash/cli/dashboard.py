@@ -1,0 +1,112 @@
+"""``qdash dashboard``: the published Voila app with the tick server beside it, until Ctrl-C.
+
+The app is :class:`qdash.server.voila_app.QdashVoila` serving ``dashboards/pairs.ipynb``, which
+builds :meth:`qdash.ui.Dashboard.from_env`: the options below reach the dashboard kernels as
+``QDASH_*`` environment variables (:meth:`qdash.config.Settings.export`; kernels inherit the
+server's environment). ``qdash demo`` (:mod:`qdash.cli.demo`) is the same app on the simulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..config import Settings
+from ..errors import QdashError
+from .options import (
+    BY_SOURCE,
+    SIMULATOR,
+    add_db,
+    add_listen,
+    add_symbols,
+    add_timeframe,
+    add_token,
+    symbols_of,
+)
+
+DEMO_TIMEFRAME = "1h"
+DEMO_WINDOW = 168
+"""The demo opens on hourly bars with a week's windows (β, z-score, correlation), from history at
+first paint: what every estimator needs to agree on the simulated pair. Measured on the demo pair
+(ETHUSDT/BTCUSDT, seed 7), the spread of the five βs over their median: 70% at 1s bars and
+30-bar windows, 28% at 1m/1,440, 1% at 15m/672 and at 1h/168 — short windows measure noise
+(errors in x bias every regression towards 0). ``--timeframe 1s`` shows the fast stream."""
+NOTEBOOK = Path(__file__).resolve().parents[2] / "dashboards" / "pairs.ipynb"
+SOURCES = ("binance", "sim", "hub", "store")
+
+
+def add_app_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
+    """The options of ``qdash dashboard`` (``demo``: of ``qdash demo``)."""
+    add_listen(p, 8866)
+    add_db(p, store=SIMULATOR if demo else BY_SOURCE)
+    add_symbols(p, "BTCUSDT,ETHUSDT,SOLUSDT" if demo else "BTCUSDT,ETHUSDT")
+    p.add_argument("--pair", default=None, help="Y,X of the pair (default: 2nd,1st symbol)")
+    add_timeframe(p, DEMO_TIMEFRAME if demo else "1s")
+    add_token(p)
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    window = DEMO_WINDOW if demo else f"120; --source sim: {DEMO_WINDOW}"
+    p.add_argument("--window", type=int, default=None,
+                   help="rolling window in bars for β, z-score and correlation (default: "
+                        f"$QDASH_WINDOW, else {window})")
+    if demo:
+        p.add_argument("--rate", type=float, default=300.0,
+                       help="simulated trades per second, all symbols (default 300)")
+        p.add_argument("--seed", type=int, default=7, help="simulator seed")
+    else:
+        p.add_argument("--source", choices=SOURCES, default="binance",
+                       help="where live ticks come from (default binance)")
+        p.add_argument("--sim-url", default=None,
+                       help="base URL of a running `qdash sim` (http://host:port) for --source sim")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_app_arguments(p, demo=False)
+
+
+def voila_argv(args: argparse.Namespace, *, simulated: bool) -> list[str]:
+    """The app's command line; ``simulated``: its store defaults to the simulator's own."""
+    from ..store import resolve_db_path
+
+    argv = [str(NOTEBOOK), f"--port={args.port}", f"--Voila.ip={args.host}"]
+    if not args.verbose:  # the app prints its one start-up line itself
+        argv.append("--Voila.log_level=WARN")
+    if args.no_browser:
+        argv.append("--no-browser")
+    if args.db or simulated:   # the simulator's trades go to their own store by default
+        argv.append(f"--QdashVoila.qdash_db={resolve_db_path(args.db, simulated=simulated)}")
+    if args.token:
+        argv.append(f"--QdashVoila.qdash_token={args.token}")
+    return argv
+
+
+def export_settings(args: argparse.Namespace, source: str, sim_url: str | None = None) -> None:
+    """Hand the options to the dashboard kernels through the environment. ``sim_url``: a running
+    simulator's HTTP base URL (its WebSocket URL is the same with ``ws``)."""
+    pair = tuple(symbols_of(args.pair, "--pair")) if args.pair else None
+    if pair is not None and len(pair) != 2:
+        raise QdashError(f"--pair {args.pair}: expected two symbols, Y,X (e.g. ETHUSDT,BTCUSDT)")
+    window = args.window
+    if window is None and source == "sim":  # the demo (see DEMO_WINDOW)
+        window = Settings.from_env().window or DEMO_WINDOW
+    Settings(source=source, symbols=tuple(symbols_of(args.symbols, "--symbols")),
+             timeframe=args.timeframe, window=window, pair=pair, sim_rest_url=sim_url,
+             sim_ws_url=sim_url.replace("http", "ws", 1) if sim_url else None).export()
+
+
+def launch(argv: list[str]) -> int:
+    """Serve the Voila app until Ctrl-C; returns 0."""
+    from ..server.voila_app import QdashVoila
+
+    QdashVoila.launch_instance(argv=argv)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve the dashboard app until Ctrl-C (``--source store`` needs an existing store)."""
+    if args.source == "store":
+        from ..store import Store
+
+        Store(args.db, readonly=True).close()  # StoreError "no store at PATH" if there is none
+    sim_url = args.sim_url.rstrip("/") if args.source == "sim" and args.sim_url else None
+    export_settings(args, args.source, sim_url)
+    return launch(voila_argv(args, simulated=args.source == "sim"))
