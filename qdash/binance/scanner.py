@@ -21,6 +21,11 @@ from numba import njit
 # errors, line numbers) are those of the orjson path by construction.
 
 _K_E, _K_S, _K_T_ID, _K_A, _K_P, _K_Q, _K_TIME, _K_M, _K_X, _K_STREAM, _K_DATA = range(11)
+# the slot of each one-letter key, by its byte (-1: a key the decoder ignores)
+_ONE_LETTER_KEY = np.full(256, -1, np.int64)
+for _letter, _slot in zip("estapqTmX", (_K_E, _K_S, _K_T_ID, _K_A, _K_P, _K_Q, _K_TIME, _K_M,
+                                        _K_X), strict=True):
+    _ONE_LETTER_KEY[ord(_letter)] = _slot
 _N_KEYS = 11
 _V_STR, _V_NUM, _V_TRUE, _V_FALSE, _V_NULL, _V_OBJ = range(1, 7)
 _POW10 = np.array([10.0 ** k for k in range(23)])  # exact: every 10**k, k <= 22, is a double
@@ -104,26 +109,7 @@ def _key_slot(buf, ks, ke):
     """Slot of the key ``buf[ks:ke]`` (without quotes), or -1 for a key the decoder ignores."""
     n = ke - ks
     if n == 1:
-        c = buf[ks]
-        if c == 101:
-            return _K_E
-        if c == 115:
-            return _K_S
-        if c == 116:
-            return _K_T_ID
-        if c == 97:
-            return _K_A
-        if c == 112:
-            return _K_P
-        if c == 113:
-            return _K_Q
-        if c == 84:
-            return _K_TIME
-        if c == 109:
-            return _K_M
-        if c == 88:
-            return _K_X
-        return -1
+        return _ONE_LETTER_KEY[buf[ks]]
     if n == 6 and (buf[ks] == 115 and buf[ks + 1] == 116 and buf[ks + 2] == 114
                    and buf[ks + 3] == 101 and buf[ks + 4] == 97 and buf[ks + 5] == 109):
         return _K_STREAM
@@ -315,18 +301,13 @@ def scan_frames(buf, starts, ends):
     2 other, spelled by ``x_start``/``x_end``), and for skipped frames the event type's span in
     ``x_start``/``x_end``; then the number of distinct symbols."""
     n = len(starts)
-    kind = np.zeros(n, dtype=np.int8)
-    ts = np.zeros(n, dtype=np.int64)
-    tid = np.zeros(n, dtype=np.int64)
-    price = np.zeros(n, dtype=np.float64)
-    qty = np.zeros(n, dtype=np.float64)
-    side = np.zeros(n, dtype=np.int8)
-    sym = np.zeros(n, dtype=np.int64)
-    xcode = np.zeros(n, dtype=np.int8)
-    x_start = np.zeros(n, dtype=np.int64)
-    x_end = np.zeros(n, dtype=np.int64)
-    sym_start = np.zeros(_MAX_SYMBOLS, dtype=np.int64)
-    sym_end = np.zeros(_MAX_SYMBOLS, dtype=np.int64)
+    codes = np.zeros((3, n), dtype=np.int8)
+    kind, side, xcode = codes[0], codes[1], codes[2]
+    ints = np.zeros((5, n), dtype=np.int64)
+    ts, tid, sym, x_start, x_end = ints[0], ints[1], ints[2], ints[3], ints[4]
+    price, qty = np.zeros(n, dtype=np.float64), np.zeros(n, dtype=np.float64)
+    sym_spans = np.zeros((2, _MAX_SYMBOLS), dtype=np.int64)
+    sym_start, sym_end = sym_spans[0], sym_spans[1]
     sym_hash = np.zeros(_MAX_SYMBOLS, dtype=np.uint64)
     n_sym = 0
     slots = np.zeros((2, _N_KEYS, 3), dtype=np.int64)
