@@ -46,7 +46,7 @@ def kernel(sim, tmp_path_factory):
     kc.start_channels()
     kc.wait_for_ready(timeout=60)
     run_in_kernel(kc, f"""
-from qdash.ui import Dashboard
+from qdash.app import Dashboard
 dashboard = Dashboard(source="sim", symbols=["BTCUSDT", "ETHUSDT", "SOLUSDT"], window=10,
                       db={str(db)!r}, sim_ws_url={ws!r}, sim_rest_url={rest!r}).show().start()
 """, timeout=120)

@@ -1,5 +1,2 @@
-"""The dashboard: ipywidgets controls and Bokeh plots over the programmatic API."""
-
-from .dashboard import Dashboard
-
-__all__ = ["Dashboard"]
+"""The `qdash dashboard` and `qdash demo` commands (:mod:`.app`); the dashboard itself is
+:mod:`qdash.app`."""
