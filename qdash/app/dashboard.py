@@ -57,6 +57,11 @@ LEVEL_COLORS = {"info": "#555", "ok": "#1b7f3b", "warn": "#b36b00", "error": "#c
 RESTART_SETTINGS = ("source", "y", "x", "timeframe", "window", "method")
 
 
+def _monitor_attr(name: str, doc: str) -> property:
+    """A read-only attribute of the dashboard's monitor, on the dashboard."""
+    return property(lambda self: getattr(self.monitor, name), doc=doc)
+
+
 class Dashboard:
     """Live pair dashboard. Parameters are the controls' initial values (see
     :class:`~qdash.app.monitor.PairMonitor`; ``fps``: frames per second of the render loop).
@@ -114,34 +119,14 @@ class Dashboard:
         return cls(**kw)
 
     # --- the monitor's state, for cells ---------------------------------------------------------
-    @property
-    def y(self) -> str:
-        return self.monitor.y
-
-    @property
-    def x(self) -> str:
-        return self.monitor.x
-
-    @property
-    def symbols(self) -> list[str]:
-        return self.monitor.symbols
-
-    @property
-    def session(self):
-        """The live :class:`~qdash.live.LiveSession` (None when not live)."""
-        return self.monitor.session
-
-    @property
-    def store(self):
-        return self.monitor.store
-
-    @property
-    def alerts(self):
-        return self.monitor.alerts
-
-    @property
-    def last_backtest(self):
-        return self.monitor.last_backtest
+    y = _monitor_attr("y", "The pair's dependent leg.")
+    x = _monitor_attr("x", "The pair's independent leg.")
+    symbols = _monitor_attr("symbols", "The watched symbols.")
+    session = _monitor_attr("session", "The live :class:`~qdash.live.LiveSession` (None when "
+                                       "not live).")
+    last_backtest = _monitor_attr("last_backtest", "The last backtest's result.")
+    store = _monitor_attr("store", "The store of the current source.")
+    alerts = _monitor_attr("alerts", "The :class:`~qdash.alerts.AlertManager`.")
 
     # --- the tabs after the first: built when first opened (or used from code) ------------------
     # A page's widget manager fetches and creates every widget of the kernel before it shows
@@ -417,7 +402,7 @@ class Dashboard:
     def _render_alerts(self) -> None:
         """The firing history (when the alerts tab exists) and the newest firing, in the status
         line."""
-        recent = list(self.alerts.recent)
+        recent = list(self.monitor.alerts.recent)
         if self._alerts_seen == len(recent):
             return
         self._alerts_seen = len(recent)
