@@ -61,8 +61,9 @@ def test_no_feed_is_probed_with_getattr_outside_the_feeds_package():
     assert _feed_probes(ast.parse("getattr(self.feed, 'rest_url', None)"))  # the check works
 
 
-def test_the_monitor_imports_no_widget_library():
+def test_the_monitor_imports_no_widget_or_plot_library():
     code = ("import sys\nimport qdash.app.monitor\nimport qdash.app\nqdash.app.PairMonitor\n"
             "assert 'ipywidgets' not in sys.modules, 'ipywidgets imported'\n"
+            "assert 'bokeh' not in sys.modules, 'bokeh imported'\n"
             "import qdash.app.dashboard\nassert 'ipywidgets' in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -113,8 +113,8 @@ def test_a_whole_state_request_returns_a_snapshot_with_the_current_data(kernel):
     kc = kernel
     info = json.loads(run_in_kernel(kc, """
 import json
-print(json.dumps({"comm": dashboard.charts.market_view.comm.comm_id, "pair": dashboard.figures.pair.id,
-                  "t": dashboard.figures.pair.data["t"]}))
+print(json.dumps({"comm": dashboard.charts.market_view.comm.comm_id,
+                  "pair": dashboard.figures.pair.id, "t": dashboard.figures.pair.data["t"]}))
 """))
     msg = kc.session.msg("comm_msg", {"comm_id": info["comm"], "data": {"method": "request_state"}})
     kc.shell_channel.send(msg)

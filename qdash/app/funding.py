@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 from ..periodic import PeriodicTask
-from .render import funding_rows
 
 FUNDING_EVERY_S = 5.0
 PREMIUM_INDEX_PATH = "/fapi/v1/premiumIndex"
@@ -50,14 +49,3 @@ class FundingPoller:
             self.error = None
         except Exception as e:  # shown in the table; the next poll tries again
             self.error = f"{type(e).__name__}: {e}"
-
-    def rows(self, now_ms: int) -> list[tuple[str, str]]:
-        """The stats table's funding rows (none before :meth:`start`)."""
-        import html
-
-        if self.premium is None:
-            return []
-        rows = funding_rows(self.premium, now_ms)
-        if self.error:
-            rows.append(("funding", f"not available: {html.escape(self.error)}"))
-        return rows

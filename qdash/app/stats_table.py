@@ -10,8 +10,9 @@ import pandas as pd
 
 from ..analytics import check_filters, liquidity_stats
 from ..live import LiveSession
+from .funding import FundingPoller
 from .monitor import PairMonitor
-from .render import connection_text, fmt, signal_rows
+from .render import connection_text, fmt, funding_rows, signal_rows
 from .tables import frame_html, table
 
 LIQUIDITY_BARS = 600  # the last bars of each leg the liquidity filters judge
@@ -28,6 +29,16 @@ def liquidity_rows(s: LiveSession, monitor: PairMonitor) -> list[tuple[str, str]
     passed = check_filters(legs[monitor.y], legs[monitor.x], **monitor.filters)
     return [(f"filter {k}", "pass" if ok else "<b style='color:#c62828'>FAIL</b>")
             for k, ok in passed.items()]
+
+
+def funding_status_rows(funding: FundingPoller, now_ms: int) -> list[tuple[str, str]]:
+    """Each leg's funding rows, and why the last poll failed (none before the poll started)."""
+    if funding.premium is None:
+        return []
+    rows = funding_rows(funding.premium, now_ms)
+    if funding.error:
+        rows.append(("funding", f"not available: {html.escape(funding.error)}"))
+    return rows
 
 
 def stats_html(s: LiveSession, m: dict, monitor: PairMonitor, *, comm_messages: int,
@@ -53,7 +64,7 @@ def stats_html(s: LiveSession, m: dict, monitor: PairMonitor, *, comm_messages: 
          f"{fmt(m['liquidity_y'], 2)} / {fmt(m['liquidity_x'], 2)} / "
          f"{fmt(m['liquidity_pair'], 2)}"),
         *liquidity_rows(s, monitor),
-        *monitor.funding.rows(int(time.time() * 1000)),
+        *funding_status_rows(monitor.funding, int(time.time() * 1000)),
     ]
     for sym in monitor.watched():
         st = per.get(sym, {})
