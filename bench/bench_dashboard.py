@@ -134,7 +134,7 @@ FLOOR_NOTEBOOK = {
                    "from bokeh.io import output_notebook\n",
                    "from bokeh.plotting import figure\n",
                    "from qdash.server.bokehjs import page_has_bokehjs\n",
-                   "from qdash.ui.bokeh_widget import FrameBokehModel, bokeh_resources\n",
+                   "from qdash.app.bokeh_widget import FrameBokehModel, bokeh_resources\n",
                    "if not page_has_bokehjs():  # as Dashboard.show\n",
                    "    output_notebook(resources=bokeh_resources(), hide_banner=True)\n",
                    "p = figure(height=200, width=600)\n",

@@ -39,6 +39,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -46,6 +47,10 @@ from .analytics import PairAnalytics, PairConfig, PairState, compute_refresh
 from .bars import BarBuilder, BarUpdate, empty_bars, stored_candles
 from .errors import QdashError
 from .model import timeframe_ms
+from .periodic import PeriodicTask
+
+if TYPE_CHECKING:
+    from .feeds.base import TickFeed
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +111,7 @@ class LiveSession:
     on its own).
     """
 
-    def __init__(self, feed, *, y: str, x: str, symbols: list[str] | None = None,
+    def __init__(self, feed: TickFeed, *, y: str, x: str, symbols: list[str] | None = None,
                  timeframe: str = "1s", store=None, pair_config: PairConfig | None = None,
                  alerts=None, refresh_every_s: float = 5.0, tolerance_ms: int | None = None,
                  warm_start_bars: int = 3_000, bootstrap: bool = True,
@@ -128,7 +133,7 @@ class LiveSession:
                          for s in self.symbols}
         self.candles = {s: CandleLog() for s in self.symbols}
         self.state = PairState(self.pair_config, self.tf_ms)
-        self.rest_url = rest_url or getattr(feed, "rest_url", None)
+        self.rest_url = rest_url or feed.rest_url
         self.bootstrap_bars = bootstrap_bars
         self.on_status = on_status
         self.clock = clock or (lambda: int(time.time() * 1000))
@@ -152,6 +157,8 @@ class LiveSession:
         self._tasks: list[asyncio.Task] = []
         self._remove_callback = None
         self.refresh_error: str | None = None
+        self._refresher = PeriodicTask(self.refresh, refresh_every_s, name="pair refresh",
+                                       delay_first=True)
         self.running = False
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -169,15 +176,14 @@ class LiveSession:
         return self
 
     def _start_stream(self) -> None:
-        loop = asyncio.get_running_loop()
         self._remove_callback = self.feed.on_ticks(self.on_ticks)
         if self.store is not None:
             from .feeds.record import Recorder
             self.recorder = Recorder(self.feed, self.store, resume=not self._resumed).start()
             self._awaiting.update(self.recorder.resumed_from)
         # until every resumed symbol delivered its backfill, bars close only by their own ticks
-        self._await_deadline = time.monotonic() + getattr(self.feed, "max_backfill_wait", 60.0)
-        self._tasks.append(loop.create_task(self._refresh_loop()))
+        self._await_deadline = time.monotonic() + self.feed.max_backfill_wait
+        self._refresher.start()
         if not self.feed.running:
             self.feed.start()
         self.ready.set()
@@ -203,6 +209,7 @@ class LiveSession:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self._refresher.wait_stopped()
 
     # --- history ------------------------------------------------------------------------------
     def _status(self, text: str, level: str = "info") -> None:
@@ -248,8 +255,8 @@ class LiveSession:
         try:
             hist = bootstrap_history(
                 self.symbols, self.tf_ms, n, self.store, client,
-                stream=getattr(self.feed, "stream", "trade"),
-                resume_horizon_s=getattr(self.feed, "resume_horizon", None), progress=progress,
+                stream=self.feed.stream,
+                resume_horizon_s=self.feed.resume_horizon, progress=progress,
                 now_ms=self.clock())
         finally:
             client.close()
@@ -276,7 +283,7 @@ class LiveSession:
             self._next_pair_t = self.state._t + self.tf_ms
         elif hist.source:
             self._next_pair_t = hist.seam_ms
-        if hist.resume and hasattr(self.feed, "resume") and not self.feed.running:
+        if hist.resume and self.feed.resumable and not self.feed.running:
             self._resume_feed(hist.resume)
 
     def _resume_feed(self, seam: dict[str, tuple[int, int]]) -> None:
@@ -284,9 +291,9 @@ class LiveSession:
         and within the feed's horizon (so the recording keeps no hole either)."""
         from .feeds.record import stored_positions
 
-        horizon = getattr(self.feed, "resume_horizon", None)
+        horizon = self.feed.resume_horizon
         now = self.clock()
-        stored = stored_positions(self.store, list(seam), getattr(self.feed, "source", ""))
+        stored = stored_positions(self.store, list(seam), self.feed.source)
         positions = {}
         for s, pos in seam.items():
             old = stored.get(s)
@@ -379,11 +386,6 @@ class LiveSession:
         if updated and self.alerts is not None:
             metrics = self.metrics()
             self.alerts.update(f"{self.y}/{self.x}", metrics, metrics["ts_ms"])
-
-    async def _refresh_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.refresh_every_s)
-            await self.refresh()
 
     async def refresh(self) -> bool:
         """Recompute the expensive statistics now, in a thread. False while too few bars."""

@@ -7,7 +7,7 @@ from bokeh.core.json_encoder import serialize_json
 from bokeh.models import ColumnDataSource
 from bokeh.plotting import figure
 
-from qdash.ui.bokeh_widget import FrameBokehModel
+from qdash.app.bokeh_widget import FrameBokehModel
 
 
 def _docs(bundle: dict) -> dict:

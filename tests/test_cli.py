@@ -99,7 +99,7 @@ def test_load_then_the_dashboard_kernel_finds_the_same_default_store(tmp_path):
     info = _run("info", cwd=tmp_path, env=env)
     assert info.returncode == 0 and f"store: {store}" in info.stdout and "ETHUSDT" in info.stdout
     kernel = subprocess.run(
-        [sys.executable, "-c", "from qdash.ui import Dashboard\n"
+        [sys.executable, "-c", "from qdash.app import Dashboard\n"
          "from qdash.bars import stored_candles\n"
          "d = Dashboard.from_env(source='store')\n"
          "print(d.store.path, len(stored_candles(d.store, 'ETHUSDT', '1m')))"],

@@ -184,11 +184,9 @@ def test_symbol_lists_parse_one_way():
 
 
 def test_qdash_settings_are_named_only_in_the_config_module():
-    """Every ``QDASH_*`` variable is read and written through :class:`qdash.config.Settings`
-    (the store and the dashboard are converted by their own changes)."""
-    pending = {"qdash/store.py", "qdash/ui/dashboard.py"}
+    """Every ``QDASH_*`` variable is read and written through :class:`qdash.config.Settings`."""
     hits = sorted(str(p.relative_to(REPO)) for p in (REPO / "qdash").rglob("*.py")
                   if '"QDASH_' in p.read_text())
-    assert [h for h in hits if h not in pending] == ["qdash/config.py"]
+    assert hits == ["qdash/config.py"]
 
 

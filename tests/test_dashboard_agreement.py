@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from conftest import dashboard_ready
 
+from qdash.app import Dashboard
+from qdash.app.render import fmt
 from qdash.sim.server import SimExchange
-from qdash.ui import Dashboard
-from qdash.ui.render import fmt
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ def test_chart_table_alerts_and_backtest_show_one_z_for_every_method(tmp_path, t
                 chart = {t: z for t, z in zip(d.figures.pair.data["t"], d.figures.pair.data["z"])
                          if float(t).is_integer()}          # break rows sit at t - 0.5
                 m = d.session.metrics()
-                d._render_stats(d.session)
+                d.render_stats(d.session)
                 table = d.stats.value
                 await d.run_backtest()
                 signals = d.last_backtest.signals

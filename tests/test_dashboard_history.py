@@ -7,8 +7,8 @@ import math
 import pytest
 from conftest import dashboard_ready
 
+from qdash.app import Dashboard
 from qdash.sim.server import SimExchange
-from qdash.ui import Dashboard
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ def test_dashboard_paints_history_first_then_funding_and_a_funded_backtest(tmp_p
             z = [v for v in d.figures.pair.data["z"] if math.isfinite(v)]
             assert len(z) >= 10 and len(d.figures.pair.data["t"]) >= warm
             assert len(d.figures.candles["y"].data["t"]) >= warm
-            d._render_stats(s)
+            d.render_stats(s)
             table = d.stats.value
             m = s.metrics()
             for key in ("zscore", "beta_ols", "beta_huber", "beta_theil_sen", "beta_rolling",
@@ -38,10 +38,10 @@ def test_dashboard_paints_history_first_then_funding_and_a_funded_backtest(tmp_p
             assert "waiting" not in table  # every statistic is shown
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 60
-            while any(v is None for v in d._premium.values()):
+            while any(v is None for v in d.monitor.funding.premium.values()):
                 assert loop.time() < deadline, "funding never arrived"
                 await asyncio.sleep(0.1)
-            d._render_stats(s)
+            d.render_stats(s)
             assert d.stats.value.count("funding rate / next in / mark–index") == 2
             await d.run_backtest()
             panel = d.bt.metrics.value
@@ -72,7 +72,7 @@ def test_the_demo_opens_with_agreeing_estimators_on_its_cointegrated_pair(tmp_pa
                           sim_ws_url=sim.ws_url, sim_rest_url=sim.rest_url)
             d.start()
             await dashboard_ready(d)
-            d._render_stats(d.session)
+            d.render_stats(d.session)
             m, table = d.session.metrics(), d.stats.value
             await d.close()
             return m, table

@@ -46,7 +46,7 @@ def kernel(sim, tmp_path_factory):
     kc.start_channels()
     kc.wait_for_ready(timeout=60)
     run_in_kernel(kc, f"""
-from qdash.ui import Dashboard
+from qdash.app import Dashboard
 dashboard = Dashboard(source="sim", symbols=["BTCUSDT", "ETHUSDT", "SOLUSDT"], window=10,
                       db={str(db)!r}, sim_ws_url={ws!r}, sim_rest_url={rest!r}).show().start()
 """, timeout=120)
@@ -113,8 +113,8 @@ def test_a_whole_state_request_returns_a_snapshot_with_the_current_data(kernel):
     kc = kernel
     info = json.loads(run_in_kernel(kc, """
 import json
-print(json.dumps({"comm": dashboard.market_view.comm.comm_id, "pair": dashboard.figures.pair.id,
-                  "t": dashboard.figures.pair.data["t"]}))
+print(json.dumps({"comm": dashboard.charts.market_view.comm.comm_id,
+                  "pair": dashboard.figures.pair.id, "t": dashboard.figures.pair.data["t"]}))
 """))
     msg = kc.session.msg("comm_msg", {"comm_id": info["comm"], "data": {"method": "request_state"}})
     kc.shell_channel.send(msg)

@@ -10,6 +10,7 @@ import pytest
 from qdash.alerts import AlertManager
 from qdash.analytics import PairConfig
 from qdash.bars import resample
+from qdash.feeds.base import TickFeed
 from qdash.feeds.binance import BinanceFutures
 from qdash.live import CandleLog, LiveSession
 from qdash.sim.server import SimExchange
@@ -97,10 +98,7 @@ def test_live_session_warm_starts_from_stored_history(db_path, warm):
     store.write_ticks(tick_frame("AAAUSDT", t, np.arange(n) + 1, y, 1.0, 0, "test"))
     store.write_ticks(tick_frame("BBBUSDT", t, np.arange(n) + 1, x, 1.0, 0, "test"))
 
-    class NoFeed:
-        running = False
-
-    session = LiveSession(NoFeed(), y="AAAUSDT", x="BBBUSDT", timeframe="1s", store=store,
+    session = LiveSession(TickFeed(), y="AAAUSDT", x="BBBUSDT", timeframe="1s", store=store,
                           pair_config=PairConfig(beta_window=50, z_window=50, corr_window=50))
     assert session.state.bars == n
     assert session.metrics()["beta_ols"] == pytest.approx(1.0, abs=0.05)  # y = 2x: log β 1
@@ -110,11 +108,10 @@ def test_live_session_warm_starts_from_stored_history(db_path, warm):
 def test_a_backfill_is_not_a_tick_rate():
     """Ticks/s counts trades of the last seconds of exchange time: a REST backfill bringing five
     minutes of trades at once (a resumed or bootstrapped session) does not read as 600 ticks/s."""
-    from types import SimpleNamespace
 
     from qdash.model import tick_frame
 
-    session = LiveSession(SimpleNamespace(), y="ETHUSDT", x="BTCUSDT", timeframe="1s",
+    session = LiveSession(TickFeed(), y="ETHUSDT", x="BTCUSDT", timeframe="1s",
                           bootstrap=False)
     t0 = 1_721_347_200_000
     backfill = tick_frame("ETHUSDT", t0 + np.arange(3000) * 100, np.arange(3000), 3400.0, 0.1)

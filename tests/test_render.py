@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from qdash.analytics import return_correlations
-from qdash.ui.render import connection_text, live_point
+from qdash.app.render import connection_text, live_point
 
 
 def test_connection_text_says_host_error_and_retry():
@@ -40,14 +40,14 @@ def test_return_correlations_align_on_open_time_without_carrying():
 
 @pytest.mark.integration  # builds the whole widget tree (Bokeh, ipywidgets): seconds
 def test_editing_the_watch_list_keeps_the_chosen_pair(db_path):
-    from qdash.ui import Dashboard
+    from qdash.app import Dashboard
 
     async def scenario():
         d = Dashboard(source="store", symbols=["BTCUSDT", "ETHUSDT", "SOLUSDT"], y="SOLUSDT",
                       x="ETHUSDT", db=str(db_path))
-        d._set_symbols("BTCUSDT, ETHUSDT, SOLUSDT, XRPUSDT")
+        d.set_symbols("BTCUSDT, ETHUSDT, SOLUSDT, XRPUSDT")
         kept = (d.y, d.x)
-        d._set_symbols("BTCUSDT, XRPUSDT")
+        d.set_symbols("BTCUSDT, XRPUSDT")
         return kept, (d.y, d.x)
 
     kept, replaced = asyncio.run(scenario())
@@ -59,8 +59,8 @@ def test_editing_the_watch_list_keeps_the_chosen_pair(db_path):
 def test_a_new_pair_or_source_reuses_the_views_and_says_what_it_shows(db_path):
     """Changing pair or source empties and relabels the same Bokeh views (no new documents for
     the page to build), and switching to stored data says what it shows, not "stopped"."""
+    from qdash.app import Dashboard
     from qdash.store import Store
-    from qdash.ui import Dashboard
 
     n = 200
     t = pd.date_range("2024-07-01", periods=n, freq="1min", tz="UTC", name="open_time")
@@ -76,7 +76,7 @@ def test_a_new_pair_or_source_reuses_the_views_and_says_what_it_shows(db_path):
     async def scenario():
         d = Dashboard(source="store", symbols=["BTCUSDT", "ETHUSDT", "SOLUSDT"], y="ETHUSDT",
                       x="BTCUSDT", timeframe="1m", window=20, db=str(db_path))
-        views = d._views()
+        views = d.charts.views()
         d.market.source.value = "store"
         d.restart()
         await asyncio.sleep(0.2)
@@ -87,7 +87,7 @@ def test_a_new_pair_or_source_reuses_the_views_and_says_what_it_shows(db_path):
         return d, views, shown_first, status
 
     d, views, shown_first, status = asyncio.run(scenario())
-    assert d._views() == views                                   # the same widgets
+    assert d.charts.views() == views                                   # the same widgets
     assert shown_first == 200 and "stored data: 200 aligned 1m bars" in status
     assert d.figures.candle_figs["y"].title.text == "SOLUSDT candles and volume"
     assert d.figures.normalized.legend.items[0].label.value == "SOLUSDT"

@@ -1,7 +1,7 @@
 """The dashboard's funding rows (a pure function of premiumIndex entries): rate, time to the next
 settlement, mark–index premium; checked on Binance's documented example response."""
 
-from qdash.ui.render import funding_rows
+from qdash.app.render import funding_rows
 
 # the /fapi/v1/premiumIndex example of Binance's USDⓈ-M documentation
 BINANCE_EXAMPLE = {"symbol": "BTCUSDT", "markPrice": "11793.63104562",

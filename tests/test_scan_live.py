@@ -91,7 +91,7 @@ def test_live_scanner_rescans_on_the_first_closed_kline_and_ranks_the_clusters(t
 
 
 def test_scanner_tab_ranks_the_universe_and_opens_a_pair_in_the_monitor(tmp_path):
-    from qdash.ui import Dashboard
+    from qdash.app import Dashboard
 
     async def main():
         async with SimExchange(["BTCUSDT", "ETHUSDT"], rate=100, seed=0, universe=20, port=0,

@@ -7,8 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qdash.errors import QdashError
-from qdash.ui.scan_render import (
+from qdash.app.scan_render import (
     NEG_LOG_CAP,
     TABLE_COLUMNS,
     heat_columns,
@@ -16,6 +15,7 @@ from qdash.ui.scan_render import (
     pair_label,
     table_rows,
 )
+from qdash.errors import QdashError
 
 
 def _frame() -> pd.DataFrame:

@@ -15,12 +15,13 @@ from conftest import AUGUST, JULY, JULY_TRADES
 from qdash.alerts import AlertManager, CallbackSink
 from qdash.analytics import HEDGE_METHODS, PairAnalytics, PairConfig, PairState, compute_signal
 from qdash.analytics.pair_metrics import PAIR_METRICS, RULE_METRICS
+from qdash.app.render import pair_columns, signal_rows
 from qdash.backtest import run
 from qdash.bars import resample
 from qdash.errors import RuleSyntaxError
+from qdash.feeds.base import TickFeed
 from qdash.io import read_ticks
 from qdash.live import LiveSession
-from qdash.ui.render import pair_columns, signal_rows
 
 WINDOWS = {"beta_window": 60, "z_window": 40, "refit_every": 5}
 
@@ -175,7 +176,7 @@ def test_a_leg_is_stale_by_its_last_trade_whatever_the_timeframe(timeframe, tf_m
     """Two legs trading every 10 s (1s bars: 0.5 s) for 40 bars, fed as ticks to a LiveSession:
     the pair is fresh on every timeframe; then y goes quiet and is stale 30 s after its last
     trade."""
-    session = LiveSession(None, y="AAAUSDT", x="BBBUSDT", timeframe=timeframe,
+    session = LiveSession(TickFeed(), y="AAAUSDT", x="BBBUSDT", timeframe=timeframe,
                           pair_config=PairConfig(beta_window=5, z_window=5, corr_window=5,
                                                  window=50, stale_after_s=30))
     rng = np.random.default_rng(0)

@@ -1,7 +1,7 @@
 """``qdash dashboard``: the published Voila app with the tick server beside it, until Ctrl-C.
 
 The app is :class:`qdash.server.voila_app.QdashVoila` serving ``dashboards/pairs.ipynb``, which
-builds :meth:`qdash.ui.Dashboard.from_env`: the options below reach the dashboard kernels as
+builds :meth:`qdash.app.Dashboard.from_env`: the options below reach the dashboard kernels as
 ``QDASH_*`` environment variables (:meth:`qdash.config.Settings.export`; kernels inherit the
 server's environment). ``qdash demo`` (:mod:`qdash.cli.demo`) is the same app on the simulator.
 """

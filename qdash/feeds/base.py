@@ -110,7 +110,24 @@ class TickFeed:
 
     Subclasses implement ``_run_tasks()`` (create their tasks) and ``_shutdown()`` (stop them and
     flush), and call :meth:`_emit` with each batch, on the loop.
+
+    What a consumer (:class:`~qdash.live.LiveSession`, the recorder, the dashboard) reads from
+    any feed is declared here, with the values of a feed that has none of it; a subclass that
+    has more overrides them.
     """
+
+    #: REST base URL of the same exchange (history bootstrap, gap backfill, funding); None: none
+    rest_url: str | None = None
+    #: the tick ``source`` column this feed writes (``binance``, ``sim``; ``""``: as received)
+    source: str = ""
+    #: the exchange stream behind the ticks: ``trade`` or ``aggTrade``
+    stream: str = "trade"
+    #: whether :meth:`resume` can continue each symbol after a stored trade
+    resumable: bool = False
+    #: seconds of outage a resume backfills over REST (None: any)
+    resume_horizon: float | None = None
+    #: seconds a resumed symbol's backfill may take before bars close without it
+    max_backfill_wait: float = 60.0
 
     def __init__(self, name: str = "feed"):
         self.name = name
@@ -200,6 +217,21 @@ class TickFeed:
             except Exception:
                 self.callback_errors += 1
                 log.exception("%s: tick callback %r failed", self.name, fn)
+
+    # --- what consumers read ----------------------------------------------------------------
+    def resume(self, positions, now_ms: int | None = None) -> dict[str, tuple[int, int]]:
+        """Continue each symbol after its stored trade ``{symbol: (trade_id, ts_ms)}`` (only
+        feeds that are :attr:`resumable`); returns the positions taken."""
+        raise QdashError(f"{self.name}: this feed cannot resume after stored trades")
+
+    def stats(self) -> dict:
+        """Live counters (see ``BinanceFutures.stats``); empty for a feed that keeps none."""
+        return {}
+
+    def connection_status(self) -> dict | None:
+        """The connection's ``state``, ``last_error``, ``retry_in_s`` and ``host`` (see
+        ``BinanceFutures.connection_status``); None for a feed without a connection to watch."""
+        return None
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> TickFeed:

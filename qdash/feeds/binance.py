@@ -113,6 +113,8 @@ class BinanceFutures(TickFeed):
     Times in seconds unless named ``_ms``. ``source`` is written in the tick ``source`` column.
     """
 
+    resumable = True
+
     def __init__(self, symbols, *, stream: str = "trade", ws_url: str = DEFAULT_WS_URL,
                  rest_url: str = DEFAULT_REST_URL, source: str = "binance",
                  max_streams: int = MAX_STREAMS_PER_CONNECTION, flush_interval: float = 0.1,

@@ -31,7 +31,7 @@ class Recorder:
     Counters: ``received`` (ticks taken from the feed), ``stored`` (new rows), ``duplicates``
     (rows already in the store), ``writes`` (transactions), ``failed`` (ticks a write could not
     store after retries; logged as errors). With ``resume`` (default) and a feed that can resume
-    (``feed.resume``) and has not started, the feed continues after the stored trades
+    (``feed.resumable``) and has not started, the feed continues after the stored trades
     (``resumed_from``: symbol → (trade id, ts ms)).
     """
 
@@ -42,7 +42,7 @@ class Recorder:
         self.received = self.stored = self.duplicates = self.writes = self.failed = 0
         self.resumed_from: dict[str, tuple[int, int]] = {}
         self._task: asyncio.Task | None = None
-        if resume and hasattr(feed, "resume") and not feed.running:
+        if resume and feed.resumable and not feed.running:
             self.resumed_from = feed.resume(stored_positions(store, feed.symbols, feed.source))
 
     def start(self) -> Recorder:

@@ -8,7 +8,7 @@ start for the output's HTML. The published app's page instead loads the installe
 compiles it while Voila's bundles download, caches it (the URL carries bokeh's version), and
 keeps its compiled code for the next visit. :func:`static_route` serves it; the app exports
 ``$QDASH_PAGE_BOKEHJS`` (:class:`qdash.config.Settings`) so that its kernels
-(:meth:`qdash.ui.Dashboard.show`) skip ``output_notebook``.
+(:meth:`qdash.app.Dashboard.show`) skip ``output_notebook``.
 
 Nothing here imports bokeh: the server finds the package's files without loading it.
 """

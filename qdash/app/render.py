@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..analytics import SignalSpec
-from .plots import PAIR_COLUMNS
+from .plots import DOWN, PAIR_COLUMNS, UP
 
 BAND_K = 2.0  # the spread chart's band: mean ± BAND_K standard deviations of the z window
 
@@ -62,6 +62,49 @@ def pair_columns(rows: pd.DataFrame, metrics: dict, spec: SignalSpec,
             filler = gap_t if k == "t" else np.full(len(breaks), np.nan)
             cols[k] = np.insert(np.asarray(v, dtype=float), breaks, filler)
     return {k: np.asarray(v, dtype=float).tolist() for k, v in cols.items()}
+
+
+def candle_columns(bars: pd.DataFrame, tf_ms: int) -> dict[str, list]:
+    """Columns of a candle view for ``bars`` (open-time index) of ``tf_ms`` ms: each candle
+    drawn at its middle, 80 % of the interval wide, green when it closed at or above its open."""
+    t = bars.index.as_unit("ms").asi8.astype(float)
+    up = bars["close"].to_numpy() >= bars["open"].to_numpy()
+    return {"t": (t + tf_ms / 2).tolist(), "open": bars["open"].tolist(),
+            "high": bars["high"].tolist(), "low": bars["low"].tolist(),
+            "close": bars["close"].tolist(), "volume": bars["volume"].tolist(),
+            "color": np.where(up, UP, DOWN).tolist(), "w": [tf_ms * 0.8] * len(bars)}
+
+
+def heat_columns(corr: pd.DataFrame) -> dict[str, list]:
+    """Columns of the correlation heatmap: one cell per pair of symbols (NaN drawn as 0)."""
+    names = list(corr.columns)
+    a, b, v = [], [], []
+    for i in names:
+        for j in names:
+            a.append(i)
+            b.append(j)
+            v.append(float(corr.loc[i, j]) if math.isfinite(corr.loc[i, j]) else 0.0)
+    return {"a": a, "b": b, "corr": v, "label": [f"{c:.2f}" for c in v]}
+
+
+def equity_columns(equity: pd.Series) -> dict[str, list]:
+    """Columns of the backtest's equity and drawdown view; the drawdown is
+    :func:`qdash.backtest.metrics.drawdown` (a positive fraction of the running peak; the
+    figure hangs it below zero)."""
+    from ..backtest.metrics import drawdown  # the backtest package loads when first used
+
+    return {"t": equity.index.as_unit("ms").asi8.astype(float).tolist(),
+            "equity": equity.tolist(), "drawdown": drawdown(equity).tolist()}
+
+
+def trade_columns(trades: pd.DataFrame) -> dict[str, list]:
+    """Columns of the backtest's entry and exit markers on the z-score chart."""
+    times = pd.concat([trades["entry_time"], trades["exit_time"]])
+    zs = pd.concat([trades["entry_z"], trades["exit_z"]])
+    kinds = ["entry"] * len(trades) + ["exit"] * len(trades)
+    return {"t": (pd.DatetimeIndex(times).as_unit("ms").asi8).astype(float).tolist(),
+            "z": [float(z) if math.isfinite(z) else 0.0 for z in zs],
+            "kind": kinds, "color": ["#d62728" if k == "entry" else "#2ca02c" for k in kinds]}
 
 
 def live_point(preview: dict | None, t_ms: float) -> dict[str, list]:

@@ -2,15 +2,17 @@
 its ranked table (sort, filters, top N), a Bokeh heatmap across symbols, and “open” to show a pair
 in the pair monitor.
 
-What is shown comes from :mod:`qdash.ui.scan_render` (pure); this module only holds widgets and
-wiring. Widget callbacks hop onto the dashboard's loop (``Dashboard._call``); the scan itself runs
-in a worker thread inside the scanner, never on the loop.
+What is shown comes from :mod:`qdash.app.scan_render` (pure); this module only holds widgets and
+wiring. Widget callbacks hop onto the loop through the dispatcher
+(:class:`~qdash.app.dispatch.Dispatcher`); the scan itself runs in a worker thread inside the
+scanner, never on the loop.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Awaitable, Callable
 
 import ipywidgets as w
 from bokeh.models import BasicTicker, ColorBar, ColumnDataSource, LinearColorMapper
@@ -19,6 +21,8 @@ from bokeh.plotting import figure
 from ..errors import QdashError
 from ..scan.live import LiveScanner
 from .bokeh_widget import FrameBokehModel
+from .dispatch import Dispatcher
+from .monitor import PairMonitor
 from .scan_render import HEAT_METRICS, TABLE_COLUMNS, heat_columns, pair_label, table_rows
 
 log = logging.getLogger(__name__)
@@ -41,12 +45,15 @@ def _heat_figure(source: ColumnDataSource):
 
 
 class ScannerPanel:
-    """The scanner tab of ``dashboard`` (a :class:`~qdash.ui.dashboard.Dashboard`); build it with
-    :meth:`attach`. ``start()`` scans the dashboard's source (``sim`` or ``binance``) live."""
+    """The scanner tab of ``monitor``: ``start()`` scans the monitor's source (``sim`` or
+    ``binance``) live. ``open_pair(y, x)`` shows a pair in the pair monitor (a coroutine);
+    ``send(view)`` sends the heatmap's changes to the browser."""
 
-    def __init__(self, dashboard, *, symbols: str = "all", timeframe: str = "5m",
-                 lookback: str = "7d"):
-        self.d = dashboard
+    def __init__(self, monitor: PairMonitor, dispatch: Dispatcher, *,
+                 open_pair: Callable[[str, str], Awaitable[None]],
+                 send: Callable[[FrameBokehModel], None], symbols: str = "all",
+                 timeframe: str = "5m", lookback: str = "7d"):
+        self.monitor, self.open_pair, self.send = monitor, open_pair, send
         self.scanner: LiveScanner | None = None
         self.rows = table_rows(None)
         self.symbols = w.Text(value=symbols, description="universe", style=_DESC,
@@ -80,18 +87,11 @@ class ScannerPanel:
         self.heat = ColumnDataSource({"y": [], "x": [], "value": [], "label": []})
         self.heat_fig, self._mapper = _heat_figure(self.heat)
         self.heat_view = FrameBokehModel(self.heat_fig)
-
-    @classmethod
-    def attach(cls, dashboard, **kw) -> ScannerPanel:
-        """The panel, its widgets wired to ``dashboard``'s loop."""
-        panel = cls(dashboard, **kw)
-        on = dashboard._on
-        on(panel.run, lambda c: panel.start() if c["new"] else panel.stop())
-        for control in (panel.passing, panel.min_liquidity, panel.text, panel.sort_by,
-                        panel.ascending, panel.top, panel.metric):
-            on(control, lambda c: panel.render())
-        dashboard._click(panel.open, panel.open_selected)
-        return panel
+        dispatch.on(self.run, lambda c: self.start() if c["new"] else self.stop())
+        for control in (self.passing, self.min_liquidity, self.text, self.sort_by,
+                        self.ascending, self.top, self.metric):
+            dispatch.on(control, lambda c: self.render())
+        dispatch.click(self.open, self.open_selected)
 
     def widget(self) -> w.Widget:
         return w.VBox([
@@ -103,17 +103,18 @@ class ScannerPanel:
 
     # --- the scanner -------------------------------------------------------------------------
     async def start(self) -> None:
-        """Scan the dashboard's source live (history first, then every closed bar)."""
+        """Scan the monitor's source live (history first, then every closed bar)."""
         await self.stop()
-        source = self.d.market.source.value
+        mon = self.monitor
+        source = mon.source
         if source not in ("sim", "binance"):
             raise QdashError(f"the scanner reads Binance kline streams: pick the simulated "
                              f"exchange or Binance live as source, not {source!r}")
-        feed = await self.d._make_feed(source)   # its endpoints (starts the own simulator)
-        clock = self.d._own_sim.now_ms if self.d._own_sim is not None else None
+        feed = await mon.feeds.make(source, mon.watched())  # its endpoints (starts the own sim)
         self.scanner = LiveScanner(
-            self.symbols.value, store=self.d.store, rest_url=feed.rest_url, ws_url=feed.ws_url,
-            timeframe=self.timeframe.value, lookback=self.lookback.value.strip(), clock=clock,
+            self.symbols.value, store=mon.store, rest_url=feed.rest_url, ws_url=feed.ws_url,
+            timeframe=self.timeframe.value, lookback=self.lookback.value.strip(),
+            clock=mon.feeds.clock,
             on_result=lambda frame: self.render(), on_status=self._say).start()
         self.run.description, self.run.button_style = "stop scanner", "danger"
 
@@ -150,11 +151,11 @@ class ScannerPanel:
         if cols["value"]:
             self._mapper.low, self._mapper.high = min(cols["value"]), max(cols["value"])
         self.heat.data = cols
-        self.d.comm_messages += self.heat_view.flush()
+        self.send(self.heat_view)
 
     def open_selected(self):
-        """Open the selected pair in the pair monitor (the dashboard's :meth:`open_pair`)."""
+        """Open the selected pair in the pair monitor (``open_pair``)."""
         if not self.pairs.value:
             self._say("pick a pair in the list first", "warn")
             return None
-        return self.d.open_pair(*self.pairs.value)
+        return self.open_pair(*self.pairs.value)

@@ -151,6 +151,7 @@ class PairFigures:
         self.drawdown_fig = _time_figure("drawdown", x_range=self.equity_fig.x_range, height=140)
         self.drawdown_fig.varea("t", 0, "drawdown", source=self.equity, fill_color=DOWN,
                                 fill_alpha=0.4)
+        self.drawdown_fig.y_range.flipped = True  # a positive fraction, hanging below zero
         self.reset(y, x, stop=stop)
 
     def sources(self) -> list[ColumnDataSource]:
