@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import dashboard_ready
 
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 from qdash.ui import Dashboard
 from qdash.ui.render import fmt
 

@@ -7,7 +7,7 @@ import math
 import pytest
 from conftest import dashboard_ready
 
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 from qdash.ui import Dashboard
 
 pytestmark = pytest.mark.integration

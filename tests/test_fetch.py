@@ -18,7 +18,7 @@ from qdash.history import FetchError, fetch
 from qdash.history.coverage import missing
 from qdash.history.fetch import best_kline_limit, kline_frame
 from qdash.io import read_ticks
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 from qdash.store import Store
 
 START, END = "2024-07-18 23:57", "2024-07-19 00:06"

@@ -20,7 +20,7 @@ from qdash.feeds.rest import (
     kline_weight,
     request_weight,
 )
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from qdash.analytics import PairConfig
 from qdash.bars import resample
 from qdash.feeds.binance import BinanceFutures
 from qdash.live import CandleLog, LiveSession
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 from qdash.store import Store
 
 

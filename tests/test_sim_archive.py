@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from qdash.sim.archive import HEADERS, parse_path
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 
 START = 1_721_390_000_000  # 2024-07-19T12:53:20Z: 2024-07-18 is the last closed day
 DAY = "2024-07-18"

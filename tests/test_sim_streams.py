@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 
+from qdash.sim.exchange import SimExchange
 from qdash.sim.minutes import MinuteBook, combine
 from qdash.sim.orderbook import SyntheticBook
 from qdash.sim.rest import kline_rows, live_bars
-from qdash.sim.server import SimExchange
 from qdash.sim.streams import (
     book_ticker_event,
     continuous_kline_event,

@@ -19,7 +19,7 @@ import logging
 import signal
 import sys
 
-from .server import SimExchange
+from .exchange import SimExchange
 
 ARCHIVE_HELP = ("Bulk archive: http://HOST:PORT stands for https://data.binance.vision, e.g. "
                 "http://HOST:PORT/data/futures/um/daily/klines/BTCUSDT/1m/"

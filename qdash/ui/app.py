@@ -109,7 +109,7 @@ def _free_port() -> int:
 
 def run_demo(args) -> int:
     """Start the simulated exchange (a child process) and the app pointed at it."""
-    from ..sim.server import DEMO_WEIGHT_LIMIT
+    from ..sim.exchange import DEMO_WEIGHT_LIMIT
 
     port = _free_port()
     sim = subprocess.Popen([sys.executable, "-m", "qdash.sim.cli", "--port", str(port),

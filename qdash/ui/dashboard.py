@@ -403,7 +403,7 @@ class Dashboard:
             from ..feeds.binance import BinanceFutures
             ws, rest = self.sim_ws_url, self.sim_rest_url
             if not ws:
-                from ..sim.server import DEMO_WEIGHT_LIMIT, SimExchange
+                from ..sim.exchange import DEMO_WEIGHT_LIMIT, SimExchange
                 if self._own_sim is None:
                     self._own_sim = SimExchange(symbols, rate=self.sim_rate,
                                                 weight_limit=DEMO_WEIGHT_LIMIT)
