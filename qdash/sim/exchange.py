@@ -57,33 +57,18 @@ from .control import ControlHandler
 from .faults import FaultInjection
 from .ledger import Ledger
 from .limiter import WeightLimiter
-from .market import KNOWN_SYMBOLS, X_MARKET, MarketModel, SymbolSpec, symbol_spec
-from .past import IDS_PER_DAY, Instrument, Past
+from .listing import continue_past, list_instruments, market_model
+from .market import X_MARKET
+from .past import Past
 from .replay import Replay, load_replay
 from .rest import NotFoundHandler, rest_routes
 from .sockets import Connection, Connections, socket_routes
 from .state import MarketState
 from .streams import StreamEngine
 from .trade_frames import agg_trade_frames, trade_frames
-from .universe import (
-    DAY_MS,
-    MIN_TRADES_PER_MINUTE,
-    MINUTE_MS,
-    UniverseSymbol,
-    make_universe,
-    step_size,
-    tick_size,
-)
+from .universe import MINUTE_MS, make_universe
 
 log = logging.getLogger(__name__)
-
-# daily quote volume (USDT) and listing date of the built-in symbols' pasts
-_BUILTIN_VOLUME = {"BTCUSDT": 1.5e10, "ETHUSDT": 8e9, "SOLUSDT": 2e9, "BNBUSDT": 6e8,
-                   "XRPUSDT": 1.5e9}
-_BUILTIN_ONBOARD = {"BTCUSDT": 1569398400000, "ETHUSDT": 1569398400000,
-                    "SOLUSDT": 1600300800000, "BNBUSDT": 1581292800000,
-                    "XRPUSDT": 1578441600000}
-_BUILTIN_CLUSTER = 1000  # cluster id of the built-in group (universe clusters count from 0)
 
 
 def _now_ms() -> int:
@@ -130,44 +115,19 @@ class SimExchange(MarketState, FaultInjection):
         if ticks is not None and len(ticks):
             start_ms = int(ticks["ts"].iloc[0])
         self.seed = seed
-        self.model = None
         past_end = (start_ms - int(warmup_s * 1000)) // MINUTE_MS * MINUTE_MS
-        specs = {}
+        self.model, specs = None, {}
         if ticks is None:
-            kw = dict(market_kwargs or {})
-            groups = kw.pop("groups", None) or [builtin]
-            for c in sorted({u.cluster for u in synthetic if u.cluster is not None}):
-                groups.append([u.symbol for u in synthetic if u.cluster == c])
-            total = sum(u.quote_volume_per_day for u in synthetic) or 1.0
-            share = universe_rate_share * sum(KNOWN_SYMBOLS.get(b, (0, 0, 0, 0.3))[3]
-                                              for b in builtin)
-            for u in synthetic:
-                specs[u.symbol] = SymbolSpec(u.symbol, u.base_price, tick_size(u.base_price),
-                                             step_size(u.base_price),
-                                             share * u.quote_volume_per_day / total)
-            kw.setdefault("min_rate", MIN_TRADES_PER_MINUTE / 60.0)  # as dense as the past
-            self.model = MarketModel(self.symbols, rate=rate, seed=seed, start_ms=past_end,
-                                     specs=specs, groups=groups, **kw)
-            for u in synthetic:
-                if u.cluster is not None:
-                    self.model.beta[self.symbols.index(u.symbol)] = u.beta
-        # the past: built-in symbols form one cointegrated cluster with the live model's betas
-        instruments = []
-        for i, sym in enumerate(self.symbols):
-            sp = specs.get(sym) or symbol_spec(sym)
-            u = next((u for u in synthetic if u.symbol == sym), None)
-            if u is None:
-                beta = float(self.model.beta[i]) if self.model is not None else 1.0
-                u = UniverseSymbol(sym, sp.price, _BUILTIN_VOLUME.get(sym, 2e8), _BUILTIN_CLUSTER,
-                                   beta, _BUILTIN_ONBOARD.get(sym, 1609459200000))
-            cap = 0.003 if u.quote_volume_per_day >= 5e9 else 0.0075 if \
-                u.quote_volume_per_day >= 5e8 else 0.02
-            instruments.append(Instrument(u, sp.tick_size, sp.step_size, cap))
-        self.instruments = {i.symbol: i for i in instruments}
-        self.past = Past(instruments, past_end if self.model else start_ms, seed)
+            self.model, specs = market_model(builtin, synthetic, rate=rate, seed=seed,
+                                             start_ms=past_end,
+                                             universe_rate_share=universe_rate_share,
+                                             market_kwargs=market_kwargs)
+        listed = list_instruments(self.symbols, synthetic, specs, self.model)
+        self.instruments = {i.symbol: i for i in listed}
+        self.past = Past(listed, past_end if self.model else start_ms, seed)
         self.start_ms = start_ms
         if self.model is not None:
-            self._continue_past()
+            continue_past(self.model, self.past)
         # Binance drops a client after 10 min without a pong; Tornado caps the timeout at the
         # ping interval, so the default is the interval itself.
         self.ping_interval = ping_interval
@@ -192,21 +152,6 @@ class SimExchange(MarketState, FaultInjection):
             self._advance_to(start_ms, 1000)  # the warm-up: before anyone can connect
         # trades at or after this time (int64 ms) were published live, to connected clients
         self.live_from_ms = int(self.model.t_ms) if self.model is not None else start_ms
-
-    def _continue_past(self) -> None:
-        """Start the live model where the past ends: same price, trade and aggregate ids above
-        every past id."""
-        m = self.model
-        end = self.past.end_ms
-        base = (end // DAY_MS + 1) * IDS_PER_DAY
-        for i, sym in enumerate(self.symbols):
-            bars = self.past.minutes(sym, end - MINUTE_MS, end)
-            if len(bars["close"]):
-                m.log_p0[i] = np.log(bars["close"][-1]) - m.spread[i]
-        m.size_median = 2_000.0 / np.exp(m.log_p0)
-        m.last_log_price = m.log_prices()
-        m.next_id = base + np.arange(len(self.symbols), dtype=np.int64) * IDS_PER_DAY
-        m.next_agg = m.next_id.copy()
 
     # --- market state (REST and streams) ----------------------------------------------------
     def now_ms(self) -> int:

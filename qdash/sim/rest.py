@@ -508,28 +508,18 @@ class OpenInterestHandler(RestHandler):
 
 
 def rest_routes(sim: ExchangeContext) -> list:
-    """Tornado routes of every REST endpoint (the catch-all 404 last)."""
+    """Tornado routes of every REST endpoint (the catch-all 404 is the default handler)."""
     kw = {"sim": sim}
-    k = KlinesHandler
-    return [
-        (r"/fapi/v1/ping", PingHandler, kw),
-        (r"/fapi/v1/time", TimeHandler, kw),
-        (r"/fapi/v1/exchangeInfo", ExchangeInfoHandler, kw),
-        (r"/fapi/v1/aggTrades", AggTradesHandler, kw),
-        (r"/fapi/v1/trades", TradesHandler, kw),
-        (r"/fapi/v1/klines", k, kw),
-        (r"/fapi/v1/continuousKlines", k, kw | {"param": "pair"}),
-        (r"/fapi/v1/markPriceKlines", k, kw | {"kind": "mark"}),
-        (r"/fapi/v1/indexPriceKlines", k, kw | {"kind": "index", "param": "pair"}),
-        (r"/fapi/v1/premiumIndexKlines", k, kw | {"kind": "premium"}),
-        (r"/fapi/v1/premiumIndex", PremiumIndexHandler, kw),
-        (r"/fapi/v1/fundingRate", FundingRateHandler, kw),
-        (r"/fapi/v1/fundingInfo", FundingInfoHandler, kw),
-        (r"/fapi/v1/ticker/24hr", Ticker24hrHandler, kw),
-        (r"/fapi/v1/ticker/price", TickerPriceHandler, kw),
-        (r"/fapi/v2/ticker/price", TickerPriceHandler, kw),
-        (r"/fapi/v1/ticker/bookTicker", BookTickerHandler, kw),
-        (r"/fapi/v1/depth", DepthHandler, kw),
-        (r"/fapi/v1/openInterest", OpenInterestHandler, kw),
-    ]
-
+    plain = {"v1/ping": PingHandler, "v1/time": TimeHandler,
+             "v1/exchangeInfo": ExchangeInfoHandler, "v1/aggTrades": AggTradesHandler,
+             "v1/trades": TradesHandler, "v1/premiumIndex": PremiumIndexHandler,
+             "v1/fundingRate": FundingRateHandler, "v1/fundingInfo": FundingInfoHandler,
+             "v1/ticker/24hr": Ticker24hrHandler, "v1/ticker/price": TickerPriceHandler,
+             "v2/ticker/price": TickerPriceHandler, "v1/ticker/bookTicker": BookTickerHandler,
+             "v1/depth": DepthHandler, "v1/openInterest": OpenInterestHandler}
+    klines = {"v1/klines": {}, "v1/continuousKlines": {"param": "pair"},
+              "v1/markPriceKlines": {"kind": "mark"},
+              "v1/indexPriceKlines": {"kind": "index", "param": "pair"},
+              "v1/premiumIndexKlines": {"kind": "premium"}}
+    return ([(f"/fapi/{path}", handler, kw) for path, handler in plain.items()]
+            + [(f"/fapi/{path}", KlinesHandler, kw | extra) for path, extra in klines.items()])
