@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import tornado.websocket
 
+from .past import Instrument
 from .streams import INVALID_STREAM, StreamEngine, error_reply, parse_stream, stream_route
 
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
@@ -73,8 +74,8 @@ class Connections:
     with the exchange; ``max_age``: seconds a connection may live (Binance: 24 h).
     """
 
-    def __init__(self, instruments, streams: StreamEngine, stats: collections.Counter,
-                 max_age: float):
+    def __init__(self, instruments: dict[str, Instrument], streams: StreamEngine,
+                 stats: collections.Counter, max_age: float):
         self.instruments, self.streams, self.stats = instruments, streams, stats
         self.max_age = max_age
         self.open: set[Connection] = set()
