@@ -31,14 +31,14 @@ from pathlib import Path
 
 from qdash.binance.rest import RestClient
 from qdash.history import fetch
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 from qdash.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 
 SIM = """
 import asyncio, sys
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 n, limit, universe = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 kw = dict(port=0, weight_limit=limit, rate=5)
 if universe:

@@ -62,11 +62,22 @@ def _trade_order(ts: np.ndarray, trade_id: np.ndarray) -> np.ndarray | None:
     return np.lexsort((tie, ts))
 
 
-def _aggregate(open_time: np.ndarray, price: np.ndarray, qty: np.ndarray, side: np.ndarray):
-    """Per-candle aggregates of ticks sorted in trade order; ``open_time`` per tick."""
+def reduce_trades(open_time: np.ndarray, price: np.ndarray, qty: np.ndarray, side: np.ndarray,
+                  *, buy_quote: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray,
+                                                        np.ndarray]:
+    """THE OHLCV reduction: trades in trade order → one candle per run of equal ``open_time``.
+
+    ``open_time``: int64 ms of each trade's candle (non-decreasing); ``side``: 1 buyer is maker,
+    0 taker buy, -1 unknown. Returns (candles, starts, ends): per candle ``open_time``, ``open``,
+    ``high``, ``low``, ``close``, ``volume``, ``trades``, ``buy_volume`` (taker-buy base),
+    ``quote_volume`` (Σ price·qty), ``unknown_side`` (count) and with ``buy_quote``
+    ``buy_quote_volume`` (taker-buy Σ price·qty); ``starts``/``ends`` index each candle's first
+    trade and one past its last.
+    """
     n = len(open_time)
     starts = np.flatnonzero(np.r_[True, open_time[1:] != open_time[:-1]])
     ends = np.r_[starts[1:], n]
+    buy = np.where(side == 0, qty, 0.0)
     agg = {
         "open_time": open_time[starts],
         "open": price[starts],
@@ -75,10 +86,12 @@ def _aggregate(open_time: np.ndarray, price: np.ndarray, qty: np.ndarray, side: 
         "close": price[ends - 1],
         "volume": np.add.reduceat(qty, starts),
         "trades": (ends - starts).astype(np.int64),
-        "buy_volume": np.add.reduceat(np.where(side == 0, qty, 0.0), starts),
+        "buy_volume": np.add.reduceat(buy, starts),
         "quote_volume": np.add.reduceat(price * qty, starts),
         "unknown_side": np.add.reduceat((side < 0).astype(np.int64), starts),
     }
+    if buy_quote:
+        agg["buy_quote_volume"] = np.add.reduceat(buy * price, starts)
     return agg, starts, ends
 
 
@@ -126,7 +139,7 @@ def resample(ticks: pd.DataFrame, timeframe: str | int = "1m", *, fill: bool = F
     order = _trade_order(ts, trade_id)
     if order is not None:
         ts, price, qty, side = ts[order], price[order], qty[order], side[order]
-    agg, _, _ = _aggregate(ts - ts % tf, price, qty, side)
+    agg, _, _ = reduce_trades(ts - ts % tf, price, qty, side)
     bars = _frame(agg)
     return fill_gaps(bars, tf) if fill else bars
 
@@ -276,7 +289,7 @@ class BarBuilder:
         order = _trade_order(ts, tie)
         if order is not None:
             ts, tie, price, qty, side = ts[order], tie[order], price[order], qty[order], side[order]
-        agg, starts, ends = _aggregate(ts - ts % self.tf, price, qty, side)
+        agg, starts, ends = reduce_trades(ts - ts % self.tf, price, qty, side)
         first_key = list(zip(ts[starts].tolist(), tie[starts].tolist()))
         last_key = list(zip(ts[ends - 1].tolist(), tie[ends - 1].tolist()))
         cols = {k: v.tolist() for k, v in agg.items()}

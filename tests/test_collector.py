@@ -34,7 +34,7 @@ class SimThread:
     """``qdash.sim.SimExchange`` on its own loop thread (NA and insurance trades made common)."""
 
     def __init__(self):
-        from qdash.sim.server import SimExchange
+        from qdash.sim.exchange import SimExchange
 
         self.loop = asyncio.new_event_loop()
         self.sim = SimExchange(["BTCUSDT", "ETHUSDT"], rate=400.0, seed=3,

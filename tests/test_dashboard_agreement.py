@@ -12,7 +12,7 @@ from conftest import dashboard_ready
 
 from qdash.app import Dashboard
 from qdash.app.render import fmt
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 
 pytestmark = pytest.mark.integration
 

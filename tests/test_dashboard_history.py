@@ -8,7 +8,7 @@ import pytest
 from conftest import dashboard_ready
 
 from qdash.app import Dashboard
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from qdash.binance.decode import decode_frames
 from qdash.feeds.base import Subscription
 from qdash.feeds.binance import BinanceFutures
 from qdash.model import tick_frame
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import pytest
 
 from qdash.feeds.binance import BinanceFutures
 from qdash.feeds.record import Recorder
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 from qdash.store import Store
 
 pytestmark = pytest.mark.integration

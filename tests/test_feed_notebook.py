@@ -8,7 +8,7 @@ pytestmark = pytest.mark.integration
 CELLS = [
     """
 import asyncio, time
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 from qdash.feeds.binance import BinanceFutures
 sim = await SimExchange(["BTCUSDT", "ETHUSDT"], rate=200, seed=9).start()
 """,

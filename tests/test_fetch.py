@@ -18,7 +18,7 @@ from qdash.binance.schema import kline_frame
 from qdash.cli import main as cli_main
 from qdash.history import FetchError, fetch
 from qdash.io import read_ticks
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 from qdash.store import Store
 
 START, END = "2024-07-18 23:57", "2024-07-19 00:06"

@@ -14,7 +14,7 @@ import pytest
 
 from qdash.binance.limits import kline_weight, request_weight
 from qdash.binance.rest import RestClient, RestError, RestRateLimited, RestUnavailable
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from qdash.bars import resample
 from qdash.feeds.base import TickFeed
 from qdash.feeds.binance import BinanceFutures
 from qdash.live import CandleLog, LiveSession
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 from qdash.store import Store
 
 

@@ -18,8 +18,8 @@ from qdash.binance.rest import RestClient
 from qdash.binance.schema import kline_frame
 from qdash.feeds.binance import BinanceFutures
 from qdash.live import LiveSession
+from qdash.sim.exchange import SimExchange
 from qdash.sim.market import X_MARKET
-from qdash.sim.server import SimExchange
 from qdash.sim.universe import DAY_MS
 from qdash.store import Store
 

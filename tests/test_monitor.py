@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 SESSION = r"""
 import asyncio, math, sys
 from qdash.app.monitor import PairMonitor
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 
 
 async def main(db):

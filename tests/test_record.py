@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from qdash.feeds.record import stored_positions
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 from qdash.store import Store
 
 pytestmark = pytest.mark.integration

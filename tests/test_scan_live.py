@@ -14,7 +14,7 @@ import pytest
 from qdash.binance.rest import RestClient
 from qdash.binance.schema import kline_frame
 from qdash.scan.live import LiveScanner
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 from qdash.store import Store
 
 pytestmark = pytest.mark.integration

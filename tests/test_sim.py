@@ -16,8 +16,8 @@ import websockets
 from statsmodels.tsa.stattools import adfuller, coint
 from websockets.asyncio.client import connect
 
+from qdash.sim.exchange import SimExchange
 from qdash.sim.market import X_INSURANCE, X_MARKET, X_NA, MarketModel
-from qdash.sim.server import SimExchange
 
 pytestmark = pytest.mark.integration
 

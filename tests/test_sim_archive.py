@@ -16,7 +16,7 @@ import pytest
 
 from qdash.binance.schema import ARCHIVE_COLUMNS as HEADERS
 from qdash.sim.archive import parse_path
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 
 START = 1_721_390_000_000  # 2024-07-19T12:53:20Z: 2024-07-18 is the last closed day
 DAY = "2024-07-18"

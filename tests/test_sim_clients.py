@@ -9,7 +9,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 from qdash.sim.universe import DAY_MS, MINUTE_MS
 
 pytestmark = pytest.mark.integration

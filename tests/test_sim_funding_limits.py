@@ -6,9 +6,9 @@ import types
 import numpy as np
 import pytest
 
-import qdash.sim.server as server
+import qdash.sim.limiter as limiter
+from qdash.sim.exchange import SimExchange
 from qdash.sim.past import FUNDING_MS, INTEREST
-from qdash.sim.server import SimExchange
 
 START = 1_721_390_000_000  # 2024-07-19T12:53:20Z
 
@@ -63,25 +63,25 @@ class _Clock:
 
 def test_weight_limit_gives_429_with_retry_after_then_418(monkeypatch):
     clock = _Clock(1_721_390_000.0)  # 20 s into a minute
-    monkeypatch.setattr(server, "time", types.SimpleNamespace(
+    monkeypatch.setattr(limiter, "time", types.SimpleNamespace(
         time=clock.time, monotonic=clock.time, time_ns=lambda: int(clock.time() * 1e9)))
     ex = SimExchange(["BTCUSDT"], weight_limit=50, ban_seconds=120, start_ms=START)
     ip = "10.0.0.1"
     for _ in range(10):
-        assert ex._admit_rest(ip, 5) is None
-    assert ex._weight_used(ip) == 50
-    status, retry, used = ex._admit_rest(ip, 1)
+        assert ex.limiter.admit(ip, 5) is None
+    assert ex.limiter.used(ip) == 50
+    status, retry, used = ex.limiter.admit(ip, 1)
     assert (status, used) == (429, 50) and retry == 41  # to the next minute, rounded up
     clock.t += 5
-    status, retry, used = ex._admit_rest(ip, 1)  # asked again before Retry-After: banned
+    status, retry, used = ex.limiter.admit(ip, 1)  # asked again before Retry-After: banned
     assert (status, retry) == (418, 120)
     clock.t += 60
-    assert ex._admit_rest(ip, 1)[0] == 418
+    assert ex.limiter.admit(ip, 1)[0] == 418
     clock.t += 61  # the ban is over and a new minute has begun
-    assert ex._admit_rest(ip, 1) is None and ex._weight_used(ip) == 1
-    assert ex._admit_rest("10.0.0.2", 50) is None  # the limit is per IP
+    assert ex.limiter.admit(ip, 1) is None and ex.limiter.used(ip) == 1
+    assert ex.limiter.admit("10.0.0.2", 50) is None  # the limit is per IP
     # a new minute resets the weight without any 429 in between
     ex2 = SimExchange(["BTCUSDT"], weight_limit=10, start_ms=START)
-    assert ex2._admit_rest(ip, 10) is None
+    assert ex2.limiter.admit(ip, 10) is None
     clock.t += 60
-    assert ex2._admit_rest(ip, 10) is None
+    assert ex2.limiter.admit(ip, 10) is None

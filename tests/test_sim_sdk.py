@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from qdash.sim.server import SimExchange
+from qdash.sim.exchange import SimExchange
 from qdash.sim.universe import MINUTE_MS
 
 pytestmark = pytest.mark.integration

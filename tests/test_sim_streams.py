@@ -13,10 +13,10 @@ import pytest
 from websockets.asyncio.client import connect
 
 from qdash.binance.schema import kline_rows
+from qdash.sim.exchange import SimExchange
 from qdash.sim.minutes import MinuteBook, combine
 from qdash.sim.orderbook import SyntheticBook
 from qdash.sim.rest import live_bars
-from qdash.sim.server import SimExchange
 from qdash.sim.streams import (
     book_ticker_event,
     continuous_kline_event,

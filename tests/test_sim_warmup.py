@@ -5,8 +5,8 @@ live stream, and it continues the deterministic past without a jump."""
 import numpy as np
 import pytest
 
+from qdash.sim.exchange import SimExchange
 from qdash.sim.past import IDS_PER_DAY
-from qdash.sim.server import SimExchange
 
 START = 1_721_390_000_000  # 2024-07-19 11:53:20 UTC
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]

@@ -47,7 +47,7 @@ class FeedFactory:
         raise QdashError(f"unknown source {source!r}: use sim, binance, hub or store")
 
     async def _start_own_sim(self, symbols: list[str]):
-        from ..sim.server import DEMO_WEIGHT_LIMIT, SimExchange
+        from ..sim.exchange import DEMO_WEIGHT_LIMIT, SimExchange
 
         if self.own_sim is None:
             self.own_sim = SimExchange(symbols, rate=self.sim_rate,

@@ -26,7 +26,7 @@ def _free_port() -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Start the simulated exchange (a child process) and the app pointed at it."""
-    from ..sim.server import DEMO_WEIGHT_LIMIT
+    from ..sim.exchange import DEMO_WEIGHT_LIMIT
 
     port = _free_port()
     sim = subprocess.Popen([sys.executable, "-m", "qdash", "sim", "--port", str(port),

@@ -17,7 +17,7 @@ import argparse
 import asyncio
 import signal
 
-from ..sim.server import SimExchange
+from ..sim.exchange import SimExchange
 from .options import add_listen, add_symbols, symbols_of
 
 ARCHIVE_HELP = ("Bulk archive: http://HOST:PORT stands for https://data.binance.vision, e.g. "

@@ -50,7 +50,7 @@ from ..binance.schema import ARCHIVE_COLUMNS, ARCHIVE_PREFIX, archive_file, klin
 from .universe import DAY_MS, INTERVALS, aggregate_klines, interval_close, interval_open
 
 if TYPE_CHECKING:
-    from .server import SimExchange
+    from .context import ExchangeContext
 
 KLINE_KINDS = {"klines": "trade", "markPriceKlines": "mark", "indexPriceKlines": "index",
                "premiumIndexKlines": "premium"}
@@ -75,7 +75,7 @@ class FileSpec(collections.namedtuple("FileSpec", "freq kind symbol interval per
         return archive_file(self.kind, self.symbol, self.interval, self.period)
 
 
-def parse_path(path: str, sim: SimExchange) -> tuple[FileSpec, bool] | None:
+def parse_path(path: str, sim: ExchangeContext) -> tuple[FileSpec, bool] | None:
     """(file, is_checksum) for an archive path (without the leading ``/``) that exists on the
     simulator, else None."""
     m = _KLINE_RE.match(path)
@@ -110,7 +110,7 @@ def parse_path(path: str, sim: SimExchange) -> tuple[FileSpec, bool] | None:
     return FileSpec(freq, kind, sym, interval, period, lo, hi), checksum is not None
 
 
-def csv_chunks(sim: SimExchange, f: FileSpec):
+def csv_chunks(sim: ExchangeContext, f: FileSpec):
     """The CSV of one archive file (see the module doc) as byte chunks (a day at a time for
     trades, so a monthly file never sits in memory uncompressed)."""
     ins = sim.instruments[f.symbol]
@@ -141,7 +141,7 @@ def csv_chunks(sim: SimExchange, f: FileSpec):
             yield out.getvalue()
 
 
-def build_csv(sim: SimExchange, f: FileSpec) -> str:
+def build_csv(sim: ExchangeContext, f: FileSpec) -> str:
     """The CSV text of one archive file."""
     return b"".join(csv_chunks(sim, f)).decode()
 
@@ -167,7 +167,7 @@ def _decimal(x: np.ndarray, scale: int) -> pa.Array:
     return pa.Array.from_buffers(pa.decimal128(38, scale), len(u), [None, pa.py_buffer(buf)])
 
 
-def _trade_table(sim: SimExchange, kind: str, symbol: str, day: int, pdec: int,
+def _trade_table(sim: ExchangeContext, kind: str, symbol: str, day: int, pdec: int,
                  qdec: int) -> pa.Table:
     if kind == "aggTrades":
         a = sim.past.agg_trades(symbol, day)
@@ -186,7 +186,7 @@ def _trade_table(sim: SimExchange, kind: str, symbol: str, day: int, pdec: int,
                      "is_buyer_maker": t["is_buyer_maker"].to_numpy().astype(bool)})
 
 
-def build_zip(sim: SimExchange, f: FileSpec) -> bytes:
+def build_zip(sim: ExchangeContext, f: FileSpec) -> bytes:
     """The zip of one archive file (deterministic bytes: fixed entry time, deflate)."""
     day = dt.datetime.fromtimestamp(f.hi / 1000, dt.UTC)
     info = zipfile.ZipInfo(f.zip_name[:-4] + ".csv", (day.year, day.month, day.day, 0, 0, 0))
@@ -206,7 +206,7 @@ def checksum_text(data: bytes, name: str) -> str:
 class Archive:
     """Builds and caches archive files for one simulator."""
 
-    def __init__(self, sim: SimExchange):
+    def __init__(self, sim: ExchangeContext):
         self.sim = sim
         self._cache: collections.OrderedDict[FileSpec, bytes] = collections.OrderedDict()
         self._building: dict[FileSpec, asyncio.Future] = {}

@@ -110,5 +110,18 @@ class Ledger:
                              "qty": qty, "first_id": ids[starts], "last_id": ids[ends - 1],
                              "ts": a["ts"][mk][starts], "is_buyer_maker": a["m"][mk][starts]})
 
+    def summary(self, symbols: list[str]) -> dict:
+        """Per symbol: MARKET trade count, first/last id, id sum and total qty (bench checks)."""
+        out = {}
+        for s in symbols:
+            a = self.arrays(s)
+            mk = a["x"] == X_MARKET
+            ids = a["trade_id"][mk]
+            out[s] = {"market": int(mk.sum()), "all": int(len(a["x"])),
+                      "first_id": int(ids[0]) if len(ids) else None,
+                      "last_id": int(ids[-1]) if len(ids) else None,
+                      "id_sum": int(ids.sum()), "qty_sum": float(a["qty"][mk].sum())}
+        return out
+
     def __len__(self) -> int:
         return sum(len(self.arrays(s)["ts"]) for s in self.books)

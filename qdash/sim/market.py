@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .universe import decimals
+
 # X codes used in the generated arrays
 X_MARKET, X_NA, X_INSURANCE = 0, 1, 2
 X_NAMES = ("MARKET", "NA", "INSURANCE_FUND")
@@ -51,18 +53,6 @@ class SymbolSpec:
     tick_size: float
     step_size: float
     weight: float
-
-    @property
-    def price_decimals(self) -> int:
-        return _decimals(self.tick_size)
-
-    @property
-    def qty_decimals(self) -> int:
-        return _decimals(self.step_size)
-
-
-def _decimals(step: float) -> int:
-    return max(0, -int(math.floor(math.log10(step) + 1e-9)))
 
 
 def floored_shares(weights: np.ndarray, floor: float) -> np.ndarray:
@@ -256,9 +246,8 @@ class MarketModel:
         f_price = np.where(f_kind == X_NA, 0.0, f_price)
         qty = np.where(f_kind == X_NA, 0.0, qty)
         # round away float noise so prices print exactly at tick precision
-        dec = self.specs[i].price_decimals
-        f_price = np.round(f_price, dec)
-        qty = np.round(qty, self.specs[i].qty_decimals)
+        f_price = np.round(f_price, decimals(self.specs[i].tick_size))
+        qty = np.round(qty, decimals(self.specs[i].step_size))
         ids = self.next_id[i] + np.arange(nf, dtype=np.int64)
         self.next_id[i] += nf
         market_order = kind == X_MARKET

@@ -2,7 +2,7 @@
 
 The kline and ticker streams read bars from here instead of re-scanning the trade ledger at
 every push: appending a batch costs one pass over the batch, a bar of any interval is an
-aggregate of a slice of minutes. Columns follow :func:`qdash.sim.rest.live_bars` (``open_time``
+aggregate of a slice of minutes. Columns are those of :func:`trade_bars` (``open_time``
 int64 ms UTC, prices and base volumes as floats, ``trades`` int64) plus ``first_id`` and
 ``last_id`` (the MARKET trade ids of the minute). ``retention_ms`` bounds memory: older minutes
 are forgotten, as the ledger forgets old trades.
@@ -12,12 +12,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..bars import reduce_trades
 from .universe import MINUTE_MS
 
 COLUMNS = ("open_time", "open", "high", "low", "close", "volume", "quote_volume", "trades",
            "taker_buy_volume", "taker_buy_quote_volume", "first_id", "last_id")
 _INT = ("open_time", "trades", "first_id", "last_id")
 _SUMS = ("volume", "quote_volume", "trades", "taker_buy_volume", "taker_buy_quote_volume")
+
+
+def trade_bars(open_time: np.ndarray, price: np.ndarray, qty: np.ndarray, m: np.ndarray
+               ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Kline columns (Binance's names, :data:`COLUMNS` without the ids) of MARKET trades in id
+    order, one bar per run of equal ``open_time`` (int64 ms); ``m`` 1 when the buyer was the
+    maker. Reduced by :func:`qdash.bars.reduce_trades`; also returns its ``starts``/``ends``."""
+    agg, starts, ends = reduce_trades(open_time, price, qty, m, buy_quote=True)
+    bars = {k: agg[k] for k in ("open_time", "open", "high", "low", "close", "volume",
+                                "quote_volume", "trades")}
+    bars["taker_buy_volume"] = agg["buy_volume"]
+    bars["taker_buy_quote_volume"] = agg["buy_quote_volume"]
+    return bars, starts, ends
 
 
 class MinuteBook:
@@ -36,22 +50,11 @@ class MinuteBook:
         if len(ts) == 0:
             return
         ts = np.asarray(ts, np.int64)
-        key = ts // MINUTE_MS * MINUTE_MS
-        starts = np.r_[0, np.flatnonzero(np.diff(key)) + 1]
-        ends = np.r_[starts[1:], len(ts)] - 1
-        price = np.asarray(price, np.float64)
-        qty = np.asarray(qty, np.float64)
-        buy = np.where(np.asarray(m) == 0, qty, 0.0)
-        new = {"open_time": key[starts], "open": price[starts],
-               "high": np.maximum.reduceat(price, starts),
-               "low": np.minimum.reduceat(price, starts), "close": price[ends],
-               "volume": np.add.reduceat(qty, starts),
-               "quote_volume": np.add.reduceat(price * qty, starts),
-               "trades": (ends - starts + 1).astype(np.int64),
-               "taker_buy_volume": np.add.reduceat(buy, starts),
-               "taker_buy_quote_volume": np.add.reduceat(buy * price, starts),
-               "first_id": np.asarray(ids, np.int64)[starts],
-               "last_id": np.asarray(ids, np.int64)[ends]}
+        new, starts, ends = trade_bars(ts // MINUTE_MS * MINUTE_MS,
+                                       np.asarray(price, np.float64), np.asarray(qty, np.float64),
+                                       np.asarray(m))
+        new["first_id"] = np.asarray(ids, np.int64)[starts]
+        new["last_id"] = np.asarray(ids, np.int64)[ends - 1]
         c = self._cols
         if self.n and c["open_time"][self.n - 1] == new["open_time"][0]:
             j = self.n - 1

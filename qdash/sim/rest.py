@@ -21,11 +21,12 @@ import tornado.web
 
 from ..binance.schema import kline_rows
 from .market import X_MARKET
+from .minutes import trade_bars
 from .past import FUNDING_MS, IDS_PER_DAY, empty_bars, merge_bars
 from .universe import DAY_MS, INTERVALS, aggregate_klines, interval_close, interval_open
 
 if TYPE_CHECKING:
-    from .server import SimExchange
+    from .context import ExchangeContext
 
 KLINE_INTERVALS = INTERVALS
 DEPTH_LIMITS = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}
@@ -48,7 +49,7 @@ class RestHandler(tornado.web.RequestHandler):
 
     weight = 1
 
-    def initialize(self, sim: SimExchange):
+    def initialize(self, sim: ExchangeContext):
         self.sim = sim
 
     def _reply(self, status: int, body, weight_used: int, retry_after: int | None = None):
@@ -69,11 +70,11 @@ class RestHandler(tornado.web.RequestHandler):
             weight = self.request_weight()
         except ApiError:
             weight = self.weight
-        verdict = sim._admit_rest(ip, weight)
-        if verdict is not None:
-            status, retry, used = verdict
+        refusal = sim.limiter.admit(ip, weight)
+        if refusal is not None:
+            status, retry, used = refusal
             if status == 429:
-                msg = (f"Too many requests; current limit of IP({ip}) is {sim.weight_limit} "
+                msg = (f"Too many requests; current limit of IP({ip}) is {sim.limiter.limit} "
                        "requests per minute. Please use the websocket for live updates to avoid "
                        "polling the API.")
             else:
@@ -83,7 +84,7 @@ class RestHandler(tornado.web.RequestHandler):
             sim.stats[f"rest_{status}"] += 1
             self._reply(status, {"code": -1003, "msg": msg}, used, retry)
             return
-        used = sim._weight_used(ip)
+        used = sim.limiter.used(ip)
         try:
             body = self.respond()
         except ApiError as e:
@@ -166,7 +167,7 @@ class ExchangeInfoHandler(RestHandler):
             "timezone": "UTC", "serverTime": now_ms(), "futuresType": "U_MARGINED",
             "rateLimits": [
                 {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                 "limit": sim.weight_limit},
+                 "limit": sim.limiter.limit},
                 {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1,
                  "limit": 1200},
                 {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
@@ -178,7 +179,7 @@ class ExchangeInfoHandler(RestHandler):
         }
 
 
-def symbol_info(sim: SimExchange, symbol: str) -> dict:
+def symbol_info(sim: ExchangeContext, symbol: str) -> dict:
     """One ``symbols`` entry of exchangeInfo."""
     ins = sim.instruments[symbol]
     pdec, qdec = ins.price_decimals, ins.qty_decimals
@@ -285,20 +286,9 @@ def live_bars(a: dict, interval: str, lo: int, hi: int) -> dict[str, np.ndarray]
     ts = a["ts"][mk]
     key = interval_open(ts, interval) if len(ts) else ts
     sel = (key >= lo) & (key <= hi)
-    ts, key = ts[sel], key[sel]
-    price, qty, m = a["price"][mk][sel], a["qty"][mk][sel], a["m"][mk][sel]
-    if len(ts) == 0:
+    if not sel.any():
         return empty_bars()
-    starts = np.r_[0, np.flatnonzero(np.diff(key)) + 1]
-    ends = np.r_[starts[1:], len(ts)] - 1
-    buy = np.where(m == 0, qty, 0.0)
-    return {"open_time": key[starts], "open": price[starts],
-            "high": np.maximum.reduceat(price, starts), "low": np.minimum.reduceat(price, starts),
-            "close": price[ends], "volume": np.add.reduceat(qty, starts),
-            "quote_volume": np.add.reduceat(price * qty, starts),
-            "trades": np.diff(np.r_[starts, len(ts)]).astype(np.int64),
-            "taker_buy_volume": np.add.reduceat(buy, starts),
-            "taker_buy_quote_volume": np.add.reduceat(buy * price, starts)}
+    return trade_bars(key[sel], a["price"][mk][sel], a["qty"][mk][sel], a["m"][mk][sel])[0]
 
 
 def _step_back(t: int, interval: str, n: int) -> int:
@@ -315,7 +305,7 @@ def _step_forward(t: int, interval: str, n: int) -> int:
     return t + n * (interval_close(0, interval) + 1)
 
 
-def kline_bars(sim: SimExchange, sym: str, interval: str, start: int | None, end: int | None,
+def kline_bars(sim: ExchangeContext, sym: str, interval: str, start: int | None, end: int | None,
                limit: int, kind: str = "trade") -> dict[str, np.ndarray]:
     """Binance's window rules: from ``start`` the first ``limit`` bars (open ≤ end); without
     it the last ``limit`` bars with open ≤ ``end`` (default now)."""
@@ -350,7 +340,7 @@ class KlinesHandler(RestHandler):
     """``/fapi/v1/klines`` and its kinds: ``markPriceKlines`` (symbol), ``indexPriceKlines``
     (pair), ``premiumIndexKlines`` (symbol), ``continuousKlines`` (pair, contractType)."""
 
-    def initialize(self, sim: SimExchange, kind: str = "trade", param: str = "symbol"):
+    def initialize(self, sim: ExchangeContext, kind: str = "trade", param: str = "symbol"):
         self.sim, self.kind, self.param = sim, kind, param
 
     def request_weight(self) -> int:
@@ -387,14 +377,28 @@ def _symbols_arg(h: RestHandler) -> list[str]:
     return [s] if s else list(h.sim.symbols)
 
 
-class PremiumIndexHandler(RestHandler):
+class PerSymbolHandler(RestHandler):
+    """An endpoint answering one entry for ``symbol``, or a list of every symbol's entries
+    without it; ``weights``: (with symbol, without)."""
+
+    weights = (1, 1)
+
+    def entry(self, symbol: str) -> dict:
+        raise NotImplementedError
+
     def request_weight(self) -> int:
-        return 1 if self.get_argument("symbol", "") else 10
+        return self.weights[0] if self.get_argument("symbol", "") else self.weights[1]
 
     def respond(self):
-        syms = _symbols_arg(self)
-        out = [self.sim.premium_index(s) for s in syms]
+        out = [self.entry(s) for s in _symbols_arg(self)]
         return out[0] if self.get_argument("symbol", "") else out
+
+
+class PremiumIndexHandler(PerSymbolHandler):
+    weights = (1, 10)
+
+    def entry(self, symbol: str) -> dict:
+        return self.sim.premium_index(symbol)
 
 
 class FundingRateHandler(RestHandler):
@@ -432,36 +436,28 @@ class FundingInfoHandler(RestHandler):
                 for s, ins in self.sim.instruments.items()]
 
 
-class Ticker24hrHandler(RestHandler):
-    def request_weight(self) -> int:
-        return 1 if self.get_argument("symbol", "") else 40
+class Ticker24hrHandler(PerSymbolHandler):
+    weights = (1, 40)
 
-    def respond(self):
-        out = [self.sim.ticker_24hr(s) for s in _symbols_arg(self)]
-        return out[0] if self.get_argument("symbol", "") else out
+    def entry(self, symbol: str) -> dict:
+        return self.sim.ticker_24hr(symbol)
 
 
-class TickerPriceHandler(RestHandler):
-    def request_weight(self) -> int:
-        return 1 if self.get_argument("symbol", "") else 2
+class TickerPriceHandler(PerSymbolHandler):
+    weights = (1, 2)
 
-    def respond(self):
-        now = self.sim.now_ms()
-        out = []
-        for s in _symbols_arg(self):
-            ins = self.sim.instruments[s]
-            out.append({"symbol": s, "price": f"{self.sim.last_price(s):.{ins.price_decimals}f}",
-                        "time": now})
-        return out[0] if self.get_argument("symbol", "") else out
+    def entry(self, symbol: str) -> dict:
+        ins = self.sim.instruments[symbol]
+        return {"symbol": symbol,
+                "price": f"{self.sim.last_price(symbol):.{ins.price_decimals}f}",
+                "time": self.sim.now_ms()}
 
 
-class BookTickerHandler(RestHandler):
-    def request_weight(self) -> int:
-        return 2 if self.get_argument("symbol", "") else 5
+class BookTickerHandler(PerSymbolHandler):
+    weights = (2, 5)
 
-    def respond(self):
-        out = [self.sim.book_ticker(s) for s in _symbols_arg(self)]
-        return out[0] if self.get_argument("symbol", "") else out
+    def entry(self, symbol: str) -> dict:
+        return self.sim.book_ticker(symbol)
 
 
 class DepthHandler(RestHandler):
@@ -488,29 +484,19 @@ class OpenInterestHandler(RestHandler):
                 "time": self.sim.now_ms()}
 
 
-def rest_routes(sim: SimExchange) -> list:
-    """Tornado routes of every REST endpoint (the catch-all 404 last)."""
+def rest_routes(sim: ExchangeContext) -> list:
+    """Tornado routes of every REST endpoint (the catch-all 404 is the default handler)."""
     kw = {"sim": sim}
-    k = KlinesHandler
-    return [
-        (r"/fapi/v1/ping", PingHandler, kw),
-        (r"/fapi/v1/time", TimeHandler, kw),
-        (r"/fapi/v1/exchangeInfo", ExchangeInfoHandler, kw),
-        (r"/fapi/v1/aggTrades", AggTradesHandler, kw),
-        (r"/fapi/v1/trades", TradesHandler, kw),
-        (r"/fapi/v1/klines", k, kw),
-        (r"/fapi/v1/continuousKlines", k, kw | {"param": "pair"}),
-        (r"/fapi/v1/markPriceKlines", k, kw | {"kind": "mark"}),
-        (r"/fapi/v1/indexPriceKlines", k, kw | {"kind": "index", "param": "pair"}),
-        (r"/fapi/v1/premiumIndexKlines", k, kw | {"kind": "premium"}),
-        (r"/fapi/v1/premiumIndex", PremiumIndexHandler, kw),
-        (r"/fapi/v1/fundingRate", FundingRateHandler, kw),
-        (r"/fapi/v1/fundingInfo", FundingInfoHandler, kw),
-        (r"/fapi/v1/ticker/24hr", Ticker24hrHandler, kw),
-        (r"/fapi/v1/ticker/price", TickerPriceHandler, kw),
-        (r"/fapi/v2/ticker/price", TickerPriceHandler, kw),
-        (r"/fapi/v1/ticker/bookTicker", BookTickerHandler, kw),
-        (r"/fapi/v1/depth", DepthHandler, kw),
-        (r"/fapi/v1/openInterest", OpenInterestHandler, kw),
-    ]
-
+    plain = {"v1/ping": PingHandler, "v1/time": TimeHandler,
+             "v1/exchangeInfo": ExchangeInfoHandler, "v1/aggTrades": AggTradesHandler,
+             "v1/trades": TradesHandler, "v1/premiumIndex": PremiumIndexHandler,
+             "v1/fundingRate": FundingRateHandler, "v1/fundingInfo": FundingInfoHandler,
+             "v1/ticker/24hr": Ticker24hrHandler, "v1/ticker/price": TickerPriceHandler,
+             "v2/ticker/price": TickerPriceHandler, "v1/ticker/bookTicker": BookTickerHandler,
+             "v1/depth": DepthHandler, "v1/openInterest": OpenInterestHandler}
+    klines = {"v1/klines": {}, "v1/continuousKlines": {"param": "pair"},
+              "v1/markPriceKlines": {"kind": "mark"},
+              "v1/indexPriceKlines": {"kind": "index", "param": "pair"},
+              "v1/premiumIndexKlines": {"kind": "premium"}}
+    return ([(f"/fapi/{path}", handler, kw) for path, handler in plain.items()]
+            + [(f"/fapi/{path}", KlinesHandler, kw | extra) for path, extra in klines.items()])

@@ -1,7 +1,7 @@
 """The simulated exchange's derived market state: last price, mark/index/premium, 24 h ticker
 and the order book, as REST answers and stream events need them.
 
-:class:`MarketState` is mixed into :class:`qdash.sim.server.SimExchange`; it reads the
+:class:`MarketState` is mixed into :class:`qdash.sim.exchange.SimExchange`; it reads the
 exchange's past, its live minute books (:mod:`qdash.sim.minutes`), the last MARKET trade of
 each symbol and its synthetic books (:mod:`qdash.sim.orderbook`). Times are int64 ms UTC on the
 exchange clock; prices and sizes print with the symbol's tick and lot decimals.

@@ -6,7 +6,7 @@ Stream names (lower-case symbol ``s``; every kline interval of Binance):
 ==================================  =========  ==================================================
 name                                 route      push
 ==================================  =========  ==================================================
-``s@trade``, ``s@aggTrade``          public,    on every trade (published by the server)
+``s@trade``, ``s@aggTrade``          public,    on every trade (published by the exchange)
                                      market
 ``s@kline_<i>``                      market     250 ms while the forming bar changes; ``x`` true
                                                 once, when the bar closes
@@ -22,7 +22,7 @@ name                                 route      push
 ==================================  =========  ==================================================
 
 Anything else, or an unknown symbol, is not a stream: :func:`parse_stream` returns None and the
-server answers Binance's ``{"error": {"code": 2, "msg": "Invalid request: invalid stream"},
+exchange answers Binance's ``{"error": {"code": 2, "msg": "Invalid request: invalid stream"},
 "id": N}``. The event builders (``*_event``) are pure functions of REST-shaped inputs with
 Binance's field names, order and types (numbers as strings, times and ids as ints); times are
 int64 ms UTC on the exchange clock.
@@ -41,7 +41,7 @@ from .minutes import combine
 from .universe import INTERVALS, interval_close, interval_open
 
 if TYPE_CHECKING:
-    from .server import SimExchange
+    from .context import ExchangeContext
 
 INVALID_STREAM = "Invalid request: invalid stream"
 _IV = "|".join(INTERVALS)
@@ -213,9 +213,9 @@ class _Bar:
 
 class StreamEngine:
     """Computes the events of every subscribed non-trade stream; :meth:`tick` runs on the
-    server's publishing loop (one emitter for all connections and kinds)."""
+    exchange's publishing loop (one emitter for all connections and kinds)."""
 
-    def __init__(self, sim: SimExchange):
+    def __init__(self, sim: ExchangeContext):
         self.sim = sim
         self.active: collections.Counter = collections.Counter()  # name → connections
         self.specs: dict[str, Stream] = {}
@@ -247,7 +247,7 @@ class StreamEngine:
     def clock(self) -> int:
         """Exchange time (ms): the model's clock, or the last replayed trade time."""
         sim = self.sim
-        if sim.model is not None:
+        if not sim.replaying:
             return sim.now_ms()
         last = max((b.last_ts for b in sim.minutes.values()), default=-1)
         return last if last >= 0 else sim.now_ms()

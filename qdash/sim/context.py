@@ -1,0 +1,58 @@
+"""What the simulated exchange's REST, stream and archive handlers may read from it.
+
+The handlers (:mod:`qdash.sim.rest`, :mod:`qdash.sim.streams`, :mod:`qdash.sim.archive`) are
+given an :class:`ExchangeContext` and never import the exchange itself
+(:class:`qdash.sim.exchange.SimExchange` satisfies it). Times are int64 ms UTC on the exchange
+clock; symbols upper case; prices and sizes print with the symbol's tick and lot decimals.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Protocol
+
+from .ledger import Ledger
+from .limiter import WeightLimiter
+from .minutes import MinuteBook
+from .orderbook import SyntheticBook
+from .past import Instrument, Past
+
+
+class ExchangeContext(Protocol):
+    """The exchange as its handlers see it: listings, the past, live trades and market state."""
+
+    symbols: list[str]                    # listed symbols, in listing order
+    instruments: dict[str, Instrument]    # symbol → tick, lot step, funding cap
+    past: Past                            # the deterministic history before the start
+    ledger: Ledger                        # every trade published live
+    minutes: dict[str, MinuteBook]        # symbol → live 1-minute bars of MARKET trades
+    books: dict[str, SyntheticBook]       # symbol → its order book (created on first use)
+    limiter: WeightLimiter                # REST weight per IP
+    stats: collections.Counter            # counters (rest_ok, rest_429, ...)
+
+    @property
+    def replaying(self) -> bool:
+        """True when recorded ticks play instead of the market model."""
+
+    def now_ms(self) -> int:
+        """The exchange clock: the model's time (wall clock for a replay)."""
+
+    def minutes_of(self, symbol: str) -> MinuteBook: ...
+
+    def last_price(self, symbol: str) -> float: ...
+
+    def mark_price(self, symbol: str, t_ms: int | None = None) -> float: ...
+
+    def premium_index(self, symbol: str) -> dict: ...
+
+    def ticker_24hr(self, symbol: str) -> dict: ...
+
+    def order_book(self, symbol: str) -> SyntheticBook: ...
+
+    def format_levels(self, symbol: str, bids, asks) -> tuple[list, list]: ...
+
+    def book_levels(self, symbol: str, book: SyntheticBook, n: int) -> tuple[list, list]: ...
+
+    def depth(self, symbol: str, limit: int) -> dict: ...
+
+    def book_ticker(self, symbol: str) -> dict: ...
