@@ -356,12 +356,17 @@ C_B, C_P, C_R, C_Z, C_T = 0, 1, 2, 3, 4
 N_COUNT = 5
 # signal methods: where the signal's beta comes from
 M_ROLLING, M_KALMAN, M_GIVEN = 0, 1, 2
-# output columns of one bar
-OUT_COLUMNS = ("y", "x", "beta_rolling", "alpha_rolling", "spread_rolling", "beta_kalman",
-               "alpha_kalman", "spread_kalman", "innovation", "innovation_var", "innovation_z",
-               "beta", "alpha", "spread", "zscore_raw", "spread_mean", "spread_std",
-               "corr_prices", "corr_returns", "segment_bar")
-N_OUT = len(OUT_COLUMNS)
+
+PAIR_RECORD = np.dtype([(name, np.float64) for name in (
+    "y", "x", "beta_rolling", "alpha_rolling", "spread_rolling", "beta_kalman", "alpha_kalman",
+    "spread_kalman", "innovation", "innovation_var", "innovation_z", "beta", "alpha", "spread",
+    "zscore_raw", "spread_mean", "spread_std", "corr_prices", "corr_returns", "segment_bar")])
+"""One bar of the pair kernel (:func:`pair_step`): working ``y``, ``x``; the rolling-OLS and
+Kalman fits (β, α, spread; the filter's innovation, its variance and z); the signal's ``beta``,
+``alpha``, ``spread``, ``zscore_raw`` and its z window's ``spread_mean``/``spread_std``; the
+correlations of working prices and of log returns; ``segment_bar`` (0-based bar of the
+segment)."""
+OUT_COLUMNS = PAIR_RECORD.names
 
 
 def buffer_size(wb: int, wc: int, wz: int) -> int:
@@ -389,46 +394,77 @@ def _reset(st, cnt):
     st[S_REF + 1] = np.nan
 
 
-@njit(cache=True)
-def pair_step(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_log, method,
-              given_beta, given_alpha, out, row):
-    """Advance the pair state by one aligned bar of raw closes (py, px); write out[row, :].
-
-    ``new_segment`` restarts every window first (see :func:`gate_step`). ``method`` picks the
-    signal's beta: the rolling OLS (``M_ROLLING``), the Kalman filter (``M_KALMAN``) or
-    ``given_beta``/``given_alpha`` (``M_GIVEN``: Huber, Theil–Sen, fixed; NaN until known)."""
+@njit(cache=True, inline="always")
+def _enter(st, cnt, py, px, new_segment, use_log):
+    """Start the bar: restart every window on ``new_segment``; the working (y, x) values."""
     if new_segment:
         _reset(st, cnt)
     yw = math.log(py) if use_log else py
     xw = math.log(px) if use_log else px
-    o_p = 2 * wb
-    o_r = o_p + 2 * wc
-    o_z = o_r + 2 * wc
     if not math.isfinite(st[S_REF]):
         st[S_REF] = yw
         st[S_REF + 1] = xw
+    return yw, xw
+
+
+@njit(cache=True, inline="always")
+def _rolling_step(st, cnt, buf, wb, yw, xw):
+    """Rolling OLS over the beta window (on values shifted by the segment's first bar)."""
     y0, x0 = st[S_REF], st[S_REF + 1]
-    # rolling OLS over the beta window (on values shifted by the segment's first bar)
     _slide(st, S_MB, buf, 0, wb, cnt[C_B], xw - x0, yw - y0)
     cnt[C_B] += 1
-    b_r, a_r = np.nan, np.nan
-    if st[S_MB] >= wb:
-        b_r, a_r = _ols_from(st, S_MB, True)
-        a_r = a_r + y0 - b_r * x0
-    sp_r = yw - (b_r * xw + a_r)
-    # Kalman filter: starts from the first full beta window's OLS, then one step a bar
+    if st[S_MB] < wb:
+        return np.nan, np.nan
+    b, a = _ols_from(st, S_MB, True)
+    return b, a + y0 - b * x0
+
+
+@njit(cache=True, inline="always")
+def _kalman_step(st, wb, inv_keep, r, yw, xw):
+    """Kalman filter: starts from the first full beta window's OLS, then one step a bar.
+    Returns (beta, alpha, innovation, its variance)."""
     e, s = np.nan, np.nan
     if st[S_KF + 7] > 0.0:
         e, s = _kf_step(st, S_KF, yw, xw, inv_keep)
     elif st[S_MB] >= wb:
-        _kf_init(st, S_KF, st, S_MB, x0, y0, r)
-    b_k, a_k = np.nan, np.nan
+        _kf_init(st, S_KF, st, S_MB, st[S_REF + 1], st[S_REF], r)
     if st[S_KF + 7] > 0.0:
-        b_k = st[S_KF]
-        a_k = st[S_KF + 1] - b_k * st[S_KF + 5]
-    sp_k = yw - (b_k * xw + a_k)
+        b = st[S_KF]
+        return b, st[S_KF + 1] - b * st[S_KF + 5], e, s
+    return np.nan, np.nan, e, s
+
+
+@njit(cache=True, inline="always")
+def _z_step(st, cnt, buf, o_z, wz, sp):
+    """The z window fills once the spread is defined; (z, window mean, window std)."""
+    if not (math.isfinite(sp) or cnt[C_Z] > 0):
+        return np.nan, np.nan, np.nan
+    _slide(st, S_MZ, buf, o_z, wz, cnt[C_Z], sp, sp)
+    cnt[C_Z] += 1
+    if st[S_MZ] < wz:
+        return np.nan, np.nan, np.nan
+    z = _z_from(st, S_MZ, sp, 1.0)
+    if not math.isfinite(z):
+        return z, np.nan, np.nan
+    return z, st[S_MZ + 1], math.sqrt(st[S_MZ + 3] / (st[S_MZ] - 1.0))
+
+
+@njit(cache=True)
+def pair_step(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_log, method,
+              given_beta, given_alpha, out, row):
+    """Advance the pair state by one aligned bar of raw closes (py, px); write ``out[row]``
+    (a :data:`PAIR_RECORD`).
+
+    ``new_segment`` restarts every window first (see :func:`gate_step`). ``method`` picks the
+    signal's beta: the rolling OLS (``M_ROLLING``), the Kalman filter (``M_KALMAN``) or
+    ``given_beta``/``given_alpha`` (``M_GIVEN``: Huber, Theil–Sen, fixed; NaN until known)."""
+    yw, xw = _enter(st, cnt, py, px, new_segment, use_log)
+    b_r, a_r = _rolling_step(st, cnt, buf, wb, yw, xw)
+    b_k, a_k, e, s = _kalman_step(st, wb, inv_keep, r, yw, xw)
     # correlations of prices and of log returns
-    _slide(st, S_MP, buf, o_p, wc, cnt[C_P], xw - x0, yw - y0)
+    o_p = 2 * wb
+    o_r = o_p + 2 * wc
+    _slide(st, S_MP, buf, o_p, wc, cnt[C_P], xw - st[S_REF + 1], yw - st[S_REF])
     cnt[C_P] += 1
     c_p = _corr_from(st, S_MP) if st[S_MP] >= wc else np.nan
     c_r = np.nan
@@ -441,7 +477,6 @@ def pair_step(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_lo
             c_r = _corr_from(st, S_MR)
     st[S_PREV] = py
     st[S_PREV + 1] = px
-    # the signal: its beta, spread and z-score (the z window fills once the spread is defined)
     if method == M_ROLLING:
         b, a = b_r, a_r
     elif method == M_KALMAN:
@@ -449,35 +484,28 @@ def pair_step(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_lo
     else:
         b, a = given_beta, given_alpha
     sp = yw - (b * xw + a)
-    z, z_mean, z_std = np.nan, np.nan, np.nan
-    if math.isfinite(sp) or cnt[C_Z] > 0:
-        _slide(st, S_MZ, buf, o_z, wz, cnt[C_Z], sp, sp)
-        cnt[C_Z] += 1
-        if st[S_MZ] >= wz:
-            z = _z_from(st, S_MZ, sp, 1.0)
-            if math.isfinite(z):
-                z_mean = st[S_MZ + 1]
-                z_std = math.sqrt(st[S_MZ + 3] / (st[S_MZ] - 1.0))
-    out[row, 0] = yw
-    out[row, 1] = xw
-    out[row, 2] = b_r
-    out[row, 3] = a_r
-    out[row, 4] = sp_r
-    out[row, 5] = b_k
-    out[row, 6] = a_k
-    out[row, 7] = sp_k
-    out[row, 8] = e
-    out[row, 9] = s
-    out[row, 10] = e / math.sqrt(s)
-    out[row, 11] = b
-    out[row, 12] = a
-    out[row, 13] = sp
-    out[row, 14] = z
-    out[row, 15] = z_mean
-    out[row, 16] = z_std
-    out[row, 17] = c_p
-    out[row, 18] = c_r
-    out[row, 19] = cnt[C_T]
+    z, z_mean, z_std = _z_step(st, cnt, buf, o_r + 2 * wc, wz, sp)
+    rec = out[row]
+    rec.y = yw
+    rec.x = xw
+    rec.beta_rolling = b_r
+    rec.alpha_rolling = a_r
+    rec.spread_rolling = yw - (b_r * xw + a_r)
+    rec.beta_kalman = b_k
+    rec.alpha_kalman = a_k
+    rec.spread_kalman = yw - (b_k * xw + a_k)
+    rec.innovation = e
+    rec.innovation_var = s
+    rec.innovation_z = e / math.sqrt(s)
+    rec.beta = b
+    rec.alpha = a
+    rec.spread = sp
+    rec.zscore_raw = z
+    rec.spread_mean = z_mean
+    rec.spread_std = z_std
+    rec.corr_prices = c_p
+    rec.corr_returns = c_r
+    rec.segment_bar = cnt[C_T]
     cnt[C_T] += 1
 
 
@@ -506,10 +534,43 @@ def pair_update(t, tf, cy, cx, limit, g, gp, st, cnt, buf, wb, wc, wz, inv_keep,
 @njit(cache=True)
 def pair_run(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_log, method,
              given_beta, given_alpha):
-    """Run :func:`pair_step` over whole arrays of aligned raw closes; returns the (n, N_OUT) out."""
+    """Run :func:`pair_step` over whole arrays of aligned raw closes; returns the n records."""
     n = len(py)
-    out = np.empty((n, N_OUT))
+    out = np.empty(n, PAIR_RECORD)
     for i in range(n):
         pair_step(py[i], px[i], new_segment[i], st, cnt, buf, wb, wc, wz, inv_keep, r, use_log,
                   method, given_beta[i], given_alpha[i], out, i)
     return out
+
+
+@njit(cache=True)
+def signal_run(py, px, new_segment, wb, wz, inv_keep, r, use_log, method, given_beta,
+               given_alpha):
+    """The signal alone over whole arrays of aligned raw closes, from a fresh state: the same
+    steps as :func:`pair_step` for the signal's β, spread and z (bar for bar the same numbers),
+    without the diagnostics (the other fits, correlations). Returns per-bar arrays (beta, alpha,
+    spread, zscore, segment_bar)."""
+    n = len(py)
+    beta = np.empty(n)
+    alpha = np.empty(n)
+    spread = np.empty(n)
+    z = np.empty(n)
+    seg = np.empty(n, np.int64)
+    st, cnt = np.zeros(N_STATE), np.zeros(N_COUNT, np.int64)
+    _reset(st, cnt)
+    buf = np.empty(2 * (wb + wz))            # buffer_size(wb, 0, wz): no correlation rings
+    for i in range(n):
+        yw, xw = _enter(st, cnt, py[i], px[i], new_segment[i], use_log)
+        b, a = _rolling_step(st, cnt, buf, wb, yw, xw)
+        if method == M_KALMAN:
+            b, a, _, _ = _kalman_step(st, wb, inv_keep, r, yw, xw)
+        elif method == M_GIVEN:
+            b, a = given_beta[i], given_alpha[i]
+        sp = yw - (b * xw + a)
+        beta[i] = b
+        alpha[i] = a
+        spread[i] = sp
+        z[i] = _z_step(st, cnt, buf, 2 * wb, wz, sp)[0]
+        seg[i] = cnt[C_T]
+        cnt[C_T] += 1
+    return beta, alpha, spread, z, seg

@@ -211,22 +211,23 @@ class GivenBeta:
                                           self._ring[1, order], spec.huber_epsilon)
         return self._b, self._a
 
-    def run(self, yw: np.ndarray, xw: np.ndarray, new_segment: np.ndarray
+    def run(self, py: np.ndarray, px: np.ndarray, new_segment: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`push` over whole arrays (NaN arrays are returned for kernel methods)."""
-        n = len(yw)
+        """:meth:`push` over whole arrays of raw closes (NaN arrays for kernel methods)."""
+        n = len(py)
         b, a = np.full(n, math.nan), np.full(n, math.nan)
         if not self.active:
             return b, a
         if self.spec.hedge == "fixed":
             return np.full(n, self._b), np.full(n, self._a)
+        yw, xw = (np.log(py), np.log(px)) if self.spec.log else (py, px)
         for i in range(n):
             b[i], a[i] = self.push(float(yw[i]), float(xw[i]), bool(new_segment[i]))
         return b, a
 
 
-def _leg(bars, name: str) -> pd.DataFrame:
-    """One leg as a frame indexed by open time (ms) with close, open, trades, quote_volume."""
+def _leg(bars, name: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One leg's open times (ms) and its ``close``, ``open``, ``trades``, ``qv`` arrays."""
     if isinstance(bars, pd.Series):
         bars = bars.to_frame("close")
     if not isinstance(bars, pd.DataFrame) or "close" not in bars.columns:
@@ -247,10 +248,55 @@ def _leg(bars, name: str) -> pd.DataFrame:
     def col(c, default):
         return bars[c].to_numpy(dtype=np.float64) if c in bars.columns else default
 
-    return pd.DataFrame({"close": close, "open": col("open", close),
-                         "trades": col("trades", np.ones(n)),
-                         "qv": col("quote_volume", np.full(n, np.nan))},
-                        index=idx.as_unit("ms"))
+    return idx.as_unit("ms").asi8, {"close": close, "open": col("open", close),
+                                    "trades": col("trades", np.ones(n)),
+                                    "qv": col("quote_volume", np.full(n, np.nan))}
+
+
+def _on(t: np.ndarray, t_leg: np.ndarray, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A leg's columns on the joined open times ``t`` (NaN where the leg has no bar)."""
+    if len(t) == len(t_leg):
+        return cols
+    pos = np.searchsorted(t, t_leg)
+    out = {}
+    for k, v in cols.items():
+        out[k] = np.full(len(t), np.nan)
+        out[k][pos] = v
+    return out
+
+
+def _aligned(bars_y, bars_x, max_gap_bars: int, timeframe_ms: int | None, gate
+             ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """:func:`align_bars` as (open times in ms, columns) of the bars the pair uses."""
+    ty, ly = _leg(bars_y, "y")
+    tx, lx = _leg(bars_x, "x")
+    t = ty if np.array_equal(ty, tx) else np.union1d(ty, tx)
+    a, b = _on(t, ty, ly), _on(t, tx, lx)
+    if timeframe_ms is None:
+        steps = np.diff(t)
+        timeframe_ms = int(steps[steps > 0].min()) if len(steps) else 1_000
+    # a bar without trades (``resample(fill=True)``) is a silent bar, as a missing one
+    cy = np.where(a["trades"] > 0, a["close"], np.nan)
+    cx = np.where(b["trades"] > 0, b["close"], np.nan)
+    acc, new, py, px = K.gate_run(t.astype(np.float64), cy, cx, float(timeframe_ms),
+                                  float(max_gap_bars), *(gate or K.new_gate()))
+    silent_y, silent_x = np.isnan(cy), np.isnan(cx)
+    cols = {
+        "price_y": py, "price_x": px,
+        "open_y": np.where(silent_y, py, a["open"]), "open_x": np.where(silent_x, px, b["open"]),
+        "trades_y": np.nan_to_num(a["trades"], nan=0.0),
+        "trades_x": np.nan_to_num(b["trades"], nan=0.0),
+        "quote_volume_y": np.where(silent_y, 0.0, a["qv"]),
+        "quote_volume_x": np.where(silent_x, 0.0, b["qv"]),
+        "segment_start": new}
+    if not acc.all():
+        t = t[acc]
+        cols = {k: v[acc] for k, v in cols.items()}
+    return t, cols
+
+
+def _open_time(t_ms: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(t_ms.view("M8[ms]"), name="open_time").tz_localize("UTC")
 
 
 def align_bars(bars_y, bars_x, max_gap_bars: int = 60,
@@ -265,33 +311,14 @@ def align_bars(bars_y, bars_x, max_gap_bars: int = 60,
     step between open times. ``gate``: the (state, prices) arrays of the gap gate to run (and
     leave where live updates continue, as a :class:`~qdash.analytics.PairState` holds them);
     fresh ones when None."""
-    a, b = _leg(bars_y, "y"), _leg(bars_x, "x")
-    df = a.add_suffix("_y").join(b.add_suffix("_x"), how="outer", sort=True)
-    t = df.index.asi8
-    if timeframe_ms is None:
-        steps = np.diff(t)
-        timeframe_ms = int(steps[steps > 0].min()) if len(steps) else 1_000
-    # a bar without trades (``resample(fill=True)``) is a silent bar, as a missing one
-    cy = np.where(df["trades_y"].to_numpy() > 0, df["close_y"].to_numpy(), np.nan)
-    cx = np.where(df["trades_x"].to_numpy() > 0, df["close_x"].to_numpy(), np.nan)
-    acc, new, py, px = K.gate_run(t.astype(np.float64), cy, cx, float(timeframe_ms),
-                                  float(max_gap_bars), *(gate or K.new_gate()))
-    out = pd.DataFrame({
-        "price_y": py, "price_x": px,
-        "open_y": np.where(np.isnan(cy), py, df["open_y"].to_numpy()),
-        "open_x": np.where(np.isnan(cx), px, df["open_x"].to_numpy()),
-        "trades_y": np.nan_to_num(df["trades_y"].to_numpy(), nan=0.0),
-        "trades_x": np.nan_to_num(df["trades_x"].to_numpy(), nan=0.0),
-        "quote_volume_y": np.where(np.isnan(cy), 0.0, df["qv_y"].to_numpy()),
-        "quote_volume_x": np.where(np.isnan(cx), 0.0, df["qv_x"].to_numpy()),
-        "segment_start": new}, index=df.index)[acc]
-    out.index.name = "open_time"
-    return out
+    t, cols = _aligned(bars_y, bars_x, max_gap_bars, timeframe_ms, gate)
+    return pd.DataFrame(cols, index=_open_time(t), copy=False)
 
 
 def run_kernel(aligned: pd.DataFrame, spec: SignalSpec, corr_window: int = 2,
                state=None) -> np.ndarray:
-    """Run the pair kernel over aligned bars (:func:`align_bars`); the (n, N_OUT) outputs.
+    """Run the pair kernel over aligned bars (:func:`align_bars`); one
+    :data:`~qdash.analytics._kernels.PAIR_RECORD` a bar.
 
     ``state``: (float state, counters, ring buffer, :class:`GivenBeta`) to continue from, as a
     live :class:`~qdash.analytics.pair.PairState` holds them; fresh ones when None."""
@@ -303,11 +330,7 @@ def run_kernel(aligned: pd.DataFrame, spec: SignalSpec, corr_window: int = 2,
         st, cnt, buf, given = state
     py, px = aligned["price_y"].to_numpy(), aligned["price_x"].to_numpy()
     new = aligned["segment_start"].to_numpy(dtype=np.bool_)
-    if spec.log:
-        yw, xw = np.log(py), np.log(px)
-    else:
-        yw, xw = py, px
-    gb, ga = given.run(yw, xw, new)
+    gb, ga = given.run(py, px, new)
     return K.pair_run(py, px, new, st, cnt, buf, spec.beta_window, corr_window, spec.z_window,
                       1.0 / (1.0 - spec.delta), kalman_r_arg(spec), spec.log,
                       kernel_method(spec), gb, ga)
@@ -320,20 +343,25 @@ def compute_signal(bars_y, bars_x, spec: SignalSpec | None = None, *,
     ``bars_y``/``bars_x``: candles (``close``, optionally ``open``) or close Series indexed by
     UTC open time. ``params`` override fields of ``spec``. The frame (index ``open_time``) also
     has the aligned ``price_y, price_x, open_y, open_x``, ``segment_start`` and ``segment_bar``
-    (0-based bar of the segment); ``frame.attrs["spec"]`` is the spec used."""
+    (0-based bar of the segment); ``frame.attrs["spec"]`` is the spec used.
+
+    The signal's numbers come from :func:`~qdash.analytics._kernels.signal_run`: the pair
+    kernel's steps for the signal alone (none of the diagnostics a live pair also shows)."""
     from dataclasses import replace
 
     spec = replace(spec or SignalSpec(), **params) if params else (spec or SignalSpec())
     spec.validate()
-    al = align_bars(bars_y, bars_x, spec.max_gap_bars, timeframe_ms)
-    if not len(al):
+    t, al = _aligned(bars_y, bars_x, spec.max_gap_bars, timeframe_ms, None)
+    if not len(t):
         raise AnalyticsError("the two legs have no common bars")
-    out = run_kernel(al, spec.signal())
-    col = {c: i for i, c in enumerate(K.OUT_COLUMNS)}
-    frame = al[["price_y", "price_x", "open_y", "open_x", "segment_start"]].copy()
-    for name in ("beta", "alpha", "spread"):
-        frame[name] = out[:, col[name]]
-    frame["zscore"] = out[:, col["zscore_raw"]]
-    frame["segment_bar"] = out[:, col["segment_bar"]].astype(np.int64)
+    py, px, new = al["price_y"], al["price_x"], al["segment_start"]
+    gb, ga = GivenBeta(spec).run(py, px, new)
+    beta, alpha, spread, z, seg = K.signal_run(
+        py, px, new, spec.beta_window, spec.z_window, 1.0 / (1.0 - spec.delta),
+        kalman_r_arg(spec), spec.log, kernel_method(spec), gb, ga)
+    frame = pd.DataFrame({"price_y": py, "price_x": px, "open_y": al["open_y"],
+                          "open_x": al["open_x"], "segment_start": new, "beta": beta,
+                          "alpha": alpha, "spread": spread, "zscore": z, "segment_bar": seg},
+                         index=_open_time(t), copy=False)
     frame.attrs["spec"] = spec.signal()
     return frame
