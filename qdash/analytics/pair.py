@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..errors import AnalyticsError
 from . import _kernels as K
-from .hedge import _huber, _theil_sen, ols
+from .estimators import ESTIMATORS, FitParams, ols
 from .liquidity import liquidity_from_arrays, liquidity_score, pair_liquidity_score
 from .signal import GivenBeta, SignalSpec, align_bars, kalman_r_arg, kernel_method, run_kernel
 from .stats import adf, coint, half_life, hurst, spread_break
@@ -82,17 +82,19 @@ def compute_refresh(py: np.ndarray, px: np.ndarray, qv_y: np.ndarray, qv_x: np.n
     """
     y, x = (np.log(py), np.log(px)) if cfg.log else (py, px)
     out: dict[str, Any] = {"refresh_bars": len(y)}
-    nan3 = (math.nan, math.nan, {})
     try:
         b_ols, a_ols = ols(y, x, True)
     except AnalyticsError:
         b_ols, a_ols = math.nan, math.nan
     out.update(beta_ols=b_ols, alpha_ols=a_ols)
     ok = np.isfinite(b_ols)
-    b_h, a_h, _ = _huber(y, x, True, cfg.huber_epsilon, cfg.huber_alpha, 1000,
-                         cfg.huber_max_points, cfg.seed) if ok else nan3
-    b_t, a_t, _ = _theil_sen(y, x, True, cfg.theil_sen_max_points, cfg.seed) if ok else nan3
-    out.update(beta_huber=b_h, alpha_huber=a_h, beta_theil_sen=b_t, alpha_theil_sen=a_t)
+    for name, key, points in (("huber", "huber", cfg.huber_max_points),
+                              ("theil-sen", "theil_sen", cfg.theil_sen_max_points)):
+        fit = ESTIMATORS[name].fit(y, x, True, FitParams(
+            epsilon=cfg.huber_epsilon, alpha=cfg.huber_alpha, max_points=points,
+            seed=cfg.seed)) if ok else None
+        out[f"beta_{key}"] = fit.beta if fit else math.nan
+        out[f"alpha_{key}"] = fit.alpha if fit else math.nan
     keys = ("adf_stat", "adf_p", "coint_stat", "coint_p", "coint_crit_5", "half_life_bars",
             "half_life_s", "hurst", "break_stat", "break_p", "coint_break")
     out.update(dict.fromkeys(keys, math.nan))

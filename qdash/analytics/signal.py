@@ -4,7 +4,8 @@ The charts (spread, bands, z, live dot), the stats table, alerts, the backtest (
 dashboard's button), sweeps, walk-forward and the scanner's out-of-sample check all take a
 :class:`SignalSpec` and get their numbers from this module (batch: :func:`compute_signal`) or from
 :class:`~qdash.analytics.pair.PairState`, which advances the same kernel one bar at a time. Nothing
-else computes a spread or a z-score.
+else computes a pair's spread or z-score: the public ``qdash.spread``/``qdash.zscore`` (plain
+arithmetic on given series, without this alignment and gap rule) are deprecated aliases.
 
 Definition, for aligned closes ``P^y_t``, ``P^x_t`` of two legs (bars labelled by open time, UTC):
 
@@ -48,9 +49,11 @@ import pandas as pd
 
 from ..errors import AnalyticsError
 from . import _kernels as K
+from .estimators import ESTIMATORS, SIGNAL_METHODS, Estimator, FitParams, estimator
 
-HEDGE_METHODS = ("rolling-ols", "huber", "theil-sen", "kalman", "fixed")
-"""The one name of every hedge method, in the API, the CLI and the dashboard."""
+HEDGE_METHODS = SIGNAL_METHODS
+"""The hedge methods of a signal, in the API, the CLI and the dashboard (from the one registry,
+:mod:`qdash.analytics.estimators`)."""
 
 SIGNAL_COLUMNS = ("beta", "alpha", "spread", "zscore")
 
@@ -80,16 +83,14 @@ class SignalSpec:
 
     def validate(self) -> None:
         """Raise :class:`AnalyticsError` naming the first inconsistent field."""
-        if self.hedge not in HEDGE_METHODS:
-            raise AnalyticsError(f"unknown hedge method {self.hedge!r}: use one of "
-                                 f"{', '.join(HEDGE_METHODS)}")
+        est = estimator(self.hedge, HEDGE_METHODS)
         if self.beta_window < 3:
             raise AnalyticsError(f"beta_window must be >= 3 bars, got {self.beta_window}")
         if self.z_window < 2:
             raise AnalyticsError(f"z_window must be >= 2 bars, got {self.z_window}")
         if self.refit_every < 1:
             raise AnalyticsError(f"refit_every must be >= 1 bar, got {self.refit_every}")
-        if self.hedge == "fixed" and (self.beta is None or not math.isfinite(self.beta)):
+        if est.kind == "given" and (self.beta is None or not math.isfinite(self.beta)):
             raise AnalyticsError("hedge 'fixed' needs beta=<value> (in working units)")
         if self.kalman_delta is not None and not 0 < self.kalman_delta < 1:
             raise AnalyticsError(f"kalman_delta must be in (0, 1), got {self.kalman_delta}")
@@ -99,6 +100,11 @@ class SignalSpec:
             raise AnalyticsError(f"max_gap_bars must be >= 0, got {self.max_gap_bars}")
 
     @property
+    def estimator(self) -> Estimator:
+        """The registry entry of :attr:`hedge`."""
+        return ESTIMATORS[self.hedge]
+
+    @property
     def delta(self) -> float:
         """The Kalman discount δ in use."""
         return self.kalman_delta if self.kalman_delta is not None else 1.0 / self.beta_window
@@ -106,7 +112,7 @@ class SignalSpec:
     @property
     def beta_warmup(self) -> int:
         """Bars of a segment before β is first defined (1-based bar of the first β)."""
-        return 1 if self.hedge == "fixed" else self.beta_window
+        return 1 if self.estimator.kind == "given" else self.beta_window
 
     @property
     def warmup_bars(self) -> int:
@@ -120,13 +126,14 @@ class SignalSpec:
 
     def describe(self) -> str:
         """One line, e.g. ``rolling-ols β over 120 bars of log prices, z over 120 bars``."""
-        if self.hedge == "fixed":
+        kind = self.estimator.kind
+        if kind == "given":
             hedge = f"fixed β = {self.beta:g}, α = {self.alpha:g} on {self.space}"
         else:
             hedge = f"{self.hedge} β over {self.beta_window} bars of {self.space}"
-            if self.hedge in ("huber", "theil-sen"):
+            if kind == "static":
                 hedge += f" (refit every {self.refit_every})"
-            if self.hedge == "kalman":
+            if kind == "recursive":
                 hedge += f" (δ = {self.delta:.3g})"
         return f"{hedge}, z over {self.z_window} bars"
 
@@ -137,9 +144,15 @@ class SignalSpec:
         need = self.warmup_bars
         if bars >= need:
             return None
-        why = (f"{self.z_window}-bar z window" if self.hedge == "fixed" else
-               f"{self.beta_window}-bar β window + {self.z_window}-bar z window")
-        return f"z-score: {bars:,} of {need:,} bars ({why})"
+        return f"z-score: {bars:,} of {need:,} bars ({self.warmup_windows})"
+
+    @property
+    def warmup_windows(self) -> str:
+        """The windows a segment fills before its first z, e.g. ``120-bar β window + 120-bar z
+        window``."""
+        if self.estimator.kind == "given":
+            return f"{self.z_window}-bar z window"
+        return f"{self.beta_window}-bar β window + {self.z_window}-bar z window"
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -155,7 +168,7 @@ class SignalSpec:
 
 def kernel_method(spec: SignalSpec) -> int:
     """The pair kernel's source of the signal's β for ``spec.hedge``."""
-    return {"rolling-ols": K.M_ROLLING, "kalman": K.M_KALMAN}.get(spec.hedge, K.M_GIVEN)
+    return spec.estimator.kernel
 
 
 def kalman_r_arg(spec: SignalSpec) -> float:
@@ -163,18 +176,14 @@ def kalman_r_arg(spec: SignalSpec) -> float:
     return math.nan if spec.kalman_r is None else float(spec.kalman_r)
 
 
-def robust_fit(hedge: str, y: np.ndarray, x: np.ndarray, epsilon: float = 1.35
+def window_fit(est: Estimator, y: np.ndarray, x: np.ndarray, epsilon: float = 1.35
                ) -> tuple[float, float]:
-    """(β, α) of y on x with intercept by ``huber`` or ``theil-sen`` (NaN when x is constant)."""
-    from .hedge import _huber, _theil_sen
-
+    """(β, α) of y on x with intercept by a static estimator over one β window: every point,
+    no penalty (NaN when x is constant)."""
     if not np.ptp(x) > 0:
         return math.nan, math.nan
-    if hedge == "huber":
-        b, a, _ = _huber(y, x, True, epsilon, 0.0, 1000, len(y), 0)
-    else:
-        b, a, _ = _theil_sen(y, x, True, len(y), 0)
-    return b, a
+    fit = est.fit(y, x, True, FitParams(epsilon=epsilon, alpha=0.0, max_points=len(y)))
+    return fit.beta, fit.alpha
 
 
 class GivenBeta:
@@ -187,16 +196,17 @@ class GivenBeta:
     def __init__(self, spec: SignalSpec):
         self.spec = spec
         self.active = kernel_method(spec) == K.M_GIVEN
-        w = spec.beta_window if spec.hedge in ("huber", "theil-sen") else 1
+        self._refits = spec.estimator.kind == "static"
+        w = spec.beta_window if self._refits else 1
         self._ring = np.empty((2, w))
         self._k = 0
         self._b = self._a = math.nan
-        if spec.hedge == "fixed":
+        if spec.estimator.kind == "given":
             self._b, self._a = float(spec.beta), float(spec.alpha)
 
     def push(self, yw: float, xw: float, new_segment: bool) -> tuple[float, float]:
         spec = self.spec
-        if spec.hedge != "huber" and spec.hedge != "theil-sen":
+        if not self._refits:
             return self._b, self._a              # fixed, or NaN for the kernel's own methods
         w = spec.beta_window
         if new_segment:
@@ -207,7 +217,7 @@ class GivenBeta:
         self._k += 1
         if self._k >= w and (self._k - w) % spec.refit_every == 0:
             order = np.arange(self._k - w, self._k) % w
-            self._b, self._a = robust_fit(spec.hedge, self._ring[0, order],
+            self._b, self._a = window_fit(spec.estimator, self._ring[0, order],
                                           self._ring[1, order], spec.huber_epsilon)
         return self._b, self._a
 
@@ -218,7 +228,7 @@ class GivenBeta:
         b, a = np.full(n, math.nan), np.full(n, math.nan)
         if not self.active:
             return b, a
-        if self.spec.hedge == "fixed":
+        if not self._refits:
             return np.full(n, self._b), np.full(n, self._a)
         yw, xw = (np.log(py), np.log(px)) if self.spec.log else (py, px)
         for i in range(n):

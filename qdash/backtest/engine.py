@@ -325,8 +325,7 @@ def no_trade_reason(frame: pd.DataFrame, spec: SignalSpec, entry: float) -> str:
     n = len(frame)
     longest = int(frame["segment_bar"].max()) + 1 if n else 0
     need = spec.warmup_bars
-    why = (f"the {spec.z_window}-bar z window" if spec.hedge == "fixed" else
-           f"the {spec.beta_window}-bar β window + {spec.z_window}-bar z window")
+    why = f"the {spec.warmup_windows}"
     if longest < need:
         where = ("bars" if longest == n else
                  f"bars in the longest stretch without a hole ({n:,} in all)")
