@@ -254,31 +254,19 @@ def rolling_ols_run(y, x, window, min_periods, intercept):
 
 
 @njit(cache=True)
-def rolling_z_run(v, window, ddof):
-    """Causal rolling z-score: (v_t − mean) / std over the last ``window`` values incl. t."""
-    n = len(v)
-    z = np.full(n, np.nan)
-    st = np.zeros(N_MOM)
-    buf = np.empty(2 * window)
-    for i in range(n):
-        _slide(st, 0, buf, 0, window, i, v[i], v[i])
-        if st[0] >= window:
-            z[i] = _z_from(st, 0, v[i], ddof)
-    return z
-
-
-@njit(cache=True)
-def rolling_corr_run(a, b, window):
-    """Rolling Pearson correlation over the last ``window`` pairs incl. t."""
+def rolling_window_run(a, b, window, corr, ddof):
+    """Over the last ``window`` pairs (a_t, b_t) incl. t: the Pearson correlation of a and b
+    (``corr`` True) or the z-score ``(a_t − mean) / std`` with ``ddof`` (``corr`` False; pass
+    ``b = a``). NaN until the window holds ``window`` finite pairs."""
     n = len(a)
-    c = np.full(n, np.nan)
+    out = np.full(n, np.nan)
     st = np.zeros(N_MOM)
     buf = np.empty(2 * window)
     for i in range(n):
         _slide(st, 0, buf, 0, window, i, a[i], b[i])
         if st[0] >= window:
-            c[i] = _corr_from(st, 0)
-    return c
+            out[i] = _corr_from(st, 0) if corr else _z_from(st, 0, a[i], ddof)
+    return out
 
 
 # -- the gap gate: which aligned bars the pair uses, and where a hole restarts its windows --------

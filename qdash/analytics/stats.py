@@ -57,7 +57,8 @@ def zscore(s, window: int, ddof: int = 1):
     """
     if window < 2:
         raise AnalyticsError(f"z-score window must be >= 2 bars, got {window}")
-    return _like(s, K.rolling_z_run(_values(s), int(window), float(ddof)), "zscore")
+    v = _values(s)
+    return _like(s, K.rolling_window_run(v, v, int(window), False, float(ddof)), "zscore")
 
 
 def return_correlations(closes: dict, last: int = 1_000, min_periods: int = 30
@@ -96,7 +97,7 @@ def correlation(a, b, window: int, on: str = "returns"):
         va, vb = _values(a), _values(b)
     else:
         raise AnalyticsError(f"correlation on={on!r}: use 'returns' or 'prices'")
-    return _like(a, K.rolling_corr_run(va, vb, int(window)), f"corr_{on}")
+    return _like(a, K.rolling_window_run(va, vb, int(window), True, 0.0), f"corr_{on}")
 
 
 # -- ADF ------------------------------------------------------------------------------------------
