@@ -4,7 +4,9 @@ Why numba: the Kalman filter and the sliding-window statistics are recursions (e
 the previous state), so numpy cannot vectorise them. A Python loop costs ~5 µs a bar; the compiled
 loop costs a few ns, which is what makes 86,400-bar refreshes and >= 50,000 live updates per second
 possible. ``cache=True`` keeps the compiled code on disk, so only the first import on a machine
-pays the compile time.
+pays the compile time. ``error_model="numpy"``: a division by zero gives inf/NaN, as numpy's,
+instead of raising (every division here is guarded; the check cost a branch per division and
+kept unused results alive).
 
 The batch path (:func:`pair_run`) and the live path (:func:`pair_step`, one bar) execute the same
 step function on the same state arrays, so feeding bars one at a time reproduces the batch series
@@ -27,7 +29,7 @@ from numba import njit
 N_MOM = 6
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _mom_add(st, o, x, y):
     n = st[o] + 1.0
     dx = x - st[o + 1]
@@ -42,7 +44,7 @@ def _mom_add(st, o, x, y):
     st[o + 2] = my
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _mom_remove(st, o, x, y):
     n1 = st[o] - 1.0
     if n1 <= 0.0:
@@ -60,7 +62,7 @@ def _mom_remove(st, o, x, y):
     st[o + 2] = my1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _slide(st, o, buf, b0, w, count, x, y):
     """Push (x, y) into the window ring buf[b0:b0+2w] (x at even, y at odd slots); drop the oldest.
 
@@ -76,13 +78,13 @@ def _slide(st, o, buf, b0, w, count, x, y):
         _mom_add(st, o, x, y)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _tiny(s, n, m):
     """True when a sum of squared deviations ``s`` over ``n`` values of mean ``m`` is only noise."""
     return s <= n * 1e-13 * m * m or s <= 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _ols_from(st, o, intercept):
     """(beta, alpha) of y on x from the moments at ``o``; NaN when x has no spread."""
     n = st[o]
@@ -98,7 +100,7 @@ def _ols_from(st, o, intercept):
     return (sxy + n * mx * my) / den, 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _corr_from(st, o):
     n = st[o]
     sxx, syy = st[o + 3], st[o + 4]
@@ -107,7 +109,7 @@ def _corr_from(st, o):
     return st[o + 5] / math.sqrt(sxx * syy)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _z_from(st, o, v, ddof):
     """z of value v against the window moments at o (x slot used, y slot mirrors x)."""
     n = st[o]
@@ -121,7 +123,7 @@ def _z_from(st, o, v, ddof):
 N_KF = 8
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _kf_init(st, o, mom, m0, x0, y0, r):
     """Start the filter from the OLS fit held in the moments ``mom[m0:m0+6]`` (values shifted by
     ``x0``, ``y0``). Returns False (filter stays off) when x has no spread in that window.
@@ -152,7 +154,7 @@ def _kf_init(st, o, mom, m0, x0, y0, r):
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _kf_step(st, o, y, x, inv_keep):
     """One predict/update of the state (beta, a) with H = [x − x_ref, 1].
 
@@ -188,7 +190,7 @@ def _kf_step(st, o, y, x, inv_keep):
     return e, s
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def kalman_run(y, x, window, inv_keep, r):
     """The pair kernel's Kalman filter alone over a whole series (no segments).
 
@@ -224,7 +226,7 @@ def kalman_run(y, x, window, inv_keep, r):
     return beta, alpha, e, s, st
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def rolling_ols_run(y, x, window, min_periods, intercept):
     """Rolling (window > 0) or expanding (window == 0) OLS of y on x; NaN until min_periods."""
     n = len(y)
@@ -253,7 +255,7 @@ def rolling_ols_run(y, x, window, min_periods, intercept):
     return beta, alpha
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def rolling_window_run(a, b, window, corr, ddof):
     """Over the last ``window`` pairs (a_t, b_t) incl. t: the Pearson correlation of a and b
     (``corr`` True) or the z-score ``(a_t − mean) / std`` with ``ddof`` (``corr`` False; pass
@@ -281,7 +283,7 @@ def new_gate():
     return g, np.full(2, np.nan)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def gate_step(g, gp, t, tf, cy, cx, limit):
     """Admit one aligned interval at open time ``t`` (ms) with closes ``cy``/``cx`` (NaN: the leg
     has no bar there). Returns (accept, new_segment, price_y, price_x).
@@ -315,7 +317,7 @@ def gate_step(g, gp, t, tf, cy, cx, limit):
     return True, new, gp[0], gp[1]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def gate_run(t, cy, cx, tf, limit, g, gp):
     """:func:`gate_step` over whole arrays from gate state ``g``, ``gp`` (updated in place);
     returns (accept, new_segment, price_y, price_x)."""
@@ -369,7 +371,7 @@ def new_state():
     return st, np.zeros(N_COUNT, dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _reset(st, cnt):
     """Forget everything: the next bar starts a new segment (every window empty, filter off)."""
     for k in range(len(st)):
@@ -382,7 +384,7 @@ def _reset(st, cnt):
     st[S_REF + 1] = np.nan
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _enter(st, cnt, py, px, new_segment, use_log):
     """Start the bar: restart every window on ``new_segment``; the working (y, x) values."""
     if new_segment:
@@ -395,7 +397,7 @@ def _enter(st, cnt, py, px, new_segment, use_log):
     return yw, xw
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _rolling_step(st, cnt, buf, wb, yw, xw):
     """Rolling OLS over the beta window (on values shifted by the segment's first bar)."""
     y0, x0 = st[S_REF], st[S_REF + 1]
@@ -407,7 +409,7 @@ def _rolling_step(st, cnt, buf, wb, yw, xw):
     return b, a + y0 - b * x0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _kalman_step(st, wb, inv_keep, r, yw, xw):
     """Kalman filter: starts from the first full beta window's OLS, then one step a bar.
     Returns (beta, alpha, innovation, its variance)."""
@@ -422,7 +424,7 @@ def _kalman_step(st, wb, inv_keep, r, yw, xw):
     return np.nan, np.nan, e, s
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _z_step(st, cnt, buf, o_z, wz, sp):
     """The z window fills once the spread is defined; (z, window mean, window std)."""
     if not (math.isfinite(sp) or cnt[C_Z] > 0):
@@ -437,7 +439,7 @@ def _z_step(st, cnt, buf, o_z, wz, sp):
     return z, st[S_MZ + 1], math.sqrt(st[S_MZ + 3] / (st[S_MZ] - 1.0))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def pair_step(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_log, method,
               given_beta, given_alpha, out, row):
     """Advance the pair state by one aligned bar of raw closes (py, px); write ``out[row]``
@@ -497,7 +499,7 @@ def pair_step(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_lo
     cnt[C_T] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def pair_update(t, tf, cy, cx, limit, g, gp, st, cnt, buf, wb, wc, wz, inv_keep, r, use_log,
                 method, given_beta, given_alpha, out, row, raw, j, qy, qx, ny, nx):
     """The live path in one call: :func:`gate_step` then, when the interval is used,
@@ -519,7 +521,7 @@ def pair_update(t, tf, cy, cx, limit, g, gp, st, cnt, buf, wb, wc, wz, inv_keep,
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def pair_run(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_log, method,
              given_beta, given_alpha):
     """Run :func:`pair_step` over whole arrays of aligned raw closes; returns the n records."""
@@ -531,13 +533,16 @@ def pair_run(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_log
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def signal_run(py, px, new_segment, wb, wz, inv_keep, r, use_log, method, given_beta,
                given_alpha):
     """The signal alone over whole arrays of aligned raw closes, from a fresh state: the same
     steps as :func:`pair_step` for the signal's β, spread and z (bar for bar the same numbers),
     without the diagnostics (the other fits, correlations). Returns per-bar arrays (beta, alpha,
-    spread, zscore, segment_bar)."""
+    spread, zscore, segment_bar).
+
+    Segments are run one after the other (state reset and reference values set once a segment,
+    as :func:`_enter` does bar by bar), so the loop over bars writes nothing else."""
     n = len(py)
     beta = np.empty(n)
     alpha = np.empty(n)
@@ -545,20 +550,26 @@ def signal_run(py, px, new_segment, wb, wz, inv_keep, r, use_log, method, given_
     z = np.empty(n)
     seg = np.empty(n, np.int64)
     st, cnt = np.zeros(N_STATE), np.zeros(N_COUNT, np.int64)
-    _reset(st, cnt)
     buf = np.empty(2 * (wb + wz))            # buffer_size(wb, 0, wz): no correlation rings
-    for i in range(n):
-        yw, xw = _enter(st, cnt, py[i], px[i], new_segment[i], use_log)
-        b, a = _rolling_step(st, cnt, buf, wb, yw, xw)
-        if method == M_KALMAN:
-            b, a, _, _ = _kalman_step(st, wb, inv_keep, r, yw, xw)
-        elif method == M_GIVEN:
-            b, a = given_beta[i], given_alpha[i]
-        sp = yw - (b * xw + a)
-        beta[i] = b
-        alpha[i] = a
-        spread[i] = sp
-        z[i] = _z_step(st, cnt, buf, 2 * wb, wz, sp)[0]
-        seg[i] = cnt[C_T]
-        cnt[C_T] += 1
+    start = 0
+    while start < n:
+        end = start + 1
+        while end < n and not new_segment[end]:
+            end += 1
+        _enter(st, cnt, py[start], px[start], True, use_log)
+        for i in range(start, end):
+            yw = math.log(py[i]) if use_log else py[i]
+            xw = math.log(px[i]) if use_log else px[i]
+            b, a = _rolling_step(st, cnt, buf, wb, yw, xw)
+            if method == M_KALMAN:
+                b, a, _, _ = _kalman_step(st, wb, inv_keep, r, yw, xw)
+            elif method == M_GIVEN:
+                b, a = given_beta[i], given_alpha[i]
+            sp = yw - (b * xw + a)
+            beta[i] = b
+            alpha[i] = a
+            spread[i] = sp
+            z[i] = _z_step(st, cnt, buf, 2 * wb, wz, sp)[0]
+            seg[i] = i - start
+        start = end
     return beta, alpha, spread, z, seg
