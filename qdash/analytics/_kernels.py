@@ -398,11 +398,14 @@ def _enter(st, cnt, py, px, new_segment, use_log):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _rolling_step(st, cnt, buf, wb, yw, xw):
-    """Rolling OLS over the beta window (on values shifted by the segment's first bar)."""
+def _rolling_step(st, buf, wb, count, yw, xw):
+    """Rolling OLS over the beta window (on values shifted by the segment's first bar), after
+    pushing the segment's bar number ``count`` into it; the caller counts it (``cnt[C_B]``).
+
+    Helpers that numba inlines take counters by value: one that updated ``cnt`` itself made
+    the signal's loop three times slower."""
     y0, x0 = st[S_REF], st[S_REF + 1]
-    _slide(st, S_MB, buf, 0, wb, cnt[C_B], xw - x0, yw - y0)
-    cnt[C_B] += 1
+    _slide(st, S_MB, buf, 0, wb, count, xw - x0, yw - y0)
     if st[S_MB] < wb:
         return np.nan, np.nan
     b, a = _ols_from(st, S_MB, True)
@@ -425,18 +428,14 @@ def _kalman_step(st, wb, inv_keep, r, yw, xw):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _z_step(st, cnt, buf, o_z, wz, sp):
-    """The z window fills once the spread is defined; (z, window mean, window std)."""
-    if not (math.isfinite(sp) or cnt[C_Z] > 0):
-        return np.nan, np.nan, np.nan
-    _slide(st, S_MZ, buf, o_z, wz, cnt[C_Z], sp, sp)
-    cnt[C_Z] += 1
+def _z_push(st, buf, o_z, wz, count, sp):
+    """Push spread number ``count`` of the segment into the z window; its z (NaN until the
+    window is full). The window fills once the spread is defined: the caller pushes from the
+    first finite spread on and counts it (``cnt[C_Z]``)."""
+    _slide(st, S_MZ, buf, o_z, wz, count, sp, sp)
     if st[S_MZ] < wz:
-        return np.nan, np.nan, np.nan
-    z = _z_from(st, S_MZ, sp, 1.0)
-    if not math.isfinite(z):
-        return z, np.nan, np.nan
-    return z, st[S_MZ + 1], math.sqrt(st[S_MZ + 3] / (st[S_MZ] - 1.0))
+        return np.nan
+    return _z_from(st, S_MZ, sp, 1.0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -449,7 +448,8 @@ def pair_step(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_lo
     signal's beta: the rolling OLS (``M_ROLLING``), the Kalman filter (``M_KALMAN``) or
     ``given_beta``/``given_alpha`` (``M_GIVEN``: Huber, Theil–Sen, fixed; NaN until known)."""
     yw, xw = _enter(st, cnt, py, px, new_segment, use_log)
-    b_r, a_r = _rolling_step(st, cnt, buf, wb, yw, xw)
+    b_r, a_r = _rolling_step(st, buf, wb, cnt[C_B], yw, xw)
+    cnt[C_B] += 1
     b_k, a_k, e, s = _kalman_step(st, wb, inv_keep, r, yw, xw)
     # correlations of prices and of log returns
     o_p = 2 * wb
@@ -474,7 +474,14 @@ def pair_step(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_lo
     else:
         b, a = given_beta, given_alpha
     sp = yw - (b * xw + a)
-    z, z_mean, z_std = _z_step(st, cnt, buf, o_r + 2 * wc, wz, sp)
+    z = np.nan
+    if math.isfinite(sp) or cnt[C_Z] > 0:
+        z = _z_push(st, buf, o_r + 2 * wc, wz, cnt[C_Z], sp)
+        cnt[C_Z] += 1
+    z_mean, z_std = np.nan, np.nan
+    if math.isfinite(z):
+        z_mean = st[S_MZ + 1]
+        z_std = math.sqrt(st[S_MZ + 3] / (st[S_MZ] - 1.0))
     rec = out[row]
     rec.y = yw
     rec.x = xw
@@ -560,7 +567,8 @@ def signal_run(py, px, new_segment, wb, wz, inv_keep, r, use_log, method, given_
         for i in range(start, end):
             yw = math.log(py[i]) if use_log else py[i]
             xw = math.log(px[i]) if use_log else px[i]
-            b, a = _rolling_step(st, cnt, buf, wb, yw, xw)
+            b, a = _rolling_step(st, buf, wb, cnt[C_B], yw, xw)
+            cnt[C_B] += 1
             if method == M_KALMAN:
                 b, a, _, _ = _kalman_step(st, wb, inv_keep, r, yw, xw)
             elif method == M_GIVEN:
@@ -569,7 +577,10 @@ def signal_run(py, px, new_segment, wb, wz, inv_keep, r, use_log, method, given_
             beta[i] = b
             alpha[i] = a
             spread[i] = sp
-            z[i] = _z_step(st, cnt, buf, 2 * wb, wz, sp)[0]
+            z[i] = np.nan
+            if math.isfinite(sp) or cnt[C_Z] > 0:
+                z[i] = _z_push(st, buf, 2 * wb, wz, cnt[C_Z], sp)
+                cnt[C_Z] += 1
             seg[i] = i - start
         start = end
     return beta, alpha, spread, z, seg

@@ -237,7 +237,8 @@ class GivenBeta:
 
 
 def _leg(bars, name: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """One leg's open times (ms) and its ``close``, ``open``, ``trades``, ``qv`` arrays."""
+    """One leg's open times (ms) and its ``close`` and, where given, ``open``, ``trades`` and
+    ``qv`` (quote volume) arrays."""
     if isinstance(bars, pd.Series):
         bars = bars.to_frame("close")
     if not isinstance(bars, pd.DataFrame) or "close" not in bars.columns:
@@ -247,20 +248,17 @@ def _leg(bars, name: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     idx = bars.index if bars.index.tz is not None else bars.index.tz_localize("UTC")
     if not idx.is_monotonic_increasing or idx.has_duplicates:
         raise AnalyticsError(f"bars of leg {name}: open times must be strictly increasing")
-    n = len(bars)
     close = bars["close"].to_numpy(dtype=np.float64)
     bad = ~(np.isfinite(close) & (close > 0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise AnalyticsError(f"bars of leg {name}: close {close[i]!r} at {idx[i]} is not a "
                              "positive price")
-
-    def col(c, default):
-        return bars[c].to_numpy(dtype=np.float64) if c in bars.columns else default
-
-    return idx.as_unit("ms").asi8, {"close": close, "open": col("open", close),
-                                    "trades": col("trades", np.ones(n)),
-                                    "qv": col("quote_volume", np.full(n, np.nan))}
+    cols = {"close": close}
+    for column, key in (("open", "open"), ("trades", "trades"), ("quote_volume", "qv")):
+        if column in bars.columns:
+            cols[key] = bars[column].to_numpy(dtype=np.float64)
+    return idx.as_unit("ms").asi8, cols
 
 
 def _on(t: np.ndarray, t_leg: np.ndarray, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -275,9 +273,31 @@ def _on(t: np.ndarray, t_leg: np.ndarray, cols: dict[str, np.ndarray]) -> dict[s
     return out
 
 
-def _aligned(bars_y, bars_x, max_gap_bars: int, timeframe_ms: int | None, gate
-             ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """:func:`align_bars` as (open times in ms, columns) of the bars the pair uses."""
+def _traded_close(leg: dict[str, np.ndarray]) -> np.ndarray:
+    """The leg's close where it traded, NaN where it is silent: no bar, or a bar without
+    trades (``resample(fill=True)``)."""
+    if "trades" not in leg:
+        return leg["close"]
+    return np.where(leg["trades"] > 0, leg["close"], np.nan)
+
+
+def _columns(leg: dict[str, np.ndarray], c: np.ndarray, p: np.ndarray, volumes: bool
+             ) -> dict[str, np.ndarray]:
+    """One leg's aligned ``open`` (the carried close ``p`` where silent) and, with ``volumes``,
+    ``trades`` and ``quote_volume`` (0 where silent), for traded closes ``c``."""
+    silent = np.isnan(c)
+    out = {"open": np.where(silent, p, leg.get("open", leg["close"]))}
+    if volumes:
+        trades = leg["trades"] if "trades" in leg else (~np.isnan(leg["close"])).astype(float)
+        out["trades"] = np.nan_to_num(trades, nan=0.0)
+        out["quote_volume"] = np.where(silent, 0.0, leg.get("qv", np.nan))
+    return out
+
+
+def _aligned(bars_y, bars_x, max_gap_bars: int, timeframe_ms: int | None, gate,
+             volumes: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """:func:`align_bars` as (open times in ms, columns) of the bars the pair uses (without the
+    trades and quote volume columns unless ``volumes``)."""
     ty, ly = _leg(bars_y, "y")
     tx, lx = _leg(bars_x, "x")
     t = ty if np.array_equal(ty, tx) else np.union1d(ty, tx)
@@ -285,20 +305,14 @@ def _aligned(bars_y, bars_x, max_gap_bars: int, timeframe_ms: int | None, gate
     if timeframe_ms is None:
         steps = np.diff(t)
         timeframe_ms = int(steps[steps > 0].min()) if len(steps) else 1_000
-    # a bar without trades (``resample(fill=True)``) is a silent bar, as a missing one
-    cy = np.where(a["trades"] > 0, a["close"], np.nan)
-    cx = np.where(b["trades"] > 0, b["close"], np.nan)
+    cy, cx = _traded_close(a), _traded_close(b)
     acc, new, py, px = K.gate_run(t.astype(np.float64), cy, cx, float(timeframe_ms),
                                   float(max_gap_bars), *(gate or K.new_gate()))
-    silent_y, silent_x = np.isnan(cy), np.isnan(cx)
-    cols = {
-        "price_y": py, "price_x": px,
-        "open_y": np.where(silent_y, py, a["open"]), "open_x": np.where(silent_x, px, b["open"]),
-        "trades_y": np.nan_to_num(a["trades"], nan=0.0),
-        "trades_x": np.nan_to_num(b["trades"], nan=0.0),
-        "quote_volume_y": np.where(silent_y, 0.0, a["qv"]),
-        "quote_volume_x": np.where(silent_x, 0.0, b["qv"]),
-        "segment_start": new}
+    ay, ax = _columns(a, cy, py, volumes), _columns(b, cx, px, volumes)
+    cols = {"price_y": py, "price_x": px}
+    for k in ay:
+        cols.update({f"{k}_y": ay[k], f"{k}_x": ax[k]})
+    cols["segment_start"] = new
     if not acc.all():
         t = t[acc]
         cols = {k: v[acc] for k, v in cols.items()}
@@ -361,7 +375,7 @@ def compute_signal(bars_y, bars_x, spec: SignalSpec | None = None, *,
 
     spec = replace(spec or SignalSpec(), **params) if params else (spec or SignalSpec())
     spec.validate()
-    t, al = _aligned(bars_y, bars_x, spec.max_gap_bars, timeframe_ms, None)
+    t, al = _aligned(bars_y, bars_x, spec.max_gap_bars, timeframe_ms, None, volumes=False)
     if not len(t):
         raise AnalyticsError("the two legs have no common bars")
     py, px, new = al["price_y"], al["price_x"], al["segment_start"]
