@@ -283,7 +283,7 @@ def new_gate():
     return g, np.full(2, np.nan)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def gate_step(g, gp, t, tf, cy, cx, limit):
     """Admit one aligned interval at open time ``t`` (ms) with closes ``cy``/``cx`` (NaN: the leg
     has no bar there). Returns (accept, new_segment, price_y, price_x).
@@ -318,12 +318,33 @@ def gate_step(g, gp, t, tf, cy, cx, limit):
 
 
 @njit(cache=True, error_model="numpy")
+def _unbroken(t, cy, cx, tf):
+    """True when both legs have a close at every interval and no step exceeds ``tf``."""
+    ok = True
+    for i in range(len(t)):
+        ok &= (cy[i] == cy[i]) & (cx[i] == cx[i])
+        if i:
+            ok &= t[i] - t[i - 1] <= tf
+    return ok
+
+
+@njit(cache=True, error_model="numpy")
 def gate_run(t, cy, cx, tf, limit, g, gp):
     """:func:`gate_step` over whole arrays from gate state ``g``, ``gp`` (updated in place);
-    returns (accept, new_segment, price_y, price_x)."""
+    returns (accept, new_segment, price_y, price_x).
+
+    Shortcut, the usual history: from a fresh gate, bars at most one timeframe apart in which
+    both legs traded are all used, as one segment, at their own closes — what the steps would
+    give (a test compares), at a tenth of their cost."""
     n = len(t)
     acc = np.zeros(n, np.bool_)
     new = np.zeros(n, np.bool_)
+    if n and g[3] == 0.0 and g[4] != g[4] and _unbroken(t, cy, cx, tf):
+        acc[:] = True
+        new[0] = True
+        g[0], g[1], g[2], g[3], g[4] = 0.0, 0.0, 0.0, 1.0, t[n - 1]
+        gp[0], gp[1] = cy[n - 1], cx[n - 1]
+        return acc, new, cy.copy(), cx.copy()
     py = np.full(n, np.nan)
     px = np.full(n, np.nan)
     for i in range(n):

@@ -286,7 +286,8 @@ def _columns(leg: dict[str, np.ndarray], c: np.ndarray, p: np.ndarray, volumes: 
     """One leg's aligned ``open`` (the carried close ``p`` where silent) and, with ``volumes``,
     ``trades`` and ``quote_volume`` (0 where silent), for traded closes ``c``."""
     silent = np.isnan(c)
-    out = {"open": np.where(silent, p, leg.get("open", leg["close"]))}
+    given = leg.get("open", leg["close"])
+    out = {"open": np.where(silent, p, given) if silent.any() else given}
     if volumes:
         trades = leg["trades"] if "trades" in leg else (~np.isnan(leg["close"])).astype(float)
         out["trades"] = np.nan_to_num(trades, nan=0.0)
@@ -302,9 +303,8 @@ def _aligned(bars_y, bars_x, max_gap_bars: int, timeframe_ms: int | None, gate,
     tx, lx = _leg(bars_x, "x")
     t = ty if np.array_equal(ty, tx) else np.union1d(ty, tx)
     a, b = _on(t, ty, ly), _on(t, tx, lx)
-    if timeframe_ms is None:
-        steps = np.diff(t)
-        timeframe_ms = int(steps[steps > 0].min()) if len(steps) else 1_000
+    if timeframe_ms is None:                   # t is strictly increasing
+        timeframe_ms = int(np.diff(t).min()) if len(t) > 1 else 1_000
     cy, cx = _traded_close(a), _traded_close(b)
     acc, new, py, px = K.gate_run(t.astype(np.float64), cy, cx, float(timeframe_ms),
                                   float(max_gap_bars), *(gate or K.new_gate()))
