@@ -21,7 +21,7 @@ from statsmodels.regression.rolling import RollingOLS
 from statsmodels.tsa.stattools import adfuller, coint
 
 from qdash.analytics import PairAnalytics
-from qdash.analytics.hedge import subsample
+from qdash.analytics.estimators import subsample
 
 N = 86_400
 W = 300

@@ -9,6 +9,7 @@ that needs the store does not pay for numba, Dask, ipywidgets and Bokeh.
 """
 
 import importlib
+import warnings
 
 _EXPORTS = {
     "AlertManager": "alerts", "AlertRule": "alerts", "CallbackSink": "alerts", "Rule": "alerts",
@@ -17,7 +18,6 @@ _EXPORTS = {
     "PairState": "analytics", "SignalSpec": "analytics", "adf": "analytics", "coint": "analytics",
     "compute_signal": "analytics", "correlation": "analytics", "half_life": "analytics",
     "hedge_ratio": "analytics", "hurst": "analytics", "liquidity_stats": "analytics",
-    "spread": "analytics", "zscore": "analytics",
     "sweep": "backtest", "walk_forward": "backtest",
     "BarBuilder": "bars", "resample": "bars", "stored_candles": "bars",
     "DataFormatError": "errors", "QdashError": "errors", "StoreError": "errors",
@@ -31,12 +31,18 @@ _EXPORTS = {
 }
 _RENAMED = {"run_backtest": ("backtest", "run")}
 _SUBPACKAGES = ("backtest", "scan")
+_DEPRECATED = {"spread": "compute_signal(...)['spread']", "zscore": "compute_signal(...)['zscore']"}
+"""Names that left the public API (they ignore the pair signal's gap rule) -> what to use."""
 
 __all__ = sorted([*_EXPORTS, *_RENAMED, *_SUBPACKAGES])
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
+    if name in _DEPRECATED:
+        warnings.warn(f"qdash.{name} is deprecated: it ignores the pair signal's gap rule; use "
+                      f"qdash.{_DEPRECATED[name]}", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(".analytics.stats", __name__), name)
     if name in _SUBPACKAGES:
         return importlib.import_module(f".{name}", __name__)
     if name in _EXPORTS or name in _RENAMED:

@@ -19,6 +19,7 @@ from qdash.alerts import (
     condition_from_json,
     parse,
 )
+from qdash.alerts.operators import OPERATOR_TABLE
 from qdash.errors import AlertError, QdashError, RuleSyntaxError
 
 METRICS = ["zscore", "corr", "adf_p", "half_life"]
@@ -236,3 +237,19 @@ def test_alert_rule_validation_and_json():
         AlertRule.from_dict({"name": "z", "condition": "zscore > 2", "cooldown": 5})
     with pytest.raises(RuleSyntaxError):
         AlertRule("z", "zscore >")
+
+
+@pytest.mark.parametrize("op", sorted(OPERATOR_TABLE))
+@pytest.mark.parametrize("relaxed", [False, True])
+def test_each_operator_of_the_one_table_agrees_live_and_on_history(op, relaxed):
+    x = np.array([0.5, 2.5, np.nan, -3.0, 1.0, 2.0, 2.0, -2.5, 3.0, -1.0])
+    rule = Rule("zscore", op, 2.0)
+    live = rule.compile(relaxed=relaxed)
+    prev: dict = {}
+    expect = []
+    for v in x:
+        cur = {"zscore": v}
+        expect.append(live(cur, prev))
+        prev = cur
+    got = rule.mask(pd.DataFrame({"zscore": x}), relaxed=relaxed)
+    assert got.tolist() == expect

@@ -10,7 +10,8 @@ from scipy.stats import theilslopes
 from sklearn.linear_model import HuberRegressor
 from statsmodels.regression.rolling import RollingOLS
 
-from qdash.analytics import align, hedge_ratio
+from qdash.analytics import hedge_ratio
+from qdash.analytics.hedge import align
 from qdash.bars import resample
 from qdash.errors import AnalyticsError
 
@@ -248,3 +249,30 @@ def test_huber_without_penalty_fits_log_prices_of_a_short_window():
     ref = HuberRegressor(alpha=0.0, max_iter=1000).fit(((lx - lx.mean()) / sx)[:, None],
                                                        (ly - ly.mean()) / sy)
     assert huber.beta == pytest.approx(ref.coef_[0] * sy / sx, rel=1e-6)
+
+
+def test_every_hedge_method_list_comes_from_the_one_registry():
+    from qdash.analytics import HEDGE_METHODS, METHODS
+    from qdash.analytics.estimators import DASHBOARD_METHODS, ESTIMATORS, FitParams
+
+    assert set(HEDGE_METHODS) | set(METHODS) == set(ESTIMATORS)
+    assert {name for _, name in DASHBOARD_METHODS} <= set(HEDGE_METHODS)
+    for est in ESTIMATORS.values():
+        assert est.kind in ("static", "rolling", "expanding", "recursive", "given")
+        assert (est.fit is None) == (est.kind == "given")
+        if est.name in METHODS:   # validation fills this method's defaults
+            assert isinstance(est.validate(FitParams(window=10), True), FitParams)
+
+
+@pytest.mark.parametrize("name", ["spread", "zscore"])
+def test_top_level_spread_and_zscore_are_deprecated_aliases(name):
+    import qdash
+    import qdash.analytics
+    from qdash.analytics import stats
+
+    with pytest.warns(DeprecationWarning, match="gap rule"):
+        assert getattr(qdash, name) is getattr(stats, name)
+    with pytest.warns(DeprecationWarning, match="gap rule"):
+        assert getattr(qdash.analytics, name) is getattr(stats, name)
+    with pytest.warns(DeprecationWarning, match="align_bars"):
+        assert qdash.analytics.align is align

@@ -20,8 +20,8 @@ from qdash.analytics import (
     liquidity_stats,
     pair_liquidity_score,
     roll_spread_bps,
-    zscore,
 )
+from qdash.analytics.stats import zscore
 from qdash.bars import resample
 
 CFG = {"symbol_y": "BTCUSDT", "symbol_x": "ETHUSDT", "beta_window": 60, "z_window": 30,

@@ -10,7 +10,9 @@ from conftest import REFERENCE_SERIES
 from statsmodels.tsa.stattools import adfuller
 from statsmodels.tsa.stattools import coint as sm_coint
 
-from qdash.analytics import adf, align, coint, correlation, half_life, hedge_ratio, hurst, zscore
+from qdash.analytics import adf, coint, correlation, half_life, hedge_ratio, hurst
+from qdash.analytics.hedge import align
+from qdash.analytics.stats import zscore
 from qdash.errors import AnalyticsError
 
 MACRO = pd.read_csv(REFERENCE_SERIES / "macrodata.csv")

@@ -228,3 +228,20 @@ def test_a_breakdown_metric_fires_an_alert_when_the_pair_stops_cointegrating():
     alerts = AlertManager(None)
     alerts.add("coint_break > 0", name="broke", cooldown_s=0)
     assert not alerts.update("P", before, 1) and len(alerts.update("P", after, 2)) == 1
+
+
+def test_the_gates_shortcut_over_unbroken_bars_equals_its_steps():
+    from qdash.analytics import _kernels as K
+
+    rng = np.random.default_rng(5)
+    t = np.arange(500) * 60_000.0
+    cy, cx = 100 + rng.random(500), 50 + rng.random(500)
+    g, gp = K.new_gate()
+    got = K.gate_run(t, cy, cx, 60_000.0, 3.0, g, gp)
+    g2, gp2 = K.new_gate()
+    steps = [K.gate_step(g2, gp2, t[i], 60_000.0, cy[i], cx[i], 3.0) for i in range(500)]
+    want = [np.array(col) for col in zip(*steps, strict=True)]
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(g, g2)
+    np.testing.assert_array_equal(gp, gp2)

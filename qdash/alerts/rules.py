@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AlertError, RuleSyntaxError
+from .operators import LEVEL_COMPARISONS, OPERATOR_TABLE, history_mask, live_code
 
 Values = Mapping[str, Any]
 """Metric name → value (float; ``None``/NaN/missing make every comparison on it false)."""
@@ -50,11 +51,7 @@ Evaluator = Callable[[Values, Values], bool]
 
 SEVERITIES = ("info", "warning", "critical")
 
-_LEVEL_OPS = (">", ">=", "<", "<=")
-_CROSS_OPS = ("crosses_above", "crosses_below")
-_ABS_OPS = ("abs>", "abs>=", "abs<", "abs<=")
-OPERATORS = _LEVEL_OPS + _CROSS_OPS + _ABS_OPS
-_UPWARD = {">", ">=", "crosses_above", "abs>", "abs>="}  # reset level must be <= threshold
+OPERATORS = tuple(OPERATOR_TABLE)
 _METRIC_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _KEYWORDS = {"and", "or", "not", "abs", "crosses", "above", "below", "reset",
              "crosses_above", "crosses_below"}
@@ -65,7 +62,7 @@ def normalize_operator(op: str) -> str:
     s = " ".join(str(op).strip().lower().split())
     s = s.replace("crosses ", "crosses_")
     for prefix in ("|x|", "abs", "abs(x)"):
-        if s.startswith(prefix) and s[len(prefix):].strip() in _LEVEL_OPS:
+        if s.startswith(prefix) and s[len(prefix):].strip() in LEVEL_COMPARISONS:
             s = "abs" + s[len(prefix):].strip()
     if s not in OPERATORS:
         raise AlertError(f"unknown operator {op!r}; use one of {', '.join(OPERATORS)}")
@@ -140,7 +137,8 @@ class Condition:
     @property
     def crossing_metrics(self) -> list[str]:
         """Metrics whose previous value a crossing comparison needs."""
-        return list(dict.fromkeys(leaf.metric for leaf in self.leaves() if leaf.op in _CROSS_OPS))
+        return list(dict.fromkeys(leaf.metric for leaf in self.leaves()
+                                  if OPERATOR_TABLE[leaf.op].crossing))
 
     def compile(self, *, relaxed: bool = False) -> Evaluator:
         """A fast ``f(values, previous_values) -> bool`` for this tree (about 0.1–0.3 µs a leaf).
@@ -203,11 +201,11 @@ class Rule(Condition):
         return [self]
 
     def __str__(self) -> str:
-        th = _fmt(self.threshold)
-        if self.op in _CROSS_OPS:
+        th, op = _fmt(self.threshold), OPERATOR_TABLE[self.op]
+        if op.crossing:
             s = f"{self.metric} crosses {self.op.split('_')[1]} {th}"
-        elif self.op in _ABS_OPS:
-            s = f"abs({self.metric}) {self.op[3:]} {th}"
+        elif op.absolute:
+            s = f"abs({self.metric}) {op.compare} {th}"
         else:
             s = f"{self.metric} {self.op} {th}"
         return s if self.reset is None else f"{s} reset {_fmt(self.reset)}"
@@ -216,18 +214,7 @@ class Rule(Condition):
         return self.reset if relaxed and self.reset is not None else self.threshold
 
     def _code(self, relaxed: bool) -> str:
-        m, t = repr(self.metric), repr(self._level(relaxed))
-        op = self.op
-        if op in _CROSS_OPS:
-            cmp = ">" if op == "crosses_above" else "<"
-            if relaxed:
-                return f"((x := v.get({m})) is not None and x {cmp} {t})"
-            back = "<=" if cmp == ">" else ">="
-            return (f"((x := v.get({m})) is not None and x {cmp} {t} "
-                    f"and (y := p.get({m})) is not None and y {back} {t})")
-        if op in _ABS_OPS:
-            return f"((x := v.get({m})) is not None and abs(x) {op[3:]} {t})"
-        return f"((x := v.get({m})) is not None and x {op} {t})"
+        return live_code(OPERATOR_TABLE[self.op], self.metric, self._level(relaxed), relaxed)
 
     def mask(self, frame: pd.DataFrame, *, relaxed: bool = False) -> np.ndarray:
         if self.metric not in frame.columns:
@@ -236,26 +223,14 @@ class Rule(Condition):
                              f"columns: {list(frame.columns)}")
         x = pd.to_numeric(frame[self.metric], errors="coerce").to_numpy(dtype=np.float64,
                                                                          na_value=np.nan)
-        t = self._level(relaxed)
-        op = self.op
-        if op in _CROSS_OPS:
-            up = op == "crosses_above"
-            now = x > t if up else x < t
-            if relaxed:
-                return now
-            prev = np.concatenate([[np.nan], x[:-1]])
-            return now & ((prev <= t) if up else (prev >= t))
-        if op in _ABS_OPS:
-            x, op = np.abs(x), op[3:]
-        return {">": np.greater, ">=": np.greater_equal, "<": np.less,
-                "<=": np.less_equal}[op](x, t)
+        return history_mask(OPERATOR_TABLE[self.op], x, self._level(relaxed), relaxed)
 
 
 def _reset_problem(op: str, threshold: float, reset: float) -> str | None:
-    if op in _UPWARD:
+    if OPERATOR_TABLE[op].upward:
         if reset > threshold:
             return f"reset level {_fmt(reset)} must be <= the threshold {_fmt(threshold)}"
-        if op.startswith("abs") and reset < 0:
+        if OPERATOR_TABLE[op].absolute and reset < 0:
             return f"reset level {_fmt(reset)} of an absolute value must be >= 0"
     elif reset < threshold:
         return f"reset level {_fmt(reset)} must be >= the threshold {_fmt(threshold)}"
@@ -453,18 +428,18 @@ class _Parser:
         return cond
 
     def or_expr(self) -> Condition:
-        parts = [self.and_expr()]
-        while self.tok.word == "or":
-            self.next()
-            parts.append(self.and_expr())
-        return parts[0] if len(parts) == 1 else Or(*parts)
+        return self._chain(Or, self.and_expr)
 
     def and_expr(self) -> Condition:
-        parts = [self.not_expr()]
-        while self.tok.word == "and":
+        return self._chain(And, self.not_expr)
+
+    def _chain(self, group: type[_Group], operand: Callable[[], Condition]) -> Condition:
+        """``operand (keyword operand)*`` as one ``group`` (the operand alone when single)."""
+        parts = [operand()]
+        while self.tok.word == group.keyword:
             self.next()
-            parts.append(self.not_expr())
-        return parts[0] if len(parts) == 1 else And(*parts)
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else group(*parts)
 
     def not_expr(self) -> Condition:
         if self.tok.word == "not":
@@ -518,7 +493,7 @@ class _Parser:
         else:
             self.fail(f"expected {_OP_HINT} after {metric.text!r}, got {{got}}")
         if absolute:
-            if op not in _LEVEL_OPS:
+            if op not in LEVEL_COMPARISONS:
                 self.fail("abs(...) takes >, >=, < or <=, not a crossing", op_tok)
             op = "abs" + op
         value_tok = self.tok

@@ -4,7 +4,9 @@ Why numba: the Kalman filter and the sliding-window statistics are recursions (e
 the previous state), so numpy cannot vectorise them. A Python loop costs ~5 µs a bar; the compiled
 loop costs a few ns, which is what makes 86,400-bar refreshes and >= 50,000 live updates per second
 possible. ``cache=True`` keeps the compiled code on disk, so only the first import on a machine
-pays the compile time.
+pays the compile time. ``error_model="numpy"``: a division by zero gives inf/NaN, as numpy's,
+instead of raising (every division here is guarded; the check cost a branch per division and
+kept unused results alive).
 
 The batch path (:func:`pair_run`) and the live path (:func:`pair_step`, one bar) execute the same
 step function on the same state arrays, so feeding bars one at a time reproduces the batch series
@@ -27,7 +29,7 @@ from numba import njit
 N_MOM = 6
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _mom_add(st, o, x, y):
     n = st[o] + 1.0
     dx = x - st[o + 1]
@@ -42,7 +44,7 @@ def _mom_add(st, o, x, y):
     st[o + 2] = my
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _mom_remove(st, o, x, y):
     n1 = st[o] - 1.0
     if n1 <= 0.0:
@@ -60,7 +62,7 @@ def _mom_remove(st, o, x, y):
     st[o + 2] = my1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _slide(st, o, buf, b0, w, count, x, y):
     """Push (x, y) into the window ring buf[b0:b0+2w] (x at even, y at odd slots); drop the oldest.
 
@@ -76,13 +78,13 @@ def _slide(st, o, buf, b0, w, count, x, y):
         _mom_add(st, o, x, y)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _tiny(s, n, m):
     """True when a sum of squared deviations ``s`` over ``n`` values of mean ``m`` is only noise."""
     return s <= n * 1e-13 * m * m or s <= 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _ols_from(st, o, intercept):
     """(beta, alpha) of y on x from the moments at ``o``; NaN when x has no spread."""
     n = st[o]
@@ -98,7 +100,7 @@ def _ols_from(st, o, intercept):
     return (sxy + n * mx * my) / den, 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _corr_from(st, o):
     n = st[o]
     sxx, syy = st[o + 3], st[o + 4]
@@ -107,7 +109,7 @@ def _corr_from(st, o):
     return st[o + 5] / math.sqrt(sxx * syy)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _z_from(st, o, v, ddof):
     """z of value v against the window moments at o (x slot used, y slot mirrors x)."""
     n = st[o]
@@ -121,7 +123,7 @@ def _z_from(st, o, v, ddof):
 N_KF = 8
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _kf_init(st, o, mom, m0, x0, y0, r):
     """Start the filter from the OLS fit held in the moments ``mom[m0:m0+6]`` (values shifted by
     ``x0``, ``y0``). Returns False (filter stays off) when x has no spread in that window.
@@ -152,7 +154,7 @@ def _kf_init(st, o, mom, m0, x0, y0, r):
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _kf_step(st, o, y, x, inv_keep):
     """One predict/update of the state (beta, a) with H = [x − x_ref, 1].
 
@@ -188,7 +190,7 @@ def _kf_step(st, o, y, x, inv_keep):
     return e, s
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def kalman_run(y, x, window, inv_keep, r):
     """The pair kernel's Kalman filter alone over a whole series (no segments).
 
@@ -224,7 +226,7 @@ def kalman_run(y, x, window, inv_keep, r):
     return beta, alpha, e, s, st
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def rolling_ols_run(y, x, window, min_periods, intercept):
     """Rolling (window > 0) or expanding (window == 0) OLS of y on x; NaN until min_periods."""
     n = len(y)
@@ -253,32 +255,20 @@ def rolling_ols_run(y, x, window, min_periods, intercept):
     return beta, alpha
 
 
-@njit(cache=True)
-def rolling_z_run(v, window, ddof):
-    """Causal rolling z-score: (v_t − mean) / std over the last ``window`` values incl. t."""
-    n = len(v)
-    z = np.full(n, np.nan)
-    st = np.zeros(N_MOM)
-    buf = np.empty(2 * window)
-    for i in range(n):
-        _slide(st, 0, buf, 0, window, i, v[i], v[i])
-        if st[0] >= window:
-            z[i] = _z_from(st, 0, v[i], ddof)
-    return z
-
-
-@njit(cache=True)
-def rolling_corr_run(a, b, window):
-    """Rolling Pearson correlation over the last ``window`` pairs incl. t."""
+@njit(cache=True, error_model="numpy")
+def rolling_window_run(a, b, window, corr, ddof):
+    """Over the last ``window`` pairs (a_t, b_t) incl. t: the Pearson correlation of a and b
+    (``corr`` True) or the z-score ``(a_t − mean) / std`` with ``ddof`` (``corr`` False; pass
+    ``b = a``). NaN until the window holds ``window`` finite pairs."""
     n = len(a)
-    c = np.full(n, np.nan)
+    out = np.full(n, np.nan)
     st = np.zeros(N_MOM)
     buf = np.empty(2 * window)
     for i in range(n):
         _slide(st, 0, buf, 0, window, i, a[i], b[i])
         if st[0] >= window:
-            c[i] = _corr_from(st, 0)
-    return c
+            out[i] = _corr_from(st, 0) if corr else _z_from(st, 0, a[i], ddof)
+    return out
 
 
 # -- the gap gate: which aligned bars the pair uses, and where a hole restarts its windows --------
@@ -293,7 +283,7 @@ def new_gate():
     return g, np.full(2, np.nan)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def gate_step(g, gp, t, tf, cy, cx, limit):
     """Admit one aligned interval at open time ``t`` (ms) with closes ``cy``/``cx`` (NaN: the leg
     has no bar there). Returns (accept, new_segment, price_y, price_x).
@@ -327,13 +317,34 @@ def gate_step(g, gp, t, tf, cy, cx, limit):
     return True, new, gp[0], gp[1]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def _unbroken(t, cy, cx, tf):
+    """True when both legs have a close at every interval and no step exceeds ``tf``."""
+    ok = True
+    for i in range(len(t)):
+        ok &= (cy[i] == cy[i]) & (cx[i] == cx[i])
+        if i:
+            ok &= t[i] - t[i - 1] <= tf
+    return ok
+
+
+@njit(cache=True, error_model="numpy")
 def gate_run(t, cy, cx, tf, limit, g, gp):
     """:func:`gate_step` over whole arrays from gate state ``g``, ``gp`` (updated in place);
-    returns (accept, new_segment, price_y, price_x)."""
+    returns (accept, new_segment, price_y, price_x).
+
+    Shortcut, the usual history: from a fresh gate, bars at most one timeframe apart in which
+    both legs traded are all used, as one segment, at their own closes — what the steps would
+    give (a test compares), at a tenth of their cost."""
     n = len(t)
     acc = np.zeros(n, np.bool_)
     new = np.zeros(n, np.bool_)
+    if n and g[3] == 0.0 and g[4] != g[4] and _unbroken(t, cy, cx, tf):
+        acc[:] = True
+        new[0] = True
+        g[0], g[1], g[2], g[3], g[4] = 0.0, 0.0, 0.0, 1.0, t[n - 1]
+        gp[0], gp[1] = cy[n - 1], cx[n - 1]
+        return acc, new, cy.copy(), cx.copy()
     py = np.full(n, np.nan)
     px = np.full(n, np.nan)
     for i in range(n):
@@ -356,12 +367,17 @@ C_B, C_P, C_R, C_Z, C_T = 0, 1, 2, 3, 4
 N_COUNT = 5
 # signal methods: where the signal's beta comes from
 M_ROLLING, M_KALMAN, M_GIVEN = 0, 1, 2
-# output columns of one bar
-OUT_COLUMNS = ("y", "x", "beta_rolling", "alpha_rolling", "spread_rolling", "beta_kalman",
-               "alpha_kalman", "spread_kalman", "innovation", "innovation_var", "innovation_z",
-               "beta", "alpha", "spread", "zscore_raw", "spread_mean", "spread_std",
-               "corr_prices", "corr_returns", "segment_bar")
-N_OUT = len(OUT_COLUMNS)
+
+PAIR_RECORD = np.dtype([(name, np.float64) for name in (
+    "y", "x", "beta_rolling", "alpha_rolling", "spread_rolling", "beta_kalman", "alpha_kalman",
+    "spread_kalman", "innovation", "innovation_var", "innovation_z", "beta", "alpha", "spread",
+    "zscore_raw", "spread_mean", "spread_std", "corr_prices", "corr_returns", "segment_bar")])
+"""One bar of the pair kernel (:func:`pair_step`): working ``y``, ``x``; the rolling-OLS and
+Kalman fits (β, α, spread; the filter's innovation, its variance and z); the signal's ``beta``,
+``alpha``, ``spread``, ``zscore_raw`` and its z window's ``spread_mean``/``spread_std``; the
+correlations of working prices and of log returns; ``segment_bar`` (0-based bar of the
+segment)."""
+OUT_COLUMNS = PAIR_RECORD.names
 
 
 def buffer_size(wb: int, wc: int, wz: int) -> int:
@@ -376,7 +392,7 @@ def new_state():
     return st, np.zeros(N_COUNT, dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _reset(st, cnt):
     """Forget everything: the next bar starts a new segment (every window empty, filter off)."""
     for k in range(len(st)):
@@ -389,46 +405,77 @@ def _reset(st, cnt):
     st[S_REF + 1] = np.nan
 
 
-@njit(cache=True)
-def pair_step(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_log, method,
-              given_beta, given_alpha, out, row):
-    """Advance the pair state by one aligned bar of raw closes (py, px); write out[row, :].
-
-    ``new_segment`` restarts every window first (see :func:`gate_step`). ``method`` picks the
-    signal's beta: the rolling OLS (``M_ROLLING``), the Kalman filter (``M_KALMAN``) or
-    ``given_beta``/``given_alpha`` (``M_GIVEN``: Huber, Theil–Sen, fixed; NaN until known)."""
+@njit(cache=True, error_model="numpy", inline="always")
+def _enter(st, cnt, py, px, new_segment, use_log):
+    """Start the bar: restart every window on ``new_segment``; the working (y, x) values."""
     if new_segment:
         _reset(st, cnt)
     yw = math.log(py) if use_log else py
     xw = math.log(px) if use_log else px
-    o_p = 2 * wb
-    o_r = o_p + 2 * wc
-    o_z = o_r + 2 * wc
     if not math.isfinite(st[S_REF]):
         st[S_REF] = yw
         st[S_REF + 1] = xw
+    return yw, xw
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _rolling_step(st, buf, wb, count, yw, xw):
+    """Rolling OLS over the beta window (on values shifted by the segment's first bar), after
+    pushing the segment's bar number ``count`` into it; the caller counts it (``cnt[C_B]``).
+
+    Helpers that numba inlines take counters by value: one that updated ``cnt`` itself made
+    the signal's loop three times slower."""
     y0, x0 = st[S_REF], st[S_REF + 1]
-    # rolling OLS over the beta window (on values shifted by the segment's first bar)
-    _slide(st, S_MB, buf, 0, wb, cnt[C_B], xw - x0, yw - y0)
-    cnt[C_B] += 1
-    b_r, a_r = np.nan, np.nan
-    if st[S_MB] >= wb:
-        b_r, a_r = _ols_from(st, S_MB, True)
-        a_r = a_r + y0 - b_r * x0
-    sp_r = yw - (b_r * xw + a_r)
-    # Kalman filter: starts from the first full beta window's OLS, then one step a bar
+    _slide(st, S_MB, buf, 0, wb, count, xw - x0, yw - y0)
+    if st[S_MB] < wb:
+        return np.nan, np.nan
+    b, a = _ols_from(st, S_MB, True)
+    return b, a + y0 - b * x0
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _kalman_step(st, wb, inv_keep, r, yw, xw):
+    """Kalman filter: starts from the first full beta window's OLS, then one step a bar.
+    Returns (beta, alpha, innovation, its variance)."""
     e, s = np.nan, np.nan
     if st[S_KF + 7] > 0.0:
         e, s = _kf_step(st, S_KF, yw, xw, inv_keep)
     elif st[S_MB] >= wb:
-        _kf_init(st, S_KF, st, S_MB, x0, y0, r)
-    b_k, a_k = np.nan, np.nan
+        _kf_init(st, S_KF, st, S_MB, st[S_REF + 1], st[S_REF], r)
     if st[S_KF + 7] > 0.0:
-        b_k = st[S_KF]
-        a_k = st[S_KF + 1] - b_k * st[S_KF + 5]
-    sp_k = yw - (b_k * xw + a_k)
+        b = st[S_KF]
+        return b, st[S_KF + 1] - b * st[S_KF + 5], e, s
+    return np.nan, np.nan, e, s
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _z_push(st, buf, o_z, wz, count, sp):
+    """Push spread number ``count`` of the segment into the z window; its z (NaN until the
+    window is full). The window fills once the spread is defined: the caller pushes from the
+    first finite spread on and counts it (``cnt[C_Z]``)."""
+    _slide(st, S_MZ, buf, o_z, wz, count, sp, sp)
+    if st[S_MZ] < wz:
+        return np.nan
+    return _z_from(st, S_MZ, sp, 1.0)
+
+
+@njit(cache=True, error_model="numpy")
+def pair_step(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_log, method,
+              given_beta, given_alpha, out, row):
+    """Advance the pair state by one aligned bar of raw closes (py, px); write ``out[row]``
+    (a :data:`PAIR_RECORD`).
+
+    ``new_segment`` restarts every window first (see :func:`gate_step`). ``method`` picks the
+    signal's beta: the rolling OLS (``M_ROLLING``), the Kalman filter (``M_KALMAN``) or
+    ``given_beta``/``given_alpha`` (``M_GIVEN``: Huber, Theil–Sen, fixed; NaN until known)."""
+    yw, xw = _enter(st, cnt, py, px, new_segment, use_log)
+    b_r, a_r = _rolling_step(st, buf, wb, cnt[C_B], yw, xw)
+    cnt[C_B] += 1
+    b_k, a_k, e, s = _kalman_step(st, wb, inv_keep, r, yw, xw)
     # correlations of prices and of log returns
-    _slide(st, S_MP, buf, o_p, wc, cnt[C_P], xw - x0, yw - y0)
+    o_p = 2 * wb
+    o_r = o_p + 2 * wc
+    _slide(st, S_MP, buf, o_p, wc, cnt[C_P], xw - st[S_REF + 1], yw - st[S_REF])
     cnt[C_P] += 1
     c_p = _corr_from(st, S_MP) if st[S_MP] >= wc else np.nan
     c_r = np.nan
@@ -441,7 +488,6 @@ def pair_step(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_lo
             c_r = _corr_from(st, S_MR)
     st[S_PREV] = py
     st[S_PREV + 1] = px
-    # the signal: its beta, spread and z-score (the z window fills once the spread is defined)
     if method == M_ROLLING:
         b, a = b_r, a_r
     elif method == M_KALMAN:
@@ -449,39 +495,39 @@ def pair_step(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_lo
     else:
         b, a = given_beta, given_alpha
     sp = yw - (b * xw + a)
-    z, z_mean, z_std = np.nan, np.nan, np.nan
+    z = np.nan
     if math.isfinite(sp) or cnt[C_Z] > 0:
-        _slide(st, S_MZ, buf, o_z, wz, cnt[C_Z], sp, sp)
+        z = _z_push(st, buf, o_r + 2 * wc, wz, cnt[C_Z], sp)
         cnt[C_Z] += 1
-        if st[S_MZ] >= wz:
-            z = _z_from(st, S_MZ, sp, 1.0)
-            if math.isfinite(z):
-                z_mean = st[S_MZ + 1]
-                z_std = math.sqrt(st[S_MZ + 3] / (st[S_MZ] - 1.0))
-    out[row, 0] = yw
-    out[row, 1] = xw
-    out[row, 2] = b_r
-    out[row, 3] = a_r
-    out[row, 4] = sp_r
-    out[row, 5] = b_k
-    out[row, 6] = a_k
-    out[row, 7] = sp_k
-    out[row, 8] = e
-    out[row, 9] = s
-    out[row, 10] = e / math.sqrt(s)
-    out[row, 11] = b
-    out[row, 12] = a
-    out[row, 13] = sp
-    out[row, 14] = z
-    out[row, 15] = z_mean
-    out[row, 16] = z_std
-    out[row, 17] = c_p
-    out[row, 18] = c_r
-    out[row, 19] = cnt[C_T]
+    z_mean, z_std = np.nan, np.nan
+    if math.isfinite(z):
+        z_mean = st[S_MZ + 1]
+        z_std = math.sqrt(st[S_MZ + 3] / (st[S_MZ] - 1.0))
+    rec = out[row]
+    rec.y = yw
+    rec.x = xw
+    rec.beta_rolling = b_r
+    rec.alpha_rolling = a_r
+    rec.spread_rolling = yw - (b_r * xw + a_r)
+    rec.beta_kalman = b_k
+    rec.alpha_kalman = a_k
+    rec.spread_kalman = yw - (b_k * xw + a_k)
+    rec.innovation = e
+    rec.innovation_var = s
+    rec.innovation_z = e / math.sqrt(s)
+    rec.beta = b
+    rec.alpha = a
+    rec.spread = sp
+    rec.zscore_raw = z
+    rec.spread_mean = z_mean
+    rec.spread_std = z_std
+    rec.corr_prices = c_p
+    rec.corr_returns = c_r
+    rec.segment_bar = cnt[C_T]
     cnt[C_T] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def pair_update(t, tf, cy, cx, limit, g, gp, st, cnt, buf, wb, wc, wz, inv_keep, r, use_log,
                 method, given_beta, given_alpha, out, row, raw, j, qy, qx, ny, nx):
     """The live path in one call: :func:`gate_step` then, when the interval is used,
@@ -503,13 +549,59 @@ def pair_update(t, tf, cy, cx, limit, g, gp, st, cnt, buf, wb, wc, wz, inv_keep,
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def pair_run(py, px, new_segment, st, cnt, buf, wb, wc, wz, inv_keep, r, use_log, method,
              given_beta, given_alpha):
-    """Run :func:`pair_step` over whole arrays of aligned raw closes; returns the (n, N_OUT) out."""
+    """Run :func:`pair_step` over whole arrays of aligned raw closes; returns the n records."""
     n = len(py)
-    out = np.empty((n, N_OUT))
+    out = np.empty(n, PAIR_RECORD)
     for i in range(n):
         pair_step(py[i], px[i], new_segment[i], st, cnt, buf, wb, wc, wz, inv_keep, r, use_log,
                   method, given_beta[i], given_alpha[i], out, i)
     return out
+
+
+@njit(cache=True, error_model="numpy")
+def signal_run(py, px, new_segment, wb, wz, inv_keep, r, use_log, method, given_beta,
+               given_alpha):
+    """The signal alone over whole arrays of aligned raw closes, from a fresh state: the same
+    steps as :func:`pair_step` for the signal's β, spread and z (bar for bar the same numbers),
+    without the diagnostics (the other fits, correlations). Returns per-bar arrays (beta, alpha,
+    spread, zscore, segment_bar).
+
+    Segments are run one after the other (state reset and reference values set once a segment,
+    as :func:`_enter` does bar by bar), so the loop over bars writes nothing else."""
+    n = len(py)
+    beta = np.empty(n)
+    alpha = np.empty(n)
+    spread = np.empty(n)
+    z = np.empty(n)
+    seg = np.empty(n, np.int64)
+    st, cnt = np.zeros(N_STATE), np.zeros(N_COUNT, np.int64)
+    buf = np.empty(2 * (wb + wz))            # buffer_size(wb, 0, wz): no correlation rings
+    start = 0
+    while start < n:
+        end = start + 1
+        while end < n and not new_segment[end]:
+            end += 1
+        _enter(st, cnt, py[start], px[start], True, use_log)
+        for i in range(start, end):
+            yw = math.log(py[i]) if use_log else py[i]
+            xw = math.log(px[i]) if use_log else px[i]
+            b, a = _rolling_step(st, buf, wb, cnt[C_B], yw, xw)
+            cnt[C_B] += 1
+            if method == M_KALMAN:
+                b, a, _, _ = _kalman_step(st, wb, inv_keep, r, yw, xw)
+            elif method == M_GIVEN:
+                b, a = given_beta[i], given_alpha[i]
+            sp = yw - (b * xw + a)
+            beta[i] = b
+            alpha[i] = a
+            spread[i] = sp
+            z[i] = np.nan
+            if math.isfinite(sp) or cnt[C_Z] > 0:
+                z[i] = _z_push(st, buf, 2 * wb, wz, cnt[C_Z], sp)
+                cnt[C_Z] += 1
+            seg[i] = i - start
+        start = end
+    return beta, alpha, spread, z, seg

@@ -28,7 +28,6 @@ result is deterministic and equals scikit-learn's ``HuberRegressor`` /
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,11 +35,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AnalyticsError
-from . import _kernels as K
+from .estimators import FIT_METHODS, FitParams, estimator
 
-METHODS = ("ols", "huber", "theil-sen", "kalman", "rolling-ols", "expanding-ols")
-"""Estimators of :func:`hedge_ratio`: the static fits (``ols``, ``huber``, ``theil-sen``) and the
-time-varying ones; the same names as the signal's :data:`~qdash.analytics.signal.HEDGE_METHODS`."""
+METHODS = FIT_METHODS
+"""Estimators of :func:`hedge_ratio`, from :mod:`qdash.analytics.estimators`: the static fits
+(``ols``, ``huber``, ``theil-sen``) and the time-varying ones."""
 
 
 @dataclass(frozen=True)
@@ -101,70 +100,6 @@ def align(y, x, *, ffill_limit: int = 0, log: bool = False) -> tuple[pd.Index, n
     return index, yv, xv
 
 
-def ols(y: np.ndarray, x: np.ndarray, intercept: bool = True) -> tuple[float, float]:
-    """Least-squares (beta, alpha) of y on x, from centred sums (equals statsmodels OLS)."""
-    if not intercept:
-        return float(np.dot(x, y) / np.dot(x, x)), 0.0
-    mx, my = x.mean(), y.mean()
-    dx = x - mx
-    sxx = np.dot(dx, dx)
-    if sxx <= 0:
-        raise AnalyticsError("x is constant over the sample: no hedge ratio can be estimated")
-    beta = np.dot(dx, y - my) / sxx
-    return float(beta), float(my - beta * mx)
-
-
-def subsample(n: int, max_points: int, seed: int = 0) -> np.ndarray | None:
-    """Sorted indices of ``max_points`` of ``n`` rows drawn by ``default_rng(seed)``; None = all."""
-    if n <= max_points:
-        return None
-    return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
-
-
-def _huber(y, x, intercept, epsilon, alpha, max_iter, max_points, seed):
-    from sklearn.linear_model import HuberRegressor
-
-    idx = subsample(len(y), max_points, seed)
-    ys, xs = (y, x) if idx is None else (y[idx], x[idx])
-    # With an intercept, fit on centred data: the same optimum (the Huber loss depends on
-    # residuals only, alpha penalises the slope only), but L-BFGS no longer stalls on the
-    # intercept of price levels in the thousands.
-    mx, my = (xs.mean(), ys.mean()) if intercept else (0.0, 0.0)
-    # Without a penalty (alpha == 0) the Huber M-estimate is scale-equivariant, so fit on data
-    # scaled to unit spread and scale β back: on log prices over a short window (x varying by
-    # ~1e-5) L-BFGS otherwise stops at its starting point β = 0. With alpha > 0 the penalty is
-    # not scale-free, so the data are fitted as given (scikit-learn's meaning of alpha).
-    sx, sy = 1.0, 1.0
-    if alpha == 0:
-        sx = float(np.std(xs - mx)) or 1.0
-        sy = float(np.std(ys - my)) or 1.0
-    model = HuberRegressor(epsilon=epsilon, alpha=alpha, fit_intercept=intercept,
-                           max_iter=max_iter)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ConvergenceWarning: n_iter is reported in params
-        model.fit(((xs - mx) / sx)[:, None], (ys - my) / sy)
-    beta = float(model.coef_[0]) * sy / sx
-    params = {"epsilon": epsilon, "alpha": alpha, "max_iter": max_iter,
-              "max_points": max_points, "seed": seed, "n_fit": len(ys),
-              "n_iter": int(model.n_iter_), "scale": float(model.scale_) * sy}
-    return beta, float(model.intercept_ * sy + my - beta * mx) if intercept else 0.0, params
-
-
-def _theil_sen(y, x, intercept, max_points, seed):
-    from scipy.stats import theilslopes
-
-    idx = subsample(len(y), max_points, seed)
-    ys, xs = (y, x) if idx is None else (y[idx], x[idx])
-    params = {"max_points": max_points, "seed": seed, "n_fit": len(ys)}
-    if intercept:
-        with np.errstate(invalid="ignore"):    # CI variance on tiny samples; slope unaffected
-            res = theilslopes(ys, xs)
-        return float(res.slope), float(res.intercept), params
-    # through the origin: the median of each point's slope to (0, 0)
-    ok = xs != 0
-    return float(np.median(ys[ok] / xs[ok])), 0.0, params
-
-
 def hedge_ratio(y, x, method: str = "ols", intercept: bool = True, *, log: bool = False,
                 ffill_limit: int = 0, window: int | None = None, min_periods: int | None = None,
                 epsilon: float = 1.35, alpha: float = 1e-4, max_iter: int = 1000,
@@ -191,53 +126,21 @@ def hedge_ratio(y, x, method: str = "ols", intercept: bool = True, *, log: bool 
       equals ``statsmodels.regression.rolling.RollingOLS``.
     * ``"expanding-ols"``: OLS over bars 0..t, NaN until ``min_periods`` (default 2) bars.
     """
-    if method not in METHODS:
-        raise AnalyticsError(f"unknown hedge-ratio method {method!r}: use one of {METHODS}")
+    est = estimator(method)
+    p = est.validate(FitParams(window=window, min_periods=min_periods, epsilon=epsilon,
+                               alpha=alpha, max_iter=max_iter, max_points=max_points, seed=seed,
+                               delta=delta, r=r), intercept)
     index, yv, xv = align(y, x, ffill_limit=ffill_limit, log=log)
-    common = {"method": method, "intercept": intercept, "log": log, "nobs": len(yv)}
-
-    def static(beta, alpha_, params):
-        return HedgeResult(beta=beta, alpha=alpha_, spread=pd.Series(yv - (beta * xv + alpha_),
-                           index=index, name="spread"), params=params, **common)
-
-    if method == "ols":
-        return static(*ols(yv, xv, intercept), {})
-    if method == "huber":
-        return static(*_huber(yv, xv, intercept, epsilon, alpha, max_iter,
-                              5_000 if max_points is None else max_points, seed))
-    if method == "theil-sen":
-        return static(*_theil_sen(yv, xv, intercept,
-                                  1_000 if max_points is None else max_points, seed))
-    extra: dict[str, pd.Series] = {}
-    if method == "kalman":
-        if not intercept:
-            raise AnalyticsError("the Kalman hedge ratio is fitted with an intercept")
-        window = 120 if window is None else int(window)
-        if window < 3:
-            raise AnalyticsError(f"kalman warm-up window must be >= 3 bars, got {window}")
-        delta = 1.0 / window if delta is None else float(delta)
-        if not 0 < delta < 1:
-            raise AnalyticsError(f"kalman delta must be in (0, 1), got {delta}")
-        if r is not None and not r > 0:
-            raise AnalyticsError(f"kalman r must be > 0, got {r}")
-        b, a, e, s, st = K.kalman_run(yv, xv, window, 1.0 / (1.0 - delta),
-                                      np.nan if r is None else float(r))
-        extra = {"innovation": pd.Series(e, index=index, name="innovation"),
-                 "innovation_var": pd.Series(s, index=index, name="innovation_var"),
-                 "innovation_z": pd.Series(e / np.sqrt(s), index=index, name="innovation_z")}
-        params = {"delta": delta, "window": window, "r": float(st[6]), "x_ref": float(st[5]),
-                  "P": st[2:5].copy()}
-    else:
-        if method == "rolling-ols":
-            if window is None or window < 2:
-                raise AnalyticsError(f"rolling hedge ratio needs window >= 2, got {window}")
-            mp = window
-        else:
-            window, mp = 0, 2 if min_periods is None else max(int(min_periods), 1)
-        b, a = K.rolling_ols_run(yv, xv, int(window), float(mp), intercept)
-        params = {"window": window or None, "min_periods": mp}
+    fit = est.fit(yv, xv, intercept, p)
+    common = {"method": method, "intercept": intercept, "log": log, "nobs": len(yv),
+              "params": fit.params}
+    if est.kind == "static":
+        return HedgeResult(beta=fit.beta, alpha=fit.alpha, spread=pd.Series(
+            yv - (fit.beta * xv + fit.alpha), index=index, name="spread"), **common)
+    b, a = fit.beta, fit.alpha
     return HedgeResult(beta=float(b[-1]), alpha=float(a[-1]),
                        spread=pd.Series(yv - (b * xv + a), index=index, name="spread"),
                        beta_series=pd.Series(b, index=index, name="beta"),
                        alpha_series=pd.Series(a, index=index, name="alpha"),
-                       extra=extra, params=params, **common)
+                       extra={k: pd.Series(v, index=index, name=k)
+                              for k, v in fit.extra.items()}, **common)

@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..errors import AnalyticsError
 from . import _kernels as K
-from .hedge import _huber, _theil_sen, ols
+from .estimators import ESTIMATORS, FitParams, ols
 from .liquidity import liquidity_from_arrays, liquidity_score, pair_liquidity_score
 from .signal import GivenBeta, SignalSpec, align_bars, kalman_r_arg, kernel_method, run_kernel
 from .stats import adf, coint, half_life, hurst, spread_break
@@ -82,17 +82,19 @@ def compute_refresh(py: np.ndarray, px: np.ndarray, qv_y: np.ndarray, qv_x: np.n
     """
     y, x = (np.log(py), np.log(px)) if cfg.log else (py, px)
     out: dict[str, Any] = {"refresh_bars": len(y)}
-    nan3 = (math.nan, math.nan, {})
     try:
         b_ols, a_ols = ols(y, x, True)
     except AnalyticsError:
         b_ols, a_ols = math.nan, math.nan
     out.update(beta_ols=b_ols, alpha_ols=a_ols)
     ok = np.isfinite(b_ols)
-    b_h, a_h, _ = _huber(y, x, True, cfg.huber_epsilon, cfg.huber_alpha, 1000,
-                         cfg.huber_max_points, cfg.seed) if ok else nan3
-    b_t, a_t, _ = _theil_sen(y, x, True, cfg.theil_sen_max_points, cfg.seed) if ok else nan3
-    out.update(beta_huber=b_h, alpha_huber=a_h, beta_theil_sen=b_t, alpha_theil_sen=a_t)
+    for name, key, points in (("huber", "huber", cfg.huber_max_points),
+                              ("theil-sen", "theil_sen", cfg.theil_sen_max_points)):
+        fit = ESTIMATORS[name].fit(y, x, True, FitParams(
+            epsilon=cfg.huber_epsilon, alpha=cfg.huber_alpha, max_points=points,
+            seed=cfg.seed)) if ok else None
+        out[f"beta_{key}"] = fit.beta if fit else math.nan
+        out[f"alpha_{key}"] = fit.alpha if fit else math.nan
     keys = ("adf_stat", "adf_p", "coint_stat", "coint_p", "coint_crit_5", "half_life_bars",
             "half_life_s", "hurst", "break_stat", "break_p", "coint_break")
     out.update(dict.fromkeys(keys, math.nan))
@@ -169,7 +171,7 @@ class PairState:
         self._buf = np.empty(K.buffer_size(cfg.beta_window, cfg.corr_window, cfg.z_window))
         self._given = GivenBeta(self.spec)
         self._gate, self._gate_p = K.new_gate()
-        self._out = np.full((cfg.history, K.N_OUT), np.nan)
+        self._out = np.full(cfg.history, np.nan, K.PAIR_RECORD)
         self._out_t = np.zeros(cfg.history, dtype=np.int64)
         self._raw = np.full((6, cfg.window), np.nan)  # price_y, price_x, qv_y, qv_x, trades_y/x
         self._n = 0                               # aligned bars processed
@@ -248,14 +250,14 @@ class PairState:
         given = copy.deepcopy(self._given)
         yw, xw = (math.log(py), math.log(px)) if cfg.log else (py, px)
         gb, ga = given.push(yw, xw, bool(new))
-        out = np.empty((1, K.N_OUT))
+        out = np.empty(1, K.PAIR_RECORD)
         K.pair_step(py, px, bool(new), self._st.copy(), self._cnt.copy(), self._buf.copy(),
                     cfg.beta_window, cfg.corr_window, cfg.z_window, self._inv_keep, self._r,
                     cfg.log, self._method, gb, ga, out, 0)
-        row = dict(zip(K.OUT_COLUMNS, out[0].tolist(), strict=True))
-        return {"beta": row["beta"], "alpha": row["alpha"], "spread": row["spread"],
-                "zscore": row["zscore_raw"], "spread_mean": row["spread_mean"],
-                "spread_std": row["spread_std"]}
+        row = out[0]
+        return {"beta": float(row["beta"]), "alpha": float(row["alpha"]),
+                "spread": float(row["spread"]), "zscore": float(row["zscore_raw"]),
+                "spread_mean": float(row["spread_mean"]), "spread_std": float(row["spread_std"])}
 
     def note_trades(self, last_y_ms: int | None, last_x_ms: int | None) -> None:
         """Each leg's last trade time (exchange ms) as the tick stream saw it (for staleness);
@@ -328,8 +330,7 @@ class PairState:
         """Bars of the current segment (since the start or the last hole)."""
         if not self._n:
             return 0
-        return int(self._out[(self._n - 1) % self.config.history, K.OUT_COLUMNS.index(
-            "segment_bar")]) + 1
+        return int(self._out["segment_bar"][(self._n - 1) % self.config.history]) + 1
 
     def ages(self, now_ms: int | None = None) -> tuple[float, float]:
         """Seconds since each leg's last trade at ``now_ms`` (default: the last bar's close)."""
@@ -355,8 +356,9 @@ class PairState:
         """Current metrics as one flat dict (NaN where undefined); every key is declared, with
         its unit and meaning, in :data:`qdash.analytics.metrics.PAIR_METRICS`."""
         cfg = self.config
-        row = self._out[(self._n - 1) % cfg.history] if self._n else np.full(K.N_OUT, np.nan)
-        cur = dict(zip(K.OUT_COLUMNS, (float(v) for v in row), strict=True))
+        row = (self._out[(self._n - 1) % cfg.history] if self._n
+               else np.full(1, np.nan, K.PAIR_RECORD)[0])
+        cur = dict(zip(K.OUT_COLUMNS, row.tolist(), strict=True))
         age_y, age_x = self.ages(now_ms)
         stale_y, stale_x = age_y > cfg.stale_after_s, age_x > cfg.stale_after_s
         stale = stale_y or stale_x
@@ -392,7 +394,7 @@ class PairState:
         m = min(self._n, h) if last is None else min(self._n, h, int(last))
         order = np.arange(self._n - m, self._n) % h
         index = pd.to_datetime(self._out_t[order], unit="ms", utc=True).as_unit("ms")
-        df = pd.DataFrame(self._out[order], columns=list(K.OUT_COLUMNS), index=index)
+        df = pd.DataFrame(self._out[order], index=index)
         df.index.name = "open_time"
         return df
 
@@ -458,7 +460,7 @@ class PairAnalytics:
             idx = np.flatnonzero(tr > 0)
             state._last_trade[i] = int(t_ms[idx[-1]]) + timeframe_ms if len(idx) else None
         state.refresh()
-        series = pd.DataFrame(out, columns=list(K.OUT_COLUMNS), index=al.index)
+        series = pd.DataFrame(out, index=al.index)
         series.insert(0, "price_y", py)
         series.insert(1, "price_x", px)
         series["segment_start"] = al["segment_start"].to_numpy()

@@ -4,7 +4,8 @@ The charts (spread, bands, z, live dot), the stats table, alerts, the backtest (
 dashboard's button), sweeps, walk-forward and the scanner's out-of-sample check all take a
 :class:`SignalSpec` and get their numbers from this module (batch: :func:`compute_signal`) or from
 :class:`~qdash.analytics.pair.PairState`, which advances the same kernel one bar at a time. Nothing
-else computes a spread or a z-score.
+else computes a pair's spread or z-score: the public ``qdash.spread``/``qdash.zscore`` (plain
+arithmetic on given series, without this alignment and gap rule) are deprecated aliases.
 
 Definition, for aligned closes ``P^y_t``, ``P^x_t`` of two legs (bars labelled by open time, UTC):
 
@@ -48,9 +49,11 @@ import pandas as pd
 
 from ..errors import AnalyticsError
 from . import _kernels as K
+from .estimators import ESTIMATORS, SIGNAL_METHODS, Estimator, FitParams, estimator
 
-HEDGE_METHODS = ("rolling-ols", "huber", "theil-sen", "kalman", "fixed")
-"""The one name of every hedge method, in the API, the CLI and the dashboard."""
+HEDGE_METHODS = SIGNAL_METHODS
+"""The hedge methods of a signal, in the API, the CLI and the dashboard (from the one registry,
+:mod:`qdash.analytics.estimators`)."""
 
 SIGNAL_COLUMNS = ("beta", "alpha", "spread", "zscore")
 
@@ -80,16 +83,14 @@ class SignalSpec:
 
     def validate(self) -> None:
         """Raise :class:`AnalyticsError` naming the first inconsistent field."""
-        if self.hedge not in HEDGE_METHODS:
-            raise AnalyticsError(f"unknown hedge method {self.hedge!r}: use one of "
-                                 f"{', '.join(HEDGE_METHODS)}")
+        est = estimator(self.hedge, HEDGE_METHODS)
         if self.beta_window < 3:
             raise AnalyticsError(f"beta_window must be >= 3 bars, got {self.beta_window}")
         if self.z_window < 2:
             raise AnalyticsError(f"z_window must be >= 2 bars, got {self.z_window}")
         if self.refit_every < 1:
             raise AnalyticsError(f"refit_every must be >= 1 bar, got {self.refit_every}")
-        if self.hedge == "fixed" and (self.beta is None or not math.isfinite(self.beta)):
+        if est.kind == "given" and (self.beta is None or not math.isfinite(self.beta)):
             raise AnalyticsError("hedge 'fixed' needs beta=<value> (in working units)")
         if self.kalman_delta is not None and not 0 < self.kalman_delta < 1:
             raise AnalyticsError(f"kalman_delta must be in (0, 1), got {self.kalman_delta}")
@@ -99,6 +100,11 @@ class SignalSpec:
             raise AnalyticsError(f"max_gap_bars must be >= 0, got {self.max_gap_bars}")
 
     @property
+    def estimator(self) -> Estimator:
+        """The registry entry of :attr:`hedge`."""
+        return ESTIMATORS[self.hedge]
+
+    @property
     def delta(self) -> float:
         """The Kalman discount δ in use."""
         return self.kalman_delta if self.kalman_delta is not None else 1.0 / self.beta_window
@@ -106,7 +112,7 @@ class SignalSpec:
     @property
     def beta_warmup(self) -> int:
         """Bars of a segment before β is first defined (1-based bar of the first β)."""
-        return 1 if self.hedge == "fixed" else self.beta_window
+        return 1 if self.estimator.kind == "given" else self.beta_window
 
     @property
     def warmup_bars(self) -> int:
@@ -120,13 +126,14 @@ class SignalSpec:
 
     def describe(self) -> str:
         """One line, e.g. ``rolling-ols β over 120 bars of log prices, z over 120 bars``."""
-        if self.hedge == "fixed":
+        kind = self.estimator.kind
+        if kind == "given":
             hedge = f"fixed β = {self.beta:g}, α = {self.alpha:g} on {self.space}"
         else:
             hedge = f"{self.hedge} β over {self.beta_window} bars of {self.space}"
-            if self.hedge in ("huber", "theil-sen"):
+            if kind == "static":
                 hedge += f" (refit every {self.refit_every})"
-            if self.hedge == "kalman":
+            if kind == "recursive":
                 hedge += f" (δ = {self.delta:.3g})"
         return f"{hedge}, z over {self.z_window} bars"
 
@@ -137,9 +144,15 @@ class SignalSpec:
         need = self.warmup_bars
         if bars >= need:
             return None
-        why = (f"{self.z_window}-bar z window" if self.hedge == "fixed" else
-               f"{self.beta_window}-bar β window + {self.z_window}-bar z window")
-        return f"z-score: {bars:,} of {need:,} bars ({why})"
+        return f"z-score: {bars:,} of {need:,} bars ({self.warmup_windows})"
+
+    @property
+    def warmup_windows(self) -> str:
+        """The windows a segment fills before its first z, e.g. ``120-bar β window + 120-bar z
+        window``."""
+        if self.estimator.kind == "given":
+            return f"{self.z_window}-bar z window"
+        return f"{self.beta_window}-bar β window + {self.z_window}-bar z window"
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -155,7 +168,7 @@ class SignalSpec:
 
 def kernel_method(spec: SignalSpec) -> int:
     """The pair kernel's source of the signal's β for ``spec.hedge``."""
-    return {"rolling-ols": K.M_ROLLING, "kalman": K.M_KALMAN}.get(spec.hedge, K.M_GIVEN)
+    return spec.estimator.kernel
 
 
 def kalman_r_arg(spec: SignalSpec) -> float:
@@ -163,18 +176,14 @@ def kalman_r_arg(spec: SignalSpec) -> float:
     return math.nan if spec.kalman_r is None else float(spec.kalman_r)
 
 
-def robust_fit(hedge: str, y: np.ndarray, x: np.ndarray, epsilon: float = 1.35
+def window_fit(est: Estimator, y: np.ndarray, x: np.ndarray, epsilon: float = 1.35
                ) -> tuple[float, float]:
-    """(β, α) of y on x with intercept by ``huber`` or ``theil-sen`` (NaN when x is constant)."""
-    from .hedge import _huber, _theil_sen
-
+    """(β, α) of y on x with intercept by a static estimator over one β window: every point,
+    no penalty (NaN when x is constant)."""
     if not np.ptp(x) > 0:
         return math.nan, math.nan
-    if hedge == "huber":
-        b, a, _ = _huber(y, x, True, epsilon, 0.0, 1000, len(y), 0)
-    else:
-        b, a, _ = _theil_sen(y, x, True, len(y), 0)
-    return b, a
+    fit = est.fit(y, x, True, FitParams(epsilon=epsilon, alpha=0.0, max_points=len(y)))
+    return fit.beta, fit.alpha
 
 
 class GivenBeta:
@@ -187,16 +196,17 @@ class GivenBeta:
     def __init__(self, spec: SignalSpec):
         self.spec = spec
         self.active = kernel_method(spec) == K.M_GIVEN
-        w = spec.beta_window if spec.hedge in ("huber", "theil-sen") else 1
+        self._refits = spec.estimator.kind == "static"
+        w = spec.beta_window if self._refits else 1
         self._ring = np.empty((2, w))
         self._k = 0
         self._b = self._a = math.nan
-        if spec.hedge == "fixed":
+        if spec.estimator.kind == "given":
             self._b, self._a = float(spec.beta), float(spec.alpha)
 
     def push(self, yw: float, xw: float, new_segment: bool) -> tuple[float, float]:
         spec = self.spec
-        if spec.hedge != "huber" and spec.hedge != "theil-sen":
+        if not self._refits:
             return self._b, self._a              # fixed, or NaN for the kernel's own methods
         w = spec.beta_window
         if new_segment:
@@ -207,26 +217,28 @@ class GivenBeta:
         self._k += 1
         if self._k >= w and (self._k - w) % spec.refit_every == 0:
             order = np.arange(self._k - w, self._k) % w
-            self._b, self._a = robust_fit(spec.hedge, self._ring[0, order],
+            self._b, self._a = window_fit(spec.estimator, self._ring[0, order],
                                           self._ring[1, order], spec.huber_epsilon)
         return self._b, self._a
 
-    def run(self, yw: np.ndarray, xw: np.ndarray, new_segment: np.ndarray
+    def run(self, py: np.ndarray, px: np.ndarray, new_segment: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`push` over whole arrays (NaN arrays are returned for kernel methods)."""
-        n = len(yw)
+        """:meth:`push` over whole arrays of raw closes (NaN arrays for kernel methods)."""
+        n = len(py)
         b, a = np.full(n, math.nan), np.full(n, math.nan)
         if not self.active:
             return b, a
-        if self.spec.hedge == "fixed":
+        if not self._refits:
             return np.full(n, self._b), np.full(n, self._a)
+        yw, xw = (np.log(py), np.log(px)) if self.spec.log else (py, px)
         for i in range(n):
             b[i], a[i] = self.push(float(yw[i]), float(xw[i]), bool(new_segment[i]))
         return b, a
 
 
-def _leg(bars, name: str) -> pd.DataFrame:
-    """One leg as a frame indexed by open time (ms) with close, open, trades, quote_volume."""
+def _leg(bars, name: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One leg's open times (ms) and its ``close`` and, where given, ``open``, ``trades`` and
+    ``qv`` (quote volume) arrays."""
     if isinstance(bars, pd.Series):
         bars = bars.to_frame("close")
     if not isinstance(bars, pd.DataFrame) or "close" not in bars.columns:
@@ -236,21 +248,79 @@ def _leg(bars, name: str) -> pd.DataFrame:
     idx = bars.index if bars.index.tz is not None else bars.index.tz_localize("UTC")
     if not idx.is_monotonic_increasing or idx.has_duplicates:
         raise AnalyticsError(f"bars of leg {name}: open times must be strictly increasing")
-    n = len(bars)
     close = bars["close"].to_numpy(dtype=np.float64)
     bad = ~(np.isfinite(close) & (close > 0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise AnalyticsError(f"bars of leg {name}: close {close[i]!r} at {idx[i]} is not a "
                              "positive price")
+    cols = {"close": close}
+    for column, key in (("open", "open"), ("trades", "trades"), ("quote_volume", "qv")):
+        if column in bars.columns:
+            cols[key] = bars[column].to_numpy(dtype=np.float64)
+    return idx.as_unit("ms").asi8, cols
 
-    def col(c, default):
-        return bars[c].to_numpy(dtype=np.float64) if c in bars.columns else default
 
-    return pd.DataFrame({"close": close, "open": col("open", close),
-                         "trades": col("trades", np.ones(n)),
-                         "qv": col("quote_volume", np.full(n, np.nan))},
-                        index=idx.as_unit("ms"))
+def _on(t: np.ndarray, t_leg: np.ndarray, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A leg's columns on the joined open times ``t`` (NaN where the leg has no bar)."""
+    if len(t) == len(t_leg):
+        return cols
+    pos = np.searchsorted(t, t_leg)
+    out = {}
+    for k, v in cols.items():
+        out[k] = np.full(len(t), np.nan)
+        out[k][pos] = v
+    return out
+
+
+def _traded_close(leg: dict[str, np.ndarray]) -> np.ndarray:
+    """The leg's close where it traded, NaN where it is silent: no bar, or a bar without
+    trades (``resample(fill=True)``)."""
+    if "trades" not in leg:
+        return leg["close"]
+    return np.where(leg["trades"] > 0, leg["close"], np.nan)
+
+
+def _columns(leg: dict[str, np.ndarray], c: np.ndarray, p: np.ndarray, volumes: bool
+             ) -> dict[str, np.ndarray]:
+    """One leg's aligned ``open`` (the carried close ``p`` where silent) and, with ``volumes``,
+    ``trades`` and ``quote_volume`` (0 where silent), for traded closes ``c``."""
+    silent = np.isnan(c)
+    given = leg.get("open", leg["close"])
+    out = {"open": np.where(silent, p, given) if silent.any() else given}
+    if volumes:
+        trades = leg["trades"] if "trades" in leg else (~np.isnan(leg["close"])).astype(float)
+        out["trades"] = np.nan_to_num(trades, nan=0.0)
+        out["quote_volume"] = np.where(silent, 0.0, leg.get("qv", np.nan))
+    return out
+
+
+def _aligned(bars_y, bars_x, max_gap_bars: int, timeframe_ms: int | None, gate,
+             volumes: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """:func:`align_bars` as (open times in ms, columns) of the bars the pair uses (without the
+    trades and quote volume columns unless ``volumes``)."""
+    ty, ly = _leg(bars_y, "y")
+    tx, lx = _leg(bars_x, "x")
+    t = ty if np.array_equal(ty, tx) else np.union1d(ty, tx)
+    a, b = _on(t, ty, ly), _on(t, tx, lx)
+    if timeframe_ms is None:                   # t is strictly increasing
+        timeframe_ms = int(np.diff(t).min()) if len(t) > 1 else 1_000
+    cy, cx = _traded_close(a), _traded_close(b)
+    acc, new, py, px = K.gate_run(t.astype(np.float64), cy, cx, float(timeframe_ms),
+                                  float(max_gap_bars), *(gate or K.new_gate()))
+    ay, ax = _columns(a, cy, py, volumes), _columns(b, cx, px, volumes)
+    cols = {"price_y": py, "price_x": px}
+    for k in ay:
+        cols.update({f"{k}_y": ay[k], f"{k}_x": ax[k]})
+    cols["segment_start"] = new
+    if not acc.all():
+        t = t[acc]
+        cols = {k: v[acc] for k, v in cols.items()}
+    return t, cols
+
+
+def _open_time(t_ms: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(t_ms.view("M8[ms]"), name="open_time").tz_localize("UTC")
 
 
 def align_bars(bars_y, bars_x, max_gap_bars: int = 60,
@@ -265,33 +335,14 @@ def align_bars(bars_y, bars_x, max_gap_bars: int = 60,
     step between open times. ``gate``: the (state, prices) arrays of the gap gate to run (and
     leave where live updates continue, as a :class:`~qdash.analytics.PairState` holds them);
     fresh ones when None."""
-    a, b = _leg(bars_y, "y"), _leg(bars_x, "x")
-    df = a.add_suffix("_y").join(b.add_suffix("_x"), how="outer", sort=True)
-    t = df.index.asi8
-    if timeframe_ms is None:
-        steps = np.diff(t)
-        timeframe_ms = int(steps[steps > 0].min()) if len(steps) else 1_000
-    # a bar without trades (``resample(fill=True)``) is a silent bar, as a missing one
-    cy = np.where(df["trades_y"].to_numpy() > 0, df["close_y"].to_numpy(), np.nan)
-    cx = np.where(df["trades_x"].to_numpy() > 0, df["close_x"].to_numpy(), np.nan)
-    acc, new, py, px = K.gate_run(t.astype(np.float64), cy, cx, float(timeframe_ms),
-                                  float(max_gap_bars), *(gate or K.new_gate()))
-    out = pd.DataFrame({
-        "price_y": py, "price_x": px,
-        "open_y": np.where(np.isnan(cy), py, df["open_y"].to_numpy()),
-        "open_x": np.where(np.isnan(cx), px, df["open_x"].to_numpy()),
-        "trades_y": np.nan_to_num(df["trades_y"].to_numpy(), nan=0.0),
-        "trades_x": np.nan_to_num(df["trades_x"].to_numpy(), nan=0.0),
-        "quote_volume_y": np.where(np.isnan(cy), 0.0, df["qv_y"].to_numpy()),
-        "quote_volume_x": np.where(np.isnan(cx), 0.0, df["qv_x"].to_numpy()),
-        "segment_start": new}, index=df.index)[acc]
-    out.index.name = "open_time"
-    return out
+    t, cols = _aligned(bars_y, bars_x, max_gap_bars, timeframe_ms, gate)
+    return pd.DataFrame(cols, index=_open_time(t), copy=False)
 
 
 def run_kernel(aligned: pd.DataFrame, spec: SignalSpec, corr_window: int = 2,
                state=None) -> np.ndarray:
-    """Run the pair kernel over aligned bars (:func:`align_bars`); the (n, N_OUT) outputs.
+    """Run the pair kernel over aligned bars (:func:`align_bars`); one
+    :data:`~qdash.analytics._kernels.PAIR_RECORD` a bar.
 
     ``state``: (float state, counters, ring buffer, :class:`GivenBeta`) to continue from, as a
     live :class:`~qdash.analytics.pair.PairState` holds them; fresh ones when None."""
@@ -303,11 +354,7 @@ def run_kernel(aligned: pd.DataFrame, spec: SignalSpec, corr_window: int = 2,
         st, cnt, buf, given = state
     py, px = aligned["price_y"].to_numpy(), aligned["price_x"].to_numpy()
     new = aligned["segment_start"].to_numpy(dtype=np.bool_)
-    if spec.log:
-        yw, xw = np.log(py), np.log(px)
-    else:
-        yw, xw = py, px
-    gb, ga = given.run(yw, xw, new)
+    gb, ga = given.run(py, px, new)
     return K.pair_run(py, px, new, st, cnt, buf, spec.beta_window, corr_window, spec.z_window,
                       1.0 / (1.0 - spec.delta), kalman_r_arg(spec), spec.log,
                       kernel_method(spec), gb, ga)
@@ -320,20 +367,25 @@ def compute_signal(bars_y, bars_x, spec: SignalSpec | None = None, *,
     ``bars_y``/``bars_x``: candles (``close``, optionally ``open``) or close Series indexed by
     UTC open time. ``params`` override fields of ``spec``. The frame (index ``open_time``) also
     has the aligned ``price_y, price_x, open_y, open_x``, ``segment_start`` and ``segment_bar``
-    (0-based bar of the segment); ``frame.attrs["spec"]`` is the spec used."""
+    (0-based bar of the segment); ``frame.attrs["spec"]`` is the spec used.
+
+    The signal's numbers come from :func:`~qdash.analytics._kernels.signal_run`: the pair
+    kernel's steps for the signal alone (none of the diagnostics a live pair also shows)."""
     from dataclasses import replace
 
     spec = replace(spec or SignalSpec(), **params) if params else (spec or SignalSpec())
     spec.validate()
-    al = align_bars(bars_y, bars_x, spec.max_gap_bars, timeframe_ms)
-    if not len(al):
+    t, al = _aligned(bars_y, bars_x, spec.max_gap_bars, timeframe_ms, None, volumes=False)
+    if not len(t):
         raise AnalyticsError("the two legs have no common bars")
-    out = run_kernel(al, spec.signal())
-    col = {c: i for i, c in enumerate(K.OUT_COLUMNS)}
-    frame = al[["price_y", "price_x", "open_y", "open_x", "segment_start"]].copy()
-    for name in ("beta", "alpha", "spread"):
-        frame[name] = out[:, col[name]]
-    frame["zscore"] = out[:, col["zscore_raw"]]
-    frame["segment_bar"] = out[:, col["segment_bar"]].astype(np.int64)
+    py, px, new = al["price_y"], al["price_x"], al["segment_start"]
+    gb, ga = GivenBeta(spec).run(py, px, new)
+    beta, alpha, spread, z, seg = K.signal_run(
+        py, px, new, spec.beta_window, spec.z_window, 1.0 / (1.0 - spec.delta),
+        kalman_r_arg(spec), spec.log, kernel_method(spec), gb, ga)
+    frame = pd.DataFrame({"price_y": py, "price_x": px, "open_y": al["open_y"],
+                          "open_x": al["open_x"], "segment_start": new, "beta": beta,
+                          "alpha": alpha, "spread": spread, "zscore": z, "segment_bar": seg},
+                         index=_open_time(t), copy=False)
     frame.attrs["spec"] = spec.signal()
     return frame

@@ -37,7 +37,10 @@ def _like(s, values: np.ndarray, name: str):
 
 
 def spread(y, x, beta, alpha=0.0):
-    """``y − (beta·x + alpha)``; beta/alpha scalars or per-bar arrays/Series aligned with y, x."""
+    """``y − (beta·x + alpha)``; beta/alpha scalars or per-bar arrays/Series aligned with y, x.
+
+    Arithmetic on what it is given, without the pair signal's alignment and gap rule: the pair's
+    spread is :func:`~qdash.analytics.signal.compute_signal`'s (``qdash.spread`` is deprecated)."""
     out = _values(y) - (_values(beta) * _values(x) + _values(alpha))
     if np.ndim(beta) == 0 and np.ndim(alpha) == 0:
         out = _values(y) - (float(beta) * _values(x) + float(alpha))
@@ -49,10 +52,13 @@ def zscore(s, window: int, ddof: int = 1):
 
     NaN until ``window`` finite values are in the window, and NaN (not 0, not inf) when the window
     has no spread. Equals ``(s − s.rolling(w).mean()) / s.rolling(w).std(ddof)`` in pandas.
+    A rolling z of any series, without the pair signal's gap rule: the pair's z-score is
+    :func:`~qdash.analytics.signal.compute_signal`'s (``qdash.zscore`` is deprecated).
     """
     if window < 2:
         raise AnalyticsError(f"z-score window must be >= 2 bars, got {window}")
-    return _like(s, K.rolling_z_run(_values(s), int(window), float(ddof)), "zscore")
+    v = _values(s)
+    return _like(s, K.rolling_window_run(v, v, int(window), False, float(ddof)), "zscore")
 
 
 def return_correlations(closes: dict, last: int = 1_000, min_periods: int = 30
@@ -91,7 +97,7 @@ def correlation(a, b, window: int, on: str = "returns"):
         va, vb = _values(a), _values(b)
     else:
         raise AnalyticsError(f"correlation on={on!r}: use 'returns' or 'prices'")
-    return _like(a, K.rolling_corr_run(va, vb, int(window)), f"corr_{on}")
+    return _like(a, K.rolling_window_run(va, vb, int(window), True, 0.0), f"corr_{on}")
 
 
 # -- ADF ------------------------------------------------------------------------------------------

@@ -11,13 +11,13 @@ import html
 import ipywidgets as w
 
 from ..analytics import LIQUIDITY_FILTERS
+from ..analytics.estimators import DASHBOARD_METHODS
 from ..analytics.pair_metrics import metrics_help
 
 SOURCES = [("simulated exchange", "sim"), ("Binance live", "binance"),
            ("server hub (pushed ticks)", "hub"), ("stored data", "store")]
 TIMEFRAMES = ["1s", "1m", "5m", "15m", "1h", "1d"]
-METHODS = [("rolling OLS", "rolling-ols"), ("Huber", "huber"), ("Theil–Sen", "theil-sen"),
-           ("Kalman", "kalman")]
+METHODS = list(DASHBOARD_METHODS)
 _DESC = {"description_width": "initial"}
 
 

@@ -325,8 +325,7 @@ def no_trade_reason(frame: pd.DataFrame, spec: SignalSpec, entry: float) -> str:
     n = len(frame)
     longest = int(frame["segment_bar"].max()) + 1 if n else 0
     need = spec.warmup_bars
-    why = (f"the {spec.z_window}-bar z window" if spec.hedge == "fixed" else
-           f"the {spec.beta_window}-bar β window + {spec.z_window}-bar z window")
+    why = f"the {spec.warmup_windows}"
     if longest < need:
         where = ("bars" if longest == n else
                  f"bars in the longest stretch without a hole ({n:,} in all)")
@@ -342,8 +341,9 @@ def no_trade_reason(frame: pd.DataFrame, spec: SignalSpec, entry: float) -> str:
 
 def _simulate(p: _Prices, beta: np.ndarray, z: np.ndarray, prm: Params, fy: np.ndarray,
               fx: np.ndarray, lo: int = 0, hi: int | None = None, capital: float | None = None):
+    """:func:`kernel.simulate` over bars ``lo:hi``; its totals as one record."""
     s = slice(lo, hi)
-    return kernel.simulate(
+    *out, totals = kernel.simulate(
         p.exec_y[s], p.exec_x[s], p.mark_y[s], p.mark_x[s], beta[s], z[s], p.seg_end[s], fy[s],
         fx[s], float(prm.entry), float(prm.exit),
         math.inf if prm.stop is None else float(prm.stop),
@@ -351,13 +351,14 @@ def _simulate(p: _Prices, beta: np.ndarray, z: np.ndarray, prm: Params, fy: np.n
         float(prm.capital if capital is None else capital), float(prm.allocation),
         float(prm.leverage), prm.fee_bps / 1e4, prm.slippage_bps / 1e4, p.fill == "open",
         bool(prm.close_at_end), bool(p.log_beta))
+    return (*out, totals[0])
 
 
 def _trade_arrays(tr: np.ndarray, nt: int) -> tuple[np.ndarray, np.ndarray]:
+    """(net PnL, bars held) of the first ``nt`` trade records."""
     t = tr[:nt]
-    net = (t[:, kernel.T_PNL_Y] + t[:, kernel.T_PNL_X] - t[:, kernel.T_FEES] - t[:, kernel.T_SLIP]
-           + t[:, kernel.T_FUNDING])
-    return net, t[:, kernel.T_EXIT_BAR] - t[:, kernel.T_ENTRY_BAR]
+    net = t["pnl_y"] + t["pnl_x"] - t["fees"] - t["slippage"] + t["funding"]
+    return net, t["exit_bar"] - t["entry_bar"]
 
 
 def _metrics(out, p: _Prices, capital: float, index=None) -> dict:
@@ -366,29 +367,23 @@ def _metrics(out, p: _Prices, capital: float, index=None) -> dict:
     idx = p.index if index is None else index
     years = (idx[-1] - idx[0]).total_seconds() * 1000 / (mt.DAYS_PER_YEAR * mt.DAY_MS)
     return mt.compute_all(equity, side, net, held, bar_ms=p.bar_ms, years=years,
-                          initial_capital=capital, traded_notional=totals[kernel.S_NOTIONAL],
-                          fees=totals[kernel.S_FEES], slippage=totals[kernel.S_SLIP],
-                          funding=totals[kernel.S_FUNDING])
+                          initial_capital=capital, traded_notional=totals["notional"],
+                          fees=totals["fees"], slippage=totals["slippage"],
+                          funding=totals["funding"])
 
 
 def _trades_frame(tr: np.ndarray, nt: int, index: pd.DatetimeIndex) -> pd.DataFrame:
     t = tr[:nt]
-    k = kernel
-    entry_bar = t[:, k.T_ENTRY_BAR].astype(np.int64)
-    exit_bar = t[:, k.T_EXIT_BAR].astype(np.int64)
-    gross = t[:, k.T_PNL_Y] + t[:, k.T_PNL_X]
+    entry_bar, exit_bar = t["entry_bar"], t["exit_bar"]
+    net, held = _trade_arrays(tr, nt)
+    same = ("entry_z", "exit_z", "beta", "qty_y", "qty_x", "entry_price_y", "entry_price_x",
+            "exit_price_y", "exit_price_x", "pnl_y", "pnl_x", "fees", "slippage", "funding")
     df = pd.DataFrame({
         "entry_time": index[entry_bar], "exit_time": index[exit_bar],
-        "side": pd.array(np.where(t[:, k.T_SIDE] > 0, "long", "short"), dtype="str"),
-        "entry_z": t[:, k.T_ENTRY_Z], "exit_z": t[:, k.T_EXIT_Z], "beta": t[:, k.T_BETA],
-        "qty_y": t[:, k.T_QTY_Y], "qty_x": t[:, k.T_QTY_X],
-        "entry_price_y": t[:, k.T_ENTRY_PY], "entry_price_x": t[:, k.T_ENTRY_PX],
-        "exit_price_y": t[:, k.T_EXIT_PY], "exit_price_x": t[:, k.T_EXIT_PX],
-        "pnl_y": t[:, k.T_PNL_Y], "pnl_x": t[:, k.T_PNL_X], "gross_pnl": gross,
-        "fees": t[:, k.T_FEES], "slippage": t[:, k.T_SLIP], "funding": t[:, k.T_FUNDING],
-        "net_pnl": gross - t[:, k.T_FEES] - t[:, k.T_SLIP] + t[:, k.T_FUNDING],
-        "bars_held": exit_bar - entry_bar,
-        "exit_reason": pd.array([k.REASONS[int(r)] for r in t[:, k.T_REASON]], dtype="str"),
+        "side": pd.array(np.where(t["side"] > 0, "long", "short"), dtype="str"),
+        **{c: t[c] for c in same}, "gross_pnl": t["pnl_y"] + t["pnl_x"], "net_pnl": net,
+        "bars_held": held,
+        "exit_reason": pd.array([kernel.REASONS[int(r)] for r in t["reason"]], dtype="str"),
     })
     return df[TRADE_COLUMNS]
 
@@ -409,7 +404,7 @@ def _result(p: _Prices, b: np.ndarray, zz: np.ndarray, prm: Params, fy, fx, para
                      else f"0 trades: |z| never reached the entry level {prm.entry:g}")
     if not metrics["annualised"]:
         notes.append(mt.annualisation_note(metrics["span_days"]))
-    params = {**prm.__dict__, **params, "fill": p.fill, "open_at_end": bool(totals[kernel.S_OPEN])}
+    params = {**prm.__dict__, **params, "fill": p.fill, "open_at_end": bool(totals["open"])}
     return BacktestResult(eq, positions, _trades_frame(tr, nt, index), metrics, params,
                           in_sample, None if frame is None else frame.iloc[lo:hi], notes)
 

@@ -20,20 +20,28 @@ REASON_EXIT, REASON_STOP, REASON_TIME, REASON_END, REASON_GAP = 1, 2, 3, 4, 5
 REASONS = {REASON_EXIT: "exit", REASON_STOP: "stop", REASON_TIME: "time",
            REASON_END: "end_of_data", REASON_GAP: "gap"}
 
-# columns of the trade record matrix
-(T_ENTRY_BAR, T_EXIT_BAR, T_SIDE, T_ENTRY_Z, T_EXIT_Z, T_BETA, T_QTY_Y, T_QTY_X, T_ENTRY_PY,
- T_ENTRY_PX, T_EXIT_PY, T_EXIT_PX, T_PNL_Y, T_PNL_X, T_FEES, T_SLIP, T_FUNDING, T_REASON,
- T_NOTIONAL) = range(19)
-N_TRADE_COLS = 19
+TRADE_RECORD = np.dtype([
+    ("entry_bar", np.int64), ("exit_bar", np.int64), ("side", np.int64), ("entry_z", np.float64),
+    ("exit_z", np.float64), ("beta", np.float64), ("qty_y", np.float64), ("qty_x", np.float64),
+    ("entry_price_y", np.float64), ("entry_price_x", np.float64), ("exit_price_y", np.float64),
+    ("exit_price_x", np.float64), ("pnl_y", np.float64), ("pnl_x", np.float64),
+    ("fees", np.float64), ("slippage", np.float64), ("funding", np.float64),
+    ("reason", np.int64), ("notional", np.float64)])
+"""One round trip: bars of entry and exit (0-based), side (+1 long spread, −1 short), z and β at
+the decision, leg quantities, fill prices, leg PnLs, its costs and funding (quote currency),
+the exit reason (``REASON_*``) and the exit notional."""
 
-# totals vector
-(S_FEES, S_SLIP, S_FUNDING, S_NOTIONAL, S_OPEN) = range(5)
+TOTALS_RECORD = np.dtype([("fees", np.float64), ("slippage", np.float64),
+                          ("funding", np.float64), ("notional", np.float64),
+                          ("open", np.float64)])
+"""A run's totals: fees, slippage, funding received, traded notional (quote currency); ``open``
+is 1 when a position is left open at the end."""
 
 
 @numba.njit(cache=True, nogil=True)
 def _grow(trades):
-    """Double the trade record matrix (amortised O(1) per trade)."""
-    out = np.full((trades.shape[0] * 2, trades.shape[1]), np.nan)
+    """Double the trade records (amortised O(1) per trade)."""
+    out = np.empty(trades.shape[0] * 2, TRADE_RECORD)
     out[:trades.shape[0]] = trades
     return out
 
@@ -42,7 +50,7 @@ def _grow(trades):
 def _close(trades, nt, t, py, px, side, qy, qx, ey, ex, entry_bar, entry_z, exit_z, entry_beta,
            t_fees, t_slip, t_fund, reason, fee_rate, slip_rate, totals):
     """Close the open position at ``(py, px)`` in bar ``t``: book the exit costs in ``totals``
-    and record the round trip as row ``nt`` of ``trades`` (grown when full).
+    and record the round trip as record ``nt`` of ``trades`` (grown when full).
 
     Returns ``(trades, cash_delta)``: the leg PnLs minus the exit fee and slippage."""
     notional = abs(qy) * py + abs(qx) * px
@@ -50,32 +58,41 @@ def _close(trades, nt, t, py, px, side, qy, qx, ey, ex, entry_bar, entry_z, exit
     slip = notional * slip_rate
     pnl_y = qy * (py - ey)
     pnl_x = qx * (px - ex)
-    totals[S_FEES] += fee
-    totals[S_SLIP] += slip
-    totals[S_NOTIONAL] += notional
+    totals.fees += fee
+    totals.slippage += slip
+    totals.notional += notional
     if nt == trades.shape[0]:
         trades = _grow(trades)
     r = trades[nt]
-    r[T_ENTRY_BAR] = entry_bar
-    r[T_EXIT_BAR] = t
-    r[T_SIDE] = side
-    r[T_ENTRY_Z] = entry_z
-    r[T_EXIT_Z] = exit_z
-    r[T_BETA] = entry_beta
-    r[T_QTY_Y] = qy
-    r[T_QTY_X] = qx
-    r[T_ENTRY_PY] = ey
-    r[T_ENTRY_PX] = ex
-    r[T_EXIT_PY] = py
-    r[T_EXIT_PX] = px
-    r[T_PNL_Y] = pnl_y
-    r[T_PNL_X] = pnl_x
-    r[T_FEES] = t_fees + fee
-    r[T_SLIP] = t_slip + slip
-    r[T_FUNDING] = t_fund
-    r[T_REASON] = reason
-    r[T_NOTIONAL] = notional
+    r.entry_bar = entry_bar
+    r.exit_bar = t
+    r.side = side
+    r.entry_z = entry_z
+    r.exit_z = exit_z
+    r.beta = entry_beta
+    r.qty_y = qy
+    r.qty_x = qx
+    r.entry_price_y = ey
+    r.entry_price_x = ex
+    r.exit_price_y = py
+    r.exit_price_x = px
+    r.pnl_y = pnl_y
+    r.pnl_x = pnl_x
+    r.fees = t_fees + fee
+    r.slippage = t_slip + slip
+    r.funding = t_fund
+    r.reason = reason
+    r.notional = notional
     return trades, pnl_y + pnl_x - fee - slip
+
+
+@numba.njit(cache=True, nogil=True)
+def _flat_at(t, cash, equity, side_out, qy_out, qx_out):
+    """Book bar ``t`` as flat after a close at its close: equity is the cash."""
+    equity[t] = cash
+    side_out[t] = 0
+    qy_out[t] = 0.0
+    qx_out[t] = 0.0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -111,15 +128,18 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, seg_end, fund_y, fund_x, e
     fee ``fee_rate * notional``, slippage ``slip_rate * notional`` (both booked as costs; prices
     stay the raw bar prices). Funding received = ``-rate * qty * exec price`` per leg.
 
-    Returns ``(equity, side, qty_y, qty_x, trades, n_trades, totals)``.
+    Returns ``(equity, side, qty_y, qty_x, trades, n_trades, totals)``: ``trades`` an array
+    of :data:`TRADE_RECORD` (its first ``n_trades`` are the round trips), ``totals`` one
+    :data:`TOTALS_RECORD` (an array of length 1).
     """
     n = exec_y.shape[0]
     equity = np.empty(n)
     side_out = np.zeros(n, np.int8)
     qy_out = np.zeros(n)
     qx_out = np.zeros(n)
-    trades = np.full((64, N_TRADE_COLS), np.nan)
-    totals = np.zeros(5)
+    trades = np.empty(64, TRADE_RECORD)
+    run_totals = np.zeros(1, TOTALS_RECORD)
+    totals = run_totals[0]
     nt = 0
 
     cash = capital  # initial capital + realised PnL - costs + funding
@@ -152,7 +172,7 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, seg_end, fund_y, fund_x, e
                         f -= fund_x[t] * qx * exec_x[t]
                     cash += f
                     t_fund += f
-                    totals[S_FUNDING] += f
+                    totals.funding += f
                 continue
             # ---- fill the order decided at t-1
             if pending == 0:
@@ -191,9 +211,9 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, seg_end, fund_y, fund_x, e
                     t_fees = fee
                     t_slip = slip
                     t_fund = 0.0
-                    totals[S_FEES] += fee
-                    totals[S_SLIP] += slip
-                    totals[S_NOTIONAL] += notional
+                    totals.fees += fee
+                    totals.slippage += slip
+                    totals.notional += notional
             pending = 0
 
         # ---- mark at the close
@@ -213,10 +233,7 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, seg_end, fund_y, fund_x, e
                                        t_fund, REASON_GAP, fee_rate, slip_rate, totals)
                 cash += delta
                 nt += 1
-                equity[t] = cash
-                side_out[t] = 0
-                qy_out[t] = 0.0
-                qx_out[t] = 0.0
+                _flat_at(t, cash, equity, side_out, qy_out, qx_out)
                 side = 0
                 qy = 0.0
                 qx = 0.0
@@ -260,10 +277,7 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, seg_end, fund_y, fund_x, e
                                REASON_END, fee_rate, slip_rate, totals)
         cash += delta
         nt += 1
-        equity[t] = cash
-        side_out[t] = 0
-        qy_out[t] = 0.0
-        qx_out[t] = 0.0
+        _flat_at(t, cash, equity, side_out, qy_out, qx_out)
     elif side != 0:
-        totals[S_OPEN] = 1.0
-    return equity, side_out, qy_out, qx_out, trades, nt, totals
+        totals.open = 1.0
+    return equity, side_out, qy_out, qx_out, trades, nt, run_totals
