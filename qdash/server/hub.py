@@ -45,7 +45,7 @@ def encode_ticks(ticks: pd.DataFrame, seq: int) -> bytes:
     }, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-class Subscription:
+class HubSubscriber:
     """One subscriber: symbols (``None`` = all), a bounded queue and a sender task.
 
     ``send(message)`` is awaited for each message in order; ``close(code, reason)`` is called once
@@ -96,21 +96,21 @@ class TickHub:
 
     def __init__(self, max_queue: int = DEFAULT_MAX_QUEUE):
         self.max_queue = int(max_queue)
-        self.subscribers: set[Subscription] = set()
+        self.subscribers: set[HubSubscriber] = set()
         self.seq = 0
         self.published_ticks = 0
         self.dropped_subscribers = 0
 
     def subscribe(self, symbols, send: Callable[[bytes], Awaitable[None]],
-                  close: Callable[[int, str], None]) -> Subscription:
+                  close: Callable[[int, str], None]) -> HubSubscriber:
         """Start delivering ticks of ``symbols`` (iterable of canonical symbols, or ``None`` for
         every symbol) through ``send``."""
-        sub = Subscription(self, None if symbols is None else frozenset(symbols), send, close,
+        sub = HubSubscriber(self, None if symbols is None else frozenset(symbols), send, close,
                            self.max_queue)
         self.subscribers.add(sub)
         return sub
 
-    def unsubscribe(self, sub: Subscription) -> None:
+    def unsubscribe(self, sub: HubSubscriber) -> None:
         if sub in self.subscribers:
             self.subscribers.discard(sub)
             if sub.dropped_reason:
