@@ -5,8 +5,8 @@ a steady rate); this process is the consumer: WebSocket reads, decoding, orderin
 store writer thread. At the end the sim is paused, the consumer catches up, and the store is
 checked against what the sim published live (count, first/last id and id sum of MARKET trades
 per symbol, from the ledger's trades at or after ``SimExchange.live_from_ms``; the ledger also
-holds the warm-up the sim traded before it started, which no client was sent): zero loss, zero
-duplicates.
+holds the warm-up the sim traded before it started, which no client was sent; the sim starts
+publishing once the consumer has connected): zero loss, zero duplicates.
 
 The ratio is the consumer's CPU against a budget of one core: this process's CPU time (all
 threads) / wall time, in cores (target < 1 at 20,000 trades/s, with 0 lost). The last line is
@@ -34,8 +34,9 @@ from qdash.store import Store
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 REPO = Path(__file__).resolve().parents[1]
 
-# the exchange: prints its URLs; on each "live" line of stdin, pauses and prints the summary of
-# the MARKET trades it published live (at or after live_from_ms) as one JSON line
+# the exchange: prints its URLs and publishes from the consumer's first connection on; on a
+# "live" line of stdin, pauses and prints the summary of the MARKET trades it published live (at
+# or after live_from_ms) as one JSON line
 SIM = """
 import asyncio, json, sys
 from qdash.sim.server import SimExchange
@@ -53,7 +54,11 @@ async def main():
     sim = SimExchange(sys.argv[2].split(","), rate=float(sys.argv[1]), port=0,
                       market_kwargs={"burst_multiplier": 1.0})  # steady rate: no bursts
     await sim.start()
+    sim.pause()  # nothing is published live before the consumer is connected
     print(sim.ws_url, sim.rest_url, flush=True)
+    while not sim.connections:
+        await asyncio.sleep(0.01)
+    sim.resume()
     loop = asyncio.get_running_loop()
     while (await loop.run_in_executor(None, sys.stdin.readline)).strip() == "live":
         sim.pause()

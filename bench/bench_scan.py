@@ -23,7 +23,7 @@ The ratios: stage 1's speed over the statsmodels loop's (wall and CPU), stage 2'
 ``RESULT {json}`` of the figures.
 
 Run: python bench/bench_scan.py [--symbols 400] [--days 30] [--quick]
-(--quick: 12 symbols × 2 days, 40 stage-2 pairs, one round: a smoke run)
+(--quick: 12 symbols × 7 days, 40 stage-2 pairs, one round: a smoke run)
 """
 
 from __future__ import annotations
@@ -177,14 +177,14 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--child", nargs=2, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true",
-                    help="12 symbols x 2 days, 40 stage-2 pairs, one round (a smoke run)")
+                    help="12 symbols x 7 days, 40 stage-2 pairs, one round (a smoke run)")
     args = ap.parse_args()
     if args.child:
         pipeline_child(*args.child)
         return
     sample, pairs, rounds = SAMPLE, STAGE2_PAIRS, ROUNDS
     if args.quick:
-        args.symbols, args.days, sample, pairs, rounds = 12, 2, 40, 40, 1
+        args.symbols, args.days, sample, pairs, rounds = 12, 7, 40, 40, 1
     warnings.simplefilter("ignore")
     print(f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
           "(wall times below are only as quiet as the machine)")
