@@ -49,7 +49,7 @@ def runs(request) -> dict[str, Future]:
     pool = ThreadPoolExecutor(PARALLEL)
     futures = {s: pool.submit(run_quick, s) for s in SCRIPTS if s in wanted}
     yield futures
-    pool.shutdown(wait=True)
+    pool.shutdown(wait=True, cancel_futures=True)  # after -x: start no more scripts
 
 
 def result(runs: dict[str, Future], script: str) -> dict:
