@@ -33,7 +33,7 @@ SCRIPTS = ["bench_dashboard.py", "bench_scan.py", "bench_sweep.py", "bench_decod
            "bench_ingest.py", "bench_alerts.py", "bench_pair_refresh.py", "bench_kalman.py",
            "bench_archive.py", "bench_pair_update.py", "bench_store.py", "bench_resample.py"]
 PARALLEL = 2
-TIMEOUT_S = 600  # one script, on a loaded machine
+TIMEOUT_S = 300  # one script; the slowest took 130 s on a 2-core machine at load average 9
 
 
 def run_quick(script: str) -> subprocess.CompletedProcess:
