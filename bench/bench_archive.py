@@ -4,12 +4,15 @@
 1M ticks of one symbol over 10 days and 3M 1m candles (10 symbols × 300,000) are written to
 SQLite and read back (the reference), then ``qdash archive`` moves them and they are read back
 from Parquet. Best of 2 reads from SQLite and 7 from the archive; prints rows/s and the
-archive/SQLite ratio. Target: ≥ 20M rows/s from the archive.
+archive/SQLite ratio (SQLite's read time / the archive's: > 1, the archive is faster). Target:
+≥ 20M rows/s from the archive. The last line is ``RESULT {json}`` of the figures.
 
-Run: python bench/bench_archive.py [--ticks 1000000] [--candles 3000000] [--symbols 10]
+Run: python bench/bench_archive.py [--ticks 1000000] [--candles 3000000] [--symbols 10] [--quick]
+(--quick: 20,000 ticks and 30,000 candles of 3 symbols, a smoke run)
 """
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -67,7 +70,10 @@ def main() -> None:
     ap.add_argument("--ticks", type=int, default=1_000_000)
     ap.add_argument("--candles", type=int, default=3_000_000)
     ap.add_argument("--symbols", type=int, default=10)
+    ap.add_argument("--quick", action="store_true", help="20,000 ticks, 30,000 candles, 3 symbols")
     a = ap.parse_args()
+    if a.quick:
+        a.ticks, a.candles, a.symbols = 20_000, 30_000, 3
     syms = [f"SYM{i:03d}USDT" for i in range(a.symbols)]
     per = a.candles // a.symbols
     with tempfile.TemporaryDirectory() as d:
@@ -92,12 +98,16 @@ def main() -> None:
         assert (m_ticks, m_bars) == (n_ticks, n_bars)
         size = sum(p.stat().st_size for p in Path(store.archive.root).rglob("*.parquet"))
         print(f"archive size on disk: {size / 1e6:.1f} MB")
+    result = {"ticks": n_ticks, "candles": n_bars, "archived_ticks": rep.ticks,
+              "archived_candles": rep.candles, "size_mb": size / 1e6}
     for what, n, sql, arc in (("ticks", n_ticks, sql_ticks, arc_ticks),
                               ("candles", n_bars, sql_bars, arc_bars)):
         print(f"{what:>8}: {n:>10,} rows  SQLite {n / sql / 1e6:6.2f} M rows/s  archive "
               f"{n / arc / 1e6:6.2f} M rows/s  ratio {sql / arc:6.1f}x")
+        result[f"{what}_ratio"] = sql / arc
     total = (n_ticks + n_bars) / (arc_ticks + arc_bars)
     print(f"archive overall: {total / 1e6:.1f} M rows/s (target >= 20)")
+    print("RESULT " + json.dumps(result | {"archive_rows_per_s": total}))
 
 
 if __name__ == "__main__":

@@ -9,10 +9,12 @@ cycled to 200,000 frames.
 cryptofeed 2.4 only has an ``@aggTrade`` handler for Binance futures (``_trade`` reads ``a``), so
 both sides are also timed on the same trades rewritten as ``aggTrade`` frames (``a = f = l = t``)
 — the like-for-like comparison the ratio is computed on. cryptofeed is installed for this
-benchmark only (``pip install cryptofeed``; not a qdash dependency); without it, the reference is
-a plain ``json.loads`` + dict-building loop.
+benchmark only (not a qdash dependency); without it, the reference is
+a plain ``json.loads`` + dict-building loop. cryptofeed is installed by the ``bench`` extra
+(``pip install -e '.[bench]'``). The ratios are qdash's frames/s / the reference's on the same
+frames. The last line is ``RESULT {json}`` of the figures.
 
-Run: .venv/bin/python bench/bench_decode.py [--frames N]
+Run: python bench/bench_decode.py [--frames N] [--quick]   (--quick: 10,000 frames, a smoke run)
 """
 
 import argparse
@@ -121,7 +123,11 @@ def bench_plain_json(frames: list[str]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=200_000)
+    ap.add_argument("--quick", action="store_true",
+                    help="10,000 frames: above the scanner's sub-batch (a smoke run)")
     args = ap.parse_args()
+    if args.quick:
+        args.frames = 10_000
     trade, agg = load_frames(args.frames)
     t0 = time.perf_counter()
     warm_up()  # compile the byte scanner (or load it from numba's cache): not timed below
@@ -149,6 +155,7 @@ def main() -> None:
           f"= {q_file / ref:.1f}x the reference (target >= 3x and >= 300k frames/s)")
     print("numba scanner vs orjson path, @trade frames (decode_frames uses the scanner only "
           f"from {_dec._SUB_BATCH:,} frames):")
+    scanner = {}
     for size in SCANNER_SIZES:
         scan = max(bench_path(lambda f: _dec._scanned_batch(f, "binance", 1, 10), trade, size)
                    for _ in range(3))
@@ -156,6 +163,11 @@ def main() -> None:
                                size) for _ in range(3))
         print(f"  batches of {size:6,}: scanner {scan:12,.0f}/s, orjson {plain:12,.0f}/s, "
               f"ratio {scan / plain:.1f}x")
+        scanner[f"scanner_ratio_{size}"] = scan / plain
+    print("RESULT " + json.dumps({"frames": len(trade), "reference": name,
+                                  "trade_per_s": q_trade, "agg_per_s": q_agg,
+                                  "reference_per_s": ref, "file_per_s": q_file,
+                                  "ratio": q_agg / ref, "file_ratio": q_file / ref} | scanner))
 
 
 def bench_path(decode, frames: list[str], batch: int) -> float:

@@ -1,25 +1,30 @@
 """End to end: sim exchange at 20,000 trades/s → BinanceFutures → Recorder → SQLite store.
 
-The simulated exchange runs in its own process (``python -m qdash sim``); this process is the
-consumer: WebSocket reads, decoding, ordering/dedupe, and the store writer thread. At the end the
-sim is paused, the consumer catches up, and the store is checked against the sim's ledger (count,
-first/last id and id sum of MARKET trades per symbol): zero loss, zero duplicates.
+The simulated exchange runs in its own process (a ``SimExchange`` as ``qdash sim`` starts it, with
+a steady rate); this process is the consumer: WebSocket reads, decoding, ordering/dedupe, and the
+store writer thread. At the end the sim is paused, the consumer catches up, and the store is
+checked against what the sim published live (count, first/last id and id sum of MARKET trades
+per symbol, from the ledger's trades at or after ``SimExchange.live_from_ms``; the ledger also
+holds the warm-up the sim traded before it started, which no client was sent; the sim starts
+publishing once the consumer has connected): zero loss, zero duplicates.
 
-Consumer CPU = this process's CPU time (all threads) / wall time, in cores.
+The ratio is the consumer's CPU against a budget of one core: this process's CPU time (all
+threads) / wall time, in cores (target < 1 at 20,000 trades/s, with 0 lost). The last line is
+``RESULT {json}`` of the figures.
 
-Run: .venv/bin/python bench/bench_feed_e2e.py [--seconds 60] [--rate 20000]
-(default 20 s to stay within a minute; the target is stated for 60 s).
+Run: python bench/bench_feed_e2e.py [--seconds 60] [--rate 20000] [--quick]
+(default 20 s to stay within a minute; the target is stated for 60 s; --quick: 2 s at 2,000
+trades/s, a smoke run).
 """
 
 import argparse
 import asyncio
 import json
-import re
+import os
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from qdash.feeds.binance import BinanceFutures
@@ -27,18 +32,53 @@ from qdash.feeds.record import Recorder
 from qdash.store import Store
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
+REPO = Path(__file__).resolve().parents[1]
+
+# the exchange: prints its URLs and publishes from the consumer's first connection on; on a
+# "live" line of stdin, pauses and prints the summary of the MARKET trades it published live (at
+# or after live_from_ms) as one JSON line
+SIM = """
+import asyncio, json, sys
+from qdash.sim.exchange import SimExchange
+
+def live_summary(sim):
+    out = {}
+    for s in sim.symbols:
+        f = sim.ledger.frame(s, market_only=True)
+        ids = f.loc[f["ts"] >= sim.live_from_ms, "trade_id"]
+        out[s] = {"market": len(ids), "first_id": int(ids.iloc[0]) if len(ids) else None,
+                  "last_id": int(ids.iloc[-1]) if len(ids) else None, "id_sum": int(ids.sum())}
+    return out
+
+async def main():
+    sim = SimExchange(sys.argv[2].split(","), rate=float(sys.argv[1]), port=0,
+                      market_kwargs={"burst_multiplier": 1.0})  # steady rate: no bursts
+    await sim.start()
+    sim.pause()  # nothing is published live before the consumer is connected
+    print(sim.ws_url, sim.rest_url, flush=True)
+    while not sim.connections:
+        await asyncio.sleep(0.01)
+    sim.resume()
+    loop = asyncio.get_running_loop()
+    while (await loop.run_in_executor(None, sys.stdin.readline)).strip() == "live":
+        sim.pause()
+        print(json.dumps(live_summary(sim)), flush=True)
+    await sim.stop()
+asyncio.run(main())
+"""
 
 
-def get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.loads(r.read())
+def live_summary(sim: subprocess.Popen) -> dict:
+    """Pause the exchange and read its summary of the MARKET trades it published live."""
+    sim.stdin.write("live\n")
+    sim.stdin.flush()
+    return json.loads(sim.stdout.readline())
 
 
-async def consume(port: int, seconds: float, db: Path) -> dict:
-    base = f"127.0.0.1:{port}"
+async def consume(sim: subprocess.Popen, seconds: float, db: Path) -> dict:
+    ws_url, rest_url = sim.stdout.readline().split()
     store = Store(db, synchronous="NORMAL")
-    feed = BinanceFutures(SYMBOLS, ws_url=f"ws://{base}", rest_url=f"http://{base}",
-                          max_lag=None)
+    feed = BinanceFutures(SYMBOLS, ws_url=ws_url, rest_url=rest_url, max_lag=None)
     rec = Recorder(feed, store)
     feed.start()
     rec.start()
@@ -52,8 +92,7 @@ async def consume(port: int, seconds: float, db: Path) -> dict:
     cpu = time.process_time() - cpu0
     wall = time.monotonic() - t0
     ticks = feed.stats()["ticks"] - ticks0
-    await asyncio.to_thread(get, f"http://{base}/sim/pause")
-    summary = await asyncio.to_thread(get, f"http://{base}/sim/ledger_summary")
+    summary = await asyncio.to_thread(live_summary, sim)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         st = feed.stats()["symbols"]
@@ -63,20 +102,19 @@ async def consume(port: int, seconds: float, db: Path) -> dict:
     await feed.stop()
     await rec.stop()
     stats = feed.stats()
-    conn = store._conn()
     check = {}
     for s in SYMBOLS:
-        n, lo, hi, idsum = conn.execute(
-            "SELECT COUNT(*), MIN(trade_id), MAX(trade_id), SUM(trade_id) FROM tick_data "
-            "WHERE symbol = ?", (s,)).fetchone()
+        ids = store.ticks(s)["trade_id"]
+        n, idsum = len(ids), int(ids.sum())
+        lo, hi = (int(ids.min()), int(ids.max())) if n else (None, None)
         want = summary[s]
         check[s] = (n, lo, hi, idsum) == (want["market"], want["first_id"], want["last_id"],
                                           want["id_sum"])
-        print(f"  {s}: stored {n:,}, ledger {want['market']:,} MARKET trades; ids "
+        print(f"  {s}: stored {n:,}, published live {want['market']:,} MARKET trades; ids "
               f"{lo}..{hi} vs {want['first_id']}..{want['last_id']}; match: {check[s]}")
     store.close()
     return {"cpu_cores": cpu / wall, "wall": wall, "ticks_per_s": ticks / wall,
-            "ledger": sum(summary[s]["market"] for s in SYMBOLS),
+            "published": sum(summary[s]["market"] for s in SYMBOLS),
             "stored": rec.stored, "duplicates": rec.duplicates, "match": all(check.values()),
             "reconnects": stats["reconnects"], "gaps": stats["gaps_found"],
             "peak_lag_ms": peak_lag}
@@ -86,25 +124,33 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--rate", type=float, default=20_000.0)
+    ap.add_argument("--quick", action="store_true", help="2 s at 2,000 trades/s (a smoke run)")
     args = ap.parse_args()
-    sim = subprocess.Popen([sys.executable, "-m", "qdash", "sim", "--port", "0", "--rate",
-                            str(args.rate), "--symbols", ",".join(SYMBOLS),
-                            "--burst-multiplier", "1"],  # steady rate: no bursts
-                           stdout=subprocess.PIPE, text=True)
+    if args.quick:
+        args.seconds, args.rate = 2.0, 2_000.0
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    sim = subprocess.Popen([sys.executable, "-c", SIM, str(args.rate), ",".join(SYMBOLS)],
+                           env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        port = int(re.search(r":(\d+) ", sim.stdout.readline()).group(1))
         with tempfile.TemporaryDirectory() as tmp:
-            r = asyncio.run(consume(port, args.seconds, Path(tmp) / "bench.db"))
+            r = asyncio.run(consume(sim, args.seconds, Path(tmp) / "bench.db"))
     finally:
-        sim.terminate()
-        sim.wait(10)
-    lost = r["ledger"] - r["stored"]
+        sim.stdin.close()  # the exchange stops at the end of its input
+        try:
+            sim.wait(10)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+            sim.wait()
+    lost = r["published"] - r["stored"]
     print(f"sim {args.rate:,.0f} trades/s for {r['wall']:.0f} s: consumer received "
-          f"{r['ticks_per_s']:,.0f} ticks/s, stored {r['stored']:,} of {r['ledger']:,} "
-          f"MARKET trades, lost {lost}, reconnects {r['reconnects']}, gaps {r['gaps']}, "
-          f"peak lag {r['peak_lag_ms']:.0f} ms")
+          f"{r['ticks_per_s']:,.0f} ticks/s, stored {r['stored']:,} of the {r['published']:,} "
+          f"MARKET trades published live, lost {lost}, reconnects {r['reconnects']}, gaps "
+          f"{r['gaps']}, peak lag {r['peak_lag_ms']:.0f} ms")
     print(f"ratio vs 1-core budget: consumer used {r['cpu_cores']:.2f} cores "
           f"(target < 1), lost {lost}, ledger match {r['match']} (target 0 lost)")
+    print("RESULT " + json.dumps({"rate": args.rate, **r, "lost": lost,
+                                  "ratio": r["cpu_cores"]}))
 
 
 if __name__ == "__main__":

@@ -16,11 +16,15 @@ is the CPU of the simulator (generating and encoding klines) and of the client (
 storing them) sharing two cores — 1.55× that "floor" on a 2-core machine, with both processes at
 100% CPU — not how well the client uses the weight budget.
 
-Run: python bench/bench_fetch.py [--symbols 400] [--days 30] [--limit 2400] [--workers 8]
+The last line is ``RESULT {json}`` of the figures.
+
+Run: python bench/bench_fetch.py [--symbols 400] [--days 30] [--limit 2400] [--workers 8] [--quick]
+(--quick: 5 symbols × 2 days, well inside one minute's weight, not aligned to a minute window:
+a smoke run of the same fetch, whose wall / floor says nothing about the limit)
 """
 
 import argparse
-import inspect
+import json
 import os
 import resource
 import subprocess
@@ -31,7 +35,6 @@ from pathlib import Path
 
 from qdash.binance.rest import RestClient
 from qdash.history import fetch
-from qdash.sim.exchange import SimExchange
 from qdash.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,15 +42,9 @@ REPO = Path(__file__).resolve().parents[1]
 SIM = """
 import asyncio, sys
 from qdash.sim.exchange import SimExchange
-n, limit, universe = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
-kw = dict(port=0, weight_limit=limit, rate=5)
-if universe:
-    kw["universe"] = n
-    symbols = ["BTCUSDT"]
-else:
-    symbols = [f"SYN{i:03d}USDT" for i in range(n)]
+n, limit = int(sys.argv[1]), int(sys.argv[2])
 async def main():
-    sim = SimExchange(symbols, **kw)
+    sim = SimExchange(["BTCUSDT"], port=0, weight_limit=limit, rate=5, universe=n)
     await sim.start()
     print(sim.rest_url, flush=True)
     await asyncio.Event().wait()
@@ -61,15 +58,14 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--limit", type=int, default=2_400, help="simulator weight limit / minute")
     ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--quick", action="store_true",
+                    help="5 symbols x 2 days, no wait for a minute window (a smoke run)")
     a = ap.parse_args()
-    universe = "universe" in inspect.signature(SimExchange).parameters
-    if not universe:
-        print("note: this simulator has no --universe yet; serving plain symbols (their klines "
-              "cover only the simulator's own trades)")
+    if a.quick:
+        a.symbols, a.days = 5, 2
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    sim = subprocess.Popen([sys.executable, "-c", SIM, str(a.symbols), str(a.limit),
-                            "1" if universe else "0"], env=env, stdout=subprocess.PIPE,
-                           text=True)
+    sim = subprocess.Popen([sys.executable, "-c", SIM, str(a.symbols), str(a.limit)], env=env,
+                           stdout=subprocess.PIPE, text=True)
     try:
         url = sim.stdout.readline().strip()
         client = RestClient(url, max_wait=120)
@@ -80,7 +76,8 @@ def main() -> None:
             store = Store(Path(d) / "fetch.db", synchronous="NORMAL")
             end = int(time.time() // 300 * 300 * 1000)
             start = end - a.days * 86_400_000
-            time.sleep(60 - time.time() % 60 + 0.05)  # start on a fresh minute window
+            if not a.quick:
+                time.sleep(60 - time.time() % 60 + 0.05)  # start on a fresh minute window
             base_weight = client.stats().get("weight", 0)
             rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             t = time.perf_counter()
@@ -99,6 +96,11 @@ def main() -> None:
                   f"(target <= 1.15)")
             print(f"peak memory added by the fetch: {max(peak_mb, 0):.1f} MB "
                   f"(store file {os.path.getsize(store.path) / 1e6:.1f} MB)")
+            print("RESULT " + json.dumps({
+                "symbols": len(symbols), "days": a.days, "rows": rep.rows, "stored": rep.stored,
+                "requests": stats["requests"], "weight": weight,
+                "http_429": stats.get("http_429", 0), "wall_s": wall, "floor_s": floor,
+                "ratio": wall / floor}))
     finally:
         sim.terminate()
         sim.wait(10)

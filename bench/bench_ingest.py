@@ -8,9 +8,11 @@ in the same run, is ``Store.write_ticks`` called directly on the same batches (n
 the ratio says how much of SQLite's own ingest rate the server keeps.
 Then 1,000 single-tick POSTs one after another give the p50/p99 latency.
 
-Target: >= 100,000 ticks/s end to end.
+Target: >= 100,000 ticks/s end to end. The ratio is the server's end-to-end rate / the direct
+writes' rate. The last line is ``RESULT {json}`` of the figures.
 
-Run: python bench/bench_ingest.py [--ticks 1000000] [--batch 5000] [--clients 4]
+Run: python bench/bench_ingest.py [--ticks 1000000] [--batch 5000] [--clients 4] [--quick]
+(--quick: 20,000 ticks in batches of 1,000, 50 single-tick POSTs, a smoke run)
 """
 
 import argparse
@@ -130,7 +132,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=5000)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--single", type=int, default=1000, help="single-tick POSTs for latency")
+    ap.add_argument("--quick", action="store_true",
+                    help="20,000 ticks in batches of 1,000, 50 single-tick POSTs")
     args = ap.parse_args()
+    if args.quick:
+        args.ticks, args.batch, args.single = 20_000, 1_000, 50
 
     batches = make_batches(args.ticks, args.batch)
     bodies = [orjson.dumps(b) for b in batches]
@@ -170,6 +176,9 @@ def main() -> None:
             proc.wait(30)
     print(f"ratio vs direct Store.write_ticks: {rate / ref_rate:.2f}x; end to end "
           f"{rate:,.0f} ticks/s (target >= 100,000 ticks/s)")
+    print("RESULT " + json.dumps({"ticks": args.ticks, "stored": stored, "ticks_per_s": rate,
+                                  "direct_per_s": ref_rate, "p50_ms": p50, "p99_ms": p99,
+                                  "ratio": rate / ref_rate}))
 
 
 if __name__ == "__main__":

@@ -12,14 +12,19 @@ single-threaded process, see ``qdash.io.prefetch``), and the bare ``sqlite3.exec
 same rows into the same schema with SQLite's default page size and cache. The four loads run
 interleaved in 4 rounds, each into a new store; the best of each counts (single loads on this
 shared machine vary by up to ±25% within minutes).
-The last line is the slower parallel into-store rate against the 300k ticks/s target.
+The ratio line is the slower parallel into-store rate against the 300k ticks/s target (no
+reference implementation: the bounds above are the references); the last line is
+``RESULT {json}`` of the figures.
 
-Run: ``.venv/bin/python bench/bench_load.py``
+Run: ``python bench/bench_load.py [--quick]``   (--quick: the July trades once, 24,356 ticks, one
+round: a smoke run)
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
+import json
 import sqlite3
 import sys
 import tempfile
@@ -54,10 +59,10 @@ def best_of(fn, k=3) -> float:
     return best
 
 
-def make_files(tmp: Path) -> tuple[Path, Path, list[bytes]]:
+def make_files(tmp: Path, repeat: int = REPEAT) -> tuple[Path, Path, list[bytes]]:
     base = [orjson.loads(x) for x in gzip.open(JULY / f"{NAME}.raw.ndjson.gz").read().splitlines()]
     frames = []
-    for r in range(REPEAT):
+    for r in range(repeat):
         for d in base:
             frames.append(orjson.dumps({**d, "t": d["t"] + r * 10_000_000}))
     raw = tmp / "trades.raw.ndjson.gz"
@@ -65,7 +70,7 @@ def make_files(tmp: Path) -> tuple[Path, Path, list[bytes]]:
         f.write(b"\n".join(frames) + b"\n")
     csv = pd.read_csv(JULY / f"{NAME}.csv.gz", dtype={"price": str, "qty": str})
     parts = []
-    for r in range(REPEAT):
+    for r in range(repeat):
         part = csv.copy()
         part["trade_id"] += r * 10_000_000
         parts.append(part)
@@ -114,11 +119,15 @@ def load_once(tmp: Path, path: Path, n: int, parallel: bool, i: int) -> float:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="the July trades once, one round of loads (a smoke run)")
+    repeat, rounds = (1, 1) if ap.parse_args().quick else (REPEAT, LOAD_ROUNDS)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        raw, csv, frames = make_files(tmp)
+        raw, csv, frames = make_files(tmp, repeat)
         n = len(frames)
-        print(f"{n:,} ticks per file ({REPEAT} x the July trades)")
+        print(f"{n:,} ticks per file ({repeat} x the July trades)")
         dt = best_of(lambda f=frames: decode_frames(f))
         print(f"decode_frames (in memory, bytes)   {n / dt / 1e3:8.0f}k frames/s")
         texts = [f.decode() for f in frames]
@@ -135,7 +144,7 @@ def main() -> None:
         print(f"Store.write_ticks only (per symbol)  {write / 1e3:8.0f}k ticks/s")
         # rounds interleave the four loads, so a slow spell of the shared machine hits them alike
         best: dict[tuple[bool, str], float] = {}
-        for i in range(LOAD_ROUNDS):
+        for i in range(rounds):
             for parallel in (False, True):
                 for label, path in (("raw NDJSON", raw), ("trades CSV", csv)):
                     dt = load_once(tmp, path, n, parallel, i)
@@ -156,6 +165,9 @@ def main() -> None:
         slow = min(rates, key=rates.get)
         print(f"ratio vs target: {rates[slow] / TARGET:.2f}x ({slow} into a store, parallel, "
               f"{rates[slow] / 1e3:.0f}k ticks/s; target >= 1.0x = 300k ticks/s)")
+        print("RESULT " + json.dumps({"ticks": n, "parse_per_s": parse, "write_per_s": write,
+                                      "load_parallel_per_s": rates, "bare_per_s": n / dt,
+                                      "ratio": rates[slow] / TARGET}))
 
 
 if __name__ == "__main__":

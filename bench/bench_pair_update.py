@@ -1,10 +1,15 @@
 """Live PairState.update: bar updates per second for one pair (target >= 50,000/s).
 
 Reference in the same run: the same per-bar work done the plain way (filterpy predict/update plus
-numpy recomputation of the rolling OLS, z-score and correlation windows on every bar).
-Run: .venv/bin/python bench/bench_pair_update.py
+numpy recomputation of the rolling OLS, z-score and correlation windows on every bar), timed
+on fewer bars (it is slow). The ratio is PairState's updates/s / the reference's. The last line
+is ``RESULT {json}`` of the figures.
+
+Run: python bench/bench_pair_update.py [--quick]   (--quick: 5,000 bars, 600 for the reference)
 """
 
+import argparse
+import json
 import time
 
 import numpy as np
@@ -14,6 +19,7 @@ from qdash.analytics import PairState
 
 N = 200_000
 N_REF = 3_000
+N_QUICK, N_REF_QUICK = 5_000, 600  # the reference needs 2·W bars for its z-score window
 W = 300
 
 
@@ -56,20 +62,26 @@ def reference(y, x):
 
 
 def main():
-    y, x = prices(N)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help=f"{N_QUICK:,} bars (a smoke run)")
+    n, n_ref = (N_QUICK, N_REF_QUICK) if ap.parse_args().quick else (N, N_REF)
+    y, x = prices(n)
     ours(y[:1000], x[:1000])                                  # JIT warm-up (cached on disk)
     elapsed, st = ours(y, x)
-    rate = N / elapsed
+    rate = n / elapsed
     t0 = time.perf_counter()
     m = st.metrics()
     t_metrics = time.perf_counter() - t0
-    ref = reference(y[:N_REF], x[:N_REF])
-    ref_rate = N_REF / ref
-    print(f"PairState.update: {N:,} bars in {elapsed:.2f} s = {rate:,.0f} updates/s "
+    ref = reference(y[:n_ref], x[:n_ref])
+    ref_rate = n_ref / ref
+    print(f"PairState.update: {n:,} bars in {elapsed:.2f} s = {rate:,.0f} updates/s "
           f"(target >= 50,000/s); metrics() {t_metrics * 1e6:.0f} µs, zscore={m['zscore']:.3f}")
     print(f"plain per-bar filterpy + numpy windows: {ref_rate:,.0f} updates/s")
     print(f"ratio vs plain per-bar recompute: {rate / ref_rate:.0f}x "
           f"({rate:,.0f} updates/s, target >= 50,000/s)")
+    print("RESULT " + json.dumps({"bars": n, "reference_bars": n_ref, "updates_per_s": rate,
+                                  "reference_per_s": ref_rate, "zscore": float(m["zscore"]),
+                                  "ratio": rate / ref_rate}))
 
 
 if __name__ == "__main__":

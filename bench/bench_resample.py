@@ -5,10 +5,14 @@
    Target: ratio >= 1.0 (qdash at least as fast).
 2. ``BarBuilder`` fed the same ticks in batches of 1,000: ticks/s. Target: >= 1,000,000.
 
-Run: python bench/bench_resample.py [--ticks 5000000]
+The ratio is pandas' time / qdash.resample's on the same ticks (the candles are checked equal).
+The last line is ``RESULT {json}`` of the figures.
+
+Run: python bench/bench_resample.py [--ticks 5000000] [--quick]   (--quick: 50,000 ticks)
 """
 
 import argparse
+import json
 import time
 
 import numpy as np
@@ -52,7 +56,10 @@ def best_of(fn, repeat=3) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ticks", type=int, default=5_000_000)
+    ap.add_argument("--quick", action="store_true", help="50,000 ticks (a smoke run)")
     args = ap.parse_args()
+    if args.quick:
+        args.ticks = 50_000
     ticks = make_ticks(args.ticks)
 
     ours = resample(ticks, "1m")
@@ -79,6 +86,10 @@ def main() -> None:
     print(f"BarBuilder (batches of 1,000): {n_builder / t_builder:,.0f} ticks/s "
           "(target >= 1,000,000)")
     print(f"ratio qdash.resample vs pandas: {t_pandas / t_ours:.2f}x (target >= 1.0x)")
+    print("RESULT " + json.dumps({"ticks": args.ticks, "candles": len(ours),
+                                  "pandas_ms": t_pandas * 1e3, "ours_ms": t_ours * 1e3,
+                                  "builder_ticks_per_s": n_builder / t_builder,
+                                  "ratio": t_pandas / t_ours}))
 
 
 if __name__ == "__main__":

@@ -18,12 +18,18 @@ Measured in one run:
 The universe is the simulator's (``qdash.sim.universe``: clusters of 2–4 cointegrated symbols
 among random walks), so stage 1's discoveries are also checked against the truth.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_scan.py [--symbols 400] [--days 30]
+The ratios: stage 1's speed over the statsmodels loop's (wall and CPU), stage 2's speed-up from
+1 to 2 workers, and the pipeline's wall time against its 30 s target. The last line is
+``RESULT {json}`` of the figures.
+
+Run: python bench/bench_scan.py [--symbols 400] [--days 30] [--quick]
+(--quick: 12 symbols × 7 days, 40 stage-2 pairs, one round: a smoke run)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -58,7 +64,7 @@ def universe_table(n_symbols: int, days: int, seed: int = 0):
     return k[["symbol", "open_time", "close", "quote_volume"]], truth
 
 
-def bench_stage1(panel):
+def bench_stage1(panel, sample: int = SAMPLE):
     from statsmodels.tsa.stattools import coint
     from threadpoolctl import threadpool_limits
 
@@ -71,7 +77,8 @@ def bench_stage1(panel):
         best = min(best, time.perf_counter() - t)
         best_cpu = min(best_cpu, time.process_time() - c)
     rng = np.random.default_rng(1)
-    pick = rng.choice(len(df), SAMPLE, replace=False)
+    sample = min(sample, len(df))
+    pick = rng.choice(len(df), sample, replace=False)
     logc = np.log(panel.close)
     col = {s: i for i, s in enumerate(panel.symbols)}
     worst = 0.0
@@ -81,16 +88,16 @@ def bench_stage1(panel):
             st, p, _ = coint(logc[:, col[r.y]], logc[:, col[r.x]], trend="c", maxlag=1,
                              autolag=None)
             worst = max(worst, abs(st - r.coint_t), abs(p - r.coint_p))
-    per_pair = (time.perf_counter() - t) / SAMPLE
-    per_pair_cpu = (time.process_time() - c) / SAMPLE
+    per_pair = (time.perf_counter() - t) / sample
+    per_pair_cpu = (time.process_time() - c) / sample
     return df, best, best_cpu, per_pair, per_pair_cpu, worst
 
 
-def bench_stage2(panel, df):
+def bench_stage2(panel, df, pairs: int = STAGE2_PAIRS, rounds: int = ROUNDS):
     from qdash.scan.cluster import connect, validate_on_dask, warm
     from qdash.scan.validate import ValidateParams, validate_block
 
-    order = np.argsort(df["q"].to_numpy(), kind="stable")[:max(STAGE2_PAIRS,
+    order = np.argsort(df["q"].to_numpy(), kind="stable")[:max(pairs,
                                                                int((df["q"] <= 0.05).sum()))]
     col = {s: i for i, s in enumerate(panel.symbols)}
     iy = np.array([col[s] for s in df["y"].to_numpy()[order]])
@@ -106,7 +113,7 @@ def bench_stage2(panel, df):
     try:
         for client, _ in clusters.values():
             client.run(warm)
-        for _ in range(ROUNDS):                           # interleaved: both see the same load
+        for _ in range(rounds):                           # interleaved: both see the same load
             for w, (client, _) in clusters.items():
                 c0 = sum(client.run(time.process_time).values())
                 t = time.perf_counter()
@@ -169,10 +176,15 @@ def main() -> None:
     ap.add_argument("--symbols", type=int, default=400)
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--child", nargs=2, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true",
+                    help="12 symbols x 7 days, 40 stage-2 pairs, one round (a smoke run)")
     args = ap.parse_args()
     if args.child:
         pipeline_child(*args.child)
         return
+    sample, pairs, rounds = SAMPLE, STAGE2_PAIRS, ROUNDS
+    if args.quick:
+        args.symbols, args.days, sample, pairs, rounds = 12, 7, 40, 40, 1
     warnings.simplefilter("ignore")
     print(f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
           "(wall times below are only as quiet as the machine)")
@@ -188,16 +200,17 @@ def main() -> None:
         table.to_parquet(path, index=False)
         panel = build_panel(table)
         del table
-        df, t1, c1, per_pair, per_pair_cpu, worst = bench_stage1(panel)
+        df, t1, c1, per_pair, per_pair_cpu, worst = bench_stage1(panel, sample)
         n_pairs = len(df)
         print(f"stage 1: {n_pairs:,} directed pairs in {t1:.2f}s wall, {c1:.2f}s CPU = "
               f"{n_pairs / t1:,.0f} pairs/s wall, {n_pairs / c1:,.0f} per CPU-second on one core "
               f"(target >= 100,000); statsmodels coint loop (maxlag=1, autolag=None): "
               f"{1 / per_pair:,.0f} pairs/s wall, {1 / per_pair_cpu:,.0f} per CPU-second "
-              f"({SAMPLE} timed; all pairs extrapolated: {per_pair * n_pairs:,.0f}s) -> "
+              f"({min(sample, n_pairs)} timed; all pairs extrapolated: "
+              f"{per_pair * n_pairs:,.0f}s) -> "
               f"{per_pair / t1 * n_pairs:,.0f}x wall, {per_pair_cpu / c1 * n_pairs:,.0f}x CPU; "
               f"max |diff| of t and p on the sample {worst:.1e}")
-        n2, t0, tw, cw = bench_stage2(panel, df)
+        n2, t0, tw, cw = bench_stage2(panel, df, pairs, rounds)
         print(f"stage 2: {n2} pairs, in process {t0:.2f}s; Dask 1 worker {tw[1]:.2f}s "
               f"({cw[1]:.1f} CPU-s), 2 workers {tw[2]:.2f}s ({cw[2]:.1f} CPU-s) -> speed-up "
               f"{tw[1] / tw[2]:.2f}x, parallel efficiency {tw[1] / (2 * tw[2]):.0%} (same rows "
@@ -211,9 +224,17 @@ def main() -> None:
               f"{timings}), {rows:,} rows, {passed} pass every rule; peak memory "
               f"{peak / 2**20:,.0f} MiB (process + workers); load average now "
               f"{os.getloadavg()[0]:.1f}")
-        wall, _, passed0, timings, peak = bench_pipeline(path, "none")
-        print(f"pipeline without Dask (scheduler=None): {wall:.1f}s wall ({timings}), "
-              f"{passed0} pass; peak memory {peak / 2**20:,.0f} MiB")
+        wall0, rows0, passed0, timings, peak0 = bench_pipeline(path, "none")
+        print(f"pipeline without Dask (scheduler=None): {wall0:.1f}s wall ({timings}), "
+              f"{passed0} pass; peak memory {peak0 / 2**20:,.0f} MiB")
+    print("RESULT " + json.dumps({
+        "symbols": args.symbols, "pairs": n_pairs, "stage1_pairs_per_s": n_pairs / t1,
+        "stage1_ratio": per_pair / t1 * n_pairs, "stage1_cpu_ratio": per_pair_cpu / c1 * n_pairs,
+        "max_diff": worst, "stage2_pairs": n2, "stage2_speedup": tw[1] / tw[2],
+        "discoveries": len(found), "true_discoveries": len(found & truth),
+        "pipeline_s": wall, "pipeline_rows": rows, "pipeline_pass": passed,
+        "pipeline_rows_no_dask": rows0, "pipeline_pass_no_dask": passed0,
+        "peak_mib": peak / 2**20, "ratio": 30.0 / wall}))
 
 
 if __name__ == "__main__":

@@ -3,12 +3,15 @@
 Both sides use the same file settings (WAL, synchronous=FULL: durability on) and the same batch
 size; the reference does nothing but BEGIN / executemany / COMMIT on pre-built tuples, so the
 ratio is what ``Store.write_ticks`` (DataFrame → rows, validation, idempotent insert, commit)
-keeps of SQLite's own ceiling. Target: >= 0.6.
+keeps of SQLite's own ceiling: the ratio is executemany's time / Store's. Target: >= 0.6.
+The last line is ``RESULT {json}`` of the figures.
 
-Run: python bench/bench_store.py [--ticks 1000000] [--batch 5000]
+Run: python bench/bench_store.py [--ticks 1000000] [--batch 5000] [--quick]
+(--quick: 20,000 ticks in batches of 1,000, a smoke run)
 """
 
 import argparse
+import json
 import sqlite3
 import tempfile
 import time
@@ -64,7 +67,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ticks", type=int, default=1_000_000)
     ap.add_argument("--batch", type=int, default=5_000)
+    ap.add_argument("--quick", action="store_true", help="20,000 ticks in batches of 1,000")
     args = ap.parse_args()
+    if args.quick:
+        args.ticks, args.batch = 20_000, 1_000
     frames = batches(args.ticks, args.batch)
     rows = [tick_rows(df) for df in frames]  # the reference gets its tuples for free
     best_ref = best_store = float("inf")
@@ -72,10 +78,16 @@ def main() -> None:
         for i in range(3):  # interleave to share the machine's noise fairly
             best_ref = min(best_ref, run_reference(Path(d) / f"ref{i}.db", rows))
             best_store = min(best_store, run_store(Path(d) / f"store{i}.db", frames))
+        with Store(Path(d) / "store0.db") as store:
+            stored = store.tick_count()
     print(f"bare executemany : {args.ticks / best_ref:12,.0f} ticks/s")
     print(f"Store.write_ticks: {args.ticks / best_store:12,.0f} ticks/s "
           f"(batches of {args.batch}, synchronous=FULL)")
     print(f"ratio Store / bare executemany: {best_ref / best_store:.2f} (target >= 0.6)")
+    print("RESULT " + json.dumps({"ticks": args.ticks, "stored": stored,
+                                  "executemany_per_s": args.ticks / best_ref,
+                                  "store_per_s": args.ticks / best_store,
+                                  "ratio": best_ref / best_store}))
 
 
 if __name__ == "__main__":

@@ -6,11 +6,17 @@ qdash.analytics; vectorbt: its compiled rolling means/stds), then every entry ×
 next-bar fills, 4 bps fees and hedge-adjusted leg sizes, then total return, Sharpe and max
 drawdown per combination. vectorbt runs one ``Portfolio.from_signals`` per window with the 64
 rules as 64 two-leg groups (cash shared within each pair), sized by value at the decision bar's
-beta; vectorbt is installed for this benchmark only (not a qdash dependency).
+beta. vectorbt is the reference, installed by the ``bench`` extra (``pip install -e '.[bench]'``;
+not a qdash dependency); without it the bench says so and times qdash alone.
 
-    .venv/bin/pip install vectorbt && .venv/bin/python bench/bench_sweep.py
+The ratio is vectorbt's time / qdash's for the whole grid (> 1: qdash is faster). The last line
+is ``RESULT {json}`` of the figures.
+
+Run: python bench/bench_sweep.py [--quick]   (--quick: 2,000 bars, a 2 × 2 × 2 grid)
 """
 
+import argparse
+import json
 import time
 import warnings
 
@@ -35,26 +41,30 @@ def data(n: int = N, seed: int = 1):
     return pd.Series(y, index=idx), pd.Series(x, index=idx)
 
 
-def qdash_grid(y, x) -> pd.DataFrame:
-    return sweep(y, x, entry=ENTRY, exit=EXIT, window=WINDOW, hedge="rolling-ols",
+N_QUICK = 2_000
+QUICK = dict(entry=ENTRY[[5, 10]], exit=EXIT[[1, 3]], window=WINDOW[[0, 2]])  # 2 × 2 × 2
+
+
+def qdash_grid(y, x, entry=ENTRY, exit=EXIT, window=WINDOW) -> pd.DataFrame:
+    return sweep(y, x, entry=entry, exit=exit, window=window, hedge="rolling-ols",
                  fee_bps=FEE * 1e4, progress=False)
 
 
-def vectorbt_grid(y, x, windows=WINDOW) -> pd.DataFrame:
+def vectorbt_grid(y, x, entry=ENTRY, exit=EXIT, window=WINDOW) -> pd.DataFrame:
     import vectorbt as vbt
     from vectorbt.generic import nb
 
     yv, xv = y.to_numpy(), x.to_numpy()
     n = len(yv)
-    n_rules = len(ENTRY) * len(EXIT)
-    e_col = np.repeat(ENTRY, len(EXIT))[None, :]
-    x_col = np.tile(EXIT, len(ENTRY))[None, :]
+    n_rules = len(entry) * len(exit)
+    e_col = np.repeat(entry, len(exit))[None, :]
+    x_col = np.tile(exit, len(entry))[None, :]
     idx = y.index
     closes = np.tile(np.column_stack([yv, xv]), (1, n_rules))  # columns y, x, y, x, ...
     closes = pd.DataFrame(closes, index=idx)
     group = np.repeat(np.arange(n_rules), 2)
     rows = []
-    for w in windows:
+    for w in window:
         w = int(w)
         m = nb.rolling_mean_nb(np.column_stack([xv, yv, xv * yv, xv * xv]), w, minp=w)
         beta = (m[:, 2] - m[:, 0] * m[:, 1]) / (m[:, 3] - m[:, 0] ** 2)
@@ -94,39 +104,49 @@ def vectorbt_grid(y, x, windows=WINDOW) -> pd.DataFrame:
 
 
 def main() -> None:
-    y, x = data()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help=f"{N_QUICK:,} bars, a 2 x 2 x 2 grid (a smoke run)")
+    quick = ap.parse_args().quick
+    n, grid = (N_QUICK, QUICK) if quick else (N, dict(entry=ENTRY, exit=EXIT, window=WINDOW))
+    size = len(grid["entry"]) * len(grid["exit"]) * len(grid["window"])
+    y, x = data(n)
     try:
         import vectorbt as vbt
     except ImportError:
-        raise SystemExit("vectorbt is not installed: .venv/bin/pip install vectorbt") from None
+        vbt = None
+        print("vectorbt is not installed (pip install -e '.[bench]' installs it): timing qdash "
+              "alone, no ratio")
     # warm-up both (numba compilation) on a short slice
-    ys, xs = y.iloc[:3_000], x.iloc[:3_000]
+    ys, xs = y.iloc[:n * 3 // 10], x.iloc[:n * 3 // 10]
     sweep(ys, xs, entry=[2.0], exit=[0.0], window=[100], progress=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        vectorbt_grid(ys, xs, windows=[100])
-
     t = time.perf_counter()
-    ours = qdash_grid(y, x)
+    ours = qdash_grid(y, x, **grid)
     t_ours = time.perf_counter() - t
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        t = time.perf_counter()
-        ref = vectorbt_grid(y, x)
-        t_vbt = time.perf_counter() - t
-    assert len(ours) == len(ref) == 1_216, (len(ours), len(ref))
-
-    # how close are the two implementations (sizing differs: vectorbt sizes on initial capital,
-    # qdash on current equity; both decide at t and fill at t+1's close)
-    key = ["window", "entry", "exit"]
-    both = ours.merge(ref, on=key, suffixes=("", "_vbt"))
-    same_trades = (both["trades"] == both["trades_vbt"]).mean()
-    corr = np.corrcoef(both["total_return"], both["total_return_vbt"])[0, 1]
-    print(f"vectorbt {vbt.__version__}, {N:,} bars, {len(ours):,} combinations")
-    print(f"qdash sweep: {t_ours:6.2f} s   vectorbt: {t_vbt:6.2f} s")
-    print(f"agreement: same trade count in {same_trades:.0%} of combinations, "
-          f"total-return correlation {corr:.4f}")
-    print(f"ratio vs vectorbt: {t_vbt / t_ours:.1f}x (target >= 1x)")
+    assert len(ours) == size, (len(ours), size)
+    print(f"qdash sweep: {t_ours:6.2f} s for {n:,} bars, {len(ours):,} combinations")
+    result = {"bars": n, "combinations": len(ours), "qdash_s": t_ours}
+    if vbt is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            vectorbt_grid(ys, xs, entry=grid["entry"], exit=grid["exit"], window=[100])
+            t = time.perf_counter()
+            ref = vectorbt_grid(y, x, **grid)
+            t_vbt = time.perf_counter() - t
+        assert len(ref) == size, (len(ref), size)
+        # how close are the two implementations (sizing differs: vectorbt sizes on initial
+        # capital, qdash on current equity; both decide at t and fill at t+1's close)
+        key = ["window", "entry", "exit"]
+        both = ours.merge(ref, on=key, suffixes=("", "_vbt"))
+        same_trades = (both["trades"] == both["trades_vbt"]).mean()
+        corr = np.corrcoef(both["total_return"], both["total_return_vbt"])[0, 1]
+        print(f"vectorbt {vbt.__version__}: {t_vbt:6.2f} s on the same grid")
+        print(f"agreement: same trade count in {same_trades:.0%} of combinations, "
+              f"total-return correlation {corr:.4f}")
+        print(f"ratio vs vectorbt: {t_vbt / t_ours:.1f}x (target >= 1x)")
+        result |= {"vectorbt": vbt.__version__, "vectorbt_s": t_vbt, "matched": len(both),
+                   "same_trades": same_trades, "ratio": t_vbt / t_ours}
+    print("RESULT " + json.dumps(result))
 
 
 if __name__ == "__main__":
