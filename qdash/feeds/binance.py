@@ -66,6 +66,7 @@ from ..binance.limits import (
 )
 from ..binance.rest import RestClient, RestError
 from ..model import normalize_symbol
+from ..periodic import PeriodicTask
 from .backfill import fetch_hole
 from .base import TickFeed
 from .connection import ConnectionLoop
@@ -149,7 +150,8 @@ class BinanceFutures(TickFeed):
         self._seq = Sequencer(source, fill_gaps=backfill)
         self._gap_tasks: dict[str, asyncio.Task] = {}
         self._pending: list = []
-        self._tasks: list[asyncio.Task] = []
+        self._flusher = PeriodicTask(self._flush, flush_interval, name=f"{self.name} flush",
+                                     delay_first=True)
         self.rest_client = RestClient(self.rest_url, max_wait=max_backfill_wait)
         self.counters: collections.Counter = collections.Counter()
         self.dropped: collections.Counter = collections.Counter()
@@ -345,10 +347,11 @@ class BinanceFutures(TickFeed):
     def _run_tasks(self) -> None:
         for g in self._groups:
             g.task = self.loop.create_task(g.conn.run())
-        self._tasks = [self.loop.create_task(self._flush_loop())]
+        self._flusher.start()
 
     async def _shutdown(self) -> None:
-        tasks = [g.task for g in self._groups if g.task is not None] + self._tasks
+        await self._flusher.wait_stopped()
+        tasks = [g.task for g in self._groups if g.task is not None]
         tasks += list(self._gap_tasks.values())
         self._gap_tasks.clear()
         for t in tasks:
@@ -359,14 +362,6 @@ class BinanceFutures(TickFeed):
         self._deliver(self._seq.release_all())
 
     # --- decoding, ordering, gaps ----------------------------------------------------------------
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval)
-            try:
-                self._flush()
-            except Exception:
-                log.exception("%s: flush failed", self.name)
-
     def _flush(self) -> None:
         frames, self._pending = self._pending, []
         now = time.monotonic()
