@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from qdash.backtest import InSampleWarning
+from qdash.backtest import metrics as mt
 from qdash.backtest import run as _run
 from qdash.errors import BacktestError
 
@@ -282,7 +283,7 @@ def test_csv_export_round_trip(tmp_path):
     assert float(m["final_equity"]) == pytest.approx(r.metrics["final_equity"])
 
 
-def test_metrics_annualised_at_bar_frequency_only_from_30_days():
+def test_metrics_annualised_at_bar_frequency_with_their_se_and_a_short_sample_flag():
     n = 24 * 40                                   # 40 days of hourly bars
     rng = np.random.default_rng(4)
     y = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
@@ -291,14 +292,26 @@ def test_metrics_annualised_at_bar_frequency_only_from_30_days():
     yy, xx = closes(y, x)
     r = run(yy, xx, beta=2.0, z=z, fee_bps=0)
     ret = r.equity.pct_change().dropna()
-    assert r.metrics["annualised"] and r.metrics["span_days"] == pytest.approx((n - 1) / 24)
+    assert not r.metrics["short_sample"]
+    assert r.metrics["span_days"] == pytest.approx((n - 1) / 24)
     assert r.metrics["sharpe"] == pytest.approx(ret.mean() / ret.std() * math.sqrt(365 * 24))
-    short = run(yy.iloc[:24 * 29], xx.iloc[:24 * 29], beta=2.0, z=z[:24 * 29], fee_bps=0)
-    assert not short.metrics["annualised"]
-    for k in ("sharpe", "sortino", "cagr", "annual_volatility", "calmar"):
-        assert math.isnan(short.metrics[k])
-    assert math.isfinite(short.metrics["total_return"])
-    assert any("n/a: 29.0 days of data; they need at least 30 days" in n for n in short.notes)
+    assert not any("short sample" in note for note in r.notes)
+    # 20 days: every annualised figure is given, the Sharpe with its SE, flagged short sample
+    short = run(yy.iloc[:24 * 20], xx.iloc[:24 * 20], beta=2.0, z=z[:24 * 20], fee_bps=0)
+    m = short.metrics
+    assert m["short_sample"] and m["span_days"] == pytest.approx((24 * 20 - 1) / 24)
+    for k in ("sharpe", "sharpe_se", "sortino", "cagr", "annual_volatility", "calmar",
+              "total_return"):
+        assert math.isfinite(m[k]), k
+    sr = ret.iloc[:24 * 20 - 1]
+    sr_bar = sr.mean() / sr.std()
+    assert m["sharpe"] == pytest.approx(sr_bar * math.sqrt(365 * 24))
+    g3, g4 = sr.skew(), sr.kurt()                 # pandas: bias-corrected, excess kurtosis
+    se_bar = math.sqrt((1 - g3 * sr_bar + (g4 + 2) / 4 * sr_bar ** 2) / len(sr))
+    assert m["sharpe_se"] == pytest.approx(se_bar * math.sqrt(365 * 24), rel=0.02)
+    assert any(note.startswith("short sample: 20.0 days of data (under 30 days)")
+               for note in short.notes)
+    assert "short sample" in mt.sharpe_text(m) and "±" in mt.sharpe_text(m)
 
 
 def test_log_beta_sizing_holds_beta_times_the_notional_of_y():

@@ -31,9 +31,10 @@ def test_planted_pairs_pass_with_their_hedge_ratios(planted):
         assert back["beta"] == pytest.approx(1 / beta, rel=0.01)
         assert row["pass_train"] and row["pass_test"]
         assert row["half_life"] < 10 and row["hurst"] < 0.5 and row["crossings"] > 100
-        # the test window (600 bars of 5m) is too short for the backtest to annualise
+        # a test window of 600 bars of 5m (2.1 days): a Sharpe all the same, with its SE
         assert row["test_trades"] > 0 and np.isfinite(row["test_return"])
-        assert np.isnan(row["test_sharpe"])
+        assert np.isfinite(row["test_sharpe"]) and row["test_sharpe_se"] > 0
+        assert row["test_days"] == pytest.approx(599 / 288)
 
 
 def test_output_has_every_directed_pair_and_the_first_failed_rule(planted):
@@ -231,6 +232,27 @@ def test_cli_scans_a_file_and_writes_every_pair(tmp_path, capsys):
     assert len(r) == 8 * 7 and list(r.columns) == OUTPUT_COLUMNS
     text = capsys.readouterr().out
     assert "56 directed pairs tested" in text and truth[0][0] in text
+
+
+def test_cli_scan_of_20_days_gives_every_passing_pair_a_sharpe_and_its_se(tmp_path, capsys):
+    """Issue 22: on 20 days of 5m bars (the default 30% test window spans 6 days) every pair
+    that passes has a finite out-of-sample Sharpe and standard error, and passing pairs are
+    ranked by that Sharpe."""
+    table, truth = planted_universe(3, n_walks=4, n_pairs=3, n=20 * 288)
+    src, out = tmp_path / "bars.parquet", tmp_path / "scan.csv"
+    table.to_parquet(src, index=False)
+    assert main(["scan", "--bars", str(src), "--scheduler", "none", "--out", str(out),
+                 "--no-progress"]) == 0
+    r = pd.read_csv(out)
+    passed = r[r["pass"]]
+    assert {(y, x) for y, x, _ in truth} <= set(zip(passed["y"], passed["x"]))
+    assert np.isfinite(passed["test_sharpe"]).all()
+    assert (np.isfinite(passed["test_sharpe_se"]) & (passed["test_sharpe_se"] > 0)).all()
+    k = int(0.7 * (20 * 288))                                           # 4031 train bars
+    assert passed["test_days"].to_numpy() == pytest.approx((20 * 288 - k - 1) / 288)
+    assert list(r["pass"].iloc[:len(passed)]) == [True] * len(passed)   # passing pairs first
+    assert passed["test_sharpe"].is_monotonic_decreasing                # by OOS Sharpe
+    assert "test_sharpe_se" in capsys.readouterr().out
 
 
 def test_cli_scans_the_store_and_reports_errors(tmp_path, capsys):

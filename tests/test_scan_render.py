@@ -32,7 +32,7 @@ def _frame() -> pd.DataFrame:
                                      "quote_volume_x", "half_life"])
     df["coint_p"] = df["q"] / 2
     df["beta"] = 1.0
-    for c in ("hurst", "crossings", "test_sharpe"):
+    for c in ("hurst", "crossings", "test_sharpe", "test_sharpe_se"):
         df[c] = np.nan
     df["reason"] = np.where(df["pass"], "", "coint: q > fdr")
     return df

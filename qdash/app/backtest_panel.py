@@ -45,7 +45,7 @@ class BacktestPanel(BacktestControls):
         self.charts.draw_backtest(result)
         tr = result.trades
         self.metrics.value = table(
-            [(k, "n/a" if k in mt.ANNUALISED and not result.metrics["annualised"] else fmt(v))
+            [(k, mt.sharpe_text(result.metrics) if k == "sharpe" else fmt(v))
              for k, v in result.metrics.items()], "qdash-backtest-metrics") + notes_html(
             result.notes)
         self.trades.value = frame_html(tr.rename(columns={"beta": "beta (log prices)"}),

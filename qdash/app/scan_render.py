@@ -18,7 +18,7 @@ import pandas as pd
 from ..errors import QdashError
 
 TABLE_COLUMNS = ["rank", "y", "x", "beta", "coint_t", "coint_p", "q", "half_life", "hurst",
-                 "crossings", "test_sharpe", "liquidity", "pass", "reason"]
+                 "crossings", "test_sharpe", "test_sharpe_se", "liquidity", "pass", "reason"]
 HEAT_METRICS = {"-log10 q": "q", "-coint t": "coint_t"}
 NEG_LOG_CAP = 16.0       # -log10(q) shown for q = 0 (and capped there)
 MAX_HEAT_SYMBOLS = 40    # heatmap side, at most (a 400-symbol grid is not readable)

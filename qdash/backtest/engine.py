@@ -106,7 +106,7 @@ class BacktestResult:
     the bar's fills, and the ``beta``/``z`` the rule saw; ``trades``: one row per round trip
     (:data:`TRADE_COLUMNS`; ``beta`` in the signal's price space, see ``params["space"]``);
     ``metrics``: see :mod:`qdash.backtest.metrics`; ``signals``: per bar ``beta, alpha, spread,
-    zscore`` traded on; ``notes``: why a number is missing (no trades, too short to annualise).
+    zscore`` traded on; ``notes``: what to read a number with (no trades, a short sample).
     """
 
     equity: pd.Series
@@ -402,8 +402,8 @@ def _result(p: _Prices, b: np.ndarray, zz: np.ndarray, prm: Params, fy, fx, para
     if nt == 0:
         notes.append(no_trade_reason(frame.iloc[lo:hi], spec, prm.entry) if frame is not None
                      else f"0 trades: |z| never reached the entry level {prm.entry:g}")
-    if not metrics["annualised"]:
-        notes.append(mt.annualisation_note(metrics["span_days"]))
+    if metrics["short_sample"]:
+        notes.append(mt.short_sample_note(metrics["span_days"]))
     params = {**prm.__dict__, **params, "fill": p.fill, "open_at_end": bool(totals["open"])}
     return BacktestResult(eq, positions, _trades_frame(tr, nt, index), metrics, params,
                           in_sample, None if frame is None else frame.iloc[lo:hi], notes)
@@ -428,7 +428,8 @@ def run(y, x, signal: SignalSpec | None = None, *, hedge: str | None = None,
     prices, default True; ``in_sample=True`` marks them as fitted on this data).
     ``funding_y``/``funding_x``: signed funding rates (Series indexed by settlement time; a
     positive rate makes longs pay), settled on the position held at that time. Other parameters:
-    :class:`Params`. Annualised metrics need :data:`~qdash.backtest.metrics.MIN_ANNUALISE_DAYS`.
+    :class:`Params`. Under :data:`~qdash.backtest.metrics.SHORT_SAMPLE_DAYS` the metrics are
+    flagged ``short_sample`` (and a note says so); the Sharpe always has its ``sharpe_se``.
     """
     prm = Params(entry, exit, stop, max_hold, capital, allocation, leverage, fee_bps,
                  slippage_bps, close_at_end)
@@ -580,8 +581,8 @@ def walk_forward(y, x, *, train_bars: int, test_bars: int, objective: str = "sha
     without overlap. Signals are causal, so each test run sees the history before its window
     (warm-up) but trades only inside it, starting flat. The parameters maximising ``objective``
     (a metric name, NaN counts as worst) on the train window are used for the test window.
-    Annualised objectives (``sharpe``...) are NaN on windows shorter than
-    :data:`~qdash.backtest.metrics.MIN_ANNUALISE_DAYS`: choose ``total_return`` there.
+    On windows shorter than :data:`~qdash.backtest.metrics.SHORT_SAMPLE_DAYS` an annualised
+    objective (``sharpe``...) is noisy: its ``sharpe_se`` says how noisy.
     """
     grid = dict(entry=entry, exit=exit, stop=stop, window=window, hedge=hedge,
                 max_hold=max_hold, n_jobs=n_jobs)

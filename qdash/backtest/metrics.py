@@ -15,12 +15,14 @@ Conventions, shared by every function here:
   traditional-finance √252 is wrong here whatever the bar: it assumes daily bars *and* 252 trading
   days. Note (as hftbacktest warns) that a Sharpe annualised from short bars is sensitive to the
   sampling interval when bar returns are autocorrelated, so compare strategies at the same bar.
-- **Only from samples long enough to mean something.** The annualised metrics (``cagr``,
-  ``annual_volatility``, ``sharpe``, ``sortino``, ``calmar``) are NaN when the equity curve spans
-  less than :data:`MIN_ANNUALISE_DAYS` days (``annualised`` False, ``span_days`` says how much
-  there was): the standard error of an annualised Sharpe is about ``sqrt(1/years)``, ±3.3 after
-  30 days and ±20 after a day, so a "Sharpe of −518" from minutes of data is noise blown up by
-  ``sqrt(periods_per_year)``. ``total_return`` and the per-trade metrics are always given.
+- **Every figure shown, with its uncertainty.** The annualised metrics (``cagr``,
+  ``annual_volatility``, ``sharpe``, ``sortino``, ``calmar``) are given whatever the span. The
+  Sharpe comes with its standard error ``sharpe_se`` (:func:`sharpe_se`, Mertens 2002: Lo 2002
+  corrected for the skewness and kurtosis of the bar returns), annualised on the same bar
+  clock, and with ``span_days``. A curve spanning less than :data:`SHORT_SAMPLE_DAYS` days is
+  flagged ``short_sample`` (:func:`short_sample_note` says so): one day of 1m bars gives a
+  ``sharpe_se`` near 19, thirty days near 3.5, so a short sample makes the figure uncertain,
+  not meaningless. ``total_return`` and the per-trade metrics are always given.
 - Risk-free rate: zero. Standard deviations use ``ddof=1``.
 - Drawdowns are fractions of the running peak (0.12 = 12 % below the peak), reported positive.
 """
@@ -34,17 +36,32 @@ import pandas as pd
 
 DAY_MS = 86_400_000
 DAYS_PER_YEAR = 365
-MIN_ANNUALISE_DAYS = 30.0
-"""Shortest equity curve (first to last bar, days) whose metrics are annualised."""
+SHORT_SAMPLE_DAYS = 30.0
+"""Equity curves (first to last bar, days) shorter than this are flagged ``short_sample``."""
 ANNUALISED = ("cagr", "annual_volatility", "sharpe", "sortino", "calmar")
 
 
-def annualisation_note(span_days: float) -> str:
-    """Why the annualised metrics are n/a for a curve of ``span_days`` days."""
-    span = (f"{span_days * 1440:.0f} minutes" if span_days < 1 / 24 else
+def span_text(span_days: float) -> str:
+    """A span in the unit that reads best: minutes, hours or days."""
+    return (f"{span_days * 1440:.0f} minutes" if span_days < 1 / 24 else
             f"{span_days * 24:.1f} hours" if span_days < 1 else f"{span_days:.1f} days")
-    return (f"annualised metrics ({', '.join(ANNUALISED)}) n/a: {span} of data; they need "
-            f"at least {MIN_ANNUALISE_DAYS:g} days")
+
+
+def short_sample_note(span_days: float) -> str:
+    """What the ``short_sample`` flag of a curve of ``span_days`` days means."""
+    return (f"short sample: {span_text(span_days)} of data (under {SHORT_SAMPLE_DAYS:g} days); "
+            f"the annualised metrics ({', '.join(ANNUALISED)}) are shown but uncertain: read "
+            "the Sharpe with its standard error")
+
+
+def sharpe_text(metrics: dict) -> str:
+    """The Sharpe of a metrics dict (:func:`compute_all`) as a trader reads it:
+    ``"1.23 ± 3.45 (annualised, 20.0 days, short sample)"``."""
+    sr, se = metrics["sharpe"], metrics["sharpe_se"]
+    if not math.isfinite(sr):
+        return "n/a (flat equity: no risk taken)"
+    flag = ", short sample" if metrics["short_sample"] else ""
+    return f"{sr:.3g} ± {se:.2g} (annualised, {span_text(metrics['span_days'])}{flag})"
 
 
 def periods_per_year(bar_ms: float) -> float:
@@ -94,18 +111,63 @@ def annual_volatility(equity, periods_per_year: float) -> float:
     return float(r.std(ddof=1) * math.sqrt(periods_per_year))
 
 
+def _sharpe_per_bar(r: np.ndarray) -> float:
+    """``mean(r) / std(r, ddof=1)``; NaN under two returns or when they are all equal."""
+    if len(r) < 2:
+        return math.nan
+    sd = r.std(ddof=1)
+    return float(r.mean() / sd) if sd > 0 else math.nan
+
+
 def sharpe(equity, periods_per_year: float) -> float:
     """Annualised Sharpe ratio of the bar equity curve, risk-free rate zero.
 
     ``mean(r) / std(r, ddof=1) * sqrt(periods_per_year)`` with ``r`` the bar returns and
     ``periods_per_year`` the bars in a 365-day year at this bar frequency (24/7 market). NaN when
-    the curve is flat (no risk taken).
+    the curve is flat (no risk taken). With its standard error: :func:`sharpe_with_se`.
     """
-    r = bar_returns(equity)
-    if len(r) < 2:
+    return _sharpe_per_bar(bar_returns(equity)) * math.sqrt(periods_per_year)
+
+
+def sharpe_se(sr: float, bars: int, skew: float = 0.0, kurtosis: float = 3.0) -> float:
+    """Standard error of a per-bar Sharpe estimate ``sr`` from ``bars`` returns.
+
+    THE standard error of every Sharpe qdash reports (backtest, scanner) and of the deflated
+    Sharpe. Mertens (2002): ``sqrt((1 − g3·SR + (g4 − 1)/4 · SR²) / T)`` with ``g3`` the
+    skewness and ``g4`` the (non-excess) kurtosis of the returns; the defaults (normal returns,
+    ``g3 = 0``, ``g4 = 3``) give Lo's (2002) iid ``sqrt((1 + SR²/2) / T)``. Per bar, like
+    ``sr``: multiply by ``sqrt(periods_per_year)`` to annualise. NaN for ``bars < 1``.
+    """
+    if bars < 1:
         return math.nan
-    sd = r.std(ddof=1)
-    return float(r.mean() / sd * math.sqrt(periods_per_year)) if sd > 0 else math.nan
+    v = 1.0 - skew * sr + (kurtosis - 1.0) / 4.0 * sr * sr
+    return math.sqrt(max(v, 0.0) / bars)
+
+
+def return_moments(r) -> tuple[float, float]:
+    """Skewness ``g3`` and non-excess kurtosis ``g4`` (3 for a normal) of the returns ``r``:
+    the sample's own central moments over its standard deviation with ddof=0 (scipy's
+    ``skew``/``kurtosis(fisher=False)`` with ``bias=True``). NaN when ``r`` is constant."""
+    r = np.asarray(r, dtype=np.float64)
+    d = r - r.mean()
+    m2 = float(np.mean(d * d)) if len(r) else 0.0
+    if not m2 > 0:
+        return math.nan, math.nan
+    return float(np.mean(d ** 3)) / m2 ** 1.5, float(np.mean(d ** 4)) / m2 ** 2
+
+
+def sharpe_with_se(equity, periods_per_year: float) -> tuple[float, float]:
+    """Annualised Sharpe (:func:`sharpe`) of the bar equity curve and its annualised standard
+    error: :func:`sharpe_se` of the per-bar estimate over the ``len(equity) - 1`` bar returns,
+    with their skewness and kurtosis (Mertens), times ``sqrt(periods_per_year)``. Both NaN when
+    the curve is flat."""
+    r = bar_returns(equity)
+    sr = _sharpe_per_bar(r)
+    if math.isnan(sr):
+        return math.nan, math.nan
+    g3, g4 = return_moments(r)
+    k = math.sqrt(periods_per_year)
+    return sr * k, sharpe_se(sr, len(r), g3, g4) * k
 
 
 def sortino(equity, periods_per_year: float) -> float:
@@ -195,29 +257,30 @@ def compute_all(equity, side, net_pnl, bars_held, *, bar_ms: float, years: float
     ``net_pnl`` and ``bars_held`` are per closed trade; ``fees``, ``slippage`` (costs, positive)
     and ``funding`` (received, signed) are totals over the run including any still-open position.
     ``years`` is the elapsed time of the curve (first to last bar) in 365-day years, for CAGR and
-    the :data:`MIN_ANNUALISE_DAYS` rule.
+    the ``short_sample`` flag (under :data:`SHORT_SAMPLE_DAYS`).
     Holding time is also given in hours (``bars * bar_ms``).
     """
     e = np.asarray(equity, dtype=np.float64)
     ppy = periods_per_year(bar_ms)
     net = np.asarray(net_pnl, dtype=np.float64)
     span_days = years * DAYS_PER_YEAR
-    ok = span_days >= MIN_ANNUALISE_DAYS
-    c = cagr(e, years) if ok else math.nan
+    c = cagr(e, years)
     mdd = max_drawdown(e)
     avg_bars = average_holding_bars(bars_held)
+    sr, se = sharpe_with_se(e, ppy)
     return {
         "total_return": total_return(e),
         "cagr": c,
-        "annual_volatility": annual_volatility(e, ppy) if ok else math.nan,
-        "sharpe": sharpe(e, ppy) if ok else math.nan,
-        "sortino": sortino(e, ppy) if ok else math.nan,
-        "annualised": ok,
+        "annual_volatility": annual_volatility(e, ppy),
+        "sharpe": sr,
+        "sharpe_se": se,
+        "sortino": sortino(e, ppy),
         "span_days": span_days,
+        "short_sample": bool(span_days < SHORT_SAMPLE_DAYS),
         "max_drawdown": mdd,
         "max_drawdown_bars": (dd_bars := max_drawdown_duration(e)),
         "max_drawdown_hours": dd_bars * bar_ms / 3_600_000,
-        "calmar": calmar(c, mdd) if ok else math.nan,
+        "calmar": calmar(c, mdd),
         "trades": number_of_trades(net),
         "win_rate": win_rate(net),
         "profit_factor": profit_factor(net),

@@ -14,7 +14,7 @@ from ..analytics.signal import HEDGE_METHODS, SignalSpec
 from ..backtest.engine import InSampleWarning
 from ..backtest.engine import run as run_backtest
 from ..backtest.funding import funding_note, stored_funding
-from ..backtest.metrics import ANNUALISED
+from ..backtest.metrics import sharpe_text
 from ..bars import stored_candles
 from ..errors import QdashError
 from ..model import timeframe_ms
@@ -103,8 +103,7 @@ def run(args: argparse.Namespace) -> int:
           f"{' (IN-SAMPLE)' if result.in_sample else ''}")
     width = max(len(k) for k in result.metrics)
     for k, v in result.metrics.items():
-        na = k in ANNUALISED and not result.metrics["annualised"]
-        print(f"  {k:<{width}}  {'n/a' if na else _fmt(v)}")
+        print(f"  {k:<{width}}  {sharpe_text(result.metrics) if k == 'sharpe' else _fmt(v)}")
     for note in result.notes:
         print(f"note: {note}")
     print("funding: off (--no-funding)" if args.no_funding else

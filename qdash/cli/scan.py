@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
           f"(read {t['read']:.1f}s, screen {t['screen']:.1f}s, validate {t['validate']:.1f}s)")
     if len(passed):
         cols = ["y", "x", "beta", "coint_t", "q", "half_life", "hurst", "crossings", "test_p",
-                "test_sharpe"]
+                "test_sharpe", "test_sharpe_se"]
         print(passed[cols].head(TOP).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.out:
         if args.out.endswith(".parquet"):

@@ -6,7 +6,14 @@ selection logs): symbol checks and the liquidity filter (skipped symbols are lis
 Benjamini–Hochberg ``q <= fdr`` across all of them (stage 1, :mod:`qdash.scan.screen`) →
 half-life ``<= max_half_life`` → Hurst ``< 0.5`` → ``crossings >= min_crossings`` → train
 Engle–Granger ``p <= level`` → test-window ADF ``p <= level`` (stage 2,
-:mod:`qdash.scan.validate`). ``test_sharpe`` is reported, not a rule.
+:mod:`qdash.scan.validate`). ``test_sharpe`` is reported and ranks, it is not a rule.
+
+Rank: the pairs that pass every rule first, by out-of-sample Sharpe (``test_sharpe``, highest
+first; NaN, a test window without a trade, last), then the others; ties and the rest by BH
+``q`` and ``coint_t``. The standard error ``test_sharpe_se`` is shown beside the Sharpe and does
+not enter the rank: every pair's test window has the same bars, and at a common length the
+Sharpe's t-ratio ``SR / SE`` (Lo 2002) is increasing in ``SR``, so ranking on it would give the
+same order up to the skewness/kurtosis correction.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ log = logging.getLogger(__name__)
 OUTPUT_COLUMNS = [
     "y", "x", "n", "beta", "alpha", "coint_t", "coint_p", "q", "corr", "quote_volume_y",
     "quote_volume_x", "half_life", "hurst", "crossings", "beta_train", "alpha_train", "train_p",
-    "test_p", "test_trades", "test_return", "test_sharpe", "pass_train", "pass_test", "pass",
+    "test_p", "test_trades", "test_return", "test_sharpe", "test_sharpe_se", "test_days",
+    "pass_train", "pass_test", "pass",
     "reason",
 ]
 ROW_BLOCK = 64  # y symbols per stage-1 step (bounds memory at ~ROW_BLOCK·N·(L+1)² floats)
@@ -167,6 +175,16 @@ def _run(bars, scheduler, workers, symbols, timeframe, lookback, min_coverage, m
     return df, panel, surv, v, (t1, t2, time.perf_counter())
 
 
+def rank(df: pd.DataFrame) -> pd.DataFrame:
+    """The scan's order (module docstring): passing pairs first, by ``test_sharpe`` descending
+    (NaN last), then by ``q`` and ``coint_t`` ascending."""
+    key = df["test_sharpe"].where(df["pass"]).fillna(-np.inf)
+    return (df.assign(_key=key)
+            .sort_values(["pass", "_key", "q", "coint_t"], ascending=[False, False, True, True],
+                         kind="stable", ignore_index=True)
+            .drop(columns="_key"))
+
+
 def scan(bars, *, symbols: list[str] | None = None, timeframe: str | None = None,
          lookback: str | int | None = None, min_quote_volume: float = 0.0, lags: int = 1,
          fdr: float = 0.05, train_frac: float = 0.7, level: float = 0.05,
@@ -198,9 +216,11 @@ def scan(bars, *, symbols: list[str] | None = None, timeframe: str | None = None
     default), ``n`` bars, ``beta, alpha, coint_t, coint_p`` (full sample), ``q`` (BH), ``corr``
     (of the legs' log returns), ``quote_volume_y/x`` (mean quote volume per day), ``half_life``
     (bars), ``hurst``, ``crossings``, ``beta_train, alpha_train, train_p``, ``test_p`` (ADF of
-    the test-window spread), ``test_trades, test_return, test_sharpe``, ``pass_train,
-    pass_test, pass``, ``reason`` (the first rule failed, '' for a pass). Stage-2 columns are
-    NaN/NA for pairs stage 1 rejected. ``attrs``: ``skipped`` (symbols not
+    the test-window spread), ``test_trades, test_return, test_sharpe, test_sharpe_se`` (the
+    test-window backtest; Sharpe and its standard error annualised on the 24/7 bar clock) and
+    ``test_days`` (the test window's span), ``pass_train, pass_test, pass``, ``reason`` (the
+    first rule failed, '' for a pass). Rows are ranked as the module docstring says. Stage-2
+    columns are NaN/NA for pairs stage 1 rejected. ``attrs``: ``skipped`` (symbols not
     scanned, with the reason), ``start``/``end`` (first and last bar, ISO UTC), ``bar_ms``,
     ``timings`` (seconds per stage), ``params``.
     """
@@ -218,8 +238,7 @@ def scan(bars, *, symbols: list[str] | None = None, timeframe: str | None = None
     df["reason"] = _reasons(df, fdr, max_half_life, min_crossings, level)
     df["pass"] = (df["reason"] == "").to_numpy()
     df = df.drop(columns="error")[OUTPUT_COLUMNS]
-    df = df.sort_values(["pass", "q", "coint_t"], ascending=[False, True, True],
-                        kind="stable", ignore_index=True)
+    df = rank(df)
     df.attrs.update(
         skipped=panel.skipped, start=panel.index[0].isoformat(),
         end=panel.index[-1].isoformat(), bar_ms=panel.bar_ms,

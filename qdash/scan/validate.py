@@ -12,9 +12,12 @@ Per pair (y, x), on the working series (log closes by default) of ``n`` bars:
   coefficients, ADF with a constant and ``lags`` lags → ``test_p``; ``pass_test``: ``test_p <=
   level``. The hedge ratio is not estimated on the test window, so Dickey–Fuller (N = 1) critical
   values are the right ones there; the constant lets the spread's level have moved;
-- ``test_trades``, ``test_return`` (total, net of fees), ``test_sharpe`` (annualised; NaN when the
-  test window is too short for the backtest to annualise): the z-score mean-reversion rule
-  backtested with fees on the test window (:func:`oos_backtest`).
+- ``test_trades``, ``test_return`` (total, net of fees), ``test_sharpe`` and its standard error
+  ``test_sharpe_se`` (both annualised on the 24/7 bar clock, from the test window's bar equity
+  curve; :func:`qdash.backtest.metrics.sharpe_with_se`, given whatever the window's span) and
+  ``test_days`` (the span they are measured over): the z-score mean-reversion rule backtested
+  with fees on the test window (:func:`oos_backtest`). ``test_sharpe`` is NaN only when the
+  equity stayed flat (no trade: no risk taken).
 
 :func:`validate_block` does this for a block of pairs; it is what one Dask task runs
 (:mod:`qdash.scan.cluster`), and what the in-process path runs on all pairs at once.
@@ -32,7 +35,8 @@ from ..errors import QdashError
 from .io import Panel
 
 COLUMNS = ["half_life", "hurst", "crossings", "beta_train", "alpha_train", "train_p",
-           "pass_train", "test_p", "pass_test", "test_trades", "test_return", "test_sharpe"]
+           "pass_train", "test_p", "pass_test", "test_trades", "test_return", "test_sharpe",
+           "test_sharpe_se", "test_days"]
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,8 @@ def oos_backtest(price_y: np.ndarray, price_x: np.ndarray, beta: float, alpha: f
     log prices when ``params.log``, ``params.z_window``); its rolling z warms up on the
     ``z_window`` train bars before ``k`` (causal: no test bar is used before it happens). The
     trades run through :func:`qdash.backtest.run` on the test window only, filled at the next
-    bar's close, with ``params.fee_bps`` per leg per fill. Returns the backtest metrics
-    (annualised ones are NaN when the test window is shorter than the backtest's minimum span).
+    bar's close, with ``params.fee_bps`` per leg per fill. Returns the backtest metrics (a test
+    window under 30 days is flagged ``short_sample``; its Sharpe is given with ``sharpe_se``).
     """
     from ..analytics.signal import SignalSpec, compute_signal
     from ..backtest import run
@@ -103,7 +107,8 @@ def _one(py, px, wy, wx, beta, alpha, index, p: ValidateParams) -> dict:
     out.update(test_p=test.pvalue, pass_test=bool(test.pvalue <= p.level))
     m = oos_backtest(py, px, tr.beta, tr.alpha, k, index, p)
     out.update(test_trades=int(m["trades"]), test_return=m["total_return"],
-               test_sharpe=m["sharpe"])
+               test_sharpe=m["sharpe"], test_sharpe_se=m["sharpe_se"],
+               test_days=m["span_days"])
     return out
 
 
