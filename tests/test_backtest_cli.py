@@ -87,6 +87,32 @@ def test_cli_missing_symbol_and_bad_params_exit_1(pair_db, tmp_path, capsys):
     assert code == 1 and "exit must lie" in capsys.readouterr().err
 
 
+def test_cli_20_day_backtest_prints_sharpe_with_its_se_flagged_short_sample(db_path, tmp_path,
+                                                                           capsys):
+    """Issue 22: 20 days of 5m bars gave no Sharpe, Sortino or Calmar (n/a under 30 days)."""
+    rng = np.random.default_rng(5)
+    n = 20 * 288
+    x = 60_000 * np.exp(np.cumsum(rng.normal(0, 1e-3, n)))
+    e = np.zeros(n)
+    for i in range(1, n):
+        e[i] = 0.9 * e[i - 1] + rng.normal(0, 2)
+    y = 0.05 * x + 100 + e
+    with Store(db_path) as s:
+        s.write_bars(candles(y, freq="5min"), "ETHUSDT", "5m")
+        s.write_bars(candles(x, freq="5min"), "BTCUSDT", "5m")
+    out = tmp_path / "bt"
+    assert run_backtest_cli(parse(["ETHUSDT", "BTCUSDT", "--db", str(db_path), "--timeframe",
+                                   "5m", "--window", "100", "--out", str(out)])) == 0
+    text = capsys.readouterr().out
+    m = pd.read_csv(out / "metrics.csv", index_col="metric")["value"]
+    sr, se = float(m["sharpe"]), float(m["sharpe_se"])
+    assert np.isfinite(sr) and se > 0 and m["short_sample"] == "True"
+    for k in ("sortino", "calmar", "cagr"):
+        assert np.isfinite(float(m[k])), k
+    assert f"{sr:.3g} ± {se:.2g} (annualised, 20.0 days, short sample)" in text
+    assert "note: short sample: 20.0 days of data" in text and "n/a" not in text
+
+
 def test_cli_writes_the_signals_it_traded_and_explains_zero_trades(pair_db, tmp_path, capsys):
     db, y, x = pair_db
     out = tmp_path / "s"

@@ -50,6 +50,8 @@ def test_dashboard_paints_history_first_then_funding_and_a_funded_backtest(tmp_p
 
     panel = asyncio.run(main())
     assert "total_funding" in panel and "settlements applied" in panel
+    # minutes of 1s bars: the Sharpe is shown with its standard error, flagged short sample
+    assert "sharpe_se" in panel and "short sample" in panel and "±" in panel
 
 
 def test_the_demo_opens_with_agreeing_estimators_on_its_cointegrated_pair(tmp_path):
