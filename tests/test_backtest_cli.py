@@ -29,19 +29,26 @@ def candles(close, start="2024-08-08", freq="1min"):
     return df[BAR_COLUMNS]
 
 
-@pytest.fixture
-def pair_db(db_path):
-    rng = np.random.default_rng(11)
-    n = 600
-    x = 60_000 * np.exp(np.cumsum(rng.normal(0, 5e-4, n)))
+def store_pair(db_path, seed: int, n: int, sd_x: float, timeframe: str = "1m"):
+    """ETHUSDT = 0.05·BTCUSDT + 100 + an AR(1) spread (0.9, sd 2), BTCUSDT a log walk of step
+    sd ``sd_x``: ``n`` candles of each stored at ``timeframe``; returns both candle frames."""
+    rng = np.random.default_rng(seed)
+    x = 60_000 * np.exp(np.cumsum(rng.normal(0, sd_x, n)))
     e = np.zeros(n)
     for i in range(1, n):
         e[i] = 0.9 * e[i - 1] + rng.normal(0, 2)
     y = 0.05 * x + 100 + e
+    freq = pd.Timedelta(timeframe)
+    cy, cx = candles(y, freq=freq), candles(x, freq=freq)
     with Store(db_path) as s:
-        s.write_bars(candles(y), "ETHUSDT", "1m")
-        s.write_bars(candles(x), "BTCUSDT", "1m")
-    return db_path, candles(y), candles(x)
+        s.write_bars(cy, "ETHUSDT", timeframe)
+        s.write_bars(cx, "BTCUSDT", timeframe)
+    return cy, cx
+
+
+@pytest.fixture
+def pair_db(db_path):
+    return db_path, *store_pair(db_path, 11, 600, 5e-4)
 
 
 def test_cli_prints_metrics_and_writes_csvs(pair_db, tmp_path, capsys):
@@ -90,16 +97,7 @@ def test_cli_missing_symbol_and_bad_params_exit_1(pair_db, tmp_path, capsys):
 def test_cli_20_day_backtest_prints_sharpe_with_its_se_flagged_short_sample(db_path, tmp_path,
                                                                            capsys):
     """Issue 22: 20 days of 5m bars gave no Sharpe, Sortino or Calmar (n/a under 30 days)."""
-    rng = np.random.default_rng(5)
-    n = 20 * 288
-    x = 60_000 * np.exp(np.cumsum(rng.normal(0, 1e-3, n)))
-    e = np.zeros(n)
-    for i in range(1, n):
-        e[i] = 0.9 * e[i - 1] + rng.normal(0, 2)
-    y = 0.05 * x + 100 + e
-    with Store(db_path) as s:
-        s.write_bars(candles(y, freq="5min"), "ETHUSDT", "5m")
-        s.write_bars(candles(x, freq="5min"), "BTCUSDT", "5m")
+    store_pair(db_path, 5, 20 * 288, 1e-3, "5m")
     out = tmp_path / "bt"
     assert run_backtest_cli(parse(["ETHUSDT", "BTCUSDT", "--db", str(db_path), "--timeframe",
                                    "5m", "--window", "100", "--out", str(out)])) == 0
