@@ -95,6 +95,27 @@ def test_sharpe_se_matches_the_spread_of_sharpe_estimates(draw):
     assert np.mean(ses) == pytest.approx(spread, rel=0.05)
 
 
+def test_deflated_sharpe_known_answer_and_formula():
+    """Bailey and López de Prado (2014), section 6: SR 2.5 a year over 5 years of daily
+    returns (T 1250, 250 days a year), skewness −3, kurtosis 10, N = 100 trials whose annual
+    Sharpes vary by V = 0.5: DSR ≈ 0.9004. The denominator is THE Sharpe standard error."""
+    from scipy import stats
+
+    sr, t, g3, g4, n, v = 2.5 / math.sqrt(250), 1250, -3.0, 10.0, 100, 0.5 / 250
+    assert mt.deflated_sharpe(sr, t, g3, g4, n, v) == pytest.approx(0.9004, abs=1e-4)
+    gamma = 0.5772156649
+    sr0 = math.sqrt(v) * ((1 - gamma) * stats.norm.ppf(1 - 1 / n)
+                          + gamma * stats.norm.ppf(1 - 1 / (n * math.e)))
+    dsr = stats.norm.cdf((sr - sr0) * math.sqrt(t - 1)
+                         / math.sqrt(1 - g3 * sr + (g4 - 1) / 4 * sr ** 2))
+    assert mt.deflated_sharpe(sr, t, g3, g4, n, v) == pytest.approx(dsr, rel=1e-9)
+    assert mt.deflated_sharpe(sr, t, g3, g4, n, v) == pytest.approx(
+        stats.norm.cdf((sr - sr0) / mt.sharpe_se(sr, t - 1, g3, g4)), rel=1e-12)
+    # one trial: no deflation, the probability that the true Sharpe exceeds 0
+    assert mt.deflated_sharpe(sr, t, g3, g4, 1, v) == pytest.approx(
+        stats.norm.cdf(sr / mt.sharpe_se(sr, t - 1, g3, g4)), rel=1e-12)
+
+
 def test_drawdown_and_duration_by_hand():
     eq = [100, 110, 99, 104, 110, 120, 90, 95]
     assert mt.max_drawdown(eq) == pytest.approx(0.25)  # 120 → 90

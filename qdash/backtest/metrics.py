@@ -22,7 +22,8 @@ Conventions, shared by every function here:
   clock, and with ``span_days``. A curve spanning less than :data:`SHORT_SAMPLE_DAYS` days is
   flagged ``short_sample`` (:func:`short_sample_note` says so): one day of 1m bars gives a
   ``sharpe_se`` near 19, thirty days near 3.5, so a short sample makes the figure uncertain,
-  not meaningless. ``total_return`` and the per-trade metrics are always given.
+  not meaningless. ``total_return`` and the per-trade metrics are always given. The deflated
+  Sharpe (:func:`deflated_sharpe`) divides by the same standard error.
 - Risk-free rate: zero. Standard deviations use ``ddof=1``.
 - Drawdowns are fractions of the running peak (0.12 = 12 % below the peak), reported positive.
 """
@@ -168,6 +169,31 @@ def sharpe_with_se(equity, periods_per_year: float) -> tuple[float, float]:
     g3, g4 = return_moments(r)
     k = math.sqrt(periods_per_year)
     return sr * k, sharpe_se(sr, len(r), g3, g4) * k
+
+
+EULER_GAMMA = 0.5772156649015329
+
+
+def deflated_sharpe(sr: float, bars: int, skew: float, kurtosis: float, trials: int,
+                    trial_variance: float) -> float:
+    """Deflated Sharpe ratio (Bailey and López de Prado, 2014), everything per bar.
+
+    The probability that the true Sharpe exceeds ``SR0``, what the best of ``trials``
+    independent trials whose Sharpe estimates have variance ``trial_variance`` would show by
+    luck: ``SR0 = sqrt(V)·((1 − γ)·Φ⁻¹(1 − 1/N) + γ·Φ⁻¹(1 − 1/(N·e)))`` (γ Euler–Mascheroni;
+    ``SR0 = 0`` for one trial), and ``DSR = Φ((SR − SR0) / sharpe_se(SR, T − 1, g3, g4))``:
+    the same standard error as every Sharpe qdash reports (:func:`sharpe_se`), over ``T − 1``
+    for ``T = bars`` returns. ``skew``/``kurtosis``: :func:`return_moments` of the returns.
+    """
+    from statistics import NormalDist
+
+    if trials < 1 or bars < 2:
+        raise ValueError(f"need trials >= 1 and bars >= 2, got {trials} and {bars}")
+    phi = NormalDist()
+    sr0 = 0.0 if trials == 1 else math.sqrt(trial_variance) * (
+        (1 - EULER_GAMMA) * phi.inv_cdf(1 - 1 / trials)
+        + EULER_GAMMA * phi.inv_cdf(1 - 1 / (trials * math.e)))
+    return phi.cdf((sr - sr0) / sharpe_se(sr, bars - 1, skew, kurtosis))
 
 
 def sortino(equity, periods_per_year: float) -> float:
