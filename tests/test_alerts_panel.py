@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from qdash.alerts.schedule import next_evaluation_ms
 from qdash.app.alerts_panel import AlertsPanel
 from qdash.app.dispatch import Dispatcher
 from qdash.app.monitor import PairMonitor
@@ -22,6 +21,7 @@ def monitor(db_path):
     mon = PairMonitor(source="store", symbols=["BTCUSDT", "ETHUSDT"], timeframe="1h",
                       db=str(db_path))
     yield mon
+    mon.session = None  # a test's stand-in session is not the monitor's to stop
     asyncio.run(mon.close())
 
 
@@ -34,6 +34,8 @@ def panel_of(mon, said):
 
 
 def test_next_evaluation_is_the_close_of_the_forming_bar():
+    from qdash.alerts.schedule import next_evaluation_ms
+
     t = pd.Timestamp("2026-12-06 05:20:07", tz="UTC").value // 1_000_000
     close = pd.Timestamp("2026-12-06 06:00:00", tz="UTC").value // 1_000_000
     assert next_evaluation_ms(t, HOUR) == close
