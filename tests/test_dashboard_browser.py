@@ -147,9 +147,9 @@ def test_the_page_loads_bokehjs_as_a_cached_script_not_inside_its_html(demo_page
         "() => performance.getEntriesByType('navigation')[0].decodedBodySize")
     assert 0 < html_bytes < 200_000, html_bytes  # it was 1.3 MB with BokehJS in the output
     scripts = page.evaluate("""() => Array.from(document.querySelectorAll('script[src]'))
-        .filter(s => s.src.includes('/qdash/static/bokehjs/')).map(s => [s.src, s.defer])""")
+        .filter(s => s.src.includes('/qdash/bokehjs/static/js/')).map(s => [s.src, s.defer])""")
     assert [(src.split("/qdash/")[1], defer) for src, defer in scripts] == [
-        (f"static/bokehjs/bokeh.min.js?v={bokeh.__version__}", True)]
+        (f"bokehjs/static/js/bokeh.min.js?v={bokeh.__version__}", True)]
     assert page.evaluate("() => Bokeh.version") == bokeh.__version__
 
 
