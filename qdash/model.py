@@ -94,8 +94,12 @@ def parse_symbols(names) -> list[str]:
 def pair_legs(y: str, x: str) -> tuple[str, str]:
     """The legs ``(y, x)`` of a pair, normalised by :func:`normalize_symbol`; THE check that a
     pair has two different legs (the backtest, the dashboard and its monitor all take pairs
-    through it). Raises :class:`~qdash.errors.QdashError` when both legs are one symbol."""
-    legs = normalize_symbol(y), normalize_symbol(x)
+    through it). Raises :class:`~qdash.errors.QdashError` when both legs are one symbol or one
+    is not a symbol."""
+    try:
+        legs = normalize_symbol(y), normalize_symbol(x)
+    except ValueError as e:
+        raise QdashError(str(e)) from None
     if legs[0] == legs[1]:
         raise QdashError(f"a pair needs two different symbols, got {legs[0]} twice")
     return legs
