@@ -204,8 +204,15 @@ def test_alert_rule_typed_in_the_editor_fires_into_the_history(demo_page):
     page.get_by_role("button", name="add rule").click()
     wait_until(lambda: "browser-rule" in text_of(page, ".qdash-rules"), timeout=20,
                what="the rule in the active rules")
+    # under the editor: rules see closed bars, and when this one first runs
+    wait_until(lambda: "next evaluation at" in text_of(page, ".qdash-rule-note"), timeout=10,
+               what="the rule's first evaluation time under the editor")
     wait_until(lambda: "browser-rule" in text_of(page, ".qdash-alert-history"), timeout=30,
                what="the rule firing into the history")
+    page.get_by_placeholder("abs(zscore) > 2 and corr > 0.8").fill("abs(zscroe) > 1")
+    page.get_by_role("button", name="add rule").click()
+    wait_until(lambda: "zscroe" in text_of(page, ".qdash-rule-error"), timeout=10,
+               what="the rule's error where it was typed")
     assert log.errors() == []
 
 
