@@ -19,7 +19,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from .errors import TimeframeError
+from .errors import QdashError, TimeframeError
 
 TICK_COLUMNS = ["symbol", "ts", "trade_id", "price", "qty", "is_buyer_maker", "source"]
 TICK_DTYPES = {
@@ -89,6 +89,20 @@ def parse_symbols(names) -> list[str]:
     texts = [names] if isinstance(names, str) else list(names)
     words = [w for text in texts for w in str(text).replace(",", " ").split()]
     return list(dict.fromkeys(normalize_symbol(w) for w in words))
+
+
+def pair_legs(y: str, x: str) -> tuple[str, str]:
+    """The legs ``(y, x)`` of a pair, normalised by :func:`normalize_symbol`; THE check that a
+    pair has two different legs (the backtest, the dashboard and its monitor all take pairs
+    through it). Raises :class:`~qdash.errors.QdashError` when both legs are one symbol or one
+    is not a symbol."""
+    try:
+        legs = normalize_symbol(y), normalize_symbol(x)
+    except ValueError as e:
+        raise QdashError(str(e)) from None
+    if legs[0] == legs[1]:
+        raise QdashError(f"a pair needs two different symbols, got {legs[0]} twice")
+    return legs
 
 
 def is_valid_symbol(symbol: str) -> bool:

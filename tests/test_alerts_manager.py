@@ -219,7 +219,7 @@ def test_log_history_csv_and_persistence_across_restart(db_path, tmp_path):
     back = pd.read_csv(path)
     assert back["rule"].tolist() == ["z-high", "z-high"]
     assert json.loads(back["values"].iloc[1]) == {"zscore": 3.1}
-    assert back["time"].iloc[0] == "2024-07-19T00:00:01.000000Z"
+    assert back["time"].iloc[0] == "2024-07-19T00:00:01.000Z"  # as every qdash CSV writes it
     m.remove("corr-low")
     assert [r.name for r in AlertManager(Store(db_path)).rules] == ["z-high"]
 

@@ -153,3 +153,18 @@ def test_correlation_equals_pandas():
     ra, rb = np.log(a).diff(), np.log(b).diff()
     np.testing.assert_allclose(correlation(a, b, 40), ra.rolling(40).corr(rb), rtol=1e-8,
                                equal_nan=True)
+
+
+def test_coint_shows_only_the_cointegration_p_value():
+    """The residuals' ADF p-value (Dickey-Fuller critical values, N=1) is not the cointegration
+    p-value; printed beside it, it reads as significant where the test is not."""
+    rng = np.random.default_rng(0)
+    x = np.cumsum(rng.normal(size=300))
+    y = x + 0.3 * np.cumsum(rng.normal(size=300))  # not cointegrated: a random-walk spread
+    res = coint(y, x)
+    assert res.adf.pvalue < 0.05 < res.pvalue  # the trap: two p-values on either side of 5%
+    for text in (repr(res), str(res)):
+        assert f"{res.pvalue:.4g}" in text or repr(res.pvalue) in text
+        assert repr(res.adf.pvalue) not in text and f"{res.adf.pvalue:.4g}" not in text
+        assert "ADFResult" not in text
+    assert "cointegration" in str(res) and "N=2" in str(res)

@@ -157,3 +157,49 @@ def test_cli_on_real_binance_trades(db_path, tmp_path, capsys):
     for t in trades.itertuples():
         notional = abs(t.qty_y) * t.entry_price_y + abs(t.qty_x) * t.entry_price_x
         assert notional == pytest.approx(0.95 * before[t.entry_time], rel=1e-9)
+
+
+def test_cli_refuses_a_pair_with_one_leg_twice(pair_db, tmp_path, capsys):
+    db, _, _ = pair_db
+    out = tmp_path / "same"
+    assert run_backtest_cli(parse(["ETHUSDT", "ethusdt", "--db", str(db),
+                                   "--out", str(out)])) == 1
+    assert "two different symbols" in capsys.readouterr().err and not out.exists()
+
+
+def test_every_csv_of_a_backtest_writes_time_as_iso_utc(pair_db, tmp_path):
+    db, _, _ = pair_db
+    out = tmp_path / "iso"
+    assert run_backtest_cli(parse(["ETHUSDT", "BTCUSDT", "--db", str(db), "--window", "100",
+                                   "--entry", "1.5", "--out", str(out)])) == 0
+    iso = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+    trades = pd.read_csv(out / "trades.csv", dtype=str)
+    equity = pd.read_csv(out / "equity.csv", dtype=str)
+    signals = pd.read_csv(out / "signals.csv", dtype=str)
+    assert len(trades) > 0
+    for times in (trades["entry_time"], trades["exit_time"], equity.iloc[:, 0],
+                  signals["open_time"]):
+        assert times.str.match(iso).all(), times.iloc[0]
+    assert set(trades["entry_time"]) <= set(signals["open_time"])  # one format: they join
+
+
+@pytest.mark.integration
+def test_a_reader_that_leaves_early_costs_no_csv_and_no_error(pair_db, tmp_path):
+    """`qdash backtest ... | head`: the reader closes the pipe before the first line; the CSVs
+    are written anyway and the command ends quietly."""
+    import os
+    import subprocess
+    import sys
+
+    db, _, _ = pair_db
+    out = tmp_path / "piped"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "qdash", "backtest", "ETHUSDT", "BTCUSDT",
+                             "--db", str(db), "--window", "100", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()  # long before the command prints (its imports take seconds)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Broken pipe" not in err and "Traceback" not in err, err
+    assert {p.name for p in out.iterdir()} == {"trades.csv", "equity.csv", "metrics.csv",
+                                               "signals.csv"}

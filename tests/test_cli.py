@@ -136,3 +136,12 @@ def test_read_commands_on_a_missing_or_unwritable_store(tmp_path):
         assert bars.returncode == 0 and bars.stdout.startswith("open_time,")
     finally:
         ro.chmod(0o755)
+
+
+def test_scan_on_a_mistyped_store_is_an_error_and_creates_nothing(tmp_path, capsys):
+    from qdash.cli import main
+
+    typo = tmp_path / "typo.db"
+    assert main(["scan", "--db", str(typo), "--no-progress"]) == 2
+    assert "no store at" in capsys.readouterr().err
+    assert not typo.exists()

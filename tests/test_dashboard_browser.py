@@ -147,9 +147,9 @@ def test_the_page_loads_bokehjs_as_a_cached_script_not_inside_its_html(demo_page
         "() => performance.getEntriesByType('navigation')[0].decodedBodySize")
     assert 0 < html_bytes < 200_000, html_bytes  # it was 1.3 MB with BokehJS in the output
     scripts = page.evaluate("""() => Array.from(document.querySelectorAll('script[src]'))
-        .filter(s => s.src.includes('/qdash/static/bokehjs/')).map(s => [s.src, s.defer])""")
+        .filter(s => s.src.includes('/qdash/bokehjs/static/js/')).map(s => [s.src, s.defer])""")
     assert [(src.split("/qdash/")[1], defer) for src, defer in scripts] == [
-        (f"static/bokehjs/bokeh.min.js?v={bokeh.__version__}", True)]
+        (f"bokehjs/static/js/bokeh.min.js?v={bokeh.__version__}", True)]
     assert page.evaluate("() => Bokeh.version") == bokeh.__version__
 
 
@@ -204,8 +204,15 @@ def test_alert_rule_typed_in_the_editor_fires_into_the_history(demo_page):
     page.get_by_role("button", name="add rule").click()
     wait_until(lambda: "browser-rule" in text_of(page, ".qdash-rules"), timeout=20,
                what="the rule in the active rules")
+    # under the editor: rules see closed bars, and when this one first runs
+    wait_until(lambda: "next evaluation at" in text_of(page, ".qdash-rule-note"), timeout=10,
+               what="the rule's first evaluation time under the editor")
     wait_until(lambda: "browser-rule" in text_of(page, ".qdash-alert-history"), timeout=30,
                what="the rule firing into the history")
+    page.get_by_placeholder("abs(zscore) > 2 and corr > 0.8").fill("abs(zscroe) > 1")
+    page.get_by_role("button", name="add rule").click()
+    wait_until(lambda: "zscroe" in text_of(page, ".qdash-rule-error"), timeout=10,
+               what="the rule's error where it was typed")
     assert log.errors() == []
 
 

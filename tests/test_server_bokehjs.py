@@ -19,7 +19,7 @@ def test_the_script_is_the_installed_bokehs_own(monkeypatch):
     assert bokehjs.version() == bokeh.__version__
     script = (bokehjs.script_dir() / "bokeh.min.js").read_bytes()
     assert f'"{bokeh.__version__}"'.encode() in script[:200_000]  # its version string
-    assert bokehjs.script_path() == f"qdash/static/bokehjs/bokeh.min.js?v={bokeh.__version__}"
+    assert bokehjs.script_path() == f"qdash/bokehjs/static/js/bokeh.min.js?v={bokeh.__version__}"
     page_env = var_name("page_bokehjs")
     monkeypatch.delenv(page_env, raising=False)
     assert not bokehjs.page_has_bokehjs()  # a notebook in JupyterLab: inline BokehJS
@@ -50,3 +50,23 @@ def test_the_route_serves_it_cacheable_for_good():
     assert body == (bokehjs.script_dir() / "bokeh.min.js").read_bytes()
     assert "javascript" in headers["Content-Type"]
     assert "max-age=315360000" in headers["Cache-Control"]  # versioned URL: cached for good
+
+
+def test_a_notebook_loads_bokehjs_from_the_server_else_only_the_core_inline(monkeypatch):
+    """``qdash.load_bokehjs``' resources: under a Jupyter server running qdash's extension, a URL
+    of the route this module serves; offline without one, the core library only (not
+    ``bokeh.resources.INLINE``'s five components)."""
+    from bokeh.embed.bundle import bundle_for_objs_and_resources
+    from bokeh.resources import INLINE
+
+    from qdash.app.bokeh_widget import notebook_resources
+
+    served = bundle_for_objs_and_resources(None, notebook_resources("http://h:8888/base/"))
+    assert [str(u.url) for u in served.js_files] == [
+        "http://h:8888/base/" + bokehjs.script_path().split("?")[0]]
+    assert sum(map(len, served.js_raw)) < 1_000
+    monkeypatch.delenv(var_name("server_url"), raising=False)
+    inline = bundle_for_objs_and_resources(None, notebook_resources())
+    full = bundle_for_objs_and_resources(None, INLINE)
+    assert served.js_files and not inline.js_files
+    assert sum(map(len, inline.js_raw)) < 0.4 * sum(map(len, full.js_raw))

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 
 from ..errors import AlertError
+from ..io.export import write_csv
 from ..model import ms_to_index
 from ..store import Store
 from .events import Alert, Delivery
@@ -103,9 +104,10 @@ def delivery_summary(delivery: dict) -> str:
 
 
 def history_to_csv(df: pd.DataFrame, path: str | os.PathLike) -> str:
-    """Write a history frame as CSV (``values``/``delivery`` as JSON text); returns the path."""
+    """Write a history frame as CSV (``values``/``delivery`` as JSON text, the time ISO 8601 UTC
+    as in every qdash CSV: :func:`qdash.io.export.write_csv`); returns the path."""
     out = df.copy()
     for column in ("values", "delivery"):
         out[column] = out[column].map(json.dumps)
-    out.to_csv(path, index_label="time", date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+    write_csv(out, path, index_label="time")
     return str(path)

@@ -17,7 +17,7 @@ critical values (MacKinnon 2010, N = 2 variables) account for the estimated beta
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -273,7 +273,9 @@ class CointResult:
 
     ``beta``/``alpha``: the cointegrating regression y = beta·x + alpha; ``adf``: the ADF (no
     constant) on its residuals, whose statistic is ``stat`` — but whose own p-value is *not* the
-    cointegration p-value: ``pvalue`` and ``critical_values`` are for N = 2 variables.
+    cointegration p-value: ``pvalue`` and ``critical_values`` are for N = 2 variables. So the
+    result's text (``repr``, ``str``) shows only the cointegration p-value; the residuals' ADF
+    stays an attribute, for its lag choice.
     """
 
     stat: float
@@ -281,8 +283,14 @@ class CointResult:
     critical_values: dict[str, float]
     beta: float
     alpha: float
-    adf: ADFResult | None
+    adf: ADFResult | None = field(repr=False)
     trend: str
+
+    def __str__(self) -> str:
+        return (f"Engle-Granger cointegration (H0: none; MacKinnon critical values, N=2, "
+                f"trend {self.trend!r}): t = {self.stat:.4g}, p = {self.pvalue:.4g}, 5% "
+                f"critical {self.critical_values['5%']:.4g}; y = {self.beta:.6g}·x + "
+                f"{self.alpha:.6g}")
 
 
 def coint(y, x, trend: str = "c", maxlag: int | None = None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-_EXPORTS = {"Dashboard": ".dashboard", "PairMonitor": ".monitor"}
+_EXPORTS = {"Dashboard": ".dashboard", "PairMonitor": ".monitor", "load_bokehjs": ".bokeh_widget"}
 
 __all__ = list(_EXPORTS)
 

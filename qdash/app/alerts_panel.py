@@ -3,10 +3,13 @@ and the firing history, over the monitor's :class:`~qdash.alerts.AlertManager`."
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 import pandas as pd
 
+from ..alerts.schedule import evaluation_note
+from ..errors import QdashError
 from .controls import AlertControls
 from .dispatch import Dispatcher
 from .monitor import PairMonitor
@@ -21,6 +24,13 @@ def alert_history_html(recent: list) -> str:
     return frame_html(pd.DataFrame(rows), "qdash-alert-history")
 
 
+def rule_feedback_html(text: str, *, error: bool = False) -> str:
+    """The line under the rule editor: an error in red, else a note."""
+    color = "#b00020" if error else "#555"
+    return (f"<div class='qdash-rule-{'error' if error else 'note'}' "
+            f"style='color:{color};font-size:12px;white-space:pre-wrap'>{html.escape(text)}</div>")
+
+
 class AlertsPanel(AlertControls):
     """The alerts tab of ``monitor``; ``say(text, level)`` reports in the status line."""
 
@@ -33,15 +43,25 @@ class AlertsPanel(AlertControls):
         self.show_history(list(monitor.alerts.recent))
 
     def add_rule(self) -> None:
-        """Add the rule typed in the editor (errors point at the bad token, in the status)."""
+        """Add the rule typed in the editor. What became of it shows under the editor, where it
+        was typed: the error (pointing at the bad token; the text stays to be corrected), or
+        that it was added and when it is first evaluated (rules see closed bars only)."""
         kind = self.webhook_kind.value
-        rule = self.monitor.add_rule(
-            self.expression.value, name=self.name.value.strip() or None,
-            severity=self.severity.value, cooldown_s=self.cooldown.value,
-            webhook=None if kind == "none" else (kind, self.webhook_url.value.strip()))
+        try:
+            rule = self.monitor.add_rule(
+                self.expression.value, name=self.name.value.strip() or None,
+                severity=self.severity.value, cooldown_s=self.cooldown.value,
+                webhook=None if kind == "none" else (kind, self.webhook_url.value.strip()))
+        except QdashError as e:
+            self.feedback.value = rule_feedback_html(str(e), error=True)
+            return
         self.expression.value = ""
         self.name.value = ""
         self.rules.value = frame_html(self.monitor.rules_frame(), "qdash-rules")
+        next_ms = self.monitor.next_rule_evaluation_ms()
+        when = ("nothing is live: it runs once a live source streams" if next_ms is None
+                else evaluation_note(self.monitor.timeframe, next_ms))
+        self.feedback.value = rule_feedback_html(f"rule {rule.name!r} added; {when}")
         self.say(f"rule {rule.name!r} added", "ok")
 
     def show_history(self, recent: list) -> None:

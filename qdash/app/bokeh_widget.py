@@ -63,6 +63,37 @@ def bokeh_resources():
     return Resources(mode="inline", components=["bokeh"])
 
 
+def notebook_resources(server_url: str | None = None):
+    """The BokehJS a notebook's output loads: from the :data:`~qdash.server.bokehjs.ROOT` route
+    (:mod:`qdash.server.bokehjs`) of the qdash server at ``server_url`` (default
+    ``$QDASH_SERVER_URL``, which the Jupyter server extension gives the kernels it starts): the
+    output then holds a script URL, a few kB; without a server, :func:`bokeh_resources` inline
+    (offline, 1.3 MB). ``bokeh.resources.INLINE`` put 3.9 MB of script in the output, twice (as
+    JavaScript and as Bokeh's load bundle): 8 MB in every saved notebook with a plot."""
+    from bokeh.resources import Resources
+
+    from ..config import Settings
+    from ..server import bokehjs
+
+    base = server_url or Settings.from_env().server_url
+    if not base:
+        return bokeh_resources()
+    return Resources(mode="server", root_url=base.rstrip("/") + "/" + bokehjs.ROOT,
+                     components=["bokeh"])
+
+
+def load_bokehjs() -> None:
+    """Make this notebook's Bokeh output work (``bokeh.io.output_notebook``), as light as it
+    can be: nothing when the published app's page loads BokehJS itself, else
+    :func:`notebook_resources`."""
+    from bokeh.io import output_notebook
+
+    from ..server import bokehjs
+
+    if not bokehjs.page_has_bokehjs():
+        output_notebook(resources=notebook_resources(), hide_banner=True)
+
+
 class FrameBokehModel(BokehModel):
     """``BokehModel`` whose document events go out in one message set per :meth:`flush`."""
 

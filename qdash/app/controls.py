@@ -102,6 +102,7 @@ class AlertControls:
         self.webhook_url = w.Text(placeholder="https://hooks.slack.com/...",
                                   layout=w.Layout(width="330px"))
         self.add = w.Button(description="add rule", button_style="primary")
+        self.feedback = w.HTML()  # what became of the rule just typed: its error, or when it runs
         self.rules = w.HTML()
         self.history = w.HTML()
         self.metrics = w.HTML(
@@ -112,7 +113,7 @@ class AlertControls:
     def widget(self) -> w.Widget:
         return w.VBox([
             w.HBox([self.expression, self.name, self.severity, self.cooldown]),
-            w.HBox([self.webhook_kind, self.webhook_url, self.add]), self.metrics,
+            w.HBox([self.webhook_kind, self.webhook_url, self.add]), self.feedback, self.metrics,
             w.HTML("<b>active rules</b>"), self.rules,
             w.HTML("<b>firing history</b>"), self.history,
         ])

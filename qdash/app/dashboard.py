@@ -36,10 +36,9 @@ import ipywidgets as w
 from ..config import Settings
 from ..errors import QdashError
 from ..periodic import PeriodicTask
-from ..server import bokehjs
 from .alerts_panel import AlertsPanel
 from .backtest_panel import BacktestPanel
-from .bokeh_widget import bokeh_resources
+from .bokeh_widget import load_bokehjs
 from .charts import PairCharts
 from .controls import MarketControls
 from .dispatch import Dispatcher
@@ -194,14 +193,11 @@ class Dashboard:
         ], layout=w.Layout(width="100%"))
 
     def show(self) -> Dashboard:
-        """Display in the current cell (JupyterLab) or page (Voila). BokehJS goes inline in the
-        output (offline), unless the published app's page loads it itself
-        (:mod:`qdash.server.bokehjs`)."""
-        from bokeh.io import output_notebook
+        """Display in the current cell (JupyterLab) or page (Voila), BokehJS loaded by
+        :func:`~qdash.app.bokeh_widget.load_bokehjs`."""
         from IPython.display import display
 
-        if not bokehjs.page_has_bokehjs():
-            output_notebook(resources=bokeh_resources(), hide_banner=True)
+        load_bokehjs()
         display(self.widget)
         return self
 

@@ -22,12 +22,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..alerts import AlertManager, WebhookSink
+from ..alerts.schedule import next_evaluation_ms
 from ..analytics import LIQUIDITY_FILTERS, PairConfig
 from ..bars import stored_candles
 from ..config import Settings
 from ..errors import QdashError
 from ..live import LiveSession
-from ..model import normalize_symbol, timeframe_ms
+from ..model import normalize_symbol, pair_legs, timeframe_ms
 from ..store import Store, resolve_db_path
 from .feed_factory import FeedFactory
 from .funding import FundingPoller
@@ -61,8 +62,7 @@ class PairMonitor:
         self.symbols = [normalize_symbol(s) for s in symbols]
         if len(self.symbols) < 2:
             raise QdashError("a pair dashboard needs at least two symbols")
-        self.y = normalize_symbol(y) if y else self.symbols[1]
-        self.x = normalize_symbol(x) if x else self.symbols[0]
+        self.y, self.x = pair_legs(y or self.symbols[1], x or self.symbols[0])
         self.source, self.timeframe, self.window, self.method = source, timeframe, window, method
         self.entry_z, self.exit_z, self.stop_z = entry, exit, stop
         self.filters = {f.name: f.default for f in LIQUIDITY_FILTERS}
@@ -113,8 +113,8 @@ class PairMonitor:
         return self.y, self.x
 
     def watch_pair(self, y: str, x: str) -> None:
-        """Make ``y``/``x`` the pair; both join the watch list."""
-        self.y, self.x = normalize_symbol(y), normalize_symbol(x)
+        """Make ``y``/``x`` the pair (two different symbols); both join the watch list."""
+        self.y, self.x = pair_legs(y, x)
         self.symbols = list(dict.fromkeys([self.y, self.x, *self.symbols]))
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -180,11 +180,14 @@ class PairMonitor:
         return candles, PairAnalytics.from_bars(by, bx, self.pair_config(),
                                                 timeframe_ms=timeframe_ms(self.timeframe))
 
-    def record_stats(self) -> dict:
-        """Append the session's metrics now to the stats history; returns the row."""
+    def record_stats(self) -> dict | None:
+        """Append the session's metrics now to the stats history; returns the row, or None (and
+        appends nothing) before the pair's first bar: a row then would be all NaN at 1970."""
         m = self.session.metrics()
+        if not m.get("bars") or not m.get("ts_ms"):
+            return None
         row = {k: m.get(k) for k in STATS_HISTORY_COLUMNS}
-        row["time"] = pd.Timestamp(m["ts_ms"] or 0, unit="ms", tz="UTC")
+        row["time"] = pd.Timestamp(m["ts_ms"], unit="ms", tz="UTC")
         self.stats_history.append(row)
         return row
 
@@ -247,6 +250,16 @@ class PairMonitor:
             actions = [sink.name]
         return self.alerts.add(expression, name=name, severity=severity, cooldown_s=cooldown_s,
                                actions=actions)
+
+    def next_rule_evaluation_ms(self) -> int | None:
+        """Epoch ms UTC of the rules' next evaluation: the close of the bar forming now
+        (:func:`~qdash.alerts.schedule.next_evaluation_ms`, on the exchange's clock when live);
+        None when nothing is live (``source="store"`` or not started)."""
+        s = self.session
+        if s is None:
+            return None
+        now = s.exchange_now_ms or int(pd.Timestamp.now(tz="UTC").value // 1_000_000)
+        return next_evaluation_ms(now, timeframe_ms(self.timeframe), s.tolerance_ms)
 
     def rules_frame(self) -> pd.DataFrame:
         """The active rules, one row each."""

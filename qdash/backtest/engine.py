@@ -39,6 +39,7 @@ import pandas as pd
 
 from ..analytics.signal import SignalSpec, compute_signal
 from ..errors import AnalyticsError, BacktestError
+from ..io.export import write_csv
 from . import kernel
 from . import metrics as mt
 
@@ -125,20 +126,20 @@ class BacktestResult:
 
     def to_csv(self, directory: str | os.PathLike) -> dict[str, Path]:
         """Write ``trades.csv``, ``equity.csv`` (equity + positions), ``metrics.csv`` and, when
-        the signal was computed here, ``signals.csv`` (``open_time`` ISO UTC, ``beta``,
-        ``alpha``, ``spread``, ``zscore``: the exact series traded on)."""
+        the signal was computed here, ``signals.csv`` (``beta``, ``alpha``, ``spread``,
+        ``zscore``: the exact series traded on); every time in every file is ISO 8601 UTC
+        (:func:`qdash.io.export.iso_utc`)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         names = ("trades", "equity", "metrics") + (("signals",) if self.signals is not None
                                                    else ())
         paths = {k: d / f"{k}.csv" for k in names}
-        self.trades.to_csv(paths["trades"], index=False)
-        self.positions.assign(equity=self.equity).to_csv(paths["equity"])
-        self.metrics_table().to_csv(paths["metrics"], index_label="metric")
+        write_csv(self.trades, paths["trades"], index=False)
+        write_csv(self.positions.assign(equity=self.equity), paths["equity"])
+        write_csv(self.metrics_table(), paths["metrics"], index_label="metric")
         if self.signals is not None:
-            sig = self.signals[["beta", "alpha", "spread", "zscore"]].copy()
-            sig.index = sig.index.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
-            sig.to_csv(paths["signals"], index_label="open_time", float_format="%.10g")
+            write_csv(self.signals[["beta", "alpha", "spread", "zscore"]], paths["signals"],
+                      index_label="open_time", float_format="%.10g")
         return paths
 
 

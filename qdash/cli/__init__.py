@@ -7,6 +7,8 @@ the simulator, the dashboard, Dask).
 
 Errors a user can act on (:class:`QdashError`, ``OSError``, ``sqlite3.Error``) print one line
 ``qdash COMMAND: error: ...`` and exit 2; ``--debug`` (or ``QDASH_DEBUG=1``) shows the traceback.
+A reader that closes the pipe (``qdash backtest ... | head``) ends the command quietly (exit 141,
+128 + SIGPIPE, as a shell reports it).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sqlite3
 import sys
 
@@ -70,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)
+    except BrokenPipeError:  # the reader left (`qdash ... | head`): stop quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit flush
+        return 141  # 128 + SIGPIPE, the shell's code for it
     except (QdashError, OSError, sqlite3.Error) as e:
         if args.debug or _debug_env():
             raise

@@ -17,7 +17,7 @@ from ..backtest.funding import funding_note, stored_funding
 from ..backtest.metrics import sharpe_text
 from ..bars import stored_candles
 from ..errors import QdashError
-from ..model import timeframe_ms
+from ..model import pair_legs, timeframe_ms
 from .options import add_db, add_out, add_time_range, add_timeframe
 
 
@@ -62,13 +62,14 @@ def _fmt(v) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run one backtest over stored bars, print the metrics table, write the CSVs.
+    """Run one backtest over stored bars, write the CSVs, print the metrics table.
 
     Returns the exit code: 0 on success, 1 when data is missing or inputs are invalid.
     """
     from ..store import Store
 
     try:
+        args.y, args.x = pair_legs(args.y, args.x)
         store = Store(args.db, readonly=True)
         legs = {}
         for sym in (args.y, args.x):
@@ -97,7 +98,10 @@ def run(args: argparse.Namespace) -> int:
     except QdashError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    y, x = args.y.upper(), args.x.upper()
+    y, x = args.y, args.x
+    # the files first: a reader that stops early (`| head`) must not cost the CSVs
+    out = Path(args.out or f"backtest-{y}-{x}-{args.timeframe}")
+    paths = result.to_csv(out)
     print(f"backtest {y} vs {x} {args.timeframe}: {len(result.equity)} bars "
           f"{result.equity.index[0]} .. {result.equity.index[-1]}; signal: {spec.describe()}"
           f"{' (IN-SAMPLE)' if result.in_sample else ''}")
@@ -108,7 +112,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     print("funding: off (--no-funding)" if args.no_funding else
           funding_note(result, funding[args.y], funding[args.x], (y, x)))
-    out = Path(args.out or f"backtest-{y}-{x}-{args.timeframe}")
-    paths = result.to_csv(out)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_timeframe(p, "5m")
     p.add_argument("--lookback", default="30d", help="window before the last bar (default 30d)")
     src = p.add_mutually_exclusive_group()
-    add_db(src)
+    add_db(src, readonly=True)
     src.add_argument("--bars", default=None, metavar="PATH",
                      help="read candles from a CSV or Parquet long table (symbol, open_time, "
                           "close[, quote_volume]) or a hive-partitioned Parquet directory "
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         source = args.bars
     else:
         from ..store import Store
-        source = Store(args.db)
+        source = Store(args.db, readonly=True)
     scheduler = None if args.scheduler.lower() == "none" else args.scheduler
     result = scan(source, symbols=_symbols(args.symbols), timeframe=args.timeframe,
                   lookback=args.lookback, min_quote_volume=args.min_quote_volume,

@@ -8,7 +8,9 @@ start for the output's HTML. The published app's page instead loads the installe
 compiles it while Voila's bundles download, caches it (the URL carries bokeh's version), and
 keeps its compiled code for the next visit. :func:`static_route` serves it; the app exports
 ``$QDASH_PAGE_BOKEHJS`` (:class:`qdash.config.Settings`) so that its kernels
-(:meth:`qdash.app.Dashboard.show`) skip ``output_notebook``.
+(:meth:`qdash.app.Dashboard.show`) skip ``output_notebook``. A notebook in JupyterLab (whose
+server runs qdash's extension) loads the same files from :data:`ROOT` as Bokeh's server-mode
+resources (:func:`qdash.app.bokeh_widget.notebook_resources`): a URL in the output, not 1.3 MB.
 
 Nothing here imports bokeh: the server finds the package's files without loading it.
 """
@@ -23,7 +25,8 @@ from tornado.web import StaticFileHandler
 
 from ..config import Settings
 
-ROUTE = "qdash/static/bokehjs/"  # under the server's base URL
+ROOT = "qdash/bokehjs/"  # under the server's base URL: Bokeh's ``Resources(mode="server")`` root
+ROUTE = ROOT + "static/js/"  # where bokeh's server mode looks for its scripts under that root
 
 
 def version() -> str:
@@ -43,7 +46,7 @@ def script_path() -> str:
 
 
 def static_route(root: str) -> tuple:
-    """The URL spec serving :func:`script_dir` under ``<root>qdash/static/bokehjs/``."""
+    """The URL spec serving :func:`script_dir` under ``<root>qdash/bokehjs/static/js/``."""
     return (root + ROUTE + "(.*)", StaticFileHandler, {"path": str(script_dir())})
 
 

@@ -10,7 +10,7 @@ Routes (under ``<base_url>qdash/``; :func:`qdash_handlers` builds them):
 ``WS   ws/ticks?symbols=A,B`` subscribe to accepted ticks (all symbols without ``symbols``)
 ``GET  api/health``          counters; ``GET api/symbols``: stored symbols
 ``GET  collector``           the browser collector page
-``GET  static/bokehjs/F``    the installed bokeh's built scripts (:mod:`.bokehjs`)
+``GET  bokehjs/static/js/F`` the installed bokeh's built scripts (:mod:`.bokehjs`)
 ==========================  ===================================================================
 
 Auth: ``Authorization: Bearer <token>`` (or ``token <token>``, or ``?token=``) with the qdash token
