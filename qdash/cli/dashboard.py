@@ -1,6 +1,6 @@
 """``qdash dashboard``: the published Voila app with the tick server beside it, until Ctrl-C.
 
-The app is :class:`qdash.server.voila_app.QdashVoila` serving ``dashboards/pairs.ipynb``, which
+The app is :class:`qdash.server.voila_app.QdashVoila` serving ``qdash/server/pairs.ipynb``, which
 builds :meth:`qdash.app.Dashboard.from_env`: the options below reach the dashboard kernels as
 ``QDASH_*`` environment variables (:meth:`qdash.config.Settings.export`; kernels inherit the
 server's environment). ``qdash demo`` (:mod:`qdash.cli.demo`) is the same app on the simulator.
@@ -32,7 +32,8 @@ first paint: what every estimator needs to agree on the simulated pair. Measured
 (ETHUSDT/BTCUSDT, seed 7), the spread of the five βs over their median: 70% at 1s bars and
 30-bar windows, 28% at 1m/1,440, 1% at 15m/672 and at 1h/168 — short windows measure noise
 (errors in x bias every regression towards 0). ``--timeframe 1s`` shows the fast stream."""
-NOTEBOOK = Path(__file__).resolve().parents[2] / "dashboards" / "pairs.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "server" / "pairs.ipynb"
+"""The app's notebook, shipped inside the package (a wheel install serves it too)."""
 SOURCES = ("binance", "sim", "hub", "store")
 
 

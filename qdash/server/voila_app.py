@@ -20,7 +20,7 @@ reached). It also applies the kernel-lifetime settings verified in
 First paint: unless configured otherwise (``--VoilaConfiguration.preheat_kernel=False``), Voila
 keeps ``default_pool_size`` (1) kernel started with the notebook already executed, so a page load
 only attaches to it (and the pool refills behind it) instead of starting a kernel and running the
-notebook while the user waits. ``dashboards/pairs.ipynb`` builds the dashboard, goes live and
+notebook while the user waits. ``qdash/server/pairs.ipynb`` builds the dashboard, goes live and
 ends its cell once the history is drawn (``Dashboard.ready``): the preheated kernel streams, with
 its history on screen, before its page arrives. ``/qdash/api/health`` counts the
 preheated kernels ready for the next page (notebook run, page rendered) in ``kernels_ready``.
