@@ -86,7 +86,7 @@ def _run(*args, cwd, env):
 @pytest.mark.integration
 def test_load_then_the_dashboard_kernel_finds_the_same_default_store(tmp_path):
     """No --db and no $QDASH_DB: `qdash load` in one directory, `qdash info` in another and a
-    dashboard kernel on --source store (working directory dashboards/, as under Voila) all use
+    dashboard kernel on --source store (in the app notebook's directory, as under Voila) all use
     the user data directory's store."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("QDASH_")}
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
@@ -103,7 +103,7 @@ def test_load_then_the_dashboard_kernel_finds_the_same_default_store(tmp_path):
          "from qdash.bars import stored_candles\n"
          "d = Dashboard.from_env(source='store')\n"
          "print(d.store.path, len(stored_candles(d.store, 'ETHUSDT', '1m')))"],
-        cwd=REPO / "dashboards", env=env, capture_output=True, text=True, timeout=300)
+        cwd=REPO / "qdash" / "server", env=env, capture_output=True, text=True, timeout=300)
     assert kernel.returncode == 0, kernel.stderr
     assert kernel.stdout.split() == [str(store), "9"]  # 23:57 .. 00:05, nine 1m candles
 

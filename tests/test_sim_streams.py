@@ -5,6 +5,7 @@ book."""
 
 import asyncio
 import json
+import time
 import urllib.request
 
 import binance_sdk_derivatives_trading_usds_futures.websocket_streams.models as M
@@ -355,3 +356,25 @@ def test_diff_depth_with_a_rest_snapshot_rebuilds_the_partial_depth():
                             assert (top_b, top_a) == (d["b"], d["a"])
                             checked += 1
     asyncio.run(main())
+
+
+@pytest.mark.integration
+def test_trade_times_are_the_wall_clock_at_publication():
+    """``@trade`` frames arrive on loopback within ~100 ms of their trade time ``T``: the
+    simulator stamps trades with the wall time it publishes them at, however long building the
+    exchange (its warm-up) and starting it took."""
+    async def main():
+        sim = SimExchange(["BTCUSDT", "ETHUSDT"], rate=300, seed=7)
+        await asyncio.sleep(1.0)  # the time between building and starting, e.g. a CLI's
+        async with sim:
+            url = f"{sim.ws_url}/public/stream?streams=btcusdt@trade/ethusdt@trade"
+            lags = []
+            async with connect(url, max_size=None) as ws, asyncio.timeout(10):
+                while len(lags) < 200:
+                    data = json.loads(await ws.recv())["data"]
+                    lags.append(time.time() * 1000 - data["T"])
+            return np.array(lags)
+
+    lags = asyncio.run(main())
+    assert lags.min() > -5  # no trade from the future (clocks agree on one machine)
+    assert np.median(lags) < 100 and np.percentile(lags, 95) < 150, np.percentile(lags, [5, 50, 95])

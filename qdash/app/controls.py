@@ -13,10 +13,10 @@ import ipywidgets as w
 from ..analytics import LIQUIDITY_FILTERS
 from ..analytics.estimators import DASHBOARD_METHODS
 from ..analytics.pair_metrics import metrics_help
+from .choices import TIMEFRAMES, WINDOW_MAX, WINDOW_MIN
 
 SOURCES = [("simulated exchange", "sim"), ("Binance live", "binance"),
            ("server hub (pushed ticks)", "hub"), ("stored data", "store")]
-TIMEFRAMES = ["1s", "1m", "5m", "15m", "1h", "1d"]
 METHODS = list(DASHBOARD_METHODS)
 _DESC = {"description_width": "initial"}
 
@@ -40,10 +40,11 @@ class MarketControls:
                             layout=w.Layout(width="170px"))
         self.x = w.Dropdown(options=symbols, value=x, description="x", style=_DESC,
                             layout=w.Layout(width="170px"))
-        self.timeframe = w.Dropdown(options=TIMEFRAMES, value=timeframe, description="bars",
+        self.timeframe = w.Dropdown(options=list(TIMEFRAMES), value=timeframe, description="bars",
                                     style=_DESC, layout=w.Layout(width="130px"))
-        self.window = w.BoundedIntText(value=window, min=5, max=100_000, description="window",
-                                       style=_DESC, layout=w.Layout(width="150px"))
+        self.window = w.BoundedIntText(value=window, min=WINDOW_MIN, max=WINDOW_MAX,
+                                       description="window", style=_DESC,
+                                       layout=w.Layout(width="150px"))
         self.method = w.Dropdown(options=METHODS, value=method, description="hedge",
                                  style=_DESC, layout=w.Layout(width="170px"))
         self.entry = _float("entry z", entry)

@@ -1,6 +1,6 @@
 """The pairs dashboard: a thin view of widgets over a :class:`~qdash.app.monitor.PairMonitor`.
 
-``Dashboard(...).show()`` in a JupyterLab cell, or ``dashboards/pairs.ipynb`` under Voila, which
+``Dashboard(...).show()`` in a JupyterLab cell, or ``qdash/server/pairs.ipynb`` under Voila, which
 only builds one (:meth:`Dashboard.from_env`). The model is the monitor (``d.monitor``: session,
 stores, alerts, funding, backtest, files — no widgets); this module holds the controls, the
 status line, the tabs and the render loop. After panel's ``Viewer``: a model, and a view built

@@ -42,9 +42,16 @@ class FundingPoller:
 
     async def _poll(self, client) -> None:
         legs = list(self.premium)
+
+        def poll() -> dict:
+            # the exchange's own weight limit first (once): every session of the user spends
+            # from it, and a simulator's (qdash demo's) is far above Binance's default that the
+            # client would otherwise hold each answer's used weight against
+            client.exchange_info()
+            return {sym: client.get(*query_premium_index(sym)) for sym in legs}
+
         try:
-            got = await asyncio.to_thread(
-                lambda: {sym: client.get(*query_premium_index(sym)) for sym in legs})
+            got = await asyncio.to_thread(poll)
             self.premium.update(got)
             self.error = None
         except Exception as e:  # shown in the table; the next poll tries again

@@ -1,6 +1,6 @@
 """``qdash dashboard``: the published Voila app with the tick server beside it, until Ctrl-C.
 
-The app is :class:`qdash.server.voila_app.QdashVoila` serving ``dashboards/pairs.ipynb``, which
+The app is :class:`qdash.server.voila_app.QdashVoila` serving ``qdash/server/pairs.ipynb``, which
 builds :meth:`qdash.app.Dashboard.from_env`: the options below reach the dashboard kernels as
 ``QDASH_*`` environment variables (:meth:`qdash.config.Settings.export`; kernels inherit the
 server's environment). ``qdash demo`` (:mod:`qdash.cli.demo`) is the same app on the simulator.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..app.choices import TIMEFRAMES, WINDOW_MAX, WINDOW_MIN
 from ..config import Settings
 from ..errors import QdashError
 from .options import (
@@ -31,7 +32,8 @@ first paint: what every estimator needs to agree on the simulated pair. Measured
 (ETHUSDT/BTCUSDT, seed 7), the spread of the five βs over their median: 70% at 1s bars and
 30-bar windows, 28% at 1m/1,440, 1% at 15m/672 and at 1h/168 — short windows measure noise
 (errors in x bias every regression towards 0). ``--timeframe 1s`` shows the fast stream."""
-NOTEBOOK = Path(__file__).resolve().parents[2] / "dashboards" / "pairs.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "server" / "pairs.ipynb"
+"""The app's notebook, shipped inside the package (a wheel install serves it too)."""
 SOURCES = ("binance", "sim", "hub", "store")
 
 
@@ -41,7 +43,7 @@ def add_app_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
     add_db(p, store=SIMULATOR if demo else BY_SOURCE)
     add_symbols(p, "BTCUSDT,ETHUSDT,SOLUSDT" if demo else "BTCUSDT,ETHUSDT")
     p.add_argument("--pair", default=None, help="Y,X of the pair (default: 2nd,1st symbol)")
-    add_timeframe(p, DEMO_TIMEFRAME if demo else "1s")
+    add_timeframe(p, DEMO_TIMEFRAME if demo else "1s", allowed=TIMEFRAMES)
     add_token(p)
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
     window = DEMO_WINDOW if demo else f"120; --source sim: {DEMO_WINDOW}"
@@ -53,14 +55,50 @@ def add_app_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
                        help="simulated trades per second, all symbols (default 300)")
         p.add_argument("--seed", type=int, default=7, help="simulator seed")
     else:
-        p.add_argument("--source", choices=SOURCES, default="binance",
-                       help="where live ticks come from (default binance)")
+        p.add_argument("--source", choices=SOURCES, default=None,
+                       help="where live ticks come from (default: sim with --sim-url, else "
+                            "binance)")
         p.add_argument("--sim-url", default=None,
-                       help="base URL of a running `qdash sim` (http://host:port) for --source sim")
+                       help="base URL of a running `qdash sim` (http://host:port); implies "
+                            "--source sim")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_app_arguments(p, demo=False)
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse, before anything starts, a value the app cannot show: a
+    :class:`~qdash.errors.QdashError` naming the option (``qdash`` prints it, exits 2)."""
+    if args.timeframe not in TIMEFRAMES:
+        raise QdashError(f"--timeframe {args.timeframe}: the dashboard offers "
+                         f"{', '.join(TIMEFRAMES)}")
+    symbols = symbols_of(args.symbols, "--symbols")
+    if len(symbols) < 2:
+        raise QdashError(f"--symbols {args.symbols}: a pair dashboard needs two symbols or more")
+    if args.pair:
+        pair = symbols_of(args.pair, "--pair")
+        if len(pair) != 2 or pair[0] == pair[1]:
+            raise QdashError(f"--pair {args.pair}: expected two different symbols, Y,X "
+                             "(e.g. ETHUSDT,BTCUSDT)")
+        if missing := [s for s in pair if s not in symbols]:
+            raise QdashError(f"--pair {args.pair}: {','.join(missing)} is not among --symbols "
+                             f"{','.join(symbols)}")
+    if args.window is not None and not WINDOW_MIN <= args.window <= WINDOW_MAX:
+        raise QdashError(f"--window {args.window}: expected {WINDOW_MIN} to {WINDOW_MAX} bars")
+    if not 0 <= args.port <= 65535:
+        raise QdashError(f"--port {args.port}: expected 0 to 65535")
+    if getattr(args, "rate", 1.0) <= 0:
+        raise QdashError(f"--rate {args.rate}: expected a positive number of trades per second")
+
+
+def source_of(args: argparse.Namespace) -> str:
+    """The live source of ``qdash dashboard``: ``--source``, else ``sim`` when ``--sim-url`` names
+    a running simulator, else ``binance``; a ``--sim-url`` with another source is an error."""
+    if args.sim_url and args.source not in (None, "sim"):
+        raise QdashError(f"--sim-url is the simulator's address: it needs --source sim, not "
+                         f"--source {args.source}")
+    return args.source or ("sim" if args.sim_url else "binance")
 
 
 def voila_argv(args: argparse.Namespace, *, simulated: bool) -> list[str]:
@@ -103,10 +141,12 @@ def launch(argv: list[str]) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Serve the dashboard app until Ctrl-C (``--source store`` needs an existing store)."""
-    if args.source == "store":
+    check_options(args)
+    source = source_of(args)
+    if source == "store":
         from ..store import Store
 
         Store(args.db, readonly=True).close()  # StoreError "no store at PATH" if there is none
-    sim_url = args.sim_url.rstrip("/") if args.source == "sim" and args.sim_url else None
-    export_settings(args, args.source, sim_url)
-    return launch(voila_argv(args, simulated=args.source == "sim"))
+    sim_url = args.sim_url.rstrip("/") if args.sim_url else None
+    export_settings(args, source, sim_url)
+    return launch(voila_argv(args, simulated=source == "sim"))

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from .dashboard import add_app_arguments, export_settings, launch, voila_argv
+from .dashboard import add_app_arguments, check_options, export_settings, launch, voila_argv
 
 SIM_START_TIMEOUT_S = 30.0
 
@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     """Start the simulated exchange (a child process) and the app pointed at it."""
     from ..sim.exchange import DEMO_WEIGHT_LIMIT
 
+    check_options(args)
     port = _free_port()
     sim = subprocess.Popen([sys.executable, "-m", "qdash", "sim", "--port", str(port),
                             "--symbols", args.symbols, "--rate", str(args.rate),

@@ -20,7 +20,7 @@ reached). It also applies the kernel-lifetime settings verified in
 First paint: unless configured otherwise (``--VoilaConfiguration.preheat_kernel=False``), Voila
 keeps ``default_pool_size`` (1) kernel started with the notebook already executed, so a page load
 only attaches to it (and the pool refills behind it) instead of starting a kernel and running the
-notebook while the user waits. ``dashboards/pairs.ipynb`` builds the dashboard, goes live and
+notebook while the user waits. ``qdash/server/pairs.ipynb`` builds the dashboard, goes live and
 ends its cell once the history is drawn (``Dashboard.ready``): the preheated kernel streams, with
 its history on screen, before its page arrives. ``/qdash/api/health`` counts the
 preheated kernels ready for the next page (notebook run, page rendered) in ``kernels_ready``.
@@ -58,6 +58,11 @@ TEMPLATE = "qdash"
 TEMPLATE_ROOT = Path(__file__).resolve().parent / "jupyter"  # holds voila/templates/qdash
 CULL_INTERVAL_S = 60
 CULL_IDLE_TIMEOUT_S = 600
+ORPHAN_TIMEOUT_S = 5.0
+"""Seconds a kernel whose page was connected may stay without a connection: a closed page's
+kernel (each page load takes its own, and a reload takes a new one) is released within seconds,
+while a page's own reconnect after a dropped WebSocket (its client retries within a second or
+two) keeps it. At 300 s, three page loads left four kernels streaming, a core's worth of CPU."""
 POOL_SIZE = 1  # preheated kernels kept ready per notebook
 PAGE_HEADERS = {"Cache-Control": "no-store"}  # a back-navigation reloads, never a dead page
 
@@ -99,9 +104,9 @@ class QdashVoila(Voila):
     qdash_loopback_subscribe = Bool(False, config=True,
                                     help="let loopback clients subscribe without the token")
     qdash_max_body = Int(DEFAULT_MAX_BODY, config=True, help="request body limit in bytes")
-    orphan_timeout = Float(300.0, config=True,
-                           help="shut down kernels with no connection for this many seconds "
-                                "(0 disables)")
+    orphan_timeout = Float(ORPHAN_TIMEOUT_S, config=True,
+                           help="shut down kernels whose page has been closed for this many "
+                                "seconds (0 disables)")
     connect_timeout = Float(60.0, config=True,
                             help="seconds a page that took a kernel has to connect to it before "
                                  "the orphan watchdog counts it (at least orphan_timeout)")

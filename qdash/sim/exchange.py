@@ -111,6 +111,9 @@ class SimExchange(MarketState, FaultInjection):
         builtin = [s.upper() for s in (symbols or ["BTCUSDT", "ETHUSDT"])]
         synthetic = make_universe(universe, seed) if universe else []
         self.symbols = builtin + [u.symbol for u in synthetic if u.symbol not in builtin]
+        # on the wall clock (no start given, no replay), trades are stamped with the wall time
+        # they are published at; a given start runs a deterministic clock of its own
+        self._wall_clock = start_ms is None and ticks is None
         start_ms = _now_ms() if start_ms is None else int(start_ms)
         if ticks is not None and len(ticks):
             start_ms = int(ticks["ts"].iloc[0])
@@ -191,6 +194,9 @@ class SimExchange(MarketState, FaultInjection):
     async def start(self) -> SimExchange:
         """Bind and start publishing; returns self (``ws_url``/``rest_url`` are then valid)."""
         self.listen()
+        if self._wall_clock:  # building the exchange took time: trade it up to now, unseen
+            self._advance_to(_now_ms(), self.chunk_ms)
+            self.live_from_ms = int(self.model.t_ms)
         self._restart_clock()
         self._publisher.start()
         log.info("sim exchange on %s (%s)", self.ws_url,
@@ -243,6 +249,8 @@ class SimExchange(MarketState, FaultInjection):
         """Trades due from now on continue from the model's time or the replay's position."""
         self._t0_wall = time.monotonic()
         if self.model is not None:
+            if self._wall_clock:  # after a pause: no trades in it, the clock is the wall's
+                self.model.t_ms = max(self.model.t_ms, float(_now_ms()))
             self._t0_sim = self.model.t_ms
         else:
             self.replay.restart(self._t0_wall)
