@@ -20,7 +20,7 @@ def test_a_store_takes_the_venue_of_its_first_exchange_or_simulator_ticks(db_pat
     store.write_ticks(_ticks("binance", (4, 5)))
     assert store.venue == "exchange"
     before = store.tick_count()
-    with pytest.raises(StoreError, match="holds exchange trades; these are simulated"):
+    with pytest.raises(StoreError, match="holds exchange data; these are simulated trades"):
         store.write_ticks(_ticks("sim", (6, 7)))
     assert store.tick_count() == before             # nothing of the rejected batch stored
     store.write_ticks(_ticks("binance-agg", (8,)))
@@ -31,7 +31,7 @@ def test_a_simulated_store_refuses_exchange_trades_and_mixed_batches(db_path):
     store = Store(db_path)
     store.write_ticks(_ticks("sim"))
     assert store.venue == "simulated"
-    with pytest.raises(StoreError, match="holds simulated trades"):
+    with pytest.raises(StoreError, match="holds simulated data"):
         store.write_ticks(_ticks("binance", (9,)))
     mixed = _ticks("sim", (10, 11))
     mixed.loc[1, "source"] = "binance"
