@@ -141,7 +141,8 @@ def bootstrap_history(symbols: list[str], timeframe: str | int, bars: int, store
               progress=False)
         for s in symbols:
             ticks = store.ticks(s, hist.start_ms, hist.seam_ms)
-            ticks = ticks[ticks["source"].to_numpy() == venue_source(AGG_SOURCE, client.venue())]
+            fetched = venue_source(AGG_SOURCE, client.venue())
+            ticks = ticks[ticks["source"].to_numpy() == fetched]
             hist.bars[s] = resample(ticks, tf) if len(ticks) else empty_bars()
             if len(ticks) and stream == "trade":  # the feed resumes after the last one fetched
                 hist.resume[s] = (int(ticks["trade_id"].iloc[-1]), int(ticks["ts"].iloc[-1]))
