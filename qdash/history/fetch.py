@@ -21,11 +21,11 @@ Pages come from two sources, REST (:mod:`qdash.history.rest_pages`, over the pag
 :mod:`qdash.binance.pages`) and the bulk archive (:mod:`qdash.history.bulk`); this module decides
 what to ask for and writes. Paging follows Binance's limits: klines at most 1,500 rows a request
 (the page size with the least weight for what is left: 499 rows cost 2, 1,000 cost 5, 1,500 cost
-10), aggTrades by windows under one hour and then ``fromId``, funding 1,000 events a request. Symbols are fetched by ``workers`` threads sharing one
-:class:`~qdash.binance.rest.RestClient` (so one weight budget); pages are written by the calling
-thread as they come, so memory is bounded by a few pages, not by the history. With
-``archive_url`` whole UTC days come from Binance's bulk archive first (:mod:`qdash.history.bulk`)
-and REST fills the rest. Times are int ms UTC; symbols upper case.
+10), aggTrades by windows under one hour and then ``fromId``, funding 1,000 events a request.
+Symbols are fetched by ``workers`` threads sharing one :class:`~qdash.binance.rest.RestClient` (so
+one weight budget); pages are written by the calling thread as they come, so memory is bounded by
+a few pages, not by the history. With ``archive_url`` whole UTC days come from Binance's bulk
+archive first (:mod:`qdash.history.bulk`) and REST fills the rest. Times are int ms UTC; symbols upper case.
 """
 
 from __future__ import annotations
