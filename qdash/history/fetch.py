@@ -25,7 +25,8 @@ what to ask for and writes. Paging follows Binance's limits: klines at most 1,50
 Symbols are fetched by ``workers`` threads sharing one :class:`~qdash.binance.rest.RestClient` (so
 one weight budget); pages are written by the calling thread as they come, so memory is bounded by
 a few pages, not by the history. With ``archive_url`` whole UTC days come from Binance's bulk
-archive first (:mod:`qdash.history.bulk`) and REST fills the rest. Times are int ms UTC; symbols upper case.
+archive first (:mod:`qdash.history.bulk`) and REST fills the rest. Times are int ms UTC; symbols
+upper case.
 """
 
 from __future__ import annotations
