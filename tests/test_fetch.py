@@ -235,11 +235,13 @@ def test_qdash_fetch_from_the_simulator_refuses_a_store_of_exchange_data(sim, tm
     assert _contents(Store(db)) == before
 
 
-def test_history_fetched_from_the_simulator_names_the_store_simulated(sim, tmp_path):
+def test_history_fetched_from_the_simulator_names_the_store_simulated(sim, tmp_path, capsys):
     store = Store(tmp_path / "sim.db")
     fetch(["ETHUSDT"], "aggTrades", None, START, END, store, rest_url=sim.rest_url,
           progress=False)
     assert store.venue == "simulated"
+    assert cli_main(["info", "--db", str(store.path)]) == 0
+    assert "(simulated data" in capsys.readouterr().out.splitlines()[0]
     assert (store.ticks("ETHUSDT")["source"] == "sim:rest-agg").all()
     with pytest.raises(StoreError, match="holds simulated data; these are exchange"):
         store.write_ticks(tick_frame("ETHUSDT", [1_000], [1], 3_000.0, 0.1, 0, "binance"))

@@ -206,6 +206,49 @@ class ParquetArchive:
         return candles_frame(self.candles_table(symbol, timeframe_name(timeframe), source,
                                                 parse_time(start), parse_time(end)))
 
+    def stats(self) -> list[tuple]:
+        """What the archive holds: rows ``(symbol, kind, timeframe, rows, first ms, last ms)``,
+        one per symbol for ticks (kind ``ticks``, timeframe ``""``) and per symbol, timeframe and
+        source for candles (kind ``bars`` or ``bars:<source>``), as :meth:`qdash.Store.stats`
+        counts them. Reads only the time column (and, of candles, their keys)."""
+        out = []
+        for symbol in self._names("ticks", "symbol"):
+            ts = [self._table(f, ["ts"])["ts"] for _, f in self._partitions("ticks", symbol)]
+            ts = pa.chunked_array([c for t in ts for c in t.chunks], pa.int64())
+            if len(ts):
+                out.append((symbol, "ticks", "", len(ts), pc.min(ts).as_py(),
+                            pc.max(ts).as_py()))
+        for symbol in self._names("candles", "symbol"):
+            parts = [self._table(f, CANDLE_KEY) for _, f in self._partitions("candles", symbol)]
+            if not parts:
+                continue
+            groups = pa.concat_tables(parts).group_by(["timeframe", "source"]).aggregate(
+                [("open_time", "count"), ("open_time", "min"), ("open_time", "max")])
+            g = groups.to_pydict()
+            for tf, src, n, lo, hi in zip(g["timeframe"], g["source"], g["open_time_count"],
+                                          g["open_time_min"], g["open_time_max"], strict=True):
+                out.append((symbol, "bars:" + src if src else "bars", tf, n, lo, hi))
+        return out
+
+    def _names(self, kind: str, part: str) -> list[str]:
+        """The partition values ``part=VALUE`` under ``kind=KIND`` (e.g. its symbols)."""
+        d = f"{self._path}/kind={kind}"
+        try:
+            names = os.listdir(d) if self.local else [
+                p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(d, detail=False)]
+        except FileNotFoundError:
+            return []
+        return sorted(n.split("=", 1)[1] for n in names if n.startswith(part + "="))
+
+    def _table(self, path: str, columns: list[str]) -> pa.Table:
+        """``columns`` of one partition file (empty when the file is gone)."""
+        try:
+            pf = pq.ParquetFile(path if self.local else self.fs.open(path, "rb"))
+        except FileNotFoundError:  # a partition whose first write did not finish
+            schema = TICK_SCHEMA if "ts" in columns else CANDLE_SCHEMA
+            return schema.empty_table().select(columns)
+        return pf.read(columns=columns)
+
     # --- writes ----------------------------------------------------------------------------------
     def write_partition(self, kind: str, symbol: str, value: str, table: pa.Table) -> int:
         """Merge ``table`` into one partition (``value``: the day or year) and write it durably;
