@@ -2,6 +2,8 @@
 files are readable by pyarrow, pandas, Dask (and DuckDB when installed) from a path or an fsspec
 URL, and re-runs neither lose nor duplicate rows."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
@@ -227,3 +229,18 @@ def test_qdash_info_counts_the_same_rows_before_and_after_archive(filled, capsys
     assert got["ETHUSDT", "bars", "1m"] == len(filled.bars("ETHUSDT", "1m")) == 3 * 1440
     assert got["ETHUSDT", "bars:mark", "1m"] == 3 * 1440
     assert got["BTCUSDT", "bars", "1d"] == 3 and got["BTCUSDT", "funding", ""] == 2
+
+
+def test_archiving_returns_the_space_it_frees(filled):
+    filled.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")  # all pages in the file
+    size = os.path.getsize(filled.path)
+    report = archive(filled, progress=False)
+    assert report.ticks == 3000
+    shrunk = os.path.getsize(filled.path)
+    assert shrunk < size / 3, (size, shrunk)      # what is left: the empty tables' pages
+    assert report.file_bytes == (size, shrunk) and "MB ->" in str(report)
+    conn = filled.connection()
+    assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    assert len(filled.ticks("ETHUSDT")) == 1500        # still read, from the archive
+    again = archive(filled, progress=False)            # nothing moved: no rewrite
+    assert again.file_bytes == (0, 0) and os.path.getsize(filled.path) == shrunk

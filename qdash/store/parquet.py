@@ -411,11 +411,16 @@ class ArchiveReport:
     candles: int = 0
     partitions: int = 0
     deferred: list[str] = field(default_factory=list)
+    file_bytes: tuple[int, int] = (0, 0)  # the SQLite file's size before and after its space
+    # freed by the move was reclaimed (StoreFile.reclaim)
 
     def __str__(self) -> str:
         day = pd.Timestamp(self.before_ms, unit="ms", tz="UTC")
         out = [f"archive {self.root}: days before {day:%Y-%m-%d}: moved {self.ticks:,} ticks and "
                f"{self.candles:,} candles into {self.partitions:,} partitions"]
+        if self.file_bytes[1] < self.file_bytes[0]:
+            out.append(f"  store file {self.file_bytes[0] / 1e6:,.1f} MB -> "
+                       f"{self.file_bytes[1] / 1e6:,.1f} MB (freed space returned)")
         if self.deferred:
             out.append(f"  left in SQLite (rows arrived meanwhile; run again): "
                        f"{', '.join(self.deferred)}")
@@ -424,7 +429,8 @@ class ArchiveReport:
 
 def archive(store, before=None, *, progress: bool = True) -> ArchiveReport:
     """Move the ticks and candles of closed UTC days (before ``before``, default: before today)
-    from ``store`` into its archive (``store.archive``); see the module docstring."""
+    from ``store`` into its archive (``store.archive``), then give the SQLite file's freed pages
+    back (:meth:`~qdash.store.connection.StoreFile.reclaim`); see the module docstring."""
     if store.archive is None:
         raise StoreError(f"store {store.path} has no archive directory (an in-memory store); "
                          "open it with Store(path, archive=DIR)")
@@ -446,6 +452,8 @@ def archive(store, before=None, *, progress: bool = True) -> ArchiveReport:
     finally:
         if bar is not None:
             bar.close()
+    if report.ticks or report.candles:
+        report.file_bytes = store.reclaim()
     return report
 
 
