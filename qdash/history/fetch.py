@@ -46,7 +46,6 @@ from ..binance.rest import RestClient
 from ..errors import QdashError
 from ..model import parse_symbols, parse_time, timeframe_ms, venue_source
 from ..store import Store
-from ..store.venue import claim_venue
 from .bulk import archive_pages
 from .page import HistoryPage
 from .rest_pages import rest_pages
@@ -212,8 +211,7 @@ class _Fetcher:
         t0 = time.perf_counter()
         report = FetchReport(self.job.kind, self.job.timeframe, self.start_ms, self.end_ms,
                              {s: SymbolFetch() for s in names})
-        with self.store.transaction() as conn:  # a store of the other venue: refused up front
-            claim_venue(conn, self.venue, self.store.path, f"{self.job.kind} history")
+        self.store.claim_venue(self.venue, f"{self.job.kind} history")  # refused up front
         todo = {s: self.store.coverage.missing(s, self.job.kind, self.job.timeframe,
                                                self.start_ms, self.end_ms) for s in names}
         todo = {s: gaps for s, gaps in todo.items() if gaps}

@@ -11,6 +11,7 @@ from .coverage import Coverage
 from .funding import FundingTable
 from .ohlcv import OhlcvTable
 from .ticks import TickTable
+from .venue import claim_venue
 
 
 class Store(TickTable, OhlcvTable, FundingTable):
@@ -37,6 +38,14 @@ class Store(TickTable, OhlcvTable, FundingTable):
     def coverage(self) -> Coverage:
         """The ranges fetched in full (``fetch_coverage``)."""
         return Coverage(self)
+
+    def claim_venue(self, venue: str | None, what: str) -> None:
+        """Check, before writing any, that ``what`` (e.g. ``"trades"``) of ``venue``
+        (``"exchange"``, ``"simulated"``) may go into this store, and name the store's venue if
+        it has none: :class:`~qdash.errors.StoreError` for the other venue's data, nothing
+        written (:mod:`qdash.store.venue`)."""
+        with self.transaction() as conn:
+            claim_venue(conn, venue, self.path, what)
 
     def symbols(self) -> list[str]:
         """Every symbol with stored ticks or candles, sorted."""
