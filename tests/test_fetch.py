@@ -14,7 +14,7 @@ from conftest import JULY, JULY_TRADES
 from qdash.bars import resample
 from qdash.binance.pages import best_kline_limit
 from qdash.binance.rest import RestClient
-from qdash.binance.schema import kline_frame, venue_of
+from qdash.binance.schema import kline_frame
 from qdash.cli import main as cli_main
 from qdash.errors import StoreError
 from qdash.history import FetchError, fetch
@@ -198,6 +198,8 @@ def test_cli_fetch_all_symbols(sim, tmp_path, capsys):
 
 
 def test_the_simulator_says_what_it_serves_in_its_exchange_info(sim):
+    from qdash.binance.schema import venue_of
+
     client = RestClient(sim.rest_url)
     assert client.venue() == "simulated"
     assert venue_of({"symbols": []}) == "exchange"     # Binance's exchangeInfo has no marker
