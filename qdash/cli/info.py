@@ -8,7 +8,7 @@ import argparse
 from .options import add_db
 
 VENUE_TEXT = {"exchange": "exchange data", "simulated": "simulated data (from qdash's simulator)"}
-NO_VENUE = "no venue recorded: only files, collectors or pushes wrote to it"
+NO_VENUE = "no venue recorded: files, collectors and pushes have none"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
