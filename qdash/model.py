@@ -35,6 +35,12 @@ BAR_COLUMNS = ["open", "high", "low", "close", "volume", "trades", "buy_volume",
                "vwap"]
 
 SIDE_UNKNOWN = -1
+
+# Whose data: a real exchange's or the simulator's (qdash.sim). A store holds one venue's data;
+# a tick's source names its venue by its first part (``binance``, ``binance-agg:rest`` ...).
+EXCHANGE_VENUE, SIM_VENUE = "exchange", "simulated"
+VENUE_SOURCES = {EXCHANGE_VENUE: "binance", SIM_VENUE: "sim"}
+"""The tick source of each venue's trade stream (``-agg`` appended for aggregate trades)."""
 ALL_SYMBOLS = "ALL"  # what parse_symbols returns for "all": every symbol of the source
 
 _SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9_\-]{1,31}$")
@@ -234,3 +240,24 @@ def synthetic_trade_ids(symbol, ts, price, qty) -> np.ndarray:
     occurrence[order] = (np.arange(n) - run_start).astype(np.uint64)
     key = _splitmix64(key ^ _splitmix64(occurrence))
     return -((key >> np.uint64(1)).astype(np.int64)) - 1
+
+
+def source_venue(source: str) -> str | None:
+    """The venue a tick ``source`` names (:data:`VENUE_SOURCES`, its ``-agg`` form, either with
+    a ``:suffix`` such as ``:rest``), or None for sources of no venue (files, collectors,
+    pushes)."""
+    head = source.split(":", 1)[0].removesuffix("-agg")
+    for venue, name in VENUE_SOURCES.items():
+        if head == name:
+            return venue
+    return None
+
+
+def venue_source(source: str, venue: str | None) -> str:
+    """The tick ``source`` label of a Binance reader (``binance:rest-agg``) as ``venue`` names it
+    (``sim:rest-agg`` for :data:`SIM_VENUE`); unchanged for the exchange or no venue."""
+    if venue is None or source_venue(source) is None:
+        return source
+    head, sep, tail = source.partition(":")
+    agg = "-agg" if head.endswith("-agg") else ""
+    return VENUE_SOURCES[venue] + agg + sep + tail

@@ -2,6 +2,8 @@
 files are readable by pyarrow, pandas, Dask (and DuckDB when installed) from a path or an fsspec
 URL, and re-runs neither lose nor duplicate rows."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
@@ -199,3 +201,46 @@ def test_cli_archive(filled, capsys):
     store = Store(path, archive=out_dir)
     assert int(store.ticks("BTCUSDT")["ts"].min()) < D0 + DAY
     assert store.connection().execute("SELECT MIN(ts) FROM tick_data").fetchone()[0] >= D0 + DAY
+
+
+def _info_rows(db, capsys):
+    assert cli_main(["info", "--db", str(db)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    table = next(i for i, line in enumerate(out) if line.split()[:2] == ["symbol", "kind"])
+    return "\n".join(out[:table]), [line.split() for line in out[table:]]
+
+
+def test_qdash_info_counts_the_same_rows_before_and_after_archive(filled, capsys):
+    filled.write_funding("BTCUSDT", pd.DataFrame({"funding_time": [D0, D0 + 8 * 3_600_000],
+                                                  "rate": [1e-4, 2e-4],
+                                                  "mark_price": [100.0, 101.0]}))
+    stats = filled.stats()
+    head, before = _info_rows(filled.path, capsys)
+    assert cli_main(["archive", "--db", str(filled.path), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert filled.tick_count() == 0                    # the ticks did move out of SQLite
+    head_after, after = _info_rows(filled.path, capsys)
+    assert after == before
+    assert "exchange data" in head and "archive" in head_after
+    pd.testing.assert_frame_equal(filled.stats(), stats)
+    # an independent count: every row of each kind, read back
+    got = stats.set_index(["symbol", "kind", "timeframe"])["rows"]
+    assert got["BTCUSDT", "ticks", ""] == len(filled.ticks("BTCUSDT")) == 1500
+    assert got["ETHUSDT", "bars", "1m"] == len(filled.bars("ETHUSDT", "1m")) == 3 * 1440
+    assert got["ETHUSDT", "bars:mark", "1m"] == 3 * 1440
+    assert got["BTCUSDT", "bars", "1d"] == 3 and got["BTCUSDT", "funding", ""] == 2
+
+
+def test_archiving_returns_the_space_it_frees(filled):
+    filled.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")  # all pages in the file
+    size = os.path.getsize(filled.path)
+    report = archive(filled, progress=False)
+    assert report.ticks == 3000
+    shrunk = os.path.getsize(filled.path)
+    assert shrunk < size / 3, (size, shrunk)      # what is left: the empty tables' pages
+    assert report.file_bytes == (size, shrunk) and "MB ->" in str(report)
+    conn = filled.connection()
+    assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    assert len(filled.ticks("ETHUSDT")) == 1500        # still read, from the archive
+    again = archive(filled, progress=False)            # nothing moved: no rewrite
+    assert again.file_bytes == (0, 0) and os.path.getsize(filled.path) == shrunk

@@ -16,8 +16,10 @@ from qdash.binance.pages import best_kline_limit
 from qdash.binance.rest import RestClient
 from qdash.binance.schema import kline_frame
 from qdash.cli import main as cli_main
+from qdash.errors import StoreError
 from qdash.history import FetchError, fetch
 from qdash.io import read_ticks
+from qdash.model import tick_frame
 from qdash.sim.exchange import SimExchange
 from qdash.store import Store
 
@@ -127,7 +129,7 @@ def test_aggtrades_give_the_recorded_trades_exactly(sim, july, tmp_path):
     assert rep.stored == len(want) == len(got)
     for col in ("ts", "trade_id", "price", "qty", "is_buyer_maker"):
         assert (got[col].to_numpy() == want[col].to_numpy()).all(), col
-    assert (got["source"] == "binance:rest-agg").all()
+    assert (got["source"] == "sim:rest-agg").all()   # served by the simulator
     # the trade counts of candles built from them are Binance's
     assert resample(got, "1m")["trades"].sum() == len(want)
     assert store.coverage.missing("ETHUSDT", "aggTrades", "", rep.start_ms, rep.end_ms) == []
@@ -193,3 +195,57 @@ def test_cli_fetch_all_symbols(sim, tmp_path, capsys):
     code = cli_main(["fetch", "BTCUSDT", "--timeframe", "2m", "--start", START, "--db", str(db),
                      "--rest-url", sim.rest_url])
     assert code == 2 and "bad interval '2m'" in capsys.readouterr().err
+
+
+def test_the_simulator_says_what_it_serves_in_its_exchange_info(sim):
+    from qdash.binance.schema import venue_of
+
+    client = RestClient(sim.rest_url)
+    assert client.venue() == "simulated"
+    assert venue_of({"symbols": []}) == "exchange"     # Binance's exchangeInfo has no marker
+
+
+def _store_of_exchange_data(path):
+    store = Store(path)
+    store.write_ticks(tick_frame("BTCUSDT", [1_000, 2_000], [1, 2], 60_000.0, 0.1, 0, "binance"))
+    assert store.venue == "exchange"
+    return store
+
+
+def _contents(store):
+    conn = store.connection()
+    return [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("tick_data", "ohlcv_data", "funding", "fetch_coverage")]
+
+
+@pytest.mark.parametrize("kind", ["klines", "funding", "aggTrades", "mark"])
+def test_fetching_from_the_simulator_into_a_store_of_exchange_data_writes_nothing(
+        sim, tmp_path, kind):
+    store = _store_of_exchange_data(tmp_path / "real.db")
+    before = _contents(store)
+    with pytest.raises(StoreError, match="holds exchange data; these are simulated"):
+        fetch(["BTCUSDT"], kind, "1m", START, END, store, rest_url=sim.rest_url, progress=False)
+    assert _contents(store) == before and store.venue == "exchange"
+
+
+def test_qdash_fetch_from_the_simulator_refuses_a_store_of_exchange_data(sim, tmp_path, capsys):
+    db = tmp_path / "real.db"
+    before = _contents(_store_of_exchange_data(db))
+    code = cli_main(["fetch", "BTCUSDT", "--kind", "funding", "--start", START, "--end", END,
+                     "--db", str(db), "--rest-url", sim.rest_url, "--no-progress"])
+    assert code == 2 and "holds exchange data" in capsys.readouterr().err
+    assert _contents(Store(db)) == before
+
+
+def test_history_fetched_from_the_simulator_names_the_store_simulated(sim, tmp_path, capsys):
+    store = Store(tmp_path / "sim.db")
+    fetch(["ETHUSDT"], "aggTrades", None, START, END, store, rest_url=sim.rest_url,
+          progress=False)
+    assert store.venue == "simulated"
+    assert cli_main(["info", "--db", str(store.path)]) == 0
+    assert "(simulated data" in capsys.readouterr().out.splitlines()[0]
+    assert (store.ticks("ETHUSDT")["source"] == "sim:rest-agg").all()
+    with pytest.raises(StoreError, match="holds simulated data; these are exchange"):
+        store.write_ticks(tick_frame("ETHUSDT", [1_000], [1], 3_000.0, 0.1, 0, "binance"))
+    with pytest.raises(StoreError, match="holds simulated data"):
+        store.write_bars(resample(store.ticks("ETHUSDT"), "1m"), "ETHUSDT", "1m", venue="exchange")

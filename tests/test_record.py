@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from qdash.feeds.record import stored_positions
+from qdash.model import tick_frame
 from qdash.sim.exchange import SimExchange
 from qdash.store import Store
 
@@ -103,7 +104,7 @@ def test_kill_9_and_restart_leave_no_hole_and_no_duplicate(db_path):
 
         def last_stored():
             with Store(db_path) as store:
-                return stored_positions(store, SYMBOLS, "binance")
+                return stored_positions(store, SYMBOLS, "sim")
 
         def ledger_last(s):
             return int(sim.ledger.frame(s, market_only=True)["trade_id"].iloc[-1])
@@ -149,4 +150,26 @@ def test_kill_9_and_restart_leave_no_hole_and_no_duplicate(db_path):
             np.testing.assert_array_equal(got["price"], want["price"])
             outage = got[(got["trade_id"] > at_kill[s][0])]
             # the outage came from REST: exact /trades where recent, aggTrades by id before that
-            assert (outage["source"] == "binance:rest-agg").sum() > 200
+            assert (outage["source"] == "sim:rest-agg").sum() > 200
+
+
+def test_recording_the_simulator_stores_simulated_trades_and_refuses_an_exchange_store(
+        sim_port, tmp_path):
+    ws_only = [sys.executable, "-m", "qdash", "record", "BTCUSDT", "--ws-url",
+               f"ws://127.0.0.1:{sim_port}", "--duration", "1.5"]
+    real = tmp_path / "real.db"
+    with Store(real) as store:
+        store.write_ticks(tick_frame("BTCUSDT", [1_000, 2_000], [1, 2], 60_000.0, 0.1, 0,
+                                     "binance"))
+    r = subprocess.run([*ws_only, "--db", str(real)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "holds exchange data; these are simulated trades" in r.stderr
+    with Store(real) as store:
+        assert store.tick_count() == 2 and store.venue == "exchange"
+    sim_db = tmp_path / "sim.db"
+    r = subprocess.run([*ws_only, "--db", str(sim_db)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    with Store(sim_db) as store:
+        assert store.venue == "simulated"
+        got = store.ticks("BTCUSDT")
+        assert len(got) > 10 and (got["source"] == "sim").all()

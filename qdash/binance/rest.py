@@ -56,6 +56,7 @@ from .limits import (
     FUNDING_REQUESTS_PER_5MIN,
     request_weight,
 )
+from .schema import venue_of
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,11 @@ class RestClient:
                     self.weight_limit = int(per_s * 60)
             self._exchange_info = info
         return self._exchange_info
+
+    def venue(self) -> str:
+        """Whose market this URL serves, as its exchangeInfo says (:func:`venue_of
+        <qdash.binance.schema.venue_of>`): ``"exchange"`` or ``"simulated"``."""
+        return venue_of(self.exchange_info())
 
     def perpetuals(self) -> list[str]:
         """Every ``TRADING`` ``PERPETUAL`` symbol of exchangeInfo, sorted."""

@@ -24,7 +24,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from ..model import BAR_COLUMNS, SIDE_UNKNOWN, tick_frame
+from ..model import BAR_COLUMNS, EXCHANGE_VENUE, SIDE_UNKNOWN, SIM_VENUE, tick_frame
 
 KLINE_FIELDS = ("open_time", "open", "high", "low", "close", "volume", "close_time",
                 "quote_volume", "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore")
@@ -199,3 +199,16 @@ def archive_path(dataset: str, symbol: str, interval: str | None, period: str) -
     folder = f"{symbol}/{interval}" if dataset in ARCHIVE_KLINE_DATASETS else symbol
     return (f"{ARCHIVE_PREFIX}{freq}/{dataset}/{folder}/"
             f"{archive_file(dataset, symbol, interval, period)}")
+
+
+# --- whose exchange ----------------------------------------------------------------------------
+SIMULATOR_FIELD = "qdashSimulator"
+"""The exchangeInfo field by which qdash's simulator says what it serves (``true``); Binance's
+exchangeInfo has no such field."""
+
+
+def venue_of(exchange_info: dict) -> str:
+    """Whose market an exchangeInfo answer describes: :data:`~qdash.model.SIM_VENUE` when it
+    carries :data:`SIMULATOR_FIELD`, else :data:`~qdash.model.EXCHANGE_VENUE` (whatever the URL
+    it came from)."""
+    return SIM_VENUE if exchange_info.get(SIMULATOR_FIELD) is True else EXCHANGE_VENUE

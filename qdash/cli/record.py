@@ -3,7 +3,9 @@
 
 A :class:`~qdash.feeds.binance.BinanceFutures` feed and a :class:`~qdash.feeds.record.Recorder`;
 on start each symbol resumes after its last stored trade (the outage backfilled over REST, up to
-``--resume-horizon``).
+``--resume-horizon``). Whose trades they are is what the REST API's exchangeInfo says (the
+simulator says it is one): simulated trades are stored as source ``sim``, and a store of the
+other venue's data is refused before anything starts.
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ import asyncio
 import signal
 import sys
 import time
+import urllib.parse
 
 import pandas as pd
 
+from ..binance.limits import DEFAULT_REST_URL, DEFAULT_WS_URL
+from ..binance.rest import RestClient
 from ..feeds.binance import DEFAULT_RESUME_HORIZON_S, BinanceFutures
 from ..feeds.record import Recorder
+from ..model import VENUE_SOURCES
 from ..periodic import PeriodicTask
 from ..store import Store
 from .options import add_db, add_rest_url, add_symbols, add_ws_url, symbols_of
@@ -45,7 +51,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit code 0 when everything received was stored, else 1."""
-    return asyncio.run(_record(symbols_of(args.symbols), args))
+    args.rest_url = rest_url_of(args.ws_url, args.rest_url)
+    return asyncio.run(_record(symbols_of(args.symbols), args,
+                               RestClient(args.rest_url, retries=2).venue()))
+
+
+def rest_url_of(ws_url: str, rest_url: str) -> str:
+    """The REST URL of the stream's exchange: ``rest_url`` when given (not Binance's default) or
+    when the stream is Binance's; else the stream's own host and port over http(s) (the
+    simulator serves its streams and its REST API on one port)."""
+    if rest_url != DEFAULT_REST_URL or ws_url == DEFAULT_WS_URL:
+        return rest_url
+    parts = urllib.parse.urlsplit(ws_url)
+    return f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
 
 
 def _status(feed: BinanceFutures, rec: Recorder) -> str:
@@ -74,12 +92,17 @@ def _status_printer(feed: BinanceFutures, rec: Recorder):
     return show
 
 
-async def _record(symbols: list[str], args: argparse.Namespace) -> int:
+async def _record(symbols: list[str], args: argparse.Namespace, venue: str) -> int:
     store = Store(args.db, synchronous="NORMAL")
+    try:
+        store.claim_venue(venue, "trades")
+    except BaseException:
+        store.close()
+        raise
+    source = VENUE_SOURCES[venue] + ("" if args.stream == "trade" else "-agg")
     feed = BinanceFutures(symbols, stream=args.stream, ws_url=args.ws_url,
                           rest_url=args.rest_url, stale_timeout=args.stale_timeout,
-                          resume_horizon=args.resume_horizon,
-                          source="binance" if args.stream == "trade" else "binance-agg")
+                          resume_horizon=args.resume_horizon, source=source)
     rec = Recorder(feed, store, resume=args.resume_horizon > 0)
     for sym, (tid, ts) in rec.resumed_from.items():
         print(f"{sym}: resuming after stored trade {tid} "

@@ -46,7 +46,7 @@ from ..binance.limits import (
 )
 from ..binance.rest import RestClient
 from ..binance.schema import kline_frame
-from ..model import timeframe_ms, timeframe_name
+from ..model import timeframe_ms, timeframe_name, venue_source
 from ..store import Store
 from .fetch import fetch
 from .rest_pages import AGG_SETTLE_MS, AGG_SOURCE
@@ -141,7 +141,8 @@ def bootstrap_history(symbols: list[str], timeframe: str | int, bars: int, store
               progress=False)
         for s in symbols:
             ticks = store.ticks(s, hist.start_ms, hist.seam_ms)
-            ticks = ticks[ticks["source"].to_numpy() == AGG_SOURCE]
+            fetched = venue_source(AGG_SOURCE, client.venue())
+            ticks = ticks[ticks["source"].to_numpy() == fetched]
             hist.bars[s] = resample(ticks, tf) if len(ticks) else empty_bars()
             if len(ticks) and stream == "trade":  # the feed resumes after the last one fetched
                 hist.resume[s] = (int(ticks["trade_id"].iloc[-1]), int(ticks["ts"].iloc[-1]))

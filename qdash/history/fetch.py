@@ -7,22 +7,26 @@ Kinds and where they go:
   (quote_volume / volume); only closed klines are stored.
 * ``mark`` → mark-price klines as candles with source ``"mark"`` (volumes and trades 0).
 * ``aggTrades`` → ticks, one per underlying trade id ``f..l``
-  (:func:`qdash.binance.schema.expand_agg_trades`), source ``"binance:rest-agg"``.
+  (:func:`qdash.binance.schema.expand_agg_trades`), source ``"binance:rest-agg"``
+  (``"sim:rest-agg"`` from the simulator; ``:bulk-agg`` from the bulk archive).
 * ``funding`` → the ``funding`` table (funding time, rate, mark price).
 
 Exact and idempotent: each page is stored as the API returned it, with the time range it completes
 (:mod:`qdash.store.coverage`) in the same transaction, so a second run asks only for ranges not
-covered yet and an interrupted run resumes where it stopped. Pages come from two sources, REST
-(:mod:`qdash.history.rest_pages`, over the pagers of :mod:`qdash.binance.pages`) and the bulk
-archive (:mod:`qdash.history.bulk`); this module decides what to ask for and writes. Paging
-follows Binance's limits:
-klines at most 1,500 rows a request (the page size with the least weight for what is left: 499
-rows cost 2, 1,000 cost 5, 1,500 cost 10), aggTrades by windows under one hour and then
-``fromId``, funding 1,000 events a request. Symbols are fetched by ``workers`` threads sharing one
-:class:`~qdash.binance.rest.RestClient` (so one weight budget); pages are written by the calling
-thread as they come, so memory is bounded by a few pages, not by the history. With
-``archive_url`` whole UTC days come from Binance's bulk archive first (:mod:`qdash.history.bulk`)
-and REST fills the rest. Times are int ms UTC; symbols upper case.
+covered yet and an interrupted run resumes where it stopped. Every write carries the venue the
+REST API's exchangeInfo names (:meth:`RestClient.venue <qdash.binance.rest.RestClient.venue>`:
+the simulator says it is one, whatever its URL), so simulated history is refused by a store of
+exchange data and the other way round, before anything is written (:mod:`qdash.store.venue`).
+Pages come from two sources, REST (:mod:`qdash.history.rest_pages`, over the pagers of
+:mod:`qdash.binance.pages`) and the bulk archive (:mod:`qdash.history.bulk`); this module decides
+what to ask for and writes. Paging follows Binance's limits: klines at most 1,500 rows a request
+(the page size with the least weight for what is left: 499 rows cost 2, 1,000 cost 5, 1,500 cost
+10), aggTrades by windows under one hour and then ``fromId``, funding 1,000 events a request.
+Symbols are fetched by ``workers`` threads sharing one :class:`~qdash.binance.rest.RestClient` (so
+one weight budget); pages are written by the calling thread as they come, so memory is bounded by
+a few pages, not by the history. With ``archive_url`` whole UTC days come from Binance's bulk
+archive first (:mod:`qdash.history.bulk`) and REST fills the rest. Times are int ms UTC; symbols
+upper case.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import pandas as pd
 from ..binance.limits import DEFAULT_REST_URL, FIXED_INTERVALS
 from ..binance.rest import RestClient
 from ..errors import QdashError
-from ..model import parse_symbols, parse_time, timeframe_ms
+from ..model import parse_symbols, parse_time, timeframe_ms, venue_source
 from ..store import Store
 from .bulk import archive_pages
 from .page import HistoryPage
@@ -133,9 +137,10 @@ def fetch(symbols: str | list[str], kind: str = "klines", timeframe: str | None 
     exchangeInfo). ``start``/``end``: ISO strings, Timestamps or epoch numbers (UTC); ``end``
     defaults to now. ``timeframe`` is the kline interval (``klines``, ``mark``). ``store``: a
     :class:`Store`, a path, or None for the default store. ``rest_url``: Binance or the
-    simulator (None: the bulk archive only). ``archive_url``: an http(s) URL or a local directory
-    laid out like data.binance.vision. Raises :class:`FetchError` before any data request for an
-    unknown symbol, kind or interval, or an empty range.
+    simulator (None: the bulk archive only, whose data has no venue). ``archive_url``: an http(s)
+    URL or a local directory laid out like data.binance.vision. Raises :class:`FetchError` before
+    any data request for an unknown symbol, kind or interval, or an empty range, and
+    :class:`~qdash.errors.StoreError` before any write into a store of the other venue.
     """
     job = _job(kind, timeframe)
     start_ms, end_ms = parse_time(start), parse_time(end if end is not None else time.time())
@@ -156,10 +161,11 @@ def fetch(symbols: str | list[str], kind: str = "klines", timeframe: str | None 
         names = _check_symbols(client, names)
     elif names == ["ALL"]:
         raise FetchError("symbols 'all' needs the REST API (exchangeInfo); name the symbols")
+    venue = client.venue() if client is not None else None
     own = not isinstance(store, Store)
     st = store if isinstance(store, Store) else Store(store)
     try:
-        return _Fetcher(st, client, job, start_ms, end_ms, archive_url, workers,
+        return _Fetcher(st, client, venue, job, start_ms, end_ms, archive_url, workers,
                         progress).run(names)
     finally:
         if own:
@@ -191,9 +197,10 @@ def _check_symbols(client: RestClient, names: list[str]) -> list[str]:
 class _Fetcher:
     """Runs one fetch: worker threads page through REST (and the archive), this thread writes."""
 
-    def __init__(self, store: Store, client: RestClient | None, job: _Job, start_ms: int,
-                 end_ms: int, archive_url: str | None, workers: int, progress: bool):
-        self.store, self.client, self.job = store, client, job
+    def __init__(self, store: Store, client: RestClient | None, venue: str | None, job: _Job,
+                 start_ms: int, end_ms: int, archive_url: str | None, workers: int,
+                 progress: bool):
+        self.store, self.client, self.venue, self.job = store, client, venue, job
         self.start_ms, self.end_ms = start_ms, end_ms
         self.archive_url, self.workers = archive_url, max(1, int(workers))
         self.progress = progress
@@ -204,6 +211,7 @@ class _Fetcher:
         t0 = time.perf_counter()
         report = FetchReport(self.job.kind, self.job.timeframe, self.start_ms, self.end_ms,
                              {s: SymbolFetch() for s in names})
+        self.store.claim_venue(self.venue, f"{self.job.kind} history")  # refused up front
         todo = {s: self.store.coverage.missing(s, self.job.kind, self.job.timeframe,
                                                self.start_ms, self.end_ms) for s in names}
         todo = {s: gaps for s, gaps in todo.items() if gaps}
@@ -272,15 +280,16 @@ class _Fetcher:
 
     # --- writing --------------------------------------------------------------------------------
     def _write(self, page: HistoryPage, rep: SymbolFetch) -> None:
-        job, st = self.job, self.store
+        job, st, venue = self.job, self.store, self.venue
         n = 0 if page.rows is None else len(page.rows)
         with st.transaction():
             if n and job.kind == "aggTrades":
-                res = st.write_ticks(page.rows)
+                res = st.write_ticks(_venue_source(page.rows, venue), venue=venue)
             elif n and job.kind == "funding":
-                res = st.write_funding(page.symbol, page.rows)
+                res = st.write_funding(page.symbol, page.rows, venue=venue)
             elif n:
-                res = st.write_bars(page.rows, page.symbol, job.timeframe, job.source)
+                res = st.write_bars(page.rows, page.symbol, job.timeframe, job.source,
+                                    venue=venue)
             st.coverage.mark(page.symbol, job.kind, job.timeframe, page.start, page.end)
         rep.pages += 1
         rep.rows += n
@@ -289,6 +298,17 @@ class _Fetcher:
             rep.stored += res.stored
             if page.from_archive:
                 rep.from_archive += n
+
+
+def _venue_source(ticks: pd.DataFrame, venue: str | None) -> pd.DataFrame:
+    """Ticks of a page under their venue's source (:func:`qdash.model.venue_source`): the page
+    readers name every aggTrades tick ``binance:...``; those the simulator served become
+    ``sim:...``."""
+    first = ticks["source"].iat[0]
+    named = venue_source(first, venue)
+    if named == first:
+        return ticks
+    return ticks.assign(source=ticks["source"].map(lambda s: venue_source(s, venue)))
 
 
 class _Bars:

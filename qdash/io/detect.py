@@ -36,6 +36,21 @@ TRADES_COLUMNS = ARCHIVE_COLUMNS["trades"].split(",")
 AGGTRADES_COLUMNS = ARCHIVE_COLUMNS["aggTrades"].split(",")
 KLINES_COLUMNS = ARCHIVE_COLUMNS["klines"].split(",")
 
+FORMAT_TITLES = {
+    "binance-trades": "a Binance trades dump", "binance-aggtrades": "a Binance aggTrades dump",
+    "binance-klines": "a Binance klines dump", "ws-ndjson": "Binance WebSocket frames (NDJSON)",
+    "collector-ndjson": "the browser collector's NDJSON", "tick-csv": "a tick CSV",
+    "ohlc-csv": "an OHLC CSV"}
+"""What each format is, in words (errors name the format a file looked like)."""
+
+# Other venues' files, known by their column or field names (lower case): refused, never read as
+# Binance trades (a store holds one venue's data).
+FOREIGN_CSV = {"a Bybit public-trades CSV": {"tickdirection", "trdmatchid"},
+               "an OKX trades CSV": {"instrument_name", "trade_id", "created_time"}}
+FOREIGN_JSON = {"OKX WebSocket messages": {"arg", "data"},
+                "Bybit WebSocket messages": {"topic", "data", "ts", "type"},
+                "OKX trades (NDJSON)": {"instId", "tradeId", "px", "sz"}}
+
 _NUMERIC = re.compile(rb"^\s*-?\d+(\.\d*)?([eE][+-]?\d+)?\s*$")
 _BOOL = re.compile(rb"^\s*(true|false|True|False|TRUE|FALSE)\s*$")
 _PREFIX = re.compile(rb"^\d+ ")
@@ -68,7 +83,7 @@ def detect(path: str | os.PathLike, format: str | None = None) -> Detected:
         return Detected(fmt, _kind(fmt), name, hints)
     first = lines[0].lstrip()
     if first.startswith(b"{") or _PREFIX.match(first) and b"{" in first:
-        guess = _detect_json(first)
+        guess = _detect_json(first, str(path))
         fmt = format or guess
         if fmt in ("ws-ndjson", "collector-ndjson"):
             return Detected(fmt, "ticks", name, hints)
@@ -89,7 +104,7 @@ def _kind(fmt: str) -> str:
     return "bars" if fmt in BAR_FORMATS else "ticks"
 
 
-def _detect_json(first: bytes) -> str:
+def _detect_json(first: bytes, path: str) -> str:
     body = first.split(b" ", 1)[1] if _PREFIX.match(first) else first
     try:
         d = orjson.loads(body)
@@ -97,7 +112,21 @@ def _detect_json(first: bytes) -> str:
         return "ws-ndjson"  # let the decoder report the bad line
     if isinstance(d, dict) and {"symbol", "ts", "price"} <= d.keys():
         return "collector-ndjson"
+    if isinstance(d, dict):
+        _refuse_foreign(FOREIGN_JSON, set(d), path)
     return "ws-ndjson"
+
+
+def _refuse_foreign(signatures: dict[str, set[str]], names: set[str], path: str) -> None:
+    """Raise :class:`DataFormatError` when ``names`` (a header's columns, a first JSON object's
+    keys) are another venue's (``signatures``: what it is → names it always has)."""
+    for what, marks in signatures.items():
+        if marks <= names:
+            raise DataFormatError(
+                f"this looks like {what} (it has {', '.join(sorted(marks))}), not Binance "
+                "USDⓈ-M data: qdash stores one venue's trades, and reads Binance dumps, Binance "
+                "WebSocket frames, the collector's NDJSON and tick/OHLC CSVs; nothing stored",
+                path=path, line=1)
 
 
 def _split(line: bytes, delimiter: str) -> list[bytes]:
@@ -111,6 +140,7 @@ def _detect_csv(lines: list[bytes], name: str, hints: NameHints, path: str) -> D
     header = not all(_NUMERIC.match(f) or _BOOL.match(f) for f in fields)
     if header:
         names = tuple(f.decode("utf-8", "replace").strip().lower() for f in fields)
+        _refuse_foreign(FOREIGN_CSV, set(names), path)
         fmt = _format_from_header(names, hints)
         return Detected(fmt, _kind(fmt), name, hints, delimiter, True, names)
     n = len(fields)

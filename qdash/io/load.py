@@ -28,7 +28,7 @@ from ..errors import DataFormatError, QdashError
 from ..model import ms_to_index
 from ..store import Store
 from .candles import _read_bars
-from .detect import detect
+from .detect import FORMAT_TITLES, detect
 from .prefetch import can_fork, parsed_chunks
 from .ticks import DEFAULT_CHUNK_ROWS, TickChunk
 
@@ -193,6 +193,7 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike], store: Store | 
             try:
                 _load_file(Path(path), st, fr, format, symbol, skip_bad, progress, timeframe,
                            dict(chunk_rows=chunk_rows, parallel=parallel), transaction_rows)
+                _require_trades(fr, symbol)
             except QdashError as e:
                 fr.error = str(e)
                 fr.symbols.clear()
@@ -204,6 +205,21 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike], store: Store | 
         if own:
             st.close()
     return report
+
+
+def _require_trades(fr: FileReport, symbol: str | None) -> None:
+    """A tick file from which no trade was read is an error naming the format it looked like
+    (nothing of it was stored: there was nothing to store). A file with trades of other symbols
+    only, when ``symbol`` selects one, is not."""
+    if fr.kind != "ticks" or any(s.read for s in fr.symbols.values()):
+        return
+    if symbol is not None and fr.skipped.get("rows of other symbols"):
+        return
+    skipped = "; ".join(f"skipped {reason}: {n:,}" for reason, n in sorted(fr.skipped.items()))
+    raise DataFormatError(
+        f"no trade recognised in it: it looked like {FORMAT_TITLES[fr.format]} ({fr.format})"
+        f"{', but ' + skipped if skipped else ''}; nothing stored. Check the file, or name its "
+        "format (--format)", path=fr.path)
 
 
 def _bar(progress, path: Path, desc: str):

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import tornado.web
 
-from ..binance.schema import kline_rows
+from ..binance.schema import SIMULATOR_FIELD, kline_rows
 from .market import X_MARKET
 from .minutes import trade_bars
 from .past import FUNDING_MS, IDS_PER_DAY, empty_bars, merge_bars
@@ -176,6 +176,7 @@ class ExchangeInfoHandler(RestHandler):
             "assets": [{"asset": a, "marginAvailable": True, "autoAssetExchange": "-10000"}
                        for a in ("USDT", "BTC", "BNB", "ETH", "USDC")],
             "symbols": [symbol_info(sim, s) for s in sim.symbols],
+            SIMULATOR_FIELD: True,   # what it serves: qdash's simulated exchange, not Binance
         }
 
 

@@ -187,6 +187,27 @@ class StoreFile:
             return pd.DataFrame({c: np.array([], dtype=t) for c, t in dtypes.items()})
         return pd.DataFrame.from_records(rows, columns=list(dtypes)).astype(dtypes)
 
+    def reclaim(self, min_free: float = 0.25) -> tuple[int, int]:
+        """Give the file's free pages back to the file system when they are at least ``min_free``
+        of it (rows deleted by ``qdash archive`` leave their pages free, and SQLite keeps a
+        file's size): ``VACUUM`` rewrites the file without them, and a ``TRUNCATE`` checkpoint
+        moves that into the file and empties the log. Returns the file's size in bytes before
+        and after (equal when nothing was reclaimed; an in-memory store: ``(0, 0)``)."""
+        if self.path == ":memory:":
+            return 0, 0
+        conn = self._conn()
+        before = os.path.getsize(self.path)
+        (pages,), = conn.execute("PRAGMA page_count").fetchall()
+        (free,), = conn.execute("PRAGMA freelist_count").fetchall()
+        if not free or free < min_free * pages:
+            return before, before
+        if self.readonly:
+            raise StoreError(f"{self.path} is open read-only: its free space cannot be "
+                             "reclaimed through this Store")
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return before, os.path.getsize(self.path)
+
     # --- the Parquet tier ------------------------------------------------------------------------
     @property
     def archive(self):

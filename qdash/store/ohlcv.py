@@ -13,6 +13,7 @@ import pandas as pd
 from ..model import BAR_COLUMNS, ms_to_index, timeframe_name
 from .connection import StoreFile
 from .rows import WriteResult, none_for_nan, range_clause
+from .venue import claim_venue
 
 BAR_UPSERT = ("INSERT OR REPLACE INTO ohlcv_data (symbol, timeframe, source, open_time, "
               + ", ".join(BAR_COLUMNS) + ") VALUES (" + ", ".join("?" * (4 + len(BAR_COLUMNS)))
@@ -23,11 +24,13 @@ class OhlcvTable(StoreFile):
     """Reads and writes of ``ohlcv_data`` (a part of :class:`qdash.store.Store`)."""
 
     def write_bars(self, bars: pd.DataFrame, symbol: str, timeframe: str,
-                   source: str = "") -> WriteResult:
+                   source: str = "", *, venue: str | None = None) -> WriteResult:
         """Store candles (index: open time, UTC DatetimeIndex or int ms) replacing same-key rows.
 
         ``source`` tells candles of other prices apart: ``""`` trade candles (from ticks or
-        Binance klines), ``"mark"`` mark-price klines."""
+        Binance klines), ``"mark"`` mark-price klines. ``venue``: whose candles (``"exchange"``,
+        ``"simulated"``; None: no venue of their own), which must be the store's
+        (:mod:`qdash.store.venue`), else :class:`~qdash.errors.StoreError` and nothing stored."""
         if len(bars) == 0:
             return WriteResult(0, 0)
         tf = timeframe_name(timeframe)
@@ -37,7 +40,9 @@ class OhlcvTable(StoreFile):
         cols[trades_i] = bars["trades"].to_numpy(dtype=np.int64)
         rows = [(symbol, tf, source, t, *vals) for t, *vals in
                 zip(open_ms.tolist(), *[none_for_nan(c) for c in cols])]
-        stored = self.execute_many(BAR_UPSERT, rows)
+        with self.transaction() as conn:
+            claim_venue(conn, venue, self.path, f"candles of {symbol}")
+            stored = self.execute_many(BAR_UPSERT, rows)
         return WriteResult(len(bars), stored)
 
     def bars(self, symbol: str, timeframe: str, start=None, end=None,

@@ -206,6 +206,49 @@ class ParquetArchive:
         return candles_frame(self.candles_table(symbol, timeframe_name(timeframe), source,
                                                 parse_time(start), parse_time(end)))
 
+    def stats(self) -> list[tuple]:
+        """What the archive holds: rows ``(symbol, kind, timeframe, rows, first ms, last ms)``,
+        one per symbol for ticks (kind ``ticks``, timeframe ``""``) and per symbol, timeframe and
+        source for candles (kind ``bars`` or ``bars:<source>``), as :meth:`qdash.Store.stats`
+        counts them. Reads only the time column (and, of candles, their keys)."""
+        out = []
+        for symbol in self._names("ticks", "symbol"):
+            ts = [self._table(f, ["ts"])["ts"] for _, f in self._partitions("ticks", symbol)]
+            ts = pa.chunked_array([c for t in ts for c in t.chunks], pa.int64())
+            if len(ts):
+                out.append((symbol, "ticks", "", len(ts), pc.min(ts).as_py(),
+                            pc.max(ts).as_py()))
+        for symbol in self._names("candles", "symbol"):
+            parts = [self._table(f, CANDLE_KEY) for _, f in self._partitions("candles", symbol)]
+            if not parts:
+                continue
+            groups = pa.concat_tables(parts).group_by(["timeframe", "source"]).aggregate(
+                [("open_time", "count"), ("open_time", "min"), ("open_time", "max")])
+            g = groups.to_pydict()
+            for tf, src, n, lo, hi in zip(g["timeframe"], g["source"], g["open_time_count"],
+                                          g["open_time_min"], g["open_time_max"], strict=True):
+                out.append((symbol, "bars:" + src if src else "bars", tf, n, lo, hi))
+        return out
+
+    def _names(self, kind: str, part: str) -> list[str]:
+        """The partition values ``part=VALUE`` under ``kind=KIND`` (e.g. its symbols)."""
+        d = f"{self._path}/kind={kind}"
+        try:
+            names = os.listdir(d) if self.local else [
+                p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(d, detail=False)]
+        except FileNotFoundError:
+            return []
+        return sorted(n.split("=", 1)[1] for n in names if n.startswith(part + "="))
+
+    def _table(self, path: str, columns: list[str]) -> pa.Table:
+        """``columns`` of one partition file (empty when the file is gone)."""
+        try:
+            pf = pq.ParquetFile(path if self.local else self.fs.open(path, "rb"))
+        except FileNotFoundError:  # a partition whose first write did not finish
+            schema = TICK_SCHEMA if "ts" in columns else CANDLE_SCHEMA
+            return schema.empty_table().select(columns)
+        return pf.read(columns=columns)
+
     # --- writes ----------------------------------------------------------------------------------
     def write_partition(self, kind: str, symbol: str, value: str, table: pa.Table) -> int:
         """Merge ``table`` into one partition (``value``: the day or year) and write it durably;
@@ -368,11 +411,16 @@ class ArchiveReport:
     candles: int = 0
     partitions: int = 0
     deferred: list[str] = field(default_factory=list)
+    file_bytes: tuple[int, int] = (0, 0)  # the SQLite file's size before and after its space
+    # freed by the move was reclaimed (StoreFile.reclaim)
 
     def __str__(self) -> str:
         day = pd.Timestamp(self.before_ms, unit="ms", tz="UTC")
         out = [f"archive {self.root}: days before {day:%Y-%m-%d}: moved {self.ticks:,} ticks and "
                f"{self.candles:,} candles into {self.partitions:,} partitions"]
+        if self.file_bytes[1] < self.file_bytes[0]:
+            out.append(f"  store file {self.file_bytes[0] / 1e6:,.1f} MB -> "
+                       f"{self.file_bytes[1] / 1e6:,.1f} MB (freed space returned)")
         if self.deferred:
             out.append(f"  left in SQLite (rows arrived meanwhile; run again): "
                        f"{', '.join(self.deferred)}")
@@ -381,7 +429,8 @@ class ArchiveReport:
 
 def archive(store, before=None, *, progress: bool = True) -> ArchiveReport:
     """Move the ticks and candles of closed UTC days (before ``before``, default: before today)
-    from ``store`` into its archive (``store.archive``); see the module docstring."""
+    from ``store`` into its archive (``store.archive``), then give the SQLite file's freed pages
+    back (:meth:`~qdash.store.connection.StoreFile.reclaim`); see the module docstring."""
     if store.archive is None:
         raise StoreError(f"store {store.path} has no archive directory (an in-memory store); "
                          "open it with Store(path, archive=DIR)")
@@ -403,6 +452,8 @@ def archive(store, before=None, *, progress: bool = True) -> ArchiveReport:
     finally:
         if bar is not None:
             bar.close()
+    if report.ticks or report.candles:
+        report.file_bytes = store.reclaim()
     return report
 
 

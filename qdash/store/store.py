@@ -11,6 +11,7 @@ from .coverage import Coverage
 from .funding import FundingTable
 from .ohlcv import OhlcvTable
 from .ticks import TickTable
+from .venue import claim_venue
 
 
 class Store(TickTable, OhlcvTable, FundingTable):
@@ -38,6 +39,14 @@ class Store(TickTable, OhlcvTable, FundingTable):
         """The ranges fetched in full (``fetch_coverage``)."""
         return Coverage(self)
 
+    def claim_venue(self, venue: str | None, what: str) -> None:
+        """Check, before writing any, that ``what`` (e.g. ``"trades"``) of ``venue``
+        (``"exchange"``, ``"simulated"``) may go into this store, and name the store's venue if
+        it has none: :class:`~qdash.errors.StoreError` for the other venue's data, nothing
+        written (:mod:`qdash.store.venue`)."""
+        with self.transaction() as conn:
+            claim_venue(conn, venue, self.path, what)
+
     def symbols(self) -> list[str]:
         """Every symbol with stored ticks or candles, sorted."""
         rows = self._conn().execute(
@@ -46,10 +55,13 @@ class Store(TickTable, OhlcvTable, FundingTable):
         return [r[0] for r in rows]
 
     def stats(self) -> pd.DataFrame:
-        """One row per (symbol, kind, timeframe): row count and first/last time (UTC).
+        """One row per (symbol, kind, timeframe): row count and first/last time (UTC), of SQLite
+        and the Parquet archive together (what :meth:`ticks` and :meth:`bars` read), so moving
+        closed days into the archive changes no count.
 
         ``kind`` is ``ticks`` (timeframe empty), ``bars`` (trade candles), ``bars:<source>``
-        (e.g. ``bars:mark``) or ``funding``.
+        (e.g. ``bars:mark``) or ``funding``. Rows left in both places by an archive run that
+        was interrupted between its two steps count twice until the next run.
         """
         conn = self._conn()
         rows = conn.execute(
@@ -62,7 +74,11 @@ class Store(TickTable, OhlcvTable, FundingTable):
         rows += conn.execute(
             "SELECT symbol, 'funding', '', COUNT(*), MIN(funding_time), MAX(funding_time) "
             "FROM funding GROUP BY symbol").fetchall()
+        if (arch := self._archived()) is not None:
+            rows += arch.stats()
         df = pd.DataFrame(rows, columns=["symbol", "kind", "timeframe", "rows", "first", "last"])
+        df = df.groupby(["symbol", "kind", "timeframe"], as_index=False).agg(
+            rows=("rows", "sum"), first=("first", "min"), last=("last", "max"))
         for c in ("first", "last"):
             df[c] = pd.to_datetime(df[c].astype("int64"), unit="ms", utc=True)
         return df.sort_values(["symbol", "kind", "timeframe"], ignore_index=True)

@@ -15,8 +15,8 @@ written. An id-less tick that is a trade the store already holds with its exchan
 symbol, time, price and size: the same trades loaded from a collector capture after the exchange's
 trades file) is recognised and not stored again (:attr:`WriteResult.matched`).
 
-A store holds one venue's trades (``store_meta.venue``): simulated and exchange trades never
-share a file.
+A store holds one venue's data (:mod:`.venue`): simulated and exchange trades never share a
+file.
 """
 
 from __future__ import annotations
@@ -27,17 +27,11 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from ..errors import DataFormatError, StoreError
+from ..errors import DataFormatError
 from ..model import TICK_COLUMNS, ms_to_index
 from .connection import StoreFile
-from .paths import default_db_path
 from .rows import WriteResult, range_clause
-
-SIM_SOURCES = frozenset({"sim"})
-"""Tick sources that are the simulated exchange's."""
-EXCHANGE_SOURCES = frozenset({"binance", "binance-agg"})
-"""Tick sources that are a real exchange's (files, collectors and pushes are neither)."""
-VENUES = {1: "exchange", 2: "simulated"}
+from .venue import claim_venue, stored_venue, ticks_venue
 
 TICK_INSERT = ("INSERT OR IGNORE INTO tick_data "
                "(symbol, ts, trade_id, price, qty, is_buyer_maker, source) "
@@ -49,8 +43,11 @@ TICK_ORDER = "ts, seq, trade_id"
 class TickTable(StoreFile):
     """Reads and writes of ``tick_data`` (a part of :class:`qdash.store.Store`)."""
 
-    def write_ticks(self, ticks: pd.DataFrame) -> WriteResult:
+    def write_ticks(self, ticks: pd.DataFrame, *, venue: str | None = None) -> WriteResult:
         """Store a canonical tick batch in one transaction; duplicates are ignored.
+
+        ``venue`` (``"exchange"``/``"simulated"``), or the one the batch's ``source`` names, must
+        be the store's (:mod:`qdash.store.venue`), else :class:`StoreError` and nothing stored.
 
         Id-less rows (negative synthetic ids) that are trades already stored with an exchange id
         (same symbol, ts, price and qty) are not stored and counted in ``matched``: the k-th
@@ -61,9 +58,10 @@ class TickTable(StoreFile):
         and positive. Returns after the transaction committed (inside :meth:`transaction`, the
         batch joins that transaction instead).
         """
-        return self._write_ticks(ticks)[0]
+        return self._write_ticks(ticks, venue)[0]
 
-    def _write_ticks(self, ticks: pd.DataFrame) -> tuple[WriteResult, np.ndarray | None]:
+    def _write_ticks(self, ticks: pd.DataFrame, venue: str | None = None
+                     ) -> tuple[WriteResult, np.ndarray | None]:
         """:meth:`write_ticks`, also returning the mask of rows matched to exchange trades
         (None when no row was)."""
         if len(ticks) == 0:
@@ -71,7 +69,8 @@ class TickTable(StoreFile):
         validate_ticks(ticks)
         synthetic = ticks["trade_id"].to_numpy() < 0
         with self.transaction() as conn:
-            _check_venue(conn, ticks["source"], self.path)
+            venue = ticks_venue(ticks["source"], venue)
+            claim_venue(conn, venue, self.path, f"trades (source {ticks['source'].iat[0]!r})")
             if not synthetic.any():
                 return WriteResult(len(ticks), _insert(conn, ticks, None)), None
             idless, stored = ticks, 0
@@ -91,20 +90,21 @@ class TickTable(StoreFile):
         mask[np.flatnonzero(synthetic)[matched]] = True
         return WriteResult(len(ticks), stored, n_matched), mask
 
-    def write_new_ticks(self, ticks: pd.DataFrame) -> tuple[WriteResult, pd.DataFrame]:
+    def write_new_ticks(self, ticks: pd.DataFrame, *, venue: str | None = None
+                        ) -> tuple[WriteResult, pd.DataFrame]:
         """:meth:`write_ticks`, also returning the rows this write stored (not stored before,
         first of their key in the batch, not matched to an exchange trade), in batch order: what
         a live fan-out should publish."""
         try:
             with self.transaction():
-                result = self.write_ticks(ticks)
+                result = self.write_ticks(ticks, venue=venue)
                 if 0 < result.stored < result.received:
                     raise _PartlyNew  # roll back and find out which rows are new first
         except _PartlyNew:
             with self.transaction() as conn:
                 new = ~_stored_already(conn, ticks) & ~ticks.duplicated(["symbol", "ts",
                                                                           "trade_id"]).to_numpy()
-                result, matched = self._write_ticks(ticks)
+                result, matched = self._write_ticks(ticks, venue)
                 if matched is not None:
                     new &= ~matched
             return result, ticks[new].reset_index(drop=True)
@@ -157,10 +157,10 @@ class TickTable(StoreFile):
 
     @property
     def venue(self) -> str | None:
-        """``"exchange"`` or ``"simulated"``: whose trades this store holds (set by the first
-        exchange or simulator ticks written); None while it has neither."""
-        row = self._conn().execute("SELECT value FROM store_meta WHERE name = 'venue'").fetchone()
-        return VENUES.get(row[0]) if row else None
+        """``"exchange"`` or ``"simulated"``: whose data this store holds (named by the first
+        write of trades, candles or funding with a venue, :mod:`qdash.store.venue`); None while
+        it has none."""
+        return stored_venue(self._conn())
 
 
 def tick_rows(ticks: pd.DataFrame) -> list[tuple]:
@@ -287,25 +287,3 @@ def _stored_already(conn: sqlite3.Connection, ticks: pd.DataFrame) -> np.ndarray
     mask[found] = True
     return mask
 
-
-def _check_venue(conn: sqlite3.Connection, sources: pd.Series, path: str) -> None:
-    """Refuse a batch that would put simulated and exchange trades in one store; the first such
-    batch names the store's venue (``store_meta``)."""
-    first = sources.iat[0]
-    kinds = {first} if (sources == first).all() else set(sources.unique())
-    venues = {1 for k in kinds if k in EXCHANGE_SOURCES} | {2 for k in kinds if k in SIM_SOURCES}
-    if not venues:
-        return                                  # files, collectors, pushes: no venue of their own
-    if len(venues) > 1:
-        raise StoreError(f"a batch mixes simulated and exchange trades (sources {sorted(kinds)})"
-                         "; nothing stored")
-    venue = venues.pop()
-    row = conn.execute("SELECT value FROM store_meta WHERE name = 'venue'").fetchone()
-    if row is None:
-        conn.execute("INSERT INTO store_meta (name, value) VALUES ('venue', ?)", (venue,))
-    elif row[0] != venue:
-        raise StoreError(
-            f"{path} holds {VENUES[row[0]]} trades; these are {VENUES[venue]} (source "
-            f"{first!r}) and are not stored here: simulated and exchange trades of the same "
-            f"symbols never share a store. The simulator's default store is "
-            f"{default_db_path(simulated=True)}; or pass another --db")
