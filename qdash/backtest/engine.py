@@ -9,8 +9,12 @@ Signals: by default the strategy trades THE pair signal of :mod:`qdash.analytics
 rule) turned into per-bar ``beta``, ``alpha``, ``spread``, ``zscore`` by
 :func:`~qdash.analytics.signal.compute_signal`, the same numbers the dashboard charts and alerts
 fire on; ``result.signals`` holds them. Hand-made per-bar ``beta`` and ``z`` can be given instead
-(``run(y, x, beta=..., z=...)``). At the last bar before a hole in the data an open position is
-closed (exit reason ``gap``); after it nothing is entered until the signal's windows refill.
+(``run(y, x, beta=..., z=...)``). Entries obey the signal's hedge rule
+(:func:`~qdash.analytics.signal.hedge_ok`: no entry while β ≤ 0 or outside the spec's band
+around the reference β; a given β is checked for its sign only) and ``entry ≤ |z| < stop``;
+the bars refused are counted in ``result.notes`` (``no_entry: beta``, ``no_entry: stop``).
+At the last bar before a hole in the data an open position is closed (exit reason ``gap``);
+after it nothing is entered until the signal's windows refill.
 
 Timing (causal by construction): the decision at bar ``t`` uses z/beta known at ``t``'s close and
 executes at bar ``t+1`` — its open when bars with ``open`` are given (``fill="open"``), its close
@@ -37,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..analytics.signal import SignalSpec, compute_signal
+from ..analytics.signal import SignalSpec, compute_signal, hedge_ok, signal_hedge_ok
 from ..errors import AnalyticsError, BacktestError
 from . import kernel
 from . import metrics as mt
@@ -339,12 +343,15 @@ def no_trade_reason(frame: pd.DataFrame, spec: SignalSpec, entry: float) -> str:
 # ---------------------------------------------------------------------------------------------
 # one backtest
 
-def _simulate(p: _Prices, beta: np.ndarray, z: np.ndarray, prm: Params, fy: np.ndarray,
-              fx: np.ndarray, lo: int = 0, hi: int | None = None, capital: float | None = None):
-    """:func:`kernel.simulate` over bars ``lo:hi``; its totals as one record."""
+def _simulate(p: _Prices, beta: np.ndarray, z: np.ndarray, ok: np.ndarray, prm: Params,
+              fy: np.ndarray, fx: np.ndarray, lo: int = 0, hi: int | None = None,
+              capital: float | None = None):
+    """:func:`kernel.simulate` over bars ``lo:hi`` (``ok``: the hedge rule per bar); its totals
+    as one record."""
     s = slice(lo, hi)
     *out, totals = kernel.simulate(
-        p.exec_y[s], p.exec_x[s], p.mark_y[s], p.mark_x[s], beta[s], z[s], p.seg_end[s], fy[s],
+        p.exec_y[s], p.exec_x[s], p.mark_y[s], p.mark_x[s], beta[s], z[s], ok[s], p.seg_end[s],
+        fy[s],
         fx[s], float(prm.entry), float(prm.exit),
         math.inf if prm.stop is None else float(prm.stop),
         np.iinfo(np.int64).max if prm.max_hold is None else int(prm.max_hold),
@@ -388,10 +395,25 @@ def _trades_frame(tr: np.ndarray, nt: int, index: pd.DatetimeIndex) -> pd.DataFr
     return df[TRADE_COLUMNS]
 
 
-def _result(p: _Prices, b: np.ndarray, zz: np.ndarray, prm: Params, fy, fx, params: dict,
-            in_sample: bool, frame: pd.DataFrame | None, spec: SignalSpec | None,
+def _no_entry_notes(totals, prm: Params, spec: SignalSpec | None) -> list[str]:
+    """The ``no_entry`` notes of a run: bars flat with ``|z| >= entry`` left alone, by reason."""
+    notes = []
+    if totals["no_entry_beta"]:
+        band = None if spec is None or spec.estimator.kind == "given" else spec.beta_band
+        rule = "β ≤ 0" if band is None else (f"β ≤ 0 or outside [β_ref/{band:g}, "
+                                             f"β_ref·{band:g}] of the expanding OLS β_ref")
+        notes.append(f"no_entry: beta — {int(totals['no_entry_beta']):,} bars with |z| ≥ "
+                     f"{prm.entry:g} not entered: {rule}")
+    if totals["no_entry_stop"]:
+        notes.append(f"no_entry: stop — {int(totals['no_entry_stop']):,} bars with |z| ≥ "
+                     f"the stop {prm.stop:g} not entered")
+    return notes
+
+
+def _result(p: _Prices, b: np.ndarray, zz: np.ndarray, ok: np.ndarray, prm: Params, fy, fx,
+            params: dict, in_sample: bool, frame: pd.DataFrame | None, spec: SignalSpec | None,
             lo: int = 0, hi: int | None = None) -> BacktestResult:
-    out = _simulate(p, b, zz, prm, fy, fx, lo, hi)
+    out = _simulate(p, b, zz, ok, prm, fy, fx, lo, hi)
     equity, side, qy, qx, tr, nt, totals = out
     index = p.index[lo:hi]
     eq = pd.Series(equity, index=index, name="equity")
@@ -402,6 +424,7 @@ def _result(p: _Prices, b: np.ndarray, zz: np.ndarray, prm: Params, fy, fx, para
     if nt == 0:
         notes.append(no_trade_reason(frame.iloc[lo:hi], spec, prm.entry) if frame is not None
                      else f"0 trades: |z| never reached the entry level {prm.entry:g}")
+    notes += _no_entry_notes(totals, prm, spec)
     if not metrics["annualised"]:
         notes.append(mt.annualisation_note(metrics["span_days"]))
     params = {**prm.__dict__, **params, "fill": p.fill, "open_at_end": bool(totals["open"])}
@@ -440,19 +463,21 @@ def run(y, x, signal: SignalSpec | None = None, *, hedge: str | None = None,
         p = prepare_prices(y, x, fill, bar_ms)
         p.log_beta = True if log is None else bool(log)
         b, zz = _per_bar(beta, p.index, "beta"), _per_bar(z, p.index, "z")
+        ok = hedge_ok(b, None, None)
         params = {"hedge": "given", "space": "log prices" if p.log_beta else "prices"}
     else:
         spec = spec_of(signal, hedge=hedge, window=window, z_window=z_window,
                        beta=None if beta is None else float(beta), log=log)
         p, frame = signal_prices(y, x, spec, fill, bar_ms)
         b, zz = frame["beta"].to_numpy(), frame["zscore"].to_numpy()
+        ok = signal_hedge_ok(frame, spec)
         params = {**spec.to_dict(), "space": spec.space}
     if in_sample:
         warnings.warn("backtest signals were fitted on the whole sample (look-ahead): "
                       "the result is in-sample", InSampleWarning, stacklevel=2)
     fy = funding_per_bar(funding_y, p.index, p.bar_ms)
     fx = funding_per_bar(funding_x, p.index, p.bar_ms)
-    return _result(p, b, zz, prm, fy, fx, params, in_sample, frame, spec)
+    return _result(p, b, zz, ok, prm, fy, fx, params, in_sample, frame, spec)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -525,10 +550,12 @@ def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(120,), hedge
             fy = funding_per_bar(opts["funding_y"], p.index, p.bar_ms)
             fx = funding_per_bar(opts["funding_x"], p.index, p.bar_ms)
             b, z = frame["beta"].to_numpy(), frame["zscore"].to_numpy()
+            ok = signal_hedge_ok(frame, spec)
             index = p.index[lo:hi]
 
-            def one(prm, p=p, b=b, z=z, fy=fy, fx=fx, index=index):
-                return _metrics(_simulate(p, b, z, prm, fy, fx, lo, hi), p, prm.capital, index)
+            def one(prm, p=p, b=b, z=z, ok=ok, fy=fy, fx=fx, index=index):
+                return _metrics(_simulate(p, b, z, ok, prm, fy, fx, lo, hi), p, prm.capital,
+                                index)
 
             for prm, m in zip(rule_grid, pool.map(one, rule_grid)):
                 rows.append({"hedge": h, "window": w, "entry": prm.entry, "exit": prm.exit,
@@ -612,7 +639,8 @@ def walk_forward(y, x, *, train_bars: int, test_bars: int, objective: str = "sha
                         "max_hold": chosen["max_hold"]})
         fy = funding_per_bar(opts["funding_y"], p.index, p.bar_ms)
         fx = funding_per_bar(opts["funding_x"], p.index, p.bar_ms)
-        test = _result(p, frame["beta"].to_numpy(), frame["zscore"].to_numpy(), prm, fy, fx,
+        test = _result(p, frame["beta"].to_numpy(), frame["zscore"].to_numpy(),
+                       signal_hedge_ok(frame, spec), prm, fy, fx,
                        {**spec.to_dict(), "space": spec.space}, False, frame, spec,
                        te_lo, te_hi)
         notional += test.metrics["turnover"] * capital
