@@ -42,7 +42,7 @@ def test_no_entry_while_rolling_beta_collapses_or_turns_negative():
     y, x = decoupling_pair()
     sig = compute_signal(y, x, SignalSpec())
     assert (sig["beta"] <= 0).any() and (sig["beta"].between(0, 0.2)).any()   # the trap is set
-    res = run(y, x, entry=2, exit=0)
+    res = run(y, x, window=120, entry=2, exit=0)
     assert len(res.trades) > 0
     assert (res.trades["beta"] > 0).all()
     _band_ok(res, y, x)
@@ -52,13 +52,13 @@ def test_no_entry_while_rolling_beta_collapses_or_turns_negative():
 
 def test_sweep_and_walk_forward_apply_the_hedge_rule():
     y, x = decoupling_pair()
-    plain = run(y, x, entry=1.5, exit=0)
+    plain = run(y, x, window=120, entry=1.5, exit=0)
     free = run(y, x, signal=SignalSpec(beta_band=1e9), entry=1.5, exit=0)
     assert len(free.trades) > len(plain.trades)         # the band refuses some entries here
     sw = sweep(y, x, entry=[1.5], window=[120], n_jobs=1)
     assert sw["trades"].iloc[0] == len(plain.trades)
-    wf = walk_forward(y, x, train_bars=1000, test_bars=1000, entry=[1.5, 2.0], n_jobs=1,
-                      objective="total_return")
+    wf = walk_forward(y, x, train_bars=1000, test_bars=1000, entry=[1.5, 2.0], window=[120],
+                      n_jobs=1, objective="total_return")
     _band_ok(wf, y, x)
 
 
@@ -81,8 +81,8 @@ def test_hedge_rule_and_trades_are_the_same_with_data_cut_at_t():
     for cut in (1300, 2000, 2600):
         ok = S.signal_hedge_ok(compute_signal(y.iloc[:cut], x.iloc[:cut], spec), spec)
         assert np.array_equal(ok, full_ok[:cut])
-        full = run(y, x, entry=2, exit=0).trades
-        part = run(y.iloc[:cut], x.iloc[:cut], entry=2, exit=0).trades
+        full = run(y, x, window=120, entry=2, exit=0).trades
+        part = run(y.iloc[:cut], x.iloc[:cut], window=120, entry=2, exit=0).trades
         before = y.index[cut - 1]
         a = full[full["exit_time"] < before][["entry_time", "side", "beta", "entry_z"]]
         b = part[part["exit_time"] < before][["entry_time", "side", "beta", "entry_z"]]
@@ -117,5 +117,5 @@ def test_no_entry_beyond_the_stop():
 
 def test_no_signal_entry_at_or_beyond_the_stop():
     y, x = decoupling_pair()
-    res = run(y, x, entry=2, exit=0, stop=2.5)
+    res = run(y, x, window=120, entry=2, exit=0, stop=2.5)
     assert (res.trades["entry_z"].abs() < 2.5).all() and (res.trades["entry_z"].abs() >= 2).all()

@@ -77,6 +77,8 @@ class SignalSpec:
     units. ``kalman_delta`` (None: ``1/beta_window``) and ``kalman_r`` (None: estimated) are the
     filter's discount and observation variance. ``max_gap_bars``: the longest silence of a leg
     that is bridged by carrying its close; a longer one restarts every window.
+    The windows' defaults (120 bars) know no bar length: :meth:`for_timeframe` gives the windows
+    of :mod:`qdash.defaults`' table, which every entry point uses.
     ``beta_band``: the hedge rule's band, a dimensionless factor (> 1): no entry while β lies
     outside ``[β_ref / beta_band, β_ref · beta_band]`` around the reference β (default 2: from
     half to twice it); None checks only ``β > 0`` (see :func:`hedge_ok`).
@@ -94,6 +96,15 @@ class SignalSpec:
     max_gap_bars: int = 60
     huber_epsilon: float = 1.35
     beta_band: float | None = 2.0
+
+    @classmethod
+    def for_timeframe(cls, timeframe: str | int | None = None, **fields) -> SignalSpec:
+        """A spec with the β and z windows of ``timeframe`` (a name or milliseconds; None: the
+        default timeframe) from :func:`qdash.defaults.defaults_for`; ``fields`` override."""
+        from ..defaults import defaults_for
+
+        row = defaults_for(timeframe)
+        return cls(**{"beta_window": row.beta_window, "z_window": row.z_window, **fields})
 
     def validate(self) -> None:
         """Raise :class:`AnalyticsError` naming the first inconsistent field."""

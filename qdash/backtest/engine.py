@@ -263,12 +263,16 @@ def _per_bar(values, index: pd.DatetimeIndex, name: str) -> np.ndarray:
 
 def spec_of(signal: SignalSpec | None = None, *, hedge: str | None = None,
             window: int | None = None, z_window: int | None = None, beta: float | None = None,
-            log: bool | None = None) -> SignalSpec:
-    """The :class:`SignalSpec` of a backtest: ``signal`` (default ``SignalSpec()``) with the
+            log: bool | None = None, bar_ms: float | None = None) -> SignalSpec:
+    """The :class:`SignalSpec` of a backtest: ``signal`` (default: the windows of the bars'
+    timeframe ``bar_ms`` in :mod:`qdash.defaults`, :meth:`SignalSpec.for_timeframe`) with the
     shortcuts applied — ``window`` is the β window (and the z window unless ``z_window``)."""
     from dataclasses import replace
 
-    spec = signal.signal() if signal is not None else SignalSpec()
+    if signal is not None:
+        spec = signal.signal()
+    else:
+        spec = SignalSpec.for_timeframe(None if bar_ms is None else int(bar_ms))
     kw: dict = {}
     if hedge is not None:
         kw["hedge"] = hedge
@@ -287,6 +291,19 @@ def spec_of(signal: SignalSpec | None = None, *, hedge: str | None = None,
     except AnalyticsError as e:
         raise BacktestError(str(e)) from None
     return spec
+
+
+def bar_ms_of_legs(y, x) -> float:
+    """The bar length (ms) of two legs: the median spacing of ``y``'s open times (of ``x``'s
+    when ``y`` has fewer than two bars)."""
+    for obj, name in ((y, "y"), (x, "x")):
+        if not isinstance(obj, (pd.Series, pd.DataFrame)):
+            raise BacktestError(f"{name} must be a pandas Series of closes or a bar DataFrame, "
+                                f"got {type(obj).__name__}")
+    idx = _utc_index(y, "y") if len(y) > 1 else _utc_index(x, "x")
+    if len(idx) < 2:
+        raise BacktestError(f"need at least 2 common bars, got {len(idx)}")
+    return mt.bar_ms_of(idx)
 
 
 def signal_prices(y, x, spec: SignalSpec, fill: str = "auto",
@@ -444,7 +461,8 @@ def run(y, x, signal: SignalSpec | None = None, *, hedge: str | None = None,
 
     ``y``, ``x``: close Series or bar DataFrames (``open``/``close``) indexed by UTC bar open
     time. Signals: ``signal`` (a :class:`~qdash.analytics.signal.SignalSpec`, default rolling
-    OLS on log prices over 120 bars) with the shortcuts ``hedge``, ``window`` (β and z window),
+    OLS on log prices over the windows of the bars' timeframe in :mod:`qdash.defaults`, e.g.
+    864 bars on 5m) with the shortcuts ``hedge``, ``window`` (β and z window),
     ``z_window``, ``log`` and ``beta`` (for ``hedge='fixed'``) applied; the legs are aligned
     and gaps handled by that module. Or give per-bar ``beta`` and ``z`` arrays (Series or arrays
     over the legs' common bars) to trade them as they are (``log`` says whether that β is on log
@@ -467,7 +485,8 @@ def run(y, x, signal: SignalSpec | None = None, *, hedge: str | None = None,
         params = {"hedge": "given", "space": "log prices" if p.log_beta else "prices"}
     else:
         spec = spec_of(signal, hedge=hedge, window=window, z_window=z_window,
-                       beta=None if beta is None else float(beta), log=log)
+                       beta=None if beta is None else float(beta), log=log,
+                       bar_ms=bar_ms or bar_ms_of_legs(y, x))
         p, frame = signal_prices(y, x, spec, fill, bar_ms)
         b, zz = frame["beta"].to_numpy(), frame["zscore"].to_numpy()
         ok = signal_hedge_ok(frame, spec)
@@ -500,11 +519,13 @@ def _split_fixed(fixed: dict) -> tuple[dict, dict]:
     return opts, fixed
 
 
-def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(120,), hedge=("rolling-ols",),
+def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(None,),
+          hedge=("rolling-ols",),
           max_hold=(None,), n_jobs: int | None = None, progress: bool | None = None,
           lo: int = 0, hi: int | None = None, **fixed) -> pd.DataFrame:
     """Backtest every combination of ``entry × exit × stop × window × hedge × max_hold``.
 
+    ``window`` None: the β and z windows of the bars' timeframe (:mod:`qdash.defaults`).
     Returns a tidy DataFrame: one row per combination, its parameters then its metrics
     (:func:`qdash.backtest.metrics.compute_all`). The signal is computed once per (hedge,
     window) by :func:`~qdash.analytics.signal.compute_signal` (``window`` is the β and z window
@@ -520,6 +541,7 @@ def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(120,), hedge
     is True and a best-row result should be confirmed with :func:`walk_forward`.
     """
     opts, fixed = _split_fixed(fixed)
+    bar_ms = None if opts["signal"] is not None else bar_ms_of_legs(y, x)
     base = Params(**fixed)
     rule_grid, last_error = [], None
     for e, xt, st, mh in itertools.product(_grid(entry), _grid(exit), _grid(stop),
@@ -545,7 +567,7 @@ def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(120,), hedge
     with ThreadPoolExecutor(max_workers=n_jobs) if n_jobs > 1 else _Inline() as pool:
         for h, w in groups:
             spec = spec_of(opts["signal"], hedge=h, window=w, z_window=opts["z_window"],
-                           beta=opts["beta"], log=opts["log"])
+                           beta=opts["beta"], log=opts["log"], bar_ms=bar_ms)
             p, frame = signal_prices(y, x, spec, opts["fill"])
             fy = funding_per_bar(opts["funding_y"], p.index, p.bar_ms)
             fx = funding_per_bar(opts["funding_x"], p.index, p.bar_ms)
@@ -558,8 +580,8 @@ def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(120,), hedge
                                 index)
 
             for prm, m in zip(rule_grid, pool.map(one, rule_grid)):
-                rows.append({"hedge": h, "window": w, "entry": prm.entry, "exit": prm.exit,
-                             "stop": prm.stop, "max_hold": prm.max_hold, **m})
+                rows.append({"hedge": h, "window": spec.beta_window, "entry": prm.entry,
+                             "exit": prm.exit, "stop": prm.stop, "max_hold": prm.max_hold, **m})
                 if bar is not None:
                     bar.update()
     if bar is not None:
@@ -597,7 +619,7 @@ class WalkForwardResult:
 
 
 def walk_forward(y, x, *, train_bars: int, test_bars: int, objective: str = "sharpe",
-                 entry=(2.0,), exit=(0.0,), stop=(None,), window=(120,),
+                 entry=(2.0,), exit=(0.0,), stop=(None,), window=(None,),
                  hedge=("rolling-ols",), max_hold=(None,), n_jobs: int | None = None,
                  **fixed) -> WalkForwardResult:
     """Rolling walk-forward: choose parameters on ``train_bars``, report the next ``test_bars``.
@@ -613,8 +635,9 @@ def walk_forward(y, x, *, train_bars: int, test_bars: int, objective: str = "sha
     grid = dict(entry=entry, exit=exit, stop=stop, window=window, hedge=hedge,
                 max_hold=max_hold, n_jobs=n_jobs)
     opts, params = _split_fixed(fixed)
+    bar_ms = None if opts["signal"] is not None else bar_ms_of_legs(y, x)
     spec0 = spec_of(opts["signal"], hedge=_grid(hedge)[0], window=_grid(window)[0],
-                    z_window=opts["z_window"], beta=opts["beta"], log=opts["log"])
+                    z_window=opts["z_window"], beta=opts["beta"], log=opts["log"], bar_ms=bar_ms)
     p0, _ = signal_prices(y, x, spec0, opts["fill"])
     n = len(p0.index)
     if train_bars < 2 or test_bars < 2 or train_bars + test_bars > n:
@@ -632,7 +655,8 @@ def walk_forward(y, x, *, train_bars: int, test_bars: int, objective: str = "sha
         chosen = {k: _none_if_nan(best[k]) for k in ("hedge", "window", "entry", "exit", "stop",
                                                      "max_hold")}
         spec = spec_of(opts["signal"], hedge=chosen["hedge"], window=chosen["window"],
-                       z_window=opts["z_window"], beta=opts["beta"], log=opts["log"])
+                       z_window=opts["z_window"], beta=opts["beta"], log=opts["log"],
+                       bar_ms=bar_ms)
         p, frame = signal_prices(y, x, spec, opts["fill"])
         prm = Params(**{**params, "capital": capital, "entry": chosen["entry"],
                         "exit": chosen["exit"], "stop": chosen["stop"],
