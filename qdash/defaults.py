@@ -44,7 +44,7 @@ TABLE: dict[str, TimeframeDefaults] = {r.timeframe: r for r in (
     _row("1s", 1_800, "1d"),       # 30 min (a live session bootstraps at most 5,000 1s bars)
     _row("1m", 1_440, "7d"),       # 1 day
     _row("3m", 960, "14d"),        # 2 days
-    _row("5m", 864, "30d"),        # 3 days
+    _row("5m", 2_016, "30d"),      # 1 week
     _row("15m", 672, "60d"),       # 1 week
     _row("30m", 336, "90d"),       # 1 week
     _row("1h", 168, "180d"),       # 1 week
@@ -68,10 +68,10 @@ def defaults_for(timeframe: str | int | None = None) -> TimeframeDefaults:
         return TABLE[timeframe]
     from .model import timeframe_ms, timeframe_name
 
-    name = timeframe_name(timeframe)
+    ms = timeframe_ms(timeframe)
+    name = timeframe_name(ms)
     if name in TABLE:
         return TABLE[name]
-    ms = timeframe_ms(name)
     rows = sorted(TABLE.values(), key=lambda r: timeframe_ms(r.timeframe))
     below = [r for r in rows if timeframe_ms(r.timeframe) <= ms]
     row = below[-1] if below else rows[0]

@@ -57,7 +57,6 @@ def test_the_demo_opens_with_agreeing_estimators_on_its_cointegrated_pair(tmp_pa
     every β and the cointegration test are on screen at first paint and the βs agree to 5%."""
     import argparse
 
-    from qdash.cli.dashboard import DEMO_WINDOW
     from qdash.cli.demo import add_arguments as add_demo_arguments
 
     p = argparse.ArgumentParser()
@@ -68,7 +67,7 @@ def test_the_demo_opens_with_agreeing_estimators_on_its_cointegrated_pair(tmp_pa
     async def main():
         async with SimExchange(symbols, rate=args.rate, seed=args.seed, port=0) as sim:
             d = Dashboard(source="sim", symbols=symbols, timeframe=args.timeframe,
-                          window=DEMO_WINDOW, db=str(tmp_path / "d.db"),
+                          window=args.window, db=str(tmp_path / "d.db"),
                           sim_ws_url=sim.ws_url, sim_rest_url=sim.rest_url)
             d.start()
             await dashboard_ready(d)
