@@ -17,7 +17,7 @@ def test_dashboard_paints_history_first_then_funding_and_a_funded_backtest(tmp_p
     async def main():
         async with SimExchange(["BTCUSDT", "ETHUSDT"], rate=80, seed=7, port=0) as sim:
             d = Dashboard(source="sim", symbols=["BTCUSDT", "ETHUSDT"], window=30,
-                          db=str(tmp_path / "d.db"), sim_ws_url=sim.ws_url,
+                          timeframe="1s", db=str(tmp_path / "d.db"), sim_ws_url=sim.ws_url,
                           sim_rest_url=sim.rest_url)
             d.start()
             await dashboard_ready(d)
