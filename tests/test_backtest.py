@@ -209,12 +209,13 @@ def test_sizing_compounds_equity_and_leverage_scales_quantities():
     assert r2.trades.iloc[0].qty_y == pytest.approx(2 * 0.5 * 10_000 / 20)
 
 
-def test_negative_beta_holds_both_legs_same_direction():
+def test_beta_not_above_zero_is_never_entered_and_noted():
+    """β ≤ 0 puts both legs on the same side: no pair trade (issue 22, the hedge rule)."""
     y, x = closes([10] * 5, [5] * 5)
-    r = run(y, x, beta=-0.5, z=[0, -3, 0, 0, 0], fee_bps=0)
-    t = r.trades.iloc[0]
-    q = 9_500 / (10 + 0.5 * 5)
-    assert t.qty_y == pytest.approx(q) and t.qty_x == pytest.approx(0.5 * q)
+    for b in (-0.5, 0.0):
+        r = run(y, x, beta=b, z=[0, -3, -3, 0, 0], fee_bps=0)
+        assert r.trades.empty
+        assert any(n.startswith("no_entry: beta — 2 bars") for n in r.notes), r.notes
 
 
 def test_beta_and_z_series_aligned_by_time_and_nan_blocks_entry():

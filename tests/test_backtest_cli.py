@@ -14,9 +14,11 @@ from qdash.store import Store
 
 
 def parse(argv):
+    """The command's options; these cases store 1m candles (``-t 1m`` unless a case says)."""
     p = argparse.ArgumentParser(prog="qdash backtest")
     add_backtest_arguments(p)
-    return p.parse_args(argv)
+    given = "-t" in argv or "--timeframe" in argv
+    return p.parse_args(argv if given else [*argv, "-t", "1m"])
 
 
 def candles(close, start="2024-08-08", freq="1min"):

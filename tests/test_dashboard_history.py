@@ -17,7 +17,7 @@ def test_dashboard_paints_history_first_then_funding_and_a_funded_backtest(tmp_p
     async def main():
         async with SimExchange(["BTCUSDT", "ETHUSDT"], rate=80, seed=7, port=0) as sim:
             d = Dashboard(source="sim", symbols=["BTCUSDT", "ETHUSDT"], window=30,
-                          db=str(tmp_path / "d.db"), sim_ws_url=sim.ws_url,
+                          timeframe="1s", db=str(tmp_path / "d.db"), sim_ws_url=sim.ws_url,
                           sim_rest_url=sim.rest_url)
             d.start()
             await dashboard_ready(d)
@@ -59,7 +59,6 @@ def test_the_demo_opens_with_agreeing_estimators_on_its_cointegrated_pair(tmp_pa
     every β and the cointegration test are on screen at first paint and the βs agree to 5%."""
     import argparse
 
-    from qdash.cli.dashboard import DEMO_WINDOW
     from qdash.cli.demo import add_arguments as add_demo_arguments
 
     p = argparse.ArgumentParser()
@@ -70,7 +69,7 @@ def test_the_demo_opens_with_agreeing_estimators_on_its_cointegrated_pair(tmp_pa
     async def main():
         async with SimExchange(symbols, rate=args.rate, seed=args.seed, port=0) as sim:
             d = Dashboard(source="sim", symbols=symbols, timeframe=args.timeframe,
-                          window=DEMO_WINDOW, db=str(tmp_path / "d.db"),
+                          window=args.window, db=str(tmp_path / "d.db"),
                           sim_ws_url=sim.ws_url, sim_rest_url=sim.rest_url)
             d.start()
             await dashboard_ready(d)

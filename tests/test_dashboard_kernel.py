@@ -48,7 +48,8 @@ def kernel(sim, tmp_path_factory):
     run_in_kernel(kc, f"""
 from qdash.app import Dashboard
 dashboard = Dashboard(source="sim", symbols=["BTCUSDT", "ETHUSDT", "SOLUSDT"], window=10,
-                      db={str(db)!r}, sim_ws_url={ws!r}, sim_rest_url={rest!r}).show().start()
+                      timeframe="1s", db={str(db)!r}, sim_ws_url={ws!r},
+                      sim_rest_url={rest!r}).show().start()
 """, timeout=120)
     wait_until(lambda: int(run_in_kernel(kc, "print(len(dashboard.figures.pair.data['t']))"))
                >= 12, timeout=90, interval=1.0, what="aligned bars in the kernel")

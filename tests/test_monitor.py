@@ -17,8 +17,8 @@ from qdash.sim.exchange import SimExchange
 
 async def main(db):
     async with SimExchange(["BTCUSDT", "ETHUSDT"], rate=80, seed=7, port=0) as sim:
-        mon = PairMonitor(source="sim", symbols=["BTCUSDT", "ETHUSDT"], window=30, db=db,
-                          sim_ws_url=sim.ws_url, sim_rest_url=sim.rest_url)
+        mon = PairMonitor(source="sim", symbols=["BTCUSDT", "ETHUSDT"], timeframe="1s",
+                          window=30, db=db, sim_ws_url=sim.ws_url, sim_rest_url=sim.rest_url)
         rule = mon.add_rule("bars >= 3", name="three bars", cooldown_s=3600)
         assert rule.name == "three bars" and len(mon.rules_frame()) == 1
         session = await mon.start()

@@ -37,6 +37,16 @@ Definition, for aligned closes ``P^y_t``, ``P^x_t`` of two legs (bars labelled b
   segment **including** ``s_t``, ``ddof = 1``; undefined until ``z_window`` spreads exist.
 * **Warm-up**: a segment's first z is at its bar ``beta_window + z_window − 1`` (1-based; for
   ``fixed``, bar ``z_window``): :attr:`SignalSpec.warmup_bars`.
+* **Hedge rule** (:func:`hedge_ok`, applied wherever the signal trades: the backtest, sweeps,
+  walk-forward, and later the book and the paper trader): a position may be opened at bar t only
+  while ``β_t > 0`` and ``β_ref_t / beta_band ≤ β_t ≤ β_ref_t · beta_band``. With ``β ≤ 0`` both
+  legs have the same sign (no hedge); a β collapsed towards 0 leaves one leg unhedged. The
+  reference ``β_ref_t`` (:func:`reference_beta`) is the expanding OLS fit with intercept of y on
+  x over every bar from the first up to and including t, in the signal's working units: the
+  longest causal estimate of the pair's relation (no bar after t enters it, so a decision at t
+  is the same with or without later data), slow to move where the windowed β is noisy. A
+  ``fixed`` β is its own reference (only its sign is checked). Entries refused by the rule are
+  recorded as ``no_entry: beta``.
 """
 
 from __future__ import annotations
@@ -67,6 +77,11 @@ class SignalSpec:
     units. ``kalman_delta`` (None: ``1/beta_window``) and ``kalman_r`` (None: estimated) are the
     filter's discount and observation variance. ``max_gap_bars``: the longest silence of a leg
     that is bridged by carrying its close; a longer one restarts every window.
+    The windows' defaults (120 bars) know no bar length: :meth:`for_timeframe` gives the windows
+    of :mod:`qdash.defaults`' table, which every entry point uses.
+    ``beta_band``: the hedge rule's band, a dimensionless factor (> 1): no entry while β lies
+    outside ``[β_ref / beta_band, β_ref · beta_band]`` around the reference β (default 2: from
+    half to twice it); None checks only ``β > 0`` (see :func:`hedge_ok`).
     """
 
     hedge: str = "rolling-ols"
@@ -80,6 +95,16 @@ class SignalSpec:
     kalman_r: float | None = None
     max_gap_bars: int = 60
     huber_epsilon: float = 1.35
+    beta_band: float | None = 2.0
+
+    @classmethod
+    def for_timeframe(cls, timeframe: str | int | None = None, **fields) -> SignalSpec:
+        """A spec with the β and z windows of ``timeframe`` (a name or milliseconds; None: the
+        default timeframe) from :func:`qdash.defaults.defaults_for`; ``fields`` override."""
+        from ..defaults import defaults_for
+
+        row = defaults_for(timeframe)
+        return cls(**{"beta_window": row.beta_window, "z_window": row.z_window, **fields})
 
     def validate(self) -> None:
         """Raise :class:`AnalyticsError` naming the first inconsistent field."""
@@ -98,6 +123,9 @@ class SignalSpec:
             raise AnalyticsError(f"kalman_r must be > 0, got {self.kalman_r}")
         if self.max_gap_bars < 0:
             raise AnalyticsError(f"max_gap_bars must be >= 0, got {self.max_gap_bars}")
+        if self.beta_band is not None and not self.beta_band > 1:
+            raise AnalyticsError(f"beta_band must be a factor > 1 (or None), got "
+                                 f"{self.beta_band}")
 
     @property
     def estimator(self) -> Estimator:
@@ -389,3 +417,46 @@ def compute_signal(bars_y, bars_x, spec: SignalSpec | None = None, *,
                          index=_open_time(t), copy=False)
     frame.attrs["spec"] = spec.signal()
     return frame
+
+
+def reference_beta(price_y: np.ndarray, price_x: np.ndarray, log: bool = True) -> np.ndarray:
+    """Per bar t, the expanding OLS slope (with intercept) of y on x over bars ``0..t``, in
+    working units (log prices when ``log``); NaN while x has not moved. Causal: element t uses
+    no bar after t. Sums are taken of values centred on the first bar (no cancellation)."""
+    yw = np.log(price_y) if log else np.asarray(price_y, dtype=np.float64)
+    xw = np.log(price_x) if log else np.asarray(price_x, dtype=np.float64)
+    if not len(yw):
+        return np.empty(0)
+    yc, xc = yw - yw[0], xw - xw[0]
+    n = np.arange(1, len(yc) + 1, dtype=np.float64)
+    sx, sy = np.cumsum(xc), np.cumsum(yc)
+    sxx = np.cumsum(xc * xc) - sx * sx / n
+    sxy = np.cumsum(xc * yc) - sx * sy / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ref = sxy / sxx
+    ref[~(sxx > 0)] = np.nan
+    return ref
+
+
+def hedge_ok(beta: np.ndarray, beta_ref: np.ndarray | None, band: float | None) -> np.ndarray:
+    """THE hedge rule, per bar: may a position be opened with hedge ratio ``beta``?
+
+    True where ``beta > 0`` and, unless ``beta_ref`` is None (a stated β: its own reference) or
+    ``band`` is None, ``beta_ref > 0`` and ``beta_ref / band <= beta <= beta_ref * band``
+    (``band`` a factor > 1). NaN anywhere counts as False."""
+    beta = np.asarray(beta, dtype=np.float64)
+    ok = beta > 0
+    if beta_ref is None or band is None:
+        return ok
+    ref = np.asarray(beta_ref, dtype=np.float64)
+    return ok & (ref > 0) & (beta >= ref / band) & (beta <= ref * band)
+
+
+def signal_hedge_ok(frame: pd.DataFrame, spec: SignalSpec) -> np.ndarray:
+    """:func:`hedge_ok` of a signal frame (:func:`compute_signal`) under ``spec``: the
+    reference is :func:`reference_beta` of its aligned prices, the given β for ``fixed``."""
+    beta = frame["beta"].to_numpy()
+    if spec.estimator.kind == "given" or spec.beta_band is None:
+        return hedge_ok(beta, None, None)
+    ref = reference_beta(frame["price_y"].to_numpy(), frame["price_x"].to_numpy(), spec.log)
+    return hedge_ok(beta, ref, spec.beta_band)

@@ -34,6 +34,7 @@ from functools import cached_property
 import ipywidgets as w
 
 from ..config import Settings
+from ..defaults import DEFAULT_TIMEFRAME
 from ..errors import QdashError
 from ..periodic import PeriodicTask
 from .alerts_panel import AlertsPanel
@@ -73,7 +74,8 @@ class Dashboard:
     """
 
     def __init__(self, source: str = "sim", symbols=("BTCUSDT", "ETHUSDT"), y: str | None = None,
-                 x: str | None = None, timeframe: str = "1s", window: int = 120,
+                 x: str | None = None, timeframe: str = DEFAULT_TIMEFRAME,
+                 window: int | None = None,
                  method: str = "rolling-ols", entry: float = 2.0, exit: float = 0.0,
                  stop: float = 4.0,
                  db: str | None = None, fps: float = 10.0, sim_ws_url: str | None = None,
@@ -92,7 +94,7 @@ class Dashboard:
         self._last = {"stats": 0.0, "heat": 0.0, "history": 0.0}
         self._notice_until = 0.0
         self._alerts_seen = -1
-        self.market = MarketControls(source, mon.symbols, mon.y, mon.x, timeframe, window,
+        self.market = MarketControls(source, mon.symbols, mon.y, mon.x, timeframe, mon.window,
                                      method, entry, exit, stop)
         self.status = w.HTML(layout=w.Layout(min_height="22px"))
         self.stats = w.HTML()
@@ -109,7 +111,7 @@ class Dashboard:
         env = Settings.from_env()
         kw: dict = {"source": env.source or "sim",
                     "symbols": list(env.symbols or ("BTCUSDT", "ETHUSDT")),
-                    "timeframe": env.timeframe or "1s", "db": env.db}
+                    "timeframe": env.timeframe or DEFAULT_TIMEFRAME, "db": env.db}
         if env.window:
             kw["window"] = env.window
         if env.pair:

@@ -26,6 +26,7 @@ from ..alerts.schedule import next_evaluation_ms
 from ..analytics import LIQUIDITY_FILTERS, PairConfig
 from ..bars import stored_candles
 from ..config import Settings
+from ..defaults import DEFAULT_TIMEFRAME, defaults_for
 from ..errors import QdashError
 from ..live import LiveSession
 from ..model import normalize_symbol, pair_legs, timeframe_ms
@@ -46,7 +47,9 @@ class PairMonitor:
 
     ``source``: ``sim``, ``binance``, ``hub`` or ``store`` (recorded data only, nothing live);
     ``db``: the store (default: the user's store for exchange data, the simulator's own store
-    for ``sim``); ``window``: bars of the rolling β and z; ``method``: the hedge estimator;
+    for ``sim``); ``timeframe``: the bar length (default
+    :data:`qdash.defaults.DEFAULT_TIMEFRAME`); ``window``: bars of the rolling β and z (default:
+    the timeframe's, :mod:`qdash.defaults`); ``method``: the hedge estimator;
     ``entry``/``exit``/``stop``: z levels of the backtest rule (attributes ``entry_z``,
     ``exit_z``, ``stop_z``; stop 0: none). ``sim_ws_url``/``sim_rest_url``: a running simulated
     exchange (default: ``$QDASH_SIM_WS_URL``/``$QDASH_SIM_REST_URL``, else one started in this
@@ -55,7 +58,8 @@ class PairMonitor:
     """
 
     def __init__(self, source: str = "sim", symbols=("BTCUSDT", "ETHUSDT"), y: str | None = None,
-                 x: str | None = None, timeframe: str = "1s", window: int = 120,
+                 x: str | None = None, timeframe: str = DEFAULT_TIMEFRAME,
+                 window: int | None = None,
                  method: str = "rolling-ols", entry: float = 2.0, exit: float = 0.0,
                  stop: float = 4.0, db: str | None = None, sim_ws_url: str | None = None,
                  sim_rest_url: str | None = None, sim_rate: float = 200.0, on_status=None):
@@ -63,6 +67,8 @@ class PairMonitor:
         if len(self.symbols) < 2:
             raise QdashError("a pair dashboard needs at least two symbols")
         self.y, self.x = pair_legs(y or self.symbols[1], x or self.symbols[0])
+        if window is None:
+            window = defaults_for(timeframe).beta_window
         self.source, self.timeframe, self.window, self.method = source, timeframe, window, method
         self.entry_z, self.exit_z, self.stop_z = entry, exit, stop
         self.filters = {f.name: f.default for f in LIQUIDITY_FILTERS}

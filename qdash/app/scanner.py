@@ -18,6 +18,7 @@ import ipywidgets as w
 from bokeh.models import BasicTicker, ColorBar, ColumnDataSource, LinearColorMapper
 from bokeh.plotting import figure
 
+from ..defaults import DEFAULT_TIMEFRAME, defaults_for
 from ..errors import QdashError
 from ..scan.live import LiveScanner
 from .bokeh_widget import FrameBokehModel
@@ -52,7 +53,7 @@ class ScannerPanel:
     def __init__(self, monitor: PairMonitor, dispatch: Dispatcher, *,
                  open_pair: Callable[[str, str], Awaitable[None]],
                  send: Callable[[FrameBokehModel], None], symbols: str = "all",
-                 timeframe: str = "5m", lookback: str = "7d"):
+                 timeframe: str = DEFAULT_TIMEFRAME, lookback: str | None = None):
         self.monitor, self.open_pair, self.send = monitor, open_pair, send
         self.scanner: LiveScanner | None = None
         self.rows = table_rows(None)
@@ -61,6 +62,7 @@ class ScannerPanel:
         self.timeframe = w.Dropdown(options=SCAN_TIMEFRAMES, value=timeframe,
                                     description="bars", style=_DESC,
                                     layout=w.Layout(width="120px"))
+        lookback = lookback or defaults_for(timeframe).scan_lookback   # as `qdash scan`'s
         self.lookback = w.Text(value=lookback, description="lookback", style=_DESC,
                                layout=w.Layout(width="150px"))
         self.run = w.ToggleButton(value=False, description="start scanner",

@@ -9,8 +9,12 @@ Signals: by default the strategy trades THE pair signal of :mod:`qdash.analytics
 rule) turned into per-bar ``beta``, ``alpha``, ``spread``, ``zscore`` by
 :func:`~qdash.analytics.signal.compute_signal`, the same numbers the dashboard charts and alerts
 fire on; ``result.signals`` holds them. Hand-made per-bar ``beta`` and ``z`` can be given instead
-(``run(y, x, beta=..., z=...)``). At the last bar before a hole in the data an open position is
-closed (exit reason ``gap``); after it nothing is entered until the signal's windows refill.
+(``run(y, x, beta=..., z=...)``). Entries obey the signal's hedge rule
+(:func:`~qdash.analytics.signal.hedge_ok`: no entry while β ≤ 0 or outside the spec's band
+around the reference β; a given β is checked for its sign only) and ``entry ≤ |z| < stop``;
+the bars refused are counted in ``result.notes`` (``no_entry: beta``, ``no_entry: stop``).
+At the last bar before a hole in the data an open position is closed (exit reason ``gap``);
+after it nothing is entered until the signal's windows refill.
 
 Timing (causal by construction): the decision at bar ``t`` uses z/beta known at ``t``'s close and
 executes at bar ``t+1`` — its open when bars with ``open`` are given (``fill="open"``), its close
@@ -37,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..analytics.signal import SignalSpec, compute_signal
+from ..analytics.signal import SignalSpec, compute_signal, hedge_ok, signal_hedge_ok
 from ..errors import AnalyticsError, BacktestError
 from ..io.export import write_csv
 from . import kernel
@@ -260,12 +264,16 @@ def _per_bar(values, index: pd.DatetimeIndex, name: str) -> np.ndarray:
 
 def spec_of(signal: SignalSpec | None = None, *, hedge: str | None = None,
             window: int | None = None, z_window: int | None = None, beta: float | None = None,
-            log: bool | None = None) -> SignalSpec:
-    """The :class:`SignalSpec` of a backtest: ``signal`` (default ``SignalSpec()``) with the
+            log: bool | None = None, bar_ms: float | None = None) -> SignalSpec:
+    """The :class:`SignalSpec` of a backtest: ``signal`` (default: the windows of the bars'
+    timeframe ``bar_ms`` in :mod:`qdash.defaults`, :meth:`SignalSpec.for_timeframe`) with the
     shortcuts applied — ``window`` is the β window (and the z window unless ``z_window``)."""
     from dataclasses import replace
 
-    spec = signal.signal() if signal is not None else SignalSpec()
+    if signal is not None:
+        spec = signal.signal()
+    else:
+        spec = SignalSpec.for_timeframe(None if bar_ms is None else int(bar_ms))
     kw: dict = {}
     if hedge is not None:
         kw["hedge"] = hedge
@@ -284,6 +292,19 @@ def spec_of(signal: SignalSpec | None = None, *, hedge: str | None = None,
     except AnalyticsError as e:
         raise BacktestError(str(e)) from None
     return spec
+
+
+def bar_ms_of_legs(y, x) -> float:
+    """The bar length (ms) of two legs: the median spacing of ``y``'s open times (of ``x``'s
+    when ``y`` has fewer than two bars)."""
+    for obj, name in ((y, "y"), (x, "x")):
+        if not isinstance(obj, (pd.Series, pd.DataFrame)):
+            raise BacktestError(f"{name} must be a pandas Series of closes or a bar DataFrame, "
+                                f"got {type(obj).__name__}")
+    idx = _utc_index(y, "y") if len(y) > 1 else _utc_index(x, "x")
+    if len(idx) < 2:
+        raise BacktestError(f"need at least 2 common bars, got {len(idx)}")
+    return mt.bar_ms_of(idx)
 
 
 def signal_prices(y, x, spec: SignalSpec, fill: str = "auto",
@@ -340,12 +361,15 @@ def no_trade_reason(frame: pd.DataFrame, spec: SignalSpec, entry: float) -> str:
 # ---------------------------------------------------------------------------------------------
 # one backtest
 
-def _simulate(p: _Prices, beta: np.ndarray, z: np.ndarray, prm: Params, fy: np.ndarray,
-              fx: np.ndarray, lo: int = 0, hi: int | None = None, capital: float | None = None):
-    """:func:`kernel.simulate` over bars ``lo:hi``; its totals as one record."""
+def _simulate(p: _Prices, beta: np.ndarray, z: np.ndarray, ok: np.ndarray, prm: Params,
+              fy: np.ndarray, fx: np.ndarray, lo: int = 0, hi: int | None = None,
+              capital: float | None = None):
+    """:func:`kernel.simulate` over bars ``lo:hi`` (``ok``: the hedge rule per bar); its totals
+    as one record."""
     s = slice(lo, hi)
     *out, totals = kernel.simulate(
-        p.exec_y[s], p.exec_x[s], p.mark_y[s], p.mark_x[s], beta[s], z[s], p.seg_end[s], fy[s],
+        p.exec_y[s], p.exec_x[s], p.mark_y[s], p.mark_x[s], beta[s], z[s], ok[s], p.seg_end[s],
+        fy[s],
         fx[s], float(prm.entry), float(prm.exit),
         math.inf if prm.stop is None else float(prm.stop),
         np.iinfo(np.int64).max if prm.max_hold is None else int(prm.max_hold),
@@ -389,10 +413,25 @@ def _trades_frame(tr: np.ndarray, nt: int, index: pd.DatetimeIndex) -> pd.DataFr
     return df[TRADE_COLUMNS]
 
 
-def _result(p: _Prices, b: np.ndarray, zz: np.ndarray, prm: Params, fy, fx, params: dict,
-            in_sample: bool, frame: pd.DataFrame | None, spec: SignalSpec | None,
+def _no_entry_notes(totals, prm: Params, spec: SignalSpec | None) -> list[str]:
+    """The ``no_entry`` notes of a run: bars flat with ``|z| >= entry`` left alone, by reason."""
+    notes = []
+    if totals["no_entry_beta"]:
+        band = None if spec is None or spec.estimator.kind == "given" else spec.beta_band
+        rule = "β ≤ 0" if band is None else (f"β ≤ 0 or outside [β_ref/{band:g}, "
+                                             f"β_ref·{band:g}] of the expanding OLS β_ref")
+        notes.append(f"no_entry: beta — {int(totals['no_entry_beta']):,} bars with |z| ≥ "
+                     f"{prm.entry:g} not entered: {rule}")
+    if totals["no_entry_stop"]:
+        notes.append(f"no_entry: stop — {int(totals['no_entry_stop']):,} bars with |z| ≥ "
+                     f"the stop {prm.stop:g} not entered")
+    return notes
+
+
+def _result(p: _Prices, b: np.ndarray, zz: np.ndarray, ok: np.ndarray, prm: Params, fy, fx,
+            params: dict, in_sample: bool, frame: pd.DataFrame | None, spec: SignalSpec | None,
             lo: int = 0, hi: int | None = None) -> BacktestResult:
-    out = _simulate(p, b, zz, prm, fy, fx, lo, hi)
+    out = _simulate(p, b, zz, ok, prm, fy, fx, lo, hi)
     equity, side, qy, qx, tr, nt, totals = out
     index = p.index[lo:hi]
     eq = pd.Series(equity, index=index, name="equity")
@@ -403,6 +442,7 @@ def _result(p: _Prices, b: np.ndarray, zz: np.ndarray, prm: Params, fy, fx, para
     if nt == 0:
         notes.append(no_trade_reason(frame.iloc[lo:hi], spec, prm.entry) if frame is not None
                      else f"0 trades: |z| never reached the entry level {prm.entry:g}")
+    notes += _no_entry_notes(totals, prm, spec)
     if metrics["short_sample"]:
         notes.append(mt.short_sample_note(metrics["span_days"]))
     params = {**prm.__dict__, **params, "fill": p.fill, "open_at_end": bool(totals["open"])}
@@ -422,7 +462,8 @@ def run(y, x, signal: SignalSpec | None = None, *, hedge: str | None = None,
 
     ``y``, ``x``: close Series or bar DataFrames (``open``/``close``) indexed by UTC bar open
     time. Signals: ``signal`` (a :class:`~qdash.analytics.signal.SignalSpec`, default rolling
-    OLS on log prices over 120 bars) with the shortcuts ``hedge``, ``window`` (β and z window),
+    OLS on log prices over the windows of the bars' timeframe in :mod:`qdash.defaults`, e.g.
+    864 bars on 5m) with the shortcuts ``hedge``, ``window`` (β and z window),
     ``z_window``, ``log`` and ``beta`` (for ``hedge='fixed'``) applied; the legs are aligned
     and gaps handled by that module. Or give per-bar ``beta`` and ``z`` arrays (Series or arrays
     over the legs' common bars) to trade them as they are (``log`` says whether that β is on log
@@ -442,19 +483,22 @@ def run(y, x, signal: SignalSpec | None = None, *, hedge: str | None = None,
         p = prepare_prices(y, x, fill, bar_ms)
         p.log_beta = True if log is None else bool(log)
         b, zz = _per_bar(beta, p.index, "beta"), _per_bar(z, p.index, "z")
+        ok = hedge_ok(b, None, None)
         params = {"hedge": "given", "space": "log prices" if p.log_beta else "prices"}
     else:
         spec = spec_of(signal, hedge=hedge, window=window, z_window=z_window,
-                       beta=None if beta is None else float(beta), log=log)
+                       beta=None if beta is None else float(beta), log=log,
+                       bar_ms=bar_ms or bar_ms_of_legs(y, x))
         p, frame = signal_prices(y, x, spec, fill, bar_ms)
         b, zz = frame["beta"].to_numpy(), frame["zscore"].to_numpy()
+        ok = signal_hedge_ok(frame, spec)
         params = {**spec.to_dict(), "space": spec.space}
     if in_sample:
         warnings.warn("backtest signals were fitted on the whole sample (look-ahead): "
                       "the result is in-sample", InSampleWarning, stacklevel=2)
     fy = funding_per_bar(funding_y, p.index, p.bar_ms)
     fx = funding_per_bar(funding_x, p.index, p.bar_ms)
-    return _result(p, b, zz, prm, fy, fx, params, in_sample, frame, spec)
+    return _result(p, b, zz, ok, prm, fy, fx, params, in_sample, frame, spec)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -477,11 +521,13 @@ def _split_fixed(fixed: dict) -> tuple[dict, dict]:
     return opts, fixed
 
 
-def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(120,), hedge=("rolling-ols",),
+def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(None,),
+          hedge=("rolling-ols",),
           max_hold=(None,), n_jobs: int | None = None, progress: bool | None = None,
           lo: int = 0, hi: int | None = None, **fixed) -> pd.DataFrame:
     """Backtest every combination of ``entry × exit × stop × window × hedge × max_hold``.
 
+    ``window`` None: the β and z windows of the bars' timeframe (:mod:`qdash.defaults`).
     Returns a tidy DataFrame: one row per combination, its parameters then its metrics
     (:func:`qdash.backtest.metrics.compute_all`). The signal is computed once per (hedge,
     window) by :func:`~qdash.analytics.signal.compute_signal` (``window`` is the β and z window
@@ -497,6 +543,7 @@ def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(120,), hedge
     is True and a best-row result should be confirmed with :func:`walk_forward`.
     """
     opts, fixed = _split_fixed(fixed)
+    bar_ms = None if opts["signal"] is not None else bar_ms_of_legs(y, x)
     base = Params(**fixed)
     rule_grid, last_error = [], None
     for e, xt, st, mh in itertools.product(_grid(entry), _grid(exit), _grid(stop),
@@ -522,19 +569,21 @@ def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(120,), hedge
     with ThreadPoolExecutor(max_workers=n_jobs) if n_jobs > 1 else _Inline() as pool:
         for h, w in groups:
             spec = spec_of(opts["signal"], hedge=h, window=w, z_window=opts["z_window"],
-                           beta=opts["beta"], log=opts["log"])
+                           beta=opts["beta"], log=opts["log"], bar_ms=bar_ms)
             p, frame = signal_prices(y, x, spec, opts["fill"])
             fy = funding_per_bar(opts["funding_y"], p.index, p.bar_ms)
             fx = funding_per_bar(opts["funding_x"], p.index, p.bar_ms)
             b, z = frame["beta"].to_numpy(), frame["zscore"].to_numpy()
+            ok = signal_hedge_ok(frame, spec)
             index = p.index[lo:hi]
 
-            def one(prm, p=p, b=b, z=z, fy=fy, fx=fx, index=index):
-                return _metrics(_simulate(p, b, z, prm, fy, fx, lo, hi), p, prm.capital, index)
+            def one(prm, p=p, b=b, z=z, ok=ok, fy=fy, fx=fx, index=index):
+                return _metrics(_simulate(p, b, z, ok, prm, fy, fx, lo, hi), p, prm.capital,
+                                index)
 
             for prm, m in zip(rule_grid, pool.map(one, rule_grid)):
-                rows.append({"hedge": h, "window": w, "entry": prm.entry, "exit": prm.exit,
-                             "stop": prm.stop, "max_hold": prm.max_hold, **m})
+                rows.append({"hedge": h, "window": spec.beta_window, "entry": prm.entry,
+                             "exit": prm.exit, "stop": prm.stop, "max_hold": prm.max_hold, **m})
                 if bar is not None:
                     bar.update()
     if bar is not None:
@@ -572,7 +621,7 @@ class WalkForwardResult:
 
 
 def walk_forward(y, x, *, train_bars: int, test_bars: int, objective: str = "sharpe",
-                 entry=(2.0,), exit=(0.0,), stop=(None,), window=(120,),
+                 entry=(2.0,), exit=(0.0,), stop=(None,), window=(None,),
                  hedge=("rolling-ols",), max_hold=(None,), n_jobs: int | None = None,
                  **fixed) -> WalkForwardResult:
     """Rolling walk-forward: choose parameters on ``train_bars``, report the next ``test_bars``.
@@ -588,8 +637,9 @@ def walk_forward(y, x, *, train_bars: int, test_bars: int, objective: str = "sha
     grid = dict(entry=entry, exit=exit, stop=stop, window=window, hedge=hedge,
                 max_hold=max_hold, n_jobs=n_jobs)
     opts, params = _split_fixed(fixed)
+    bar_ms = None if opts["signal"] is not None else bar_ms_of_legs(y, x)
     spec0 = spec_of(opts["signal"], hedge=_grid(hedge)[0], window=_grid(window)[0],
-                    z_window=opts["z_window"], beta=opts["beta"], log=opts["log"])
+                    z_window=opts["z_window"], beta=opts["beta"], log=opts["log"], bar_ms=bar_ms)
     p0, _ = signal_prices(y, x, spec0, opts["fill"])
     n = len(p0.index)
     if train_bars < 2 or test_bars < 2 or train_bars + test_bars > n:
@@ -607,14 +657,16 @@ def walk_forward(y, x, *, train_bars: int, test_bars: int, objective: str = "sha
         chosen = {k: _none_if_nan(best[k]) for k in ("hedge", "window", "entry", "exit", "stop",
                                                      "max_hold")}
         spec = spec_of(opts["signal"], hedge=chosen["hedge"], window=chosen["window"],
-                       z_window=opts["z_window"], beta=opts["beta"], log=opts["log"])
+                       z_window=opts["z_window"], beta=opts["beta"], log=opts["log"],
+                       bar_ms=bar_ms)
         p, frame = signal_prices(y, x, spec, opts["fill"])
         prm = Params(**{**params, "capital": capital, "entry": chosen["entry"],
                         "exit": chosen["exit"], "stop": chosen["stop"],
                         "max_hold": chosen["max_hold"]})
         fy = funding_per_bar(opts["funding_y"], p.index, p.bar_ms)
         fx = funding_per_bar(opts["funding_x"], p.index, p.bar_ms)
-        test = _result(p, frame["beta"].to_numpy(), frame["zscore"].to_numpy(), prm, fy, fx,
+        test = _result(p, frame["beta"].to_numpy(), frame["zscore"].to_numpy(),
+                       signal_hedge_ok(frame, spec), prm, fy, fx,
                        {**spec.to_dict(), "space": spec.space}, False, frame, spec,
                        te_lo, te_hi)
         notional += test.metrics["turnover"] * capital

@@ -33,9 +33,12 @@ the exit reason (``REASON_*``) and the exit notional."""
 
 TOTALS_RECORD = np.dtype([("fees", np.float64), ("slippage", np.float64),
                           ("funding", np.float64), ("notional", np.float64),
-                          ("open", np.float64)])
+                          ("open", np.float64), ("no_entry_beta", np.int64),
+                          ("no_entry_stop", np.int64)])
 """A run's totals: fees, slippage, funding received, traded notional (quote currency); ``open``
-is 1 when a position is left open at the end."""
+is 1 when a position is left open at the end; ``no_entry_beta`` / ``no_entry_stop``: bars flat
+with ``|z| >= entry`` where no entry was placed because the hedge rule refused β / because
+``|z| >= stop``."""
 
 
 @numba.njit(cache=True, nogil=True)
@@ -96,23 +99,27 @@ def _flat_at(t, cash, equity, side_out, qy_out, qx_out):
 
 
 @numba.njit(cache=True, nogil=True)
-def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, seg_end, fund_y, fund_x, entry, exit_,
-             stop, max_hold, capital, alloc_frac, leverage, fee_rate, slip_rate, fill_then_fund,
-             close_at_end, log_beta):
+def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, hedge_ok, seg_end, fund_y, fund_x, entry,
+             exit_, stop, max_hold, capital, alloc_frac, leverage, fee_rate, slip_rate,
+             fill_then_fund, close_at_end, log_beta):
     """Run the pair mean-reversion rule bar by bar.
 
     Arrays (length n, aligned by bar): ``exec_y/exec_x`` fill prices (the bar's open, or close
     when only closes exist), ``mark_y/mark_x`` closes (equity is marked there), ``beta`` hedge
-    ratio known at the bar's close, ``z`` spread z-score at the bar's close, ``seg_end`` True at
+    ratio known at the bar's close, ``z`` spread z-score at the bar's close, ``hedge_ok`` True
+    where the hedge rule allows an entry with that β
+    (:func:`qdash.analytics.signal.hedge_ok`), ``seg_end`` True at
     the last bar before a hole in the data, ``fund_y/fund_x`` funding rate settled during the bar
     (0 when none).
 
     Per bar ``t``: (1) the order decided at ``t-1`` fills at ``exec[t]``; funding due in bar ``t``
     is settled on the position held at that moment (``fill_then_fund`` True when fills happen at
     the open, i.e. before a funding time inside the bar); (2) equity is marked at the close;
-    (3) the rule looks at ``z[t]``: flat → enter short spread if ``z >= entry``, long spread if
-    ``z <= -entry``; long → stop if ``z <= -stop``, exit if ``z >= -exit_``, time exit once the
-    trade will have been held ``max_hold`` bars; short mirrored. After a stop or time exit the
+    (3) the rule looks at ``z[t]``: flat → enter short spread if ``entry <= z < stop``, long
+    spread if ``-stop < z <= -entry``, and only where ``hedge_ok[t]`` (a bar already beyond the
+    stop, or with a refused β, is counted in the totals and not entered); long → stop if
+    ``z <= -stop``, exit if ``z >= -exit_``, time exit once the trade will have been held
+    ``max_hold`` bars; short mirrored. After a stop or time exit the
     same side is re-armed only once ``|z| < entry``, so a still-stretched spread is not re-entered
     at once. At the last bar before a hole (``seg_end``) a position is closed at that bar's close
     (reason gap) and nothing is decided; after the hole the signal restarts, so nothing is
@@ -245,10 +252,17 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, seg_end, fund_y, fund_x, e
         if side == 0:
             b = beta[t]
             if b == b:
+                want = 0
                 if zt >= entry and blocked != -1:
-                    pending = -1
+                    want = -1
                 elif zt <= -entry and blocked != 1:
-                    pending = 1
+                    want = 1
+                if want != 0 and abs(zt) >= stop:
+                    totals.no_entry_stop += 1
+                elif want != 0 and not hedge_ok[t]:
+                    totals.no_entry_beta += 1
+                else:
+                    pending = want
                 pend_beta = b
                 pend_z = zt
         else:

@@ -18,13 +18,13 @@ from ..backtest.metrics import sharpe_text
 from ..bars import stored_candles
 from ..errors import QdashError
 from ..model import pair_legs, timeframe_ms
-from .options import add_db, add_out, add_time_range, add_timeframe
+from .options import add_db, add_out, add_time_range, add_timeframe, add_window
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("y", metavar="Y", help="the leg held one unit of (e.g. ETHUSDT)")
     p.add_argument("x", metavar="X", help="the hedge leg (e.g. BTCUSDT)")
-    add_timeframe(p, "1m")
+    add_timeframe(p)
     add_db(p, readonly=True)
     add_time_range(p)
     p.add_argument("--entry", type=float, default=2.0, help="|z| to enter (default 2)")
@@ -33,8 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-hold", type=int, default=None, help="time exit after N bars")
     p.add_argument("--hedge", default="rolling-ols", choices=HEDGE_METHODS,
                    help="hedge ratio method (default rolling-ols)")
-    p.add_argument("--window", type=int, default=120,
-                   help="β window in bars (default 120); also the z window unless --z-window")
+    add_window(p, "β window, also the z window unless --z-window")
     p.add_argument("--z-window", type=int, default=None, help="z-score window (default: window)")
     p.add_argument("--refit-every", type=int, default=10,
                    help="bars between refits of huber / theil-sen (default 10)")
@@ -61,6 +60,15 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def signal_spec(args: argparse.Namespace) -> SignalSpec:
+    """The signal the options ask for: the timeframe's windows (:mod:`qdash.defaults`) unless
+    ``--window``/``--z-window`` say otherwise."""
+    windows = {"beta_window": args.window, "z_window": args.z_window or args.window}
+    return SignalSpec.for_timeframe(args.timeframe, hedge=args.hedge, log=not args.prices,
+                                    refit_every=args.refit_every, beta=args.beta,
+                                    **{k: v for k, v in windows.items() if v is not None})
+
+
 def run(args: argparse.Namespace) -> int:
     """Run one backtest over stored bars, write the CSVs, print the metrics table.
 
@@ -84,9 +92,7 @@ def run(args: argparse.Namespace) -> int:
                    for sym, bars in legs.items()}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", InSampleWarning)
-            spec = SignalSpec(hedge=args.hedge, log=not args.prices, beta_window=args.window,
-                              z_window=args.z_window or args.window,
-                              refit_every=args.refit_every, beta=args.beta)
+            spec = signal_spec(args)
             result = run_backtest(legs[args.y], legs[args.x], spec, entry=args.entry,
                                   exit=args.exit, stop=args.stop, max_hold=args.max_hold,
                                   capital=args.capital, leverage=args.leverage,

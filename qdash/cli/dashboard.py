@@ -22,16 +22,10 @@ from .options import (
     add_symbols,
     add_timeframe,
     add_token,
+    add_window,
     symbols_of,
 )
 
-DEMO_TIMEFRAME = "1h"
-DEMO_WINDOW = 168
-"""The demo opens on hourly bars with a week's windows (β, z-score, correlation), from history at
-first paint: what every estimator needs to agree on the simulated pair. Measured on the demo pair
-(ETHUSDT/BTCUSDT, seed 7), the spread of the five βs over their median: 70% at 1s bars and
-30-bar windows, 28% at 1m/1,440, 1% at 15m/672 and at 1h/168 — short windows measure noise
-(errors in x bias every regression towards 0). ``--timeframe 1s`` shows the fast stream."""
 NOTEBOOK = Path(__file__).resolve().parents[1] / "server" / "pairs.ipynb"
 """The app's notebook, shipped inside the package (a wheel install serves it too)."""
 SOURCES = ("binance", "sim", "hub", "store")
@@ -43,13 +37,10 @@ def add_app_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
     add_db(p, store=SIMULATOR if demo else BY_SOURCE)
     add_symbols(p, "BTCUSDT,ETHUSDT,SOLUSDT" if demo else "BTCUSDT,ETHUSDT")
     p.add_argument("--pair", default=None, help="Y,X of the pair (default: 2nd,1st symbol)")
-    add_timeframe(p, DEMO_TIMEFRAME if demo else "1s", allowed=TIMEFRAMES)
+    add_timeframe(p, allowed=TIMEFRAMES)   # the default timeframe and its windows (qdash.defaults)
     add_token(p)
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
-    window = DEMO_WINDOW if demo else f"120; --source sim: {DEMO_WINDOW}"
-    p.add_argument("--window", type=int, default=None,
-                   help="rolling window in bars for β, z-score and correlation (default: "
-                        f"$QDASH_WINDOW, else {window})")
+    add_window(p, "rolling window of β, z-score and correlation ($QDASH_WINDOW if set)")
     if demo:
         p.add_argument("--rate", type=float, default=300.0,
                        help="simulated trades per second, all symbols (default 300)")
@@ -123,9 +114,7 @@ def export_settings(args: argparse.Namespace, source: str, sim_url: str | None =
     pair = tuple(symbols_of(args.pair, "--pair")) if args.pair else None
     if pair is not None and len(pair) != 2:
         raise QdashError(f"--pair {args.pair}: expected two symbols, Y,X (e.g. ETHUSDT,BTCUSDT)")
-    window = args.window
-    if window is None and source == "sim":  # the demo (see DEMO_WINDOW)
-        window = Settings.from_env().window or DEMO_WINDOW
+    window = args.window or Settings.from_env().window   # None: the timeframe's (qdash.defaults)
     Settings(source=source, symbols=tuple(symbols_of(args.symbols, "--symbols")),
              timeframe=args.timeframe, window=window, pair=pair, sim_rest_url=sim_url,
              sim_ws_url=sim_url.replace("http", "ws", 1) if sim_url else None).export()

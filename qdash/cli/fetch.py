@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", choices=KINDS, default="klines",
                    help="klines → candles; mark → mark-price candles; aggTrades → ticks (one "
                         "per trade id); funding → the funding table")
-    add_timeframe(p, "1m", allowed=FIXED_INTERVALS)
+    add_timeframe(p, allowed=FIXED_INTERVALS)
     add_time_range(p, start_required=True, end_means="now")
     add_db(p)
     add_rest_url(p)

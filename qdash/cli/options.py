@@ -8,6 +8,7 @@ building the parser costs nothing (the default URLs are imported by the options 
 
 from __future__ import annotations
 
+from ..defaults import DEFAULT_TIMEFRAME, TABLE
 from ..errors import QdashError
 
 # what qdash.store.default_db_path does with no path (tests/test_cli_options.py checks it)
@@ -60,14 +61,24 @@ def symbols_of(value, option: str = "symbols") -> list[str]:
         raise QdashError(f"{option}: {e}") from None
 
 
-def add_timeframe(p, default: str, *, allowed: tuple[str, ...] | None = None) -> None:
-    """``--timeframe/-t``: the bar length, a number and a unit (``1s``, ``5m``, ``1h``, ``1d``).
+def add_timeframe(p, default: str = DEFAULT_TIMEFRAME, *,
+                  allowed: tuple[str, ...] | None = None) -> None:
+    """``--timeframe/-t``: the bar length, a number and a unit (``1s``, ``5m``, ``1h``, ``1d``);
+    by default :data:`qdash.defaults.DEFAULT_TIMEFRAME`, the bars every entry point opens on.
 
     ``allowed``: the only values the command takes (Binance's kline intervals), listed in the
     help; the command checks them."""
     values = ", ".join(allowed) if allowed else "a number and s, m, h, d or w: 1s, 5m, 1h, 1d ..."
     p.add_argument("--timeframe", "-t", default=default,
                    help=f"bar length: {values} (default {default})")
+
+
+def add_window(p, what: str) -> None:
+    """``--window N``: bars of the rolling ``what`` (None when not given: the timeframe's, from
+    :mod:`qdash.defaults`, which the help lists)."""
+    table = ", ".join(f"{r.timeframe}: {r.beta_window:,}" for r in TABLE.values())
+    p.add_argument("--window", type=int, default=None,
+                   help=f"{what}, in bars (default: the timeframe's; {table})")
 
 
 def add_time_range(p, *, start_required: bool = False, end_means: str | None = None) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..defaults import defaults_for
 from ..errors import QdashError
 from ..model import ALL_SYMBOLS
 from .options import (
@@ -24,8 +25,10 @@ TOP = 20  # passing pairs printed
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_symbols(p, "all", all_means="every symbol of the store or --bars")
-    add_timeframe(p, "5m")
-    p.add_argument("--lookback", default="30d", help="window before the last bar (default 30d)")
+    add_timeframe(p)
+    p.add_argument("--lookback", default=None,
+                   help="span before the last bar (default: the timeframe's, from "
+                        "qdash.defaults: 30d on 5m)")
     src = p.add_mutually_exclusive_group()
     add_db(src, readonly=True)
     src.add_argument("--bars", default=None, metavar="PATH",
@@ -55,6 +58,11 @@ def _symbols(text: str) -> list[str] | None:
     return names
 
 
+def lookback_of(args: argparse.Namespace) -> str:
+    """``--lookback``, else the timeframe's (:mod:`qdash.defaults`, as the dashboard's scanner)."""
+    return args.lookback or defaults_for(args.timeframe).scan_lookback
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the scan, print a summary and the best passing pairs, write ``--out``.
 
@@ -71,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         source = Store(args.db, readonly=True)
     scheduler = None if args.scheduler.lower() == "none" else args.scheduler
     result = scan(source, symbols=_symbols(args.symbols), timeframe=args.timeframe,
-                  lookback=args.lookback, min_quote_volume=args.min_quote_volume,
+                  lookback=lookback_of(args), min_quote_volume=args.min_quote_volume,
                   lags=args.lags, fdr=args.fdr, train_frac=args.train_frac,
                   scheduler=scheduler, workers=args.workers,
                   progress=False if args.no_progress else None)

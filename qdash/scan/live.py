@@ -31,6 +31,7 @@ import pandas as pd
 
 from ..binance.limits import MAX_STREAMS_PER_CONNECTION, STREAM_ROUTES
 from ..binance.schema import closed_kline
+from ..defaults import DEFAULT_TIMEFRAME, defaults_for
 from ..errors import QdashError
 from ..feeds.connection import ConnectionLoop
 from ..model import ALL_SYMBOLS, parse_symbols, timeframe_ms, timeframe_name
@@ -44,7 +45,8 @@ class LiveScanner:
     """Rescan ``symbols`` (a list, or ``"all"``: every TRADING perpetual of exchangeInfo) on every
     closed ``timeframe`` bar (see the module docstring).
 
-    ``lookback``: the scanned window (``"7d"`` or ms), also the history fetched at start;
+    ``lookback``: the scanned window (``"30d"`` or ms; None: the timeframe's, from
+    :mod:`qdash.defaults`, as ``qdash scan``'s), also the history fetched at start;
     ``store``: where the history goes; ``rest_url``/``ws_url``: Binance or the simulator;
     ``grace_s``: how long after a bar's first close the rescan waits for the other symbols;
     ``scan_options``: keyword arguments of :func:`qdash.scan.scan` (``fdr``, ``min_quote_volume``,
@@ -53,8 +55,9 @@ class LiveScanner:
     called on the loop.
     """
 
-    def __init__(self, symbols, *, store, rest_url: str, ws_url: str, timeframe: str = "5m",
-                 lookback: str | int = "7d", grace_s: float = DEFAULT_GRACE_S,
+    def __init__(self, symbols, *, store, rest_url: str, ws_url: str,
+                 timeframe: str = DEFAULT_TIMEFRAME, lookback: str | int | None = None,
+                 grace_s: float = DEFAULT_GRACE_S,
                  scan_options: dict | None = None, clock: Callable[[], int] | None = None,
                  on_result: Callable[[pd.DataFrame], None] | None = None,
                  on_status: Callable[[str, str], None] | None = None,
@@ -63,6 +66,8 @@ class LiveScanner:
         self.store, self.rest_url, self.ws_url = store, rest_url, ws_url.rstrip("/")
         self.timeframe = timeframe_name(timeframe)
         self.tf_ms = timeframe_ms(self.timeframe)
+        if lookback is None:
+            lookback = defaults_for(self.timeframe).scan_lookback
         self.lookback_ms = timeframe_ms(lookback) if isinstance(lookback, str) else int(lookback)
         if self.lookback_ms < 100 * self.tf_ms:
             raise QdashError(f"live scan: a lookback of {lookback} holds fewer than 100 "
