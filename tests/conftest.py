@@ -1,5 +1,8 @@
 """Shared test fixtures: where the real data in ../shared lives."""
 
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -42,3 +45,13 @@ async def dashboard_ready(d, timeout_s: float = 120.0) -> None:
     paint's data); fail with its status line after ``timeout_s``."""
     await d.ready(timeout_s)
     assert d.session is not None and d.session.ready.is_set(), d.status.value
+
+
+def stop_process_group(proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """SIGTERM the process group ``proc`` leads (started with ``start_new_session=True``: a
+    server and the kernels it started), SIGKILL it after ``timeout_s``."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -197,7 +197,8 @@ def test_a_reader_that_leaves_early_costs_no_csv_and_no_error(pair_db, tmp_path)
     out = tmp_path / "piped"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen([sys.executable, "-m", "qdash", "backtest", "ETHUSDT", "BTCUSDT",
-                             "--db", str(db), "--window", "100", "--out", str(out)],
+                             "--db", str(db), "--timeframe", "1m", "--window", "100",
+                             "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     proc.stdout.close()  # long before the command prints (its imports take seconds)
     err = proc.stderr.read().decode()

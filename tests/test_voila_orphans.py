@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import urllib.request
 
 import psutil
 import pytest
+from conftest import stop_process_group
 from websockets.asyncio.client import connect
 
 pytestmark = pytest.mark.integration
@@ -96,8 +96,4 @@ def test_a_closed_pages_kernel_is_shut_down_within_seconds(tmp_path):
         assert released <= RELEASED_WITHIN_S, released
         assert len(_kernel_pids(server)) >= 1  # the preheated kernel for the next page stays
     finally:
-        os.killpg(app.pid, signal.SIGTERM)
-        try:
-            app.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(app.pid, signal.SIGKILL)
+        stop_process_group(app)

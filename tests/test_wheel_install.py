@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, stop_process_group
 
 pytestmark = pytest.mark.integration
 
@@ -80,8 +79,4 @@ def test_the_wheel_serves_the_demo(tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60) as page:
             assert page.status == 200 and "qdash" in page.read().decode().lower()
     finally:
-        os.killpg(app.pid, signal.SIGTERM)
-        try:
-            app.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(app.pid, signal.SIGKILL)
+        stop_process_group(app)
