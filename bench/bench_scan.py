@@ -7,7 +7,8 @@ Measured in one run:
   autolag=None)`` loop over a random sample of pairs, extrapolated to all of them (the same
   statistics: the sample's t and p are compared too);
 - stage 2 (validation) with 1 and 2 Dask workers of a ``LocalCluster`` (started and warmed
-  before the clock starts; best of ``ROUNDS``, one cluster at a time), parallel efficiency ``T1 / (2·T2)``,
+  before the clock starts; best of ``ROUNDS``, one cluster at a time), parallel efficiency
+  ``T1 / (2·T2)``,
   on the stage-1 survivors topped up to ``STAGE2_PAIRS`` pairs by q, so that there is enough work
   to share; checked equal to the in-process rows;
 - the whole pipeline — read the Parquet long table, build the panel, stage 1, start a 2-worker
