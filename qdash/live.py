@@ -169,17 +169,18 @@ class LiveSession:
             return self
         loop = asyncio.get_running_loop()
         self.running = True
-        if self._bootstrap:
-            self._tasks.append(loop.create_task(self._bootstrap_then_stream()))
+        if self._bootstrap or self.store is not None:
+            self._tasks.append(loop.create_task(self._prepare_then_stream()))
         else:
             self._start_stream()
         return self
 
-    def _start_stream(self) -> None:
+    def _start_stream(self, labelled: bool = True) -> None:
         self._remove_callback = self.feed.on_ticks(self.on_ticks)
         if self.store is not None:
             from .feeds.record import Recorder
-            self.recorder = Recorder(self.feed, self.store, resume=not self._resumed).start()
+            self.recorder = Recorder(self.feed, self.store,
+                                     resume=labelled and not self._resumed).start()
             self._awaiting.update(self.recorder.resumed_from)
         # until every resumed symbol delivered its backfill, bars close only by their own ticks
         self._await_deadline = time.monotonic() + self.feed.max_backfill_wait
@@ -188,10 +189,21 @@ class LiveSession:
             self.feed.start()
         self.ready.set()
 
-    async def _bootstrap_then_stream(self) -> None:
-        await self.bootstrap()
+    async def _prepare_then_stream(self) -> None:
+        """The bootstrap (when configured) and the feed's venue (its ``source`` label, which
+        the recorder's resume reads), both off the loop; then the stream."""
+        if self._bootstrap:
+            await self.bootstrap()
+        labelled = True
+        if self.store is not None:
+            try:
+                await asyncio.to_thread(self.feed.resolve_source)
+            except Exception as e:  # the feed keeps asking; its ticks are recorded once known
+                labelled = False
+                self._status(f"the venue of {self.feed.rest_url} is not known yet ({e}): "
+                             "recording starts without resuming", "warn")
         if self.running:
-            self._start_stream()
+            self._start_stream(labelled)
 
     async def stop(self) -> None:
         """Stop the feed, store what was received, end background work."""
@@ -251,6 +263,7 @@ class LiveSession:
         from .history.bootstrap import bars_needed, bootstrap_history
 
         n = self.bootstrap_bars or bars_needed(self.pair_config, self.tf_ms)
+        self.feed.resolve_source()  # the venue's label, which the resume at the seam reads
         client = RestClient(self.rest_url)
         try:
             hist = bootstrap_history(
