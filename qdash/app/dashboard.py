@@ -220,7 +220,11 @@ class Dashboard:
         m, mon = self.market, self.monitor
         before = [getattr(mon, k) for k in RESTART_SETTINGS]
         mon.source, mon.y, mon.x = m.source.value, m.y.value, m.x.value
-        mon.timeframe, mon.window, mon.method = m.timeframe.value, m.window.value, m.method.value
+        if m.timeframe.value != mon.timeframe:  # the window box shows the timeframe's default
+            m.window.value = mon.set_timeframe(m.timeframe.value)
+        elif m.window.value != mon.window:
+            mon.set_window(m.window.value)
+        mon.method = m.method.value
         mon.entry_z, mon.exit_z, mon.stop_z = m.entry.value, m.exit.value, m.stop.value
         mon.filters = {name: box.value for name, box in m.filters.items()}
         self.figures.set_levels(mon.entry_z, mon.exit_z)

@@ -49,7 +49,8 @@ class PairMonitor:
     ``db``: the store (default: the user's store for exchange data, the simulator's own store
     for ``sim``); ``timeframe``: the bar length (default
     :data:`qdash.defaults.DEFAULT_TIMEFRAME`); ``window``: bars of the rolling β and z (default:
-    the timeframe's, :mod:`qdash.defaults`); ``method``: the hedge estimator;
+    the timeframe's, :mod:`qdash.defaults`, which follows the timeframe: :meth:`set_timeframe`);
+    ``method``: the hedge estimator;
     ``entry``/``exit``/``stop``: z levels of the backtest rule (attributes ``entry_z``,
     ``exit_z``, ``stop_z``; stop 0: none). ``sim_ws_url``/``sim_rest_url``: a running simulated
     exchange (default: ``$QDASH_SIM_WS_URL``/``$QDASH_SIM_REST_URL``, else one started in this
@@ -67,6 +68,7 @@ class PairMonitor:
         if len(self.symbols) < 2:
             raise QdashError("a pair dashboard needs at least two symbols")
         self.y, self.x = pair_legs(y or self.symbols[1], x or self.symbols[0])
+        self.window_is_default = window is None  # the window follows the timeframe's default
         if window is None:
             window = defaults_for(timeframe).beta_window
         self.source, self.timeframe, self.window, self.method = source, timeframe, window, method
@@ -87,6 +89,21 @@ class PairMonitor:
         self.last_backtest = None
 
     # --- settings ------------------------------------------------------------------------------
+    def set_timeframe(self, timeframe: str) -> int:
+        """Switch to ``timeframe``; the window becomes that timeframe's default
+        (:func:`qdash.defaults.defaults_for`) unless it is the user's own (given, or set by
+        :meth:`set_window`). Returns the window."""
+        self.timeframe = timeframe
+        if self.window_is_default:
+            self.window = defaults_for(timeframe).beta_window
+        return self.window
+
+    def set_window(self, window: int) -> None:
+        """The user's window: kept across timeframe changes (unless it is the timeframe's
+        default, which then follows the timeframe again)."""
+        self.window = int(window)
+        self.window_is_default = self.window == defaults_for(self.timeframe).beta_window
+
     def watched(self) -> list[str]:
         """The pair's legs first, then the other symbols."""
         return list(dict.fromkeys([self.y, self.x, *self.symbols]))
