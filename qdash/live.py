@@ -45,6 +45,7 @@ import pandas as pd
 
 from .analytics import PairAnalytics, PairConfig, PairState, compute_refresh
 from .bars import BarBuilder, BarUpdate, empty_bars, stored_candles
+from .defaults import DEFAULT_TIMEFRAME
 from .errors import QdashError
 from .model import timeframe_ms
 from .periodic import PeriodicTask
@@ -96,9 +97,11 @@ class LiveSession:
     """Live analytics of a pair ``(y, x)`` among ``symbols`` from one tick feed.
 
     ``feed``: a started-or-not :class:`~qdash.feeds.base.TickFeed`; ``store``: where ticks are
-    recorded (None: not recorded); ``timeframe``: candle length; ``pair_config``: a
-    :class:`~qdash.analytics.PairConfig` (symbols are filled in); ``alerts``: an
-    :class:`~qdash.alerts.AlertManager` or None.
+    recorded (None: not recorded); ``timeframe``: candle length (default
+    :data:`qdash.defaults.DEFAULT_TIMEFRAME`, as every entry point); ``pair_config``: a
+    :class:`~qdash.analytics.PairConfig` (symbols are filled in; default: the timeframe's β and z
+    windows, :meth:`PairConfig.for_timeframe <qdash.analytics.SignalSpec.for_timeframe>`);
+    ``alerts``: an :class:`~qdash.alerts.AlertManager` or None.
 
     History: with ``bootstrap`` (default), a store and a REST URL (``rest_url``, else the feed's
     ``rest_url``), :meth:`start` first fetches ``bootstrap_bars`` closed bars per symbol
@@ -112,7 +115,8 @@ class LiveSession:
     """
 
     def __init__(self, feed: TickFeed, *, y: str, x: str, symbols: list[str] | None = None,
-                 timeframe: str = "1s", store=None, pair_config: PairConfig | None = None,
+                 timeframe: str = DEFAULT_TIMEFRAME, store=None,
+                 pair_config: PairConfig | None = None,
                  alerts=None, refresh_every_s: float = 5.0, tolerance_ms: int | None = None,
                  warm_start_bars: int = 3_000, bootstrap: bool = True,
                  bootstrap_bars: int | None = None, rest_url: str | None = None,
@@ -128,7 +132,8 @@ class LiveSession:
         self.store = store
         self.alerts = alerts
         self.refresh_every_s = refresh_every_s
-        self.pair_config = replace(pair_config or PairConfig(), symbol_y=self.y, symbol_x=self.x)
+        self.pair_config = replace(pair_config or PairConfig.for_timeframe(timeframe),
+                                   symbol_y=self.y, symbol_x=self.x)
         self.builders = {s: BarBuilder(self.tf_ms, symbol=s, tolerance_ms=self.tolerance_ms)
                          for s in self.symbols}
         self.candles = {s: CandleLog() for s in self.symbols}
