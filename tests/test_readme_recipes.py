@@ -81,6 +81,8 @@ def test_the_readme_research_recipe_runs_as_written_offline(tmp_path):
     # qdash info before and after the archive: the same rows
     tables = out.split("store: ")[1:]
     assert len(tables) == 2, out[-4000:]
+    for table in tables:  # the store is known for what it holds: the simulator's data
+        assert table.splitlines()[0].endswith("(simulated data (from qdash's simulator))"), table
     before, after = _info_rows(tables[0]), _info_rows(tables[1])
     symbols = set(ranked["y"])  # every symbol the scan saw
     assert len(symbols) == 42 and len(before) == 2 * len(symbols)  # bars and funding of each
