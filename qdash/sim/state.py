@@ -21,8 +21,9 @@ from .universe import DAY_MS, MINUTE_MS
 
 class MarketState:
     """Mixin: expects ``past``, ``instruments``, ``ledger``, ``seed``, ``now_ms()``,
-    ``minutes`` (symbol → MinuteBook), ``books`` (symbol → SyntheticBook) and ``last_trade``
-    (symbol → (price, qty, id) of the last MARKET trade)."""
+    ``minutes`` (symbol → MinuteBook), ``books`` (symbol → SyntheticBook), ``last_trade``
+    (symbol → (price, qty, id) of the last MARKET trade) and ``market_last`` (symbol → the last
+    price of the market's own trades, not the accounts' fills)."""
 
     def minutes_of(self, symbol: str) -> MinuteBook:
         """The live minute book of ``symbol`` (created empty on first use)."""
@@ -110,9 +111,10 @@ class MarketState:
 
     # --- the order book --------------------------------------------------------------------
     def order_book(self, symbol: str) -> SyntheticBook:
-        """The symbol's book, moved to the last price and the current time."""
+        """The symbol's book, moved to the market's last price (the accounts' fills do not move
+        it: :mod:`qdash.sim.matching` remembers what they took) and the current time."""
         ins = self.instruments[symbol]
-        last = self.last_price(symbol)
+        last = self.market_last.get(symbol) or self.last_price(symbol)
         book = self.books.get(symbol)
         if book is None:
             unit = max(1, round(5_000.0 / last / ins.step))
