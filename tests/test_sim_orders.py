@@ -366,3 +366,123 @@ def test_user_events_have_binances_names_types_and_order(sim):
     fills = [e["o"] for e in events if e["e"] == "ORDER_TRADE_UPDATE" and e["o"]["x"] == "TRADE"]
     assert sum(float(f["l"]) for f in fills) == pytest.approx(0.5)
     assert fills[-1]["X"] == "FILLED" and fills[-1]["z"] == "0.500"
+
+
+def test_every_order_endpoint_answers_as_binance(sim):
+    def call(method, path, **params):
+        st, _, body = signed(sim, "raw", method, path, **params)
+        assert st == 200, (path, body)
+        return body
+
+    book = call("GET", "/fapi/v1/depth", symbol="ETHUSDT", limit=5)
+    low = f"{float(book['bids'][0][0]) * 0.97:.2f}"  # rests: 3 % under the bid
+    batch = json.dumps([{"symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT",
+                         "quantity": "0.05", "price": low, "timeInForce": "GTC"},
+                        {"symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT",
+                         "quantity": "0.05", "price": low + "1", "timeInForce": "GTC"}])
+    placed, bad = call("POST", "/fapi/v1/batchOrders", batchOrders=batch)
+    assert bad["code"] == -1111 and placed["status"] == "NEW"
+    assert [o["orderId"] for o in call("GET", "/fapi/v1/openOrders", symbol="ETHUSDT")] == [
+        placed["orderId"]]
+    assert call("GET", "/fapi/v1/order", symbol="ETHUSDT",
+                origClientOrderId=placed["clientOrderId"])["orderId"] == placed["orderId"]
+    assert call("DELETE", "/fapi/v1/allOpenOrders", symbol="ETHUSDT")["code"] == 200
+    assert call("GET", "/fapi/v1/openOrders") == []
+    assert call("GET", "/fapi/v1/allOrders", symbol="ETHUSDT")[-1]["status"] == "CANCELED"
+    st, _, body = signed(sim, "raw", "POST", "/fapi/v1/order", symbol="ETHUSDT", side="BUY",
+                         type="LIMIT", quantity="0.05", price=book["asks"][0][0],
+                         timeInForce="GTX")
+    assert body["code"] == -5022
+    fok = call("POST", "/fapi/v1/order", symbol="ETHUSDT", side="BUY", type="LIMIT",
+               quantity="500", price=book["asks"][0][0], timeInForce="FOK",
+               newOrderRespType="RESULT")
+    assert fok["status"] == "EXPIRED" and fok["executedQty"] == "0.000"
+    assert call("GET", "/fapi/v1/commissionRate", symbol="ETHUSDT") == {
+        "symbol": "ETHUSDT", "makerCommissionRate": "0.0002", "takerCommissionRate": "0.0005"}
+    brackets = call("GET", "/fapi/v1/leverageBracket", symbol="BTCUSDT")["brackets"]
+    assert brackets[0]["maintMarginRatio"] == 0.004 and brackets[0]["initialLeverage"] == 125
+    assert brackets[1]["cum"] == 50.0  # 50,000 × (0.5 % − 0.4 %)
+    assert len(call("GET", "/fapi/v1/leverageBracket")) == 2
+    assert call("GET", "/fapi/v1/positionSide/dual") == {"dualSidePosition": False}
+    assert call("POST", "/fapi/v1/marginType", symbol="ETHUSDT",
+                marginType="ISOLATED")["code"] == 200
+    assert signed(sim, "raw", "POST", "/fapi/v1/marginType", symbol="ETHUSDT",
+                  marginType="ISOLATED")[2]["code"] == -4046
+    v2 = call("GET", "/fapi/v2/positionRisk", symbol="ETHUSDT")[0]
+    assert v2["marginType"] == "isolated" and v2["positionAmt"] == "0.000"
+    assert len(call("GET", "/fapi/v2/account")["positions"]) == 2
+    for path in ("/fapi/v2/balance", "/fapi/v3/balance"):
+        assert call("GET", path)[0]["asset"] == "USDT"
+    listen = call("POST", "/fapi/v1/listenKey")["listenKey"]
+    assert call("PUT", "/fapi/v1/listenKey") == {"listenKey": listen}
+    assert call("DELETE", "/fapi/v1/listenKey") == {}
+    assert signed(sim, "raw", "PUT", "/fapi/v1/listenKey")[2]["code"] == -1125
+
+
+def test_fills_are_trades_of_the_exchange_and_latency_delays_them(sim):
+    import websockets
+
+    from qdash.sim.latency import Latency
+
+    def minute_volume():
+        st, _, rows = signed(sim, "raw", "GET", "/fapi/v1/klines", symbol="BTCUSDT",
+                             interval="1m", limit=1)
+        return rows[0][0], float(rows[0][5])
+
+    async def main():
+        url = f"{sim.ws_url}/public/ws/btcusdt@trade"
+        async with websockets.connect(url) as trades:
+            await asyncio.sleep(0.2)
+            opened, before = await asyncio.to_thread(minute_volume)
+            saved, sim.order_latency = sim.order_latency, Latency("300")
+            try:
+                t0 = time.monotonic()
+                st, _, o = await asyncio.to_thread(
+                    signed, sim, "raw", "POST", "/fapi/v1/order", symbol="BTCUSDT",
+                    side="SELL", type="MARKET", quantity="0.3")
+                waited = time.monotonic() - t0
+            finally:
+                sim.order_latency = saved
+            assert st == 200, o
+            _, _, mine = await asyncio.to_thread(signed, sim, "raw", "GET",
+                                                 "/fapi/v1/userTrades", symbol="BTCUSDT",
+                                                 limit=1000)
+            ids = {t["id"] for t in mine if t["orderId"] == o["orderId"]}
+            seen = set()
+            async with asyncio.timeout(10):
+                async for raw in trades:
+                    seen.add(json.loads(raw)["t"])
+                    if ids <= seen:
+                        break
+            opened2, after = await asyncio.to_thread(minute_volume)
+        return waited, ids, before, after, opened == opened2
+
+    waited, ids, before, after, same_minute = asyncio.run(main())
+    assert waited >= 0.3 and ids
+    if same_minute:  # the kline counts them (unless a new minute began in between)
+        assert after - before >= 0.3 - 1e-9
+
+
+def test_cli_accounts_and_no_secret_in_output():
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "qdash", "sim", "--port", "0", "--rate", "20",
+                             "--warmup", "0", "--api-key", "clikey0001", "--api-secret",
+                             "cli-secret-xyz42", "--balance", "5000"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline()
+        port = int(re.search(r"ws://127\.0\.0\.1:(\d+)", line).group(1))
+        q = f"timestamp={int(time.time() * 1000)}"
+        q += "&signature=" + _sign("cli-secret-xyz42", q)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/fapi/v2/balance?{q}",
+                                     headers={"X-MBX-APIKEY": "clikey0001"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert json.loads(r.read())[0]["balance"] == "5000.00000000"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out = line + proc.communicate(timeout=30)[0]
+    assert "published" in out and "cli-secret-xyz42" not in out and "clikey0001" not in out
