@@ -19,7 +19,7 @@ from qdash.sim.limiter import OrderCounter
 pytestmark = pytest.mark.integration
 
 ACCOUNTS = {name: (f"{name}key0001", f"{name}-secret-{i}x9") for i, name in
-            enumerate(("raw", "ccxt", "pro", "pyb", "sdk", "limit"))}
+            enumerate(("raw", "ccxt", "pro", "pyb", "sdk", "limit", "rest", "fills"))}
 
 
 @pytest.fixture(scope="module")
@@ -370,7 +370,7 @@ def test_user_events_have_binances_names_types_and_order(sim):
 
 def test_every_order_endpoint_answers_as_binance(sim):
     def call(method, path, **params):
-        st, _, body = signed(sim, "raw", method, path, **params)
+        st, _, body = signed(sim, "rest", method, path, **params)
         assert st == 200, (path, body)
         return body
 
@@ -389,7 +389,7 @@ def test_every_order_endpoint_answers_as_binance(sim):
     assert call("DELETE", "/fapi/v1/allOpenOrders", symbol="ETHUSDT")["code"] == 200
     assert call("GET", "/fapi/v1/openOrders") == []
     assert call("GET", "/fapi/v1/allOrders", symbol="ETHUSDT")[-1]["status"] == "CANCELED"
-    st, _, body = signed(sim, "raw", "POST", "/fapi/v1/order", symbol="ETHUSDT", side="BUY",
+    st, _, body = signed(sim, "rest", "POST", "/fapi/v1/order", symbol="ETHUSDT", side="BUY",
                          type="LIMIT", quantity="0.05", price=book["asks"][0][0],
                          timeInForce="GTX")
     assert body["code"] == -5022
@@ -406,7 +406,7 @@ def test_every_order_endpoint_answers_as_binance(sim):
     assert call("GET", "/fapi/v1/positionSide/dual") == {"dualSidePosition": False}
     assert call("POST", "/fapi/v1/marginType", symbol="ETHUSDT",
                 marginType="ISOLATED")["code"] == 200
-    assert signed(sim, "raw", "POST", "/fapi/v1/marginType", symbol="ETHUSDT",
+    assert signed(sim, "rest", "POST", "/fapi/v1/marginType", symbol="ETHUSDT",
                   marginType="ISOLATED")[2]["code"] == -4046
     v2 = call("GET", "/fapi/v2/positionRisk", symbol="ETHUSDT")[0]
     assert v2["marginType"] == "isolated" and v2["positionAmt"] == "0.000"
@@ -416,7 +416,7 @@ def test_every_order_endpoint_answers_as_binance(sim):
     listen = call("POST", "/fapi/v1/listenKey")["listenKey"]
     assert call("PUT", "/fapi/v1/listenKey") == {"listenKey": listen}
     assert call("DELETE", "/fapi/v1/listenKey") == {}
-    assert signed(sim, "raw", "PUT", "/fapi/v1/listenKey")[2]["code"] == -1125
+    assert signed(sim, "rest", "PUT", "/fapi/v1/listenKey")[2]["code"] == -1125
 
 
 def test_fills_are_trades_of_the_exchange_and_latency_delays_them(sim):
@@ -425,7 +425,7 @@ def test_fills_are_trades_of_the_exchange_and_latency_delays_them(sim):
     from qdash.sim.latency import Latency
 
     def minute_volume():
-        st, _, rows = signed(sim, "raw", "GET", "/fapi/v1/klines", symbol="BTCUSDT",
+        st, _, rows = signed(sim, "fills", "GET", "/fapi/v1/klines", symbol="BTCUSDT",
                              interval="1m", limit=1)
         return rows[0][0], float(rows[0][5])
 
@@ -438,13 +438,13 @@ def test_fills_are_trades_of_the_exchange_and_latency_delays_them(sim):
             try:
                 t0 = time.monotonic()
                 st, _, o = await asyncio.to_thread(
-                    signed, sim, "raw", "POST", "/fapi/v1/order", symbol="BTCUSDT",
+                    signed, sim, "fills", "POST", "/fapi/v1/order", symbol="BTCUSDT",
                     side="SELL", type="MARKET", quantity="0.3")
                 waited = time.monotonic() - t0
             finally:
                 sim.order_latency = saved
             assert st == 200, o
-            _, _, mine = await asyncio.to_thread(signed, sim, "raw", "GET",
+            _, _, mine = await asyncio.to_thread(signed, sim, "fills", "GET",
                                                  "/fapi/v1/userTrades", symbol="BTCUSDT",
                                                  limit=1000)
             ids = {t["id"] for t in mine if t["orderId"] == o["orderId"]}
