@@ -20,6 +20,12 @@ instruments), owns the publishing loop and composes the parts, each in its own m
   ``https://data.binance.vision``: ``/data/futures/um/{daily,monthly}/{klines,aggTrades,trades,
   markPriceKlines,indexPriceKlines,premiumIndexKlines,fundingRate}/...zip`` (+ ``.CHECKSUM``)
   for every closed day or month of the past, Binance's names and CSV columns.
+* Trading (signed, ``X-MBX-APIKEY`` + HMAC-SHA256): paper accounts (``accounts=[(key, secret,
+  balance)]`` or :meth:`SimExchange.open_account`; :mod:`qdash.sim.accounts`), the order,
+  account and listen-key endpoints (:mod:`qdash.sim.orders_rest`), orders matched on the
+  synthetic book with taken liquidity and queue positions (:mod:`qdash.sim.matching`), fees,
+  positions, funding and liquidation (:mod:`qdash.sim.trading`, :mod:`qdash.sim.margin`), the
+  user-data stream (:mod:`qdash.sim.user_stream`); every fill is published as a trade.
 * Faults (:mod:`qdash.sim.faults`) and test controls (:mod:`qdash.sim.control`, not part of
   Binance's API): ``/sim/fault/<name>?...``, ``/sim/pause``, ``/sim/resume``,
   ``/sim/ledger_summary``, ``/sim/stats``. Replay of recorded ticks: :mod:`qdash.sim.replay`.
