@@ -7,7 +7,7 @@ round trips over HTTP.
   measured in the same run, is the plain way: materialise the side's 1,000 levels as a list per
   order and walk it (same fills: checked).
 * HTTP: signed ``POST /fapi/v1/order`` MARKET orders on one keep-alive connection to a running
-  simulator (``SimExchange`` on its own thread), against ``GET /fapi/v1/ping`` on the same
+  simulator (``SimExchange`` in its own process), against ``GET /fapi/v1/ping`` on the same
   connection as the reference (the REST floor).
 
 The last line is ``RESULT {json}`` of the figures.
@@ -19,7 +19,7 @@ import argparse
 import asyncio
 import http.client
 import json
-import threading
+import multiprocessing
 import time
 import urllib.parse
 
@@ -94,17 +94,27 @@ def reference(sizes: np.ndarray) -> tuple[float, int]:
     return time.perf_counter() - start, filled
 
 
+def _serve(ports: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
+    """A simulator in its own process (as a client meets it: no shared interpreter lock)."""
+    async def run():
+        sim = SimExchange(["BTCUSDT"], rate=20, seed=1, weight_limit=10_000_000, warmup_s=0,
+                          accounts=[("benchkey01", "benchsecret", 1e9)],
+                          order_limits=((10**9, 10_000), (10**9, 60_000)))
+        await sim.start()
+        ports.put(sim.port)
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        await sim.stop()
+    asyncio.run(run())
+
+
 def http_round_trips(n: int) -> dict:
     """Signed market orders and pings per second over one keep-alive connection."""
-    loop = asyncio.new_event_loop()
-    sim = SimExchange(["BTCUSDT"], rate=20, seed=1, weight_limit=10_000_000, warmup_s=0,
-                      accounts=[("benchkey01", "benchsecret", 1e9)],
-                      order_limits=((10**9, 10_000), (10**9, 60_000)))
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(sim.start(), loop).result(60)
+    ports, stop = multiprocessing.Queue(), multiprocessing.Event()
+    server = multiprocessing.Process(target=_serve, args=(ports, stop), daemon=True)
+    server.start()
     try:
-        conn = http.client.HTTPConnection(sim.host, sim.port, timeout=30)
+        conn = http.client.HTTPConnection("127.0.0.1", ports.get(timeout=120), timeout=30)
         start = time.perf_counter()
         for _ in range(n):
             conn.request("GET", "/fapi/v1/ping")
@@ -122,9 +132,8 @@ def http_round_trips(n: int) -> dict:
             statuses.append(json.loads(conn.getresponse().read()).get("status"))
         order_s = time.perf_counter() - start
     finally:
-        asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(60)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+        stop.set()
+        server.join(30)
     return {"orders": n, "filled": statuses.count("FILLED"), "order_rt_per_s": n / order_s,
             "ping_rt_per_s": n / ping_s}
 
