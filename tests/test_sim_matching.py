@@ -205,3 +205,16 @@ def test_reduce_only_closes_and_funding_is_paid(sim):
     sim.trading.place(acc, SYM, "SELL", "MARKET", 0.1, reduce_only=True)
     assert acc.positions[SYM].amt == 0
     assert math.isclose(sum(float(t["qty"]) for t in acc.trades if t["side"] == "SELL"), 0.1)
+
+
+def test_isolated_margin_follows_the_position(sim):
+    acc = sim.open_account(balance=1e5)
+    pos = acc.position(SYM)
+    pos.margin_type, pos.leverage = "ISOLATED", 10
+    sim.trading.place(acc, SYM, "BUY", "MARKET", 0.2)
+    assert pos.wallet == pytest.approx(0.2 * pos.entry / 10)
+    sim.trading.place(acc, SYM, "SELL", "MARKET", 0.1)
+    assert pos.wallet == pytest.approx(0.1 * pos.entry / 10)  # half released
+    sim.trading.place(acc, SYM, "SELL", "MARKET", 0.3)  # closes 0.1, opens a 0.2 short
+    assert pos.amt == pytest.approx(-0.2)
+    assert pos.wallet == pytest.approx(0.2 * pos.entry / 10)

@@ -42,10 +42,14 @@ class MarketState:
             self.instruments[symbol].sym.base_price
 
     def mark_price(self, symbol: str, t_ms: int | None = None) -> float:
-        """Mark price at ``t_ms`` (default now): index · (1 + P) of the minute (see past)."""
+        """Mark price at ``t_ms`` (default now): index · (1 + P) of the minute (see past);
+        now, the index follows the market's own last price (the accounts' fills move neither
+        the book nor the mark, as one order does not move Binance's median-based mark)."""
         t = self.now_ms() if t_ms is None else int(t_ms)
         minute = t // MINUTE_MS * MINUTE_MS
-        if minute < self.past.end_ms:
+        if t_ms is None and symbol in self.market_last:
+            price = self.market_last[symbol]
+        elif minute < self.past.end_ms:
             bars = self.past.minutes(symbol, minute, minute + MINUTE_MS)
             price = float(bars["open"][0]) if len(bars["open"]) else self.last_price(symbol)
         else:

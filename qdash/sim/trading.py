@@ -205,10 +205,12 @@ class Trading:
         """Isolated margin follows the position: notional/leverage in, a share out."""
         if pos.margin_type != "ISOLATED":
             return
-        if pos.amt == 0 or (pos.amt > 0) == (qty > 0):
-            pos.wallet += abs(qty) * price / pos.leverage
-        else:
-            pos.wallet -= pos.wallet * min(1.0, abs(qty) / abs(pos.amt))
+        opened = abs(qty)
+        if pos.amt and (pos.amt > 0) != (qty > 0):  # closes first: its share of the margin out
+            closed = min(abs(qty), abs(pos.amt))
+            pos.wallet -= pos.wallet * closed / abs(pos.amt)
+            opened -= closed
+        pos.wallet += opened * price / pos.leverage
 
     def on_trade(self, symbol: str, price: float, qty: float, taker_sell: bool) -> None:
         """A market trade of the exchange's own flow: resting orders it reaches fill as
