@@ -62,9 +62,11 @@ def book_result(spec: dict | None = None) -> BookResult:
     equity = CAPITAL + np.cumsum(step)
     equity[-1] = CAPITAL + windows["pnl"].sum()     # the open trade's mark (0 here)
     positions = _positions(trades, windows)
-    gross = np.full(bars, 40_000.0)
+    held = (positions.pivot_table(index="open_time", columns="symbol", values="notional")
+            .reindex(times).ffill().fillna(0.0))
+    gross = held.abs().sum(axis=1).to_numpy()
     equity_df = pd.DataFrame({"open_time": times, "equity": equity, "gross_exposure": gross,
-                              "net_exposure": np.full(bars, 1_500.0),
+                              "net_exposure": held.sum(axis=1).to_numpy(),
                               "margin_ratio": 0.004 * gross / equity})
     metrics = pd.DataFrame({"name": ["total_return", "sharpe", "max_drawdown", "fees", "funding",
                                      "windows", "pairs_traded",
