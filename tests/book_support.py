@@ -108,3 +108,19 @@ def _positions(trades: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
     ev = ev.groupby(["open_time", "symbol"], as_index=False)["delta"].sum()
     ev["notional"] = ev.groupby("symbol")["delta"].cumsum().round(6)
     return ev[["open_time", "symbol", "notional"]].reset_index(drop=True)
+
+
+def renamed(result: BookResult, names: dict[str, str], **spec) -> BookResult:
+    """``result`` with its symbols renamed by ``names`` (and ``spec`` updated): the fixture on
+    another universe's symbols, e.g. the simulator's."""
+    def rn(frame: pd.DataFrame, cols) -> pd.DataFrame:
+        out = frame.copy()
+        for c in cols:
+            out[c] = out[c].map(lambda s: names.get(s, s))
+        return out
+
+    return BookResult(windows=rn(result.windows, ("y", "x")), trades=rn(result.trades, ("y", "x")),
+                      equity=result.equity, positions=rn(result.positions, ("symbol",)),
+                      metrics=result.metrics, baselines=result.baselines,
+                      spec=result.spec | spec, fingerprint=result.fingerprint,
+                      versions=result.versions)
