@@ -14,6 +14,7 @@ from qdash.book.report import (
     attribution,
     exposure_frame,
     holding_times,
+    largest_exposures,
     read_provenance,
 )
 
@@ -128,3 +129,11 @@ def test_the_drawdown_drawn_is_qdashs(result):
     curve = pd.Series(result.equity["equity"].to_numpy(), index=result.equity["open_time"])
     np.testing.assert_allclose(equity_columns(curve)["drawdown"], drawdown(curve))
     assert BAR == pd.Timedelta(minutes=5)
+
+
+def test_the_exposure_plot_keeps_the_largest_symbols(result):
+    wide = exposure_frame(result.positions)
+    peak = wide.abs().max()
+    top = largest_exposures(wide, 2)
+    assert len(top) == 2 and peak[top].min() >= peak.drop(top).max()
+    assert largest_exposures(wide, 10) == list(peak.sort_values(ascending=False, kind="stable").index)

@@ -35,6 +35,7 @@ BOOK_COLOR = "#1f77b4"
 BASELINE_COLORS = ("#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 PART_COLORS = {"price": "#1f77b4", "fees": "#d62728", "funding": "#2ca02c", "pnl": "#222222"}
 PAIR_KEY = ["y", "x"]
+MAX_EXPOSURE_LINES = 20    # symbols drawn in the exposure plot (the largest)
 
 
 def pair_name(y: str, x: str) -> str:
@@ -92,6 +93,14 @@ def exposure_frame(positions: pd.DataFrame, end: pd.Timestamp | None = None) -> 
         wide.loc[end] = wide.iloc[-1]
     wide.columns.name = None
     return wide
+
+
+def largest_exposures(wide: pd.DataFrame, n: int) -> list[str]:
+    """The ``n`` symbols of :func:`exposure_frame` with the largest absolute net notional at any
+    time, largest first."""
+    if wide.empty:
+        return []
+    return list(wide.abs().max().sort_values(ascending=False, kind="stable").index[:n])
 
 
 def equity_curves(result: BookResult) -> dict[str, pd.Series]:
@@ -155,12 +164,15 @@ def _exposure_figure(result: BookResult, x_range):
     from bokeh.palettes import Category20_20
 
     palette = Category20_20[::2] + Category20_20[1::2]   # the ten strong colours first
-    fig = _figure("net exposure per symbol (USDT, > 0 long)", x_axis_type="datetime",
-                  x_range=x_range, height=300)
     end = result.equity["open_time"].iloc[-1] if len(result.equity) else None
     wide = exposure_frame(result.positions, end)
+    shown = largest_exposures(wide, MAX_EXPOSURE_LINES)
+    more = f", the {len(shown)} largest of {wide.shape[1]} symbols" if len(shown) < wide.shape[1] \
+        else ""
+    fig = _figure(f"net exposure per symbol (USDT, > 0 long{more})", x_axis_type="datetime",
+                  x_range=x_range, height=300)
     t = wide.index.as_unit("ms").asi8.astype(float) if len(wide) else []
-    for i, sym in enumerate(wide.columns):
+    for i, sym in enumerate(shown):
         fig.step(t, wide[sym].to_numpy(), mode="after", color=palette[i % 20],
                  legend_label=sym)
     if fig.legend:
