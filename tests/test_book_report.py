@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from book_support import BAR, TRADES, book_result
+from book_result_support import BAR, TRADES, book_result
 
 from qdash.backtest.metrics import drawdown
 from qdash.book.report import (

@@ -3,7 +3,7 @@ refused: it renders its plots (one canvas each, titles as written) without a con
 without asking for anything but the file itself."""
 
 import pytest
-from book_support import book_result
+from book_result_support import book_result
 from dashboard_support import JS_TITLES, PageLog
 
 from qdash.book.report import read_provenance

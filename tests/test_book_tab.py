@@ -9,7 +9,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from book_support import BAR, CAPITAL, START, book_result
+from book_result_support import BAR, CAPITAL, START, book_result
 
 from qdash.analytics import compute_signal
 from qdash.app.book_model import (

@@ -6,7 +6,7 @@ import asyncio
 import math
 
 import pytest
-from book_support import book_result, renamed
+from book_result_support import book_result, renamed
 
 from qdash.app.book_model import live_z
 from qdash.sim.exchange import SimExchange
