@@ -195,3 +195,20 @@ def test_bad_arguments_are_named(data):
         book(table, timeframe="1h", train="200d", scheduler=None)
     with pytest.raises(qdash.QdashError, match="warm up"):
         book(table, timeframe="1h", train="3d", trade="1d", scheduler=None)
+
+
+def test_on_the_simulator_universe_the_book_selects_cluster_pairs_within_caps():
+    from qdash.sim.universe import make_universe, universe_klines
+
+    uni = make_universe(16, seed=0)
+    cluster = {u.symbol: u.cluster for u in uni}
+    k = universe_klines(uni, "5m", START_MS, START_MS + 45 * 86_400_000, seed=0)
+    res = book(k[["symbol", "open_time", "close", "quote_volume"]], train="30d", trade="7d",
+               max_pairs=6, leverage=LEVERAGE, max_symbol_weight=0.2, scheduler=None,
+               baselines=False)
+    same = [cluster[y] is not None and cluster[y] == cluster[x]
+            for y, x in zip(res.windows["y"], res.windows["x"])]
+    assert len(same) >= 6 and np.mean(same) >= 0.8
+    traded = [cluster[y] == cluster[x] for y, x in zip(res.trades["y"], res.trades["x"])]
+    assert len(traded) > 10 and np.mean(traded) >= 0.8
+    assert check_caps(res, LEVERAGE, 0.2) == len(res.trades)

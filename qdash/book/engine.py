@@ -80,7 +80,7 @@ def _versions() -> dict[str, str]:
 
 
 def _metrics(equity: np.ndarray, traded: Traded | None, bar_ms: int, capital: float,
-             trials: int, trial_var: float) -> dict[str, float]:
+             trials: int, trial_var: float, windows: int) -> dict[str, float]:
     """The metrics of one equity curve (module docstring); ``traded`` None for a hold."""
     e = np.asarray(equity, dtype=float)
     ppy = mt.periods_per_year(bar_ms)
@@ -110,7 +110,8 @@ def _metrics(equity: np.ndarray, traded: Traded | None, bar_ms: int, capital: fl
            "max_drawdown_hours": m["max_drawdown_hours"], "span_days": m["span_days"],
            "short_sample": float(m["short_sample"]), "turnover": m["turnover"],
            "fees": tot["fees"], "funding": tot["funding"], "trades": float(len(pnl)),
-           "win_rate": m["win_rate"], "final_equity": m["final_equity"], "trials": float(trials)}
+           "win_rate": m["win_rate"], "final_equity": m["final_equity"], "trials": float(trials),
+           "windows": float(windows)}
     if m["short_sample"]:
         for k in (*mt.ANNUALISED, "sharpe_se", "deflated_sharpe"):
             out[k] = math.nan
@@ -219,8 +220,7 @@ def book(bars=None, *, db=None, symbols: list[str] | None = None, timeframe: str
     oos = np.concatenate([s.oos_sharpe for s in scans]) / math.sqrt(ppy)
     trial_var = float(np.var(oos, ddof=1)) if len(oos) > 1 else math.nan
     metrics = _metrics(traded.equity["equity"].to_numpy(), traded, data.bar_ms, capital,
-                       trials, trial_var)
-    metrics["windows"] = float(len(windows))
+                       trials, trial_var, len(windows))
     index = pd.DatetimeIndex(traded.equity["open_time"])
     curves: dict[str, pd.Series] = {}
     if baselines:
@@ -229,11 +229,12 @@ def book(bars=None, *, db=None, symbols: list[str] | None = None, timeframe: str
                      _weights(data, windows, base_picks, allocation), spec, prm, brackets)
         curves["no_coint_gate"] = pd.Series(base.equity["equity"].to_numpy(), index=index)
         for k, v in _metrics(base.equity["equity"].to_numpy(), base, data.bar_ms, capital,
-                             trials, trial_var).items():
+                             trials, trial_var, len(windows)).items():
             metrics[f"baseline_no_coint_gate_{k}"] = v
         sym, hold = _hold(data, windows[0], capital, prm.fee_rate)
         curves[f"hold_{sym}"] = pd.Series(hold, index=index)
-        for k, v in _metrics(hold, None, data.bar_ms, capital, 1, math.nan).items():
+        for k, v in _metrics(hold, None, data.bar_ms, capital, 1, math.nan,
+                             len(windows)).items():
             metrics[f"baseline_hold_{sym}_{k}"] = v
     spec_args.update(bar_ms=data.bar_ms, signal=spec.to_dict(), windows=len(windows),
                      symbols=symbols, skipped=sorted({d["symbol"] for s in scans
