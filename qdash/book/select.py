@@ -57,8 +57,7 @@ def scan_window(bars: Bars, lo_ms: int, hi_ms: int, max_pairs: int, scan_kw: dic
                 baseline: bool = True) -> WindowScan:
     """THE scan on the bars with ``lo_ms <= open_time < hi_ms`` (a window's train span), and
     the window's selections (module docstring)."""
-    from ..scan.pipeline import rank, scan, screen
-    from ..scan.validate import ValidateParams, validate_block
+    from ..scan.pipeline import rank, scan
 
     part = bars.take((bars.times >= lo_ms) & (bars.times < hi_ms))
     panel = panel_from_bars(part, timeframe=scan_kw.get("timeframe"))
@@ -67,24 +66,31 @@ def scan_window(bars: Bars, lo_ms: int, hi_ms: int, max_pairs: int, scan_kw: dic
     survivors = df["test_sharpe"].to_numpy(dtype=float)[(df["q"] <= scan_kw["fdr"]).to_numpy()]
     base = selected.iloc[:0]
     if baseline:
-        st1 = screen(panel, lags=scan_kw.get("lags", 1), progress=False)
-        iy, ix = st1.attrs.pop("iy"), st1.attrs.pop("ix")
-        order = np.argsort(-st1["corr"].to_numpy(), kind="stable")
-        pool = _unordered_head(st1.iloc[order], BASELINE_POOL * max_pairs)
-        pos = pool.index.to_numpy()
-        keys = ("lags", "train_frac", "level", "log_prices", "z_window", "entry", "exit",
-                "fee_bps")
-        kw = {k: scan_kw[k] for k in keys if k in scan_kw}
-        if "log_prices" in kw:
-            kw["log"] = kw.pop("log_prices")
-        v = validate_block(panel, iy[pos], ix[pos], pool["beta"].to_numpy(),
-                           pool["alpha"].to_numpy(), ValidateParams(**kw))
-        cand = pool.reset_index(drop=True).join(v.drop(columns="error"))
-        cand["pass"] = cand["test_sharpe"].notna()
-        base = rank(cand)
-        base = base[base["pass"]].head(max_pairs)[SELECTED].reset_index(drop=True)
+        base = _baseline(panel, df, max_pairs, scan_kw, rank)
     return WindowScan(selected, base, len(df), survivors[np.isfinite(survivors)],
                       df.attrs.get("skipped", []))
+
+
+def _baseline(panel, df: pd.DataFrame, max_pairs: int, scan_kw: dict, rank) -> pd.DataFrame:
+    """The no-coint-gate baseline's pairs: the most correlated unordered pairs of the scan's
+    stage-1 table, ranked by the scan's rank on their stage-2 out-of-sample Sharpe (taken from
+    the scan where it validated the pair, computed here otherwise), ``max_pairs`` kept."""
+    from ..scan.validate import COLUMNS, ValidateParams, validate_block
+
+    order = np.argsort(-df["corr"].to_numpy(), kind="stable")
+    pool = _unordered_head(df.iloc[order], BASELINE_POOL * max_pairs).reset_index(drop=True)
+    todo = pool["test_sharpe"].isna().to_numpy() & pool["hurst"].isna().to_numpy()
+    if todo.any():
+        col = {s: j for j, s in enumerate(panel.symbols)}
+        kw = {k: scan_kw[k] for k in ("lags", "entry", "exit", "fee_bps") if k in scan_kw}
+        part = pool[todo]
+        v = validate_block(panel, np.array([col[s] for s in part["y"]]),
+                           np.array([col[s] for s in part["x"]]), part["beta"].to_numpy(),
+                           part["alpha"].to_numpy(), ValidateParams(**kw))
+        for c in COLUMNS:
+            pool.loc[todo, c] = v[c].to_numpy()
+    pool["pass"] = pool["test_sharpe"].notna()
+    return rank(pool)[lambda d: d["pass"]].head(max_pairs)[SELECTED].reset_index(drop=True)
 
 
 def scan_windows(bars: Bars, spans: list[tuple[int, int]], max_pairs: int, scan_kw: dict,
