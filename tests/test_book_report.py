@@ -15,6 +15,7 @@ from qdash.book.report import (
     exposure_frame,
     holding_times,
     largest_exposures,
+    metrics_table,
     read_provenance,
 )
 
@@ -120,7 +121,8 @@ def test_the_report_shows_the_window_table_and_the_metrics(result, page):
     for col in result.windows.columns:
         assert f"<th>{col}</th>" in page
     assert page.count("<tr>") >= len(result.windows) + len(result.metrics)
-    assert "baseline_hold_BTCUSDT_total_return" in page
+    for column in ("book", "no_coint_gate", "hold_BTCUSDT"):    # the metrics, side by side
+        assert f"<th>{column}</th>" in page
 
 
 def test_the_drawdown_drawn_is_qdashs(result):
@@ -136,4 +138,18 @@ def test_the_exposure_plot_keeps_the_largest_symbols(result):
     peak = wide.abs().max()
     top = largest_exposures(wide, 2)
     assert len(top) == 2 and peak[top].min() >= peak.drop(top).max()
-    assert largest_exposures(wide, 10) == list(peak.sort_values(ascending=False, kind="stable").index)
+    order = peak.sort_values(ascending=False, kind="stable").index
+    assert largest_exposures(wide, 10) == list(order)
+
+
+def test_the_metrics_table_puts_each_baseline_beside_the_book():
+    metrics = pd.DataFrame({"name": ["sharpe", "max_drawdown", "baseline_no_coint_gate_sharpe",
+                                     "baseline_no_coint_gate_max_drawdown",
+                                     "baseline_hold_BTCUSDT_sharpe"],
+                            "value": [1.5, 0.1, 0.7, 0.2, -0.3]})
+    t = metrics_table(metrics)
+    assert list(t.columns) == ["book", "no_coint_gate", "hold_BTCUSDT"]
+    assert list(t.index) == ["sharpe", "max_drawdown"]
+    assert t.loc["sharpe"].tolist() == [1.5, 0.7, -0.3]
+    assert t.loc["max_drawdown", "no_coint_gate"] == 0.2
+    assert np.isnan(t.loc["max_drawdown", "hold_BTCUSDT"])

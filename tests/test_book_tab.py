@@ -303,3 +303,38 @@ def test_the_dashboards_book_tab_opens_a_pair_in_the_pair_monitor(result, db_pat
     titles, (y, x, symbols) = asyncio.run(scenario())
     assert titles[-1] == "book"
     assert (y, x) == ("BNBUSDT", "BTCUSDT") and {"BNBUSDT", "BTCUSDT"} <= set(symbols)
+
+
+@pytest.mark.integration  # runs the engine: seconds
+def test_a_real_runs_out_directory_reads_back_into_the_tab(tmp_path):
+    from book_support import planted
+
+    from qdash.book import book
+
+    table, _ = planted(days=45, seed=2)
+    result = book(table, timeframe="1h", train="30d", trade="7d", max_pairs=3, window=48,
+                  scheduler=None, close_at_end=False)
+    result.to_csv(tmp_path)
+    result.report(tmp_path / "report.html")
+    back = read_book(tmp_path)
+    assert (back.spec, back.fingerprint, back.versions) == (result.spec, result.fingerprint,
+                                                            result.versions)
+    for name in ("windows", "trades", "equity", "positions"):
+        pd.testing.assert_frame_equal(getattr(back, name), getattr(result, name),
+                                      check_dtype=False)
+    m = BookModel(tmp_path)
+    assert m.signal.beta_window == m.signal.z_window == 48
+    assert m.timeframe == "1h" and m.leverage == result.spec["leverage"]
+    closes = {s: pd.Series(g["close"].to_numpy(), index=pd.to_datetime(g["open_time"], unit="ms",
+                                                                       utc=True))
+              for s, g in table.groupby("symbol")}
+    snap = m.snapshot(closes.__getitem__)
+    latest = result.windows[result.windows["window_start"] == result.windows["window_start"].max()]
+    assert list(snap["pairs"]["y"]) == list(latest["y"]) and snap["pairs"]["z"].notna().all()
+    # the book's own z at its last bar: the tab's live z on the same closes
+    for r in snap["pairs"].itertuples():
+        assert r.z == live_z(closes[r.y], closes[r.x], m.signal, 3_600_000)
+    held = result.positions.groupby("symbol")["notional"].last()
+    e = snap["exposure"].set_index("symbol")
+    assert (e["held"] == held.reindex(e.index, fill_value=0.0)).all()
+    assert (e["price_move"] == 1.0).all()        # the closes end at the book's last bar

@@ -10,8 +10,9 @@ For the latest trade window's pairs (``windows`` rows with the last ``window_sta
   ``|z| >= entry`` below ``stop``, leave at ``exit`` or ``stop``) makes of that z from the side the
   book holds in the pair (its open round trip in ``trades``, else flat);
 * **target per leg** (:func:`leg_targets`): the pair's gross ``weight × leverage × equity`` split
-  as the backtest sizes a log-price hedge: y holds ``gross / (1 + |β|)``, x ``-β`` times y's
-  notional, signed by the side (> 0 long, USDT);
+  as the book sizes an entry (:mod:`qdash.book.kernel`, before its net and gross caps scale it):
+  y holds ``gross / (1 + |β|)``, x ``-β`` times y's notional, signed by the side (> 0 long,
+  USDT);
 * **held per leg**: the net notional the book holds in the leg's symbol at its last bar
   (``positions``, summed over every pair the symbol sits in), marked to the live close.
 
@@ -31,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..analytics import SignalSpec, compute_signal
+from ..defaults import DEFAULT_TIMEFRAME
 from ..errors import AnalyticsError, QdashError
 from ..model import timeframe_ms
 
@@ -44,15 +46,16 @@ SYMBOL_COLUMNS = ("symbol", "target", "held", "held_live", "price_move")
 
 
 def signal_spec_of(spec: dict) -> SignalSpec:
-    """The signal a book run traded: ``spec["signal"]`` (the fields of :class:`SignalSpec`) when
-    the run recorded it, else the timeframe's windows with ``hedge`` and ``window`` (β and z
-    window, bars) as ``qdash book`` takes them."""
+    """The signal a book run traded: ``spec["signal"]`` (the fields of :class:`SignalSpec`, as
+    :func:`qdash.book` records them), else :func:`qdash.backtest.engine.spec_of` of the run's
+    ``hedge``, ``window`` (β and z window, bars) and ``timeframe``."""
+    from ..backtest.engine import spec_of
+
     if isinstance(spec.get("signal"), dict):
         return SignalSpec(**spec["signal"])
     window = spec.get("window")
-    windows = {"beta_window": int(window), "z_window": int(window)} if window else {}
-    return SignalSpec.for_timeframe(spec.get("timeframe"),
-                                    hedge=spec.get("hedge") or "rolling-ols", **windows)
+    return spec_of(None, hedge=spec.get("hedge"), window=int(window) if window else None,
+                   bar_ms=timeframe_ms(spec.get("timeframe") or DEFAULT_TIMEFRAME))
 
 
 def latest_window(windows: pd.DataFrame) -> pd.DataFrame:
@@ -151,7 +154,7 @@ class BookModel:
             book = read_book(book)
         self.result = book
         spec = book.spec
-        self.timeframe = spec.get("timeframe") or "5m"
+        self.timeframe = spec.get("timeframe") or DEFAULT_TIMEFRAME
         self.tf_ms = timeframe_ms(self.timeframe)
         self.signal = signal_spec_of(spec)
         self.levels = tuple(float(spec.get(k, d)) for k, d in

@@ -10,7 +10,7 @@ Shown (the data functions are pure and tested on their own):
   >= 0, ``funding`` signed, > 0 received), summed over the pair's windows;
 * holding time of each round trip against its pair's half-life, both in bars of
   ``spec["timeframe"]`` (:func:`holding_times`);
-* the window table and the metrics;
+* the window table and the metrics, the book's beside each baseline's (:func:`metrics_table`);
 * the run's spec, the fingerprint of its input data and the library versions, visible and as JSON
   in ``<script type="application/json" id="qdash-book-provenance">`` (:func:`provenance`).
 """
@@ -35,6 +35,8 @@ BOOK_COLOR = "#1f77b4"
 BASELINE_COLORS = ("#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 PART_COLORS = {"price": "#1f77b4", "fees": "#d62728", "funding": "#2ca02c", "pnl": "#222222"}
 PAIR_KEY = ["y", "x"]
+HEADLINE = ("total_return", "sharpe", "deflated_sharpe", "max_drawdown", "turnover", "fees",
+            "funding", "trades", "windows", "pairs_traded")   # the figures shown first
 MAX_EXPOSURE_LINES = 20    # symbols drawn in the exposure plot (the largest)
 
 
@@ -93,6 +95,26 @@ def exposure_frame(positions: pd.DataFrame, end: pd.Timestamp | None = None) -> 
         wide.loc[end] = wide.iloc[-1]
     wide.columns.name = None
     return wide
+
+
+def metrics_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """``metrics`` (``name, value``) as one row per figure and one column per curve: ``book``,
+    then each baseline in order of appearance (``baseline_<baseline>_<figure>``: the figure is
+    the longest book figure that ends the name, so a baseline's name may hold underscores)."""
+    names = [str(n) for n in metrics["name"]]
+    values = dict(zip(names, metrics["value"].astype(float)))
+    figures = [n for n in names if not n.startswith("baseline_")]
+    table: dict[str, dict[str, float]] = {"book": {f: values[f] for f in figures}}
+    for n in names:
+        if not n.startswith("baseline_"):
+            continue
+        fig = max((f for f in figures if n.endswith("_" + f)), key=len, default=None)
+        if fig is None or len(n) <= len("baseline__") + len(fig):
+            continue
+        table.setdefault(n[len("baseline_"):-len(fig) - 1], {})[fig] = values[n]
+    out = pd.DataFrame(table).reindex(figures)
+    out.index.name = "figure"
+    return out
 
 
 def largest_exposures(wide: pd.DataFrame, n: int) -> list[str]:
@@ -276,6 +298,8 @@ def write_report(result: BookResult, path: Path) -> Path:
     layout = column(eq, dd, _exposure_figure(result, eq.x_range), _attribution_figure(result),
                     _holding_figure(result), sizing_mode="stretch_width")
     script, div = components(layout)
+    figures = metrics_table(result.metrics)
+    headline = figures.loc[[f for f in HEADLINE if f in figures.index]]
     js = Resources(mode="inline", components=["bokeh"]).render_js()
     spec = result.spec
     title = (f"qdash book — {spec.get('timeframe', '?')} bars, train {spec.get('train', '?')}, "
@@ -284,8 +308,9 @@ def write_report(result: BookResult, path: Path) -> Path:
         f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{STYLE}</style>{js}{script}</head><body>"
         f"<h1>{html.escape(title)}</h1>"
-        f"<div class='qdash-row'><div><h2>metrics</h2>{_table(result.metrics)}</div></div>"
-        f"{div}<h2>windows</h2><div class='qdash-scroll'>{_table(result.windows)}</div>"
+        f"{_table(headline.reset_index())}{div}"
+        f"<h2>windows</h2><div class='qdash-scroll'>{_table(result.windows)}</div>"
+        f"<h2>metrics</h2>{_table(figures.reset_index())}"
         f"{_provenance_html(provenance(result))}</body></html>\n")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
