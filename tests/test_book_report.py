@@ -13,6 +13,7 @@ from qdash.backtest.metrics import drawdown
 from qdash.book.report import (
     attribution,
     exposure_frame,
+    exposure_grid,
     holding_times,
     largest_exposures,
     metrics_table,
@@ -153,3 +154,13 @@ def test_the_metrics_table_puts_each_baseline_beside_the_book():
     assert t.loc["sharpe"].tolist() == [1.5, 0.7, -0.3]
     assert t.loc["max_drawdown", "no_coint_gate"] == 0.2
     assert np.isnan(t.loc["max_drawdown", "hold_BTCUSDT"])
+
+
+def test_the_exposure_grid_holds_the_notional_in_force_at_each_cell(result):
+    wide = exposure_frame(result.positions, result.equity["open_time"].iloc[-1])
+    times, grid = exposure_grid(wide, 50)
+    assert grid.shape == (wide.shape[1], 50) and times[0] == wide.index[0]
+    assert times[-1] == wide.index[-1]
+    for j in (0, 7, 23, 49):
+        in_force = wide[wide.index <= times[j]].iloc[-1]
+        np.testing.assert_array_equal(grid[:, j], in_force.to_numpy())

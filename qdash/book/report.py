@@ -5,7 +5,8 @@ Shown (the data functions are pure and tested on their own):
 
 * equity and drawdown of the book against its baselines (``result.baselines``); the drawdown is
   :func:`qdash.backtest.metrics.drawdown`, hung below zero;
-* net exposure per symbol over time (``positions``, a step held until the next change);
+* net exposure per symbol over time (``positions``, a step held until the next change), as a
+  heatmap of symbols × time (:func:`exposure_grid`);
 * per-pair attribution (:func:`attribution`): ``price = pnl + fees - funding`` (``fees`` a cost
   >= 0, ``funding`` signed, > 0 received), summed over the pair's windows;
 * holding time of each round trip against its pair's half-life, both in bars of
@@ -37,7 +38,8 @@ PART_COLORS = {"price": "#1f77b4", "fees": "#d62728", "funding": "#2ca02c", "pnl
 PAIR_KEY = ["y", "x"]
 HEADLINE = ("total_return", "sharpe", "deflated_sharpe", "max_drawdown", "turnover", "fees",
             "funding", "trades", "windows", "pairs_traded")   # the figures shown first
-MAX_EXPOSURE_LINES = 20    # symbols drawn in the exposure plot (the largest)
+MAX_EXPOSURE_ROWS = 40     # symbols drawn in the exposure heatmap (the largest)
+EXPOSURE_COLUMNS = 600     # time cells of the exposure heatmap
 
 
 def pair_name(y: str, x: str) -> str:
@@ -117,6 +119,16 @@ def metrics_table(metrics: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def exposure_grid(wide: pd.DataFrame, columns: int) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """:func:`exposure_frame` on a regular time grid of ``columns`` cells from its first to its
+    last row: each cell holds the notional in force at the cell's start. Returns (cell starts,
+    array ``symbols × columns``)."""
+    start, end = wide.index[0], wide.index[-1]
+    times = pd.date_range(start, end, periods=max(2, columns)) if end > start else wide.index[:1]
+    rows = np.searchsorted(wide.index.to_numpy(), times.to_numpy(), side="right") - 1
+    return times, wide.to_numpy(dtype=float)[rows].T.copy()
+
+
 def largest_exposures(wide: pd.DataFrame, n: int) -> list[str]:
     """The ``n`` symbols of :func:`exposure_frame` with the largest absolute net notional at any
     time, largest first."""
@@ -183,45 +195,54 @@ def _equity_figures(result: BookResult):
 
 
 def _exposure_figure(result: BookResult, x_range):
-    from bokeh.palettes import Category20_20
+    from bokeh.models import ColorBar, FixedTicker, LinearColorMapper
+    from bokeh.palettes import RdBu11
 
-    palette = Category20_20[::2] + Category20_20[1::2]   # the ten strong colours first
     end = result.equity["open_time"].iloc[-1] if len(result.equity) else None
     wide = exposure_frame(result.positions, end)
-    shown = largest_exposures(wide, MAX_EXPOSURE_LINES)
-    more = f", the {len(shown)} largest of {wide.shape[1]} symbols" if len(shown) < wide.shape[1] \
-        else ""
-    fig = _figure(f"net exposure per symbol (USDT, > 0 long{more})", x_axis_type="datetime",
-                  x_range=x_range, height=300)
-    t = wide.index.as_unit("ms").asi8.astype(float) if len(wide) else []
-    for i, sym in enumerate(shown):
-        fig.step(t, wide[sym].to_numpy(), mode="after", color=palette[i % 20],
-                 legend_label=sym)
-    if fig.legend:
-        fig.legend.click_policy = "hide"
-        fig.add_layout(fig.legend[0], "right")
+    shown = largest_exposures(wide, MAX_EXPOSURE_ROWS)
+    more = f"; the {len(shown)} largest of {wide.shape[1]}" if len(shown) < wide.shape[1] else ""
+    fig = _figure(f"net exposure per symbol (USDT: blue long, red short{more})",
+                  x_axis_type="datetime", x_range=x_range, height=max(200, 60 + 18 * len(shown)),
+                  tooltips=[("time", "$x{%F %H:%M}"), ("net USDT", "@image{0,0}")])
+    fig.hover.formatters = {"$x": "datetime"}
+    if not shown:
+        return fig
+    times, grid = exposure_grid(wide[shown[::-1]], EXPOSURE_COLUMNS)
+    top = float(np.abs(grid).max()) or 1.0
+    mapper = LinearColorMapper(palette=RdBu11[::-1], low=-top, high=top)
+    t0 = float(times[0].value // 1_000_000)
+    step = float((times[1] - times[0]).value // 1_000_000) if len(times) > 1 else 1.0
+    fig.image(image=[grid], x=t0, y=0, dw=step * len(times), dh=len(shown), color_mapper=mapper)
+    fig.yaxis.ticker = FixedTicker(ticks=[i + 0.5 for i in range(len(shown))])
+    fig.yaxis.major_label_overrides = {i + 0.5: s for i, s in enumerate(shown[::-1])}
+    fig.y_range.start, fig.y_range.end = 0, len(shown)
+    fig.add_layout(ColorBar(color_mapper=mapper, width=10), "right")
     return fig
 
 
 def _attribution_figure(result: BookResult):
-    from bokeh.models import ColumnDataSource, FactorRange
+    from bokeh.models import ColumnDataSource
+    from bokeh.transform import dodge
 
     att = attribution(result.windows)
-    pairs = [pair_name(y, x) for y, x in zip(att["y"], att["x"])]
-    parts = ("price", "fees", "funding", "pnl")
-    sign = {"price": 1.0, "fees": -1.0, "funding": 1.0, "pnl": 1.0}
-    factors = [(p, part) for p in pairs for part in parts]
-    src = ColumnDataSource({
-        "factor": factors,
-        "value": [sign[part] * float(att.loc[i, part]) for i in range(len(att)) for part in parts],
-        "color": [PART_COLORS[part] for _ in pairs for part in parts]})
+    pairs = [pair_name(y, x) for y, x in zip(att["y"], att["x"])][::-1]   # best on top
+    att = att.iloc[::-1]
+    src = ColumnDataSource({"pair": pairs, "price": att["price"].to_numpy(dtype=float),
+                            "fees": -att["fees"].to_numpy(dtype=float),
+                            "funding": att["funding"].to_numpy(dtype=float),
+                            "pnl": att["pnl"].to_numpy(dtype=float)})
     fig = _figure("per-pair attribution: price − fees + funding = net pnl (USDT)",
-                  x_range=FactorRange(*factors), height=320,
-                  tooltips=[("", "@factor"), ("USDT", "@value{0,0.00}")])
-    fig.vbar(x="factor", top="value", width=0.85, color="color", source=src)
-    fig.xaxis.major_label_orientation = 1.2
-    fig.xaxis.group_label_orientation = 1.2
-    fig.xgrid.grid_line_color = None
+                  y_range=pairs, height=max(220, 60 + 26 * len(pairs)),
+                  tooltips=[("pair", "@pair"), ("price", "@price{0,0}"), ("fees", "@fees{0,0}"),
+                            ("funding", "@funding{0,0}"), ("net pnl", "@pnl{0,0}")])
+    for part, offset in (("price", 0.25), ("fees", 0.0), ("funding", -0.25)):
+        fig.hbar(y=dodge("pair", offset, range=fig.y_range), left=0, right=part, height=0.25,
+                 color=PART_COLORS[part], source=src, legend_label=part)
+    fig.scatter("pnl", "pair", marker="diamond", size=11, color=PART_COLORS["pnl"], source=src,
+                legend_label="net pnl")
+    fig.ygrid.grid_line_color = None
+    fig.legend.location, fig.legend.orientation = "bottom_right", "horizontal"
     return fig
 
 
