@@ -191,6 +191,7 @@ def _equity_figures(result: BookResult):
     for fig in (eq, dd):
         if fig.legend:
             fig.legend.location, fig.legend.click_policy = "top_left", "hide"
+            fig.legend.background_fill_alpha = 0.5
     return eq, dd
 
 
