@@ -164,3 +164,15 @@ def test_the_exposure_grid_holds_the_notional_in_force_at_each_cell(result):
     for j in (0, 7, 23, 49):
         in_force = wide[wide.index <= times[j]].iloc[-1]
         np.testing.assert_array_equal(grid[:, j], in_force.to_numpy())
+
+
+def test_a_book_that_never_traded_still_has_a_report(result, tmp_path):
+    from qdash.book.result import BookResult
+
+    empty = BookResult(windows=result.windows.iloc[:0], trades=result.trades.iloc[:0],
+                       equity=result.equity, positions=result.positions.iloc[:0],
+                       metrics=result.metrics, spec=result.spec, fingerprint="00" * 32)
+    page = empty.report(tmp_path / "r.html").read_text()
+    assert read_provenance(page)["fingerprint"] == "00" * 32
+    assert attribution(empty.windows).empty and exposure_frame(empty.positions).empty
+    assert holding_times(empty.trades, empty.windows, "5m").empty

@@ -338,3 +338,12 @@ def test_a_real_runs_out_directory_reads_back_into_the_tab(tmp_path):
     e = snap["exposure"].set_index("symbol")
     assert (e["held"] == held.reindex(e.index, fill_value=0.0)).all()
     assert (e["price_move"] == 1.0).all()        # the closes end at the book's last bar
+
+
+def test_a_book_read_back_without_baselines_writes_its_report_again(result, tmp_path):
+    from qdash.book.report import read_provenance
+
+    result.to_csv(tmp_path)
+    result.report(tmp_path / "report.html")
+    again = read_book(tmp_path).report(tmp_path / "again.html").read_text()
+    assert read_provenance(again) == read_provenance((tmp_path / "report.html").read_text())
