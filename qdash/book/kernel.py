@@ -12,11 +12,14 @@ the same trades on one pair without caps.
 What the book adds, per bar ``t``:
 
 1. funding on the position held: ``-rate · qty · close`` per leg (received > 0);
-2. fills: exits first, then entries. An entry's gross notional (both legs) is ``weight ·
-   leverage · E`` (``E`` the account's equity at this close, after this bar's exits, less the
-   full-size costs of this bar's entries), then scaled down by one factor ``k ∈ [0, 1]`` (both
-   legs, so the hedge holds) until each leg's symbol has ``|net| <= max_symbol_weight · E`` over
-   every pair and the account's gross is ``<= leverage · E``; ``k = 0`` places nothing (counted);
+2. fills: exits first, then entries. An entry's gross notional (both legs; y holds
+   ``1/(1+|β|)`` of it, x ``|β|/(1+|β|)``, as the backtest sizes a log-price β) is ``weight ·
+   leverage · E`` (``E`` the account's equity at this close after this bar's exits), then
+   scaled down by one factor ``k ∈ [0, 1]`` (both legs, so the hedge holds) until each leg's
+   symbol has ``|net| <= max_symbol_weight · E'`` over every pair and the account's gross is
+   ``<= leverage · E'``, with ``E'`` = ``E`` less the full-size costs of every entry of the bar
+   (so the caps still hold against the equity after those costs); ``k = 0`` places nothing
+   (counted). Exits and liquidations are never refused;
 3. marks at the close; maintenance margin ``Σ_symbol |net notional| · mmr`` against the equity
    (the margin balance); at ``equity <= maintenance`` every position is closed at this close
    (reason ``liquidation``) and pays, besides the taker fee and slippage, ``liq_rate`` on its
