@@ -136,7 +136,11 @@ def test_pairs_cointegrated_in_one_half_trade_only_there(run, data):
     first = run.trades[legs == frozenset(("FH_Y", "FH_X"))]
     second = run.trades[legs == frozenset(("SH_Y", "SH_X"))]
     assert len(first) and len(second)
-    assert first["entry_time"].max() < mid
+    # the break is seen at the first daily coint_break check after it, not at its bar: no
+    # entry of the first-half pair later than one check interval after the break
+    assert first["entry_time"].max() < mid + pd.Timedelta(days=1)
+    late = first[first["exit_time"] > mid]
+    assert late["exit_reason"].isin(["break", "stop", "deselected"]).all()
     assert second["entry_time"].min() >= mid
     sel = run.windows.assign(legs=run.windows.apply(lambda r: frozenset((r["y"], r["x"])),
                                                     axis=1))

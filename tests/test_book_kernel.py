@@ -139,3 +139,30 @@ def test_allocations():
     contrib = w * (cov @ w)
     assert w.sum() == pytest.approx(1.0)
     assert contrib == pytest.approx(np.full(3, contrib.mean()), rel=1e-8)
+
+
+def test_a_store_gives_the_same_book_with_its_stored_funding(tmp_path):
+    from book_support import funding_rates
+
+    from qdash.model import BAR_COLUMNS
+    from qdash.store import Store
+
+    table, _ = planted(days=45, halves=False, walks=2)
+    rates = funding_rates(table)
+    with Store(tmp_path / "q.db") as st:
+        for sym, g in table.groupby("symbol"):
+            c = g["close"].to_numpy()
+            bars = pd.DataFrame({"open": c, "high": c, "low": c, "close": c, "volume": 1.0,
+                                 "trades": 1, "buy_volume": 0.5,
+                                 "quote_volume": g["quote_volume"].to_numpy(), "vwap": c},
+                                index=pd.to_datetime(g["open_time"], unit="ms", utc=True))
+            st.write_bars(bars[BAR_COLUMNS], sym, "1h")
+            r = rates[sym]
+            st.write_funding(sym, pd.DataFrame({"funding_time": r.index.as_unit("ms").asi8,
+                                                "rate": r.to_numpy(), "mark_price": np.nan}))
+    kw = dict(timeframe="1h", train="30d", trade="5d", max_pairs=3, scheduler=None)
+    stored = book(db=str(tmp_path / "q.db"), **kw)
+    given = book(table, funding_rates=rates, **kw)
+    assert stored.metric("funding") != 0.0
+    for name in ("windows", "trades", "equity", "positions", "metrics"):
+        pd.testing.assert_frame_equal(getattr(stored, name), getattr(given, name))

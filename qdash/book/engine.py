@@ -211,7 +211,7 @@ def book(bars=None, *, db=None, symbols: list[str] | None = None, timeframe: str
                       slip_rate=-1.0 if slippage_bps is None else slippage_bps / 1e4,
                       impact=impact, liq_rate=liquidation_fee, capital=capital,
                       close_at_end=close_at_end, break_every=max(1, mt.DAY_MS // data.bar_ms),
-                      break_bars=max(20, trade_ms // data.bar_ms))
+                      break_bars=max(20, trade_ms // data.bar_ms, train_bars // 2))
     picks = [s.selected for s in scans]
     traded = _trade.trade(data, windows, picks, _weights(data, windows, picks, allocation),
                           spec, prm, brackets)

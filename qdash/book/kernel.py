@@ -12,11 +12,14 @@ the same trades on one pair without caps.
 What the book adds, per bar ``t``:
 
 1. funding on the position held: ``-rate · qty · close`` per leg (received > 0);
-2. fills: exits first, then entries. An entry's gross notional (both legs) is ``weight ·
-   leverage · E`` (``E`` the account's equity at this close, after this bar's exits, less the
-   full-size costs of this bar's entries), then scaled down by one factor ``k ∈ [0, 1]`` (both
-   legs, so the hedge holds) until each leg's symbol has ``|net| <= max_symbol_weight · E`` over
-   every pair and the account's gross is ``<= leverage · E``; ``k = 0`` places nothing (counted);
+2. fills: exits first, then entries. An entry's gross notional (both legs; y holds
+   ``1/(1+|β|)`` of it, x ``|β|/(1+|β|)``, as the backtest sizes a log-price β) is ``weight ·
+   leverage · E`` (``E`` the account's equity at this close after this bar's exits), then
+   scaled down by one factor ``k ∈ [0, 1]`` (both legs, so the hedge holds) until each leg's
+   symbol has ``|net| <= max_symbol_weight · E'`` over every pair and the account's gross is
+   ``<= leverage · E'``, with ``E'`` = ``E`` less the full-size costs of every entry of the bar
+   (so the caps still hold against the equity after those costs); ``k = 0`` places nothing
+   (counted). Exits and liquidations are never refused;
 3. marks at the close; maintenance margin ``Σ_symbol |net notional| · mmr`` against the equity
    (the margin balance); at ``equity <= maintenance`` every position is closed at this close
    (reason ``liquidation``) and pays, besides the taker fee and slippage, ``liq_rate`` on its
@@ -38,8 +41,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-REASON_EXIT, REASON_STOP, REASON_END = 1, 2, 4
+from ..backtest.kernel import REASON_END, REASON_EXIT, REASON_STOP, exit_reason
+
 REASON_BREAK, REASON_DESELECTED, REASON_LIQUIDATION, REASON_OPEN = 6, 7, 8, 9
+"""The book's exit reasons beyond the backtest's (codes after :mod:`qdash.backtest.kernel`'s)."""
 REASONS = {REASON_EXIT: "exit", REASON_STOP: "stop", REASON_END: "end_of_data",
            REASON_BREAK: "break", REASON_DESELECTED: "deselected",
            REASON_LIQUIDATION: "liquidation", REASON_OPEN: "open"}
@@ -88,23 +93,8 @@ def _close(p, t, bar0, reason, exit_z, st, price, iy, ix, pid, extra_fee, fee_ra
     ny, nx = abs(qy) * py, abs(qx) * px
     cost = ((ny + nx) * fee_rate + _slip(ny, sy, t, slip_rate, impact, sigma, qv)
             + _slip(nx, sx, t, slip_rate, impact, sigma, qv) + extra_fee)
-    pnl_y = qy * (py - st[p, S_EY])
-    pnl_x = qx * (px - st[p, S_EX])
-    r = trades[nt]
-    r.pair = pid[p]
-    r.entry_bar = np.int64(st[p, S_ENTRY_BAR])
-    r.exit_bar = bar0 + t
-    r.side = np.int64(st[p, S_SIDE])
-    r.entry_z = st[p, S_ENTRY_Z]
-    r.exit_z = exit_z
-    r.beta = st[p, S_ENTRY_BETA]
-    r.qty_y = qy
-    r.qty_x = qx
-    r.pnl_y = pnl_y
-    r.pnl_x = pnl_x
-    r.fees = st[p, S_FEES] + cost
-    r.funding = st[p, S_FUND]
-    r.reason = reason
+    pnl_y, pnl_x = _record(p, t, bar0, reason, exit_z, st, price, iy, ix, pid, trades, nt,
+                           st[p, S_FEES] + cost)
     delta = pnl_y + pnl_x - cost
     st[p, S_CASH] += delta
     pair_fees[p] += cost
@@ -295,7 +285,8 @@ def run_window(price, has_bar, qv, fund, mmr, sigma, iy, ix, pid, weight, z, bet
                                           trades, nt, pair_fees)
                         totals[0] += fy + fx
                     else:
-                        _record_open(p, t, bar0, z[p, t], st, price, iy, ix, pid, trades, nt)
+                        _record(p, t, bar0, REASON_OPEN, z[p, t], st, price, iy, ix, pid,
+                                trades, nt, st[p, S_FEES])    # marked, still open
                     nt += 1
             unreal, net, gross = _book(st, price, iy, ix, n_sym, t)
             equity = acct[0] + unreal
@@ -316,24 +307,27 @@ def run_window(price, has_bar, qv, fund, mmr, sigma, iy, ix, pid, weight, z, bet
 
 
 @numba.njit(cache=True, nogil=True)
-def _record_open(p, t, bar0, z_now, st, price, iy, ix, pid, trades, nt):
-    """Record pair ``p``'s open position as a trade marked at bar ``t`` (reason ``open``, no
-    exit cost); the position stays open."""
+def _record(p, t, bar0, reason, exit_z, st, price, iy, ix, pid, trades, nt, fees):
+    """Write pair ``p``'s position as trade record ``nt``, marked at bar ``t``'s close, with
+    ``fees`` (every cost of the round trip); returns the leg PnLs."""
+    pnl_y = st[p, S_QY] * (price[t, iy[p]] - st[p, S_EY])
+    pnl_x = st[p, S_QX] * (price[t, ix[p]] - st[p, S_EX])
     r = trades[nt]
     r.pair = pid[p]
     r.entry_bar = np.int64(st[p, S_ENTRY_BAR])
     r.exit_bar = bar0 + t
     r.side = np.int64(st[p, S_SIDE])
     r.entry_z = st[p, S_ENTRY_Z]
-    r.exit_z = z_now
+    r.exit_z = exit_z
     r.beta = st[p, S_ENTRY_BETA]
     r.qty_y = st[p, S_QY]
     r.qty_x = st[p, S_QX]
-    r.pnl_y = st[p, S_QY] * (price[t, iy[p]] - st[p, S_EY])
-    r.pnl_x = st[p, S_QX] * (price[t, ix[p]] - st[p, S_EX])
-    r.fees = st[p, S_FEES]
+    r.pnl_y = pnl_y
+    r.pnl_x = pnl_x
+    r.fees = fees
     r.funding = st[p, S_FUND]
-    r.reason = REASON_OPEN
+    r.reason = reason
+    return pnl_y, pnl_x
 
 
 @numba.njit(cache=True, nogil=True)
@@ -349,17 +343,7 @@ def _decide(p, t, st, z, beta, ok, broken, entry, exit_, stop):
             st[p, S_PEND_REASON] = REASON_BREAK
             st[p, S_PEND_Z] = zt
             return
-        reason = 0
-        if side == 1.0:
-            if zt <= -stop:
-                reason = REASON_STOP
-            elif zt >= -exit_:
-                reason = REASON_EXIT
-        else:
-            if zt >= stop:
-                reason = REASON_STOP
-            elif zt <= exit_:
-                reason = REASON_EXIT
+        reason = exit_reason(side, zt, stop, exit_)
         if reason != 0:
             st[p, S_PEND] = 2.0
             st[p, S_PEND_REASON] = reason

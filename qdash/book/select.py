@@ -26,7 +26,7 @@ import pandas as pd
 from ..errors import QdashError
 from ..scan.io import Bars, panel_from_bars
 
-BASELINE_POOL = 4
+BASELINE_POOL = 2
 """The no-coint-gate baseline ranks this many times ``max_pairs`` candidates."""
 SELECTED = ["y", "x", "beta", "alpha", "half_life", "q", "test_sharpe"]
 ALLOCATIONS = ("equal", "inverse-vol", "risk-parity")
@@ -48,9 +48,13 @@ class WindowScan:
 
 def _unordered_head(df: pd.DataFrame, n: int) -> pd.DataFrame:
     """The first row of each unordered pair, at most ``n`` of them, in ``df``'s order."""
-    key = [tuple(sorted(p)) for p in zip(df["y"], df["x"])]
-    first = ~pd.Series(key, index=df.index).duplicated()
-    return df[first.to_numpy()].head(n)
+    head = df.head(2 * n)                 # n unordered pairs lie within the first 2n rows
+    codes, _ = pd.factorize(np.concatenate([head["y"].to_numpy(object),
+                                            head["x"].to_numpy(object)]))
+    a, b = codes[:len(head)], codes[len(head):]
+    key = np.minimum(a, b) * (codes.max() + 1) + np.maximum(a, b)
+    first = ~pd.Series(key).duplicated().to_numpy()
+    return head[first].head(n)
 
 
 def scan_window(bars: Bars, lo_ms: int, hi_ms: int, max_pairs: int, scan_kw: dict,
@@ -77,8 +81,11 @@ def _baseline(panel, df: pd.DataFrame, max_pairs: int, scan_kw: dict, rank) -> p
     the scan where it validated the pair, computed here otherwise), ``max_pairs`` kept."""
     from ..scan.validate import COLUMNS, ValidateParams, validate_block
 
-    order = np.argsort(-df["corr"].to_numpy(), kind="stable")
-    pool = _unordered_head(df.iloc[order], BASELINE_POOL * max_pairs).reset_index(drop=True)
+    m = 2 * BASELINE_POOL * max_pairs
+    corr = df["corr"].to_numpy()
+    top = np.argpartition(-corr, m)[:m] if len(corr) > m else np.arange(len(corr))
+    top = top[np.lexsort((top, -corr[top]))]          # by corr, ties in the scan's order
+    pool = _unordered_head(df.iloc[top], BASELINE_POOL * max_pairs).reset_index(drop=True)
     todo = pool["test_sharpe"].isna().to_numpy() & pool["hurst"].isna().to_numpy()
     if todo.any():
         col = {s: j for j, s in enumerate(panel.symbols)}

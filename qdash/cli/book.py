@@ -8,6 +8,7 @@ import math
 import sys
 
 from ..analytics.signal import HEDGE_METHODS
+from ..book.select import ALLOCATIONS
 from ..errors import QdashError
 from .options import (
     add_db,
@@ -21,7 +22,6 @@ from .options import (
 )
 from .scan import _symbols
 
-ALLOCATIONS = ("equal", "inverse-vol", "risk-parity")
 SHOWN = ("total_return", "sharpe", "sharpe_se", "deflated_sharpe", "max_drawdown", "turnover",
          "fees", "funding", "windows", "pairs_traded", "trades")
 
