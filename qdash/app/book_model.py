@@ -72,19 +72,20 @@ def held_sides(trades: pd.DataFrame) -> dict[tuple[str, str], int]:
 
 
 def rule_side(z: float, held: int, entry: float, exit: float, stop: float) -> int:
-    """The side the book's rule wants at ``z`` from ``held`` (+1 long spread, -1 short, 0 flat),
-    with the backtest kernel's levels (:func:`qdash.backtest.kernel.simulate`): flat → short at
-    ``entry <= z < stop``, long at ``-stop < z <= -entry``; long → flat at ``z <= -stop`` or
-    ``z >= -exit``; short mirrored. An undefined z changes nothing."""
+    """The side the book's rule wants at ``z`` from ``held`` (+1 long spread, -1 short, 0 flat):
+    flat → short at ``entry <= z < stop``, long at ``-stop < z <= -entry`` (the entry of
+    :func:`qdash.backtest.kernel.simulate`); in a position → flat where THE exit rule
+    (:func:`qdash.backtest.kernel.exit_reason`: stop or exit level) says so. An undefined z
+    changes nothing."""
+    from ..backtest.kernel import exit_reason
+
     if not math.isfinite(z):
         return held
     if held == 0:
         if entry <= z < stop:
             return -1
         return 1 if -stop < z <= -entry else 0
-    if held == 1:
-        return 0 if z <= -stop or z >= -exit else 1
-    return 0 if z >= stop or z <= exit else -1
+    return 0 if exit_reason(held, z, stop, exit) else held
 
 
 def leg_targets(side: int, beta: float, weight: float, leverage: float, equity: float
