@@ -2,7 +2,8 @@
 
 The public API a notebook imports; this module only re-exports. ``qdash.backtest`` is the
 package (``import qdash.backtest as bt``); ``qdash.run_backtest`` is its :func:`run`.
-``qdash.scan`` is the scanner package, and calling it runs :func:`qdash.scan.scan`.
+``qdash.scan`` is the scanner package, and calling it runs :func:`qdash.scan.scan`; likewise
+``qdash.book(...)`` runs :func:`qdash.book.engine.book`.
 
 Names are imported on first use (PEP 562): ``import qdash`` is instant, and a command line tool
 that needs the store does not pay for numba, Dask, ipywidgets and Bokeh.
@@ -30,7 +31,7 @@ _EXPORTS = {
     "Dashboard": "app", "PairMonitor": "app", "load_bokehjs": "app",
 }
 _RENAMED = {"run_backtest": ("backtest", "run")}
-_SUBPACKAGES = ("backtest", "scan")
+_SUBPACKAGES = ("backtest", "book", "scan")
 _DEPRECATED = {"spread": "compute_signal(...)['spread']", "zscore": "compute_signal(...)['zscore']"}
 """Names that left the public API (they ignore the pair signal's gap rule) -> what to use."""
 

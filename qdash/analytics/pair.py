@@ -42,6 +42,12 @@ BREAK_LEVEL = 0.05
 longer cointegrated) or the spread's CUSUM break test rejects at it (the spread broke)."""
 
 
+def coint_broke(coint_p: float, break_p: float) -> bool:
+    """THE ``coint_break`` rule: the Engle–Granger p-value above :data:`BREAK_LEVEL` (no longer
+    cointegrated) or the CUSUM break test's p-value below it (the spread broke)."""
+    return bool(coint_p > BREAK_LEVEL or break_p < BREAK_LEVEL)
+
+
 @dataclass(frozen=True)
 class PairConfig(SignalSpec):
     """A pair monitor's parameters: the signal (every :class:`SignalSpec` field) plus symbols,
@@ -111,7 +117,7 @@ def compute_refresh(py: np.ndarray, px: np.ndarray, qv_y: np.ndarray, qv_x: np.n
                        hurst=hurst(spread))
             b_stat, b_p = spread_break(spread)
             out.update(break_stat=b_stat, break_p=b_p,
-                       coint_break=float(co.pvalue > BREAK_LEVEL or b_p < BREAK_LEVEL))
+                       coint_break=float(coint_broke(co.pvalue, b_p)))
         except AnalyticsError as exc:
             log.info("pair %s/%s refresh: %s", cfg.symbol_y, cfg.symbol_x, exc)
     minutes = len(y) * timeframe_ms / 60_000.0

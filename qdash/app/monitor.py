@@ -18,6 +18,7 @@ import asyncio
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -33,6 +34,9 @@ from ..model import normalize_symbol, pair_legs, timeframe_ms
 from ..store import Store, resolve_db_path
 from .feed_factory import FeedFactory
 from .funding import FundingPoller
+
+if TYPE_CHECKING:
+    from ..scan.live import LiveScanner
 
 ROLLOVER = 2_000          # points kept per time-series (the browser's sources, the pair history)
 HEAT_BARS = 1_000         # bars of returns behind the correlation heatmap
@@ -164,6 +168,19 @@ class PairMonitor:
         """Watch ``y``/``x`` and start live on them, from their history."""
         self.watch_pair(y, x)
         return await self.start()
+
+    async def live_scanner(self, symbols, **options) -> LiveScanner:
+        """A started :class:`~qdash.scan.live.LiveScanner` of ``symbols`` on this monitor's source
+        (its kline streams: ``sim``, whose own simulator this starts, or ``binance``) and store;
+        ``options`` (timeframe, lookback, on_result, on_status, ...) go to it."""
+        if self.source not in ("sim", "binance"):
+            raise QdashError(f"live scans read Binance kline streams: pick the simulated exchange "
+                             f"or Binance live as source, not {self.source!r}")
+        from ..scan.live import LiveScanner  # the scan stack loads when a scan first runs
+
+        feed = await self.feeds.make(self.source, self.watched())
+        return LiveScanner(symbols, store=self.store, rest_url=feed.rest_url, ws_url=feed.ws_url,
+                           clock=self.feeds.clock, **options).start()
 
     async def stop(self) -> None:
         """Stop the live session (recorded data stays in the store)."""

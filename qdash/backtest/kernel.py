@@ -90,6 +90,24 @@ def _close(trades, nt, t, py, px, side, qy, qx, ey, ex, entry_bar, entry_z, exit
 
 
 @numba.njit(cache=True, nogil=True)
+def exit_reason(side, zt, stop, exit_):
+    """THE exit rule of an open spread position (+1 long, −1 short) at z ``zt``:
+    :data:`REASON_STOP` beyond the stop (long: ``z <= -stop``), :data:`REASON_EXIT` back at the
+    exit level (long: ``z >= -exit_``), else 0; short mirrored."""
+    if side == 1:
+        if zt <= -stop:
+            return REASON_STOP
+        if zt >= -exit_:
+            return REASON_EXIT
+    else:
+        if zt >= stop:
+            return REASON_STOP
+        if zt <= exit_:
+            return REASON_EXIT
+    return 0
+
+
+@numba.njit(cache=True, nogil=True)
 def _flat_at(t, cash, equity, side_out, qy_out, qx_out):
     """Book bar ``t`` as flat after a close at its close: equity is the cash."""
     equity[t] = cash
@@ -266,17 +284,7 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, hedge_ok, seg_end, fund_y,
                 pend_beta = b
                 pend_z = zt
         else:
-            reason = 0
-            if side == 1:
-                if zt <= -stop:
-                    reason = REASON_STOP
-                elif zt >= -exit_:
-                    reason = REASON_EXIT
-            else:
-                if zt >= stop:
-                    reason = REASON_STOP
-                elif zt <= exit_:
-                    reason = REASON_EXIT
+            reason = exit_reason(side, zt, stop, exit_)
             if reason == 0 and t + 1 - entry_bar >= max_hold:
                 reason = REASON_TIME
             if reason != 0:

@@ -33,6 +33,8 @@ COMMANDS = {
     "serve": ("serve", "run the tick ingestion server (HTTP + WebSocket)"),
     "backtest": ("backtest", "backtest pair mean reversion on stored data"),
     "scan": ("scan", "screen every pair of a universe for cointegration, validate the survivors"),
+    "book": ("book", "walk-forward book of the pairs the scan selects, after costs, beside "
+                     "baselines"),
     "dashboard": ("dashboard", "serve the pair dashboard app (Voila) with the tick server "
                                "beside it"),
     "demo": ("demo", "the dashboard on the built-in simulated exchange (no internet needed)"),

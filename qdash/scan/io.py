@@ -309,6 +309,21 @@ def _resample(b: Bars, tf_ms: int) -> Bars:
     return Bars(b.codes[last], b.names, bucket[last], b.close[last], qv, b.source)
 
 
+def at_timeframe(b: Bars, timeframe: str | int | None) -> tuple[Bars, int]:
+    """``(bars, bar_ms)``: ``b`` at ``timeframe`` (finer bars resampled: last close, summed quote
+    volume; coarser ones an error; None keeps the input's bar length)."""
+    step = _step_ms(b.times, b.codes)
+    if timeframe is None:
+        return b, step
+    bar_ms = timeframe_ms(timeframe)
+    if step > bar_ms:
+        raise ScanInputError(f"the bars are {step // 1000}s apart, coarser than the "
+                             f"timeframe {timeframe}: scan at a coarser timeframe", path=b.source)
+    if step < bar_ms or (b.times % bar_ms != 0).any():
+        b = _resample(b, bar_ms)
+    return b, bar_ms
+
+
 def build_panel(df: pd.DataFrame, *, symbols: list[str] | None = None,
                 timeframe: str | int | None = None, lookback: str | int | None = None,
                 min_coverage: float = 0.9, min_bars: int = 100,
@@ -325,7 +340,17 @@ def build_panel(df: pd.DataFrame, *, symbols: list[str] | None = None,
     cannot be filtered on it: error). The panel keeps the bars every remaining symbol has;
     fewer than ``min_bars`` is an error.
     """
-    b = check_table(df)
+    return panel_from_bars(check_table(df), symbols=symbols, timeframe=timeframe,
+                           lookback=lookback, min_coverage=min_coverage, min_bars=min_bars,
+                           min_quote_volume=min_quote_volume)
+
+
+def panel_from_bars(b: Bars, *, symbols: list[str] | None = None,
+                    timeframe: str | int | None = None, lookback: str | int | None = None,
+                    min_coverage: float = 0.9, min_bars: int = 100,
+                    min_quote_volume: float = 0.0) -> Panel:
+    """:func:`build_panel` of an already checked table (:func:`check_table`), so that a caller
+    cutting one table into many windows (the book) checks it once."""
     source = b.source
     skipped: list[dict] = []
     if symbols:
@@ -339,16 +364,7 @@ def build_panel(df: pd.DataFrame, *, symbols: list[str] | None = None,
     if not len(b.times):
         raise ScanInputError("no bars to scan" + (f" for {', '.join(symbols)}" if symbols else ""),
                              path=source)
-    step = _step_ms(b.times, b.codes)
-    bar_ms = step
-    if timeframe is not None:
-        bar_ms = timeframe_ms(timeframe)
-        if step > bar_ms:
-            raise ScanInputError(f"the bars are {step // 1000}s apart, coarser than the "
-                                 f"timeframe {timeframe}: scan at a coarser timeframe",
-                                 path=source)
-        if step < bar_ms or (b.times % bar_ms != 0).any():
-            b = _resample(b, bar_ms)
+    b, bar_ms = at_timeframe(b, timeframe)
     span = lookback_ms(lookback, bar_ms)
     if span is not None:
         b = b.take(b.times >= b.times.max() + bar_ms - span)
