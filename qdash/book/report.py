@@ -170,7 +170,7 @@ def _figure(title: str, height: int = 260, **kw):
 
 
 def _equity_figures(result: BookResult):
-    from ..app.render import equity_columns
+    from ..display import equity_columns
 
     eq = _figure("equity against the baselines (USDT)", x_axis_type="datetime")
     dd = _figure("drawdown (fraction of the running peak)", x_axis_type="datetime",
@@ -270,7 +270,7 @@ def _holding_figure(result: BookResult):
 
 # --- the page ------------------------------------------------------------------------------------
 def _table(df: pd.DataFrame) -> str:
-    from ..app.render import fmt
+    from ..display import fmt
 
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     rows = "".join("<tr>" + "".join(f"<td>{_cell(v, fmt)}</td>" for v in row) + "</tr>"
