@@ -29,7 +29,7 @@ def equity_columns(equity: pd.Series) -> dict[str, list]:
     """Columns of the backtest's equity and drawdown view; the drawdown is
     :func:`qdash.backtest.metrics.drawdown` (a positive fraction of the running peak; the
     figure hangs it below zero)."""
-    from ..backtest.metrics import drawdown  # the backtest package loads when first used
+    from .backtest.metrics import drawdown  # the backtest package loads when first used
 
     return {"t": equity.index.as_unit("ms").asi8.astype(float).tolist(),
             "equity": equity.tolist(), "drawdown": drawdown(equity).tolist()}
