@@ -112,6 +112,13 @@ def parse_stream(name: str, symbols) -> Stream | None:
     return s
 
 
+def names_a_stream(segment: str) -> bool:
+    """True when a ``/ws/<segment>`` path segment is meant as a stream name (it has an ``@`` or
+    starts with ``!``); anything else, like ccxt.pro's connection counter in ``/public/ws/0``,
+    names no stream and Binance ignores it (a stream-shaped name that is wrong is an error)."""
+    return "@" in segment or segment.startswith("!")
+
+
 def stream_route(name: str) -> str:
     """``"market"`` or ``"public"``: the route Binance serves a stream on (unknown names:
     public, where they deliver nothing)."""
@@ -232,6 +239,10 @@ class StreamEngine:
                 continue
             self.active[n] += 1
             self.specs[n] = s
+            if s.kind == "depth" and n not in self._prev_u:
+                # the diff stream starts at the subscription: a snapshot the client takes after
+                # the SUBSCRIBE reply is never older than the first event's ``pu``
+                self._prev_u[n] = self.sim.order_book(s.symbol).update_id
 
     def remove(self, names) -> None:
         for n in names:
