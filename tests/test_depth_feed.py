@@ -13,6 +13,7 @@ import pytest
 from qdash.binance.rest import RestClient
 from qdash.feeds.binance import BinanceFutures
 from qdash.feeds.depth import DepthBooks
+from qdash.feeds.record import Recorder
 from qdash.model import DEPTH_LEVELS, depth_levels
 from qdash.sim.exchange import SimExchange
 from qdash.store import Store
@@ -79,20 +80,27 @@ def test_local_books_equal_rest_depth_and_a_pu_gap_resyncs():
 
 
 def test_feed_records_depth_snapshots_the_store_reloads(tmp_path):
-    """BinanceFutures(depth=True): depth counters in the feed's stats; recorded top-20
-    snapshots of synced books go to the store and read back unchanged."""
+    """BinanceFutures(depth=True) and the Recorder: depth counters in the feed's stats; the
+    top-20 snapshots of synced books go to the store and read back unchanged."""
     async def main():
         store = Store(tmp_path / "d.db")
         async with SimExchange(SYMBOLS, rate=100, seed=12, weight_limit=100_000) as sim:
             feed = BinanceFutures(SYMBOLS, ws_url=sim.ws_url, rest_url=sim.rest_url,
-                                  source="sim", depth=True, depth_record_every=0.2,
-                                  on_depth=lambda sym, f: store.write_depth(sym, f))
-            async with feed:
-                await _until(lambda: all(len(store.depth(s)) >= 3 for s in SYMBOLS), 30,
-                             "recorded snapshots")
+                                  source="sim", depth=True, depth_record_every=0.2)
+            rec = Recorder(feed, store, resume=False)
+            feed.start()
+            rec.start()
+            try:
+                await _until(lambda: rec.depth_stored >= 6, 30, "recorded snapshots")
                 live = feed.depth.snapshot_frame("BTCUSDT")
                 st = feed.stats()["depth"]
+            finally:
+                await feed.stop()
+                await rec.stop()
             assert st["synced"] == 2 and st["resyncs"] == 0 and st["recorded"] >= 6
+            assert rec.depth_failed == 0 and rec.stored > 0
+            assert store.connection().execute(
+                "SELECT value FROM store_meta WHERE name = 'venue'").fetchone() is not None
             back = store.depth("BTCUSDT")
             lv = depth_levels(back)
             assert (np.diff(back["update_id"].to_numpy()) >= 0).all()
