@@ -32,6 +32,18 @@ async def main(db):
         fired = list(mon.alerts.recent)
         assert fired[0].rule == "three bars" and fired[0].pair == "ETHUSDT/BTCUSDT"
         assert math.isfinite(session.metrics()["zscore"])
+        # cost to trade from the live books, against the edge of the one signal
+        while (cost := mon.trade_cost()) is None or not len(mon.store.depth("ETHUSDT")):
+            assert loop.time() < deadline, session.feed.stats()["depth"]
+            await asyncio.sleep(0.1)
+        assert cost["slip_y_bps"] > 0 and cost["slip_x_bps"] > 0 and cost["complete"]
+        assert cost["cost_bps"] == cost["slip_y_bps"] + cost["slip_x_bps"]
+        assert cost["side_y"] != cost["side_x"] and cost["notional"] == 10_000.0
+        sigma = float(session.state.frame(last=1)["spread_std"].iloc[0])
+        edge = (abs(cost["zscore"]) - mon.exit_z) * sigma * 1e4
+        assert math.isfinite(edge) and abs(cost["edge_bps"] - edge) <= 1e-9 * max(1, abs(edge))
+        assert cost["net_bps"] == cost["edge_bps"] - 2 * cost["cost_bps"]
+        assert session.feed.stats()["depth"]["resyncs"] == 0
         row = mon.record_stats()
         assert row["bars"] > 0 and len(mon.stats_history_frame()) == 1
         result = await mon.run_backtest(fee_bps=4.0, slippage_bps=1.0)
