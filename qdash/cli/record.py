@@ -152,4 +152,7 @@ async def _record(symbols: list[str], args: argparse.Namespace, venue: str) -> i
           f"{st['gaps_filled']}/{st['gaps_found']} filled ({st['backfilled_ticks']} ticks "
           f"backfilled, {st['resumed']} symbols resumed from the store); frames not stored: "
           f"{dropped}")
-    return 0 if rec.failed + rec.dropped == 0 else 1
+    if st["depth"] is not None:
+        print(f"order books: {rec.depth_stored} snapshots stored ({rec.depth_failed} failed), "
+              f"{st['depth']['resyncs']} resyncs, {st['depth']['snapshots']} REST snapshots")
+    return 0 if rec.failed + rec.dropped + rec.depth_failed == 0 else 1
