@@ -240,22 +240,17 @@ class ParquetArchive:
 
     def stats(self) -> list[tuple]:
         """What the archive holds: rows ``(symbol, kind, timeframe, rows, first ms, last ms)``,
-        one per symbol for ticks (kind ``ticks``, timeframe ``""``) and per symbol, timeframe and
-        source for candles (kind ``bars`` or ``bars:<source>``), as :meth:`qdash.Store.stats`
+        one per symbol for ticks (kind ``ticks``, timeframe ``""``) and depth snapshots (kind
+        ``depth``), and per symbol, timeframe and source for candles (kind ``bars`` or ``bars:<source>``), as :meth:`qdash.Store.stats`
         counts them. Reads only the time column (and, of candles, their keys)."""
         out = []
-        for symbol in self._names("ticks", "symbol"):
-            ts = [self._table(f, ["ts"])["ts"] for _, f in self._partitions("ticks", symbol)]
-            ts = pa.chunked_array([c for t in ts for c in t.chunks], pa.int64())
-            if len(ts):
-                out.append((symbol, "ticks", "", len(ts), pc.min(ts).as_py(),
-                            pc.max(ts).as_py()))
-        for symbol in self._names("depth", "symbol"):
-            ts = [self._table(f, ["ts"])["ts"] for _, f in self._partitions("depth", symbol)]
-            ts = pa.chunked_array([c for t in ts for c in t.chunks], pa.int64())
-            if len(ts):
-                out.append((symbol, "depth", "", len(ts), pc.min(ts).as_py(),
-                            pc.max(ts).as_py()))
+        for kind in ("ticks", "depth"):  # day partitions with a ``ts`` column
+            for symbol in self._names(kind, "symbol"):
+                ts = [self._table(f, ["ts"])["ts"] for _, f in self._partitions(kind, symbol)]
+                ts = pa.chunked_array([c for t in ts for c in t.chunks], pa.int64())
+                if len(ts):
+                    out.append((symbol, kind, "", len(ts), pc.min(ts).as_py(),
+                                pc.max(ts).as_py()))
         for symbol in self._names("candles", "symbol"):
             parts = [self._table(f, CANDLE_KEY) for _, f in self._partitions("candles", symbol)]
             if not parts:
