@@ -242,7 +242,8 @@ class ParquetArchive:
         """What the archive holds: rows ``(symbol, kind, timeframe, rows, first ms, last ms)``,
         one per symbol for ticks (kind ``ticks``, timeframe ``""``) and depth snapshots (kind
         ``depth``), and per symbol, timeframe and source for candles (kind ``bars`` or
-        ``bars:<source>``), as :meth:`qdash.Store.stats` counts them. Reads only the time column (and, of candles, their keys)."""
+        ``bars:<source>``), as :meth:`qdash.Store.stats` counts them. Reads only the time
+        column (and, of candles, their keys)."""
         out = []
         for kind in ("ticks", "depth"):  # day partitions with a ``ts`` column
             for symbol in self._names(kind, "symbol"):
