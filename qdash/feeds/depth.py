@@ -132,6 +132,9 @@ class DepthBooks:
 
     # --- frames ----------------------------------------------------------------------------
     def _on_open(self, ws) -> None:
+        for task in self._snapshots.values():  # a snapshot for the old stream's buffer
+            task.cancel()
+        self._snapshots.clear()
         for book in self.books.values():
             book.reset()
         self.counters["connections"] += 1
