@@ -21,7 +21,7 @@ variable. A value that does not parse is a :class:`ConfigError` naming the varia
 | ``QDASH_SIM_WS_URL`` | ``sim_ws_url`` | a running simulated exchange's WebSocket base URL |
 | ``QDASH_SIM_REST_URL`` | ``sim_rest_url`` | the same exchange's REST base URL |
 | ``QDASH_DEPTH_INTERVAL`` | ``depth_interval`` | seconds between recorded order book snapshots \
-(top 20 levels a side, per symbol; default 1; 0: record none) |
+(top 20 levels a side, per symbol; default 10; 0: record none) |
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ from dataclasses import dataclass, field
 
 from .errors import QdashError
 
-DEFAULT_DEPTH_INTERVAL_S = 1.0
-"""Seconds between recorded order book snapshots when ``QDASH_DEPTH_INTERVAL`` is unset."""
+DEFAULT_DEPTH_INTERVAL_S = 10.0
+"""Seconds between recorded order book snapshots when ``QDASH_DEPTH_INTERVAL`` is unset: a
+snapshot is 640 bytes of levels, so 10 s keep a symbol's day at about 6 MB in the store and
+still give a 1-minute bar six books to choose its slippage from."""
 
 
 class ConfigError(QdashError, ValueError):

@@ -77,7 +77,7 @@ def test_periodic_task_delay_first_and_plain_functions():
 
 
 def test_depth_interval_setting():
-    assert Settings().depth_record_every == 1.0  # unset: the default
+    assert Settings().depth_record_every == 10.0  # unset: the default
     assert Settings.from_env({"QDASH_DEPTH_INTERVAL": "0.25"}).depth_record_every == 0.25
     assert Settings.from_env({"QDASH_DEPTH_INTERVAL": "0"}).depth_record_every is None
     s = Settings(depth_interval=5.0)

@@ -2,6 +2,7 @@
 widget: history and live stream, an alert firing, funding, a backtest, stats, export, stop. The
 session runs in a fresh interpreter that must never import ipywidgets."""
 
+import os
 import subprocess
 import sys
 
@@ -64,6 +65,7 @@ print("ok")
 
 
 def test_pair_monitor_runs_a_whole_session_without_widgets(tmp_path):
+    env = {**os.environ, "QDASH_DEPTH_INTERVAL": "0.5"}  # book snapshots recorded every 0.5 s
     out = subprocess.run([sys.executable, "-c", SESSION, str(tmp_path / "m.db")],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]

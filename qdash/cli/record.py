@@ -47,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth", action="store_true",
                    help="also keep each symbol's order book (diff depth + REST snapshots, "
                         "Binance's rules) and record its top 20 levels every "
-                        "$QDASH_DEPTH_INTERVAL seconds (default 1)")
+                        "$QDASH_DEPTH_INTERVAL seconds (default 10)")
     p.add_argument("--resume-horizon", type=float, default=DEFAULT_RESUME_HORIZON_S,
                    help="on start, backfill over REST the outage since each symbol's last stored "
                         "trade when it is at most this old (s; default "
