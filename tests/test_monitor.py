@@ -45,6 +45,9 @@ async def main(db):
         assert math.isfinite(edge) and abs(cost["edge_bps"] - edge) <= 1e-9 * max(1, abs(edge))
         assert cost["net_bps"] == cost["edge_bps"] - 2 * cost["cost_bps"]
         assert session.feed.stats()["depth"]["resyncs"] == 0
+        from qdash.app.stats_table import stats_html
+        page = stats_html(session, session.metrics(), mon, comm_messages=0, frames=0)
+        assert "cost to trade 10,000 USDT / leg now" in page and "order books" in page
         row = mon.record_stats()
         assert row["bars"] > 0 and len(mon.stats_history_frame()) == 1
         result = await mon.run_backtest(fee_bps=4.0, slippage_bps=1.0)
