@@ -1,6 +1,6 @@
 """Cost of keeping a local order book and of pricing slippage from recorded books.
 
-1. :class:`~qdash.feeds.order_book.LocalOrderBook` takes a REST snapshot and then a stream of
+1. :class:`~qdash.binance.book.LocalOrderBook` takes a REST snapshot and then a stream of
    diff events made by the simulator's book (:class:`~qdash.sim.orderbook.SyntheticBook`, 1,000
    levels a side, its price walking, refreshed every 100 ms as ``@depth@100ms`` is), checking the
    ``pu`` chain of every event; the reference, in the same run, applies the same level updates
@@ -27,8 +27,8 @@ import time
 import numpy as np
 
 from qdash.analytics.liquidity import BUY, SELL, DepthSlippage, walk_book
+from qdash.binance.book import APPLIED, LocalOrderBook
 from qdash.binance.schema import DepthSnapshot, DepthUpdate
-from qdash.feeds.order_book import APPLIED, LocalOrderBook
 from qdash.model import DEPTH_LEVELS, depth_frame, depth_levels
 from qdash.sim.orderbook import SyntheticBook
 

@@ -7,8 +7,7 @@ import numpy as np
 import orjson
 import pytest
 
-from qdash.binance.schema import DepthSnapshot, DepthUpdate, depth_snapshot, depth_update
-from qdash.feeds.order_book import (
+from qdash.binance.book import (
     APPLIED,
     BUFFERED,
     DROPPED,
@@ -17,6 +16,7 @@ from qdash.feeds.order_book import (
     SYNCED,
     LocalOrderBook,
 )
+from qdash.binance.schema import DepthSnapshot, DepthUpdate, depth_snapshot, depth_update
 
 pytestmark = pytest.mark.unit
 

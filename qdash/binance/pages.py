@@ -103,7 +103,7 @@ def query_klines(symbol: str, interval: str, start: int, end: int, limit: int,
 
 def query_depth(symbol: str, limit: int = DEPTH_SNAPSHOT_LIMIT) -> Query:
     """The symbol's order book, ``limit`` levels a side (5, 10, 20, 50, 100, 500 or 1000), with
-    its ``lastUpdateId`` (the start of a local book, :mod:`qdash.feeds.order_book`)."""
+    its ``lastUpdateId`` (the start of a local book, :mod:`qdash.binance.book`)."""
     if limit not in DEPTH_LIMITS:
         raise ValueError(f"depth limit must be one of {DEPTH_LIMITS}, got {limit}")
     return Query(DEPTH, {"symbol": symbol, "limit": limit})

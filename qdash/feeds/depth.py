@@ -2,7 +2,7 @@
 
 One connection (:class:`~qdash.feeds.connection.ConnectionLoop`, reconnects and the watchdog
 included) carries ``<symbol>@depth@<speed>`` for every symbol on the **/public** route, as
-combined streams. Each symbol's :class:`~qdash.feeds.order_book.LocalOrderBook` buffers its
+combined streams. Each symbol's :class:`~qdash.binance.book.LocalOrderBook` buffers its
 events; the first buffered event starts a REST snapshot (``/fapi/v1/depth?limit=1000``, through
 the feed's one :class:`~qdash.binance.rest.RestClient`, so its weight counts with the rest);
 a stale snapshot is fetched again; a gap in ``pu`` clears the book and resyncs it the same way
@@ -15,6 +15,8 @@ row; ``ts`` is the exchange time of the book's last update), e.g. the store's
 :meth:`~qdash.store.Store.write_depth`.
 
 Used by :class:`~qdash.feeds.binance.BinanceFutures` (``depth=True``); runs on the kernel's loop.
+The book's rules are :mod:`qdash.binance.book`; this module owns the policy (when to fetch, how
+often to retry, what to record).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from functools import partial
 import pandas as pd
 from websockets.asyncio.client import connect
 
+from ..binance.book import GAP, STALE, LocalOrderBook
 from ..binance.limits import DEPTH_SNAPSHOT_LIMIT, DEPTH_SPEEDS
 from ..binance.pages import query_depth
 from ..binance.rest import RestClient, RestError
@@ -35,7 +38,6 @@ from ..binance.schema import depth_snapshot, depth_update
 from ..model import DEPTH_LEVELS, depth_frame, normalize_symbol
 from ..periodic import PeriodicTask
 from .connection import ConnectionLoop
-from .order_book import GAP, STALE, LocalOrderBook
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ import heapq
 
 import numpy as np
 
-from ..binance.schema import DepthSnapshot, DepthUpdate
+from .schema import DepthSnapshot, DepthUpdate
 
 MAX_BUFFER = 1_000  # events held while waiting for a snapshot (older ones are dropped first)
 
