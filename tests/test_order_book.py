@@ -105,3 +105,16 @@ def test_depth_frames_decode_raw_and_in_the_combined_envelope():
         depth_update(b'{"e":"depthUpdate","s":"BTCUSDT","E":1}')
     s = depth_snapshot({"lastUpdateId": 3, "E": 2, "T": 1, "bids": [["1.5", "2"]], "asks": []})
     assert s == DepthSnapshot(3, 2, [(1.5, 2.0)], [])
+
+
+def test_depth_books_read_the_public_route_whatever_the_feeds_base():
+    from qdash.binance.rest import RestClient
+    from qdash.feeds.depth import DepthBooks
+
+    rest = RestClient("http://127.0.0.1:1")
+    for base in ("ws://h:1", "ws://h:1/market", "ws://h:1/public/"):
+        books = DepthBooks(["ethusdt", "BTCUSDT"], ws_url=base, rest=rest)
+        assert books.url() == ("ws://h:1/public/stream?streams=ethusdt@depth@100ms/"
+                                "btcusdt@depth@100ms")
+    with pytest.raises(ValueError, match="speed"):
+        DepthBooks(["BTCUSDT"], ws_url="ws://h:1", rest=rest, speed="1s")

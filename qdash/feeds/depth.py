@@ -31,7 +31,7 @@ import pandas as pd
 from websockets.asyncio.client import connect
 
 from ..binance.book import GAP, STALE, LocalOrderBook
-from ..binance.limits import DEPTH_SNAPSHOT_LIMIT, DEPTH_SPEEDS
+from ..binance.limits import DEPTH_SNAPSHOT_LIMIT, DEPTH_SPEEDS, STREAM_ROUTES
 from ..binance.pages import query_depth
 from ..binance.rest import RestClient, RestError
 from ..binance.schema import depth_snapshot, depth_update
@@ -69,7 +69,7 @@ class DepthBooks:
         self._task: asyncio.Task | None = None
         self._running = False
         self.conn = ConnectionLoop(
-            f"{name} connection", self._url, self._on_frame,
+            f"{name} connection", self.url, self._on_frame,
             keep_going=lambda: self._running and bool(self.books),
             connect=partial(connect, open_timeout=open_timeout, close_timeout=2,
                             max_size=1 << 22, max_queue=4096, ping_interval=20, ping_timeout=20),
@@ -105,11 +105,12 @@ class DepthBooks:
             if self._task is None or self._task.done():
                 self._task = asyncio.get_running_loop().create_task(self.conn.run())
 
-    def _url(self) -> str:
-        base = self.ws_url
-        if not base.endswith("/public"):
-            base = f"{base}/public"
-        return f"{base}/stream?streams={'/'.join(self.stream_name(s) for s in self.books)}"
+    def url(self) -> str:
+        """The combined-stream URL on the **/public** route (depth lives there), whatever
+        route the feed's base URL names."""
+        base = self.ws_url.removesuffix("/market").removesuffix("/public")
+        streams = "/".join(self.stream_name(s) for s in self.books)
+        return f"{base}/{STREAM_ROUTES['depth']}/stream?streams={streams}"
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> DepthBooks:
