@@ -19,6 +19,7 @@ _EXPORTS = {
     "PairState": "analytics", "SignalSpec": "analytics", "adf": "analytics", "coint": "analytics",
     "compute_signal": "analytics", "correlation": "analytics", "half_life": "analytics",
     "hedge_ratio": "analytics", "hurst": "analytics", "liquidity_stats": "analytics",
+    "DepthSlippage": "analytics", "pair_trade_cost": "analytics", "walk_book": "analytics",
     "sweep": "backtest", "walk_forward": "backtest",
     "BarBuilder": "bars", "resample": "bars", "stored_candles": "bars",
     "DataFormatError": "errors", "QdashError": "errors", "StoreError": "errors",

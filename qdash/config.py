@@ -20,6 +20,8 @@ variable. A value that does not parse is a :class:`ConfigError` naming the varia
 | ``QDASH_WINDOW`` | ``window`` | the dashboard's rolling window, in bars |
 | ``QDASH_SIM_WS_URL`` | ``sim_ws_url`` | a running simulated exchange's WebSocket base URL |
 | ``QDASH_SIM_REST_URL`` | ``sim_rest_url`` | the same exchange's REST base URL |
+| ``QDASH_DEPTH_INTERVAL`` | ``depth_interval`` | seconds between recorded order book snapshots \
+(top 20 levels a side, per symbol; default 10; 0: record none) |
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 
 from .errors import QdashError
+
+DEFAULT_DEPTH_INTERVAL_S = 10.0
+"""Seconds between recorded order book snapshots when ``QDASH_DEPTH_INTERVAL`` is unset: a
+snapshot is 640 bytes of levels, so 10 s keep a symbol's day at about 6 MB in the store and
+still give a 1-minute bar six books to choose its slippage from."""
 
 
 class ConfigError(QdashError, ValueError):
@@ -57,6 +64,7 @@ class Settings:
     window: int | None = _var("QDASH_WINDOW")
     sim_ws_url: str | None = _var("QDASH_SIM_WS_URL")
     sim_rest_url: str | None = _var("QDASH_SIM_REST_URL")
+    depth_interval: float | None = _var("QDASH_DEPTH_INTERVAL")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +96,12 @@ class Settings:
         this (Voila's kernels, the simulator) read them with :meth:`from_env`."""
         (os.environ if env is None else env).update(self.to_env())
 
+    @property
+    def depth_record_every(self) -> float | None:
+        """Seconds between recorded depth snapshots (None: record none)."""
+        value = DEFAULT_DEPTH_INTERVAL_S if self.depth_interval is None else self.depth_interval
+        return value or None
+
     def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
 
@@ -111,6 +125,15 @@ def _parse(name: str, var: str, raw: str):
         if value <= 0:
             raise ConfigError(f"${var}={raw!r}: expected a whole number of bars > 0")
         return value
+    if name == "depth_interval":
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds < float("inf"):
+            raise ConfigError(f"${var}={raw!r}: expected seconds >= 0 between recorded order "
+                              "book snapshots (0: record none)")
+        return seconds
     if name == "symbols":
         from .model import parse_symbols  # numpy and pandas, for this variable only
 

@@ -36,6 +36,16 @@ BAR_COLUMNS = ["open", "high", "low", "close", "volume", "trades", "buy_volume",
 
 SIDE_UNKNOWN = -1
 
+# Order book snapshots (top DEPTH_LEVELS levels a side), one row per snapshot: ``ts`` (int64 ms,
+# exchange time of the last update in it), ``update_id`` (Binance's ``u``/``lastUpdateId``), then
+# per side the prices and quantities best first (bids descending, asks ascending; NaN where the
+# book holds fewer levels). Quantities in the base asset, prices in the quote asset.
+DEPTH_LEVELS = 20
+DEPTH_SIDES = ("bid", "ask")
+DEPTH_LEVEL_COLUMNS = [f"{side}_{kind}_{i}" for side in DEPTH_SIDES for kind in ("px", "qty")
+                       for i in range(DEPTH_LEVELS)]
+DEPTH_COLUMNS = ["ts", "update_id", *DEPTH_LEVEL_COLUMNS]
+
 # Whose data: a real exchange's or the simulator's (qdash.sim). A store holds one venue's data;
 # a tick's source names its venue by its first part (``binance``, ``binance-agg:rest`` ...).
 EXCHANGE_VENUE, SIM_VENUE = "exchange", "simulated"
@@ -188,6 +198,28 @@ def tick_frame(symbol, ts, trade_id, price, qty, is_buyer_maker=SIDE_UNKNOWN,
 def empty_ticks() -> pd.DataFrame:
     """A tick batch with no rows."""
     return tick_frame([], [], [], [], [], [], "")
+
+
+def depth_frame(ts, update_id, levels: np.ndarray) -> pd.DataFrame:
+    """Depth snapshots in the canonical columns (:data:`DEPTH_COLUMNS`) from ``ts`` and
+    ``update_id`` (n,) and ``levels`` (n, 2 sides, 2 [price, qty], DEPTH_LEVELS)."""
+    n = len(np.atleast_1d(ts))
+    levels = np.asarray(levels, dtype=np.float64)
+    levels = levels.reshape(n, len(DEPTH_LEVEL_COLUMNS) if n == 0 else -1)
+    if levels.shape[1] != len(DEPTH_LEVEL_COLUMNS):
+        raise QdashError(f"depth levels: expected {len(DEPTH_LEVEL_COLUMNS)} values a snapshot "
+                         f"(2 sides x price, qty x {DEPTH_LEVELS}), got {levels.shape[1]}")
+    df = pd.DataFrame(levels, columns=DEPTH_LEVEL_COLUMNS)
+    df.insert(0, "update_id", np.asarray(update_id, dtype=np.int64))
+    df.insert(0, "ts", np.asarray(ts, dtype=np.int64))
+    return df
+
+
+def depth_levels(frame: pd.DataFrame) -> np.ndarray:
+    """The level columns of depth snapshots as an array (n, 2 sides, 2 [price, qty],
+    DEPTH_LEVELS): ``[:, 0]`` bids, ``[:, 1]`` asks, best first."""
+    return frame[DEPTH_LEVEL_COLUMNS].to_numpy(np.float64).reshape(len(frame), 2, 2,
+                                                                    DEPTH_LEVELS)
 
 
 # --- deterministic ids for sources without a trade id -------------------------------------------

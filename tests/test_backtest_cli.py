@@ -230,3 +230,35 @@ def test_a_reader_that_leaves_early_costs_no_csv_and_no_error(pair_db, tmp_path)
     assert "Broken pipe" not in err and "Traceback" not in err, err
     assert {p.name for p in out.iterdir()} == {"trades.csv", "equity.csv", "metrics.csv",
                                                "signals.csv"}
+
+
+def test_cli_takes_its_slippage_from_the_recorded_order_books(pair_db, tmp_path):
+    """``--depth-slippage USDT``: the store's recorded books price each fill; the same numbers
+    as the Python API with :class:`~qdash.analytics.liquidity.DepthSlippage` on those books."""
+    from qdash.analytics.liquidity import DepthSlippage
+    from qdash.model import DEPTH_LEVELS, depth_frame
+
+    db, y, x = pair_db
+    t0 = int(y.index[0].value // 1_000_000)
+    with Store(db) as s:
+        for sym, mid, half in (("ETHUSDT", 3_100.0, 0.3), ("BTCUSDT", 60_000.0, 3.0)):
+            ts = t0 + 60_000 * np.arange(0, 600, 7)  # a book every 7 minutes
+            lv = np.full((len(ts), 2, 2, DEPTH_LEVELS), np.nan)
+            lv[:, 0, 0] = mid - half - np.arange(DEPTH_LEVELS)
+            lv[:, 1, 0] = mid + half + np.arange(DEPTH_LEVELS)
+            lv[:, :, 1] = 0.5
+            s.write_depth(sym, depth_frame(ts, np.arange(len(ts)), lv))
+        books = {sym: s.depth(sym) for sym in ("ETHUSDT", "BTCUSDT")}
+    out = tmp_path / "bt"
+    code = run_backtest_cli(parse(["ethusdt", "BTCUSDT", "--db", str(db), "--window", "100",
+                                   "--entry", "1.5", "--depth-slippage", "5000",
+                                   "--out", str(out)]))
+    assert code == 0
+    metrics = pd.read_csv(out / "metrics.csv", index_col=0)["value"]
+    model = DepthSlippage(books, 5_000.0).pair("ETHUSDT", "BTCUSDT")
+    ref = run(y, x, window=100, entry=1.5, slippage_model=model)
+    flat = run(y, x, window=100, entry=1.5)
+    assert float(metrics["total_slippage"]) == pytest.approx(ref.metrics["total_slippage"])
+    assert ref.metrics["total_slippage"] > 0 == flat.metrics["total_slippage"]
+    equity = pd.read_csv(out / "equity.csv", index_col=0)
+    np.testing.assert_allclose(equity["equity"], ref.equity.to_numpy())

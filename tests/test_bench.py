@@ -34,6 +34,7 @@ SCRIPTS = ["bench_scan.py", "bench_sweep.py", "bench_decode.py", "bench_load.py"
            "bench_fetch.py", "bench_feed_e2e.py", "bench_backtest.py", "bench_ingest.py",
            "bench_alerts.py", "bench_pair_refresh.py", "bench_kalman.py", "bench_archive.py",
            "bench_pair_update.py", "bench_store.py", "bench_resample.py", "bench_orders.py",
+           "bench_depth.py",
            "bench_dashboard.py"]
 PARALLEL = 2
 TIMEOUT_S = 300  # one script; the slowest took 130 s on a 2-core machine at load average 9
@@ -73,6 +74,11 @@ def result(runs: dict[str, Future], script: str) -> dict:
 def check_alerts(r):
     assert (r["rules"], r["updates"]) == (100, 500)
     assert 0 < r["fired"] <= r["hits"] <= r["rules"] * r["updates"]
+
+
+def check_depth(r):
+    assert (r["events"], r["snapshots"]) == (1_000, 5_000) and r["equal"] is True
+    assert r["level_changes"] >= r["events"] and r["book_us"] > 0 and r["walk_us"] > 0
 
 
 def check_archive(r):
@@ -171,7 +177,8 @@ def check_sweep(r):
 
 CHECKS = {"bench_alerts.py": check_alerts, "bench_archive.py": check_archive,
           "bench_backtest.py": check_backtest, "bench_dashboard.py": check_dashboard,
-          "bench_decode.py": check_decode, "bench_feed_e2e.py": check_feed_e2e,
+          "bench_decode.py": check_decode, "bench_depth.py": check_depth,
+          "bench_feed_e2e.py": check_feed_e2e,
           "bench_fetch.py": check_fetch, "bench_ingest.py": check_ingest,
           "bench_kalman.py": check_kalman, "bench_load.py": check_load,
           "bench_orders.py": check_orders,

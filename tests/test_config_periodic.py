@@ -74,3 +74,14 @@ def test_periodic_task_delay_first_and_plain_functions():
     assert calls == [1]
     with pytest.raises(ValueError, match="period_s"):
         PeriodicTask(lambda: None, 0)
+
+
+def test_depth_interval_setting():
+    assert Settings().depth_record_every == 10.0  # unset: the default
+    assert Settings.from_env({"QDASH_DEPTH_INTERVAL": "0.25"}).depth_record_every == 0.25
+    assert Settings.from_env({"QDASH_DEPTH_INTERVAL": "0"}).depth_record_every is None
+    s = Settings(depth_interval=5.0)
+    assert Settings.from_env(s.to_env()) == s
+    for raw in ("-1", "soon", "inf"):
+        with pytest.raises(ConfigError, match="QDASH_DEPTH_INTERVAL"):
+            Settings.from_env({"QDASH_DEPTH_INTERVAL": raw})

@@ -2,6 +2,7 @@
 widget: history and live stream, an alert firing, funding, a backtest, stats, export, stop. The
 session runs in a fresh interpreter that must never import ipywidgets."""
 
+import os
 import subprocess
 import sys
 
@@ -32,6 +33,21 @@ async def main(db):
         fired = list(mon.alerts.recent)
         assert fired[0].rule == "three bars" and fired[0].pair == "ETHUSDT/BTCUSDT"
         assert math.isfinite(session.metrics()["zscore"])
+        # cost to trade from the live books, against the edge of the one signal
+        while (cost := mon.trade_cost()) is None or not len(mon.store.depth("ETHUSDT")):
+            assert loop.time() < deadline, session.feed.stats()["depth"]
+            await asyncio.sleep(0.1)
+        assert cost["slip_y_bps"] > 0 and cost["slip_x_bps"] > 0 and cost["complete"]
+        assert cost["cost_bps"] == cost["slip_y_bps"] + cost["slip_x_bps"]
+        assert cost["side_y"] != cost["side_x"] and cost["notional"] == 10_000.0
+        sigma = float(session.state.frame(last=1)["spread_std"].iloc[0])
+        edge = (abs(cost["zscore"]) - mon.exit_z) * sigma * 1e4
+        assert math.isfinite(edge) and abs(cost["edge_bps"] - edge) <= 1e-9 * max(1, abs(edge))
+        assert cost["net_bps"] == cost["edge_bps"] - 2 * cost["cost_bps"]
+        assert session.feed.stats()["depth"]["resyncs"] == 0
+        from qdash.app.stats_table import stats_html
+        page = stats_html(session, session.metrics(), mon, comm_messages=0, frames=0)
+        assert "cost to trade 10,000 USDT / leg now" in page and "order books" in page
         row = mon.record_stats()
         assert row["bars"] > 0 and len(mon.stats_history_frame()) == 1
         result = await mon.run_backtest(fee_bps=4.0, slippage_bps=1.0)
@@ -52,6 +68,7 @@ print("ok")
 
 
 def test_pair_monitor_runs_a_whole_session_without_widgets(tmp_path):
+    env = {**os.environ, "QDASH_DEPTH_INTERVAL": "0.5"}  # book snapshots recorded every 0.5 s
     out = subprocess.run([sys.executable, "-c", SESSION, str(tmp_path / "m.db")],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]

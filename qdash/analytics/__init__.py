@@ -12,13 +12,19 @@ import warnings
 from .hedge import METHODS, HedgeResult, hedge_ratio
 from .liquidity import (
     LIQUIDITY_FILTERS,
+    BookWalk,
+    DepthSlippage,
     FilterParam,
     LiquidityStats,
+    PairTradeCost,
     check_filters,
     liquidity_score,
     liquidity_stats,
     pair_liquidity_score,
+    pair_trade_cost,
     roll_spread_bps,
+    walk_book,
+    walk_cost_bps,
 )
 from .pair import PairAnalytics, PairConfig, PairState, compute_refresh
 from .signal import HEDGE_METHODS, SignalSpec, align_bars, compute_signal
@@ -35,11 +41,13 @@ from .stats import (
 )
 
 __all__ = [
-    "ADFResult", "CointResult", "FilterParam", "HEDGE_METHODS", "HedgeResult", "LIQUIDITY_FILTERS",
-    "LiquidityStats", "METHODS", "PairAnalytics", "PairConfig", "PairState", "SignalSpec", "adf",
-    "align_bars", "check_filters", "coint", "compute_refresh", "compute_signal",
-    "correlation", "half_life", "hedge_ratio", "hurst", "liquidity_score", "liquidity_stats",
-    "log_returns", "pair_liquidity_score", "return_correlations", "roll_spread_bps",
+    "ADFResult", "BookWalk", "CointResult", "DepthSlippage", "FilterParam", "HEDGE_METHODS",
+    "HedgeResult", "LIQUIDITY_FILTERS", "LiquidityStats", "METHODS", "PairAnalytics",
+    "PairConfig", "PairState", "PairTradeCost", "SignalSpec", "adf", "align_bars",
+    "check_filters", "coint", "compute_refresh", "compute_signal", "correlation", "half_life",
+    "hedge_ratio", "hurst", "liquidity_score", "liquidity_stats", "log_returns",
+    "pair_liquidity_score", "pair_trade_cost", "return_correlations", "roll_spread_bps",
+    "walk_book", "walk_cost_bps",
 ]
 
 _DEPRECATED = {

@@ -3,12 +3,15 @@ this kernel (when no running one is named), which it owns and stops.
 
 Sources: ``sim`` (the simulated exchange: the one at ``sim_ws_url``/``sim_rest_url``, else one
 started here), ``binance`` (Binance USDⓈ-M live), ``hub`` (ticks pushed to the qdash server).
+Exchange feeds keep the symbols' order books (``depth=True``: the monitor's cost to trade), and
+record their top 20 levels every ``QDASH_DEPTH_INTERVAL`` seconds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..config import Settings
 from ..errors import QdashError
 from ..feeds.base import TickFeed
 
@@ -31,9 +34,10 @@ class FeedFactory:
     async def make(self, source: str, symbols: list[str]) -> TickFeed:
         """A new (not started) feed of ``symbols`` from ``source``; for ``sim`` without a
         running simulator named, the one of this kernel is started first (once)."""
+        depth = {"depth": True, "depth_record_every": Settings.from_env().depth_record_every}
         if source == "binance":
             from ..feeds.binance import BinanceFutures
-            return BinanceFutures(symbols)
+            return BinanceFutures(symbols, **depth)
         if source == "hub":
             from ..feeds.hub_client import Hub
             return Hub(symbols)
@@ -43,7 +47,7 @@ class FeedFactory:
             if not ws:
                 sim = await self._start_own_sim(symbols)
                 ws, rest = sim.ws_url, sim.rest_url
-            return BinanceFutures(symbols, ws_url=ws, rest_url=rest)  # labelled by its venue
+            return BinanceFutures(symbols, ws_url=ws, rest_url=rest, **depth)  # by its venue
         raise QdashError(f"unknown source {source!r}: use sim, binance, hub or store")
 
     async def _start_own_sim(self, symbols: list[str]):

@@ -4,7 +4,8 @@ It holds what the dashboard shows and does: the pair and its settings, the store
 and the simulator's own: the two never mix, :attr:`qdash.Store.venue`), the
 :class:`~qdash.live.LiveSession`, the :class:`~qdash.alerts.AlertManager`, each leg's funding
 (:class:`~qdash.app.funding.FundingPoller`), the per-minute stats history and the last backtest.
-Its actions return plain data: :meth:`start` (a session), :meth:`run_backtest` (a
+Its actions return plain data: :meth:`start` (a session), :meth:`trade_cost` (what trading
+``cost_notional`` USDT on both legs now would cost from the live books), :meth:`run_backtest` (a
 :class:`~qdash.backtest.BacktestResult`), :meth:`load_files` (load reports), :meth:`export`
 (frames by file name). A notebook can drive it without a dashboard; the dashboard
 (:class:`~qdash.app.dashboard.Dashboard`) is a view of one, after panel's ``Viewer``.
@@ -15,6 +16,7 @@ Everything here runs on the kernel's event loop; blocking work goes to a thread.
 from __future__ import annotations
 
 import asyncio
+import math
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +27,7 @@ import pandas as pd
 from ..alerts import AlertManager, WebhookSink
 from ..alerts.schedule import next_evaluation_ms
 from ..analytics import LIQUIDITY_FILTERS, PairConfig
+from ..analytics.liquidity import pair_trade_cost
 from ..bars import stored_candles
 from ..config import Settings
 from ..defaults import DEFAULT_TIMEFRAME, defaults_for
@@ -44,6 +47,8 @@ STATS_HISTORY_COLUMNS = ("ts_ms", "bars", "zscore", "beta_ols", "beta_rolling", 
                          "beta_huber", "beta_theil_sen", "adf_p", "coint_p", "half_life_s",
                          "corr", "liquidity_pair")
 MIN_STORED_BARS = 10      # per leg, for the stored-data view
+COST_NOTIONAL = 10_000.0  # USDT per leg of the monitor's "cost to trade now"
+DEPTH_LEVELS_WALKED = 1_000  # levels a side of the live book the cost walks (all it holds)
 
 
 class PairMonitor:
@@ -78,6 +83,7 @@ class PairMonitor:
         self.source, self.timeframe, self.window, self.method = source, timeframe, window, method
         self.entry_z, self.exit_z, self.stop_z = entry, exit, stop
         self.filters = {f.name: f.default for f in LIQUIDITY_FILTERS}
+        self.cost_notional = COST_NOTIONAL
         self._db = db
         self._stores: dict[str, Store] = {}
         self.store = self.store_for(source)
@@ -236,6 +242,34 @@ class PairMonitor:
         if not self.stats_history:
             return pd.DataFrame()
         return pd.DataFrame(self.stats_history).set_index("time")
+
+    def trade_cost(self, notional: float | None = None) -> dict | None:
+        """The cost to trade ``notional`` USDT (default :attr:`cost_notional`) on both legs now,
+        from the live order books, against the pair's expected edge
+        (:func:`~qdash.analytics.liquidity.pair_trade_cost`: slippage of each leg in bps
+        against its mid, their sum, the edge (|z| − exit)·σ of the one signal, and the edge
+        net of a round trip). Plain data; None while nothing is live, the feed keeps no books
+        or a leg's book is not synced yet."""
+        s = self.session
+        depth = None if s is None else s.feed.depth
+        if depth is None:
+            return None
+        books = [depth.books.get(sym) for sym in (self.y, self.x)]
+        if not all(b is not None and b.synced and b.bids and b.asks for b in books):
+            return None
+        last = s.state.frame(last=1)
+        std = float(last["spread_std"].iloc[0]) if len(last) else math.nan
+        z = s.metrics()["zscore"]
+        c = pair_trade_cost(books[0].top(DEPTH_LEVELS_WALKED), books[1].top(DEPTH_LEVELS_WALKED),
+                            notional or self.cost_notional, z=z, exit_z=self.exit_z,
+                            spread_std=std, log=self.pair_config().log)
+        return {"notional": c.notional, "side": "short spread" if c.side < 0 else "long spread",
+                "side_y": "sell" if c.y.side < 0 else "buy",
+                "side_x": "sell" if c.x.side < 0 else "buy",
+                "slip_y_bps": c.y.slippage_bps, "slip_x_bps": c.x.slippage_bps,
+                "levels_y": c.y.levels, "levels_x": c.x.levels,
+                "complete": c.y.complete and c.x.complete, "cost_bps": c.cost_bps,
+                "edge_bps": c.edge_bps, "net_bps": c.net_bps, "zscore": z}
 
     # --- backtest ------------------------------------------------------------------------------
     def backtest_candles(self) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -31,6 +31,21 @@ def liquidity_rows(s: LiveSession, monitor: PairMonitor) -> list[tuple[str, str]
             for k, ok in passed.items()]
 
 
+def trade_cost_rows(monitor: PairMonitor) -> list[tuple[str, str]]:
+    """The cost to trade :attr:`~PairMonitor.cost_notional` USDT on both legs now (the live
+    books' walk) against the pair's expected edge; nothing without live books."""
+    c = monitor.trade_cost()
+    if c is None:
+        return []
+    thin = "" if c["complete"] else " (book too thin: a lower bound)"
+    return [(f"cost to trade {c['notional']:,.0f} USDT / leg now ({c['side']})",
+             f"{monitor.y} {c['side_y']} {fmt(c['slip_y_bps'], 3)} bps ({c['levels_y']} "
+             f"levels) + {monitor.x} {c['side_x']} {fmt(c['slip_x_bps'], 3)} bps "
+             f"({c['levels_x']} levels) = {fmt(c['cost_bps'], 3)} bps{thin}"),
+            ("expected edge (|z| − exit)·σ / net of a round trip",
+             f"{fmt(c['edge_bps'], 3)} bps / {fmt(c['net_bps'], 3)} bps")]
+
+
 def funding_status_rows(funding: FundingPoller, now_ms: int) -> list[tuple[str, str]]:
     """Each leg's funding rows, and why the last poll failed (none before the poll started)."""
     if funding.premium is None:
@@ -64,6 +79,7 @@ def stats_html(s: LiveSession, m: dict, monitor: PairMonitor, *, comm_messages: 
          f"{fmt(m['liquidity_y'], 2)} / {fmt(m['liquidity_x'], 2)} / "
          f"{fmt(m['liquidity_pair'], 2)}"),
         *liquidity_rows(s, monitor),
+        *trade_cost_rows(monitor),
         *funding_status_rows(monitor.funding, int(time.time() * 1000)),
     ]
     for sym in monitor.watched():
@@ -76,6 +92,10 @@ def stats_html(s: LiveSession, m: dict, monitor: PairMonitor, *, comm_messages: 
                      f"{fmt(feed.get('reconnects', 0))} reconnects, "
                      f"{fmt(feed.get('gaps_found', 0))} gaps "
                      f"({fmt(feed.get('gaps_filled', 0))} filled)"))
+    if feed.get("depth"):
+        d = feed["depth"]
+        rows.append(("order books", f"{d['synced']}/{len(d['symbols'])} synced, "
+                     f"{d['resyncs']} resyncs, {d['snapshots']} REST snapshots"))
     rows.append(("kernel → browser", f"{comm_messages:,} comm messages in {frames:,} frames"))
     note = "".join(f"<div style='color:#b36b00'>waiting: {html.escape(t)}</div>"
                    for t in waiting)

@@ -161,10 +161,26 @@ class _Prices:
     bar_ms: float
     seg_end: np.ndarray | None = None
     log_beta: bool = True
+    slip_bps: tuple[np.ndarray, np.ndarray] | None = None  # per-bar slippage of y, x (NaN: flat)
 
     def __post_init__(self):
         if self.seg_end is None:
             self.seg_end = np.zeros(len(self.index), dtype=np.bool_)
+
+    def fill_times_ms(self) -> np.ndarray:
+        """When each bar's fills happen (int ms UTC): its open, or its close (open + bar)
+        when fills are at the close."""
+        open_ms = self.index.as_unit("ms").asi8
+        return open_ms if self.fill == "open" else open_ms + int(self.bar_ms)
+
+    def slip_rates(self, flat_bps: float) -> tuple[np.ndarray, np.ndarray]:
+        """Each leg's slippage per bar as a fraction: the model's where it has one, else
+        ``flat_bps``."""
+        n = len(self.index)
+        if self.slip_bps is None:
+            flat = np.full(n, flat_bps / 1e4)
+            return flat, flat
+        return tuple(np.where(np.isfinite(b), b, flat_bps) / 1e4 for b in self.slip_bps)
 
 
 def _utc_index(obj, name: str) -> pd.DatetimeIndex:
@@ -367,6 +383,7 @@ def _simulate(p: _Prices, beta: np.ndarray, z: np.ndarray, ok: np.ndarray, prm: 
     """:func:`kernel.simulate` over bars ``lo:hi`` (``ok``: the hedge rule per bar); its totals
     as one record."""
     s = slice(lo, hi)
+    slip_y, slip_x = p.slip_rates(prm.slippage_bps)
     *out, totals = kernel.simulate(
         p.exec_y[s], p.exec_x[s], p.mark_y[s], p.mark_x[s], beta[s], z[s], ok[s], p.seg_end[s],
         fy[s],
@@ -374,7 +391,7 @@ def _simulate(p: _Prices, beta: np.ndarray, z: np.ndarray, ok: np.ndarray, prm: 
         math.inf if prm.stop is None else float(prm.stop),
         np.iinfo(np.int64).max if prm.max_hold is None else int(prm.max_hold),
         float(prm.capital if capital is None else capital), float(prm.allocation),
-        float(prm.leverage), prm.fee_bps / 1e4, prm.slippage_bps / 1e4, p.fill == "open",
+        float(prm.leverage), prm.fee_bps / 1e4, slip_y[s], slip_x[s], p.fill == "open",
         bool(prm.close_at_end), bool(p.log_beta))
     return (*out, totals[0])
 
@@ -457,7 +474,8 @@ def run(y, x, signal: SignalSpec | None = None, *, hedge: str | None = None,
         allocation: float = 0.95, leverage: float = 1.0, fee_bps: float = 4.0,
         slippage_bps: float = 0.0, funding_y: pd.Series | None = None,
         funding_x: pd.Series | None = None, fill: str = "auto", close_at_end: bool = True,
-        bar_ms: float | None = None, in_sample: bool = False) -> BacktestResult:
+        bar_ms: float | None = None, in_sample: bool = False,
+        slippage_model=None) -> BacktestResult:
     """Backtest the pair mean-reversion rule on ``y`` and ``x``.
 
     ``y``, ``x``: close Series or bar DataFrames (``open``/``close``) indexed by UTC bar open
@@ -469,9 +487,14 @@ def run(y, x, signal: SignalSpec | None = None, *, hedge: str | None = None,
     over the legs' common bars) to trade them as they are (``log`` says whether that β is on log
     prices, default True; ``in_sample=True`` marks them as fitted on this data).
     ``funding_y``/``funding_x``: signed funding rates (Series indexed by settlement time; a
-    positive rate makes longs pay), settled on the position held at that time. Other parameters:
-    :class:`Params`. Under :data:`~qdash.backtest.metrics.SHORT_SAMPLE_DAYS` the metrics are
-    flagged ``short_sample`` (and a note says so); the Sharpe always has its ``sharpe_se``.
+    positive rate makes longs pay), settled on the position held at that time.
+    ``slippage_model``: each leg's slippage per bar instead of the flat ``slippage_bps``, a
+    callable ``fill_times_ms -> (bps_y, bps_x)`` (arrays over the bars; NaN: ``slippage_bps``
+    there), e.g. :meth:`DepthSlippage.pair <qdash.analytics.liquidity.DepthSlippage.pair>`
+    from recorded order books; it is asked at each bar's fill time (the open, or the close),
+    so a causal model gives no look-ahead. Other parameters: :class:`Params`. Under
+    :data:`~qdash.backtest.metrics.SHORT_SAMPLE_DAYS` the metrics are flagged ``short_sample``
+    (and a note says so); the Sharpe always has its ``sharpe_se``.
     """
     prm = Params(entry, exit, stop, max_hold, capital, allocation, leverage, fee_bps,
                  slippage_bps, close_at_end)
@@ -498,7 +521,23 @@ def run(y, x, signal: SignalSpec | None = None, *, hedge: str | None = None,
                       "the result is in-sample", InSampleWarning, stacklevel=2)
     fy = funding_per_bar(funding_y, p.index, p.bar_ms)
     fx = funding_per_bar(funding_x, p.index, p.bar_ms)
+    if slippage_model is not None:
+        p.slip_bps = _model_slippage(slippage_model, p)
+        params["slippage_model"] = True
     return _result(p, b, zz, ok, prm, fy, fx, params, in_sample, frame, spec)
+
+
+def _model_slippage(model, p: _Prices) -> tuple[np.ndarray, np.ndarray]:
+    """The model's (bps_y, bps_x) at the bars' fill times, checked."""
+    got = model(p.fill_times_ms())
+    out = tuple(np.asarray(g, dtype=np.float64) for g in got)
+    n = len(p.index)
+    if len(out) != 2 or any(o.shape != (n,) for o in out):
+        raise BacktestError(f"slippage_model must return (bps_y, bps_x), {n} values each, got "
+                            f"shapes {[o.shape for o in out]}")
+    if any((o < 0).any() for o in out):
+        raise BacktestError("slippage_model returned a negative slippage")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

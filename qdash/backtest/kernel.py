@@ -50,15 +50,24 @@ def _grow(trades):
 
 
 @numba.njit(cache=True, nogil=True)
+def _slippage(ny, nx, sy, sx):
+    """Slippage cost of legs of notional ``ny``/``nx`` at rates ``sy``/``sx`` (one rate on both
+    legs multiplies their gross notional once)."""
+    if sy == sx:
+        return (ny + nx) * sy
+    return ny * sy + nx * sx
+
+
+@numba.njit(cache=True, nogil=True)
 def _close(trades, nt, t, py, px, side, qy, qx, ey, ex, entry_bar, entry_z, exit_z, entry_beta,
-           t_fees, t_slip, t_fund, reason, fee_rate, slip_rate, totals):
+           t_fees, t_slip, t_fund, reason, fee_rate, slip_y, slip_x, totals):
     """Close the open position at ``(py, px)`` in bar ``t``: book the exit costs in ``totals``
     and record the round trip as record ``nt`` of ``trades`` (grown when full).
 
     Returns ``(trades, cash_delta)``: the leg PnLs minus the exit fee and slippage."""
     notional = abs(qy) * py + abs(qx) * px
     fee = notional * fee_rate
-    slip = notional * slip_rate
+    slip = _slippage(abs(qy) * py, abs(qx) * px, slip_y[t], slip_x[t])
     pnl_y = qy * (py - ey)
     pnl_x = qx * (px - ex)
     totals.fees += fee
@@ -118,7 +127,7 @@ def _flat_at(t, cash, equity, side_out, qy_out, qx_out):
 
 @numba.njit(cache=True, nogil=True)
 def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, hedge_ok, seg_end, fund_y, fund_x, entry,
-             exit_, stop, max_hold, capital, alloc_frac, leverage, fee_rate, slip_rate,
+             exit_, stop, max_hold, capital, alloc_frac, leverage, fee_rate, slip_y, slip_x,
              fill_then_fund, close_at_end, log_beta):
     """Run the pair mean-reversion rule bar by bar.
 
@@ -128,7 +137,8 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, hedge_ok, seg_end, fund_y,
     where the hedge rule allows an entry with that β
     (:func:`qdash.analytics.signal.hedge_ok`), ``seg_end`` True at
     the last bar before a hole in the data, ``fund_y/fund_x`` funding rate settled during the bar
-    (0 when none).
+    (0 when none), ``slip_y/slip_x`` each leg's slippage rate (a fraction of the fill's
+    notional) for fills in the bar.
 
     Per bar ``t``: (1) the order decided at ``t-1`` fills at ``exec[t]``; funding due in bar ``t``
     is settled on the position held at that moment (``fill_then_fund`` True when fills happen at
@@ -150,7 +160,7 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, hedge_ok, seg_end, fund_y,
     ``qty_x = -side * beta * q``; with a log-price beta (an elasticity) the x leg holds beta
     times y's notional: ``q = alloc_frac * leverage * equity / (py * (1 + |beta|))``,
     ``qty_x = -side * beta * q * py / px``. Costs per leg per fill:
-    fee ``fee_rate * notional``, slippage ``slip_rate * notional`` (both booked as costs; prices
+    fee ``fee_rate * notional``, slippage ``slip[t] * notional`` (both booked as costs; prices
     stay the raw bar prices). Funding received = ``-rate * qty * exec price`` per leg.
 
     Returns ``(equity, side, qty_y, qty_x, trades, n_trades, totals)``: ``trades`` an array
@@ -209,7 +219,8 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, hedge_ok, seg_end, fund_y,
             if pending == 2:
                 trades, delta = _close(trades, nt, t, py, px, side, qy, qx, ey, ex, entry_bar,
                                        entry_z, pend_z, entry_beta, t_fees, t_slip, t_fund,
-                                       pend_reason, fee_rate, slip_rate, totals)
+                                       pend_reason, fee_rate, slip_y, slip_x,
+                                       totals)
                 cash += delta
                 nt += 1
                 if pend_reason == REASON_STOP or pend_reason == REASON_TIME:
@@ -231,7 +242,7 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, hedge_ok, seg_end, fund_y,
                     entry_beta = pend_beta
                     notional = abs(qy) * py + abs(qx) * px
                     fee = notional * fee_rate
-                    slip = notional * slip_rate
+                    slip = _slippage(abs(qy) * py, abs(qx) * px, slip_y[t], slip_x[t])
                     cash -= fee + slip
                     t_fees = fee
                     t_slip = slip
@@ -255,7 +266,8 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, hedge_ok, seg_end, fund_y,
             if side != 0:
                 trades, delta = _close(trades, nt, t, mark_y[t], mark_x[t], side, qy, qx, ey,
                                        ex, entry_bar, entry_z, z[t], entry_beta, t_fees, t_slip,
-                                       t_fund, REASON_GAP, fee_rate, slip_rate, totals)
+                                       t_fund, REASON_GAP, fee_rate, slip_y, slip_x,
+                                       totals)
                 cash += delta
                 nt += 1
                 _flat_at(t, cash, equity, side_out, qy_out, qx_out)
@@ -296,7 +308,7 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, hedge_ok, seg_end, fund_y,
         t = n - 1
         trades, delta = _close(trades, nt, t, mark_y[t], mark_x[t], side, qy, qx, ey, ex,
                                entry_bar, entry_z, z[t], entry_beta, t_fees, t_slip, t_fund,
-                               REASON_END, fee_rate, slip_rate, totals)
+                               REASON_END, fee_rate, slip_y, slip_x, totals)
         cash += delta
         nt += 1
         _flat_at(t, cash, equity, side_out, qy_out, qx_out)

@@ -7,7 +7,9 @@
 * :mod:`.decode` (+ the numba byte scanner, :mod:`.scanner`): trade and aggTrade stream frames ->
   tick batches;
 * :mod:`.rest`: the only REST client (weights, 429/418 and their waits, retries, signing);
-* :mod:`.pages`: every pager (``query_*`` one request, ``request_*`` a pager).
+* :mod:`.pages`: every pager (``query_*`` one request, ``request_*`` a pager);
+* :mod:`.book`: a local order book by Binance's rules (REST snapshot + diff events, the ``pu``
+  chain, resyncs), pure state.
 
 Every package that speaks Binance (feeds, history, io, server, scan, sim) imports this one; it
 imports nothing of theirs.

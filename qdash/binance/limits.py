@@ -78,6 +78,8 @@ KLINE_PAGE_SIZES = (99, 499, 1000, 1500)  # the largest page of each weight tier
 AGG_TRADES_LIMIT = 1000
 TRADES_LIMIT = 1000  # /trades: the most recent trades, at most this many
 FUNDING_LIMIT = 1000
+DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)  # the level counts /depth accepts
+DEPTH_SNAPSHOT_LIMIT = 1000  # what Binance's local-book procedure asks for (weight 20)
 AGG_WINDOW_MS = 3_599_999  # endTime - startTime of an aggTrades request: under one hour
 
 # Binance USDⓈ-M kline intervals; all but the month have a fixed length
@@ -88,6 +90,7 @@ FIXED_INTERVALS = INTERVALS[:-1]
 # --- WebSocket streams -------------------------------------------------------------------------
 MAX_STREAMS_PER_CONNECTION = 200  # 1024 per the 2025 docs; older docs and clients: 200
 MAX_CONTROL_MESSAGES_PER_S = 10  # SUBSCRIBE etc.; above it Binance closes with 1008
+DEPTH_SPEEDS = ("100ms", "250ms", "500ms")  # diff depth ``<symbol>@depth@<speed>`` (250ms: bare)
 # the route each stream type is served on (a stream subscribed on another route stays silent)
 STREAM_ROUTES = {"trade": "public", "bookTicker": "public", "depth": "public",
                  "aggTrade": "market", "kline": "market", "markPrice": "market",

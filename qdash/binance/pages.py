@@ -23,6 +23,9 @@ from .limits import (
     AGG_TRADES,
     AGG_TRADES_LIMIT,
     AGG_WINDOW_MS,
+    DEPTH,
+    DEPTH_LIMITS,
+    DEPTH_SNAPSHOT_LIMIT,
     FUNDING_LIMIT,
     FUNDING_RATE,
     KLINE_PAGE_SIZES,
@@ -96,6 +99,14 @@ def query_klines(symbol: str, interval: str, start: int, end: int, limit: int,
     ``limit``."""
     return Query(path, {"symbol": symbol, "interval": interval, "startTime": start,
                         "endTime": end, "limit": limit})
+
+
+def query_depth(symbol: str, limit: int = DEPTH_SNAPSHOT_LIMIT) -> Query:
+    """The symbol's order book, ``limit`` levels a side (5, 10, 20, 50, 100, 500 or 1000), with
+    its ``lastUpdateId`` (the start of a local book, :mod:`qdash.binance.book`)."""
+    if limit not in DEPTH_LIMITS:
+        raise ValueError(f"depth limit must be one of {DEPTH_LIMITS}, got {limit}")
+    return Query(DEPTH, {"symbol": symbol, "limit": limit})
 
 
 def query_premium_index(symbol: str) -> Query:

@@ -11,6 +11,11 @@
 * fundingRate rows ``{"symbol","fundingTime","fundingRate","markPrice"}``: :func:`funding_frame`;
   premiumIndex entries: :func:`premium_index`.
 * Bulk archive (data.binance.vision) paths: :func:`archive_path`, :data:`ARCHIVE_COLUMNS`.
+* Depth: ``depthUpdate`` stream events (``{"e":"depthUpdate","E","T","s","U","u","pu","b","a"}``,
+  raw or in a combined-stream envelope) → :class:`DepthUpdate` (:func:`depth_update`); REST
+  ``/fapi/v1/depth`` answers (``{"lastUpdateId","E","T","bids","asks"}``) →
+  :class:`DepthSnapshot` (:func:`depth_snapshot`). Levels are ``(price, qty)`` floats; a qty of 0
+  removes the level.
 
 Trade and aggTrade stream events are decoded by :mod:`qdash.binance.decode`. Times are int ms UTC;
 prices and sizes parse from strings to float64.
@@ -212,3 +217,49 @@ def venue_of(exchange_info: dict) -> str:
     carries :data:`SIMULATOR_FIELD`, else :data:`~qdash.model.EXCHANGE_VENUE` (whatever the URL
     it came from)."""
     return SIM_VENUE if exchange_info.get(SIMULATOR_FIELD) is True else EXCHANGE_VENUE
+
+
+# --- depth ---------------------------------------------------------------------------------------
+class DepthUpdate(NamedTuple):
+    """One ``depthUpdate`` event: ``U`` first and ``u`` final update id, ``pu`` the previous
+    event's ``u``; ``event_ms`` (``E``) exchange time; ``bids``/``asks`` changed levels
+    ``(price, qty)`` (qty absolute, 0 = removed)."""
+
+    symbol: str
+    event_ms: int
+    first_id: int
+    last_id: int
+    prev_id: int
+    bids: list
+    asks: list
+
+
+class DepthSnapshot(NamedTuple):
+    """A REST depth answer: ``last_update_id``, exchange time ``event_ms`` (``E``, 0 when
+    absent), levels ``(price, qty)`` best first."""
+
+    last_update_id: int
+    event_ms: int
+    bids: list
+    asks: list
+
+
+def _levels(rows) -> list:
+    return [(float(p), float(q)) for p, q, *_ in rows]
+
+
+def depth_update(message: str | bytes | dict) -> DepthUpdate | None:
+    """The :class:`DepthUpdate` of a diff-depth frame (raw or in a combined-stream envelope);
+    None for a frame of another kind. A depth event missing a field raises ``KeyError``."""
+    msg = orjson.loads(message) if isinstance(message, (str, bytes)) else message
+    d = msg.get("data", msg) if isinstance(msg, dict) else None
+    if not isinstance(d, dict) or d.get("e") != "depthUpdate":
+        return None
+    return DepthUpdate(str(d["s"]).upper(), int(d["E"]), int(d["U"]), int(d["u"]), int(d["pu"]),
+                       _levels(d["b"]), _levels(d["a"]))
+
+
+def depth_snapshot(body: dict) -> DepthSnapshot:
+    """The :class:`DepthSnapshot` of a ``/fapi/v1/depth`` answer."""
+    return DepthSnapshot(int(body["lastUpdateId"]), int(body.get("E", 0)), _levels(body["bids"]),
+                         _levels(body["asks"]))

@@ -10,6 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from ..analytics.liquidity import DepthSlippage
 from ..analytics.signal import HEDGE_METHODS, SignalSpec
 from ..backtest.engine import InSampleWarning, Params
 from ..backtest.engine import run as run_backtest
@@ -52,6 +53,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="signal on prices instead of log prices (β then in price units)")
     p.add_argument("--fee-bps", type=float, default=4.0, help="taker fee per leg per fill")
     p.add_argument("--slippage-bps", type=float, default=0.0, help="slippage per leg per fill")
+    p.add_argument("--depth-slippage", type=float, default=None, metavar="USDT",
+                   help="slippage per fill from the order books recorded in the store (qdash "
+                        "record --depth): the cost of a USDT order on each leg in the last "
+                        "book at or before the fill; --slippage-bps where none was recorded")
     p.add_argument("--capital", type=float, default=10_000.0, help="initial capital (quote)")
     p.add_argument("--leverage", type=float, default=1.0)
     p.add_argument("--fill", default="auto", choices=("auto", "open", "close"),
@@ -119,6 +124,10 @@ def run(args: argparse.Namespace) -> int:
     tf = timeframe_ms(args.timeframe)
     funding = {sym: None if args.no_funding else stored_funding(store, sym, bars, tf)
                for sym, bars in legs.items()}
+    model = None
+    if args.depth_slippage is not None:
+        model = DepthSlippage({s: store.depth(s, args.start, args.end) for s in legs},
+                              args.depth_slippage).pair(args.y, args.x)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", InSampleWarning)
         result = run_backtest(legs[args.y], legs[args.x], spec, entry=args.entry,
@@ -126,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
                               capital=args.capital, leverage=args.leverage,
                               fee_bps=args.fee_bps, slippage_bps=args.slippage_bps,
                               fill=args.fill, funding_y=funding[args.y],
-                              funding_x=funding[args.x])
+                              funding_x=funding[args.x], slippage_model=model)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     y, x = args.y, args.x

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..binance.limits import DEFAULT_REST_URL, DEFAULT_WS_URL
 from ..binance.rest import RestClient
+from ..config import Settings
 from ..feeds.binance import DEFAULT_RESUME_HORIZON_S, BinanceFutures
 from ..feeds.record import Recorder
 from ..model import VENUE_SOURCES
@@ -43,6 +44,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="stop after this many seconds (default: until Ctrl-C)")
     p.add_argument("--stale-timeout", type=float, default=30.0,
                    help="reconnect when a stream is silent this long (s)")
+    p.add_argument("--depth", action="store_true",
+                   help="also keep each symbol's order book (diff depth + REST snapshots, "
+                        "Binance's rules) and record its top 20 levels every "
+                        "$QDASH_DEPTH_INTERVAL seconds (default 10)")
     p.add_argument("--resume-horizon", type=float, default=DEFAULT_RESUME_HORIZON_S,
                    help="on start, backfill over REST the outage since each symbol's last stored "
                         "trade when it is at most this old (s; default "
@@ -72,7 +77,14 @@ def _status(feed: BinanceFutures, rec: Recorder) -> str:
                     for s, v in list(st["symbols"].items())[:4])
     return (f"{st['ticks_per_s']:7.0f} ticks/s | {rec.received} received, {rec.stored} stored | "
             f"lag {lags} | reconnects {st['reconnects']} | gaps {st['gaps_filled']}/"
-            f"{st['gaps_found']}")
+            f"{st['gaps_found']}" + _depth_status(st["depth"], rec))
+
+
+def _depth_status(depth: dict | None, rec: Recorder) -> str:
+    if depth is None:
+        return ""
+    return (f" | books {depth['synced']}/{len(depth['symbols'])} synced, resyncs "
+            f"{depth['resyncs']}, {rec.depth_stored} snapshots stored")
 
 
 def _status_printer(feed: BinanceFutures, rec: Recorder):
@@ -102,7 +114,9 @@ async def _record(symbols: list[str], args: argparse.Namespace, venue: str) -> i
     source = VENUE_SOURCES[venue] + ("" if args.stream == "trade" else "-agg")
     feed = BinanceFutures(symbols, stream=args.stream, ws_url=args.ws_url,
                           rest_url=args.rest_url, stale_timeout=args.stale_timeout,
-                          resume_horizon=args.resume_horizon, source=source)
+                          resume_horizon=args.resume_horizon, source=source,
+                          depth=args.depth,
+                          depth_record_every=Settings.from_env().depth_record_every)
     rec = Recorder(feed, store, resume=args.resume_horizon > 0)
     for sym, (tid, ts) in rec.resumed_from.items():
         print(f"{sym}: resuming after stored trade {tid} "
@@ -138,4 +152,7 @@ async def _record(symbols: list[str], args: argparse.Namespace, venue: str) -> i
           f"{st['gaps_filled']}/{st['gaps_found']} filled ({st['backfilled_ticks']} ticks "
           f"backfilled, {st['resumed']} symbols resumed from the store); frames not stored: "
           f"{dropped}")
-    return 0 if rec.failed + rec.dropped == 0 else 1
+    if st["depth"] is not None:
+        print(f"order books: {rec.depth_stored} snapshots stored ({rec.depth_failed} failed), "
+              f"{st['depth']['resyncs']} resyncs, {st['depth']['snapshots']} REST snapshots")
+    return 0 if rec.failed + rec.dropped + rec.depth_failed == 0 else 1

@@ -128,6 +128,8 @@ class TickFeed:
     resume_horizon: float | None = None
     #: seconds a resumed symbol's backfill may take before bars close without it
     max_backfill_wait: float = 60.0
+    #: local order books of the symbols (:class:`~qdash.feeds.depth.DepthBooks`); None: none
+    depth = None
 
     def resolve_source(self) -> str:
         """The ``source`` label, once it is known (a feed that learns it from its exchange asks

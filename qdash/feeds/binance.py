@@ -31,6 +31,10 @@ What stays here is Binance's protocol:
 * Resume (:meth:`BinanceFutures.resume`): start each symbol after its last stored trade; the
   outage is backfilled like any gap while the stream's ticks are held, if it is younger than
   ``resume_horizon`` seconds (older: a warning says so and the symbol starts from the stream).
+* Depth (``depth=True``): local order books of the same symbols by Binance's rules, on a
+  connection of their own (:class:`~qdash.feeds.depth.DepthBooks`, REST snapshots through the
+  feed's RestClient); their counters (resyncs, snapshots) under ``stats()["depth"]``; top-20
+  snapshots every ``depth_record_every`` seconds to ``on_depth(symbol, frame)``.
 * Counters for dashboards: :meth:`stats` (messages/s, ticks/s, per-symbol last message age and
   lag, connection state and last error, reconnects, gaps found/filled, frames dropped by type).
   Lag is *arrival time − trade time T* in ms.
@@ -48,7 +52,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -71,6 +75,7 @@ from ..retry import Backoff
 from .backfill import fetch_hole
 from .base import TickFeed
 from .connection import ConnectionLoop
+from .depth import DepthBooks
 from .sequencer import Gap, Sequencer
 
 log = logging.getLogger(__name__)
@@ -129,7 +134,10 @@ class BinanceFutures(TickFeed):
                  backoff_initial: float = 0.5, backoff_max: float = 30.0,
                  gap_grace: float = 0.5, backfill: bool = True,
                  max_backfill_wait: float = 60.0, open_timeout: float = 10.0,
-                 resume_horizon: float | None = DEFAULT_RESUME_HORIZON_S):
+                 resume_horizon: float | None = DEFAULT_RESUME_HORIZON_S,
+                 depth: bool = False, depth_speed: str = "100ms",
+                 depth_record_every: float | None = None,
+                 on_depth: Callable[[str, pd.DataFrame], object] | None = None):
         super().__init__(name=f"BinanceFutures({stream})")
         if stream not in ("trade", "aggTrade"):
             raise ValueError(f"stream must be 'trade' or 'aggTrade', got {stream!r}")
@@ -164,6 +172,10 @@ class BinanceFutures(TickFeed):
         self._rate_samples: collections.deque = collections.deque(maxlen=64)
         for s in symbols:
             self._add_stream(normalize_symbol(s))
+        self.depth = None if not depth else DepthBooks(
+            self.symbols, ws_url=self.ws_url, rest=self.rest_client, speed=depth_speed,
+            record_every=depth_record_every, on_snapshots=on_depth, stale_timeout=stale_timeout,
+            open_timeout=open_timeout, name=f"{self.name} depth")
 
     # --- the venue ----------------------------------------------------------------------------
     @property
@@ -268,6 +280,8 @@ class BinanceFutures(TickFeed):
         if self.running:
             for g in new_groups:
                 g.task = self.loop.create_task(g.conn.run())
+        if self.depth is not None:
+            self.depth.set_symbols(self.symbols)
 
     async def unsubscribe(self, symbols) -> None:
         """Remove symbols while running (UNSUBSCRIBE); their held ticks are discarded."""
@@ -291,6 +305,8 @@ class BinanceFutures(TickFeed):
                 await self._control(g, "UNSUBSCRIBE", streams)
             else:
                 g.conn.close("requested: no streams left")
+        if self.depth is not None:
+            self.depth.set_symbols(self.symbols)
 
     async def _control(self, g: _Group, method: str, streams: list[str]) -> None:
         """Send SUBSCRIBE/UNSUBSCRIBE in chunks, throttled, and wait for each reply."""
@@ -389,9 +405,13 @@ class BinanceFutures(TickFeed):
         for g in self._groups:
             g.task = self.loop.create_task(g.conn.run())
         self._flusher.start()
+        if self.depth is not None:
+            self.depth.start()
 
     async def _shutdown(self) -> None:
         await self._flusher.wait_stopped()
+        if self.depth is not None:
+            await self.depth.stop()
         tasks = [g.task for g in self._groups if g.task is not None]
         if self._resolver is not None:
             tasks.append(self._resolver)
@@ -536,6 +556,7 @@ class BinanceFutures(TickFeed):
             "rest_418": self.rest_client.counters["http_418"],
             "rest_weight_used": self.rest_client.last_used_weight,
             "dropped": dict(self.dropped),
+            "depth": None if self.depth is None else self.depth.stats(),
             "symbols": {s: {"last_message_age_s": now - st.last_seen, "lag_ms": st.lag_ms,
                             "ticks": st.ticks, "last_id": self._seq.last_id(s),
                             "backfilling": self._seq.gap(s) is not None}

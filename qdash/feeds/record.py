@@ -5,6 +5,10 @@
 event loop and writes never fall behind by more than one batch per commit. On ``stop()`` it
 writes everything still buffered: what the feed received is stored.
 
+Order books: when the feed keeps them (``feed.depth``), every snapshot it records (top 20
+levels, every ``QDASH_DEPTH_INTERVAL`` seconds) is written with ``Store.write_depth`` in a worker
+thread too (counters ``depth_stored``, ``depth_failed``).
+
 Restart without holes: a Recorder created before its feed starts resumes each symbol after its
 last stored trade of the feed's source (:func:`stored_positions`, :meth:`BinanceFutures.resume`):
 the outage — a crash, a ``kill -9``, a reboot — is backfilled over REST while the stream's ticks
@@ -16,7 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import pandas as pd
+
 from ..errors import StoreError
+from ..model import source_venue
 from ..store import Store
 from .base import TickFeed
 
@@ -42,6 +49,10 @@ class Recorder:
         self.received = self.stored = self.duplicates = self.writes = self.failed = 0
         self.resumed_from: dict[str, tuple[int, int]] = {}
         self._task: asyncio.Task | None = None
+        self.depth_stored = self.depth_failed = 0
+        self._depth_writes: set[asyncio.Task] = set()
+        if feed.depth is not None:
+            feed.depth.on_snapshots = self._on_depth
         if resume and feed.resumable and not feed.running:
             self.resumed_from = feed.resume(stored_positions(store, feed.symbols, feed.source))
 
@@ -71,6 +82,22 @@ class Recorder:
                 self.writes += 1
                 break
 
+    def _on_depth(self, symbol: str, frame: pd.DataFrame) -> None:
+        task = asyncio.get_running_loop().create_task(self._write_depth(symbol, frame))
+        self._depth_writes.add(task)
+        task.add_done_callback(self._depth_writes.discard)
+
+    async def _write_depth(self, symbol: str, frame: pd.DataFrame) -> None:
+        try:
+            res = await asyncio.to_thread(self.store.write_depth, symbol, frame,
+                                          venue=source_venue(self.feed.source))
+        except StoreError as e:
+            self.depth_failed += len(frame)
+            log.error("recorder: %d depth snapshots of %s could not be stored: %s", len(frame),
+                      symbol, e)
+            return
+        self.depth_stored += res.stored
+
     @property
     def dropped(self) -> int:
         """Ticks the recorder's buffer had to drop (0 unless the disk cannot keep up)."""
@@ -79,9 +106,13 @@ class Recorder:
     async def stop(self) -> None:
         """Write everything buffered, then end (stop the feed first to include its last ticks)."""
         self.feed.unsubscribe_batches(self.sub)
+        if self.feed.depth is not None and self.feed.depth.on_snapshots == self._on_depth:
+            self.feed.depth.on_snapshots = None
         if self._task is not None:
             await self._task
             self._task = None
+        if self._depth_writes:
+            await asyncio.gather(*self._depth_writes, return_exceptions=True)
 
 
 def stored_positions(store: Store, symbols, source: str) -> dict[str, tuple[int, int]]:

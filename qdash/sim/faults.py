@@ -15,17 +15,20 @@ import tornado.httpserver
 
 from .limiter import WeightLimiter
 from .sockets import Connections
+from .streams import StreamEngine
 
 
 class FaultInjection:
-    """Mixin: expects ``sockets`` (:class:`~qdash.sim.sockets.Connections`), ``limiter``
+    """Mixin: expects ``sockets`` (:class:`~qdash.sim.sockets.Connections`), ``streams``
+    (:class:`~qdash.sim.streams.StreamEngine`), ``limiter``
     (:class:`~qdash.sim.limiter.WeightLimiter`), ``stats``, ``servers`` (the listening HTTP
     servers) and ``listen()`` (bind the port again)."""
 
     FAULTS = ("drop", "close", "stall", "garbage", "duplicate_on_reconnect", "refuse",
-              "force_rotation", "rest_throttle")
+              "force_rotation", "rest_throttle", "depth_gap")
 
     sockets: Connections
+    streams: StreamEngine
     limiter: WeightLimiter
     stats: collections.Counter
     servers: list[tornado.httpserver.HTTPServer]
@@ -88,3 +91,9 @@ class FaultInjection:
     def rest_throttle(self, n: int = 1, status: int = 429, retry_after: int = 1) -> None:
         """Answer the next ``n`` REST data requests with ``status`` and ``Retry-After``."""
         self.limiter.force(n, status, retry_after)
+
+    def depth_gap(self, n: int = 1) -> None:
+        """Lose the next ``n`` events of every diff depth stream (``<symbol>@depth``): the event
+        after them has a ``pu`` the client never saw, so its local book must resync."""
+        self.streams.lose_depth_events(n)
+        self.stats["fault_depth_gap"] += 1

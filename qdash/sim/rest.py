@@ -319,12 +319,13 @@ def _step_forward(t: int, interval: str, n: int) -> int:
 def kline_bars(sim: ExchangeContext, sym: str, interval: str, start: int | None, end: int | None,
                limit: int, kind: str = "trade") -> dict[str, np.ndarray]:
     """Binance's window rules: from ``start`` the first ``limit`` bars (open ≤ end); without
-    it the last ``limit`` bars with open ≤ ``end`` (default now)."""
+    it the last ``limit`` bars with open ≤ ``end`` (default now). A ``start`` before the listing
+    counts from the listing (``startTime=0&limit=1`` is the first kline since listing)."""
     now = sim.now_ms()
     hi = now if end is None else min(end, now)
     if start is not None:
-        lo = start
-        hi = min(hi, _step_forward(interval_open(start, interval), interval, limit))
+        lo = max(start, interval_open(sim.past.first_ms(sym), interval))
+        hi = min(hi, _step_forward(interval_open(lo, interval), interval, limit))
     else:
         lo = _step_back(interval_open(hi, interval), interval, limit - 1)
     if hi < lo:

@@ -11,8 +11,10 @@ combined envelope ``{"stream": ..., "data": ...}``.
 Control messages SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS get Binance's replies
 (``{"result": null, "id": N}``) and errors (``{"error": {"code": 2, "msg": ...}, "id": N}``); an
 unknown or malformed stream name is such an error (in the URL: the error frame, ``id`` null,
-then the valid streams); more than 10 incoming messages in one second close the connection with
-1008; connections older than ``max_age`` seconds are closed with 1001.
+then the valid streams); a ``/ws/`` path segment that is not shaped like a stream at all
+(:func:`~qdash.sim.streams.names_a_stream`: ccxt.pro's connection counter in ``/public/ws/0``)
+is ignored, as Binance ignores it; more than 10 incoming messages in one second close the
+connection with 1008; connections older than ``max_age`` seconds are closed with 1001.
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ from dataclasses import dataclass, field
 import tornado.websocket
 
 from .past import Instrument
-from .streams import INVALID_STREAM, StreamEngine, error_reply, parse_stream, stream_route
+from .streams import (
+    INVALID_STREAM,
+    StreamEngine,
+    error_reply,
+    names_a_stream,
+    parse_stream,
+    stream_route,
+)
 
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 MAX_STREAMS = 1024
@@ -207,7 +216,7 @@ class StreamSocket(tornado.websocket.WebSocketHandler):
         return True
 
     def open(self, path: str = ""):
-        names = [s for s in path.split("/") if s] if not self.combined else \
+        names = [s for s in path.split("/") if names_a_stream(s)] if not self.combined else \
             [s for s in self.get_argument("streams", "").split("/") if s]
         names = self._listen(names + [self.get_argument("listenKey", "")])
         valid = [s for s in names if parse_stream(s, self.connections.instruments) is not None]

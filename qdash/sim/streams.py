@@ -112,6 +112,13 @@ def parse_stream(name: str, symbols) -> Stream | None:
     return s
 
 
+def names_a_stream(segment: str) -> bool:
+    """True when a ``/ws/<segment>`` path segment is meant as a stream name (it has an ``@`` or
+    starts with ``!``); anything else, like ccxt.pro's connection counter in ``/public/ws/0``,
+    names no stream and Binance ignores it (a stream-shaped name that is wrong is an error)."""
+    return "@" in segment or segment.startswith("!")
+
+
 def stream_route(name: str) -> str:
     """``"market"`` or ``"public"``: the route Binance serves a stream on (unknown names:
     public, where they deliver nothing)."""
@@ -223,6 +230,7 @@ class StreamEngine:
         self._bars: dict[str, _Bar] = {}
         self._prev_u: dict[str, int] = {}
         self._top_sent: dict[str, tuple] = {}
+        self._lose: collections.Counter = collections.Counter()  # diff events to lose (fault)
 
     # subscriptions ------------------------------------------------------------------------
     def add(self, names) -> None:
@@ -232,6 +240,10 @@ class StreamEngine:
                 continue
             self.active[n] += 1
             self.specs[n] = s
+            if s.kind == "depth" and n not in self._prev_u:
+                # the diff stream starts at the subscription: a snapshot the client takes after
+                # the SUBSCRIBE reply is never older than the first event's ``pu``
+                self._prev_u[n] = self.sim.order_book(s.symbol).update_id
 
     def remove(self, names) -> None:
         for n in names:
@@ -240,8 +252,15 @@ class StreamEngine:
             self.active[n] -= 1
             if self.active[n] == 0:
                 for d in (self.active, self.specs, self._slot, self._bars, self._prev_u,
-                          self._top_sent):
+                          self._top_sent, self._lose):
                     d.pop(n, None)
+
+    def lose_depth_events(self, n: int) -> None:
+        """Lose the next ``n`` events of every subscribed diff depth stream (a fault: the
+        following event's ``pu`` names an event nobody received)."""
+        for name, s in self.specs.items():
+            if s.kind == "depth":
+                self._lose[name] += n
 
     # the clock ----------------------------------------------------------------------------
     def clock(self) -> int:
@@ -343,6 +362,9 @@ class StreamEngine:
         else:
             bids, asks = self.sim.format_levels(s.symbol, *book.diff(prev))
         self._prev_u[s.name] = book.update_id
+        if self._lose[s.name] > 0:
+            self._lose[s.name] -= 1
+            return []
         return [(s.name, _dumps(depth_event(s.symbol, prev + 1, book.update_id, prev, bids,
                                             asks, clock)))]
 

@@ -380,6 +380,8 @@ def universe_klines(universe: list[UniverseSymbol], interval: str, start_ms: int
     listed = min(s.onboard_ms for s in universe)
     if first_open < listed:  # nothing exists before the first listing
         first_open = max(first_open, interval_open(listed, interval))
+        if first_open >= end_ms:  # the whole window lies before it
+            return _empty_klines()
     last_open = interval_open(end_ms - 1, interval)
     last_minute = interval_close(last_open, interval) // MINUTE_MS * MINUTE_MS
     days = np.arange(first_open // DAY_MS, last_minute // DAY_MS + 1)

@@ -9,6 +9,9 @@ fsspec URL)::
     <root>/kind=candles/symbol=BTCUSDT/year=2024/part-0.parquet
         timeframe, source, open_time, open, high, low, close, volume, trades, buy_volume,
         quote_volume, vwap — sorted by timeframe, source, open_time
+    <root>/kind=depth/symbol=BTCUSDT/date=2024-07-18/part-0.parquet
+        ts, update_id, bid_px_0..19, bid_qty_0..19, ask_px_0..19, ask_qty_0..19 — sorted by
+        ts, update_id (order book snapshots, :mod:`qdash.store.depth`)
 
 Ticks go by day (a day of an active symbol is millions of rows), candles by year (a year of 1m
 candles is 525,600 rows: one file, read without concatenating, where month files of 43,200 rows
@@ -40,7 +43,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import StoreError
-from ..model import BAR_COLUMNS, ms_to_index, parse_time, timeframe_ms, timeframe_name
+from ..model import (
+    BAR_COLUMNS,
+    DEPTH_COLUMNS,
+    DEPTH_LEVEL_COLUMNS,
+    ms_to_index,
+    parse_time,
+    timeframe_ms,
+    timeframe_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +84,12 @@ CANDLE_SCHEMA = pa.schema([("timeframe", pa.string()), ("source", pa.string()),
                            ("open_time", pa.int64())]
                           + [(c, pa.int64() if c == "trades" else pa.float64())
                              for c in BAR_COLUMNS])
+DEPTH_SCHEMA = pa.schema([("ts", pa.int64()), ("update_id", pa.int64())]
+                         + [(c, pa.float64()) for c in DEPTH_LEVEL_COLUMNS])
+DEPTH_WRITE = dict(column_encoding={"ts": "DELTA_BINARY_PACKED",
+                                    "update_id": "DELTA_BINARY_PACKED"},
+                   use_dictionary=False, compression="zstd")
+DEPTH_KEY = ["ts", "update_id"]
 TICK_KEY = ["ts", "trade_id"]
 TICK_COLUMNS = ["ts", "trade_id", "price", "qty", "is_buyer_maker", "source"]  # what reads return
 # Read as Arrow dictionaries: decoding a column of 1M equal strings costs 22 ms, its dictionary 0.
@@ -149,6 +166,21 @@ class ParquetArchive:
         return self._read(files, CANDLE_SCHEMA, ["open_time", *BAR_COLUMNS], "open_time", start,
                           end, {"timeframe": timeframe, "source": source})
 
+    def depth_table(self, symbol: str, start: int | None = None, end: int | None = None
+                    ) -> pa.Table:
+        """Archived depth snapshots of ``symbol`` with ``start <= ts < end`` (sorted)."""
+        files = [p for day, p in self._partitions("depth", symbol)
+                 if (start is None or _day_end(day) > start)
+                 and (end is None or _day_start(day) < end)]
+        return self._read(files, DEPTH_SCHEMA, DEPTH_COLUMNS, "ts", start, end, {})
+
+    def depth(self, symbol: str, start=None, end=None) -> pd.DataFrame:
+        """Archived depth snapshots as :meth:`qdash.Store.depth` returns them."""
+        t = self.depth_table(symbol, parse_time(start), parse_time(end))
+        df = t.combine_chunks().to_pandas(split_blocks=True)
+        df.index = ms_to_index(df["ts"].to_numpy())
+        return df
+
     def _read(self, files: list[str], schema: pa.Schema, columns: list[str], time_col: str,
               start, end, keep: dict) -> pa.Table:
         """``columns`` of the rows of ``files`` within ``[start, end)`` of ``time_col`` and
@@ -208,16 +240,18 @@ class ParquetArchive:
 
     def stats(self) -> list[tuple]:
         """What the archive holds: rows ``(symbol, kind, timeframe, rows, first ms, last ms)``,
-        one per symbol for ticks (kind ``ticks``, timeframe ``""``) and per symbol, timeframe and
-        source for candles (kind ``bars`` or ``bars:<source>``), as :meth:`qdash.Store.stats`
-        counts them. Reads only the time column (and, of candles, their keys)."""
+        one per symbol for ticks (kind ``ticks``, timeframe ``""``) and depth snapshots (kind
+        ``depth``), and per symbol, timeframe and source for candles (kind ``bars`` or
+        ``bars:<source>``), as :meth:`qdash.Store.stats` counts them. Reads only the time
+        column (and, of candles, their keys)."""
         out = []
-        for symbol in self._names("ticks", "symbol"):
-            ts = [self._table(f, ["ts"])["ts"] for _, f in self._partitions("ticks", symbol)]
-            ts = pa.chunked_array([c for t in ts for c in t.chunks], pa.int64())
-            if len(ts):
-                out.append((symbol, "ticks", "", len(ts), pc.min(ts).as_py(),
-                            pc.max(ts).as_py()))
+        for kind in ("ticks", "depth"):  # day partitions with a ``ts`` column
+            for symbol in self._names(kind, "symbol"):
+                ts = [self._table(f, ["ts"])["ts"] for _, f in self._partitions(kind, symbol)]
+                ts = pa.chunked_array([c for t in ts for c in t.chunks], pa.int64())
+                if len(ts):
+                    out.append((symbol, kind, "", len(ts), pc.min(ts).as_py(),
+                                pc.max(ts).as_py()))
         for symbol in self._names("candles", "symbol"):
             parts = [self._table(f, CANDLE_KEY) for _, f in self._partitions("candles", symbol)]
             if not parts:
@@ -253,19 +287,15 @@ class ParquetArchive:
     def write_partition(self, kind: str, symbol: str, value: str, table: pa.Table) -> int:
         """Merge ``table`` into one partition (``value``: the day or year) and write it durably;
         returns the rows the partition holds now."""
-        key, schema = (TICK_KEY, TICK_SCHEMA) if kind == "ticks" else (CANDLE_KEY, CANDLE_SCHEMA)
-        part = "date" if kind == "ticks" else "year"
+        key, schema, part, order, write = KINDS[kind]
         d = f"{self._dir(kind, symbol)}/{part}={value}"
         path = f"{d}/{PART}"
         table = table.cast(schema)
         old = self._existing(path, schema)
         if old is not None and old.num_rows:
             table = _merge(old, table, key)  # rows of ``table`` win
-        order = [("ts", "ascending"), ("seq", "ascending"), ("trade_id", "ascending")] \
-            if kind == "ticks" else [(c, "ascending") for c in CANDLE_KEY]
-        table = table.sort_by(order)
-        options = dict(TICK_WRITE if kind == "ticks" else CANDLE_WRITE,
-                       row_group_size=ROW_GROUP_ROWS)
+        table = table.sort_by([(c, "ascending") for c in order])
+        options = dict(write, row_group_size=ROW_GROUP_ROWS)
         if self.local:
             _write_local(d, path, table, options)
         else:
@@ -282,6 +312,12 @@ class ParquetArchive:
                 return pq.read_table(f, schema=schema)
         except FileNotFoundError:
             return None
+
+
+# kind → (key, schema, partition name, sort order, write options)
+KINDS = {"ticks": (TICK_KEY, TICK_SCHEMA, "date", ["ts", "seq", "trade_id"], TICK_WRITE),
+         "candles": (CANDLE_KEY, CANDLE_SCHEMA, "year", CANDLE_KEY, CANDLE_WRITE),
+         "depth": (DEPTH_KEY, DEPTH_SCHEMA, "date", DEPTH_KEY, DEPTH_WRITE)}
 
 
 def _day_start(day: str) -> int:
@@ -409,6 +445,7 @@ class ArchiveReport:
     before_ms: int
     ticks: int = 0
     candles: int = 0
+    depth: int = 0
     partitions: int = 0
     deferred: list[str] = field(default_factory=list)
     file_bytes: tuple[int, int] = (0, 0)  # the SQLite file's size before and after its space
@@ -416,8 +453,9 @@ class ArchiveReport:
 
     def __str__(self) -> str:
         day = pd.Timestamp(self.before_ms, unit="ms", tz="UTC")
+        depth = f", {self.depth:,} depth snapshots" if self.depth else ""
         out = [f"archive {self.root}: days before {day:%Y-%m-%d}: moved {self.ticks:,} ticks and "
-               f"{self.candles:,} candles into {self.partitions:,} partitions"]
+               f"{self.candles:,} candles{depth} into {self.partitions:,} partitions"]
         if self.file_bytes[1] < self.file_bytes[0]:
             out.append(f"  store file {self.file_bytes[0] / 1e6:,.1f} MB -> "
                        f"{self.file_bytes[1] / 1e6:,.1f} MB (freed space returned)")
@@ -438,7 +476,7 @@ def archive(store, before=None, *, progress: bool = True) -> ArchiveReport:
     cutoff = today if before is None else min(today, parse_time(before) // DAY_MS * DAY_MS)
     arch = store.archive
     report = ArchiveReport(arch.root, cutoff)
-    jobs = _tick_jobs(store, cutoff) + _candle_jobs(store, cutoff)
+    jobs = _tick_jobs(store, cutoff) + _candle_jobs(store, cutoff) + _depth_jobs(store, cutoff)
     bar = None
     if progress and jobs:
         from tqdm.auto import tqdm
@@ -452,7 +490,7 @@ def archive(store, before=None, *, progress: bool = True) -> ArchiveReport:
     finally:
         if bar is not None:
             bar.close()
-    if report.ticks or report.candles:
+    if report.ticks or report.candles or report.depth:
         report.file_bytes = store.reclaim()
     return report
 
@@ -465,6 +503,14 @@ def _tick_jobs(store, cutoff: int) -> list:
         for day in range(lo // DAY_MS * DAY_MS, cutoff, DAY_MS):
             jobs.append(_TickDay(sym, day))
     return jobs
+
+
+def _depth_jobs(store, cutoff: int) -> list:
+    conn = store.connection()
+    rows = conn.execute("SELECT symbol, MIN(ts) FROM depth_snapshots WHERE ts < ? "
+                        "GROUP BY symbol", (cutoff,)).fetchall()
+    return [_DepthDay(sym, day) for sym, lo in rows
+            for day in range(lo // DAY_MS * DAY_MS, cutoff, DAY_MS)]
 
 
 def _candle_jobs(store, cutoff: int) -> list:
@@ -503,6 +549,30 @@ class _TickDay:
             report.partitions += 1
         else:
             report.deferred.append(f"ticks {self.symbol} {_day(self.day)}")
+
+
+@dataclass
+class _DepthDay:
+    symbol: str
+    day: int
+
+    def __call__(self, store, arch: ParquetArchive, report: ArchiveReport) -> None:
+        rng = (self.symbol, self.day, self.day + DAY_MS)
+        # counted before the read: a row arriving in between makes the delete defer the day
+        n = store.connection().execute("SELECT COUNT(*) FROM depth_snapshots WHERE symbol = ? "
+                                       "AND ts >= ? AND ts < ?", rng).fetchone()[0]
+        if not n:
+            return
+        df = store.depth(self.symbol, self.day, self.day + DAY_MS)  # SQLite's rows and any
+        # archived ones of the day (merged again without duplicating)
+        table = pa.Table.from_pandas(df[DEPTH_COLUMNS], schema=DEPTH_SCHEMA,
+                                     preserve_index=False)
+        arch.write_partition("depth", self.symbol, _day(self.day), table)
+        if _delete_rows(store, "depth_snapshots", "symbol = ? AND ts >= ? AND ts < ?", rng, n):
+            report.depth += n
+            report.partitions += 1
+        else:
+            report.deferred.append(f"depth {self.symbol} {_day(self.day)}")
 
 
 @dataclass

@@ -10,16 +10,19 @@ store file holds.
 | ``alerts_log`` | ``id`` | alert firings (:mod:`.alerts`) |
 | ``alert_rules`` | ``name`` | alert rule definitions (:mod:`.alerts`) |
 | ``fetch_coverage`` | ``(symbol, kind, timeframe, start_ms)`` | ranges fetched in full |
+| ``depth_snapshots`` | ``(symbol, ts, update_id)`` | top-of-book snapshots (:mod:`.depth`) |
 
 The layout version is kept in ``PRAGMA user_version``:
 - 0 (before 2026-11) kept ticks in a rowid table with two secondary indexes
   (:func:`_migrate_ticks_v0`);
 - 1 had candles without a ``source`` (:func:`_migrate_bars_v1`);
 - 2 had no ``fetch_coverage`` table until the first fetch created it;
-- 3 (this one) creates every table with the file.
+- 3 had no ``depth_snapshots`` table;
+- 4 (this one) creates every table with the file.
 Opening an older file for writing migrates it, in one transaction. A read-only open only checks;
 it accepts the layouts in :data:`READABLE_VERSIONS` (layout 2 lacks only ``fetch_coverage``, which
-only fetches, always writers, read).
+only fetches, always writers, read; layouts 2 and 3 lack ``depth_snapshots``: their depth reads
+answer no snapshots).
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ from contextlib import AbstractContextManager
 from ..errors import StoreError
 from ..model import BAR_COLUMNS
 
-SCHEMA_VERSION = 3
-READABLE_VERSIONS = frozenset({2, SCHEMA_VERSION})
+SCHEMA_VERSION = 4
+READABLE_VERSIONS = frozenset({2, 3, SCHEMA_VERSION})
 
 TICK_TABLE = """
 CREATE TABLE IF NOT EXISTS tick_data (
@@ -105,6 +108,13 @@ CREATE TABLE IF NOT EXISTS fetch_coverage (
     start_ms INTEGER NOT NULL,
     end_ms INTEGER NOT NULL,
     PRIMARY KEY (symbol, kind, timeframe, start_ms)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS depth_snapshots (
+    symbol TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    update_id INTEGER NOT NULL,
+    levels BLOB NOT NULL,
+    PRIMARY KEY (symbol, ts, update_id)
 ) WITHOUT ROWID;
 """
 

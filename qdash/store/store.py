@@ -8,24 +8,27 @@ import pandas as pd
 
 from .alerts import AlertTables
 from .coverage import Coverage
+from .depth import DepthTable
 from .funding import FundingTable
 from .ohlcv import OhlcvTable
 from .ticks import TickTable
 from .venue import claim_venue
 
 
-class Store(TickTable, OhlcvTable, FundingTable):
+class Store(TickTable, OhlcvTable, FundingTable, DepthTable):
     """SQLite store of ticks (``tick_data``), candles (``ohlcv_data``), funding (``funding``),
-    alerts (:attr:`alerts`) and fetch coverage (:attr:`coverage`), with the Parquet archive of
-    its closed days (:attr:`archive`) merged into its reads.
+    order book snapshots (``depth_snapshots``), alerts (:attr:`alerts`) and fetch coverage
+    (:attr:`coverage`), with the Parquet archive of its closed days (:attr:`archive`) merged
+    into its reads.
 
     ``path`` defaults to :func:`~qdash.store.default_db_path` (``$QDASH_DB``, else the user data
     directory); :attr:`path` is absolute. ``readonly=True`` opens an existing store with SQLite's
     ``mode=ro`` (a missing file is a :class:`StoreError`, never a new empty store; any write
     raises one), so reading works on a store this user cannot write. Each thread gets its own
     connection, so a Store can be shared by the event loop and ``asyncio.to_thread`` writers.
-    The tables' methods come from :class:`~.ticks.TickTable`, :class:`~.ohlcv.OhlcvTable` and
-    :class:`~.funding.FundingTable`; connections and transactions from
+    The tables' methods come from :class:`~.ticks.TickTable`, :class:`~.ohlcv.OhlcvTable`,
+    :class:`~.funding.FundingTable` and :class:`~.depth.DepthTable`; connections and
+    transactions from
     :class:`~.connection.StoreFile`.
     """
 
@@ -60,8 +63,9 @@ class Store(TickTable, OhlcvTable, FundingTable):
         closed days into the archive changes no count.
 
         ``kind`` is ``ticks`` (timeframe empty), ``bars`` (trade candles), ``bars:<source>``
-        (e.g. ``bars:mark``) or ``funding``. Rows left in both places by an archive run that
-        was interrupted between its two steps count twice until the next run.
+        (e.g. ``bars:mark``), ``funding`` or ``depth`` (order book snapshots). Rows left in both
+        places by an archive run that was interrupted between its two steps count twice until
+        the next run.
         """
         conn = self._conn()
         rows = conn.execute(
@@ -74,6 +78,9 @@ class Store(TickTable, OhlcvTable, FundingTable):
         rows += conn.execute(
             "SELECT symbol, 'funding', '', COUNT(*), MIN(funding_time), MAX(funding_time) "
             "FROM funding GROUP BY symbol").fetchall()
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'depth_snapshots'").fetchone():
+            rows += conn.execute("SELECT symbol, 'depth', '', COUNT(*), MIN(ts), MAX(ts) "
+                                 "FROM depth_snapshots GROUP BY symbol").fetchall()
         if (arch := self._archived()) is not None:
             rows += arch.stats()
         df = pd.DataFrame(rows, columns=["symbol", "kind", "timeframe", "rows", "first", "last"])
