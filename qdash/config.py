@@ -20,6 +20,8 @@ variable. A value that does not parse is a :class:`ConfigError` naming the varia
 | ``QDASH_WINDOW`` | ``window`` | the dashboard's rolling window, in bars |
 | ``QDASH_SIM_WS_URL`` | ``sim_ws_url`` | a running simulated exchange's WebSocket base URL |
 | ``QDASH_SIM_REST_URL`` | ``sim_rest_url`` | the same exchange's REST base URL |
+| ``QDASH_API_KEY`` | ``api_key`` | the trading account's API key (never logged or printed) |
+| ``QDASH_API_SECRET`` | ``api_secret`` | its secret (never logged, printed or stored) |
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class Settings:
     window: int | None = _var("QDASH_WINDOW")
     sim_ws_url: str | None = _var("QDASH_SIM_WS_URL")
     sim_rest_url: str | None = _var("QDASH_SIM_REST_URL")
+    api_key: str | None = _var("QDASH_API_KEY", repr=False)
+    api_secret: str | None = _var("QDASH_API_SECRET", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

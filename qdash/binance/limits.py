@@ -33,6 +33,21 @@ BOOK_TICKER = "/fapi/v1/ticker/bookTicker"
 DEPTH = "/fapi/v1/depth"
 OPEN_INTEREST = "/fapi/v1/openInterest"
 
+# signed (TRADE / USER_DATA) and user-stream paths
+ORDER = "/fapi/v1/order"
+BATCH_ORDERS = "/fapi/v1/batchOrders"
+ALL_OPEN_ORDERS = "/fapi/v1/allOpenOrders"
+OPEN_ORDERS = "/fapi/v1/openOrders"
+ALL_ORDERS = "/fapi/v1/allOrders"
+USER_TRADES = "/fapi/v1/userTrades"
+POSITION_RISK = "/fapi/v2/positionRisk"
+ACCOUNT = "/fapi/v2/account"
+BALANCE = "/fapi/v2/balance"
+LEVERAGE = "/fapi/v1/leverage"
+COMMISSION_RATE = "/fapi/v1/commissionRate"
+LISTEN_KEY = "/fapi/v1/listenKey"
+ORDER_PATHS = (ORDER, BATCH_ORDERS, ALL_OPEN_ORDERS)  # 0 IP weight; count as orders
+
 KLINE_PATHS = (KLINES, CONTINUOUS_KLINES, MARK_PRICE_KLINES, INDEX_PRICE_KLINES,
                PREMIUM_INDEX_KLINES)
 
@@ -42,10 +57,13 @@ FUNDING_REQUESTS_PER_5MIN = 500  # fundingRate + fundingInfo together, per IP
 FUNDING_BUDGET_PATHS = (FUNDING_RATE, FUNDING_INFO)
 BAN_DEFAULT_S = 120.0  # a 418 (IP ban) without a wait header: the shortest ban Binance gives
 FIXED_WEIGHTS = {AGG_TRADES: 20, TRADES: 5, HISTORICAL_TRADES: 20, EXCHANGE_INFO: 1,
-                 FUNDING_RATE: 1, FUNDING_INFO: 1, TIME: 1, PING: 1, OPEN_INTEREST: 1}
+                 FUNDING_RATE: 1, FUNDING_INFO: 1, TIME: 1, PING: 1, OPEN_INTEREST: 1,
+                 ORDER: 0, BATCH_ORDERS: 0, ALL_OPEN_ORDERS: 0, ALL_ORDERS: 5, USER_TRADES: 5,
+                 POSITION_RISK: 5, ACCOUNT: 5, BALANCE: 5, LEVERAGE: 1, COMMISSION_RATE: 20,
+                 LISTEN_KEY: 1}
 # (weight with a symbol, weight without one)
 SYMBOL_WEIGHTS = {PREMIUM_INDEX: (1, 10), TICKER_24HR: (1, 40), BOOK_TICKER: (2, 5),
-                  TICKER_PRICE: (1, 2), TICKER_PRICE_V2: (1, 2)}
+                  TICKER_PRICE: (1, 2), TICKER_PRICE_V2: (1, 2), OPEN_ORDERS: (1, 40)}
 
 
 def kline_weight(limit: int) -> int:
