@@ -12,7 +12,7 @@ from qdash.analytics.signal import ReferenceBeta, SignalSpec, compute_signal, re
 from qdash.backtest import kernel as K
 from qdash.backtest.engine import run
 from qdash.binance.filters import SymbolFilters
-from qdash.binance.orders import OrderUpdate, Position
+from qdash.binance.order_updates import OrderUpdate, Position
 from qdash.trade import Legging, LeggingPolicy, SignalRule, reconcile, size_entry
 from qdash.trade.ids import ClientId, pair_prefix, parse_client_id
 from qdash.trade.legging import Cancel, Place

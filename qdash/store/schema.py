@@ -10,16 +10,22 @@ store file holds.
 | ``alerts_log`` | ``id`` | alert firings (:mod:`.alerts`) |
 | ``alert_rules`` | ``name`` | alert rule definitions (:mod:`.alerts`) |
 | ``fetch_coverage`` | ``(symbol, kind, timeframe, start_ms)`` | ranges fetched in full |
+| ``trade_orders`` | ``client_id`` | the paper trader's orders (:mod:`.orders`) |
+| ``trade_fills`` | ``(symbol, trade_id)`` | their fills (:mod:`.orders`) |
+| ``trade_positions`` | ``id`` | position changes of the trader's legs (:mod:`.orders`) |
+| ``trade_leggings`` | ``(pair, signal_bar_ms, kind)`` | legging per entry/exit (:mod:`.orders`) |
 
 The layout version is kept in ``PRAGMA user_version``:
 - 0 (before 2026-11) kept ticks in a rowid table with two secondary indexes
   (:func:`_migrate_ticks_v0`);
 - 1 had candles without a ``source`` (:func:`_migrate_bars_v1`);
 - 2 had no ``fetch_coverage`` table until the first fetch created it;
-- 3 (this one) creates every table with the file.
+- 3 created every table with the file, but had no ``trade_*`` tables;
+- 4 (this one) adds the paper trader's tables.
 Opening an older file for writing migrates it, in one transaction. A read-only open only checks;
 it accepts the layouts in :data:`READABLE_VERSIONS` (layout 2 lacks only ``fetch_coverage``, which
-only fetches, always writers, read).
+only fetches, always writers, read; layout 3 lacks only the ``trade_*`` tables, which read as
+empty).
 """
 
 from __future__ import annotations
@@ -31,8 +37,8 @@ from contextlib import AbstractContextManager
 from ..errors import StoreError
 from ..model import BAR_COLUMNS
 
-SCHEMA_VERSION = 3
-READABLE_VERSIONS = frozenset({2, SCHEMA_VERSION})
+SCHEMA_VERSION = 4
+READABLE_VERSIONS = frozenset({2, 3, SCHEMA_VERSION})
 
 TICK_TABLE = """
 CREATE TABLE IF NOT EXISTS tick_data (
@@ -108,9 +114,79 @@ CREATE TABLE IF NOT EXISTS fetch_coverage (
 ) WITHOUT ROWID;
 """
 
+TRADE_TABLES = """
+CREATE TABLE IF NOT EXISTS trade_orders (
+    client_id TEXT PRIMARY KEY,
+    pair TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    leg TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    side TEXT NOT NULL,
+    type TEXT NOT NULL,
+    qty REAL NOT NULL,
+    price REAL,
+    reduce_only INTEGER NOT NULL,
+    signal_bar_ms INTEGER NOT NULL,
+    sent_ms INTEGER NOT NULL,
+    order_id INTEGER,
+    status TEXT NOT NULL,
+    filled REAL NOT NULL DEFAULT 0,
+    avg_price REAL,
+    updated_ms INTEGER,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS trade_orders_pair ON trade_orders (pair, signal_bar_ms);
+CREATE TABLE IF NOT EXISTS trade_fills (
+    symbol TEXT NOT NULL,
+    trade_id INTEGER NOT NULL,
+    client_id TEXT NOT NULL,
+    order_id INTEGER NOT NULL,
+    pair TEXT NOT NULL,
+    signal_bar_ms INTEGER NOT NULL,
+    side TEXT NOT NULL,
+    price REAL NOT NULL,
+    qty REAL NOT NULL,
+    commission REAL NOT NULL,
+    commission_asset TEXT NOT NULL,
+    realized REAL NOT NULL,
+    maker INTEGER NOT NULL,
+    time_ms INTEGER NOT NULL,
+    PRIMARY KEY (symbol, trade_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS trade_positions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pair TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    amount REAL NOT NULL,
+    entry_price REAL,
+    reason TEXT NOT NULL,
+    signal_bar_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS trade_leggings (
+    pair TEXT NOT NULL,
+    signal_bar_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    outcome TEXT,
+    reason TEXT,
+    legging_ms INTEGER,
+    legging_bps REAL,
+    first_leg TEXT,
+    price_y REAL,
+    price_x REAL,
+    filled_y REAL,
+    filled_x REAL,
+    shortfall_bps_y REAL,
+    shortfall_bps_x REAL,
+    fees REAL,
+    problem TEXT,
+    PRIMARY KEY (pair, signal_bar_ms, kind)
+) WITHOUT ROWID;
+"""
+
 SCHEMA = (TICK_TABLE + META_TABLE
           + "INSERT OR IGNORE INTO store_meta (name, value) VALUES ('tick_seq', 0);"
-          + OHLCV_TABLE + OTHER_TABLES)
+          + OHLCV_TABLE + OTHER_TABLES + TRADE_TABLES)
 """Every statement that creates a new store file (each idempotent), separated by ``;``."""
 
 

@@ -1,7 +1,7 @@
 """Legging: getting both legs of an entry or exit filled, and what to do when one lags.
 
 A pure state machine (no sockets, no clock of its own): :class:`Legging` is told what the
-exchange said (:meth:`~Legging.on_update` with an :class:`~qdash.binance.orders.OrderUpdate`,
+exchange said (:meth:`~Legging.on_update` with an :class:`~qdash.binance.order_updates.OrderUpdate`,
 :meth:`~Legging.on_reject` with Binance's error) and the time (:meth:`~Legging.on_timer`), and
 answers with the orders to send (:class:`Place`) or cancel (:class:`Cancel`).
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..binance.orders import OrderUpdate
+from ..binance.order_updates import OrderUpdate
 from .ids import ClientId
 
 REDUCE_ONLY_REJECTED = -2022

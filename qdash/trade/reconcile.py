@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..binance.orders import OrderUpdate, Position
+from ..binance.order_updates import OrderUpdate, Position
 from .ids import parse_client_id
 
 TOLERANCE = 1e-9
