@@ -17,6 +17,7 @@ from .legging import Legging, LeggingPolicy
 from .reconcile import Reconciliation, reconcile
 from .rule import Decision, SignalRule
 from .sizing import LegSizes, size_entry
+from .trader import PaperTrader
 
-__all__ = ["Decision", "LegSizes", "Legging", "LeggingPolicy", "Reconciliation",
+__all__ = ["Decision", "LegSizes", "Legging", "LeggingPolicy", "PaperTrader", "Reconciliation",
            "SignalRule", "reconcile", "size_entry"]
