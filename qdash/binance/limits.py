@@ -92,6 +92,7 @@ MAX_CONTROL_MESSAGES_PER_S = 10  # SUBSCRIBE etc.; above it Binance closes with 
 STREAM_ROUTES = {"trade": "public", "bookTicker": "public", "depth": "public",
                  "aggTrade": "market", "kline": "market", "markPrice": "market",
                  "miniTicker": "market", "ticker": "market"}
+
 # --- orders and accounts (signed) --------------------------------------------------------------
 ORDER = "/fapi/v1/order"
 BATCH_ORDERS = "/fapi/v1/batchOrders"
