@@ -147,3 +147,48 @@ def add_token(p) -> None:
 def add_no_progress(p) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
+
+
+def add_rule_options(p) -> None:
+    """The pair rule's levels: ``--entry``, ``--exit``, ``--stop``, ``--max-hold``."""
+    p.add_argument("--entry", type=float, default=2.0, help="|z| to enter (default 2)")
+    p.add_argument("--exit", type=float, default=0.0, help="z level to exit at (default 0)")
+    p.add_argument("--stop", type=float, default=None, help="|z| stop (default none)")
+    p.add_argument("--max-hold", type=int, default=None, help="time exit after N bars")
+
+
+def add_signal_options(p) -> None:
+    """The signal (:class:`~qdash.analytics.signal.SignalSpec`): ``--hedge``, ``--window``,
+    ``--z-window``, ``--refit-every``, ``--beta``, ``--prices`` (read by :func:`signal_spec`)."""
+    from ..analytics.estimators import SIGNAL_METHODS
+
+    p.add_argument("--hedge", default="rolling-ols", choices=SIGNAL_METHODS,
+                   help="hedge ratio method (default rolling-ols)")
+    add_window(p, "β window, also the z window unless --z-window")
+    p.add_argument("--z-window", type=int, default=None, help="z-score window (default: window)")
+    p.add_argument("--refit-every", type=int, default=10,
+                   help="bars between refits of huber / theil-sen (default 10)")
+    p.add_argument("--beta", type=float, default=None,
+                   help="hedge ratio for --hedge fixed (log-price β unless --prices)")
+    p.add_argument("--prices", action="store_true",
+                   help="signal on prices instead of log prices (β then in price units)")
+
+
+def add_cost_options(p) -> None:
+    """Costs and sizing: ``--fee-bps``, ``--slippage-bps``, ``--capital``, ``--leverage``."""
+    p.add_argument("--fee-bps", type=float, default=4.0, help="taker fee per leg per fill")
+    p.add_argument("--slippage-bps", type=float, default=0.0, help="slippage per leg per fill")
+    p.add_argument("--capital", type=float, default=10_000.0, help="initial capital (quote)")
+    p.add_argument("--leverage", type=float, default=1.0)
+
+
+def signal_spec(args):
+    """The :class:`~qdash.analytics.signal.SignalSpec` the options of
+    :func:`add_signal_options` ask for: the timeframe's windows (:mod:`qdash.defaults`) unless
+    ``--window``/``--z-window`` say otherwise."""
+    from ..analytics.signal import SignalSpec
+
+    windows = {"beta_window": args.window, "z_window": args.z_window or args.window}
+    return SignalSpec.for_timeframe(args.timeframe, hedge=args.hedge, log=not args.prices,
+                                    refit_every=args.refit_every, beta=args.beta,
+                                    **{k: v for k, v in windows.items() if v is not None})

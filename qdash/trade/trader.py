@@ -109,7 +109,9 @@ class PaperTrader:
         self._queue: asyncio.Queue = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
         self._state_id: int | None = None
+        self._executing = False
         self._detach = None
+        self.market_clock = _now_ms               # market time when a legging completes
         self.running = False
         self.stream_connected = asyncio.Event()
 
@@ -131,6 +133,7 @@ class PaperTrader:
             self.spec = session.pair_config.signal()
             self.rule = self._new_rule(self.spec)
         self._detach = session.on_pair_bar(self.on_bar)
+        self.market_clock = lambda: session.exchange_now_ms
         return self
 
     async def start(self) -> PaperTrader:
@@ -202,11 +205,14 @@ class PaperTrader:
     async def _worker(self) -> None:
         while True:
             d, t_bar = await self._queue.get()
+            self._executing = True
             try:
                 await self._execute(d, t_bar)
             except Exception as e:  # an execution that failed is reported; trading goes on
                 self._error(f"{d.action} at bar {d.bar_ms}: {type(e).__name__}: {e}")
                 await self.reconcile()
+            finally:
+                self._executing = False
 
     async def _execute(self, d: Decision, t_bar: float) -> None:
         ref = {self.y: d.price_y, self.x: d.price_x}
@@ -234,7 +240,7 @@ class PaperTrader:
         await self._run(lg, t_bar)
         self._settle(lg)
         self._sync_rule(d.bar_ms)
-        self._record(lg.record(), d)
+        self._record({**lg.record(), "market_ms": self.market_clock()}, d)
 
     async def _touch(self, qty: dict) -> dict:
         """The touch each leg's limit order joins: the best bid to buy, the ask to sell."""
@@ -362,6 +368,11 @@ class PaperTrader:
             log.warning("%s %s at bar %s: %s", self.pair, rec["kind"], rec["bar_ms"],
                         rec["problem"])
 
+    @property
+    def busy(self) -> bool:
+        """Whether a decision is queued or being executed."""
+        return bool(self._live) or not self._queue.empty() or self._executing
+
     def _error(self, text: str) -> None:
         self.errors.append(text)
         log.warning("%s: %s", self.pair, text)
@@ -465,10 +476,11 @@ class PaperTrader:
         await asyncio.gather(self.account.cancel_all(self.y), self.account.cancel_all(self.x))
         await self.reconcile()                   # what the trader holds, by the exchange
         close = {sym: -a for sym, a in self.amount.items()}
-        now = _now_ms()
+        bar = ((self.market_clock() or _now_ms()) // self.tf_ms) * self.tf_ms
         legs = {leg: (sym, close[sym], self._last_price(sym) or 1.0, None)
                 for leg, sym in (("y", self.y), ("x", self.x))}
-        lg = Legging("k", now, legs, self.policy, self.prefix, now, price_of=self._last_price)
+        lg = Legging("k", bar, legs, self.policy, self.prefix, _now_ms(),
+                     price_of=self._last_price)
         if lg.legs:
             await self._run(lg)
         self._settle(lg)
