@@ -26,6 +26,7 @@ from ..binance.filters import SymbolFilters, filters_by_symbol
 from ..binance.order_updates import OrderUpdate, Position
 from ..binance.rest import RestClient
 from ..binance.signing import API_KEY_HEADER, signer
+from ..config import var_name
 from ..errors import QdashError
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,9 @@ class Account:
     def __init__(self, rest_url: str, ws_url: str, api_key: str, api_secret: str, *,
                  recv_window_ms: int | None = None):
         if not api_key or not api_secret:
-            raise QdashError("trading needs an API key and secret: set QDASH_API_KEY and "
-                             "QDASH_API_SECRET (the simulator prints its account's at start)")
+            raise QdashError(f"trading needs an API key and secret: set ${var_name('api_key')}"
+                             f" and ${var_name('api_secret')} (the simulator prints its "
+                             "account's at start)")
         self.rest_url, self.ws_url = rest_url.rstrip("/"), ws_url.rstrip("/")
         self.key_hint = f"{api_key[:4]}…{api_key[-2:]}" if len(api_key) > 8 else "…"
         self.signed = RestClient(rest_url, sign=signer(api_key, api_secret, recv_window_ms),
