@@ -122,7 +122,6 @@ async def replay_paper(ticks, y: str, x: str, spec: SignalSpec, *, timeframe: st
                        store=None, order_latency_ms: str | float = 0) -> ReplayResult:
     """Paper trade ``ticks`` (frame or file) on the simulator, then backtest the same bars
     (see the module docstring). ``speed``: the replay's pace (× real time; between decisions)."""
-    from ..backtest.engine import run as run_backtest
     from ..live import LiveSession
     from ..model import timeframe_ms
     from ..sim.exchange import SimExchange
@@ -157,9 +156,19 @@ async def replay_paper(ticks, y: str, x: str, spec: SignalSpec, *, timeframe: st
         await session.stop()
         await trader.stop()
     bars = {s: resample(data, tf, symbol=s) for s in (y, x)}
-    bt = run_backtest(bars[y], bars[x], spec, entry=entry, exit=exit, stop=stop,
-                      max_hold=max_hold, capital=capital, leverage=leverage, fee_bps=fee_bps,
+    return against_backtest(trader, bars[y], bars[x], fee_bps=fee_bps,
+                            slippage_bps=slippage_bps)
+
+
+def against_backtest(trader: PaperTrader, bars_y: pd.DataFrame, bars_x: pd.DataFrame, *,
+                     fee_bps: float = 4.0, slippage_bps: float = 0.0) -> ReplayResult:
+    """The trader's round trips against :func:`qdash.backtest.run` on ``bars_y``/``bars_x``
+    (the bars it traded) with its spec, levels, capital and leverage and these costs."""
+    from ..backtest.engine import run as run_backtest
+
+    bt = run_backtest(bars_y, bars_x, trader.spec, **trader.levels, capital=trader.capital,
+                      allocation=trader.allocation, leverage=trader.leverage, fee_bps=fee_bps,
                       slippage_bps=slippage_bps, fill="open")
-    trips = round_trips(trader.leggings, trader.fills_frame(), tf)
-    table = shortfall(trips, bt.trades, trader.leggings, tf)
+    trips = round_trips(trader.leggings, trader.fills_frame(), trader.tf_ms)
+    table = shortfall(trips, bt.trades, trader.leggings, trader.tf_ms)
     return ReplayResult(trader, trips, bt, table, summary(table, slippage_bps))
