@@ -128,15 +128,17 @@ class Legging:
     """Both legs of one entry (``kind`` ``"e"``), exit (``"x"``) or kill (``"k"``) caused by
     the signal bar ``bar_ms``. ``legs``: ``{"y": (symbol, signed qty, reference price, touch
     price or None), "x": (...)}`` (a leg of quantity 0 is left out); ``prefix``: the trader's
-    client-id prefix (:mod:`qdash.trade.ids`); exits and kills are reduce-only and always
-    market orders. ``price_of(symbol)``: the symbol's last price (for the legging price)."""
+    client-id prefix (:mod:`qdash.trade.ids`); exits and kills are market orders, reduce-only
+    unless ``reduce_only=False`` (a foreign position netted into a leg: closing the trader's
+    part may cross zero). ``price_of(symbol)``: the symbol's last price (for the legging price)."""
 
     def __init__(self, kind: str, bar_ms: int, legs: dict, policy: LeggingPolicy,
-                 prefix: str, now_ms: int, price_of: Callable[[str], float | None] | None = None):
+                 prefix: str, now_ms: int, price_of: Callable[[str], float | None] | None = None,
+                 reduce_only: bool | None = None):
         self.kind, self.bar_ms, self.policy, self.prefix = kind, int(bar_ms), policy, prefix
         self.legs = {n: Leg(n, s, float(q), float(p), t) for n, (s, q, p, t) in legs.items()
                      if q != 0}
-        self.reduce_only = kind != "e"
+        self.reduce_only = kind != "e" if reduce_only is None else reduce_only
         self.started_ms = int(now_ms)
         self.price_of = price_of or (lambda symbol: None)
         self.outcome: str | None = None    # filled, unwound, failed

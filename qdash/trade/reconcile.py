@@ -51,22 +51,30 @@ def own_net(history: list[OrderUpdate], symbol: str, prefix: str) -> float:
 
 
 def reconcile(positions: list[Position], open_orders: list[OrderUpdate],
-              history: list[OrderUpdate], y: str, x: str, prefix: str) -> Reconciliation:
+              history: list[OrderUpdate], y: str, x: str, prefix: str,
+              foreign_before: dict[str, float] | None = None) -> Reconciliation:
     """The trader's state from ``positions`` (every non-zero position of the account),
-    ``open_orders`` and ``history`` (orders of ``y`` and ``x``, any status)."""
+    ``open_orders`` and ``history`` (orders of ``y`` and ``x``, any status).
+
+    ``foreign_before``: the foreign amounts of the last reconciliation by symbol. In one-way
+    mode a foreign position and the trader's net into one; the part that was foreign stays
+    foreign. What the exchange holds beyond it is the trader's, up to what its orders filled
+    (less when the exchange says so: a liquidation, a manual close)."""
     rec = Reconciliation()
     held = {p.symbol: p for p in positions if abs(p.amount) > TOLERANCE}
+    before = foreign_before or {}
     for leg, s in (("y", y), ("x", x)):
         a = held[s].amount if s in held else 0.0
         n = own_net(history, s, prefix)
-        owned = math.copysign(min(abs(a), abs(n)), a) if a * n > 0 else 0.0
+        mine = a - before.get(s, 0.0)
+        owned = math.copysign(min(abs(mine), abs(n)), mine) if mine * n > 0 else 0.0
         setattr(rec, f"amount_{leg}", owned)
         if abs(n - owned) > TOLERANCE:
             rec.notes.append(f"leg {leg} ({s}): the trader's orders filled {n:g} net, the "
                              f"exchange holds {a:g}; continuing from {owned:g}")
         if abs(a - owned) > TOLERANCE:
-            rec.foreign.append(Position(s, a - owned, held[s].entry_price,
-                                        held[s].mark_price))
+            p = held.get(s, Position(s, 0.0, 0.0))
+            rec.foreign.append(Position(s, a - owned, p.entry_price, p.mark_price))
     for s, p in held.items():
         if s not in (y, x):
             rec.foreign.append(p)

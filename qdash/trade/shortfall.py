@@ -2,8 +2,9 @@
 
 Paper round trips pair each filled entry with the exit that follows it (:func:`round_trips`).
 Times follow the backtest's convention: a decision at bar t's close fills in bar t+1, whose open
-time is the trade's ``entry_time``/``exit_time``. :func:`shortfall` joins them with the
-backtest's trades on ``entry_time``: one row per round trip of either, with
+time is the trade's ``entry_time``/``exit_time``; a kill switch (the end of a replay) closes in
+the bar it is pulled in, as the backtest's ``end_of_data`` exit does. :func:`shortfall` joins
+them with the backtest's trades on ``entry_time``: one row per round trip of either, with
 
 * ``backtest_pnl``, ``paper_pnl``: net PnL (quote currency; the paper's after its commissions);
 * ``entry_shortfall_bps``, ``exit_shortfall_bps``: what the paper's fills cost against the
@@ -57,7 +58,8 @@ def round_trips(leggings: list[dict], fills: pd.DataFrame, tf_ms: int) -> pd.Dat
             late = any((r.get("market_ms") or 0) >= r["bar_ms"] + 2 * tf_ms
                        for r in (entry, rec))
             rows.append({"entry_time": _ts(entry["bar_ms"] + tf_ms),
-                         "exit_time": _ts(rec["bar_ms"] + tf_ms), "side": entry["side"],
+                         "exit_time": _ts(rec["bar_ms"] + (tf_ms if rec["kind"] == "exit"
+                                                           else 0)), "side": entry["side"],
                          "qty_y": qy, "qty_x": qx, "entry_price_y": entry["price_y"],
                          "entry_price_x": entry["price_x"], "exit_price_y": rec["price_y"],
                          "exit_price_x": rec["price_x"], "pnl_y": pnl_y, "pnl_x": pnl_x,

@@ -207,14 +207,17 @@ class PaperTrader:
             d, t_bar = await self._queue.get()
             self._executing = True
             try:
-                await self._execute(d, t_bar)
+                await self.execute(d, t_bar)
             except Exception as e:  # an execution that failed is reported; trading goes on
                 self._error(f"{d.action} at bar {d.bar_ms}: {type(e).__name__}: {e}")
                 await self.reconcile()
             finally:
                 self._executing = False
 
-    async def _execute(self, d: Decision, t_bar: float) -> None:
+    async def execute(self, d: Decision, t_bar: float | None = None) -> dict:
+        """Send decision ``d`` (an entry sized now, or an exit of what the trader holds) and
+        see both legs through; returns the legging record. ``t_bar``: ``perf_counter()`` when
+        the bar was taken (for :attr:`latencies_ms`)."""
         ref = {self.y: d.price_y, self.x: d.price_x}
         if d.action == "enter":
             f = self.filters
@@ -222,28 +225,35 @@ class PaperTrader:
                            allocation=self.allocation, leverage=self.leverage,
                            log_beta=self.spec.log, filters_y=f[self.y], filters_x=f[self.x])
             if not s.ok:
-                self._record({"kind": "e", "bar_ms": d.bar_ms, "outcome": "refused",
-                              "problem": s.problem}, d)
                 self._sync_rule()
-                return
+                return self._record({"kind": "e", "bar_ms": d.bar_ms, "outcome": "refused",
+                                     "problem": s.problem}, d)
             qty = {self.y: s.qty_y, self.x: s.qty_x}
             kind = "e"
         else:
             qty = {sym: -a for sym, a in self.amount.items()}
             kind = "x"
-        touch = await self._touch(qty) if kind == "e" and self.policy.order_type == "LIMIT" \
+        touch = await self.touch(qty) if kind == "e" and self.policy.order_type == "LIMIT" \
             else {}
         legs = {leg: (sym, qty[sym], ref[sym], touch.get(sym))
                 for leg, sym in (("y", self.y), ("x", self.x))}
         lg = Legging(kind, d.bar_ms, legs, self.policy, self.prefix, _now_ms(),
-                     price_of=self._last_price)
+                     price_of=self._last_price, reduce_only=self._reduce_only(kind))
         await self._run(lg, t_bar)
         self._settle(lg)
         self._sync_rule(d.bar_ms)
-        self._record({**lg.record(), "market_ms": self.market_clock()}, d)
+        return self._record({**lg.record(), "market_ms": self.market_clock()}, d)
 
-    async def _touch(self, qty: dict) -> dict:
-        """The touch each leg's limit order joins: the best bid to buy, the ask to sell."""
+    def _reduce_only(self, kind: str) -> bool | None:
+        """Closing orders are reduce-only, except beside a foreign position on a leg."""
+        rec = self.reconciliation
+        if kind != "e" and rec is not None and rec.foreign_on((self.y, self.x)):
+            return False
+        return None
+
+    async def touch(self, qty: dict) -> dict:
+        """The limit price of each leg's entry order (``qty``: signed quantities by symbol):
+        the touch it joins, the best bid to buy and the ask to sell."""
         out = {}
         for sym, q in qty.items():
             bid, ask = await self.account.touch(sym)
@@ -354,7 +364,7 @@ class PaperTrader:
             if abs(self.amount[leg.symbol]) < 1e-12:
                 self.amount[leg.symbol] = 0.0
 
-    def _record(self, rec: dict, d: Decision) -> None:
+    def _record(self, rec: dict, d: Decision | None) -> dict:
         rec = {**rec, "kind": {"e": "entry", "x": "exit", "k": "kill"}[rec["kind"]],
                "side": d.side if d else 0, "reason": d.reason if d else "kill",
                "z": d.z if d else math.nan, "beta": d.beta if d else math.nan,
@@ -367,6 +377,7 @@ class PaperTrader:
         if rec.get("problem"):
             log.warning("%s %s at bar %s: %s", self.pair, rec["kind"], rec["bar_ms"],
                         rec["problem"])
+        return rec
 
     @property
     def busy(self) -> bool:
@@ -442,8 +453,10 @@ class PaperTrader:
             self.account.open_orders(self.x), self.account.all_orders(self.y),
             self.account.all_orders(self.x))
         self.positions = {p.symbol: p for p in positions if p.symbol in self.amount}
+        known = {p.symbol: p.amount for p in (self.reconciliation.foreign
+                                                if self.reconciliation else [])}
         rec = reconcile([p for p in positions if p.amount], oy + ox, hy + hx, self.y, self.x,
-                        self.prefix)
+                        self.prefix, known)
         for o in rec.own_orders:
             try:
                 await self.account.cancel_order(o.symbol, o.client_id)
@@ -480,14 +493,12 @@ class PaperTrader:
         legs = {leg: (sym, close[sym], self._last_price(sym) or 1.0, None)
                 for leg, sym in (("y", self.y), ("x", self.x))}
         lg = Legging("k", bar, legs, self.policy, self.prefix, _now_ms(),
-                     price_of=self._last_price)
+                     price_of=self._last_price, reduce_only=self._reduce_only("k"))
         if lg.legs:
             await self._run(lg)
         self._settle(lg)
         self._sync_rule()
-        rec = {**lg.record(), "seconds": time.perf_counter() - t0}
-        self._record(rec, None)
-        return rec
+        return self._record({**lg.record(), "seconds": time.perf_counter() - t0}, None)
 
     # --- what a reader sees --------------------------------------------------------------------
     @property
