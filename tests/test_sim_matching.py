@@ -205,3 +205,31 @@ def test_reduce_only_closes_and_funding_is_paid(sim):
     sim.trading.place(acc, SYM, "SELL", "MARKET", 0.1, reduce_only=True)
     assert acc.positions[SYM].amt == 0
     assert math.isclose(sum(float(t["qty"]) for t in acc.trades if t["side"] == "SELL"), 0.1)
+
+
+def test_isolated_margin_follows_the_position(sim):
+    acc = sim.open_account(balance=1e5)
+    pos = acc.position(SYM)
+    pos.margin_type, pos.leverage = "ISOLATED", 10
+    sim.trading.place(acc, SYM, "BUY", "MARKET", 0.2)
+    assert pos.wallet == pytest.approx(0.2 * pos.entry / 10)
+    sim.trading.place(acc, SYM, "SELL", "MARKET", 0.1)
+    assert pos.wallet == pytest.approx(0.1 * pos.entry / 10)  # half released
+    sim.trading.place(acc, SYM, "SELL", "MARKET", 0.3)  # closes 0.1, opens a 0.2 short
+    assert pos.amt == pytest.approx(-0.2)
+    assert pos.wallet == pytest.approx(0.2 * pos.entry / 10)
+
+
+def test_cross_liquidation_at_the_reported_price(sim):
+    acc = sim.open_account(balance=2_000)
+    acc.position(SYM).leverage = 50
+    sim.trading.place(acc, SYM, "SELL", "MARKET", 0.5)
+    row = views.position_risk(views.figures(sim.trading, acc), sim.trading, acc, 3)[0]
+    lp = float(row["liquidationPrice"])
+    pos = acc.positions[SYM]
+    # Binance, one cross position: LP = (WB + cum - side*size*EP) / (size*MMR - side*size)
+    assert lp == pytest.approx((acc.wallet + 0.0 + 0.5 * pos.entry) / (0.5 * 0.004 + 0.5))
+    assert sim.trading.check_margin(acc, {SYM: lp * 0.9999}) == []
+    assert sim.trading.check_margin(acc, {SYM: lp * 1.0001}) == [SYM]
+    assert pos.amt == 0 and acc.wallet >= 0
+    assert acc.trades[-1]["side"] == "BUY"

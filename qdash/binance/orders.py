@@ -179,9 +179,9 @@ def order_trade_update(o: OrderView, pdec: int, qdec: int, *, execution: str, ev
         "l": f"{last_qty:.{qdec}f}", "z": f"{o.executed:.{qdec}f}",
         "L": f"{last_price:.{pdec}f}", "N": "USDT", "n": f"{commission:.8f}", "T": event_ms,
         "t": trade_id, "b": "0", "a": "0", "m": maker, "R": o.reduce_only,
-        "wt": "CONTRACT_PRICE", "ot": o.type, "ps": "BOTH", "cp": False,
-        "rp": f"{realized:.8f}", "pP": False, "si": 0, "ss": 0, "V": "EXPIRE_MAKER",
-        "pm": "NONE", "gtd": 0}}
+        "wt": "CONTRACT_PRICE", "ot": o.type, "ps": "BOTH", "cp": False, "pP": False,
+        "si": 0, "ss": 0, "rp": f"{realized:.8f}", "V": "EXPIRE_MAKER", "pm": "NONE",
+        "gtd": 0}}
 
 
 def user_trade_json(symbol: str, trade_id: int, order_id: int, side: str, price: float,

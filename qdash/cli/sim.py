@@ -106,13 +106,13 @@ async def _serve(args: argparse.Namespace) -> int:
                       accounts=accounts, order_latency_ms=args.order_latency_ms,
                       maker_fee=args.maker_fee, taker_fee=args.taker_fee)
     await sim.start()
+    print(f"qdash sim listening on {sim.ws_url} (REST {sim.rest_url}, bulk archive "
+          f"{sim.archive_url}/data/futures/um/); symbols "
+          f"{','.join(sim.symbols)}; Ctrl-C to stop", flush=True)
     if not args.api_key:  # the drawn account: shown once, on the terminal only
         acc = next(iter(sim.accounts))
         print(f"qdash sim paper account: API key {acc.key} secret {acc.secret} "
               f"({acc.wallet:.0f} USDT)", flush=True)
-    print(f"qdash sim listening on {sim.ws_url} (REST {sim.rest_url}, bulk archive "
-          f"{sim.archive_url}/data/futures/um/); symbols "
-          f"{','.join(sim.symbols)}; Ctrl-C to stop", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

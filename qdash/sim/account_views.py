@@ -46,7 +46,7 @@ class Figures:
 
 def figures(trading: Trading, acc: Account) -> Figures:
     """Every number of the account answers at the current marks."""
-    marks = {s: trading.venue.mark_price(s) for s in acc.positions}
+    marks = {s: trading.mark(s) for s in acc.positions}
     cross_wallet = acc.wallet - acc.isolated_wallets()
     per = {}
     for s, p in acc.positions.items():
@@ -179,4 +179,4 @@ def _iso_margin(f: PositionFigures) -> float:
 
 def _flat(trading: Trading, acc: Account, symbol: str) -> PositionFigures:
     p = acc.positions.get(symbol) or Position(symbol)
-    return PositionFigures(p, trading.venue.mark_price(symbol), 0.0, 0.0, 0.0, 0.0, 0.0)
+    return PositionFigures(p, trading.mark(symbol), 0.0, 0.0, 0.0, 0.0, 0.0)

@@ -70,6 +70,7 @@ class Account:
     taker: float = TAKER_FEE
     positions: dict[str, Position] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
+    live: dict[int, Order] = field(default_factory=dict)  # the open ones
     trades: list[dict] = field(default_factory=list)
     order_times: collections.deque = field(default_factory=collections.deque, repr=False)
     margin_called: bool = False
@@ -81,8 +82,7 @@ class Account:
         return pos
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
-        return [o for o in self.orders.values() if o.is_open and
-                (symbol is None or o.symbol == symbol)]
+        return [o for o in self.live.values() if symbol is None or o.symbol == symbol]
 
     def find(self, symbol: str, order_id: int | None, client_id: str | None) -> Order | None:
         if order_id is not None:

@@ -20,6 +20,12 @@ instruments), owns the publishing loop and composes the parts, each in its own m
   ``https://data.binance.vision``: ``/data/futures/um/{daily,monthly}/{klines,aggTrades,trades,
   markPriceKlines,indexPriceKlines,premiumIndexKlines,fundingRate}/...zip`` (+ ``.CHECKSUM``)
   for every closed day or month of the past, Binance's names and CSV columns.
+* Trading (signed, ``X-MBX-APIKEY`` + HMAC-SHA256): paper accounts (``accounts=[(key, secret,
+  balance)]`` or :meth:`SimExchange.open_account`; :mod:`qdash.sim.accounts`), the order,
+  account and listen-key endpoints (:mod:`qdash.sim.orders_rest`), orders matched on the
+  synthetic book with taken liquidity and queue positions (:mod:`qdash.sim.matching`), fees,
+  positions, funding and liquidation (:mod:`qdash.sim.trading`, :mod:`qdash.sim.margin`), the
+  user-data stream (:mod:`qdash.sim.user_stream`); every fill is published as a trade.
 * Faults (:mod:`qdash.sim.faults`) and test controls (:mod:`qdash.sim.control`, not part of
   Binance's API): ``/sim/fault/<name>?...``, ``/sim/pause``, ``/sim/resume``,
   ``/sim/ledger_summary``, ``/sim/stats``. Replay of recorded ticks: :mod:`qdash.sim.replay`.
@@ -151,6 +157,7 @@ class SimExchange(MarketState, FaultInjection):
         self.minutes: dict = {}
         self.books: dict = {}
         self.last_trade: dict[str, tuple[float, float, int]] = {}
+        self.market_last: dict[str, float] = {}  # the market's own last price: the book's centre
         self.streams = StreamEngine(self)
         self.sockets = Connections(self.instruments, self.streams, self.stats,
                                    max_connection_age)
@@ -373,11 +380,11 @@ class SimExchange(MarketState, FaultInjection):
         """Record trades (column arrays, id order per symbol) in the ledger, the minute books
         and the last trade, and send them to the ``@trade``/``@aggTrade`` subscribers; the
         market's own trades (not ``own``, the accounts' fills) then reach resting orders."""
-        self._send_trades(sym, ts, ids, price, qty, m, x, agg, event_ts)
+        self._send_trades(sym, ts, ids, price, qty, m, x, agg, event_ts, own)
         if not own and self.trading.resting:
             self._reach_resting(sym, price, qty, m, x)
 
-    def _send_trades(self, sym, ts, ids, price, qty, m, x, agg, event_ts) -> None:
+    def _send_trades(self, sym, ts, ids, price, qty, m, x, agg, event_ts, own) -> None:
         now = _now_ms()
         if event_ts is None:
             event_ts = np.maximum(ts, now)
@@ -396,6 +403,8 @@ class SimExchange(MarketState, FaultInjection):
                 self.minutes_of(symbol).append(t[mk], tid[mk], p[mk], q[mk], mm[mk])
                 j = int(np.flatnonzero(mk)[-1])
                 self.last_trade[symbol] = (float(p[j]), float(q[j]), int(tid[j]))
+                if not own:  # the accounts' fills take liquidity, they do not move the book
+                    self.market_last[symbol] = float(p[j])
             ins = self.instruments[symbol]
             decimals = (ins.price_decimals, ins.qty_decimals) if self.model is not None else None
             lower = symbol.lower()

@@ -146,6 +146,14 @@ class Connections:
             return {"result": False if method == "GET_PROPERTY" else None, "id": rid}
         if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
             return error_reply("Invalid value type: expected an array of strings", rid, 1)
+        users = self.user_streams
+        keys = [p for p in params if users is not None and users.is_key(p)]
+        for key in keys:  # a listen key subscribes to the account's user-data stream
+            if method == "SUBSCRIBE":
+                users.attach(key, conn.handler)
+            else:
+                users.detach(conn.handler, key)
+        params = [p for p in params if p not in keys]
         if any(parse_stream(p, self.instruments) is None for p in params):
             return error_reply(INVALID_STREAM, rid)
         if method == "SUBSCRIBE":

@@ -72,6 +72,15 @@ class Trading:
         self.next_order_id = 1_000_000
         self.resting: dict[int, tuple[Account, Order]] = {}
         self.last_funding = venue.now_ms() // FUNDING_MS
+        self._marks: dict[str, tuple[int, float]] = {}  # symbol → (clock ms, mark price)
+
+    def mark(self, symbol: str) -> float:
+        """The mark price now (computed once per tick of the exchange clock)."""
+        now = self.venue.now_ms()
+        got = self._marks.get(symbol)
+        if got is None or got[0] != now:
+            got = self._marks[symbol] = (now, self.venue.mark_price(symbol))
+        return got[1]
 
     def matcher(self, symbol: str, book: SyntheticBook) -> Matcher:
         m = self.matchers.get(symbol)
@@ -86,7 +95,7 @@ class Trading:
         """Check, accept and match an order (raises :class:`Rejected`); returns it after its
         immediate fills (it may rest, be filled or expired)."""
         f, v = self.filters[symbol], self.venue
-        now, mark = v.now_ms(), v.mark_price(symbol)
+        now, mark = v.now_ms(), self.mark(symbol)
         if client_id is not None and not _CLIENT_ID.match(client_id):
             raise Rejected(-4015)
         check_order(f, order_type=order_type, qty=qty,
@@ -117,7 +126,7 @@ class Trading:
                   order_type, "GTC" if order_type == "MARKET" else tif, qty,
                   0.0 if order_type == "MARKET" else float(price), reduce_only, now, lots,
                   ticks, update_time=now)
-        acc.orders[o.order_id] = o
+        acc.orders[o.order_id] = acc.live[o.order_id] = o
         self._event(acc, o, "NEW", now)
         if order_type == "LIMIT" and tif == "FOK" and m.crossable(book, buy, ticks, now) < lots:
             self._finish(acc, o, "EXPIRED", now)
@@ -155,6 +164,8 @@ class Trading:
         self._event(acc, o, status, now)
 
     def _event(self, acc: Account, o: Order, execution: str, now: int, **fill) -> None:
+        if not o.is_open:
+            acc.live.pop(o.order_id, None)
         f = self.filters[o.symbol]
         self.emit(acc, order_trade_update(o, f.price_decimals, f.qty_decimals,
                                           execution=execution, event_ms=now, **fill))
@@ -194,10 +205,12 @@ class Trading:
         """Isolated margin follows the position: notional/leverage in, a share out."""
         if pos.margin_type != "ISOLATED":
             return
-        if pos.amt == 0 or (pos.amt > 0) == (qty > 0):
-            pos.wallet += abs(qty) * price / pos.leverage
-        else:
-            pos.wallet -= pos.wallet * min(1.0, abs(qty) / abs(pos.amt))
+        opened = abs(qty)
+        if pos.amt and (pos.amt > 0) != (qty > 0):  # closes first: its share of the margin out
+            closed = min(abs(qty), abs(pos.amt))
+            pos.wallet -= pos.wallet * closed / abs(pos.amt)
+            opened -= closed
+        pos.wallet += opened * price / pos.leverage
 
     def on_trade(self, symbol: str, price: float, qty: float, taker_sell: bool) -> None:
         """A market trade of the exchange's own flow: resting orders it reaches fill as
@@ -215,7 +228,7 @@ class Trading:
 
     # --- margin ----------------------------------------------------------------------------
     def marks(self, acc: Account) -> dict[str, float]:
-        return {s: self.venue.mark_price(s) for s, p in acc.positions.items() if p.amt}
+        return {s: self.mark(s) for s, p in acc.positions.items() if p.amt}
 
     def available(self, acc: Account, marks: dict[str, float] | None = None) -> float:
         """Available balance (USDT): see the module doc."""
@@ -238,7 +251,7 @@ class Trading:
 
     def position_entry(self, pos: Position, mark: float | None = None) -> dict:
         f = self.filters[pos.symbol]
-        mark = self.venue.mark_price(pos.symbol) if mark is None else mark
+        mark = self.mark(pos.symbol) if mark is None else mark
         return {"s": pos.symbol, "pa": f"{pos.amt:.{f.qty_decimals}f}",
                 "ep": f"{pos.entry:.{f.price_decimals + 2}f}",
                 "bep": f"{pos.entry:.{f.price_decimals + 2}f}",

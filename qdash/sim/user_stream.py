@@ -61,9 +61,11 @@ class UserStreams:
     def attach(self, key: str, sink: EventSink) -> None:
         self.listening.setdefault(key, set()).add(sink)
 
-    def detach(self, sink: EventSink) -> None:
-        for sinks in self.listening.values():
-            sinks.discard(sink)
+    def detach(self, sink: EventSink, key: str | None = None) -> None:
+        """Stop sending to ``sink`` (on ``key`` only, or on every key)."""
+        for k, sinks in self.listening.items():
+            if key is None or k == key:
+                sinks.discard(sink)
 
     def emit(self, acc: Account, event: dict) -> None:
         """Send ``event`` to every connection on the account's key."""
