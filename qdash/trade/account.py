@@ -15,9 +15,11 @@ module, and the key appears only in the request header.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 
@@ -32,6 +34,7 @@ from ..errors import QdashError
 log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 30 * 60
+POOL_THREADS = 4  # two legs' orders at once, and a cancel or a query beside them
 
 
 class Account:
@@ -50,6 +53,8 @@ class Account:
         self.keyed = RestClient(rest_url, sign=lambda q: (q, {API_KEY_HEADER: api_key}),
                                 max_wait=5.0)
         self.listen_key: str | None = None
+        # the order threads, each with its kept-alive connection (warmed by :meth:`warm`)
+        self._pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="qdash-orders")
 
     def __repr__(self) -> str:
         return f"Account({self.rest_url!r}, key {self.key_hint})"
@@ -58,8 +63,18 @@ class Account:
     async def _call(self, method: str, path: str, params: dict | None = None,
                     signed: bool = True):
         client = self.signed if signed else self.keyed
-        return await asyncio.to_thread(client.request, method, path, params,
-                                       weight=L.ORDER_WEIGHTS.get(path, 1))
+        call = functools.partial(client.request, method, path, params,
+                                 weight=L.ORDER_WEIGHTS.get(path, 1))
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    async def warm(self) -> None:
+        """Open every order thread's connection now, not on the first order."""
+        def ping():
+            self.signed.request("GET", L.PING)
+            time.sleep(0.02)                     # hold the thread: the next ping takes another
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self._pool, ping)
+                               for _ in range(POOL_THREADS)))
 
     async def new_order(self, params: dict) -> OrderUpdate:
         """``POST /fapi/v1/order`` (RESULT response): the order's state after it."""
@@ -160,3 +175,4 @@ class Account:
     def close(self) -> None:
         self.signed.close()
         self.keyed.close()
+        self._pool.shutdown(wait=False)

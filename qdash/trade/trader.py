@@ -143,6 +143,7 @@ class PaperTrader:
             self.spec = self.spec or SignalSpec.for_timeframe(self.tf_ms)
             self.rule = self._new_rule(self.spec)
         self.filters = await self.account.filters([self.y, self.x])
+        await self.account.warm()
         await self.reconcile()
         self.running = True
         loop = asyncio.get_running_loop()
