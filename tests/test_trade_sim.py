@@ -232,3 +232,37 @@ def test_no_secret_in_the_store_or_the_trader(tmp_path, caplog):
     assert SECRET.encode() not in blob and KEY.encode() not in blob
     assert all(SECRET not in t and KEY not in t for t in texts)
     assert SECRET not in caplog.text
+
+
+def test_fills_missed_during_a_stream_gap_come_back_by_rest(tmp_path):
+    """The user-data stream goes silent (its listen key closed), an entry fills (the REST
+    answers carry the orders' states), then the stream drops: after the reconnect the trader
+    fetches the fills it missed (``userTrades``) and stores each once."""
+    async def main():
+        async with sim_exchange() as sim:
+            with Store(tmp_path / "g.db") as store:
+                tr = trader_on(sim, store=store)
+                await tr.start()
+                await tr.account.close_listen_key()       # the stream goes silent
+                rec = await tr.execute(entry_decision(60_000))
+                await asyncio.sleep(0.2)
+                during = len(tr.fills)
+                tr.stream_connected.clear()
+                sim.drop()
+                await asyncio.wait_for(tr.stream_connected.wait(), 10)
+                for _ in range(100):
+                    if {f["symbol"] for f in tr.fills} == {Y, X}:
+                        break
+                    await asyncio.sleep(0.05)
+                stored = store.orders.frame("trade_fills")
+                await tr.stop()
+                return rec, during, tr.fills, stored
+
+    rec, during, fills, stored = run(main())
+    assert rec["outcome"] == "filled" and during == 0
+    got = {}
+    for f in fills:
+        got[f["symbol"]] = got.get(f["symbol"], 0.0) + (f["qty"] if f["side"] == "BUY"
+                                                        else -f["qty"])
+    assert got == {Y: pytest.approx(rec["filled_y"]), X: pytest.approx(rec["filled_x"])}
+    assert len(stored) == len(fills) and stored["signal_bar_ms"].eq(60_000).all()

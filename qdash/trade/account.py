@@ -131,6 +131,11 @@ class Account:
         self.listen_key = d["listenKey"]
         return self.listen_key
 
+    async def close_listen_key(self) -> None:
+        """``DELETE /fapi/v1/listenKey``: the stream's events stop."""
+        await self._call("DELETE", L.LISTEN_KEY, signed=False)
+        self.listen_key = None
+
     async def stream(self, on_event: Callable[[dict], None],
                      on_connect: Callable[[bool], Awaitable[None]],
                      running: Callable[[], bool]) -> None:

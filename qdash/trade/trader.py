@@ -410,11 +410,11 @@ class PaperTrader:
 
     def _add_fills(self, fills: list[Fill], client_id: str | None = None) -> None:
         rows = []
-        by_order = {r.get("order_id"): cid for cid, r in self._orders.items()}
+        by_order = {(r["symbol"], r.get("order_id")): cid for cid, r in self._orders.items()}
         for f in fills:
             if (f.symbol, f.trade_id) in self._trade_ids:
                 continue
-            cid = client_id or by_order.get(f.order_id)
+            cid = client_id or by_order.get((f.symbol, f.order_id))
             parsed = parse_client_id(cid or "", self.prefix)
             if parsed is None:
                 continue
