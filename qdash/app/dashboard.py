@@ -47,6 +47,7 @@ from .files_panel import FilesPanel
 from .monitor import PairMonitor
 from .scanner import ScannerPanel
 from .stats_table import live_status, stats_history_html, stats_html, stored_stats_html
+from .trade_panel import TradePanel
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +163,15 @@ class Dashboard:
         return ScannerPanel(self.monitor, self.dispatch, open_pair=self.open_pair,
                             send=self.charts.send)
 
+    @cached_property
+    def trade(self) -> TradePanel:
+        """The trade tab: the paper trader on the live session (off until armed)."""
+        return TradePanel(self.monitor, self.dispatch, self.say)
+
     def _tab_builders(self) -> list[tuple[str, Callable[[], w.Widget]]]:
         return [
             ("backtest", lambda: self.bt.widget()),
+            ("trade", lambda: self.trade.widget()),
             ("alerts", lambda: self.alert_ui.widget()),
             ("stats over time", lambda: w.VBox([w.HTML("<b>per-minute statistics</b>"),
                                                 self.stats_history])),
