@@ -102,11 +102,11 @@ def test_a_delayed_leg_is_chased_and_a_rejected_leg_unwinds_the_other():
         async with sim_exchange() as sim:
             tr = trader_on(sim, DelayedX, policy=LeggingPolicy("LIMIT", timeout_ms=300))
             await tr.start()
-            chased = await tr.execute(entry_decision(60_000))
+            chased = await tr.enact(entry_decision(60_000))
             held = await exchange_amounts(tr)
-            exit_ = await tr.execute(Decision(120_000, "exit", 1, "exit", 0.0, 0.8, 3e3, 9e4))
+            exit_ = await tr.enact(Decision(120_000, "exit", 1, "exit", 0.0, 0.8, 3e3, 9e4))
             tr.reject = True
-            unwound = await tr.execute(entry_decision(180_000))
+            unwound = await tr.enact(entry_decision(180_000))
             flat = await exchange_amounts(tr)
             orders = tr.orders_frame()
             await tr.stop()
@@ -134,14 +134,14 @@ def test_restart_mid_position_reads_it_back_and_exits_on_the_next_exit_signal(ca
         async with sim_exchange() as sim:
             first = trader_on(sim)
             await first.start()
-            entry = await first.execute(entry_decision(60_000))
+            entry = await first.enact(entry_decision(60_000))
             await first.stop()                           # the kernel dies mid-position
             second = trader_on(sim)
             await second.start()
             back = dict(second.amount), second.rule.side, second.rule.entry_bar_ms
             nothing = second.rule.on_bar(61_000, 0.8, -1.0, 8.0, 11.4, 3e3, 9e4)
             d = second.rule.on_bar(62_000, 0.8, 0.05, 8.0, 11.4, 3e3, 9e4)
-            out = await second.execute(d)
+            out = await second.enact(d)
             flat = await exchange_amounts(second)
             await second.stop()
             return entry, back, nothing, d, out, flat
@@ -165,7 +165,7 @@ def test_kill_switch_flattens_within_a_second_and_leaves_foreign_positions_alone
                 await tr.reconcile()
                 blocked = tr.blocked
                 tr.blocked = None                          # trade beside it for the test
-                await tr.execute(entry_decision(60_000))
+                await tr.enact(entry_decision(60_000))
                 before = await exchange_amounts(tr)
                 t0 = time.perf_counter()
                 rec = await tr.flatten()
@@ -222,7 +222,7 @@ def test_no_secret_in_the_store_or_the_trader(tmp_path, caplog):
             with Store(tmp_path / "s.db") as store:
                 tr = trader_on(sim, store=store)
                 await tr.start()
-                await tr.execute(entry_decision(60_000))
+                await tr.enact(entry_decision(60_000))
                 await tr.flatten()
                 await tr.stop()
                 return repr(tr), repr(tr.account)
@@ -244,7 +244,7 @@ def test_fills_missed_during_a_stream_gap_come_back_by_rest(tmp_path):
                 tr = trader_on(sim, store=store)
                 await tr.start()
                 await tr.account.close_listen_key()       # the stream goes silent
-                rec = await tr.execute(entry_decision(60_000))
+                rec = await tr.enact(entry_decision(60_000))
                 await asyncio.sleep(0.2)
                 during = len(tr.fills)
                 tr.stream_connected.clear()

@@ -16,6 +16,10 @@ DB_DEFAULT = "$QDASH_DB, else qdash.db in the user data directory"
 SIM_DB_DEFAULT = ("$QDASH_SIM_DB, else qdash-sim.db beside the default store (simulated trades "
                   "never mix with the exchange's)")
 
+SIM_PORT = 9443  # `qdash sim`'s default port
+SIM_URL_DEFAULT = ("$QDASH_SIM_{var}_URL, else {scheme}://127.0.0.1:" + str(SIM_PORT)
+                   + " (a running `qdash sim`)")
+
 # the kinds of store a command opens by default: the exchange's, the simulator's, or the one
 # of its --source (the simulator's for --source sim)
 EXCHANGE, SIMULATOR, BY_SOURCE = "exchange", "simulator", "by-source"
@@ -90,22 +94,30 @@ def add_time_range(p, *, start_required: bool = False, end_means: str | None = N
                    help=f"ISO time, exclusive (default: {end_means or 'the end of the data'})")
 
 
-def add_rest_url(p) -> None:
-    """``--rest-url``: the Binance USDⓈ-M REST base URL."""
+def add_rest_url(p, *, simulator_first: bool = False) -> None:
+    """``--rest-url``: the Binance USDⓈ-M REST base URL (``simulator_first``: default None, the
+    command then trades on a running simulator, :data:`SIM_URL_DEFAULT`)."""
     from ..binance.limits import DEFAULT_REST_URL
 
-    p.add_argument("--rest-url", default=DEFAULT_REST_URL,
-                   help=f"Binance USDⓈ-M REST base URL (default {DEFAULT_REST_URL}; a running "
-                        "`qdash sim`'s http://HOST:PORT for the simulated exchange)")
+    default = None if simulator_first else DEFAULT_REST_URL
+    p.add_argument("--rest-url", default=default, help=(
+        f"the exchange's REST base URL (default: "
+        f"{SIM_URL_DEFAULT.format(var='REST', scheme='http')})" if simulator_first else
+        f"Binance USDⓈ-M REST base URL (default {DEFAULT_REST_URL}; a running `qdash sim`'s "
+        "http://HOST:PORT for the simulated exchange)"))
 
 
-def add_ws_url(p) -> None:
-    """``--ws-url``: the Binance USDⓈ-M WebSocket base URL."""
+def add_ws_url(p, *, simulator_first: bool = False) -> None:
+    """``--ws-url``: the Binance USDⓈ-M WebSocket base URL (``simulator_first``: as
+    :func:`add_rest_url`)."""
     from ..binance.limits import DEFAULT_WS_URL
 
-    p.add_argument("--ws-url", default=DEFAULT_WS_URL,
-                   help=f"Binance USDⓈ-M WebSocket base URL (default {DEFAULT_WS_URL}; a running "
-                        "`qdash sim`'s ws://HOST:PORT for the simulated exchange)")
+    default = None if simulator_first else DEFAULT_WS_URL
+    p.add_argument("--ws-url", default=default, help=(
+        f"the exchange's WebSocket base URL (default: "
+        f"{SIM_URL_DEFAULT.format(var='WS', scheme='ws')})" if simulator_first else
+        f"Binance USDⓈ-M WebSocket base URL (default {DEFAULT_WS_URL}; a running `qdash sim`'s "
+        "ws://HOST:PORT for the simulated exchange)"))
 
 
 def add_workers(p, what: str, default: int | None = None, default_means: str | None = None

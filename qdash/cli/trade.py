@@ -28,16 +28,19 @@ from pathlib import Path
 from ..errors import QdashError
 from ..model import pair_legs
 from .options import (
+    SIM_PORT,
+    SIMULATOR,
     add_cost_options,
     add_db,
     add_out,
+    add_rest_url,
     add_rule_options,
     add_signal_options,
     add_timeframe,
+    add_ws_url,
     signal_spec,
 )
 
-SIM_PORT = 9443
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -48,14 +51,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_rule_options(p)
     add_signal_options(p)
     add_cost_options(p)
-    p.add_argument("--rest-url", default=None,
-                   help=f"the exchange's REST base URL (default: $QDASH_SIM_REST_URL, else "
-                        f"http://127.0.0.1:{SIM_PORT}, a running `qdash sim`)")
-    p.add_argument("--ws-url", default=None,
-                   help=f"its WebSocket base URL (default: $QDASH_SIM_WS_URL, else "
-                        f"ws://127.0.0.1:{SIM_PORT})")
+    add_rest_url(p, simulator_first=True)
+    add_ws_url(p, simulator_first=True)
     p.add_argument("--live", action="store_true",
-                   help="allow an exchange that is not on this machine (real money)")
+                   help="allow an exchange that is not on this machine (real money; its "
+                        "orders go to the exchange's store, $QDASH_DB)")
     p.add_argument("--order-type", default="market", choices=("market", "limit"),
                    help="both legs as market orders, or limit orders at the touch (default "
                         "market)")
@@ -69,7 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "backtest")
     p.add_argument("--speed", type=float, default=20.0,
                    help="--replay pace, × real time between decisions (default 20)")
-    add_db(p, store="simulator")
+    add_db(p, store=SIMULATOR)
     add_out(p, "directory for orders.csv, fills.csv, trades.csv, shortfall.csv",
             "trade-Y-X-TIMEFRAME")
 

@@ -208,14 +208,14 @@ class PaperTrader:
             d, t_bar = await self._queue.get()
             self._executing = True
             try:
-                await self.execute(d, t_bar)
+                await self.enact(d, t_bar)
             except Exception as e:  # an execution that failed is reported; trading goes on
                 self._error(f"{d.action} at bar {d.bar_ms}: {type(e).__name__}: {e}")
                 await self.reconcile()
             finally:
                 self._executing = False
 
-    async def execute(self, d: Decision, t_bar: float | None = None) -> dict:
+    async def enact(self, d: Decision, t_bar: float | None = None) -> dict:
         """Send decision ``d`` (an entry sized now, or an exit of what the trader holds) and
         see both legs through; returns the legging record. ``t_bar``: ``perf_counter()`` when
         the bar was taken (for :attr:`latencies_ms`)."""
