@@ -72,8 +72,11 @@ def _lower(headers) -> dict:
 def test_signatures_keys_and_timestamps(sim, caplog, capfd):
     caplog.set_level(logging.DEBUG)
     path = "/fapi/v3/account"
-    st, _, body = signed(sim, "raw", "GET", path)
+    st, h1, body = signed(sim, "raw", "GET", path)
     assert st == 200 and float(body["totalWalletBalance"]) == 100_000
+    _, h2, _ = signed(sim, "raw", "GET", path)  # weight 5, from the IP's market-data budget
+    used1, used2 = int(h1["x-mbx-used-weight-1m"]), int(h2["x-mbx-used-weight-1m"])
+    assert used2 - used1 == 5 or used2 == 5  # or a new minute began in between
     st, _, body = signed(sim, "raw", "GET", path, secret="not-the-secret")
     assert (st, body) == (400, {"code": -1022,
                                 "msg": "Signature for this request is not valid."})

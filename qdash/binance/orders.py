@@ -10,8 +10,8 @@ side ``BOTH``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
 
 from .filters import SymbolFilters
 
@@ -120,8 +120,11 @@ def check_order(f: SymbolFilters, *, order_type: str, qty: float, price: float |
 
 
 # --- payload shapes ----------------------------------------------------------------------------
-class OrderView(Protocol):
-    """What the shapes read from an order (base/quote units, ms)."""
+@dataclass
+class Order:
+    """An order as Binance reports it (quote/base units, ms; ``price`` 0 for MARKET);
+    ``ticks``/``lots`` are its price and quantity in the symbol's ticks and lot steps (the
+    simulator's matching units)."""
 
     order_id: int
     client_id: str
@@ -132,17 +135,28 @@ class OrderView(Protocol):
     qty: float
     price: float
     reduce_only: bool
-    status: str
-    executed: float
-    cum_quote: float
     time: int
-    update_time: int
+    lots: int = 0
+    ticks: int = 0
+    status: str = "NEW"
+    executed: float = 0.0
+    cum_quote: float = 0.0
+    update_time: int = 0
 
     @property
-    def avg_price(self) -> float: ...
+    def avg_price(self) -> float:
+        return self.cum_quote / self.executed if self.executed else 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("NEW", "PARTIALLY_FILLED")
+
+    @property
+    def sign(self) -> float:
+        return 1.0 if self.side == "BUY" else -1.0
 
 
-def order_json(o: OrderView, pdec: int, qdec: int, *, with_time: bool = True) -> dict:
+def order_json(o: Order, pdec: int, qdec: int, *, with_time: bool = True) -> dict:
     """An order as ``POST/GET/DELETE /fapi/v1/order`` answer it (RESULT response type)."""
     out = {"orderId": o.order_id, "symbol": o.symbol, "status": o.status,
            "clientOrderId": o.client_id, "price": f"{o.price:.{pdec}f}",
@@ -159,7 +173,7 @@ def order_json(o: OrderView, pdec: int, qdec: int, *, with_time: bool = True) ->
     return out
 
 
-def ack_json(o: OrderView, pdec: int, qdec: int) -> dict:
+def ack_json(o: Order, pdec: int, qdec: int) -> dict:
     """The ACK response of a new order: the order as accepted, before matching."""
     out = order_json(o, pdec, qdec, with_time=False)
     out.update(status="NEW", executedQty=f"{0:.{qdec}f}", cumQty=f"{0:.{qdec}f}",
@@ -167,7 +181,7 @@ def ack_json(o: OrderView, pdec: int, qdec: int) -> dict:
     return out
 
 
-def order_trade_update(o: OrderView, pdec: int, qdec: int, *, execution: str, event_ms: int,
+def order_trade_update(o: Order, pdec: int, qdec: int, *, execution: str, event_ms: int,
                        last_qty: float = 0.0, last_price: float = 0.0, commission: float = 0.0,
                        trade_id: int = 0, maker: bool = False, realized: float = 0.0) -> dict:
     """``ORDER_TRADE_UPDATE``: ``execution`` is NEW, TRADE, CANCELED, EXPIRED or CALCULATED

@@ -15,48 +15,13 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from ..binance.orders import Rejected
+from ..binance.orders import Order, Rejected
 from ..binance.signing import DEFAULT_RECV_WINDOW_MS, MAX_RECV_WINDOW_MS, signature_ok
 from .margin import Position
 
 MAKER_FEE, TAKER_FEE = 0.0002, 0.0005  # Binance's base tier (VIP 0)
 _KEY = re.compile(r"^[A-Za-z0-9]{8,128}$")
 _SIGNATURE = re.compile(r"(^|&)signature=[^&]*")
-
-
-@dataclass
-class Order:
-    """An order of an account (quote/base units, ms). ``ticks``/``lots`` are its price and
-    quantity in the symbol's ticks and lot steps."""
-
-    order_id: int
-    client_id: str
-    symbol: str
-    side: str
-    type: str
-    tif: str
-    qty: float
-    price: float
-    reduce_only: bool
-    time: int
-    lots: int = 0
-    ticks: int = 0
-    status: str = "NEW"
-    executed: float = 0.0
-    cum_quote: float = 0.0
-    update_time: int = 0
-
-    @property
-    def avg_price(self) -> float:
-        return self.cum_quote / self.executed if self.executed else 0.0
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in ("NEW", "PARTIALLY_FILLED")
-
-    @property
-    def sign(self) -> float:
-        return 1.0 if self.side == "BUY" else -1.0
 
 
 @dataclass

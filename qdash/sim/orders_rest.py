@@ -23,7 +23,8 @@ from .margin import brackets
 from .rest import ApiError, RestHandler, now_ms
 
 if TYPE_CHECKING:
-    from .accounts import Account, Order
+    from ..binance.orders import Order
+    from .accounts import Account
     from .context import TradingContext
 
 MAX_BATCH = 5
@@ -114,6 +115,17 @@ class SignedHandler(RestHandler):
         if oid is None and cid is None:
             raise Rejected(-1102, name="orderId")
         return sym, oid, cid
+
+    def history(self, rows: list, id_param: str, key) -> list:
+        """Binance's paging of a history (``key(row)`` → (id, time ms), ascending): the first
+        ``limit`` (default 500, at most 1000) from ``id_param`` on or within
+        ``startTime``/``endTime``, else the last ``limit``."""
+        limit = self.int_arg("limit", 500, 1, 1000)
+        first = self.int_arg(id_param)
+        start, end = self.time_window()
+        rows = [r for r in rows if (first is None or key(r)[0] >= first) and
+                (start is None or key(r)[1] >= start) and (end is None or key(r)[1] <= end)]
+        return rows[:limit] if first is not None or start is not None else rows[-limit:]
 
     def fmt(self, o: Order) -> dict:
         f = self.sim.trading.filters[o.symbol]
@@ -240,62 +252,55 @@ class OpenOrdersHandler(SignedHandler):
 
 
 class AllOrdersHandler(SignedHandler):
-    """Orders of one symbol, ascending ``orderId``: from ``orderId`` on, or in a time window;
-    ``limit`` default 500, at most 1000."""
+    """Orders of one symbol, ascending ``orderId`` (paged by ``orderId``)."""
 
     path = L.ALL_ORDERS
 
     def on_get(self, acc: Account) -> list:
         sym = self.symbol()
-        limit = self.int_arg("limit", 500, 1, 1000)
-        oid = self.int_arg("orderId")
-        start, end = self.time_window()
-        rows = [o for o in acc.orders.values() if o.symbol == sym and
-                (oid is None or o.order_id >= oid) and (start is None or o.time >= start) and
-                (end is None or o.time <= end)]
-        rows = rows[:limit] if oid is not None or start is not None else rows[-limit:]
+        rows = self.history([o for o in acc.orders.values() if o.symbol == sym], "orderId",
+                            lambda o: (o.order_id, o.time))
         return [self.fmt(o) for o in rows]
 
 
 class UserTradesHandler(SignedHandler):
-    """The account's trades of one symbol, ascending id (``fromId``, window, ``limit``)."""
+    """The account's trades of one symbol, ascending id (paged by ``fromId``)."""
 
     path = L.USER_TRADES
 
     def on_get(self, acc: Account) -> list:
         sym = self.symbol()
-        limit = self.int_arg("limit", 500, 1, 1000)
-        from_id = self.int_arg("fromId")
-        start, end = self.time_window()
-        rows = [t for t in acc.trades if t["symbol"] == sym and
-                (from_id is None or t["id"] >= from_id) and
-                (start is None or t["time"] >= start) and (end is None or t["time"] <= end)]
-        return rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+        return self.history([t for t in acc.trades if t["symbol"] == sym], "fromId",
+                            lambda t: (t["id"], t["time"]))
 
 
-class AccountHandler(SignedHandler):
+class VersionedHandler(SignedHandler):
+    """An endpoint with a v2 and a v3 answer (``paths``: the v2 and v3 paths)."""
+
+    paths = ("", "")
+
     def initialize(self, sim, version: int = 3):
         self.sim, self.version = sim, version
-        self.path = L.ACCOUNT_V2 if version == 2 else L.ACCOUNT_V3
+        self.path = self.paths[version - 2]
+
+
+class AccountHandler(VersionedHandler):
+    paths = (L.ACCOUNT_V2, L.ACCOUNT_V3)
 
     def on_get(self, acc: Account) -> dict:
         t = self.sim.trading
         return views.account(views.figures(t, acc), t, acc, now_ms(), self.version)
 
 
-class BalanceHandler(SignedHandler):
-    def initialize(self, sim, version: int = 3):
-        self.sim, self.version = sim, version
-        self.path = L.BALANCE_V2 if version == 2 else L.BALANCE_V3
+class BalanceHandler(VersionedHandler):
+    paths = (L.BALANCE_V2, L.BALANCE_V3)
 
     def on_get(self, acc: Account) -> list:
         return views.balances(views.figures(self.sim.trading, acc), acc, now_ms())
 
 
-class PositionRiskHandler(SignedHandler):
-    def initialize(self, sim, version: int = 3):
-        self.sim, self.version = sim, version
-        self.path = L.POSITION_RISK_V2 if version == 2 else L.POSITION_RISK_V3
+class PositionRiskHandler(VersionedHandler):
+    paths = (L.POSITION_RISK_V2, L.POSITION_RISK_V3)
 
     def on_get(self, acc: Account) -> list:
         t = self.sim.trading

@@ -28,6 +28,7 @@ from typing import Protocol
 
 from ..binance.filters import SymbolFilters
 from ..binance.orders import (
+    Order,
     Rejected,
     account_update,
     check_order,
@@ -35,7 +36,7 @@ from ..binance.orders import (
     order_trade_update,
     user_trade_json,
 )
-from .accounts import Account, Accounts, Order
+from .accounts import Account, Accounts
 from .margin import LIQUIDATION_FEE, Position
 from .matching import Matcher
 from .orderbook import SyntheticBook
