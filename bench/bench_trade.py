@@ -7,8 +7,8 @@ a paper account; this process is the kernel: the Binance feed, a
 entry levels so that it trades every few bars. The latency of a decision is measured from the
 moment the session took the bar to the moment both orders' REST answers are in (target p95
 <= 20 ms). The reference, measured in the same run against the same simulator: two signed
-market orders sent at once by the same account client, without the trader (the REST floor),
-while the feed still runs.
+market orders of the trader's sizes sent at once by the same account client, without the
+trader (the REST floor), while the feed still runs.
 CPU: this process's CPU seconds per wall second while trading (1.0 = one core).
 
 The last line is ``RESULT {json}`` of the figures.
@@ -50,9 +50,11 @@ def _serve(ports: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
     asyncio.run(run())
 
 
-async def reference(rest: str, ws: str) -> list[float]:
-    """Two signed market orders at once, by the account client alone (ms each pair)."""
+async def reference(rest: str, ws: str, qty: dict[str, str]) -> list[float]:
+    """Two signed market orders of the trader's sizes (``qty``) at once, by the account client
+    alone (ms each pair)."""
     acc = Account(rest, ws, KEY, SECRET)
+    await acc.warm()
     out = []
     try:
         for i in range(REFERENCE_PAIRS):
@@ -60,7 +62,7 @@ async def reference(rest: str, ws: str) -> list[float]:
             t0 = time.perf_counter()
             await asyncio.gather(*(acc.new_order({"symbol": s, "side": side, "type": "MARKET",
                                                   "quantity": q, "newOrderRespType": "RESULT"})
-                                   for s, q in ((Y, "0.050"), (X, "0.002"))))
+                                   for s, q in qty.items()))
             out.append((time.perf_counter() - t0) * 1000)
     finally:
         acc.close()
@@ -85,7 +87,10 @@ async def trade(rest: str, ws: str, seconds: float) -> dict:
     trader.disarm()
     while trader.busy:
         await asyncio.sleep(0.01)
-    ref = await reference(rest, ws)              # the floor, under the same market load
+    sizes = next((r for r in trader.leggings if r.get("filled_y")), None)
+    qty = ({Y: f"{abs(sizes['filled_y']):.3f}", X: f"{abs(sizes['filled_x']):.3f}"} if sizes
+           else {Y: "0.050", X: "0.002"})
+    ref = await reference(rest, ws, qty)         # the floor: the same orders, the same load
     await trader.flatten()
     await session.stop()
     await trader.stop()

@@ -143,6 +143,9 @@ class PaperTrader:
             self.spec = self.spec or SignalSpec.for_timeframe(self.tf_ms)
             self.rule = self._new_rule(self.spec)
         self.filters = await self.account.filters([self.y, self.x])
+        f = self.filters                          # the sizing kernel loaded now, not at the
+        size_entry(1, 1.0, 1.0, 1.0, 1.0, allocation=1.0, leverage=1.0,  # first entry
+                   log_beta=True, filters_y=f[self.y], filters_x=f[self.x])
         await self.account.warm()
         await self.reconcile()
         self.running = True
