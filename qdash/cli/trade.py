@@ -141,7 +141,8 @@ async def _live(args, spec):
     trader.store = store
     print(f"trading {trader.pair} on {venue} exchange {rest}, account key "
           f"{trader.account.key_hint}")
-    feed = BinanceFutures([args.y, args.x], ws_url=ws, rest_url=rest)
+    feed = BinanceFutures([args.y, args.x], ws_url=ws, rest_url=rest,
+                          source="sim" if venue == "simulated" else "binance")
     session = LiveSession(feed, y=args.y, x=args.x, timeframe=args.timeframe, store=store,
                           pair_config=_pair_config(spec))
     trader.attach(session)

@@ -163,12 +163,18 @@ async def replay_paper(ticks, y: str, x: str, spec: SignalSpec, *, timeframe: st
 def against_backtest(trader: PaperTrader, bars_y: pd.DataFrame, bars_x: pd.DataFrame, *,
                      fee_bps: float = 4.0, slippage_bps: float = 0.0) -> ReplayResult:
     """The trader's round trips against :func:`qdash.backtest.run` on ``bars_y``/``bars_x``
-    (the bars it traded) with its spec, levels, capital and leverage and these costs."""
+    (the bars it traded, and the history before them for the signal's windows) with its spec,
+    levels, capital and leverage and these costs; the backtest's round trips entering before
+    the trader's first live bar are left out."""
     from ..backtest.engine import run as run_backtest
 
     bt = run_backtest(bars_y, bars_x, trader.spec, **trader.levels, capital=trader.capital,
                       allocation=trader.allocation, leverage=trader.leverage, fee_bps=fee_bps,
                       slippage_bps=slippage_bps, fill="open")
     trips = round_trips(trader.leggings, trader.fills_frame(), trader.tf_ms)
-    table = shortfall(trips, bt.trades, trader.leggings, trader.tf_ms)
+    trades = bt.trades
+    if trader.first_live_bar_ms is not None:     # the bars before it were history, not traded
+        first = pd.Timestamp(trader.first_live_bar_ms, unit="ms", tz="UTC")
+        trades = trades[trades["entry_time"] > first]
+    table = shortfall(trips, trades, trader.leggings, trader.tf_ms)
     return ReplayResult(trader, trips, bt, table, summary(table, slippage_bps))

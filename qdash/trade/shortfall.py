@@ -115,8 +115,10 @@ def shortfall(paper: pd.DataFrame, backtest: pd.DataFrame, leggings: list[dict],
             if p["late"]:
                 row["why"] = "a fill completed a bar later"
             elif p["exit_time"] != b["exit_time"]:
-                row["why"] = (f"exit on another bar: paper {p['exit_time']}, backtest "
-                              f"{b['exit_time']}")
+                paper = ("closed by the kill switch" if p["exit_reason"] == "kill"
+                         else "exit")
+                row["why"] = (f"exit on another bar: paper {p['exit_time']} ({paper}), "
+                              f"backtest {b['exit_time']} ({b['exit_reason']})")
         rows.append(row)
     return pd.DataFrame(rows, columns=SHORTFALL_COLUMNS)
 

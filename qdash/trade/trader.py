@@ -110,6 +110,7 @@ class PaperTrader:
         self._tasks: list[asyncio.Task] = []
         self._state_id: int | None = None
         self._executing = False
+        self.first_live_bar_ms: int | None = None      # the first bar taken while running
         self._detach = None
         self.market_clock = _now_ms               # market time when a legging completes
         self.running = False
@@ -187,6 +188,8 @@ class PaperTrader:
                 hist = state.frame().iloc[:-1]
                 for yw, xw in zip(hist["y"].tolist(), hist["x"].tolist()):
                     self.rule.reference.push(yw, xw)
+        if self.running and self.first_live_bar_ms is None:
+            self.first_live_bar_ms = int(state.frame(last=1).index[-1].value // 1_000_000)
         d = self.rule.on_state(state)
         if d is None:
             return None
