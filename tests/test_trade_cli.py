@@ -34,3 +34,4 @@ def test_no_key_or_secret_on_the_command_line():
             parse(["ETHUSDT", "BTCUSDT", option, "x"])
     args = parse(["ETHUSDT", "BTCUSDT"])
     assert not any("key" in k or "secret" in k for k in vars(args))
+

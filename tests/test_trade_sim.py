@@ -266,3 +266,47 @@ def test_fills_missed_during_a_stream_gap_come_back_by_rest(tmp_path):
                                                         else -f["qty"])
     assert got == {Y: pytest.approx(rec["filled_y"]), X: pytest.approx(rec["filled_x"])}
     assert len(stored) == len(fills) and stored["signal_bar_ms"].eq(60_000).all()
+
+
+def test_qdash_trade_on_a_running_simulator(tmp_path):
+    """``qdash trade`` as a user runs it: a ``qdash sim`` with an account, the key and secret
+    in the environment, a few seconds of 1 s bars, flattened at the end; the files are
+    written, the account is named by a hint of its key, and no secret is printed or stored."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from qdash.store import Store
+
+    key, secret = "cliKey" + "q" * 20, "cliSecret" + "w" * 30
+    sim = subprocess.Popen([sys.executable, "-m", "qdash", "sim", "--port", "0", "--rate", "200",
+                            "--symbols", "ETHUSDT,BTCUSDT", "--api-key", key, "--api-secret",
+                            secret], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(re.search(r"ws://127\.0\.0\.1:(\d+)", sim.stdout.readline()).group(1))
+        env = {**os.environ, "QDASH_API_KEY": key, "QDASH_API_SECRET": secret}
+        out = tmp_path / "out"
+        proc = subprocess.run(
+            [sys.executable, "-m", "qdash", "trade", "ETHUSDT", "BTCUSDT", "-t", "1s",
+             "--window", "5", "--entry", "0.5", "--capital", "20000",
+             "--rest-url", f"http://127.0.0.1:{port}", "--ws-url", f"ws://127.0.0.1:{port}",
+             "--duration", "15", "--flatten", "--db", str(tmp_path / "t.db"), "--out",
+             str(out)], env=env, capture_output=True, text=True, timeout=180)
+    finally:
+        sim.send_signal(signal.SIGINT)
+        sim.communicate(timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout + proc.stderr
+    assert "simulated exchange" in text and f"key {key[:4]}" in text
+    assert secret not in text and key not in text
+    for name in ("orders", "fills", "trades", "shortfall", "shortfall_summary"):
+        assert (out / f"{name}.csv").exists()
+    orders = pd.read_csv(out / "orders.csv")
+    assert len(orders) >= 2 and set(orders["status"]) <= {"FILLED", "CANCELED"}
+    with Store(tmp_path / "t.db") as store:
+        assert len(store.orders.frame("trade_orders")) == len(orders)
+    assert secret.encode() not in (tmp_path / "t.db").read_bytes()
