@@ -112,6 +112,7 @@ class PaperTrader:
         self._executing = False
         self.first_live_bar_ms: int | None = None      # the first bar taken while running
         self._detach = None
+        self._session = None
         self.market_clock = _now_ms               # market time when a legging completes
         self.running = False
         self.stream_connected = asyncio.Event()
@@ -134,6 +135,7 @@ class PaperTrader:
             self.spec = session.pair_config.signal()
             self.rule = self._new_rule(self.spec)
         self._detach = session.on_pair_bar(self.on_bar)
+        self._session = session
         self.market_clock = lambda: session.exchange_now_ms
         return self
 
@@ -268,6 +270,12 @@ class PaperTrader:
         return out
 
     def _last_price(self, symbol: str) -> float | None:
+        """The symbol's last trade price as the session saw it (the forming candle's close),
+        else the exchange's mark at the last reconciliation."""
+        if self._session is not None:
+            forming = self._session.forming(symbol)
+            if len(forming):
+                return float(forming["close"].iloc[-1])
         p = self.positions.get(symbol)
         return p.mark_price if p is not None and p.mark_price else None
 
