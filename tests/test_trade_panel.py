@@ -23,10 +23,11 @@ def trader() -> PaperTrader:
                      api_key="tabKey" + "k" * 20, api_secret=SECRET, armed=False)
     tr.amount = {"ETHUSDT": 1.0, "BTCUSDT": -0.05}
     tr.positions = {"ETHUSDT": Position("ETHUSDT", 1.2, 3_000.0)}
-    tr.leggings = [{"kind": "entry", "bar_ms": 60_000, "outcome": "filled", "legging_ms": 7}]
-    tr.fills = [{"time_ms": 121_000, "symbol": "ETHUSDT", "side": "BUY", "qty": 1.0,
-                 "price": 3_000.0, "commission": 1.5, "signal_bar_ms": 60_000}]
-    tr._orders = {"a": {"client_id": "a", "symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT",
+    rec = tr.records
+    rec.leggings = [{"kind": "entry", "bar_ms": 60_000, "outcome": "filled", "legging_ms": 7}]
+    rec.fills = [{"time_ms": 121_000, "symbol": "ETHUSDT", "side": "BUY", "qty": 1.0,
+                  "price": 3_000.0, "commission": 1.5, "signal_bar_ms": 60_000}]
+    rec.orders = {"a": {"client_id": "a", "symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT",
                         "qty": 0.05, "price": 90_000.0, "status": "NEW", "filled": 0.0},
                   "b": {"client_id": "b", "symbol": "ETHUSDT", "side": "BUY",
                         "type": "MARKET", "qty": 1.0, "price": None, "status": "FILLED",

@@ -138,7 +138,7 @@ async def _live(args, spec):
                                                          args.timeout_ms))
     venue = await asyncio.to_thread(RestClient(rest).venue)
     store = Store(resolve_db_path(args.db, simulated=venue == "simulated"))
-    trader.store = store
+    trader.records.store = store
     print(f"trading {trader.pair} on {venue} exchange {rest}, account key "
           f"{trader.account.key_hint}")
     feed = BinanceFutures([args.y, args.x], ws_url=ws, rest_url=rest,

@@ -37,6 +37,7 @@ from .account import Account
 from .ids import KINDS, pair_prefix, parse_client_id
 from .legging import Cancel, Legging, LeggingPolicy, Place
 from .reconcile import Reconciliation, reconcile
+from .records import TradeRecords
 from .rule import Decision, SignalRule
 from .sizing import size_entry
 
@@ -87,7 +88,6 @@ class PaperTrader:
         self.account = Account(self.rest_url, self.ws_url, api_key or env.api_key or "",
                                api_secret or env.api_secret or "")
         self.policy = policy or LeggingPolicy()
-        self.store = store
         self.armed = bool(armed)
         self.prefix = pair_prefix(self.y, self.x)
         self.rule: SignalRule | None = None if spec is None else self._new_rule(spec)
@@ -97,12 +97,9 @@ class PaperTrader:
         self.reconciliation: Reconciliation | None = None
         self.blocked: str | None = None                 # why the trader does not trade
         self.decisions: list[Decision] = []
-        self.leggings: list[dict] = []
-        self.fills: list[dict] = []
+        self.records = TradeRecords(self.pair, self.prefix, store)
         self.errors: list[str] = []
         self.latencies_ms: list[float] = []             # bar taken -> both legs acknowledged
-        self._orders: dict[str, dict] = {}              # client id -> the order row
-        self._trade_ids: set[tuple[str, int]] = set()
         self._live: dict[Legging, asyncio.Event] = {}
         self._todo: dict[Legging, list] = {}
         self._heard: dict[str, float] = {}              # client id -> monotonic time of news
@@ -321,17 +318,12 @@ class PaperTrader:
                "price": p.price, "reduce_only": int(p.reduce_only),
                "signal_bar_ms": lg.bar_ms, "sent_ms": _now_ms(), "status": "NEW",
                "filled": 0.0}
-        self._orders[p.client_id] = row
         self._heard[p.client_id] = time.monotonic()
-        if self.store is not None:
-            self.store.orders.add_order(row)
+        self.records.order_sent(row)
         try:
             u = await self.account.new_order(params)
         except RestError as e:
-            row.update(status="REJECTED", error=f"{e.code}: {e.msg}")
-            if self.store is not None:
-                self.store.orders.update_order(p.client_id, status="REJECTED", filled=0.0,
-                                               error=row["error"])
+            self.records.order_refused(p.client_id, f"{e.code}: {e.msg}")
             self._todo[lg] += lg.on_reject(p.client_id, e.code, e.msg or str(e), _now_ms())
             return
         self._apply(u)
@@ -357,14 +349,7 @@ class PaperTrader:
     def _apply(self, u: OrderUpdate) -> None:
         """An order's state, from a REST answer or the stream: to its legging and the store."""
         self._heard[u.client_id] = time.monotonic()
-        row = self._orders.get(u.client_id)
-        if row is not None and (u.filled >= row["filled"] or u.final):
-            row.update(order_id=u.order_id, status=u.status, filled=u.filled,
-                       avg_price=u.avg_price or None, updated_ms=u.time_ms)
-            if self.store is not None:
-                self.store.orders.update_order(u.client_id, status=u.status, filled=u.filled,
-                                               avg_price=u.avg_price or None,
-                                               order_id=u.order_id, updated_ms=u.time_ms)
+        self.records.order_state(u)
         for lg, wake in list(self._live.items()):
             if u.client_id in lg.client_ids:
                 self._todo[lg] += lg.on_update(u, _now_ms())
@@ -385,10 +370,7 @@ class PaperTrader:
                "z": d.z if d else math.nan, "beta": d.beta if d else math.nan,
                "ref_price_y": d.price_y if d else math.nan,
                "ref_price_x": d.price_x if d else math.nan}
-        self.leggings.append(rec)
-        if self.store is not None:
-            self.store.orders.save_legging({"pair": self.pair, "signal_bar_ms": rec["bar_ms"],
-                                            **rec})
+        self.records.legging(rec)
         if rec.get("problem"):
             log.warning("%s %s at bar %s: %s", self.pair, rec["kind"], rec["bar_ms"],
                         rec["problem"])
@@ -411,7 +393,7 @@ class PaperTrader:
             if parse_client_id(u.client_id, self.prefix) is None:
                 return                                   # not this trader's order
             if u.is_fill:
-                self._add_fills([Fill.from_update(u)], u.client_id)
+                self.records.add_fills([Fill.from_update(u)], u.client_id)
             self._apply(u)
         elif kind == "ACCOUNT_UPDATE":
             for p in event.get("a", {}).get("P", []):
@@ -422,33 +404,9 @@ class PaperTrader:
                                                          if old else 0.0)
                     self._store_position(pos, "fill", event.get("T"))
 
-    def _add_fills(self, fills: list[Fill], client_id: str | None = None) -> None:
-        rows = []
-        by_order = {(r["symbol"], r.get("order_id")): cid for cid, r in self._orders.items()}
-        for f in fills:
-            if (f.symbol, f.trade_id) in self._trade_ids:
-                continue
-            cid = client_id or by_order.get((f.symbol, f.order_id))
-            parsed = parse_client_id(cid or "", self.prefix)
-            if parsed is None:
-                continue
-            self._trade_ids.add((f.symbol, f.trade_id))
-            rows.append({"symbol": f.symbol, "trade_id": f.trade_id, "client_id": cid,
-                         "order_id": f.order_id, "pair": self.pair,
-                         "signal_bar_ms": parsed.bar_ms, "side": f.side, "price": f.price,
-                         "qty": f.qty, "commission": f.commission,
-                         "commission_asset": f.commission_asset, "realized": f.realized,
-                         "maker": int(f.maker), "time_ms": f.time_ms})
-        self.fills += rows
-        if rows and self.store is not None:
-            self.store.orders.add_fills(rows)
-
     def _store_position(self, pos: Position, reason: str, time_ms: int | None) -> None:
-        if self.store is not None:
-            self.store.orders.add_position({
-                "pair": self.pair, "symbol": pos.symbol, "time_ms": int(time_ms or _now_ms()),
-                "amount": pos.amount, "entry_price": pos.entry_price, "reason": reason,
-                "signal_bar_ms": self.rule.entry_bar_ms if self.rule else None})
+        self.records.position(pos, reason, time_ms or _now_ms(),
+                              self.rule.entry_bar_ms if self.rule else None)
 
     async def _on_connect(self, reconnected: bool) -> None:
         self.stream_connected.set()
@@ -457,7 +415,7 @@ class PaperTrader:
             since = max((f["time_ms"] for f in self.fills), default=None)
             for sym in (self.y, self.x):
                 rows = await self.account.user_trades(sym, since)
-                self._add_fills([Fill.from_user_trade(r) for r in rows])
+                self.records.add_fills([Fill.from_user_trade(r) for r in rows])
 
     # --- reconciliation and the kill switch ----------------------------------------------------
     async def reconcile(self) -> Reconciliation:
@@ -517,17 +475,22 @@ class PaperTrader:
 
     # --- what a reader sees --------------------------------------------------------------------
     @property
-    def realized(self) -> float:
-        """Realized PnL minus commissions of the trader's fills (quote currency)."""
-        return sum(f["realized"] - f["commission"] for f in self.fills)
+    def fills(self) -> list[dict]:
+        """The trader's fills (``trade_fills`` rows), oldest first."""
+        return self.records.fills
+
+    @property
+    def leggings(self) -> list[dict]:
+        """Every entry's, exit's and kill's legging record, oldest first."""
+        return self.records.leggings
 
     @property
     def equity(self) -> float:
         """Capital plus realized PnL minus commissions: what entries are sized on."""
-        return self.capital + self.realized
+        return self.capital + self.records.realized
 
     def orders_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(list(self._orders.values()))
+        return self.records.orders_frame()
 
     def fills_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.fills)
