@@ -310,3 +310,25 @@ def test_qdash_trade_on_a_running_simulator(tmp_path):
     with Store(tmp_path / "t.db") as store:
         assert len(store.orders.frame("trade_orders")) == len(orders)
     assert secret.encode() not in (tmp_path / "t.db").read_bytes()
+
+
+def test_limit_orders_join_the_touch_and_what_stays_unfilled_is_chased():
+    async def main():
+        async with sim_exchange() as sim:
+            tr = trader_on(sim, policy=LeggingPolicy("LIMIT", timeout_ms=300))
+            await tr.start()
+            rec = await tr.enact(entry_decision(60_000))
+            held = await exchange_amounts(tr)
+            orders = tr.orders_frame()
+            await tr.flatten()
+            await tr.stop()
+            return rec, held, orders
+
+    rec, held, orders = run(main())
+    first = orders.groupby("leg").first()
+    assert (first["type"] == "LIMIT").all() and first["price"].notna().all()
+    assert rec["outcome"] == "filled"
+    assert held[Y] == pytest.approx(rec["filled_y"]) and held[X] == pytest.approx(rec["filled_x"])
+    for leg in ("y", "x"):                 # a leg that did not fill as a maker was chased
+        legs = orders[orders["leg"] == leg]
+        assert (legs["type"].tolist() == ["LIMIT"]) == (rec[f"chases_{leg}"] == 0)
