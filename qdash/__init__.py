@@ -29,6 +29,7 @@ _EXPORTS = {
     "load": "io", "read_bars": "io", "read_ticks": "io", "to_csv": "io", "to_parquet": "io",
     "LiveSession": "live",
     "Store": "store",
+    "PaperTrader": "trade",
     "Dashboard": "app", "PairMonitor": "app", "load_bokehjs": "app",
 }
 _RENAMED = {"run_backtest": ("backtest", "run")}

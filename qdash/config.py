@@ -22,6 +22,8 @@ variable. A value that does not parse is a :class:`ConfigError` naming the varia
 | ``QDASH_SIM_REST_URL`` | ``sim_rest_url`` | the same exchange's REST base URL |
 | ``QDASH_DEPTH_INTERVAL`` | ``depth_interval`` | seconds between recorded order book snapshots \
 (top 20 levels a side, per symbol; default 10; 0: record none) |
+| ``QDASH_API_KEY`` | ``api_key`` | the trading account's API key (never logged or printed) |
+| ``QDASH_API_SECRET`` | ``api_secret`` | its secret (never logged, printed or stored) |
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class Settings:
     sim_ws_url: str | None = _var("QDASH_SIM_WS_URL")
     sim_rest_url: str | None = _var("QDASH_SIM_REST_URL")
     depth_interval: float | None = _var("QDASH_DEPTH_INTERVAL")
+    api_key: str | None = _var("QDASH_API_KEY", repr=False)
+    api_secret: str | None = _var("QDASH_API_SECRET", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

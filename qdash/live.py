@@ -20,7 +20,9 @@ Per tick batch (inline on the loop, O(batch)):
    does not hold the pair back;
 3. every closed open time of the pair advances the :class:`~qdash.analytics.PairState` once
    (a leg with no trade in that interval is passed as ``None``: carried forward, "no trade");
-4. the :class:`~qdash.alerts.AlertManager`, when given, evaluates its rules on the new metrics.
+4. the :class:`~qdash.alerts.AlertManager`, when given, evaluates its rules on the new metrics;
+5. every listener of :meth:`LiveSession.on_pair_bar` (the paper trader) is called once per bar
+   the pair used, right after the state took it.
 
 Off the loop: the :class:`~qdash.feeds.record.Recorder` writes ticks to the store in a thread,
 and a periodic task recomputes the expensive statistics (OLS/Huber/Theil–Sen, ADF,
@@ -161,6 +163,7 @@ class LiveSession:
         self.recorder = None
         self._tasks: list[asyncio.Task] = []
         self._remove_callback = None
+        self._bar_listeners: list[Callable[[PairState], None]] = []
         self.refresh_error: str | None = None
         self._refresher = PeriodicTask(self.refresh, refresh_every_s, name="pair refresh",
                                        delay_first=True)
@@ -397,6 +400,8 @@ class LiveSession:
             bar_y, bar_x = self._pending.pop(t, (None, None))
             if self.state.update(bar_y, bar_x, t):
                 updated = True
+                for listener in self._bar_listeners:
+                    listener(self.state)
             t += self.tf_ms
         self._next_pair_t = t
         for stale in [k for k in self._pending if k < t]:
@@ -404,6 +409,12 @@ class LiveSession:
         if updated and self.alerts is not None:
             metrics = self.metrics()
             self.alerts.update(f"{self.y}/{self.x}", metrics, metrics["ts_ms"])
+
+    def on_pair_bar(self, listener: Callable[[PairState], None]) -> Callable[[], None]:
+        """Call ``listener(state)`` after each bar the pair's :class:`PairState` takes (on the
+        loop, inline: keep it short). Returns a function that removes the listener."""
+        self._bar_listeners.append(listener)
+        return lambda: self._bar_listeners.remove(listener)
 
     async def refresh(self) -> bool:
         """Recompute the expensive statistics now, in a thread. False while too few bars."""

@@ -34,8 +34,7 @@ SCRIPTS = ["bench_scan.py", "bench_sweep.py", "bench_decode.py", "bench_load.py"
            "bench_fetch.py", "bench_feed_e2e.py", "bench_backtest.py", "bench_ingest.py",
            "bench_alerts.py", "bench_pair_refresh.py", "bench_kalman.py", "bench_archive.py",
            "bench_pair_update.py", "bench_store.py", "bench_resample.py", "bench_orders.py",
-           "bench_depth.py",
-           "bench_dashboard.py"]
+           "bench_depth.py", "bench_trade.py", "bench_dashboard.py"]
 PARALLEL = 2
 TIMEOUT_S = 300  # one script; the slowest took 130 s on a 2-core machine at load average 9
 
@@ -141,6 +140,12 @@ def check_orders(r):
         assert math.isfinite(r[k]) and r[k] > 0, k
 
 
+def check_trade(r):
+    assert r["decisions"] > 0 and r["ticks_per_s"] > 0 and 0 < r["kernel_cpu"] < 2
+    for k in ("p50_ms", "p95_ms", "reference_p95_ms", "ratio_p95"):
+        assert math.isfinite(r[k]) and r[k] > 0, k
+
+
 def check_pair_refresh(r):
     assert r["bars"] == 6_000 and 0 <= r["coint_p"] <= 1
     assert 0 < r["from_bars_maxlag_ms"] and 0 < r["from_bars_ms"]
@@ -184,7 +189,8 @@ CHECKS = {"bench_alerts.py": check_alerts, "bench_archive.py": check_archive,
           "bench_orders.py": check_orders,
           "bench_pair_refresh.py": check_pair_refresh, "bench_pair_update.py": check_pair_update,
           "bench_resample.py": check_resample, "bench_scan.py": check_scan,
-          "bench_store.py": check_store, "bench_sweep.py": check_sweep}
+          "bench_store.py": check_store, "bench_sweep.py": check_sweep,
+          "bench_trade.py": check_trade}
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

@@ -83,7 +83,8 @@ def test_every_commands_help_states_the_real_default_store(command, capsys, monk
     assert "./qdash.db" not in text
     monkeypatch.delenv("QDASH_DB", raising=False)
     monkeypatch.delenv("QDASH_SIM_DB", raising=False)
-    simulated = {"demo": [True], "dashboard": [True, False]}.get(command, [False])
+    simulated = {"demo": [True], "dashboard": [True, False], "trade": [True]}.get(command,
+                                                                                 [False])
     for sim in simulated:
         stated = _default_of_db_help(text, "sim" if sim else "binance")
         assert _real_default(stated) == default_db_path(simulated=sim), (command, stated)
@@ -108,7 +109,8 @@ def test_every_commands_help_states_its_shared_option_defaults(command, capsys, 
 
 
 _REQUIRED = {"load": ["a.csv"], "bars": ["ETHUSDT"], "record": ["BTCUSDT"],
-             "backtest": ["ETHUSDT", "BTCUSDT"], "fetch": ["BTCUSDT", "--start", "2024-01-01"]}
+             "backtest": ["ETHUSDT", "BTCUSDT"], "fetch": ["BTCUSDT", "--start", "2024-01-01"],
+             "trade": ["ETHUSDT", "BTCUSDT"]}
 
 # command line -> the values it must parse to
 PARSED = [
@@ -158,6 +160,11 @@ PARSED = [
       "workers": 2, "rest_url": "http://h:1", "db": "x.db", "timeframe": "5m"}),
     (["archive", "--db", "x.db", "--dir", "arch", "--before", "2024-01-01"],
      {"db": "x.db", "dir": "arch", "before": "2024-01-01"}),
+    (["trade", "ETHUSDT", "BTCUSDT", "-t", "1s", "--window", "30", "--entry", "1.5",
+      "--replay", "t.ndjson", "--speed", "5", "--order-type", "limit", "--out", "o"],
+     {"y": "ETHUSDT", "x": "BTCUSDT", "timeframe": "1s", "window": 30, "entry": 1.5,
+      "replay": "t.ndjson", "speed": 5.0, "order_type": "limit", "out": "o", "rest_url": None,
+      "live": False}),
 ]
 
 

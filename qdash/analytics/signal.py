@@ -438,6 +438,32 @@ def reference_beta(price_y: np.ndarray, price_x: np.ndarray, log: bool = True) -
     return ref
 
 
+class ReferenceBeta:
+    """:func:`reference_beta` one bar at a time (a live trader's hedge rule): :meth:`push` takes
+    bar t's *working* values (log prices when the signal is on log prices) and returns β_ref_t,
+    the expanding OLS slope over every bar pushed so far. The same centred sums in the same
+    order as the batch function, so both agree to rounding."""
+
+    def __init__(self):
+        self.n = 0
+        self._y0 = self._x0 = 0.0
+        self._sx = self._sy = self._sxx = self._sxy = 0.0
+
+    def push(self, yw: float, xw: float) -> float:
+        if not self.n:
+            self._y0, self._x0 = yw, xw
+        yc, xc = yw - self._y0, xw - self._x0
+        self.n += 1
+        self._sx += xc
+        self._sy += yc
+        self._sxx += xc * xc
+        self._sxy += xc * yc
+        sxx = self._sxx - self._sx * self._sx / self.n
+        if not sxx > 0:
+            return math.nan
+        return (self._sxy - self._sx * self._sy / self.n) / sxx
+
+
 def hedge_ok(beta: np.ndarray, beta_ref: np.ndarray | None, band: float | None) -> np.ndarray:
     """THE hedge rule, per bar: may a position be opened with hedge ratio ``beta``?
 

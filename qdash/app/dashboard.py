@@ -48,6 +48,7 @@ from .files_panel import FilesPanel
 from .monitor import PairMonitor
 from .scanner import ScannerPanel
 from .stats_table import live_status, stats_history_html, stats_html, stored_stats_html
+from .trade_panel import TradePanel
 
 log = logging.getLogger(__name__)
 
@@ -170,9 +171,14 @@ class Dashboard:
         """The Book tab: a book run's latest window against live closes."""
         return BookPanel(self.monitor, self.dispatch, open_pair=self.open_pair, book=self._book)
 
+    def trade(self) -> TradePanel:
+        """The trade tab: the paper trader on the live session (off until armed)."""
+        return TradePanel(self.monitor, self.dispatch, self.say)
+
     def _tab_builders(self) -> list[tuple[str, Callable[[], w.Widget]]]:
         return [
             ("backtest", lambda: self.bt.widget()),
+            ("trade", lambda: self.trade.widget()),
             ("alerts", lambda: self.alert_ui.widget()),
             ("stats over time", lambda: w.VBox([w.HTML("<b>per-minute statistics</b>"),
                                                 self.stats_history])),

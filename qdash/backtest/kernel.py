@@ -17,6 +17,7 @@ import numpy as np
 
 # pending order / exit reason codes
 REASON_EXIT, REASON_STOP, REASON_TIME, REASON_END, REASON_GAP = 1, 2, 3, 4, 5
+REFUSED_STOP, REFUSED_BETA = 1, 2  # why an entry the rule wanted was not placed
 REASONS = {REASON_EXIT: "exit", REASON_STOP: "stop", REASON_TIME: "time",
            REASON_END: "end_of_data", REASON_GAP: "gap"}
 
@@ -126,6 +127,65 @@ def _flat_at(t, cash, equity, side_out, qy_out, qx_out):
 
 
 @numba.njit(cache=True, nogil=True)
+def decide(side, zt, beta_t, hedge_ok_t, blocked, held_next, entry, exit_, stop, max_hold):
+    """THE rule at one bar's close, for the backtest and the paper trader alike.
+
+    ``side``: the position held (+1 long spread, −1 short, 0 flat); ``zt``/``beta_t``: the
+    signal's z and β at the close; ``hedge_ok_t``: the hedge rule at this bar; ``blocked``: the
+    side not re-entered until ``|z| < entry`` (0: none); ``held_next``: bars the open trade
+    will have been held when the decision fills. Flat → enter short spread if
+    ``entry <= z < stop``, long if ``-stop < z <= -entry``, only where the hedge rule allows;
+    long → stop if ``z <= -stop``, exit if ``z >= -exit_``, time exit once ``held_next >=
+    max_hold``; short mirrored.
+
+    Returns ``(action, reason, blocked, refused)``: ``action`` 0 none, +1/−1 enter long/short
+    spread, 2 exit; ``reason`` the exit's ``REASON_*`` (0 for entries); ``blocked`` updated;
+    ``refused`` :data:`REFUSED_STOP`/:data:`REFUSED_BETA` when an entry was wanted and refused
+    (0 otherwise)."""
+    if blocked != 0 and abs(zt) < entry:
+        blocked = 0
+    if side == 0:
+        if not beta_t == beta_t:
+            return 0, 0, blocked, 0
+        want = 0
+        if zt >= entry and blocked != -1:
+            want = -1
+        elif zt <= -entry and blocked != 1:
+            want = 1
+        if want != 0 and abs(zt) >= stop:
+            return 0, 0, blocked, REFUSED_STOP
+        if want != 0 and not hedge_ok_t:
+            return 0, 0, blocked, REFUSED_BETA
+        return want, 0, blocked, 0
+    reason = 0
+    if side == 1:
+        if zt <= -stop:
+            reason = REASON_STOP
+        elif zt >= -exit_:
+            reason = REASON_EXIT
+    else:
+        if zt >= stop:
+            reason = REASON_STOP
+        elif zt <= exit_:
+            reason = REASON_EXIT
+    if reason == 0 and held_next >= max_hold:
+        reason = REASON_TIME
+    return (2 if reason != 0 else 0), reason, blocked, 0
+
+
+@numba.njit(cache=True, nogil=True)
+def entry_size(side, beta, py, px, cash, alloc_frac, leverage, log_beta):
+    """Signed leg quantities ``(qty_y, qty_x)`` of an entry on ``side`` at prices ``(py, px)``
+    with ``cash`` of equity (quote currency); ``(0, 0)`` when nothing can be bought. See
+    :func:`simulate` for the formulas (gross notional = ``alloc_frac × leverage × cash``)."""
+    denom = py * (1.0 + abs(beta)) if log_beta else py + abs(beta) * px
+    if not (cash > 0.0 and denom > 0.0):
+        return 0.0, 0.0
+    q = alloc_frac * leverage * cash / denom
+    return side * q, -side * beta * q * (py / px if log_beta else 1.0)
+
+
+@numba.njit(cache=True, nogil=True)
 def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, hedge_ok, seg_end, fund_y, fund_x, entry,
              exit_, stop, max_hold, capital, alloc_frac, leverage, fee_rate, slip_y, slip_x,
              fill_then_fund, close_at_end, log_beta):
@@ -229,12 +289,12 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, hedge_ok, seg_end, fund_y,
                 qy = 0.0
                 qx = 0.0
             else:
-                denom = py * (1.0 + abs(pend_beta)) if log_beta else py + abs(pend_beta) * px
-                if cash > 0.0 and denom > 0.0:
-                    q = alloc_frac * leverage * cash / denom
+                sy, sx = entry_size(pending, pend_beta, py, px, cash, alloc_frac, leverage,
+                                    log_beta)
+                if sy != 0.0:
                     side = pending
-                    qy = side * q
-                    qx = -side * pend_beta * q * (py / px if log_beta else 1.0)
+                    qy = sy
+                    qx = sx
                     ey = py
                     ex = px
                     entry_bar = t
@@ -277,32 +337,18 @@ def simulate(exec_y, exec_x, mark_y, mark_x, beta, z, hedge_ok, seg_end, fund_y,
             blocked = 0
             continue
         zt = z[t]
-        if blocked != 0 and abs(zt) < entry:
-            blocked = 0
-        if side == 0:
-            b = beta[t]
-            if b == b:
-                want = 0
-                if zt >= entry and blocked != -1:
-                    want = -1
-                elif zt <= -entry and blocked != 1:
-                    want = 1
-                if want != 0 and abs(zt) >= stop:
-                    totals.no_entry_stop += 1
-                elif want != 0 and not hedge_ok[t]:
-                    totals.no_entry_beta += 1
-                else:
-                    pending = want
-                pend_beta = b
-                pend_z = zt
-        else:
-            reason = exit_reason(side, zt, stop, exit_)
-            if reason == 0 and t + 1 - entry_bar >= max_hold:
-                reason = REASON_TIME
-            if reason != 0:
-                pending = 2
-                pend_reason = reason
-                pend_z = zt
+        action, reason, blocked, refused = decide(side, zt, beta[t], hedge_ok[t], blocked,
+                                                  t + 1 - entry_bar, entry, exit_, stop,
+                                                  max_hold)
+        if refused == REFUSED_STOP:
+            totals.no_entry_stop += 1
+        elif refused == REFUSED_BETA:
+            totals.no_entry_beta += 1
+        if action != 0:
+            pending = action
+            pend_beta = beta[t]
+            pend_z = zt
+            pend_reason = reason
 
     if side != 0 and close_at_end and n > 0:
         t = n - 1

@@ -172,17 +172,30 @@ class RestClient:
         ``weight`` defaults to :func:`request_weight`. Raises :class:`RestError` (4xx),
         :class:`RestUnavailable` (transient failures after retries) or :class:`RestRateLimited`.
         """
+        return self.request("GET", path, params, weight=weight)
+
+    def request(self, method: str, path: str, params: dict | None = None, *,
+                weight: int | None = None) -> Any:
+        """Decoded JSON of ``method base_url + path?params`` (``GET``, ``POST``, ``PUT``,
+        ``DELETE``; parameters in the query string, as Binance accepts for every method).
+
+        As :meth:`get`, except that a ``POST``/``PUT``/``DELETE`` that fails in transit is not
+        sent again (an order may have reached the exchange; the caller reconciles by its client
+        order id): it raises :class:`RestUnavailable` at once. Rate-limit answers (429/418) are
+        still waited out and retried: Binance processed nothing then."""
         params = {k: v for k, v in (params or {}).items() if v is not None}
         w = request_weight(path, params) if weight is None else int(weight)
         backoff = Backoff(self.backoff_initial, self.backoff_max)
         failures = 0
+        retries = self.retries if method == "GET" else 0
         while True:
             window = self._acquire(path, w, params)
             try:
-                status, headers, body = self._request(*self._target(path, params))
+                status, headers, body = self._request(*self._target(path, params), method)
             except TRANSIENT_ERRORS as e:
                 failures += 1
-                self._retry(backoff, failures, path, params, f"{type(e).__name__}: {e}")
+                self._retry(backoff, failures, path, params, f"{type(e).__name__}: {e}",
+                            retries)
                 continue
             used = headers.get("x-mbx-used-weight-1m")
             if used is not None and used.isdigit():
@@ -203,9 +216,10 @@ class RestClient:
                 continue
             if status in TRANSIENT_STATUS:
                 failures += 1
-                self._retry(backoff, failures, path, params, f"HTTP {status} {body[:200]!r}")
+                self._retry(backoff, failures, path, params, f"HTTP {status} {body[:200]!r}",
+                            retries)
                 continue
-            raise _api_error(status, body, path, params)
+            raise _api_error(status, body, path, params, method)
 
     async def aget(self, path: str, params: dict | None = None, *,
                    weight: int | None = None) -> Any:
@@ -300,11 +314,11 @@ class RestClient:
                                   f"{msg}", status=status, path=path, params=params)
 
     def _retry(self, backoff: Backoff, failures: int, path: str, params: dict,
-               what: str) -> None:
+               what: str, retries: int) -> None:
         """Wait the next backoff step before retry ``failures`` (or raise past ``retries``)."""
         self.counters["retries"] += 1
         self.close()  # a failed connection is not reused
-        if failures > self.retries:
+        if failures > retries:
             raise RestUnavailable(f"GET {path} {params} to {self.base_url} failed {failures} "
                                   f"times, last: {what}; check the URL and the network, or "
                                   "try again later", path=path, params=params)
@@ -321,12 +335,14 @@ class RestClient:
             query, headers = self._sign(query)
         return self._prefix + path + ("?" + query if query else ""), headers
 
-    def _request(self, target: str, headers: dict) -> tuple[int, dict, bytes]:
-        """One GET on this thread's kept-alive connection: status, lower-case headers, body."""
+    def _request(self, target: str, headers: dict, method: str = "GET"
+                 ) -> tuple[int, dict, bytes]:
+        """One request on this thread's kept-alive connection: status, lower-case headers,
+        body."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             try:
-                return self._exchange(conn, target, headers)
+                return self._exchange(conn, target, headers, method)
             except _STALE_CONNECTION:  # the server closed the idle connection: one fresh try
                 self.counters["reconnects"] += 1
         if self._scheme == "https":
@@ -335,13 +351,13 @@ class RestClient:
         else:
             conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
         self._local.conn = conn
-        return self._exchange(conn, target, headers)
+        return self._exchange(conn, target, headers, method)
 
-    def _exchange(self, conn: http.client.HTTPConnection, target: str, headers: dict
-                  ) -> tuple[int, dict, bytes]:
+    def _exchange(self, conn: http.client.HTTPConnection, target: str, headers: dict,
+                  method: str) -> tuple[int, dict, bytes]:
         try:
-            conn.request("GET", target, headers={"User-Agent": "qdash",
-                                                 "Accept-Encoding": "identity"} | headers)
+            conn.request(method, target, headers={"User-Agent": "qdash",
+                                                  "Accept-Encoding": "identity"} | headers)
             resp = conn.getresponse()
             body = resp.read()
         except BaseException:
@@ -368,8 +384,9 @@ def _code_msg(body: bytes) -> tuple[int | None, str]:
     return None, body[:200].decode("utf-8", "replace").strip()
 
 
-def _api_error(status: int, body: bytes, path: str, params: dict) -> RestError:
+def _api_error(status: int, body: bytes, path: str, params: dict,
+               method: str = "GET") -> RestError:
     code, msg = _code_msg(body)
     what = f"Binance error {code}: {msg}" if code is not None else msg
-    return RestError(f"GET {path} {params}: HTTP {status}, {what}", status=status, code=code,
-                     msg=msg, path=path, params=params)
+    return RestError(f"{method} {path} {params}: HTTP {status}, {what}", status=status,
+                     code=code, msg=msg, path=path, params=params)

@@ -32,6 +32,8 @@ COMMANDS = {
     "sim": ("sim", "run the simulated Binance USDⓈ-M exchange (WS + REST) on this machine"),
     "serve": ("serve", "run the tick ingestion server (HTTP + WebSocket)"),
     "backtest": ("backtest", "backtest pair mean reversion on stored data"),
+    "trade": ("trade", "paper trade a pair's signal on both legs (the simulator by default), "
+                       "or replay a tick file and compare with the backtest"),
     "scan": ("scan", "screen every pair of a universe for cointegration, validate the survivors"),
     "book": ("book", "walk-forward book of the pairs the scan selects, after costs, beside "
                      "baselines"),

@@ -11,7 +11,6 @@ import warnings
 from pathlib import Path
 
 from ..analytics.liquidity import DepthSlippage
-from ..analytics.signal import HEDGE_METHODS, SignalSpec
 from ..backtest.engine import InSampleWarning, Params
 from ..backtest.engine import run as run_backtest
 from ..backtest.funding import funding_note, stored_funding
@@ -20,12 +19,15 @@ from ..bars import stored_candles
 from ..errors import QdashError
 from ..model import pair_legs, timeframe_ms
 from .options import (
+    add_cost_options,
     add_db,
     add_out,
+    add_rule_options,
+    add_signal_options,
     add_time_range,
     add_timeframe,
-    add_window,
     check_time_range,
+    signal_spec,
 )
 
 LISTED = 8  # symbols named in an unknown-symbol error
@@ -37,28 +39,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_timeframe(p)
     add_db(p, readonly=True)
     add_time_range(p)
-    p.add_argument("--entry", type=float, default=2.0, help="|z| to enter (default 2)")
-    p.add_argument("--exit", type=float, default=0.0, help="z level to exit at (default 0)")
-    p.add_argument("--stop", type=float, default=None, help="|z| stop (default none)")
-    p.add_argument("--max-hold", type=int, default=None, help="time exit after N bars")
-    p.add_argument("--hedge", default="rolling-ols", choices=HEDGE_METHODS,
-                   help="hedge ratio method (default rolling-ols)")
-    add_window(p, "β window, also the z window unless --z-window")
-    p.add_argument("--z-window", type=int, default=None, help="z-score window (default: window)")
-    p.add_argument("--refit-every", type=int, default=10,
-                   help="bars between refits of huber / theil-sen (default 10)")
-    p.add_argument("--beta", type=float, default=None,
-                   help="hedge ratio for --hedge fixed (log-price β unless --prices)")
-    p.add_argument("--prices", action="store_true",
-                   help="signal on prices instead of log prices (β then in price units)")
-    p.add_argument("--fee-bps", type=float, default=4.0, help="taker fee per leg per fill")
-    p.add_argument("--slippage-bps", type=float, default=0.0, help="slippage per leg per fill")
+    add_rule_options(p)
+    add_signal_options(p)
+    add_cost_options(p)
     p.add_argument("--depth-slippage", type=float, default=None, metavar="USDT",
                    help="slippage per fill from the order books recorded in the store (qdash "
                         "record --depth): the cost of a USDT order on each leg in the last "
                         "book at or before the fill; --slippage-bps where none was recorded")
-    p.add_argument("--capital", type=float, default=10_000.0, help="initial capital (quote)")
-    p.add_argument("--leverage", type=float, default=1.0)
     p.add_argument("--fill", default="auto", choices=("auto", "open", "close"),
                    help="fill at the next bar's open or close (auto: open)")
     p.add_argument("--no-funding", action="store_true",
@@ -79,15 +66,6 @@ def _listing(symbols: list[str]) -> str:
         return "nothing"
     more = len(symbols) - LISTED
     return ", ".join(symbols[:LISTED]) + (f" and {more} more" if more > 0 else "")
-
-
-def signal_spec(args: argparse.Namespace) -> SignalSpec:
-    """The signal the options ask for: the timeframe's windows (:mod:`qdash.defaults`) unless
-    ``--window``/``--z-window`` say otherwise."""
-    windows = {"beta_window": args.window, "z_window": args.z_window or args.window}
-    return SignalSpec.for_timeframe(args.timeframe, hedge=args.hedge, log=not args.prices,
-                                    refit_every=args.refit_every, beta=args.beta,
-                                    **{k: v for k, v in windows.items() if v is not None})
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,6 +18,10 @@ DB_DEFAULT = "$QDASH_DB, else qdash.db in the user data directory"
 SIM_DB_DEFAULT = ("$QDASH_SIM_DB, else qdash-sim.db beside the default store (simulated trades "
                   "never mix with the exchange's)")
 
+SIM_PORT = 9443  # `qdash sim`'s default port
+SIM_URL_DEFAULT = ("$QDASH_SIM_{var}_URL, else {scheme}://127.0.0.1:" + str(SIM_PORT)
+                   + " (a running `qdash sim`)")
+
 # the kinds of store a command opens by default: the exchange's, the simulator's, or the one
 # of its --source (the simulator's for --source sim)
 EXCHANGE, SIMULATOR, BY_SOURCE = "exchange", "simulator", "by-source"
@@ -116,22 +120,30 @@ def check_time_range(args: argparse.Namespace) -> None:
         raise QdashError(f"--start {args.start} is not before --end {args.end}")
 
 
-def add_rest_url(p) -> None:
-    """``--rest-url``: the Binance USDⓈ-M REST base URL."""
+def add_rest_url(p, *, simulator_first: bool = False) -> None:
+    """``--rest-url``: the Binance USDⓈ-M REST base URL (``simulator_first``: default None, the
+    command then trades on a running simulator, :data:`SIM_URL_DEFAULT`)."""
     from ..binance.limits import DEFAULT_REST_URL
 
-    p.add_argument("--rest-url", default=DEFAULT_REST_URL,
-                   help=f"Binance USDⓈ-M REST base URL (default {DEFAULT_REST_URL}; a running "
-                        "`qdash sim`'s http://HOST:PORT for the simulated exchange)")
+    default = None if simulator_first else DEFAULT_REST_URL
+    p.add_argument("--rest-url", default=default, help=(
+        f"the exchange's REST base URL (default: "
+        f"{SIM_URL_DEFAULT.format(var='REST', scheme='http')})" if simulator_first else
+        f"Binance USDⓈ-M REST base URL (default {DEFAULT_REST_URL}; a running `qdash sim`'s "
+        "http://HOST:PORT for the simulated exchange)"))
 
 
-def add_ws_url(p) -> None:
-    """``--ws-url``: the Binance USDⓈ-M WebSocket base URL."""
+def add_ws_url(p, *, simulator_first: bool = False) -> None:
+    """``--ws-url``: the Binance USDⓈ-M WebSocket base URL (``simulator_first``: as
+    :func:`add_rest_url`)."""
     from ..binance.limits import DEFAULT_WS_URL
 
-    p.add_argument("--ws-url", default=DEFAULT_WS_URL,
-                   help=f"Binance USDⓈ-M WebSocket base URL (default {DEFAULT_WS_URL}; a running "
-                        "`qdash sim`'s ws://HOST:PORT for the simulated exchange)")
+    default = None if simulator_first else DEFAULT_WS_URL
+    p.add_argument("--ws-url", default=default, help=(
+        f"the exchange's WebSocket base URL (default: "
+        f"{SIM_URL_DEFAULT.format(var='WS', scheme='ws')})" if simulator_first else
+        f"Binance USDⓈ-M WebSocket base URL (default {DEFAULT_WS_URL}; a running `qdash sim`'s "
+        "ws://HOST:PORT for the simulated exchange)"))
 
 
 def add_workers(p, what: str, default: int | None = None, default_means: str | None = None
@@ -173,3 +185,48 @@ def add_token(p) -> None:
 def add_no_progress(p) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
+
+
+def add_rule_options(p) -> None:
+    """The pair rule's levels: ``--entry``, ``--exit``, ``--stop``, ``--max-hold``."""
+    p.add_argument("--entry", type=float, default=2.0, help="|z| to enter (default 2)")
+    p.add_argument("--exit", type=float, default=0.0, help="z level to exit at (default 0)")
+    p.add_argument("--stop", type=float, default=None, help="|z| stop (default none)")
+    p.add_argument("--max-hold", type=int, default=None, help="time exit after N bars")
+
+
+def add_signal_options(p) -> None:
+    """The signal (:class:`~qdash.analytics.signal.SignalSpec`): ``--hedge``, ``--window``,
+    ``--z-window``, ``--refit-every``, ``--beta``, ``--prices`` (read by :func:`signal_spec`)."""
+    from ..analytics.estimators import SIGNAL_METHODS
+
+    p.add_argument("--hedge", default="rolling-ols", choices=SIGNAL_METHODS,
+                   help="hedge ratio method (default rolling-ols)")
+    add_window(p, "β window, also the z window unless --z-window")
+    p.add_argument("--z-window", type=int, default=None, help="z-score window (default: window)")
+    p.add_argument("--refit-every", type=int, default=10,
+                   help="bars between refits of huber / theil-sen (default 10)")
+    p.add_argument("--beta", type=float, default=None,
+                   help="hedge ratio for --hedge fixed (log-price β unless --prices)")
+    p.add_argument("--prices", action="store_true",
+                   help="signal on prices instead of log prices (β then in price units)")
+
+
+def add_cost_options(p) -> None:
+    """Costs and sizing: ``--fee-bps``, ``--slippage-bps``, ``--capital``, ``--leverage``."""
+    p.add_argument("--fee-bps", type=float, default=4.0, help="taker fee per leg per fill")
+    p.add_argument("--slippage-bps", type=float, default=0.0, help="slippage per leg per fill")
+    p.add_argument("--capital", type=float, default=10_000.0, help="initial capital (quote)")
+    p.add_argument("--leverage", type=float, default=1.0)
+
+
+def signal_spec(args):
+    """The :class:`~qdash.analytics.signal.SignalSpec` the options of
+    :func:`add_signal_options` ask for: the timeframe's windows (:mod:`qdash.defaults`) unless
+    ``--window``/``--z-window`` say otherwise."""
+    from ..analytics.signal import SignalSpec
+
+    windows = {"beta_window": args.window, "z_window": args.z_window or args.window}
+    return SignalSpec.for_timeframe(args.timeframe, hedge=args.hedge, log=not args.prices,
+                                    refit_every=args.refit_every, beta=args.beta,
+                                    **{k: v for k, v in windows.items() if v is not None})

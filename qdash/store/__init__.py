@@ -10,6 +10,7 @@ the Parquet archive of its closed days.
 | :mod:`.funding` | ``funding`` (funding events) |
 | :mod:`.alerts` | ``alerts_log`` and ``alert_rules`` (``store.alerts``) |
 | :mod:`.coverage` | ``fetch_coverage`` (``store.coverage``) |
+| :mod:`.orders` | the paper trader's ``trade_*`` tables (``store.orders``) |
 | :mod:`.venue` | whose data the store holds (``store.venue``): an exchange's or the simulator's |
 | :mod:`.paths` | where the store and its archive live (``$QDASH_DB``, the user data dir) |
 | :mod:`.parquet` | the Parquet tier (:class:`~.parquet.ParquetArchive`, ``qdash archive``) |

@@ -11,18 +11,22 @@ store file holds.
 | ``alert_rules`` | ``name`` | alert rule definitions (:mod:`.alerts`) |
 | ``fetch_coverage`` | ``(symbol, kind, timeframe, start_ms)`` | ranges fetched in full |
 | ``depth_snapshots`` | ``(symbol, ts, update_id)`` | top-of-book snapshots (:mod:`.depth`) |
+| ``trade_orders`` | ``client_id`` | the paper trader's orders (:mod:`.orders`) |
+| ``trade_fills`` | ``(symbol, trade_id)`` | their fills (:mod:`.orders`) |
+| ``trade_positions`` | ``id`` | position changes of the trader's legs (:mod:`.orders`) |
+| ``trade_leggings`` | ``(pair, signal_bar_ms, kind)`` | legging per entry/exit (:mod:`.orders`) |
 
 The layout version is kept in ``PRAGMA user_version``:
 - 0 (before 2026-11) kept ticks in a rowid table with two secondary indexes
   (:func:`_migrate_ticks_v0`);
 - 1 had candles without a ``source`` (:func:`_migrate_bars_v1`);
 - 2 had no ``fetch_coverage`` table until the first fetch created it;
-- 3 had no ``depth_snapshots`` table;
+- 3 had no ``depth_snapshots`` and no ``trade_*`` tables;
 - 4 (this one) creates every table with the file.
 Opening an older file for writing migrates it, in one transaction. A read-only open only checks;
 it accepts the layouts in :data:`READABLE_VERSIONS` (layout 2 lacks only ``fetch_coverage``, which
-only fetches, always writers, read; layouts 2 and 3 lack ``depth_snapshots``: their depth reads
-answer no snapshots).
+only fetches, always writers, read; layouts 2 and 3 lack ``depth_snapshots`` and the ``trade_*``
+tables: their depth and trade reads answer nothing).
 """
 
 from __future__ import annotations
@@ -118,9 +122,79 @@ CREATE TABLE IF NOT EXISTS depth_snapshots (
 ) WITHOUT ROWID;
 """
 
+TRADE_TABLES = """
+CREATE TABLE IF NOT EXISTS trade_orders (
+    client_id TEXT PRIMARY KEY,
+    pair TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    leg TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    side TEXT NOT NULL,
+    type TEXT NOT NULL,
+    qty REAL NOT NULL,
+    price REAL,
+    reduce_only INTEGER NOT NULL,
+    signal_bar_ms INTEGER NOT NULL,
+    sent_ms INTEGER NOT NULL,
+    order_id INTEGER,
+    status TEXT NOT NULL,
+    filled REAL NOT NULL DEFAULT 0,
+    avg_price REAL,
+    updated_ms INTEGER,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS trade_orders_pair ON trade_orders (pair, signal_bar_ms);
+CREATE TABLE IF NOT EXISTS trade_fills (
+    symbol TEXT NOT NULL,
+    trade_id INTEGER NOT NULL,
+    client_id TEXT NOT NULL,
+    order_id INTEGER NOT NULL,
+    pair TEXT NOT NULL,
+    signal_bar_ms INTEGER NOT NULL,
+    side TEXT NOT NULL,
+    price REAL NOT NULL,
+    qty REAL NOT NULL,
+    commission REAL NOT NULL,
+    commission_asset TEXT NOT NULL,
+    realized REAL NOT NULL,
+    maker INTEGER NOT NULL,
+    time_ms INTEGER NOT NULL,
+    PRIMARY KEY (symbol, trade_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS trade_positions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pair TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    amount REAL NOT NULL,
+    entry_price REAL,
+    reason TEXT NOT NULL,
+    signal_bar_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS trade_leggings (
+    pair TEXT NOT NULL,
+    signal_bar_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    outcome TEXT,
+    reason TEXT,
+    legging_ms INTEGER,
+    legging_bps REAL,
+    first_leg TEXT,
+    price_y REAL,
+    price_x REAL,
+    filled_y REAL,
+    filled_x REAL,
+    shortfall_bps_y REAL,
+    shortfall_bps_x REAL,
+    fees REAL,
+    problem TEXT,
+    PRIMARY KEY (pair, signal_bar_ms, kind)
+) WITHOUT ROWID;
+"""
+
 SCHEMA = (TICK_TABLE + META_TABLE
           + "INSERT OR IGNORE INTO store_meta (name, value) VALUES ('tick_seq', 0);"
-          + OHLCV_TABLE + OTHER_TABLES)
+          + OHLCV_TABLE + OTHER_TABLES + TRADE_TABLES)
 """Every statement that creates a new store file (each idempotent), separated by ``;``."""
 
 

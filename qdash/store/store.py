@@ -11,6 +11,7 @@ from .coverage import Coverage
 from .depth import DepthTable
 from .funding import FundingTable
 from .ohlcv import OhlcvTable
+from .orders import TradeTables
 from .ticks import TickTable
 from .venue import claim_venue
 
@@ -36,6 +37,12 @@ class Store(TickTable, OhlcvTable, FundingTable, DepthTable):
     def alerts(self) -> AlertTables:
         """The alert tables (``alerts_log``, ``alert_rules``)."""
         return AlertTables(self)
+
+    @cached_property
+    def orders(self) -> TradeTables:
+        """The paper trader's tables (``trade_orders``, ``trade_fills``, ``trade_positions``,
+        ``trade_leggings``)."""
+        return TradeTables(self)
 
     @cached_property
     def coverage(self) -> Coverage:
