@@ -216,8 +216,10 @@ class StreamSocket(tornado.websocket.WebSocketHandler):
         return True
 
     def open(self, path: str = ""):
-        names = [s for s in path.split("/") if names_a_stream(s)] if not self.combined else \
-            [s for s in self.get_argument("streams", "").split("/") if s]
+        if self.combined:
+            names = self._listen([s for s in self.get_argument("streams", "").split("/") if s])
+        else:  # a listen key, then stream names; other segments (ccxt.pro's counter) name none
+            names = [s for s in self._listen(path.split("/")) if names_a_stream(s)]
         names = self._listen(names + [self.get_argument("listenKey", "")])
         valid = [s for s in names if parse_stream(s, self.connections.instruments) is not None]
         self.conn = Connection(self, self.route, self.combined, dict.fromkeys(valid))
