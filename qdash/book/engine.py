@@ -213,8 +213,9 @@ def book(bars=None, *, db=None, symbols: list[str] | None = None, timeframe: str
                       close_at_end=close_at_end, break_every=max(1, mt.DAY_MS // data.bar_ms),
                       break_bars=max(20, trade_ms // data.bar_ms, train_bars // 2))
     picks = [s.selected for s in scans]
+    memo: dict = {}
     traded = _trade.trade(data, windows, picks, _weights(data, windows, picks, allocation),
-                          spec, prm, brackets)
+                          spec, prm, brackets, memo)
     trials = int(sum(s.tested for s in scans))
     ppy = mt.periods_per_year(data.bar_ms)
     oos = np.concatenate([s.oos_sharpe for s in scans]) / math.sqrt(ppy)
@@ -226,7 +227,8 @@ def book(bars=None, *, db=None, symbols: list[str] | None = None, timeframe: str
     if baselines:
         base_picks = [s.baseline for s in scans]
         base = _trade.trade(data, windows, base_picks,
-                     _weights(data, windows, base_picks, allocation), spec, prm, brackets)
+                     _weights(data, windows, base_picks, allocation), spec, prm, brackets,
+                     memo)
         curves["no_coint_gate"] = pd.Series(base.equity["equity"].to_numpy(), index=index)
         for k, v in _metrics(base.equity["equity"].to_numpy(), base, data.bar_ms, capital,
                              trials, trial_var, len(windows)).items():
