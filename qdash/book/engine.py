@@ -180,19 +180,30 @@ def book(bars=None, *, db=None, symbols: list[str] | None = None, timeframe: str
     maintenance rate; default Binance's first brackets), ``liquidation_fee`` (fraction of
     liquidated notional). ``close_at_end``: close what is open at the last bar
     (``end_of_data``), else leave it open (its mark is the ``open_mark`` metric).
-    ``scheduler``/``workers``: where the window scans run (``"local"``, an address, None).
+    ``scheduler``/``workers``: where the window scans run (``"local"``, an address, None or
+    ``"none"``). ``baselines``: also run the two baselines (module docstring).
     """
     if bars is None and db is None:
         raise QdashError("book needs bars (a DataFrame, a file or a Store) or db (a store path)")
-    if bars is None:
+    opened = bars is None
+    if opened:
         from ..store import Store
         bars = Store(db, readonly=True)
     _check(max_pairs, entry, exit, stop, leverage, max_symbol_weight, capital, fee_bps,
            slippage_bps, allocation)
-    spec_args = {k: v for k, v in locals().items() if k not in ("bars", "funding_rates")}
+    if isinstance(scheduler, str) and scheduler.lower() == "none":
+        scheduler = None
+    spec_args = {k: v for k, v in locals().items()
+                 if k not in ("bars", "funding_rates", "opened")}
+    spec_args["source"] = (os.fspath(bars) if isinstance(bars, (str, os.PathLike)) else
+                           type(bars).__name__)
     train_ms, trade_ms = _span_ms(train, "train"), _span_ms(trade, "trade")
-    data = load(bars, symbols=symbols, timeframe=timeframe, start=start, end=end,
-                funding=funding_rates, use_funding=funding)
+    try:
+        data = load(bars, symbols=symbols, timeframe=timeframe, start=start, end=end,
+                    funding=funding_rates, use_funding=funding)
+    finally:
+        if opened:
+            bars.close()
     windows = windows_of(data.times, train_ms, trade_ms)
     if not windows:
         raise QdashError(f"book: the data ({len(data.times)} bars of {timeframe}) is no longer "
