@@ -23,6 +23,7 @@ the first window's first close, paying the taker fee and its funding).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from importlib import metadata
@@ -39,6 +40,8 @@ from . import trade as _trade
 from .data import BookData, load
 from .result import BOOK_TABLES, BookResult
 from .trade import Traded, TradeParams, Window
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LIQUIDATION_FEE = 0.0125
 """Binance's liquidation clearance fee on liquidated notional (the highest it charges, 1.25 %;
@@ -249,7 +252,11 @@ def book(bars=None, *, db=None, symbols: list[str] | None = None, timeframe: str
         for k, v in _metrics(hold, None, data.bar_ms, capital, 1, math.nan,
                              len(windows)).items():
             metrics[f"baseline_hold_{sym}_{k}"] = v
+    errors = {str(data.index[w.start]): s.error for w, s in zip(windows, scans) if s.error}
+    for when, text in errors.items():
+        log.warning("book: the window starting %s selects nothing: %s", when, text)
     spec_args.update(bar_ms=data.bar_ms, signal=spec.to_dict(), windows=len(windows),
+                     window_errors=errors,
                      symbols=symbols, skipped=sorted({d["symbol"] for s in scans
                                                       for d in s.skipped}))
     return BookResult(

@@ -37,13 +37,16 @@ class WindowScan:
     """One window's scan: ``selected`` (:data:`SELECTED` columns, at most ``max_pairs`` rows),
     ``baseline`` (the no-gate baseline's pairs, same columns), ``tested`` (directed pairs
     tested), ``oos_sharpe`` (annualised test Sharpes of the stage-2 survivors, for the deflated
-    Sharpe's trial variance) and ``skipped`` (symbols the scan skipped)."""
+    Sharpe's trial variance), ``skipped`` (symbols the scan skipped) and ``error`` (why the
+    scan could not run on this train span, e.g. fewer than two symbols with enough bars: the
+    window then selects nothing)."""
 
     selected: pd.DataFrame
     baseline: pd.DataFrame
     tested: int
     oos_sharpe: np.ndarray
     skipped: list[dict]
+    error: str = ""
 
 
 def _unordered_head(df: pd.DataFrame, n: int) -> pd.DataFrame:
@@ -64,8 +67,12 @@ def scan_window(bars: Bars, lo_ms: int, hi_ms: int, max_pairs: int, scan_kw: dic
     from ..scan.pipeline import rank, scan
 
     part = bars.take((bars.times >= lo_ms) & (bars.times < hi_ms))
-    panel = panel_from_bars(part, timeframe=scan_kw.get("timeframe"))
-    df = scan(panel, scheduler=None, progress=False, **scan_kw)
+    try:
+        panel = panel_from_bars(part, timeframe=scan_kw.get("timeframe"))
+        df = scan(panel, scheduler=None, progress=False, **scan_kw)
+    except QdashError as exc:
+        none = pd.DataFrame({c: [] for c in SELECTED})
+        return WindowScan(none, none, 0, np.zeros(0), [], str(exc))
     selected = _unordered_head(df[df["pass"]], max_pairs)[SELECTED].reset_index(drop=True)
     survivors = df["test_sharpe"].to_numpy(dtype=float)[(df["q"] <= scan_kw["fdr"]).to_numpy()]
     base = selected.iloc[:0]
