@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import QdashError
 from ..model import ms_to_index
-from ..scan.io import Bars, at_timeframe, check_table, read_store, read_table
+from ..scan.io import Bars, at_timeframe, check_table, read_store, read_table, time_grid
 
 
 @dataclass
@@ -99,7 +99,7 @@ def load(bars, *, symbols: list[str] | None, timeframe: str, start=None, end=Non
         remap = np.full(len(b.names), -1)
         remap[used] = np.arange(len(used))
         b = Bars(remap[b.codes], b.names[used], b.times, b.close, b.quote_volume, b.source)
-    times, row = _grid(b.times, bar_ms)
+    times, row = time_grid(b.times, bar_ms)
     names = [str(s) for s in b.names]
     close = np.full((len(times), len(names)), np.nan)
     close[row, b.codes] = b.close
@@ -110,19 +110,6 @@ def load(bars, *, symbols: list[str] | None, timeframe: str, start=None, end=Non
     if use_funding:
         rates = _funding(bars, funding, names, times, bar_ms)
     return BookData(b, times, names, close, qv, rates, int(bar_ms))
-
-
-def _grid(t: np.ndarray, bar_ms: int) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(t, return_inverse=True)`` of bar open times on a ``bar_ms`` clock, in O(n)
-    (open times at the timeframe are multiples of ``bar_ms`` apart)."""
-    t0 = int(t.min())
-    slot = (t - t0) // bar_ms
-    if ((t - t0) % bar_ms).any():
-        return np.unique(t, return_inverse=True)
-    present = np.zeros(int(slot.max()) + 1, dtype=bool)
-    present[slot] = True
-    rank = np.cumsum(present) - 1
-    return t0 + np.flatnonzero(present).astype(np.int64) * bar_ms, rank[slot]
 
 
 def _funding(source, funding, names: list[str], times: np.ndarray, bar_ms: int) -> np.ndarray:
