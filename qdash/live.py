@@ -45,6 +45,7 @@ import pandas as pd
 
 from .analytics import PairAnalytics, PairConfig, PairState, compute_refresh
 from .bars import BarBuilder, BarUpdate, empty_bars, stored_candles
+from .defaults import DEFAULT_TIMEFRAME
 from .errors import QdashError
 from .model import timeframe_ms
 from .periodic import PeriodicTask
@@ -96,9 +97,11 @@ class LiveSession:
     """Live analytics of a pair ``(y, x)`` among ``symbols`` from one tick feed.
 
     ``feed``: a started-or-not :class:`~qdash.feeds.base.TickFeed`; ``store``: where ticks are
-    recorded (None: not recorded); ``timeframe``: candle length; ``pair_config``: a
-    :class:`~qdash.analytics.PairConfig` (symbols are filled in); ``alerts``: an
-    :class:`~qdash.alerts.AlertManager` or None.
+    recorded (None: not recorded); ``timeframe``: candle length (default
+    :data:`qdash.defaults.DEFAULT_TIMEFRAME`, as every entry point); ``pair_config``: a
+    :class:`~qdash.analytics.PairConfig` (symbols are filled in; default: the timeframe's β and z
+    windows, :meth:`PairConfig.for_timeframe <qdash.analytics.SignalSpec.for_timeframe>`);
+    ``alerts``: an :class:`~qdash.alerts.AlertManager` or None.
 
     History: with ``bootstrap`` (default), a store and a REST URL (``rest_url``, else the feed's
     ``rest_url``), :meth:`start` first fetches ``bootstrap_bars`` closed bars per symbol
@@ -112,7 +115,8 @@ class LiveSession:
     """
 
     def __init__(self, feed: TickFeed, *, y: str, x: str, symbols: list[str] | None = None,
-                 timeframe: str = "1s", store=None, pair_config: PairConfig | None = None,
+                 timeframe: str = DEFAULT_TIMEFRAME, store=None,
+                 pair_config: PairConfig | None = None,
                  alerts=None, refresh_every_s: float = 5.0, tolerance_ms: int | None = None,
                  warm_start_bars: int = 3_000, bootstrap: bool = True,
                  bootstrap_bars: int | None = None, rest_url: str | None = None,
@@ -128,7 +132,8 @@ class LiveSession:
         self.store = store
         self.alerts = alerts
         self.refresh_every_s = refresh_every_s
-        self.pair_config = replace(pair_config or PairConfig(), symbol_y=self.y, symbol_x=self.x)
+        self.pair_config = replace(pair_config or PairConfig.for_timeframe(timeframe),
+                                   symbol_y=self.y, symbol_x=self.x)
         self.builders = {s: BarBuilder(self.tf_ms, symbol=s, tolerance_ms=self.tolerance_ms)
                          for s in self.symbols}
         self.candles = {s: CandleLog() for s in self.symbols}
@@ -169,17 +174,18 @@ class LiveSession:
             return self
         loop = asyncio.get_running_loop()
         self.running = True
-        if self._bootstrap:
-            self._tasks.append(loop.create_task(self._bootstrap_then_stream()))
+        if self._bootstrap or self.store is not None:
+            self._tasks.append(loop.create_task(self._prepare_then_stream()))
         else:
             self._start_stream()
         return self
 
-    def _start_stream(self) -> None:
+    def _start_stream(self, labelled: bool = True) -> None:
         self._remove_callback = self.feed.on_ticks(self.on_ticks)
         if self.store is not None:
             from .feeds.record import Recorder
-            self.recorder = Recorder(self.feed, self.store, resume=not self._resumed).start()
+            self.recorder = Recorder(self.feed, self.store,
+                                     resume=labelled and not self._resumed).start()
             self._awaiting.update(self.recorder.resumed_from)
         # until every resumed symbol delivered its backfill, bars close only by their own ticks
         self._await_deadline = time.monotonic() + self.feed.max_backfill_wait
@@ -188,10 +194,21 @@ class LiveSession:
             self.feed.start()
         self.ready.set()
 
-    async def _bootstrap_then_stream(self) -> None:
-        await self.bootstrap()
+    async def _prepare_then_stream(self) -> None:
+        """The bootstrap (when configured) and the feed's venue (its ``source`` label, which
+        the recorder's resume reads), both off the loop; then the stream."""
+        if self._bootstrap:
+            await self.bootstrap()
+        labelled = True
+        if self.store is not None:
+            try:
+                await asyncio.to_thread(self.feed.resolve_source)
+            except Exception as e:  # the feed keeps asking; its ticks are recorded once known
+                labelled = False
+                self._status(f"the venue of {self.feed.rest_url} is not known yet ({e}): "
+                             "recording starts without resuming", "warn")
         if self.running:
-            self._start_stream()
+            self._start_stream(labelled)
 
     async def stop(self) -> None:
         """Stop the feed, store what was received, end background work."""
@@ -251,6 +268,7 @@ class LiveSession:
         from .history.bootstrap import bars_needed, bootstrap_history
 
         n = self.bootstrap_bars or bars_needed(self.pair_config, self.tf_ms)
+        self.feed.resolve_source()  # the venue's label, which the resume at the seam reads
         client = RestClient(self.rest_url)
         try:
             hist = bootstrap_history(

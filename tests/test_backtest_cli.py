@@ -87,13 +87,45 @@ def test_cli_resamples_ticks_when_no_candles(db_path, tmp_path, capsys):
     assert len(eq) == n // 2
 
 
-def test_cli_missing_symbol_and_bad_params_exit_1(pair_db, tmp_path, capsys):
+@pytest.mark.parametrize(("argv", "message"), [
+    (["ETHUSDT", "NOPEUSDT"], "unknown symbol NOPEUSDT: "),
+    (["ETHUSDT", "ethusdt"], "a pair needs two different symbols, got ETHUSDT twice"),
+    (["--entry", "1", "--exit", "2"], "exit must lie strictly between -entry and entry"),
+    (["--entry", "-1"], "entry must be > 0"),
+    (["--stop", "1"], "stop must be > entry"),
+    (["--window", "1"], "beta_window must be >= 3 bars"),
+    (["--hedge", "fixed"], "hedge 'fixed' needs beta="),
+    (["--fee-bps", "-1"], "fee_bps and slippage_bps must be >= 0"),
+    (["--max-hold", "0"], "max_hold must be >= 1 bar"),
+    (["-t", "7x"], "bad timeframe '7x'"),
+    (["--start", "2024-08-09", "--end", "2024-08-08"], "--start 2024-08-09 is not before --end"),
+    (["--start", "garbage"], "argument --start: 'garbage' is not a time"),
+    (["--hedge", "ols-ish"], "argument --hedge: invalid choice"),
+])
+def test_usage_errors_exit_2_naming_what_is_wrong_and_write_nothing(pair_db, tmp_path, capsys,
+                                                                    argv, message):
+    from qdash.cli import main
+
     db, _, _ = pair_db
-    assert run_backtest_cli(parse(["ETHUSDT", "NOPEUSDT", "--db", str(db)])) == 1
-    assert "NOPEUSDT" in capsys.readouterr().err
-    code = run_backtest_cli(parse(["ETHUSDT", "BTCUSDT", "--db", str(db), "--entry", "1",
-                                   "--exit", "2", "--out", str(tmp_path / "x")]))
-    assert code == 1 and "exit must lie" in capsys.readouterr().err
+    out = tmp_path / "bt"
+    legs = [] if argv[0].endswith("USDT") else ["ETHUSDT", "BTCUSDT"]
+    timeframe = [] if "-t" in argv else ["-t", "1m"]  # the stored candles' unless a case says
+    try:
+        code = main(["backtest", *legs, *argv, *timeframe, "--db", str(db), "--out", str(out)])
+    except SystemExit as e:  # argparse's own usage errors
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_a_leg_without_bars_in_the_range_exits_1(pair_db, tmp_path, capsys):
+    db, _, _ = pair_db
+    code = run_backtest_cli(parse(["ETHUSDT", "BTCUSDT", "--db", str(db), "--start",
+                                   "2020-01-01", "--end", "2020-02-01",
+                                   "--out", str(tmp_path / "x")]))
+    assert code == 1 and "no 1m candles or ticks stored for ETHUSDT in that range" in \
+        capsys.readouterr().err
 
 
 def test_cli_20_day_backtest_prints_sharpe_with_its_se_flagged_short_sample(db_path, tmp_path,
@@ -159,14 +191,6 @@ def test_cli_on_real_binance_trades(db_path, tmp_path, capsys):
     for t in trades.itertuples():
         notional = abs(t.qty_y) * t.entry_price_y + abs(t.qty_x) * t.entry_price_x
         assert notional == pytest.approx(0.95 * before[t.entry_time], rel=1e-9)
-
-
-def test_cli_refuses_a_pair_with_one_leg_twice(pair_db, tmp_path, capsys):
-    db, _, _ = pair_db
-    out = tmp_path / "same"
-    assert run_backtest_cli(parse(["ETHUSDT", "ethusdt", "--db", str(db),
-                                   "--out", str(out)])) == 1
-    assert "two different symbols" in capsys.readouterr().err and not out.exists()
 
 
 def test_every_csv_of_a_backtest_writes_time_as_iso_utc(pair_db, tmp_path):

@@ -33,7 +33,8 @@ BENCH = REPO / "bench"
 SCRIPTS = ["bench_scan.py", "bench_book.py", "bench_sweep.py", "bench_decode.py", "bench_load.py",
            "bench_fetch.py", "bench_feed_e2e.py", "bench_backtest.py", "bench_ingest.py",
            "bench_alerts.py", "bench_pair_refresh.py", "bench_kalman.py", "bench_archive.py",
-           "bench_pair_update.py", "bench_store.py", "bench_resample.py", "bench_dashboard.py"]
+           "bench_pair_update.py", "bench_store.py", "bench_resample.py", "bench_orders.py",
+           "bench_dashboard.py"]
 PARALLEL = 2
 TIMEOUT_S = 300  # one script; the slowest took 130 s on a 2-core machine at load average 9
 
@@ -127,6 +128,13 @@ def check_load(r):
     assert len(rates) == 6 and min(rates) > 0
 
 
+def check_orders(r):
+    assert r["lots"] > 0 and r["orders"] > 0
+    assert r["http_filled"] == r["http_orders"]  # every market order filled
+    for k in ("ratio", "orders_per_s", "http_order_rt_per_s", "http_ping_rt_per_s"):
+        assert math.isfinite(r[k]) and r[k] > 0, k
+
+
 def check_pair_refresh(r):
     assert r["bars"] == 6_000 and 0 <= r["coint_p"] <= 1
     assert 0 < r["from_bars_maxlag_ms"] and 0 < r["from_bars_ms"]
@@ -174,6 +182,7 @@ CHECKS = {"bench_alerts.py": check_alerts, "bench_archive.py": check_archive,
           "bench_decode.py": check_decode, "bench_feed_e2e.py": check_feed_e2e,
           "bench_fetch.py": check_fetch, "bench_ingest.py": check_ingest,
           "bench_kalman.py": check_kalman, "bench_load.py": check_load,
+          "bench_orders.py": check_orders,
           "bench_pair_refresh.py": check_pair_refresh, "bench_pair_update.py": check_pair_update,
           "bench_resample.py": check_resample, "bench_scan.py": check_scan,
           "bench_store.py": check_store, "bench_sweep.py": check_sweep}

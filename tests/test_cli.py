@@ -51,7 +51,7 @@ def test_load_bars_info_round_trip(tmp_path):
     assert lines[0].startswith("open_time,open,high") and lines[1].startswith("2024-07-19T00:00")
 
     pq = tmp_path / "eth.parquet"
-    assert qdash("bars", "ETHUSDT", "--out", str(pq), db=db).returncode == 0
+    assert qdash("bars", "ETHUSDT", "-t", "1m", "--out", str(pq), db=db).returncode == 0
     assert len(pd.read_parquet(pq)) == len(got)
 
     info = qdash("info", db=db)

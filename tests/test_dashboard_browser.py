@@ -60,7 +60,8 @@ TITLES = ["ETHUSDT candles and volume", "BTCUSDT candles and volume",
 TABS = {"backtest": ["run backtest", "fee bps/leg"], "alerts": ["add rule", "active rules"],
         "stats over time": ["per-minute statistics"],
         "files & downloads": ["load files", "prepare CSV downloads"],
-        "scanner": ["start scanner", "open in pair monitor"]}
+        "scanner": ["start scanner", "open in pair monitor"],
+        "book": ["book (--out dir)", "net exposure per symbol"]}
 
 
 @pytest.fixture(scope="module")

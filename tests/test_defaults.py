@@ -101,3 +101,58 @@ def test_a_timeframe_without_a_row_takes_the_next_shorter_rows_windows():
     assert defaults_for(60_000) == TABLE["1m"]
     assert defaults_for(500).beta_window == TABLE["1s"].beta_window
     assert defaults_for(None) == TABLE[DEFAULT_TIMEFRAME]
+
+
+def test_the_remaining_entry_points_default_to_the_default_timeframe():
+    """The API's and the other commands' timeframe defaults (a grep for timeframe defaults in
+    qdash/ lists these): LiveSession, Dashboard, the live scanner, fetch() and ``qdash bars``."""
+    import inspect
+
+    from qdash.app.dashboard import Dashboard
+    from qdash.app.monitor import PairMonitor
+    from qdash.cli.bars import add_arguments as bars_cli
+    from qdash.history.fetch import fetch
+    from qdash.live import LiveSession
+    from qdash.scan.live import LiveScanner
+
+    for entry in (LiveSession, Dashboard, PairMonitor, LiveScanner, fetch):
+        assert inspect.signature(entry).parameters["timeframe"].default == DEFAULT_TIMEFRAME, \
+            entry
+    assert parse(bars_cli, ["ETHUSDT"]).timeframe == DEFAULT_TIMEFRAME
+
+
+@pytest.mark.parametrize("timeframe", [None, "1h"])
+def test_a_live_session_opens_with_the_timeframes_windows(timeframe):
+    from qdash.feeds.base import TickFeed
+    from qdash.live import LiveSession
+
+    kw = {} if timeframe is None else {"timeframe": timeframe}
+    session = LiveSession(TickFeed(), y="ETHUSDT", x="BTCUSDT", **kw)
+    row = defaults_for(timeframe)
+    assert session.timeframe == (timeframe or DEFAULT_TIMEFRAME)
+    assert session.tf_ms == timeframe_ms(row.timeframe)
+    cfg = session.pair_config
+    assert (cfg.beta_window, cfg.z_window) == (row.beta_window, row.z_window)
+    assert (cfg.symbol_y, cfg.symbol_x) == ("ETHUSDT", "BTCUSDT")
+
+
+def test_the_scan_api_default_lookback_is_the_timeframes_as_the_cli_scans():
+    from scan_support import BAR, planted_universe
+
+    from qdash.cli.scan import add_arguments as scan_cli
+    from qdash.cli.scan import lookback_of
+    from qdash.scan import scan
+
+    days = 40
+    table, _ = planted_universe(4, n_walks=3, n_pairs=1, n=days * 288)  # 40 days of 5m bars
+    last = int(table["open_time"].max())
+    kw = {"scheduler": None, "progress": False}
+    default = scan(table, **kw)
+    span = timeframe_ms(defaults_for(BAR).scan_lookback)  # 30 days on 5m
+    assert pd.Timestamp(default.attrs["start"]) == pd.Timestamp(last + BAR - span, unit="ms",
+                                                                tz="UTC")
+    assert int(default["n"].max()) == span // BAR
+    cli = scan(table, lookback=lookback_of(parse(scan_cli, [])), **kw)
+    pd.testing.assert_frame_equal(default, cli)
+    every = scan(table, lookback="all", **kw)
+    assert int(every["n"].max()) == days * 288

@@ -193,4 +193,4 @@ def test_long_outage_backfills_from_aggtrades_by_time(db_path):
                                                   rate=1200, settle=3.5))
     assert_store_matches_ledger(sim, store, order, exact_qty=False)
     assert feed.stats()["backfilled_ticks"] > 1000
-    assert (store.ticks("BTCUSDT")["source"] == "binance:rest-agg").sum() > 1000
+    assert (store.ticks("BTCUSDT")["source"] == "sim:rest-agg").sum() > 1000

@@ -17,9 +17,9 @@ Widget callbacks may run on another thread (ipykernel subshells): every callback
 the :class:`~qdash.app.dispatch.Dispatcher` onto the loop captured at construction.
 
 First paint: a page's widget manager fetches and creates every widget the kernel holds before it
-shows any, so the tabs after the first (backtest, alerts, stats over time, files, scanner) are
-built when first opened, or first used from code (``d.bt``, ``d.scanner``, ...): 240 widgets at
-first paint become 96. Each tab is a panel given the monitor and the dispatcher.
+shows any, so the tabs after the first (backtest, alerts, stats over time, files, scanner, book)
+are built when first opened, or first used from code (``d.bt``, ``d.scanner``, ...): 240 widgets
+at first paint become 96. Each tab is a panel given the monitor and the dispatcher.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from ..periodic import PeriodicTask
 from .alerts_panel import AlertsPanel
 from .backtest_panel import BacktestPanel
 from .bokeh_widget import load_bokehjs
+from .book_panel import BookPanel
 from .charts import PairCharts
 from .controls import MarketControls
 from .dispatch import Dispatcher
@@ -70,7 +71,8 @@ class Dashboard:
     started inside this kernel), ``"binance"``, ``"hub"`` (ticks pushed to the qdash server) or
     ``"store"`` (recorded data only). ``db``: the store; by default the user's store for
     exchange data and the simulator's own store for ``sim``: the two never mix
-    (:attr:`qdash.Store.venue`); switching source switches between them.
+    (:attr:`qdash.Store.venue`); switching source switches between them. ``book``: the Book tab's
+    run (a :class:`~qdash.book.result.BookResult` or a ``qdash book --out`` directory).
     """
 
     def __init__(self, source: str = "sim", symbols=("BTCUSDT", "ETHUSDT"), y: str | None = None,
@@ -79,7 +81,8 @@ class Dashboard:
                  method: str = "rolling-ols", entry: float = 2.0, exit: float = 0.0,
                  stop: float = 4.0,
                  db: str | None = None, fps: float = 10.0, sim_ws_url: str | None = None,
-                 sim_rest_url: str | None = None, sim_rate: float = 200.0):
+                 sim_rest_url: str | None = None, sim_rate: float = 200.0, book=None):
+        self._book = book
         self.monitor = mon = PairMonitor(
             source, symbols, y, x, timeframe, window, method, entry, exit, stop, db=db,
             sim_ws_url=sim_ws_url, sim_rest_url=sim_rest_url, sim_rate=sim_rate,
@@ -162,6 +165,11 @@ class Dashboard:
         return ScannerPanel(self.monitor, self.dispatch, open_pair=self.open_pair,
                             send=self.charts.send)
 
+    @cached_property
+    def book_ui(self) -> BookPanel:
+        """The Book tab: a book run's latest window against live closes."""
+        return BookPanel(self.monitor, self.dispatch, open_pair=self.open_pair, book=self._book)
+
     def _tab_builders(self) -> list[tuple[str, Callable[[], w.Widget]]]:
         return [
             ("backtest", lambda: self.bt.widget()),
@@ -170,6 +178,7 @@ class Dashboard:
                                                 self.stats_history])),
             ("files & downloads", lambda: self.data.widget()),
             ("scanner", lambda: self.scanner.widget()),
+            ("book", lambda: self.book_ui.widget()),
         ]
 
     @cached_property
@@ -220,7 +229,11 @@ class Dashboard:
         m, mon = self.market, self.monitor
         before = [getattr(mon, k) for k in RESTART_SETTINGS]
         mon.source, mon.y, mon.x = m.source.value, m.y.value, m.x.value
-        mon.timeframe, mon.window, mon.method = m.timeframe.value, m.window.value, m.method.value
+        if m.timeframe.value != mon.timeframe:  # the window box shows the timeframe's default
+            m.window.value = mon.set_timeframe(m.timeframe.value)
+        elif m.window.value != mon.window:
+            mon.set_window(m.window.value)
+        mon.method = m.method.value
         mon.entry_z, mon.exit_z, mon.stop_z = m.entry.value, m.exit.value, m.stop.value
         mon.filters = {name: box.value for name, box in m.filters.items()}
         self.figures.set_levels(mon.entry_z, mon.exit_z)
@@ -312,6 +325,8 @@ class Dashboard:
         """Stop everything this dashboard started (session, render loop, own simulator)."""
         if self._built("scanner"):
             await self.scanner.stop()
+        if self._built("book_ui"):
+            await self.book_ui.stop()
         self._renderer.stop()
         await self.monitor.close()
 

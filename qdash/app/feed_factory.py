@@ -43,7 +43,7 @@ class FeedFactory:
             if not ws:
                 sim = await self._start_own_sim(symbols)
                 ws, rest = sim.ws_url, sim.rest_url
-            return BinanceFutures(symbols, ws_url=ws, rest_url=rest, source="sim")
+            return BinanceFutures(symbols, ws_url=ws, rest_url=rest)  # labelled by its venue
         raise QdashError(f"unknown source {source!r}: use sim, binance, hub or store")
 
     async def _start_own_sim(self, symbols: list[str]):

@@ -18,6 +18,7 @@ import asyncio
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -34,6 +35,9 @@ from ..store import Store, resolve_db_path
 from .feed_factory import FeedFactory
 from .funding import FundingPoller
 
+if TYPE_CHECKING:
+    from ..scan.live import LiveScanner
+
 ROLLOVER = 2_000          # points kept per time-series (the browser's sources, the pair history)
 HEAT_BARS = 1_000         # bars of returns behind the correlation heatmap
 STATS_HISTORY_COLUMNS = ("ts_ms", "bars", "zscore", "beta_ols", "beta_rolling", "beta_kalman",
@@ -49,7 +53,8 @@ class PairMonitor:
     ``db``: the store (default: the user's store for exchange data, the simulator's own store
     for ``sim``); ``timeframe``: the bar length (default
     :data:`qdash.defaults.DEFAULT_TIMEFRAME`); ``window``: bars of the rolling β and z (default:
-    the timeframe's, :mod:`qdash.defaults`); ``method``: the hedge estimator;
+    the timeframe's, :mod:`qdash.defaults`, which follows the timeframe: :meth:`set_timeframe`);
+    ``method``: the hedge estimator;
     ``entry``/``exit``/``stop``: z levels of the backtest rule (attributes ``entry_z``,
     ``exit_z``, ``stop_z``; stop 0: none). ``sim_ws_url``/``sim_rest_url``: a running simulated
     exchange (default: ``$QDASH_SIM_WS_URL``/``$QDASH_SIM_REST_URL``, else one started in this
@@ -67,6 +72,7 @@ class PairMonitor:
         if len(self.symbols) < 2:
             raise QdashError("a pair dashboard needs at least two symbols")
         self.y, self.x = pair_legs(y or self.symbols[1], x or self.symbols[0])
+        self.window_is_default = window is None  # the window follows the timeframe's default
         if window is None:
             window = defaults_for(timeframe).beta_window
         self.source, self.timeframe, self.window, self.method = source, timeframe, window, method
@@ -87,6 +93,21 @@ class PairMonitor:
         self.last_backtest = None
 
     # --- settings ------------------------------------------------------------------------------
+    def set_timeframe(self, timeframe: str) -> int:
+        """Switch to ``timeframe``; the window becomes that timeframe's default
+        (:func:`qdash.defaults.defaults_for`) unless it is the user's own (given, or set by
+        :meth:`set_window`). Returns the window."""
+        self.timeframe = timeframe
+        if self.window_is_default:
+            self.window = defaults_for(timeframe).beta_window
+        return self.window
+
+    def set_window(self, window: int) -> None:
+        """The user's window: kept across timeframe changes (unless it is the timeframe's
+        default, which then follows the timeframe again)."""
+        self.window = int(window)
+        self.window_is_default = self.window == defaults_for(self.timeframe).beta_window
+
     def watched(self) -> list[str]:
         """The pair's legs first, then the other symbols."""
         return list(dict.fromkeys([self.y, self.x, *self.symbols]))
@@ -147,6 +168,19 @@ class PairMonitor:
         """Watch ``y``/``x`` and start live on them, from their history."""
         self.watch_pair(y, x)
         return await self.start()
+
+    async def live_scanner(self, symbols, **options) -> LiveScanner:
+        """A started :class:`~qdash.scan.live.LiveScanner` of ``symbols`` on this monitor's source
+        (its kline streams: ``sim``, whose own simulator this starts, or ``binance``) and store;
+        ``options`` (timeframe, lookback, on_result, on_status, ...) go to it."""
+        if self.source not in ("sim", "binance"):
+            raise QdashError(f"live scans read Binance kline streams: pick the simulated exchange "
+                             f"or Binance live as source, not {self.source!r}")
+        from ..scan.live import LiveScanner  # the scan stack loads when a scan first runs
+
+        feed = await self.feeds.make(self.source, self.watched())
+        return LiveScanner(symbols, store=self.store, rest_url=feed.rest_url, ws_url=feed.ws_url,
+                           clock=self.feeds.clock, **options).start()
 
     async def stop(self) -> None:
         """Stop the live session (recorded data stays in the store)."""

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..analytics import SignalSpec
+from ..display import equity_columns, fmt  # noqa: F401  (the views' cells and equity columns)
 from .plots import DOWN, PAIR_COLUMNS, UP
 
 BAND_K = 2.0  # the spread chart's band: mean ± BAND_K standard deviations of the z window
@@ -87,16 +88,6 @@ def heat_columns(corr: pd.DataFrame) -> dict[str, list]:
     return {"a": a, "b": b, "corr": v, "label": [f"{c:.2f}" for c in v]}
 
 
-def equity_columns(equity: pd.Series) -> dict[str, list]:
-    """Columns of the backtest's equity and drawdown view; the drawdown is
-    :func:`qdash.backtest.metrics.drawdown` (a positive fraction of the running peak; the
-    figure hangs it below zero)."""
-    from ..backtest.metrics import drawdown  # the backtest package loads when first used
-
-    return {"t": equity.index.as_unit("ms").asi8.astype(float).tolist(),
-            "equity": equity.tolist(), "drawdown": drawdown(equity).tolist()}
-
-
 def trade_columns(trades: pd.DataFrame) -> dict[str, list]:
     """Columns of the backtest's entry and exit markers on the z-score chart."""
     times = pd.concat([trades["entry_time"], trades["exit_time"]])
@@ -112,21 +103,6 @@ def live_point(preview: dict | None, t_ms: float) -> dict[str, list]:
     if preview is None or not math.isfinite(preview.get("zscore", math.nan)):
         return {"t": [], "z": []}
     return {"t": [float(t_ms)], "z": [float(preview["zscore"])]}
-
-
-def fmt(v, digits: int = 4) -> str:
-    """A table cell: ``–`` for missing/NaN, thousands separators, ``yes``/``no``."""
-    if v is None:
-        return "–"
-    if isinstance(v, bool | np.bool_):
-        return "yes" if v else "no"
-    if isinstance(v, int | np.integer):
-        return f"{v:,}"
-    if isinstance(v, float | np.floating):
-        if not math.isfinite(v):
-            return "–"
-        return f"{v:,.{digits}g}" if abs(v) < 1e6 else f"{v:,.0f}"
-    return html.escape(str(v))
 
 
 def signal_rows(m: dict, spec: SignalSpec, waiting: list[str]) -> list[tuple[str, str]]:

@@ -19,7 +19,6 @@ from bokeh.models import BasicTicker, ColorBar, ColumnDataSource, LinearColorMap
 from bokeh.plotting import figure
 
 from ..defaults import DEFAULT_TIMEFRAME, defaults_for
-from ..errors import QdashError
 from ..scan.live import LiveScanner
 from .bokeh_widget import FrameBokehModel
 from .dispatch import Dispatcher
@@ -107,17 +106,10 @@ class ScannerPanel:
     async def start(self) -> None:
         """Scan the monitor's source live (history first, then every closed bar)."""
         await self.stop()
-        mon = self.monitor
-        source = mon.source
-        if source not in ("sim", "binance"):
-            raise QdashError(f"the scanner reads Binance kline streams: pick the simulated "
-                             f"exchange or Binance live as source, not {source!r}")
-        feed = await mon.feeds.make(source, mon.watched())  # its endpoints (starts the own sim)
-        self.scanner = LiveScanner(
-            self.symbols.value, store=mon.store, rest_url=feed.rest_url, ws_url=feed.ws_url,
-            timeframe=self.timeframe.value, lookback=self.lookback.value.strip(),
-            clock=mon.feeds.clock,
-            on_result=lambda frame: self.render(), on_status=self._say).start()
+        self.scanner = await self.monitor.live_scanner(
+            self.symbols.value, timeframe=self.timeframe.value,
+            lookback=self.lookback.value.strip(),
+            on_result=lambda frame: self.render(), on_status=self._say)
         self.run.description, self.run.button_style = "stop scanner", "danger"
 
     async def stop(self) -> None:

@@ -92,3 +92,31 @@ MAX_CONTROL_MESSAGES_PER_S = 10  # SUBSCRIBE etc.; above it Binance closes with 
 STREAM_ROUTES = {"trade": "public", "bookTicker": "public", "depth": "public",
                  "aggTrade": "market", "kline": "market", "markPrice": "market",
                  "miniTicker": "market", "ticker": "market"}
+
+# --- orders and accounts (signed) --------------------------------------------------------------
+ORDER = "/fapi/v1/order"
+BATCH_ORDERS = "/fapi/v1/batchOrders"
+ALL_OPEN_ORDERS = "/fapi/v1/allOpenOrders"
+OPEN_ORDERS = "/fapi/v1/openOrders"
+ALL_ORDERS = "/fapi/v1/allOrders"
+USER_TRADES = "/fapi/v1/userTrades"
+ACCOUNT_V2, ACCOUNT_V3 = "/fapi/v2/account", "/fapi/v3/account"
+BALANCE_V2, BALANCE_V3 = "/fapi/v2/balance", "/fapi/v3/balance"
+POSITION_RISK_V2, POSITION_RISK_V3 = "/fapi/v2/positionRisk", "/fapi/v3/positionRisk"
+LEVERAGE = "/fapi/v1/leverage"
+MARGIN_TYPE = "/fapi/v1/marginType"
+POSITION_SIDE_DUAL = "/fapi/v1/positionSide/dual"
+LEVERAGE_BRACKET = "/fapi/v1/leverageBracket"
+COMMISSION_RATE = "/fapi/v1/commissionRate"
+LISTEN_KEY = "/fapi/v1/listenKey"
+# IP weight of the signed endpoints (new orders cost 0 IP weight, they count as orders instead)
+ORDER_WEIGHTS = {ORDER: 1, BATCH_ORDERS: 5, ALL_OPEN_ORDERS: 1, ALL_ORDERS: 5, USER_TRADES: 5,
+                 ACCOUNT_V2: 5, ACCOUNT_V3: 5, BALANCE_V2: 5, BALANCE_V3: 5,
+                 POSITION_RISK_V2: 5, POSITION_RISK_V3: 5, LEVERAGE: 1, MARGIN_TYPE: 1,
+                 POSITION_SIDE_DUAL: 30, LEVERAGE_BRACKET: 1, COMMISSION_RATE: 20,
+                 LISTEN_KEY: 1}
+OPEN_ORDERS_WEIGHTS = (1, 40)  # with a symbol, without
+# order-count limits per account: (orders, window ms, Binance's interval name)
+ORDER_COUNT_LIMITS = ((300, 10_000, "TEN_SECONDS", "X-MBX-ORDER-COUNT-10S"),
+                      (1200, 60_000, "ONE_MINUTE", "X-MBX-ORDER-COUNT-1M"))
+LISTEN_KEY_TTL_MS = 60 * 60_000

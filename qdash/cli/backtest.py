@@ -11,14 +11,23 @@ import warnings
 from pathlib import Path
 
 from ..analytics.signal import HEDGE_METHODS, SignalSpec
-from ..backtest.engine import InSampleWarning
+from ..backtest.engine import InSampleWarning, Params
 from ..backtest.engine import run as run_backtest
 from ..backtest.funding import funding_note, stored_funding
 from ..backtest.metrics import sharpe_text
 from ..bars import stored_candles
 from ..errors import QdashError
 from ..model import pair_legs, timeframe_ms
-from .options import add_db, add_out, add_time_range, add_timeframe, add_window
+from .options import (
+    add_db,
+    add_out,
+    add_time_range,
+    add_timeframe,
+    add_window,
+    check_time_range,
+)
+
+LISTED = 8  # symbols named in an unknown-symbol error
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -60,6 +69,13 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _listing(symbols: list[str]) -> str:
+    if not symbols:
+        return "nothing"
+    more = len(symbols) - LISTED
+    return ", ".join(symbols[:LISTED]) + (f" and {more} more" if more > 0 else "")
+
+
 def signal_spec(args: argparse.Namespace) -> SignalSpec:
     """The signal the options ask for: the timeframe's windows (:mod:`qdash.defaults`) unless
     ``--window``/``--z-window`` say otherwise."""
@@ -72,38 +88,47 @@ def signal_spec(args: argparse.Namespace) -> SignalSpec:
 def run(args: argparse.Namespace) -> int:
     """Run one backtest over stored bars, write the CSVs, print the metrics table.
 
-    Returns the exit code: 0 on success, 1 when data is missing or inputs are invalid.
+    Returns the exit code: 0 on success, 1 when a leg has no bars in the range (as ``qdash
+    bars``). Usage errors (an option's value, the same symbol twice, a symbol the store does not
+    hold) raise :class:`~qdash.errors.QdashError`: exit 2 with its message, as every command.
     """
     from ..store import Store
 
-    try:
-        args.y, args.x = pair_legs(args.y, args.x)
-        store = Store(args.db, readonly=True)
-        legs = {}
-        for sym in (args.y, args.x):
-            bars = stored_candles(store, sym, args.timeframe, args.start, args.end)
-            if not len(bars):
-                print(f"no {args.timeframe} candles or ticks stored for {sym.upper()} in that "
-                      "range (see `qdash info`)", file=sys.stderr)
-                return 1
-            legs[sym] = bars
-        tf = timeframe_ms(args.timeframe)
-        funding = {sym: None if args.no_funding else stored_funding(store, sym, bars, tf)
-                   for sym, bars in legs.items()}
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", InSampleWarning)
-            spec = signal_spec(args)
-            result = run_backtest(legs[args.y], legs[args.x], spec, entry=args.entry,
-                                  exit=args.exit, stop=args.stop, max_hold=args.max_hold,
-                                  capital=args.capital, leverage=args.leverage,
-                                  fee_bps=args.fee_bps, slippage_bps=args.slippage_bps,
-                                  fill=args.fill, funding_y=funding[args.y],
-                                  funding_x=funding[args.x])
-        for w in caught:
-            print(f"warning: {w.message}", file=sys.stderr)
-    except QdashError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    args.y, args.x = pair_legs(args.y, args.x)
+    timeframe_ms(args.timeframe)  # a malformed timeframe is named before the store is read
+    check_time_range(args)
+    spec = signal_spec(args)
+    spec.validate()
+    Params(entry=args.entry, exit=args.exit, stop=args.stop, max_hold=args.max_hold,
+           capital=args.capital, leverage=args.leverage, fee_bps=args.fee_bps,
+           slippage_bps=args.slippage_bps).check()  # every value checked before the store is read
+    store = Store(args.db, readonly=True)
+    held = set(store.stats()["symbol"])
+    for sym in (args.y, args.x):
+        if sym not in held:
+            raise QdashError(f"unknown symbol {sym}: {store.path} holds no data for it "
+                             f"(it holds {_listing(sorted(held))}; see `qdash info`)")
+    legs = {}
+    for sym in (args.y, args.x):
+        bars = stored_candles(store, sym, args.timeframe, args.start, args.end)
+        if not len(bars):
+            print(f"no {args.timeframe} candles or ticks stored for {sym} in that range (see "
+                  "`qdash info`)", file=sys.stderr)
+            return 1
+        legs[sym] = bars
+    tf = timeframe_ms(args.timeframe)
+    funding = {sym: None if args.no_funding else stored_funding(store, sym, bars, tf)
+               for sym, bars in legs.items()}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InSampleWarning)
+        result = run_backtest(legs[args.y], legs[args.x], spec, entry=args.entry,
+                              exit=args.exit, stop=args.stop, max_hold=args.max_hold,
+                              capital=args.capital, leverage=args.leverage,
+                              fee_bps=args.fee_bps, slippage_bps=args.slippage_bps,
+                              fill=args.fill, funding_y=funding[args.y],
+                              funding_x=funding[args.x])
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
     y, x = args.y, args.x
     # the files first: a reader that stops early (`| head`) must not cost the CSVs
     out = Path(args.out or f"backtest-{y}-{x}-{args.timeframe}")

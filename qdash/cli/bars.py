@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      "the stored candles of that timeframe). Columns: open_time (ISO 8601 UTC), "
                      "open, high, low, close, volume, trades, buy_volume, quote_volume, vwap.")
     p.add_argument("symbol")
-    add_timeframe(p, "1m")
+    add_timeframe(p)
     add_db(p, readonly=True)
     add_time_range(p)
     p.add_argument("--fill", action="store_true", help="insert empty intervals (zero volume)")

@@ -8,6 +8,8 @@ building the parser costs nothing (the default URLs are imported by the options 
 
 from __future__ import annotations
 
+import argparse
+
 from ..defaults import DEFAULT_TIMEFRAME, TABLE
 from ..errors import QdashError
 
@@ -81,13 +83,37 @@ def add_window(p, what: str) -> None:
                    help=f"{what}, in bars (default: the timeframe's; {table})")
 
 
+def iso_time(text: str) -> str:
+    """An argparse ``type``: ``text`` unchanged when it is a time (ISO 8601 or epoch), else a
+    usage error naming it (exit 2)."""
+    from ..model import parse_time
+
+    try:
+        parse_time(text)
+    except (ValueError, TypeError, OverflowError) as e:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: use ISO 8601, e.g. 2024-07-18 or 2024-07-18T23:57:00Z "
+            f"({e})") from None
+    return text
+
+
 def add_time_range(p, *, start_required: bool = False, end_means: str | None = None) -> None:
-    """``--start``/``--end``: ISO times, UTC unless an offset is given; ``end_means``: what no
-    ``--end`` means (else the end of the data)."""
-    p.add_argument("--start", required=start_required,
+    """``--start``/``--end``: ISO times, UTC unless an offset is given (checked as parsed);
+    ``end_means``: what no ``--end`` means (else the end of the data). A command that reads a
+    range checks its order with :func:`check_time_range`."""
+    p.add_argument("--start", required=start_required, type=iso_time,
                    help="ISO time, inclusive (UTC unless an offset is given)")
-    p.add_argument("--end", default=None,
+    p.add_argument("--end", default=None, type=iso_time,
                    help=f"ISO time, exclusive (default: {end_means or 'the end of the data'})")
+
+
+def check_time_range(args: argparse.Namespace) -> None:
+    """A :class:`~qdash.errors.QdashError` (exit 2) when ``--start`` is not before ``--end``."""
+    from ..model import parse_time
+
+    if args.start is not None and args.end is not None and \
+            parse_time(args.start) >= parse_time(args.end):
+        raise QdashError(f"--start {args.start} is not before --end {args.end}")
 
 
 def add_rest_url(p) -> None:

@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_symbols(p, "all", all_means="every symbol of the store or --bars")
     add_timeframe(p)
     p.add_argument("--lookback", default=None,
-                   help="span before the last bar (default: the timeframe's, from "
+                   help="span before the last bar, or all (default: the timeframe's, from "
                         "qdash.defaults: 30d on 5m)")
     src = p.add_mutually_exclusive_group()
     add_db(src, readonly=True)

@@ -1,8 +1,10 @@
 """``qdash sim``: run the simulated Binance USDⓈ-M exchange until Ctrl-C.
 
-``qdash sim --port 9443 --symbols BTCUSDT,ETHUSDT [--rate N] [--seed S] [--replay FILE]``
-prints one line ``qdash sim listening on ws://HOST:PORT (REST http://HOST:PORT)`` (with the real
-port when ``--port 0``), then serves until interrupted.
+``qdash sim --port 9443 --symbols BTCUSDT,ETHUSDT [--rate N] [--seed S] [--replay FILE]
+[--api-key KEY --api-secret SECRET --balance USDT]... [--order-latency-ms SPEC]`` prints one
+line ``qdash sim listening on ws://HOST:PORT (REST http://HOST:PORT)`` (with the real port when
+``--port 0``), then serves until interrupted. Without ``--api-key`` one paper account is opened
+and its key and secret printed once.
 
 The same port serves Binance's bulk archive (data.binance.vision) from the simulator's past:
 ``http://HOST:PORT/data/futures/um/{daily,monthly}/{klines,aggTrades,trades,markPriceKlines,
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import signal
 
+from ..sim.accounts import MAKER_FEE, TAKER_FEE
 from ..sim.exchange import SimExchange
 from .options import add_listen, add_symbols, symbols_of
 
@@ -49,6 +52,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(Binance: 2400)")
     parser.add_argument("--retention", type=float, default=3600.0,
                         help="seconds of trade history kept for REST (memory bound)")
+    parser.add_argument("--api-key", action="append", default=[], metavar="KEY",
+                        help="open a paper account with this API key (repeat for several; "
+                             "pair each with --api-secret and --balance). Without it one "
+                             "account is opened and its key and secret printed once")
+    parser.add_argument("--api-secret", action="append", default=[], metavar="SECRET",
+                        help="the secret of the --api-key at the same position (the "
+                             "simulator's own accounts: it is the exchange; never logged)")
+    parser.add_argument("--balance", action="append", type=float, default=[],
+                        metavar="USDT", help="the starting USDT of the --api-key at the same "
+                                             "position (default 100000)")
+    parser.add_argument("--order-latency-ms", default="0", metavar="SPEC",
+                        help="delay before an order is accepted and matched: MS, "
+                             "uniform:LO:HI or lognormal:MEDIAN:SIGMA (milliseconds)")
+    parser.add_argument("--maker-fee", type=float, default=MAKER_FEE,
+                        help="maker commission rate (Binance's base tier: 0.0002)")
+    parser.add_argument("--taker-fee", type=float, default=TAKER_FEE,
+                        help="taker commission rate (Binance's base tier: 0.0005)")
     parser.add_argument("--warmup", type=float, default=300.0,
                         help="seconds before the start traded by the live model, as if the "
                              "exchange had been running (the recent past as dense as the live "
@@ -60,17 +80,39 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(args))
 
 
+def accounts_of(args: argparse.Namespace) -> list[tuple[str | None, str | None, float]]:
+    """(key, secret, balance) of each account the flags open: ``--api-key``,
+    ``--api-secret`` and ``--balance`` pair by position; none given: one drawn account."""
+    keys, secrets_, balances = args.api_key, args.api_secret, args.balance
+    if len(secrets_) != len(keys):
+        raise SystemExit(f"qdash sim: {len(keys)} --api-key but {len(secrets_)} --api-secret; "
+                         "give one secret per key")
+    if len(balances) > max(len(keys), 1):
+        raise SystemExit("qdash sim: more --balance than accounts")
+    balances = balances + [100_000.0] * (max(len(keys), 1) - len(balances))
+    if not keys:
+        return [(None, None, balances[0])]
+    return list(zip(keys, secrets_, balances))
+
+
 async def _serve(args: argparse.Namespace) -> int:
     symbols = symbols_of(args.symbols, "--symbols") if args.symbols else None
+    accounts = accounts_of(args)
     sim = SimExchange(symbols, rate=args.rate, seed=args.seed, host=args.host, port=args.port,
                       replay=args.replay, speed=args.speed, ping_interval=args.ping_interval,
                       retention_s=args.retention, universe=args.universe,
                       weight_limit=args.weight_limit, warmup_s=args.warmup,
-                      market_kwargs={"burst_multiplier": args.burst_multiplier})
+                      market_kwargs={"burst_multiplier": args.burst_multiplier},
+                      accounts=accounts, order_latency_ms=args.order_latency_ms,
+                      maker_fee=args.maker_fee, taker_fee=args.taker_fee)
     await sim.start()
     print(f"qdash sim listening on {sim.ws_url} (REST {sim.rest_url}, bulk archive "
           f"{sim.archive_url}/data/futures/um/); symbols "
           f"{','.join(sim.symbols)}; Ctrl-C to stop", flush=True)
+    if not args.api_key:  # the drawn account: shown once, on the terminal only
+        acc = next(iter(sim.accounts))
+        print(f"qdash sim paper account: API key {acc.key} secret {acc.secret} "
+              f"({acc.wallet:.0f} USDT)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

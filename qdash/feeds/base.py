@@ -129,6 +129,11 @@ class TickFeed:
     #: seconds a resumed symbol's backfill may take before bars close without it
     max_backfill_wait: float = 60.0
 
+    def resolve_source(self) -> str:
+        """The ``source`` label, once it is known (a feed that learns it from its exchange asks
+        here, blocking: call it in a thread from a loop)."""
+        return self.source
+
     def __init__(self, name: str = "feed"):
         self.name = name
         self._subscriptions: list[Subscription] = []

@@ -65,8 +65,9 @@ from ..binance.limits import (
     STREAM_ROUTES,
 )
 from ..binance.rest import RestClient, RestError
-from ..model import normalize_symbol
+from ..model import VENUE_SOURCES, normalize_symbol
 from ..periodic import PeriodicTask
+from ..retry import Backoff
 from .backfill import fetch_hole
 from .base import TickFeed
 from .connection import ConnectionLoop
@@ -111,13 +112,17 @@ class _SymbolStats:
 class BinanceFutures(TickFeed):
     """Live Binance USDⓈ-M trades for any number of symbols (see the module docstring).
 
-    Times in seconds unless named ``_ms``. ``source`` is written in the tick ``source`` column.
+    Times in seconds unless named ``_ms``. ``source`` is written in the tick ``source`` column:
+    when not given, the venue's (:data:`qdash.model.VENUE_SOURCES`: ``binance`` or ``sim``,
+    ``-agg`` appended for aggregate trades) as the REST API's exchangeInfo names it
+    (:meth:`RestClient.venue <qdash.binance.rest.RestClient.venue>`), asked once
+    (:meth:`resolve_source`).
     """
 
     resumable = True
 
     def __init__(self, symbols, *, stream: str = "trade", ws_url: str = DEFAULT_WS_URL,
-                 rest_url: str = DEFAULT_REST_URL, source: str = "binance",
+                 rest_url: str = DEFAULT_REST_URL, source: str | None = None,
                  max_streams: int = MAX_STREAMS_PER_CONNECTION, flush_interval: float = 0.1,
                  stale_timeout: float = 30.0, max_lag: float | None = 30.0,
                  rotate_after: float = 23.5 * 3600, rotate_overlap: float = 5.0,
@@ -134,7 +139,7 @@ class BinanceFutures(TickFeed):
         self.route = STREAM_ROUTES[stream]
         self.ws_url = ws_url.rstrip("/")
         self.rest_url = rest_url.rstrip("/")
-        self.source = source
+        self._source = source
         self.max_streams = max_streams
         self.flush_interval = flush_interval
         self.stale_timeout = stale_timeout
@@ -147,9 +152,10 @@ class BinanceFutures(TickFeed):
         self.resume_horizon = resume_horizon
         self._groups: list[_Group] = []
         self._symbols: dict[str, _SymbolStats] = {}
-        self._seq = Sequencer(source, fill_gaps=backfill)
+        self._seq = Sequencer(source or "", fill_gaps=backfill)
         self._gap_tasks: dict[str, asyncio.Task] = {}
         self._pending: list = []
+        self._resolver: asyncio.Task | None = None
         self._flusher = PeriodicTask(self._flush, flush_interval, name=f"{self.name} flush",
                                      delay_first=True)
         self.rest_client = RestClient(self.rest_url, max_wait=max_backfill_wait)
@@ -158,6 +164,39 @@ class BinanceFutures(TickFeed):
         self._rate_samples: collections.deque = collections.deque(maxlen=64)
         for s in symbols:
             self._add_stream(normalize_symbol(s))
+
+    # --- the venue ----------------------------------------------------------------------------
+    @property
+    def source(self) -> str:
+        """The tick ``source`` label (see the class docstring). Before it is known this asks the
+        REST API, a blocking request: on a loop, call :meth:`resolve_source` in a thread first
+        (:meth:`start` does so itself and holds the frames until it is known)."""
+        return self._source if self._source is not None else self.resolve_source()
+
+    def resolve_source(self) -> str:
+        """The tick ``source`` label, asking the REST API's exchangeInfo for the venue the first
+        time (blocking; raises :class:`~qdash.binance.rest.RestError` or ``OSError`` when it
+        cannot tell)."""
+        if self._source is None:
+            venue = self.rest_client.venue()
+            self._source = VENUE_SOURCES[venue] + ("" if self.stream == "trade" else "-agg")
+            self._seq.source = self._source
+            log.info("%s: %s serves %s data: ticks are labelled %r", self.name, self.rest_url,
+                     venue, self._source)
+        return self._source
+
+    async def _resolve_source_until_known(self) -> None:
+        """Ask for the venue until the REST API answers (frames wait in ``_pending``)."""
+        backoff = Backoff(self.backoff_initial, self.backoff_max)
+        while self._source is None:
+            try:
+                await asyncio.to_thread(self.resolve_source)
+            except (RestError, OSError, ValueError, KeyError) as e:
+                self.counters["venue_failures"] += 1
+                wait = backoff.next()
+                log.warning("%s: cannot tell the venue of %s (%s): ticks wait; retrying in "
+                            "%.1f s", self.name, self.rest_url, e, wait)
+                await asyncio.sleep(wait)
 
     # --- symbols and streams -----------------------------------------------------------------
     @property
@@ -345,6 +384,8 @@ class BinanceFutures(TickFeed):
 
     # --- lifecycle ---------------------------------------------------------------------------
     def _run_tasks(self) -> None:
+        if self._source is None:
+            self._resolver = self.loop.create_task(self._resolve_source_until_known())
         for g in self._groups:
             g.task = self.loop.create_task(g.conn.run())
         self._flusher.start()
@@ -352,22 +393,29 @@ class BinanceFutures(TickFeed):
     async def _shutdown(self) -> None:
         await self._flusher.wait_stopped()
         tasks = [g.task for g in self._groups if g.task is not None]
+        if self._resolver is not None:
+            tasks.append(self._resolver)
+            self._resolver = None
         tasks += list(self._gap_tasks.values())
         self._gap_tasks.clear()
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._flush()
+        if self._source is not None:
+            self._flush()
+        elif self._pending:
+            log.warning("%s: %d frames not delivered: the venue of %s never became known",
+                        self.name, len(self._pending), self.rest_url)
         # deliver what waited behind unfilled gaps: it was received, so it is not lost
         self._deliver(self._seq.release_all())
 
     # --- decoding, ordering, gaps ----------------------------------------------------------------
     def _flush(self) -> None:
-        frames, self._pending = self._pending, []
         now = time.monotonic()
         self._rate_samples.append((now, self.counters["messages"], self.counters["ticks"]))
-        if not frames:
+        if not self._pending or self._source is None:  # unlabelled frames wait for the venue
             return
+        frames, self._pending = self._pending, []
         self.counters["messages"] += len(frames)
         res = decode_frames(frames, self.source, first_line=0)
         for k, v in res.counts.items():

@@ -43,6 +43,7 @@ import pandas as pd
 
 from ..binance.limits import DEFAULT_REST_URL, FIXED_INTERVALS
 from ..binance.rest import RestClient
+from ..defaults import DEFAULT_TIMEFRAME
 from ..errors import QdashError
 from ..model import parse_symbols, parse_time, timeframe_ms, venue_source
 from ..store import Store
@@ -125,7 +126,7 @@ def _job(kind: str, timeframe: str | None) -> _Job:
     return _Job(kind, "", "")
 
 
-def fetch(symbols: str | list[str], kind: str = "klines", timeframe: str | None = "1m",
+def fetch(symbols: str | list[str], kind: str = "klines", timeframe: str | None = DEFAULT_TIMEFRAME,
           start=None, end=None, store: Store | str | None = None, *,
           rest_url: str | None = DEFAULT_REST_URL, archive_url: str | None = None,
           client: RestClient | None = None, workers: int = 4, progress: bool = True,
@@ -135,7 +136,8 @@ def fetch(symbols: str | list[str], kind: str = "klines", timeframe: str | None 
 
     ``symbols``: a list, a comma-separated string, or ``"all"`` (every TRADING perpetual of
     exchangeInfo). ``start``/``end``: ISO strings, Timestamps or epoch numbers (UTC); ``end``
-    defaults to now. ``timeframe`` is the kline interval (``klines``, ``mark``). ``store``: a
+    defaults to now. ``timeframe`` is the kline interval (``klines``, ``mark``; default
+    :data:`qdash.defaults.DEFAULT_TIMEFRAME`, as ``qdash fetch``). ``store``: a
     :class:`Store`, a path, or None for the default store. ``rest_url``: Binance or the
     simulator (None: the bulk archive only, whose data has no venue). ``archive_url``: an http(s)
     URL or a local directory laid out like data.binance.vision. Raises :class:`FetchError` before

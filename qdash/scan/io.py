@@ -27,6 +27,9 @@ from ..model import MAX_TS_MS, MIN_TS_MS, ms_to_index, normalize_symbol, timefra
 
 log = logging.getLogger(__name__)
 
+LOOKBACK_DEFAULT, LOOKBACK_ALL = "default", "all"
+"""``lookback`` values with a meaning of their own: the bar length's default span
+(:mod:`qdash.defaults`) and every bar."""
 REQUIRED = ("symbol", "open_time", "close")
 OPTIONAL = ("quote_volume",)
 DAY_MS = 86_400_000
@@ -121,6 +124,18 @@ def read_table(path: str | os.PathLike, symbols: list[str] | None = None) -> pd.
                              "directory", path=str(p))
     df.attrs.update(source=str(p), row_label=label)
     return df
+
+
+def lookback_ms(lookback: str | int | None, bar_ms: int) -> int | None:
+    """The span a scan of ``bar_ms`` bars covers, in ms: a span such as ``"30d"``, or ms, as
+    given; ``"default"`` the bar length's (:func:`qdash.defaults.defaults_for`: 30 days of 5m
+    bars); ``"all"`` or None: every bar (None)."""
+    if lookback is None or lookback == LOOKBACK_ALL:
+        return None
+    if lookback == LOOKBACK_DEFAULT:
+        from ..defaults import defaults_for
+        lookback = defaults_for(bar_ms).scan_lookback
+    return timeframe_ms(lookback) if isinstance(lookback, str) else int(lookback)
 
 
 def read_store(store, symbols: list[str] | None, timeframe: str, lookback_ms: int | None,
@@ -333,7 +348,8 @@ def build_panel(df: pd.DataFrame, *, symbols: list[str] | None = None,
     ``symbols``: those to scan (None: all in the table; a named symbol with no bars is skipped
     and listed). ``timeframe``: the bar length to scan at; finer input bars are resampled (last
     close, summed quote volume), coarser ones are an error; None keeps the input's. ``lookback``
-    (e.g. ``"30d"`` or ms): the window ending at the last bar of the table. A symbol is skipped
+    (e.g. ``"30d"`` or ms; ``"default"``: the bar length's, ``"all"`` or None: every bar,
+    :func:`lookback_ms`): the window ending at the last bar of the table. A symbol is skipped
     (and listed) when it has fewer than ``min_coverage`` × the window's bars, a constant close,
     or less than ``min_quote_volume`` quote volume per day (a table without ``quote_volume``
     cannot be filtered on it: error). The panel keeps the bars every remaining symbol has;
@@ -364,8 +380,8 @@ def panel_from_bars(b: Bars, *, symbols: list[str] | None = None,
         raise ScanInputError("no bars to scan" + (f" for {', '.join(symbols)}" if symbols else ""),
                              path=source)
     b, bar_ms = at_timeframe(b, timeframe)
-    if lookback is not None:
-        span = timeframe_ms(lookback) if isinstance(lookback, str) else int(lookback)
+    span = lookback_ms(lookback, bar_ms)
+    if span is not None:
         b = b.take(b.times >= b.times.max() + bar_ms - span)
     grid, tcode = time_grid(b.times, bar_ms)
     new_symbol = np.r_[True, b.codes[1:] != b.codes[:-1]]   # rows are sorted by symbol

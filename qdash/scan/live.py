@@ -147,6 +147,20 @@ class LiveScanner:
         log.info("%s", text)
         self.on_status(text, level)
 
+    def closes(self, symbol: str) -> pd.Series:
+        """The closes of ``symbol`` this scanner holds: its history and the closed bars of its
+        kline stream since (the scanned window), a float Series by UTC open time; empty before the
+        history is loaded or for a symbol it does not scan. On the loop."""
+        t, c, _ = self._hist.get(symbol, (np.empty(0, np.int64), np.empty(0), None))
+        live = self._live.get(symbol, {})
+        lt = np.fromiter(live, np.int64, len(live))
+        lc = np.array([v[0] for v in live.values()], dtype=np.float64)
+        keep = lt > (t[-1] if len(t) else -1)
+        times, values = np.concatenate([t, lt[keep]]), np.concatenate([c, lc[keep]])
+        order = np.argsort(times, kind="stable")
+        return pd.Series(values[order], index=pd.to_datetime(times[order], unit="ms", utc=True),
+                         name=symbol, dtype=np.float64)
+
     # --- history (worker thread) ---------------------------------------------------------------
     def _load_history(self) -> None:
         from ..binance.rest import RestClient

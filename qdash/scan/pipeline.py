@@ -26,7 +26,15 @@ import numpy as np
 import pandas as pd
 
 from ..errors import QdashError
-from .io import Panel, build_panel, read_store, read_table, tqdm_disable
+from .io import (
+    LOOKBACK_DEFAULT,
+    Panel,
+    build_panel,
+    lookback_ms,
+    read_store,
+    read_table,
+    tqdm_disable,
+)
 from .screen import bh_qvalues, cross_products, pair_stats
 from .validate import ValidateParams, validate_block
 
@@ -49,11 +57,10 @@ def _panel(bars, symbols, timeframe, lookback, min_coverage, min_quote_volume,
     from ..store import Store
 
     if isinstance(bars, Store):
-        tf = timeframe or "5m"
+        from ..defaults import DEFAULT_TIMEFRAME
         from ..model import timeframe_ms
-        span = None if lookback is None else (timeframe_ms(lookback) if isinstance(lookback, str)
-                                              else int(lookback))
-        table = read_store(bars, symbols, tf, span, progress)
+        tf = timeframe or DEFAULT_TIMEFRAME
+        table = read_store(bars, symbols, tf, lookback_ms(lookback, timeframe_ms(tf)), progress)
         if not len(table):
             raise QdashError(f"store {bars.path}: no {tf} candles or ticks for "
                              f"{', '.join(symbols) if symbols else 'any symbol'}: fetch or load "
@@ -197,9 +204,12 @@ def scan(bars, *, symbols: list[str] | None = None, timeframe: str | None = None
     ``bars``: a long bar table (DataFrame with ``symbol``, ``open_time`` ms or ISO, ``close``,
     optional ``quote_volume``; see :mod:`qdash.scan.io`), a CSV/Parquet file or hive-partitioned
     Parquet directory holding one, a :class:`~qdash.store.Store` (candles at ``timeframe``,
-    default 5m) or a :class:`~qdash.scan.io.Panel`. ``symbols``/``timeframe``/``lookback``/
-    ``min_coverage``/``min_quote_volume`` (quote currency per day): see
-    :func:`qdash.scan.io.build_panel`. Series are log closes unless ``log_prices=False``.
+    default :data:`qdash.defaults.DEFAULT_TIMEFRAME`) or a :class:`~qdash.scan.io.Panel`.
+    ``lookback``: the span scanned before the last bar (``"30d"``, ms, or ``"all"``); None: the
+    bar length's default (:mod:`qdash.defaults`: 30 days of 5m bars), as ``qdash scan`` and the
+    dashboard's scanner. ``symbols``/``timeframe``/``min_coverage``/``min_quote_volume`` (quote
+    currency per day): see :func:`qdash.scan.io.build_panel`. Series are log closes unless
+    ``log_prices=False``.
 
     Stage 1: Engle–Granger (trend ``c``, ``lags`` fixed lagged differences, statsmodels'
     ``coint(y, x, maxlag=lags, autolag=None)``) on every directed pair, BH ``q`` across all of
@@ -225,6 +235,8 @@ def scan(bars, *, symbols: list[str] | None = None, timeframe: str | None = None
     ``timings`` (seconds per stage), ``params``.
     """
     t0 = time.perf_counter()
+    if lookback is None:
+        lookback = LOOKBACK_DEFAULT
     df, panel, surv, v, t = _run(bars, scheduler, workers, symbols, timeframe, lookback,
                                  min_coverage, min_quote_volume, progress, lags, fdr, log_prices,
                                  block_size,

@@ -11,11 +11,15 @@ from __future__ import annotations
 import collections
 from typing import Protocol
 
+from .accounts import Accounts
+from .latency import Latency
 from .ledger import Ledger
-from .limiter import WeightLimiter
+from .limiter import OrderCounter, WeightLimiter
 from .minutes import MinuteBook
 from .orderbook import SyntheticBook
 from .past import Instrument, Past
+from .trading import Trading
+from .user_stream import UserStreams
 
 
 class ExchangeContext(Protocol):
@@ -56,3 +60,13 @@ class ExchangeContext(Protocol):
     def depth(self, symbol: str, limit: int) -> dict: ...
 
     def book_ticker(self, symbol: str) -> dict: ...
+
+
+class TradingContext(ExchangeContext, Protocol):
+    """The exchange as its signed (order, account, listen key) handlers see it."""
+
+    accounts: Accounts                    # paper accounts by API key
+    trading: Trading                      # orders, fills, positions, funding, liquidation
+    user_streams: UserStreams             # listen keys and their connections
+    order_counter: OrderCounter           # order-count limits per account
+    order_latency: Latency                # delay before a new order is matched

@@ -20,6 +20,12 @@ instruments), owns the publishing loop and composes the parts, each in its own m
   ``https://data.binance.vision``: ``/data/futures/um/{daily,monthly}/{klines,aggTrades,trades,
   markPriceKlines,indexPriceKlines,premiumIndexKlines,fundingRate}/...zip`` (+ ``.CHECKSUM``)
   for every closed day or month of the past, Binance's names and CSV columns.
+* Trading (signed, ``X-MBX-APIKEY`` + HMAC-SHA256): paper accounts (``accounts=[(key, secret,
+  balance)]`` or :meth:`SimExchange.open_account`; :mod:`qdash.sim.accounts`), the order,
+  account and listen-key endpoints (:mod:`qdash.sim.orders_rest`), orders matched on the
+  synthetic book with taken liquidity and queue positions (:mod:`qdash.sim.matching`), fees,
+  positions, funding and liquidation (:mod:`qdash.sim.trading`, :mod:`qdash.sim.margin`), the
+  user-data stream (:mod:`qdash.sim.user_stream`); every fill is published as a trade.
 * Faults (:mod:`qdash.sim.faults`) and test controls (:mod:`qdash.sim.control`, not part of
   Binance's API): ``/sim/fault/<name>?...``, ``/sim/pause``, ``/sim/resume``,
   ``/sim/ledger_summary``, ``/sim/stats``. Replay of recorded ticks: :mod:`qdash.sim.replay`.
@@ -51,22 +57,28 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
+from ..binance.filters import SymbolFilters
 from ..periodic import PeriodicTask
+from .accounts import MAKER_FEE, TAKER_FEE, Account, Accounts
 from .archive import Archive, ArchiveHandler
 from .control import ControlHandler
 from .faults import FaultInjection
+from .latency import Latency
 from .ledger import Ledger
-from .limiter import WeightLimiter
+from .limiter import OrderCounter, WeightLimiter
 from .listing import continue_past, list_instruments, market_model
 from .market import X_MARKET
+from .orders_rest import order_routes
 from .past import Past
 from .replay import Replay, load_replay
-from .rest import NotFoundHandler, rest_routes
+from .rest import NotFoundHandler, rest_routes, symbol_info
 from .sockets import Connection, Connections, socket_routes
 from .state import MarketState
 from .streams import StreamEngine
 from .trade_frames import agg_trade_frames, trade_frames
+from .trading import Trading
 from .universe import MINUTE_MS, make_universe
+from .user_stream import UserStreams
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +113,11 @@ class SimExchange(MarketState, FaultInjection):
                  max_connection_age: float = 24 * 3600.0, weight_limit: int = 2400,
                  ban_seconds: int = 120, retention_s: float | None = None,
                  market_kwargs: dict | None = None, universe: int = 0,
-                 universe_rate_share: float = 0.1, warmup_s: float = 300.0):
+                 universe_rate_share: float = 0.1, warmup_s: float = 300.0,
+                 accounts: list[tuple[str | None, str | None, float]] | None = None,
+                 order_latency_ms: str | float = 0, maker_fee: float = MAKER_FEE,
+                 taker_fee: float = TAKER_FEE,
+                 order_limits: tuple[tuple[int, int], ...] = ((300, 10_000), (1200, 60_000))):
         self.host, self.port = host, port
         self.chunk_ms = chunk_ms
         ticks = load_replay(replay, symbols) if replay is not None else None
@@ -141,6 +157,7 @@ class SimExchange(MarketState, FaultInjection):
         self.minutes: dict = {}
         self.books: dict = {}
         self.last_trade: dict[str, tuple[float, float, int]] = {}
+        self.market_last: dict[str, float] = {}  # the market's own last price: the book's centre
         self.streams = StreamEngine(self)
         self.sockets = Connections(self.instruments, self.streams, self.stats,
                                    max_connection_age)
@@ -150,6 +167,7 @@ class SimExchange(MarketState, FaultInjection):
                                        name="qdash-sim-publish", delay_first=True,
                                        on_error=self._publish_failed)
         self._paused = False
+        self._open_trading(accounts or [], order_latency_ms, maker_fee, taker_fee, order_limits)
         self.app = self._make_app()
         if self.model is not None:
             self._advance_to(start_ms, 1000)  # the warm-up: before anyone can connect
@@ -171,12 +189,70 @@ class SimExchange(MarketState, FaultInjection):
         """The open WebSocket connections."""
         return self.sockets.open
 
+    # --- trading ---------------------------------------------------------------------------
+    def _open_trading(self, accounts, latency, maker_fee, taker_fee, order_limits) -> None:
+        self.maker_fee, self.taker_fee = maker_fee, taker_fee
+        self.accounts = Accounts()
+        for key, secret, balance in accounts:
+            self.open_account(key, secret, balance)
+        self.order_latency = Latency(latency, self.seed)
+        self.order_counter = OrderCounter(tuple(order_limits))
+        self.user_streams = UserStreams()
+        self.sockets.user_streams = self.user_streams
+        filters = {s: SymbolFilters.from_exchange_info(symbol_info(self, s))
+                   for s in self.symbols}
+        self.trading = Trading(self, self.accounts, filters, self.user_streams.emit)
+
+    def open_account(self, key: str | None = None, secret: str | None = None,
+                     balance: float = 100_000.0) -> Account:
+        """Open a paper account funded with ``balance`` USDT (a key or secret not given is
+        drawn); its API key and secret are ``account.key`` and ``account.secret``."""
+        return self.accounts.open(key, secret, balance, self.maker_fee, self.taker_fee)
+
+    def funding_rate(self, symbol: str, t_ms: int) -> float:
+        """The funding rate settled at the funding time ``t_ms``."""
+        rate = self.past.funding(symbol, t_ms, t_ms)["funding_rate"]
+        return float(rate.iloc[0]) if len(rate) else 0.0
+
+    def publish_fills(self, symbol: str, prices: list[float], qtys: list[float],
+                      taker_sell: bool) -> list[int]:
+        """Publish the fills of one taker order as trades of the exchange (one aggregate
+        trade); returns their trade ids."""
+        n = len(prices)
+        i = self.symbols.index(symbol)
+        if self.model is not None:
+            first, agg = int(self.model.next_id[i]), int(self.model.next_agg[i])
+            self.model.next_id[i] += n
+            self.model.next_agg[i] += 1
+        else:
+            a = self.ledger.arrays(symbol)
+            first = int(a["trade_id"][-1]) + 1 if len(a["trade_id"]) else 1
+            agg = int(a["agg"].max(initial=0)) + 1
+        ids = np.arange(first, first + n, dtype=np.int64)
+        now = self.now_ms()
+        self._publish(np.full(n, i, np.int64), np.full(n, now, np.int64), ids,
+                      np.asarray(prices, np.float64), np.asarray(qtys, np.float64),
+                      np.full(n, int(taker_sell), np.int8), np.full(n, X_MARKET, np.int8),
+                      np.full(n, agg, np.int64), own=True)
+        return ids.tolist()
+
+    def _reach_resting(self, sym, price, qty, m, x) -> None:
+        """The market's own MARKET trades reach the resting orders of the accounts."""
+        for i in np.unique(sym).tolist():
+            symbol = self.symbols[i]
+            matcher = self.trading.matchers.get(symbol)
+            if matcher is None or not matcher.resting:
+                continue
+            sel = (sym == i) & (x == X_MARKET)
+            for p, q, mm in zip(price[sel].tolist(), qty[sel].tolist(), m[sel].tolist()):
+                self.trading.on_trade(symbol, p, q, bool(mm))
+
     # --- lifecycle -------------------------------------------------------------------------
     def _make_app(self) -> tornado.web.Application:
         kw = {"sim": self}
         routes = socket_routes(self.sockets)
         routes += [(r"/data/(.*)", ArchiveHandler, {"archive": self.archive})]
-        routes += rest_routes(self) + [(r"/sim/(.+)", ControlHandler, kw)]
+        routes += rest_routes(self) + order_routes(self) + [(r"/sim/(.+)", ControlHandler, kw)]
         return tornado.web.Application(routes, websocket_ping_interval=self.ping_interval,
                                        websocket_ping_timeout=self.ping_timeout,
                                        websocket_max_message_size=1 << 20,
@@ -266,6 +342,8 @@ class SimExchange(MarketState, FaultInjection):
         if not self._paused:
             self._publish_due()
             self.sockets.broadcast(self.streams.tick(_now_ms()))
+            self.trading.step()
+        self.user_streams.expire(self.now_ms())
         self.sockets.enforce_age()
 
     @staticmethod
@@ -298,9 +376,15 @@ class SimExchange(MarketState, FaultInjection):
                       part["qty"].to_numpy(), part["is_buyer_maker"].to_numpy(np.int8),
                       np.zeros(len(part), np.int8), ids, event_ts=part["ts"].to_numpy(np.int64))
 
-    def _publish(self, sym, ts, ids, price, qty, m, x, agg, event_ts=None) -> None:
+    def _publish(self, sym, ts, ids, price, qty, m, x, agg, event_ts=None, own=False) -> None:
         """Record trades (column arrays, id order per symbol) in the ledger, the minute books
-        and the last trade, and send them to the ``@trade``/``@aggTrade`` subscribers."""
+        and the last trade, and send them to the ``@trade``/``@aggTrade`` subscribers; the
+        market's own trades (not ``own``, the accounts' fills) then reach resting orders."""
+        self._send_trades(sym, ts, ids, price, qty, m, x, agg, event_ts, own)
+        if not own and self.trading.resting:
+            self._reach_resting(sym, price, qty, m, x)
+
+    def _send_trades(self, sym, ts, ids, price, qty, m, x, agg, event_ts, own) -> None:
         now = _now_ms()
         if event_ts is None:
             event_ts = np.maximum(ts, now)
@@ -319,6 +403,8 @@ class SimExchange(MarketState, FaultInjection):
                 self.minutes_of(symbol).append(t[mk], tid[mk], p[mk], q[mk], mm[mk])
                 j = int(np.flatnonzero(mk)[-1])
                 self.last_trade[symbol] = (float(p[j]), float(q[j]), int(tid[j]))
+                if not own:  # the accounts' fills take liquidity, they do not move the book
+                    self.market_last[symbol] = float(p[j])
             ins = self.instruments[symbol]
             decimals = (ins.price_decimals, ins.qty_decimals) if self.model is not None else None
             lower = symbol.lower()

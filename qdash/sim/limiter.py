@@ -61,3 +61,34 @@ class WeightLimiter:
         """Refuse the next ``n`` requests, whatever their weight, with ``status`` and
         ``retry_after`` seconds (fault injection)."""
         self._forced += [(status, retry_after)] * n
+
+
+class OrderCounter:
+    """Binance's order-count limits per account: ``limits`` as (orders, window ms) pairs,
+    counted over sliding windows of wall-clock time. :meth:`admit` counts ``n`` new orders and
+    returns the counts per window, or the (limit, window index, seconds to wait) that refuses
+    them (refused orders are not counted)."""
+
+    def __init__(self, limits: tuple[tuple[int, int], ...]):
+        self.limits = limits
+        self._times: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+
+    def admit(self, account: str, n: int = 1,
+              now_ms: int | None = None) -> tuple[list[int], tuple[int, int, int] | None]:
+        now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+        times = self._times[account]
+        longest = max(w for _, w in self.limits)
+        while times and times[0] <= now - longest:
+            times.popleft()
+        counts = []
+        for i, (limit, window) in enumerate(self.limits):
+            inside = [t for t in times if t > now - window]
+            if len(inside) + n > limit:
+                k = min(len(inside) + n - limit, len(inside)) - 1
+                wait_ms = inside[k] + window - now if k >= 0 else window
+                return [len(x) for x in ([t for t in times if t > now - w]
+                                         for _, w in self.limits)], (limit, i,
+                                                                     wait_ms // 1000 + 1)
+            counts.append(len(inside) + n)
+        times.extend([now] * n)
+        return counts, None

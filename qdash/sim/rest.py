@@ -52,8 +52,11 @@ class RestHandler(tornado.web.RequestHandler):
     def initialize(self, sim: ExchangeContext):
         self.sim = sim
 
-    def _reply(self, status: int, body, weight_used: int, retry_after: int | None = None):
+    def _reply(self, status: int, body, weight_used: int, retry_after: int | None = None,
+               headers: dict | None = None):
         self.set_status(status)
+        for k, v in (headers or {}).items():
+            self.set_header(k, v)
         self.set_header("Content-Type", "application/json")
         self.set_header("X-MBX-USED-WEIGHT-1M", str(weight_used))
         if retry_after is not None:
@@ -64,6 +67,20 @@ class RestHandler(tornado.web.RequestHandler):
         raise ApiError(status, code, msg)
 
     def get(self, *args):
+        used = self.admit()
+        if used is None:
+            return
+        try:
+            body = self.respond()
+        except ApiError as e:
+            self._reply(e.status, {"code": e.code, "msg": e.msg}, used)
+            return
+        self.sim.stats["rest_ok"] += 1
+        self._reply(200, body, used)
+
+    def admit(self) -> int | None:
+        """Charge the request's weight to its IP: the weight used this minute, or None when
+        refused (the 429/418 answer is then sent)."""
         sim = self.sim
         ip = self.request.remote_ip or "?"
         try:
@@ -83,15 +100,8 @@ class RestHandler(tornado.web.RequestHandler):
                        "to avoid bans.")
             sim.stats[f"rest_{status}"] += 1
             self._reply(status, {"code": -1003, "msg": msg}, used, retry)
-            return
-        used = sim.limiter.used(ip)
-        try:
-            body = self.respond()
-        except ApiError as e:
-            self._reply(e.status, {"code": e.code, "msg": e.msg}, used)
-            return
-        sim.stats["rest_ok"] += 1
-        self._reply(200, body, used)
+            return None
+        return sim.limiter.used(ip)
 
     def write_error(self, status_code: int, **kwargs):
         self.set_header("Content-Type", "application/json")

@@ -83,6 +83,7 @@ class Connections:
         self.recent: dict[str, collections.deque] = collections.defaultdict(
             lambda: collections.deque(maxlen=RECENT_FRAMES))
         self.duplicate_next = 0  # frames per stream the next connection gets again first
+        self.user_streams = None  # the exchange's listen keys (qdash.sim.user_stream)
 
     # --- life of a connection ---------------------------------------------------------------
     def opened(self, conn: Connection) -> None:
@@ -145,6 +146,14 @@ class Connections:
             return {"result": False if method == "GET_PROPERTY" else None, "id": rid}
         if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
             return error_reply("Invalid value type: expected an array of strings", rid, 1)
+        users = self.user_streams
+        keys = [p for p in params if users is not None and users.is_key(p)]
+        for key in keys:  # a listen key subscribes to the account's user-data stream
+            if method == "SUBSCRIBE":
+                users.attach(key, conn.handler)
+            else:
+                users.detach(conn.handler, key)
+        params = [p for p in params if p not in keys]
         if any(parse_stream(p, self.instruments) is None for p in params):
             return error_reply(INVALID_STREAM, rid)
         if method == "SUBSCRIBE":
@@ -200,11 +209,21 @@ class StreamSocket(tornado.websocket.WebSocketHandler):
     def open(self, path: str = ""):
         names = [s for s in path.split("/") if s] if not self.combined else \
             [s for s in self.get_argument("streams", "").split("/") if s]
+        names = self._listen(names + [self.get_argument("listenKey", "")])
         valid = [s for s in names if parse_stream(s, self.connections.instruments) is not None]
         self.conn = Connection(self, self.route, self.combined, dict.fromkeys(valid))
         self.connections.opened(self.conn)
         if len(valid) < len(names):  # the valid streams flow; the rest is answered, not ignored
             self.send_text(json.dumps(error_reply(INVALID_STREAM, None), separators=(",", ":")))
+
+    def _listen(self, names: list[str]) -> list[str]:
+        """Attach this connection to the user-data stream of the listen keys among ``names``;
+        returns the other names."""
+        users = self.connections.user_streams
+        keys = [n for n in names if users is not None and users.is_key(n)]
+        for key in keys:
+            users.attach(key, self)
+        return [n for n in names if n and n not in keys]
 
     def on_message(self, message):
         conn = self.conn
@@ -226,6 +245,8 @@ class StreamSocket(tornado.websocket.WebSocketHandler):
     def on_close(self):
         if self.conn is not None:
             self.connections.closed(self.conn)
+        if self.connections.user_streams is not None:
+            self.connections.user_streams.detach(self)
 
     def send_text(self, frame) -> None:
         """One message (``bytes`` go as a binary frame); nothing when the socket has closed."""

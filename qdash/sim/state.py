@@ -21,8 +21,9 @@ from .universe import DAY_MS, MINUTE_MS
 
 class MarketState:
     """Mixin: expects ``past``, ``instruments``, ``ledger``, ``seed``, ``now_ms()``,
-    ``minutes`` (symbol → MinuteBook), ``books`` (symbol → SyntheticBook) and ``last_trade``
-    (symbol → (price, qty, id) of the last MARKET trade)."""
+    ``minutes`` (symbol → MinuteBook), ``books`` (symbol → SyntheticBook), ``last_trade``
+    (symbol → (price, qty, id) of the last MARKET trade) and ``market_last`` (symbol → the last
+    price of the market's own trades, not the accounts' fills)."""
 
     def minutes_of(self, symbol: str) -> MinuteBook:
         """The live minute book of ``symbol`` (created empty on first use)."""
@@ -41,10 +42,14 @@ class MarketState:
             self.instruments[symbol].sym.base_price
 
     def mark_price(self, symbol: str, t_ms: int | None = None) -> float:
-        """Mark price at ``t_ms`` (default now): index · (1 + P) of the minute (see past)."""
+        """Mark price at ``t_ms`` (default now): index · (1 + P) of the minute (see past);
+        now, the index follows the market's own last price (the accounts' fills move neither
+        the book nor the mark, as one order does not move Binance's median-based mark)."""
         t = self.now_ms() if t_ms is None else int(t_ms)
         minute = t // MINUTE_MS * MINUTE_MS
-        if minute < self.past.end_ms:
+        if t_ms is None and symbol in self.market_last:
+            price = self.market_last[symbol]
+        elif minute < self.past.end_ms:
             bars = self.past.minutes(symbol, minute, minute + MINUTE_MS)
             price = float(bars["open"][0]) if len(bars["open"]) else self.last_price(symbol)
         else:
@@ -110,9 +115,10 @@ class MarketState:
 
     # --- the order book --------------------------------------------------------------------
     def order_book(self, symbol: str) -> SyntheticBook:
-        """The symbol's book, moved to the last price and the current time."""
+        """The symbol's book, moved to the market's last price (the accounts' fills do not move
+        it: :mod:`qdash.sim.matching` remembers what they took) and the current time."""
         ins = self.instruments[symbol]
-        last = self.last_price(symbol)
+        last = self.market_last.get(symbol) or self.last_price(symbol)
         book = self.books.get(symbol)
         if book is None:
             unit = max(1, round(5_000.0 / last / ins.step))

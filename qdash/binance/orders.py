@@ -1,0 +1,228 @@
+"""Binance USDⓈ-M orders as data: error codes and messages, the filter checks an order must pass,
+and the JSON shapes of orders, user trades and user-data stream events.
+
+One definition for the simulator that enforces and emits them and the traders that read them
+(see ``shared/reference/binance-usdm.md``, "Orders, accounts, the user-data stream"). Prices and
+quantities are floats in quote (USDT) and base units, printed as strings with the symbol's
+price/quantity decimals; times are int ms UTC; sides ``BUY``/``SELL``; one-way mode (position
+side ``BOTH``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .filters import SymbolFilters
+
+STATUSES = ("NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED", "EXPIRED",
+            "EXPIRED_IN_MATCH")
+ORDER_TYPES = ("LIMIT", "MARKET")
+TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX")
+SIDES = ("BUY", "SELL")
+
+# --- errors (HTTP 400 unless stated) -----------------------------------------------------------
+MESSAGES = {
+    -1015: "Too many new orders; current limit is {limit} orders per {interval}.",
+    -1021: "Timestamp for this request is outside of the recvWindow.",
+    -1022: "Signature for this request is not valid.",
+    -1102: "Mandatory parameter '{name}' was not sent, was empty/null, or malformed.",
+    -1111: "Precision is over the maximum defined for this asset.",
+    -1116: "Invalid orderType.",
+    -1117: "Invalid side.",
+    -1115: "Invalid timeInForce.",
+    -1130: "Data sent for parameter '{name}' is not valid.",
+    -2011: "Unknown order sent.",
+    -2013: "Order does not exist.",
+    -2014: "API-key format invalid.",
+    -2015: "Invalid API-key, IP, or permissions for action.",
+    -2019: "Margin is insufficient.",
+    -2021: "Order would immediately trigger.",
+    -2022: "ReduceOnly Order is rejected.",
+    -4003: "Quantity less than or equal to zero.",
+    -4004: "Quantity less than min quantity.",
+    -4005: "Quantity greater than max quantity.",
+    -4013: "Price less than min price.",
+    -4002: "Price greater than max price.",
+    -4014: "Price not increased by tick size.",
+    -4015: "Client order id is not valid.",
+    -4016: "Limit price can't be higher than {limit}.",
+    -4024: "Limit price can't be lower than {limit}.",
+    -4023: "Quantity not increased by step size.",
+    -4028: "Leverage {leverage} is not valid",
+    -4046: "No need to change margin type.",
+    -4131: "The counterparty's best price does not meet the PERCENT_PRICE filter limit.",
+    -4164: "Order's notional must be no smaller than {limit} (unless you choose reduce only).",
+    -5022: "Due to the order could not be executed as maker, the Post Only order will be "
+           "rejected.",
+    -1100: "Illegal characters found in parameter '{name}'; legal range is '{range}'.",
+}
+STATUS = {-2014: 401, -2015: 401, -1015: 429}
+
+
+class Rejected(Exception):
+    """A request Binance refuses: HTTP ``status``, ``code`` (negative) and ``msg``."""
+
+    def __init__(self, code: int, **fmt):
+        msg = MESSAGES[code].format(**fmt)
+        super().__init__(msg)
+        self.code, self.msg, self.status = code, msg, STATUS.get(code, 400)
+
+    def body(self) -> dict:
+        return {"code": self.code, "msg": self.msg}
+
+
+def _multiple(value: float, unit: float) -> bool:
+    return abs(value / unit - round(value / unit)) < 1e-6
+
+
+def _decimals(value: float) -> int:
+    """Decimals of the shortest text that reads back as ``value`` (``58011.1`` → 1)."""
+    return max(0, -Decimal(repr(float(value))).normalize().as_tuple().exponent)
+
+
+def check_order(f: SymbolFilters, *, order_type: str, qty: float, price: float | None,
+                mark: float, reduce_only: bool) -> None:
+    """Raise :class:`Rejected` with Binance's code when the order breaks a filter: precision
+    (-1111), quantity ≤ 0 / below min / above max / off the step (-4003/-4004/-4005/-4023), price
+    below min / above max / off the tick (-4013/-4002/-4014), PERCENT_PRICE of the mark
+    (-4016/-4024), notional under MIN_NOTIONAL unless reduce-only (-4164). ``price`` None for a
+    MARKET order (its notional is taken at ``mark``)."""
+    market = order_type == "MARKET"
+    if _decimals(qty) > f.qty_decimals or (price is not None and _decimals(price) >
+                                           f.price_decimals):
+        raise Rejected(-1111)
+    if qty <= 0:
+        raise Rejected(-4003)
+    lo, hi, step = ((f.market_min_qty, f.market_max_qty, f.market_step_size) if market
+                    else (f.min_qty, f.max_qty, f.step_size))
+    if qty < lo - 1e-12:
+        raise Rejected(-4004)
+    if qty > hi + 1e-12:
+        raise Rejected(-4005)
+    if not _multiple(qty, step):
+        raise Rejected(-4023)
+    if price is not None:
+        if price < f.min_price:
+            raise Rejected(-4013)
+        if price > f.max_price:
+            raise Rejected(-4002)
+        if not _multiple(price, f.tick_size):
+            raise Rejected(-4014)
+        up, down = mark * f.percent_up, mark * f.percent_down
+        if price > up:
+            raise Rejected(-4016, limit=f"{up:.{f.price_decimals}f}")
+        if price < down:
+            raise Rejected(-4024, limit=f"{down:.{f.price_decimals}f}")
+    notional = qty * (mark if price is None else price)
+    if not reduce_only and notional < f.min_notional - 1e-9:
+        raise Rejected(-4164, limit=f"{f.min_notional:g}")
+
+
+# --- payload shapes ----------------------------------------------------------------------------
+@dataclass
+class Order:
+    """An order as Binance reports it (quote/base units, ms; ``price`` 0 for MARKET);
+    ``ticks``/``lots`` are its price and quantity in the symbol's ticks and lot steps (the
+    simulator's matching units)."""
+
+    order_id: int
+    client_id: str
+    symbol: str
+    side: str
+    type: str
+    tif: str
+    qty: float
+    price: float
+    reduce_only: bool
+    time: int
+    lots: int = 0
+    ticks: int = 0
+    status: str = "NEW"
+    executed: float = 0.0
+    cum_quote: float = 0.0
+    update_time: int = 0
+
+    @property
+    def avg_price(self) -> float:
+        return self.cum_quote / self.executed if self.executed else 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("NEW", "PARTIALLY_FILLED")
+
+    @property
+    def sign(self) -> float:
+        return 1.0 if self.side == "BUY" else -1.0
+
+
+def order_json(o: Order, pdec: int, qdec: int, *, with_time: bool = True) -> dict:
+    """An order as ``POST/GET/DELETE /fapi/v1/order`` answer it (RESULT response type)."""
+    out = {"orderId": o.order_id, "symbol": o.symbol, "status": o.status,
+           "clientOrderId": o.client_id, "price": f"{o.price:.{pdec}f}",
+           "avgPrice": f"{o.avg_price:.{pdec + 2}f}", "origQty": f"{o.qty:.{qdec}f}",
+           "executedQty": f"{o.executed:.{qdec}f}", "cumQty": f"{o.executed:.{qdec}f}",
+           "cumQuote": f"{o.cum_quote:.{pdec + qdec}f}", "timeInForce": o.tif,
+           "type": o.type, "reduceOnly": o.reduce_only, "closePosition": False,
+           "side": o.side, "positionSide": "BOTH", "stopPrice": "0", "workingType":
+           "CONTRACT_PRICE", "priceProtect": False, "origType": o.type, "priceMatch": "NONE",
+           "selfTradePreventionMode": "EXPIRE_MAKER", "goodTillDate": 0,
+           "updateTime": o.update_time}
+    if with_time:
+        out["time"] = o.time
+    return out
+
+
+def ack_json(o: Order, pdec: int, qdec: int) -> dict:
+    """The ACK response of a new order: the order as accepted, before matching."""
+    out = order_json(o, pdec, qdec, with_time=False)
+    out.update(status="NEW", executedQty=f"{0:.{qdec}f}", cumQty=f"{0:.{qdec}f}",
+               cumQuote=f"{0:.{pdec + qdec}f}", avgPrice=f"{0:.{pdec + 2}f}")
+    return out
+
+
+def order_trade_update(o: Order, pdec: int, qdec: int, *, execution: str, event_ms: int,
+                       last_qty: float = 0.0, last_price: float = 0.0, commission: float = 0.0,
+                       trade_id: int = 0, maker: bool = False, realized: float = 0.0) -> dict:
+    """``ORDER_TRADE_UPDATE``: ``execution`` is NEW, TRADE, CANCELED, EXPIRED or CALCULATED
+    (a liquidation)."""
+    return {"e": "ORDER_TRADE_UPDATE", "E": event_ms, "T": event_ms, "o": {
+        "s": o.symbol, "c": o.client_id, "S": o.side, "o": o.type, "f": o.tif,
+        "q": f"{o.qty:.{qdec}f}", "p": f"{o.price:.{pdec}f}", "ap": f"{o.avg_price:.{pdec + 2}f}",
+        "sp": "0", "x": execution, "X": o.status, "i": o.order_id,
+        "l": f"{last_qty:.{qdec}f}", "z": f"{o.executed:.{qdec}f}",
+        "L": f"{last_price:.{pdec}f}", "N": "USDT", "n": f"{commission:.8f}", "T": event_ms,
+        "t": trade_id, "b": "0", "a": "0", "m": maker, "R": o.reduce_only,
+        "wt": "CONTRACT_PRICE", "ot": o.type, "ps": "BOTH", "cp": False, "pP": False,
+        "si": 0, "ss": 0, "rp": f"{realized:.8f}", "V": "EXPIRE_MAKER", "pm": "NONE",
+        "gtd": 0}}
+
+
+def user_trade_json(symbol: str, trade_id: int, order_id: int, side: str, price: float,
+                    qty: float, realized: float, commission: float, maker: bool, time_ms: int,
+                    pdec: int, qdec: int) -> dict:
+    """One row of ``GET /fapi/v1/userTrades``."""
+    return {"buyer": side == "BUY", "commission": f"{commission:.8f}",
+            "commissionAsset": "USDT", "id": trade_id, "maker": maker, "orderId": order_id,
+            "price": f"{price:.{pdec}f}", "qty": f"{qty:.{qdec}f}",
+            "quoteQty": f"{price * qty:.{pdec + qdec}f}", "realizedPnl": f"{realized:.8f}",
+            "side": side, "positionSide": "BOTH", "symbol": symbol, "time": time_ms}
+
+
+def account_update(reason: str, balances: list[dict], positions: list[dict],
+                   event_ms: int) -> dict:
+    """``ACCOUNT_UPDATE``: ``reason`` ORDER or FUNDING_FEE; ``balances`` as
+    ``{"a","wb","cw","bc"}``, ``positions`` as ``{"s","pa","ep","bep","cr","up","mt","iw","ps"}``
+    (strings)."""
+    return {"e": "ACCOUNT_UPDATE", "E": event_ms, "T": event_ms,
+            "a": {"m": reason, "B": balances, "P": positions}}
+
+
+def margin_call(cross_wallet: float, positions: list[dict], event_ms: int) -> dict:
+    """``MARGIN_CALL``: positions as ``{"s","ps","pa","mt","iw","mp","up","mm"}`` (strings)."""
+    return {"e": "MARGIN_CALL", "E": event_ms, "cw": f"{cross_wallet:.8f}", "p": positions}
+
+
+def listen_key_expired(listen_key: str, event_ms: int) -> dict:
+    """``listenKeyExpired``."""
+    return {"e": "listenKeyExpired", "E": event_ms, "listenKey": listen_key}
