@@ -8,11 +8,16 @@ decision uses a bar after it, so a run on data cut at any T makes the same selec
 allocations and trades before T (a test checks several T).
 
 Metrics (:mod:`qdash.backtest.metrics`, on the bar equity curve from the first window's first
-bar): annualised figures on the 24/7 bar clock, given only when the curve spans at least
-:data:`~qdash.backtest.metrics.SHORT_SAMPLE_DAYS` days (NaN otherwise, ``short_sample`` 1); the
-Sharpe with its standard error; the deflated Sharpe (Bailey and López de Prado) with ``N`` =
-every directed pair tested in every window's scan and ``V`` the variance of the stage-2
-survivors' out-of-sample Sharpes (per bar) pooled over the windows — the trials' own Sharpes are
+bar): annualised figures on the 24/7 bar clock (``cagr``, ``annual_volatility``, ``sharpe``,
+``sortino``, ``calmar``, and with them ``sharpe_se`` and ``deflated_sharpe``), given only when
+the curve spans at least :data:`~qdash.backtest.metrics.SHORT_SAMPLE_DAYS` days (NaN otherwise,
+``short_sample`` 1); ``total_return``, ``max_drawdown``, ``turnover`` (traded notional over the
+capital), ``fees`` (taker fees, slippage and liquidation fees), ``funding`` (received),
+``open_mark`` (the net pnl so far of positions left open), ``liquidations``,
+``refused_entries`` (entries the caps left at zero), ``trials``, ``windows`` and
+``pairs_traded`` always. The deflated Sharpe (Bailey and López de Prado) takes ``N`` = every
+directed pair tested in every window's scan and ``V`` = the variance of the stage-2 survivors'
+out-of-sample Sharpes (per bar) pooled over the windows — the trials' own Sharpes are
 not kept for the pairs stage 1 rejected (the variance of the Sharpe estimate itself when fewer
 than two survivors exist). The same metrics for the two baselines carry the prefix
 ``baseline_<name>_``: ``no_coint_gate`` (the same book on the top pairs by train-span Sharpe
