@@ -150,9 +150,8 @@ def _hold(data: BookData, w0: Window, capital: float, fee_rate: float
 
 def _select(data: BookData, windows: list[Window], max_pairs: int, scan_kw: dict, scheduler,
             workers, baselines: bool) -> list[sel.WindowScan]:
-    spans = [(int(data.times[w.lo]), int(data.times[w.start])) for w in windows]
-    return sel.scan_windows(data.bars, spans, max_pairs, scan_kw, scheduler, workers,
-                            baselines)
+    spans = [(w.lo, w.start) for w in windows]
+    return sel.scan_windows(data, spans, max_pairs, scan_kw, scheduler, workers, baselines)
 
 
 def _weights(data: BookData, windows: list[Window], picks: list[pd.DataFrame], method: str

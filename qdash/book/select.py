@@ -4,9 +4,10 @@
 (:func:`qdash.scan.scan`, stage 1 + stage 2 + the same FDR, ``scheduler=None`` inside the task) on
 the bars of ``[train_start, window_start)`` only, and the baseline's candidates. Windows are
 independent, so :func:`scan_windows` runs them as tasks on the scan's ``--scheduler``
-(:func:`qdash.scan.cluster.connect`: a ``LocalCluster``, an address, or none), the checked bars
-scattered to every worker once; results come back in window order, so Dask and no Dask give the
-same selections.
+(:func:`qdash.scan.cluster.connect`: a ``LocalCluster``, an address, or none), the bar grid
+(closes and quote volumes, :class:`~qdash.book.data.BookData` without its funding) scattered to
+every worker once; results come back in window order, so Dask and no Dask give the same
+selections.
 
 Selection: the scan's passing pairs in its rank order (out-of-sample Sharpe first), one
 direction per unordered pair (the first ranked), at most ``max_pairs``. The no-coint-gate
@@ -24,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import QdashError
-from ..scan.io import Bars, panel_from_bars
+from ..scan.io import panel_from_bars
+from .data import BookData
 
 BASELINE_POOL = 2
 """The no-coint-gate baseline ranks this many times ``max_pairs`` candidates."""
@@ -60,15 +62,14 @@ def _unordered_head(df: pd.DataFrame, n: int) -> pd.DataFrame:
     return head[first].head(n)
 
 
-def scan_window(bars: Bars, lo_ms: int, hi_ms: int, max_pairs: int, scan_kw: dict,
+def scan_window(data: BookData, lo: int, hi: int, max_pairs: int, scan_kw: dict,
                 baseline: bool = True) -> WindowScan:
-    """THE scan on the bars with ``lo_ms <= open_time < hi_ms`` (a window's train span), and
-    the window's selections (module docstring)."""
+    """THE scan on the bars of grid rows ``[lo, hi)`` (a window's train span), and the
+    window's selections (module docstring)."""
     from ..scan.pipeline import rank, scan
 
-    part = bars.take((bars.times >= lo_ms) & (bars.times < hi_ms))
     try:
-        panel = panel_from_bars(part, timeframe=scan_kw.get("timeframe"))
+        panel = panel_from_bars(data.window_bars(lo, hi), timeframe=scan_kw.get("timeframe"))
         df = scan(panel, scheduler=None, progress=False, **scan_kw)
     except QdashError as exc:
         none = pd.DataFrame({c: [] for c in SELECTED})
@@ -107,13 +108,13 @@ def _baseline(panel, df: pd.DataFrame, max_pairs: int, scan_kw: dict, rank) -> p
     return rank(pool)[lambda d: d["pass"]].head(max_pairs)[SELECTED].reset_index(drop=True)
 
 
-def scan_windows(bars: Bars, spans: list[tuple[int, int]], max_pairs: int, scan_kw: dict,
+def scan_windows(data: BookData, spans: list[tuple[int, int]], max_pairs: int, scan_kw: dict,
                  scheduler=None, workers: int | None = None, baseline: bool = True
                  ) -> list[WindowScan]:
-    """:func:`scan_window` for every ``(train_start, window_start)`` span, in order: here
-    (``scheduler`` None) or one Dask task per window (module docstring)."""
+    """:func:`scan_window` for every ``(train_start, window_start)`` span of grid rows, in
+    order: here (``scheduler`` None) or one Dask task per window (module docstring)."""
     if scheduler is None or not spans:
-        return [scan_window(bars, lo, hi, max_pairs, scan_kw, baseline) for lo, hi in spans]
+        return [scan_window(data, lo, hi, max_pairs, scan_kw, baseline) for lo, hi in spans]
     from ..scan.cluster import connect
 
     client, close = connect(scheduler, workers)
@@ -121,13 +122,13 @@ def scan_windows(bars: Bars, spans: list[tuple[int, int]], max_pairs: int, scan_
         if not client.scheduler_info()["workers"]:
             raise QdashError("the Dask cluster has no workers: start some with "
                              "`dask worker ADDR`")
-        bars_f = client.scatter(bars, broadcast=True, hash=False)
-        futures = [client.submit(scan_window, bars_f, lo, hi, max_pairs, scan_kw, baseline,
+        data_f = client.scatter(data.for_scans(), broadcast=True, hash=False)
+        futures = [client.submit(scan_window, data_f, lo, hi, max_pairs, scan_kw, baseline,
                                  pure=False) for lo, hi in spans]
         try:
             return client.gather(futures)
         finally:
-            client.cancel([*futures, bars_f])
+            client.cancel([*futures, data_f])
     finally:
         close()
 
