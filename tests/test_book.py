@@ -227,3 +227,20 @@ def test_a_window_whose_scan_cannot_run_selects_nothing_and_says_why():
     assert len(errors) == 4 and all("fewer than 2 symbols" in e for e in errors.values())
     starts = res.windows["window_start"].astype(str).unique()
     assert len(starts) and not set(starts) & set(errors)
+
+
+def test_dropped_pairs_close_at_the_next_windows_first_bar_and_kept_ones_carry(run):
+    w, t = run.windows, run.trades
+    starts = sorted(w["window_start"].unique())
+    chosen = {s: set(zip(g["y"], g["x"])) for s, g in w.groupby("window_start")}
+    dropped = t[t["exit_reason"] == "deselected"]
+    assert len(dropped)
+    for r in dropped.itertuples():
+        assert r.exit_time in starts                     # the first bar of a window
+        assert (r.y, r.x) not in chosen[r.exit_time]     # which no longer selects the pair
+    carried = [r for r in t.itertuples() if any(r.entry_time < s < r.exit_time for s in starts)
+               and r.exit_reason != "deselected"]
+    assert carried                                       # positions cross window bounds
+    for r in carried:
+        crossed = [s for s in starts if r.entry_time < s <= r.exit_time]
+        assert all((r.y, r.x) in chosen[s] for s in crossed)

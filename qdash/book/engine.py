@@ -230,7 +230,10 @@ def book(bars=None, *, db=None, symbols: list[str] | None = None, timeframe: str
                       impact=impact, liq_rate=liquidation_fee, capital=capital,
                       close_at_end=close_at_end, break_every=max(1, mt.DAY_MS // data.bar_ms),
                       break_bars=max(20, trade_ms // data.bar_ms, train_bars // 2))
-    picks = [s.selected for s in scans]
+    picks: list[pd.DataFrame] = []
+    for s in scans:
+        held = set(zip(picks[-1]["y"], picks[-1]["x"])) if picks else set()
+        picks.append(sel.choose(s.passing, max_pairs, held))
     memo: dict = {}
     traded = _trade.trade(data, windows, picks, _weights(data, windows, picks, allocation),
                           spec, prm, brackets, memo)

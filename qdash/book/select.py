@@ -9,8 +9,9 @@ independent, so :func:`scan_windows` runs them as tasks on the scan's ``--schedu
 every worker once; results come back in window order, so Dask and no Dask give the same
 selections.
 
-Selection: the scan's passing pairs in its rank order (out-of-sample Sharpe first), one
-direction per unordered pair (the first ranked), at most ``max_pairs``. The no-coint-gate
+Selection (:func:`choose`): the scan's passing pairs in its rank order (out-of-sample Sharpe
+first), one direction per unordered pair (the first ranked, or the one held in the window before
+when it passed too), at most ``max_pairs``. The no-coint-gate
 baseline ranks, without the FDR or any rule, the ``BASELINE_POOL × max_pairs`` most correlated
 unordered pairs (stage 1's ``corr``) by the same train-span out-of-sample Sharpe (stage 2's
 ``test_sharpe``, :func:`qdash.scan.validate.validate_block`), and keeps ``max_pairs``: ranking
@@ -36,14 +37,15 @@ ALLOCATIONS = ("equal", "inverse-vol", "risk-parity")
 
 @dataclass
 class WindowScan:
-    """One window's scan: ``selected`` (:data:`SELECTED` columns, at most ``max_pairs`` rows),
+    """One window's scan: ``passing`` (:data:`SELECTED` columns: every directed pair that passed,
+    in the scan's rank order; :func:`choose` keeps at most ``max_pairs`` of them),
     ``baseline`` (the no-gate baseline's pairs, same columns), ``tested`` (directed pairs
     tested), ``oos_sharpe`` (annualised test Sharpes of the stage-2 survivors, for the deflated
     Sharpe's trial variance), ``skipped`` (symbols the scan skipped) and ``error`` (why the
     scan could not run on this train span, e.g. fewer than two symbols with enough bars: the
     window then selects nothing)."""
 
-    selected: pd.DataFrame
+    passing: pd.DataFrame
     baseline: pd.DataFrame
     tested: int
     oos_sharpe: np.ndarray
@@ -54,6 +56,8 @@ class WindowScan:
 def _unordered_head(df: pd.DataFrame, n: int) -> pd.DataFrame:
     """The first row of each unordered pair, at most ``n`` of them, in ``df``'s order."""
     head = df.head(2 * n)                 # n unordered pairs lie within the first 2n rows
+    if head.empty:
+        return head
     codes, _ = pd.factorize(np.concatenate([head["y"].to_numpy(object),
                                             head["x"].to_numpy(object)]))
     a, b = codes[:len(head)], codes[len(head):]
@@ -74,13 +78,27 @@ def scan_window(data: BookData, lo: int, hi: int, max_pairs: int, scan_kw: dict,
     except QdashError as exc:
         none = pd.DataFrame({c: [] for c in SELECTED})
         return WindowScan(none, none, 0, np.zeros(0), [], str(exc))
-    selected = _unordered_head(df[df["pass"]], max_pairs)[SELECTED].reset_index(drop=True)
+    passing = df[df["pass"]][SELECTED].reset_index(drop=True)
     survivors = df["test_sharpe"].to_numpy(dtype=float)[(df["q"] <= scan_kw["fdr"]).to_numpy()]
-    base = selected.iloc[:0]
+    base = passing.iloc[:0]
     if baseline:
         base = _baseline(panel, df, max_pairs, scan_kw, rank)
-    return WindowScan(selected, base, len(df), survivors[np.isfinite(survivors)],
+    return WindowScan(passing, base, len(df), survivors[np.isfinite(survivors)],
                       df.attrs.get("skipped", []))
+
+
+def choose(passing: pd.DataFrame, max_pairs: int, held: set[tuple[str, str]]) -> pd.DataFrame:
+    """A window's pairs: the first ``max_pairs`` unordered pairs of ``passing`` in rank order,
+    each in the direction ranked first, unless the other direction also passed and is ``held``
+    (selected in the window before): a pair that stays selected keeps its orientation, so its
+    position carries instead of being closed and reopened the other way round."""
+    head = _unordered_head(passing, max_pairs).reset_index(drop=True)
+    if not held or head.empty:
+        return head
+    where = {(y, x): i for i, (y, x) in enumerate(zip(passing["y"], passing["x"]))}
+    rows = [where[(x, y)] if (x, y) in held and (x, y) in where else where[(y, x)]
+            for y, x in zip(head["y"], head["x"])]
+    return passing.iloc[rows].reset_index(drop=True)
 
 
 def _baseline(panel, df: pd.DataFrame, max_pairs: int, scan_kw: dict, rank) -> pd.DataFrame:
