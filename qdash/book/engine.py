@@ -246,7 +246,10 @@ def book(bars=None, *, db=None, symbols: list[str] | None = None, timeframe: str
     index = pd.DatetimeIndex(traded.equity["open_time"])
     curves: dict[str, pd.Series] = {}
     if baselines:
-        base_picks = [s.baseline for s in scans]
+        base_picks: list[pd.DataFrame] = []
+        for s in scans:
+            held = set(zip(base_picks[-1]["y"], base_picks[-1]["x"])) if base_picks else set()
+            base_picks.append(sel.keep_orientation(s.baseline, held))
         base = _trade.trade(data, windows, base_picks,
                      _weights(data, windows, base_picks, allocation), spec, prm, brackets,
                      memo)

@@ -101,6 +101,21 @@ def choose(passing: pd.DataFrame, max_pairs: int, held: set[tuple[str, str]]) ->
     return passing.iloc[rows].reset_index(drop=True)
 
 
+def keep_orientation(pairs: pd.DataFrame, held: set[tuple[str, str]]) -> pd.DataFrame:
+    """``pairs`` with each pair whose other direction is ``held`` turned round: ``y`` and ``x``
+    swapped and the line ``y = β·x + α`` written as ``x = y/β − α/β`` (the same line). For the
+    no-coint-gate baseline, whose candidates are ranked by a correlation that has no direction,
+    so that it carries positions across windows as the book does (:func:`choose`)."""
+    flip = np.array([(x, y) in held for y, x in zip(pairs["y"], pairs["x"])], dtype=bool)
+    if not flip.any():
+        return pairs
+    out = pairs.copy()
+    b, a = out.loc[flip, "beta"].to_numpy(), out.loc[flip, "alpha"].to_numpy()
+    out.loc[flip, ["y", "x"]] = out.loc[flip, ["x", "y"]].to_numpy()
+    out.loc[flip, "beta"], out.loc[flip, "alpha"] = 1.0 / b, -a / b
+    return out
+
+
 def _baseline(panel, df: pd.DataFrame, max_pairs: int, scan_kw: dict, rank) -> pd.DataFrame:
     """The no-coint-gate baseline's pairs: the most correlated unordered pairs of the scan's
     stage-1 table, ranked by the scan's rank on their stage-2 out-of-sample Sharpe (taken from
