@@ -134,7 +134,7 @@ def main() -> None:
         "book_s": none_s, "book_dask_s": dask_s, "per_window_s": none_s / n,
         "per_window_dask_s": dask_s / n, "ratio": none_s / n / scan_s,
         "target_ratio": TARGET_S / min(none_s, dask_s),
-        "cluster_share": inside / max(1, len(sel))}))
+        "cluster_share": inside / max(1, len(sel)), "same_with_dask": same}))
 
 
 if __name__ == "__main__":

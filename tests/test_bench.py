@@ -30,7 +30,7 @@ BENCH = REPO / "bench"
 # the longest first, so that the short ones fill the other slot; the dashboard (the longest, a
 # browser and two Voila apps) last: its load alongside the scan's Dask clusters made the scan's
 # Dask client hang twice (tornado's IOStream assertion) in a dozen runs
-SCRIPTS = ["bench_scan.py", "bench_sweep.py", "bench_decode.py", "bench_load.py",
+SCRIPTS = ["bench_scan.py", "bench_book.py", "bench_sweep.py", "bench_decode.py", "bench_load.py",
            "bench_fetch.py", "bench_feed_e2e.py", "bench_backtest.py", "bench_ingest.py",
            "bench_alerts.py", "bench_pair_refresh.py", "bench_kalman.py", "bench_archive.py",
            "bench_pair_update.py", "bench_store.py", "bench_resample.py", "bench_orders.py",
@@ -169,6 +169,13 @@ def check_scan(r):
     assert r["stage2_pairs"] > 0 and r["pipeline_s"] > 0 and r["peak_mib"] > 0
 
 
+def check_book(r):
+    assert r["windows"] > 0 and r["scan_s"] > 0 and r["book_s"] > 0 and r["book_dask_s"] > 0
+    assert math.isfinite(r["ratio"]) and r["ratio"] > 0
+    assert r["same_with_dask"] is True                  # Dask or not, the same book
+    assert 0.5 <= r["cluster_share"] <= 1               # mostly planted cluster pairs
+
+
 def check_store(r):
     assert r["stored"] == r["ticks"] == 20_000
 
@@ -181,7 +188,8 @@ def check_sweep(r):
 
 
 CHECKS = {"bench_alerts.py": check_alerts, "bench_archive.py": check_archive,
-          "bench_backtest.py": check_backtest, "bench_dashboard.py": check_dashboard,
+          "bench_backtest.py": check_backtest, "bench_book.py": check_book,
+          "bench_dashboard.py": check_dashboard,
           "bench_decode.py": check_decode, "bench_depth.py": check_depth,
           "bench_feed_e2e.py": check_feed_e2e,
           "bench_fetch.py": check_fetch, "bench_ingest.py": check_ingest,

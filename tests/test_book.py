@@ -216,3 +216,31 @@ def test_on_the_simulator_universe_the_book_selects_cluster_pairs_within_caps():
     traded = [cluster[y] == cluster[x] for y, x in zip(res.trades["y"], res.trades["x"])]
     assert len(traded) > 10 and np.mean(traded) >= 0.8
     assert check_caps(res, LEVERAGE, 0.2) == len(res.trades)
+
+
+def test_a_window_whose_scan_cannot_run_selects_nothing_and_says_why():
+    table, _ = planted(days=60, halves=False, walks=0, cluster=2)
+    late = (table["symbol"] == "CLU1") & (table["open_time"] < START_MS + 25 * 86_400_000)
+    res = book(table[~late], timeframe="1h", train="30d", trade="7d", scheduler=None,
+               baselines=False)
+    errors = res.spec["window_errors"]
+    assert len(errors) == 4 and all("fewer than 2 symbols" in e for e in errors.values())
+    starts = res.windows["window_start"].astype(str).unique()
+    assert len(starts) and not set(starts) & set(errors)
+
+
+def test_dropped_pairs_close_at_the_next_windows_first_bar_and_kept_ones_carry(run):
+    w, t = run.windows, run.trades
+    starts = sorted(w["window_start"].unique())
+    chosen = {s: set(zip(g["y"], g["x"])) for s, g in w.groupby("window_start")}
+    dropped = t[t["exit_reason"] == "deselected"]
+    assert len(dropped)
+    for r in dropped.itertuples():
+        assert r.exit_time in starts                     # the first bar of a window
+        assert (r.y, r.x) not in chosen[r.exit_time]     # which no longer selects the pair
+    carried = [r for r in t.itertuples() if any(r.entry_time < s < r.exit_time for s in starts)
+               and r.exit_reason != "deselected"]
+    assert carried                                       # positions cross window bounds
+    for r in carried:
+        crossed = [s for s in starts if r.entry_time < s <= r.exit_time]
+        assert all((r.y, r.x) in chosen[s] for s in crossed)

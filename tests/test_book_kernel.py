@@ -166,3 +166,24 @@ def test_a_store_gives_the_same_book_with_its_stored_funding(tmp_path):
     assert stored.metric("funding") != 0.0
     for name in ("windows", "trades", "equity", "positions", "metrics"):
         pd.testing.assert_frame_equal(getattr(stored, name), getattr(given, name))
+
+
+def test_a_held_pair_keeps_its_orientation():
+    from qdash.book.select import SELECTED, choose, keep_orientation
+
+    rows = [("A", "B", 2.0, 1.0), ("B", "A", 0.5, -0.5), ("C", "D", 1.0, 0.0),
+            ("E", "F", 1.5, 0.2)]
+    passing = pd.DataFrame([{"y": y, "x": x, "beta": b, "alpha": a, "half_life": 3.0,
+                             "q": 0.01, "test_sharpe": 1.0} for y, x, b, a in rows])[SELECTED]
+    first = choose(passing, 2, set())
+    assert list(zip(first["y"], first["x"])) == [("A", "B"), ("C", "D")]
+    kept = choose(passing, 2, {("B", "A")})                # B/A passed too: kept that way
+    assert list(zip(kept["y"], kept["x"])) == [("B", "A"), ("C", "D")]
+    assert kept["beta"].iloc[0] == 0.5                      # the scan's own row of B/A
+    only_one = choose(passing, 3, {("F", "E")})            # F/E did not pass: E/F is taken
+    assert ("E", "F") in set(zip(only_one["y"], only_one["x"]))
+    turned = keep_orientation(passing.iloc[[2, 3]], {("F", "E")})
+    r = turned.iloc[1]
+    assert (r["y"], r["x"]) == ("F", "E")
+    x = np.array([0.3, 1.7])                                # the same line: y = 1.5x + 0.2
+    np.testing.assert_allclose(r["beta"] * (1.5 * x + 0.2) + r["alpha"], x)

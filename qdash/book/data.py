@@ -1,44 +1,60 @@
-"""The book's input: one checked bar table, its bar grid, per-bar matrices and stored funding.
+"""The book's input: one checked bar table as a grid of per-bar matrices, and stored funding.
 
 The long table (``symbol, open_time, close[, quote_volume]``: a DataFrame, a CSV/Parquet path or
 a :class:`~qdash.store.Store`, as :func:`qdash.scan` reads it) is checked once
-(:func:`qdash.scan.io.check_table`) and brought to the timeframe; every window's scan cuts its
-train span from these :class:`~qdash.scan.io.Bars`, and trading reads the ``times × symbols``
-matrices of closes (NaN where a symbol has no bar) and quote volumes.
+(:func:`qdash.scan.io.check_table`), brought to the timeframe and laid on its bar grid: the
+``times × symbols`` matrices of closes (NaN where a symbol has no bar) and quote volumes that
+trading reads, and from which every window's scan takes its train span's checked rows back
+(:meth:`BookData.window_bars`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from ..errors import QdashError
 from ..model import ms_to_index
-from ..scan.io import Bars, at_timeframe, check_table, read_store, read_table
+from ..scan.io import Bars, at_timeframe, check_table, read_store, read_table, time_grid
 
 
 @dataclass
 class BookData:
-    """``bars``: the checked table at the timeframe, cut to [start, end); ``times``: the bar
-    grid (int64 ms, every open time of any symbol); ``symbols``; ``close``/``quote_volume``:
-    ``len(times) × len(symbols)`` (NaN: no bar / no volume); ``funding``: rates settled per bar
-    (0: none); ``bar_ms``."""
+    """The checked table at the timeframe, cut to [start, end), as a grid: ``times`` (int64 ms,
+    every open time of any symbol), ``symbols``, ``close``/``quote_volume`` ``len(times) ×
+    len(symbols)`` (NaN: no bar / no volume; ``has_volume`` False when the input had none);
+    ``funding``: rates settled per bar (0: none); ``bar_ms``; ``source`` names the input."""
 
-    bars: Bars
     times: np.ndarray
     symbols: list[str]
     close: np.ndarray
     quote_volume: np.ndarray
     funding: np.ndarray
     bar_ms: int
+    has_volume: bool = True
+    source: str = "bars"
 
     @property
     def index(self) -> pd.DatetimeIndex:
         return ms_to_index(self.times, name="open_time")
+
+    def window_bars(self, lo: int, hi: int) -> Bars:
+        """The checked rows of grid rows ``[lo, hi)`` as :class:`~qdash.scan.io.Bars` (sorted by
+        symbol then time, as :func:`~qdash.scan.io.check_table` leaves them): what a window's
+        scan reads."""
+        c = self.close[lo:hi].T
+        j, t = np.nonzero(np.isfinite(c))
+        qv = self.quote_volume[lo:hi].T[j, t] if self.has_volume else None
+        return Bars(j.astype(np.int64), np.array(self.symbols, dtype=object),
+                    self.times[lo:hi][t], c[j, t], qv, self.source)
+
+    def for_scans(self) -> BookData:
+        """This data without the funding matrix: what the window scans need (sent to Dask)."""
+        return replace(self, funding=np.zeros((0, 0)))
 
     def fingerprint(self) -> str:
         """SHA-256 of the bars (symbols, times, closes, quote volumes) and the funding used."""
@@ -99,7 +115,7 @@ def load(bars, *, symbols: list[str] | None, timeframe: str, start=None, end=Non
         remap = np.full(len(b.names), -1)
         remap[used] = np.arange(len(used))
         b = Bars(remap[b.codes], b.names[used], b.times, b.close, b.quote_volume, b.source)
-    times, row = _grid(b.times, bar_ms)
+    times, row = time_grid(b.times, bar_ms)
     names = [str(s) for s in b.names]
     close = np.full((len(times), len(names)), np.nan)
     close[row, b.codes] = b.close
@@ -109,20 +125,8 @@ def load(bars, *, symbols: list[str] | None, timeframe: str, start=None, end=Non
     rates = np.zeros_like(close)
     if use_funding:
         rates = _funding(bars, funding, names, times, bar_ms)
-    return BookData(b, times, names, close, qv, rates, int(bar_ms))
-
-
-def _grid(t: np.ndarray, bar_ms: int) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(t, return_inverse=True)`` of bar open times on a ``bar_ms`` clock, in O(n)
-    (open times at the timeframe are multiples of ``bar_ms`` apart)."""
-    t0 = int(t.min())
-    slot = (t - t0) // bar_ms
-    if ((t - t0) % bar_ms).any():
-        return np.unique(t, return_inverse=True)
-    present = np.zeros(int(slot.max()) + 1, dtype=bool)
-    present[slot] = True
-    rank = np.cumsum(present) - 1
-    return t0 + np.flatnonzero(present).astype(np.int64) * bar_ms, rank[slot]
+    return BookData(times, names, close, qv, rates, int(bar_ms),
+                    b.quote_volume is not None, b.source)
 
 
 def _funding(source, funding, names: list[str], times: np.ndarray, bar_ms: int) -> np.ndarray:

@@ -8,11 +8,16 @@ decision uses a bar after it, so a run on data cut at any T makes the same selec
 allocations and trades before T (a test checks several T).
 
 Metrics (:mod:`qdash.backtest.metrics`, on the bar equity curve from the first window's first
-bar): annualised figures on the 24/7 bar clock, given only when the curve spans at least
-:data:`~qdash.backtest.metrics.SHORT_SAMPLE_DAYS` days (NaN otherwise, ``short_sample`` 1); the
-Sharpe with its standard error; the deflated Sharpe (Bailey and López de Prado) with ``N`` =
-every directed pair tested in every window's scan and ``V`` the variance of the stage-2
-survivors' out-of-sample Sharpes (per bar) pooled over the windows — the trials' own Sharpes are
+bar): annualised figures on the 24/7 bar clock (``cagr``, ``annual_volatility``, ``sharpe``,
+``sortino``, ``calmar``, and with them ``sharpe_se`` and ``deflated_sharpe``), given only when
+the curve spans at least :data:`~qdash.backtest.metrics.SHORT_SAMPLE_DAYS` days (NaN otherwise,
+``short_sample`` 1); ``total_return``, ``max_drawdown``, ``turnover`` (traded notional over the
+capital), ``fees`` (taker fees, slippage and liquidation fees), ``funding`` (received),
+``open_mark`` (the net pnl so far of positions left open), ``liquidations``,
+``refused_entries`` (entries the caps left at zero), ``trials``, ``windows`` and
+``pairs_traded`` always. The deflated Sharpe (Bailey and López de Prado) takes ``N`` = every
+directed pair tested in every window's scan and ``V`` = the variance of the stage-2 survivors'
+out-of-sample Sharpes (per bar) pooled over the windows — the trials' own Sharpes are
 not kept for the pairs stage 1 rejected (the variance of the Sharpe estimate itself when fewer
 than two survivors exist). The same metrics for the two baselines carry the prefix
 ``baseline_<name>_``: ``no_coint_gate`` (the same book on the top pairs by train-span Sharpe
@@ -23,6 +28,7 @@ the first window's first close, paying the taker fee and its funding).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from importlib import metadata
@@ -39,6 +45,8 @@ from . import trade as _trade
 from .data import BookData, load
 from .result import BOOK_TABLES, BookResult
 from .trade import Traded, TradeParams, Window
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LIQUIDATION_FEE = 0.0125
 """Binance's liquidation clearance fee on liquidated notional (the highest it charges, 1.25 %;
@@ -142,9 +150,8 @@ def _hold(data: BookData, w0: Window, capital: float, fee_rate: float
 
 def _select(data: BookData, windows: list[Window], max_pairs: int, scan_kw: dict, scheduler,
             workers, baselines: bool) -> list[sel.WindowScan]:
-    spans = [(int(data.times[w.lo]), int(data.times[w.start])) for w in windows]
-    return sel.scan_windows(data.bars, spans, max_pairs, scan_kw, scheduler, workers,
-                            baselines)
+    spans = [(w.lo, w.start) for w in windows]
+    return sel.scan_windows(data, spans, max_pairs, scan_kw, scheduler, workers, baselines)
 
 
 def _weights(data: BookData, windows: list[Window], picks: list[pd.DataFrame], method: str
@@ -180,19 +187,30 @@ def book(bars=None, *, db=None, symbols: list[str] | None = None, timeframe: str
     maintenance rate; default Binance's first brackets), ``liquidation_fee`` (fraction of
     liquidated notional). ``close_at_end``: close what is open at the last bar
     (``end_of_data``), else leave it open (its mark is the ``open_mark`` metric).
-    ``scheduler``/``workers``: where the window scans run (``"local"``, an address, None).
+    ``scheduler``/``workers``: where the window scans run (``"local"``, an address, None or
+    ``"none"``). ``baselines``: also run the two baselines (module docstring).
     """
     if bars is None and db is None:
         raise QdashError("book needs bars (a DataFrame, a file or a Store) or db (a store path)")
-    if bars is None:
+    opened = bars is None
+    if opened:
         from ..store import Store
         bars = Store(db, readonly=True)
     _check(max_pairs, entry, exit, stop, leverage, max_symbol_weight, capital, fee_bps,
            slippage_bps, allocation)
-    spec_args = {k: v for k, v in locals().items() if k not in ("bars", "funding_rates")}
+    if isinstance(scheduler, str) and scheduler.lower() == "none":
+        scheduler = None
+    spec_args = {k: v for k, v in locals().items()
+                 if k not in ("bars", "funding_rates", "opened")}
+    spec_args["source"] = (os.fspath(bars) if isinstance(bars, (str, os.PathLike)) else
+                           type(bars).__name__)
     train_ms, trade_ms = _span_ms(train, "train"), _span_ms(trade, "trade")
-    data = load(bars, symbols=symbols, timeframe=timeframe, start=start, end=end,
-                funding=funding_rates, use_funding=funding)
+    try:
+        data = load(bars, symbols=symbols, timeframe=timeframe, start=start, end=end,
+                    funding=funding_rates, use_funding=funding)
+    finally:
+        if opened:
+            bars.close()
     windows = windows_of(data.times, train_ms, trade_ms)
     if not windows:
         raise QdashError(f"book: the data ({len(data.times)} bars of {timeframe}) is no longer "
@@ -212,9 +230,13 @@ def book(bars=None, *, db=None, symbols: list[str] | None = None, timeframe: str
                       impact=impact, liq_rate=liquidation_fee, capital=capital,
                       close_at_end=close_at_end, break_every=max(1, mt.DAY_MS // data.bar_ms),
                       break_bars=max(20, trade_ms // data.bar_ms, train_bars // 2))
-    picks = [s.selected for s in scans]
+    picks: list[pd.DataFrame] = []
+    for s in scans:
+        held = set(zip(picks[-1]["y"], picks[-1]["x"])) if picks else set()
+        picks.append(sel.choose(s.passing, max_pairs, held))
+    memo: dict = {}
     traded = _trade.trade(data, windows, picks, _weights(data, windows, picks, allocation),
-                          spec, prm, brackets)
+                          spec, prm, brackets, memo)
     trials = int(sum(s.tested for s in scans))
     ppy = mt.periods_per_year(data.bar_ms)
     oos = np.concatenate([s.oos_sharpe for s in scans]) / math.sqrt(ppy)
@@ -224,9 +246,13 @@ def book(bars=None, *, db=None, symbols: list[str] | None = None, timeframe: str
     index = pd.DatetimeIndex(traded.equity["open_time"])
     curves: dict[str, pd.Series] = {}
     if baselines:
-        base_picks = [s.baseline for s in scans]
+        base_picks: list[pd.DataFrame] = []
+        for s in scans:
+            held = set(zip(base_picks[-1]["y"], base_picks[-1]["x"])) if base_picks else set()
+            base_picks.append(sel.keep_orientation(s.baseline, held))
         base = _trade.trade(data, windows, base_picks,
-                     _weights(data, windows, base_picks, allocation), spec, prm, brackets)
+                     _weights(data, windows, base_picks, allocation), spec, prm, brackets,
+                     memo)
         curves["no_coint_gate"] = pd.Series(base.equity["equity"].to_numpy(), index=index)
         for k, v in _metrics(base.equity["equity"].to_numpy(), base, data.bar_ms, capital,
                              trials, trial_var, len(windows)).items():
@@ -236,7 +262,11 @@ def book(bars=None, *, db=None, symbols: list[str] | None = None, timeframe: str
         for k, v in _metrics(hold, None, data.bar_ms, capital, 1, math.nan,
                              len(windows)).items():
             metrics[f"baseline_hold_{sym}_{k}"] = v
+    errors = {str(data.index[w.start]): s.error for w, s in zip(windows, scans) if s.error}
+    for when, text in errors.items():
+        log.warning("book: the window starting %s selects nothing: %s", when, text)
     spec_args.update(bar_ms=data.bar_ms, signal=spec.to_dict(), windows=len(windows),
+                     window_errors=errors,
                      symbols=symbols, skipped=sorted({d["symbol"] for s in scans
                                                       for d in s.skipped}))
     return BookResult(

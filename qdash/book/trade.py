@@ -132,8 +132,8 @@ def _mmr(symbols: list[str], brackets: dict | None) -> np.ndarray:
 class _Book:
     """The state carried from window to window (per pair key ``(y, x)``)."""
 
-    def __init__(self, data: BookData, prm: TradeParams, brackets: dict | None):
-        self.data, self.prm = data, prm
+    def __init__(self, data: BookData, prm: TradeParams, brackets: dict | None, memo: dict):
+        self.data, self.prm, self.memo = data, prm, memo
         self.mmr = _mmr(data.symbols, brackets)
         self.close_ff = pd.DataFrame(data.close).ffill().to_numpy()
         self.acct = np.array([prm.capital])
@@ -193,8 +193,10 @@ class _Book:
         ok = np.zeros((len(slots), n), dtype=np.bool_)
         broken = np.zeros((len(slots), n), dtype=np.bool_)
         for i, (y, x) in enumerate(keys):
-            z[i], beta[i], ok[i] = pair_signal(data, w, y, x, spec)
-            broken[i] = breaks(data, w, y, x, prm)
+            if (y, x, w.start) not in self.memo:     # the same in every book of this data
+                self.memo[y, x, w.start] = (*pair_signal(data, w, y, x, spec),
+                                            breaks(data, w, y, x, prm))
+            z[i], beta[i], ok[i], broken[i] = self.memo[y, x, w.start]
         rows = slice(w.start, w.end)
         price = np.ascontiguousarray(self.close_ff[rows][:, syms])
         has_bar = np.isfinite(data.close[rows][:, syms])
@@ -291,9 +293,11 @@ _WINDOW_COLUMNS = ("window_start", "window_end", "y", "x", "beta", "half_life", 
 
 def trade(data: BookData, windows: list[Window], selections: list[pd.DataFrame],
           weights: list[np.ndarray], spec: SignalSpec, prm: TradeParams,
-          brackets: dict | None = None) -> Traded:
-    """Run the book over ``windows`` with each window's ``selections`` and ``weights``."""
-    book = _Book(data, prm, brackets)
+          brackets: dict | None = None, memo: dict | None = None) -> Traded:
+    """Run the book over ``windows`` with each window's ``selections`` and ``weights``.
+    ``memo``: a dict shared by the books of the same data, ``spec`` and ``prm`` (a pair's
+    signal and break flags in a window are computed once for all of them)."""
+    book = _Book(data, prm, brackets, {} if memo is None else memo)
     idx = data.index
     end_of = [idx[w.end] if w.end < len(idx) else idx[-1] + pd.Timedelta(milliseconds=data.bar_ms)
               for w in windows]

@@ -324,6 +324,21 @@ def at_timeframe(b: Bars, timeframe: str | int | None) -> tuple[Bars, int]:
     return b, bar_ms
 
 
+def time_grid(t: np.ndarray, bar_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(t, return_inverse=True)`` of bar open times, in O(n) when they lie on a
+    ``bar_ms`` clock (as bars at their timeframe do)."""
+    if not len(t):
+        return np.unique(t, return_inverse=True)
+    t0 = int(t.min())
+    if ((t - t0) % bar_ms).any():
+        return np.unique(t, return_inverse=True)
+    slot = (t - t0) // bar_ms
+    present = np.zeros(int(slot.max()) + 1, dtype=bool)
+    present[slot] = True
+    rank = np.cumsum(present) - 1
+    return t0 + np.flatnonzero(present).astype(np.int64) * bar_ms, rank[slot]
+
+
 def build_panel(df: pd.DataFrame, *, symbols: list[str] | None = None,
                 timeframe: str | int | None = None, lookback: str | int | None = None,
                 min_coverage: float = 0.9, min_bars: int = 100,
@@ -368,7 +383,7 @@ def panel_from_bars(b: Bars, *, symbols: list[str] | None = None,
     span = lookback_ms(lookback, bar_ms)
     if span is not None:
         b = b.take(b.times >= b.times.max() + bar_ms - span)
-    grid, tcode = np.unique(b.times, return_inverse=True)
+    grid, tcode = time_grid(b.times, bar_ms)
     new_symbol = np.r_[True, b.codes[1:] != b.codes[:-1]]   # rows are sorted by symbol
     starts = np.flatnonzero(new_symbol)
     scode = np.cumsum(new_symbol) - 1
