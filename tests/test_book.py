@@ -244,3 +244,16 @@ def test_dropped_pairs_close_at_the_next_windows_first_bar_and_kept_ones_carry(r
     for r in carried:
         crossed = [s for s in starts if r.entry_time < s <= r.exit_time]
         assert all((r.y, r.x) in chosen[s] for s in crossed)
+
+
+def test_a_short_book_reports_its_sharpe_marked_short_not_blank(data):
+    """Under 30 days the annualised figures are given with their span and marked, never NaN
+    (issue 22's rule); the full run is not marked."""
+    table, _, rates = data
+    short = book(table[table["open_time"] < table["open_time"].min() + 50 * 86_400_000],
+                 timeframe="1h", train="30d", trade="7d", max_pairs=5, capital=CAPITAL,
+                 funding_rates=rates, scheduler=None)
+    assert short.metric("span_days") < 30 and short.metric("short_sample") == 1
+    for name in ("sharpe", "sharpe_se", "deflated_sharpe"):
+        assert np.isfinite(short.metric(name)), name
+    assert short.metric("sharpe_se") > 0

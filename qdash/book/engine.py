@@ -9,11 +9,12 @@ allocations and trades before T (a test checks several T).
 
 Metrics (:mod:`qdash.backtest.metrics`, on the bar equity curve from the first window's first
 bar): annualised figures on the 24/7 bar clock (``cagr``, ``annual_volatility``, ``sharpe``,
-``sortino``, ``calmar``, and with them ``sharpe_se`` and ``deflated_sharpe``), given only when
-the curve spans at least :data:`~qdash.backtest.metrics.SHORT_SAMPLE_DAYS` days (NaN otherwise,
-``short_sample`` 1); ``total_return``, ``max_drawdown``, ``turnover`` (traded notional over the
-capital), ``fees`` (taker fees, slippage and liquidation fees), ``funding`` (received),
-``open_mark`` (the net pnl so far of positions left open), ``liquidations``,
+``sortino``, ``calmar``, and with them ``sharpe_se`` and ``deflated_sharpe``), always given,
+with ``span_days`` beside them and ``short_sample`` 1 when the curve spans fewer than
+:data:`~qdash.backtest.metrics.SHORT_SAMPLE_DAYS` days (never blank: a short figure is marked,
+not left out, as the backtest's are); ``total_return``, ``max_drawdown``, ``turnover`` (traded
+notional over the capital), ``fees`` (taker fees, slippage and liquidation fees), ``funding``
+(received), ``open_mark`` (the net pnl so far of positions left open), ``liquidations``,
 ``refused_entries`` (entries the caps left at zero), ``trials``, ``windows`` and
 ``pairs_traded`` always. The deflated Sharpe (Bailey and López de Prado) takes ``N`` = every
 directed pair tested in every window's scan and ``V`` = the variance of the stage-2 survivors'
@@ -120,9 +121,6 @@ def _metrics(equity: np.ndarray, traded: Traded | None, bar_ms: int, capital: fl
            "fees": tot["fees"], "funding": tot["funding"], "trades": float(len(pnl)),
            "win_rate": m["win_rate"], "final_equity": m["final_equity"], "trials": float(trials),
            "windows": float(windows)}
-    if m["short_sample"]:
-        for k in (*mt.ANNUALISED, "sharpe_se", "deflated_sharpe"):
-            out[k] = math.nan
     if traded is not None:
         o = traded.open
         out.update(open_mark=float((o["pnl"]).sum()) if len(o) else 0.0,
