@@ -38,7 +38,8 @@ def test_the_readme_research_recipe_runs_as_written_offline(tmp_path):
     recipes = offline_recipes()
     assert len(recipes) == 1 and "qdash sim" in recipes[0]  # the research loop
     recipe = recipes[0]
-    for step in ("qdash fetch", "qdash scan", "qdash backtest", "qdash archive", "qdash info"):
+    for step in ("qdash fetch", "qdash scan", "qdash backtest", "qdash book", "qdash archive",
+                 "qdash info"):
         assert step in recipe, step
     port = str(free_port())
     assert recipe.count(README_PORT) >= 3
@@ -60,11 +61,11 @@ def test_the_readme_research_recipe_runs_as_written_offline(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
-        out, _ = proc.communicate(timeout=150)
+        out, _ = proc.communicate(timeout=240)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
-        pytest.fail(f"the recipe did not finish in 150 s:\n{out[-4000:]}")
+        pytest.fail(f"the recipe did not finish in 240 s:\n{out[-4000:]}")
     finally:
         if proc.poll() is None:
             stop_process_group(proc)
@@ -77,6 +78,9 @@ def test_the_readme_research_recipe_runs_as_written_offline(tmp_path):
     assert {"SYN019USDT", "SYN018USDT"} <= set(passing["y"]) | set(passing["x"])
     for name in ("trades.csv", "equity.csv", "metrics.csv", "signals.csv"):
         assert (work / "backtest" / name).stat().st_size > 0, name
+    windows = pd.read_csv(work / "book" / "windows.csv")
+    assert windows["window_start"].nunique() >= 1 and len(windows) > 0
+    assert (work / "book" / "report.html").stat().st_size > 0
     assert (work / "research.db.archive").is_dir()
     # qdash info before and after the archive: the same rows
     tables = out.split("store: ")[1:]
