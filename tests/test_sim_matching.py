@@ -187,6 +187,23 @@ def test_post_only_percent_price_and_unknown_cancel(sim):
     assert e.value.code == -2011
 
 
+def test_duplicate_client_order_id_among_open_orders_is_rejected(sim):
+    """Binance: newClientOrderId is unique among the account's open orders (-4116); once the
+    order is closed the id may be used again; another account's ids are its own."""
+    acc, other = sim.open_account(balance=1e5), sim.open_account(balance=1e5)
+    bids, _ = _levels(sim)
+    first = sim.trading.place(acc, SYM, "BUY", "LIMIT", 0.01, bids[5][0], client_id="pair-1")
+    with pytest.raises(Rejected) as e:
+        sim.trading.place(acc, SYM, "BUY", "LIMIT", 0.01, bids[6][0], client_id="pair-1")
+    assert (e.value.code, e.value.msg) == (-4116, "ClientOrderId is duplicated.")
+    assert list(acc.orders) == [first.order_id]  # nothing stored from the rejected order
+    assert sim.trading.place(other, SYM, "BUY", "LIMIT", 0.01, bids[6][0],
+                             client_id="pair-1").status == "NEW"
+    sim.trading.cancel(acc, SYM, first.order_id, None)
+    again = sim.trading.place(acc, SYM, "BUY", "LIMIT", 0.01, bids[6][0], client_id="pair-1")
+    assert again.status == "NEW" and acc.find(SYM, None, "pair-1") is again  # the latest
+
+
 def test_reduce_only_closes_and_funding_is_paid(sim):
     acc = sim.open_account(balance=1e5)
     sim.trading.place(acc, SYM, "BUY", "MARKET", 0.1)

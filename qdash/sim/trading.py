@@ -99,6 +99,8 @@ class Trading:
         now, mark = v.now_ms(), self.mark(symbol)
         if client_id is not None and not _CLIENT_ID.match(client_id):
             raise Rejected(-4015)
+        if client_id is not None and any(o.client_id == client_id for o in acc.live.values()):
+            raise Rejected(-4116)  # Binance: unique among the account's open orders
         check_order(f, order_type=order_type, qty=qty,
                     price=None if order_type == "MARKET" else price, mark=mark,
                     reduce_only=reduce_only)
