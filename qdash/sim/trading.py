@@ -162,8 +162,8 @@ class Trading:
         o.status, o.update_time = status, now
         self.resting.pop(o.order_id, None)
         m = self.matchers.get(o.symbol)
-        if m is not None:
-            m.cancel(o.order_id)
+        if m is not None and o.order_id in m.resting:
+            m.cancel(o.order_id, self.venue.order_book(o.symbol), now)
         self._event(acc, o, status, now)
 
     def _event(self, acc: Account, o: Order, execution: str, now: int, **fill) -> None:
@@ -221,13 +221,16 @@ class Trading:
         m = self.matchers.get(symbol)
         if m is None or not m.resting:
             return
-        f = self.filters[symbol]
+        f, levels = self.filters[symbol], set()
         for order_id, tick, lots in m.on_trade(round(price / f.tick_size),
                                                 round(qty / f.step_size), taker_sell):
             acc, o = self.resting[order_id]
             self._book_fills(acc, o, [(tick, lots)], maker=True, taker_sell=o.side == "BUY")
+            levels.add((0 if o.side == "BUY" else 1, tick))
             if not o.is_open:
                 self.resting.pop(order_id, None)
+        if levels:  # what filled is off the published book
+            m.show(self.venue.order_book(symbol), self.venue.now_ms(), levels)
 
     # --- margin ----------------------------------------------------------------------------
     def marks(self, acc: Account) -> dict[str, float]:
