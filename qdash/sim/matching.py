@@ -160,13 +160,12 @@ class Matcher:
         self.show(book, t_ms, [(side, tick)])
         return r
 
-    def cancel(self, order_id: int, book: SyntheticBook | None = None, t_ms: int = 0) -> None:
-        """Take an order out of the queue (and off ``book``)."""
+    def cancel(self, order_id: int, book: SyntheticBook, t_ms: int) -> None:
+        """Take an order out of the queue and off the published ``book``."""
         r = self.resting.pop(order_id, None)
         if r is not None:
             self._queue(r.side, r.tick, -r.left)
-            if book is not None:
-                self.show(book, t_ms, [(r.side, r.tick)])
+            self.show(book, t_ms, [(r.side, r.tick)])
 
     def on_trade(self, tick: int, lots: int, taker_sell: bool) -> list[tuple[int, int, int]]:
         """A market trade of ``lots`` at ``tick``; returns the maker fills it causes as
