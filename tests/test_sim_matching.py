@@ -66,6 +66,50 @@ def test_second_market_order_fills_worse(sim):
     assert min(float(t["price"]) for t in acc.trades[-3:]) > float(acc.trades[0]["price"])
 
 
+def _rebuild(snapshot: dict, bids_asks) -> dict:
+    """A client's book: a REST snapshot with diff levels (qty 0 removes) applied."""
+    book = {side: {float(p): float(q) for p, q in snapshot[side]} for side in ("bids", "asks")}
+    for side, levels in zip(("bids", "asks"), bids_asks):
+        for p, q in levels:
+            book[side].pop(float(p), None) if float(q) == 0 else book[side].update(
+                {float(p): float(q)})
+    return book
+
+
+def _as_book(depth: dict) -> dict:
+    return {side: {float(p): float(q) for p, q in depth[side]} for side in ("bids", "asks")}
+
+
+def test_published_book_shows_taken_liquidity_and_resting_orders(sim):
+    """REST depth and the @depth diffs show what a market order took (gone until it refills)
+    and a resting limit order at its price; snapshot + diffs rebuild REST depth exactly."""
+    acc = sim.open_account(balance=1e6)
+    before = sim.depth(SYM, 1000)
+    bids, asks = _levels(sim, 1000)
+    qty = round(sum(q for _, q in asks[:3]) + STEP * 2, 3)   # three levels and 2 lots of a 4th
+    sim.trading.place(acc, SYM, "BUY", "MARKET", qty)
+    price, there = bids[3]
+    sim.trading.place(acc, SYM, "BUY", "LIMIT", 0.05, price, "GTC")
+    after = sim.depth(SYM, 1000)
+    assert after["lastUpdateId"] > before["lastUpdateId"]
+    got = _as_book(after)
+    assert not {p for p, _ in asks[:3]} & set(got["asks"])            # taken: gone
+    assert float(after["asks"][0][0]) == asks[3][0]
+    assert got["asks"][asks[3][0]] == pytest.approx(asks[3][1] - 2 * STEP)
+    assert got["bids"][price] == pytest.approx(there + 0.05)         # the resting order
+    book = sim.order_book(SYM)
+    assert _rebuild(before, sim.format_levels(SYM, *book.diff(before["lastUpdateId"]))) == got
+    sim.model.t_ms += 600_000                      # no trade: the price stays, the book refills
+    refilled = sim.depth(SYM, 1000)
+    assert {p for p, _ in asks[:3]} <= set(_as_book(refilled)["asks"])
+    assert _rebuild(after, sim.format_levels(SYM, *book.diff(after["lastUpdateId"]))) == \
+        _as_book(refilled)
+    o = next(iter(acc.live.values()))
+    sim.trading.cancel(acc, SYM, o.order_id, None)              # cancelled: off the book
+    assert _as_book(sim.depth(SYM, 1000))["bids"][price] == \
+        pytest.approx(_as_book(refilled)["bids"][price] - 0.05)
+
+
 def test_resting_limit_fills_after_the_queue_ahead(sim):
     acc = sim.open_account(balance=1e6)
     bids, _ = _levels(sim)
@@ -185,6 +229,23 @@ def test_post_only_percent_price_and_unknown_cancel(sim):
     with pytest.raises(Rejected) as e:
         sim.trading.cancel(acc, SYM, o.order_id, None)
     assert e.value.code == -2011
+
+
+def test_duplicate_client_order_id_among_open_orders_is_rejected(sim):
+    """Binance: newClientOrderId is unique among the account's open orders (-4116); once the
+    order is closed the id may be used again; another account's ids are its own."""
+    acc, other = sim.open_account(balance=1e5), sim.open_account(balance=1e5)
+    bids, _ = _levels(sim)
+    first = sim.trading.place(acc, SYM, "BUY", "LIMIT", 0.01, bids[5][0], client_id="pair-1")
+    with pytest.raises(Rejected) as e:
+        sim.trading.place(acc, SYM, "BUY", "LIMIT", 0.01, bids[6][0], client_id="pair-1")
+    assert (e.value.code, e.value.msg) == (-4116, "ClientOrderId is duplicated.")
+    assert list(acc.orders) == [first.order_id]  # nothing stored from the rejected order
+    assert sim.trading.place(other, SYM, "BUY", "LIMIT", 0.01, bids[6][0],
+                             client_id="pair-1").status == "NEW"
+    sim.trading.cancel(acc, SYM, first.order_id, None)
+    again = sim.trading.place(acc, SYM, "BUY", "LIMIT", 0.01, bids[6][0], client_id="pair-1")
+    assert again.status == "NEW" and acc.find(SYM, None, "pair-1") is again  # the latest
 
 
 def test_reduce_only_closes_and_funding_is_paid(sim):

@@ -15,10 +15,11 @@ from conftest import COLLECTOR
 
 from qdash.analytics.signal import SignalSpec
 from qdash.sim.exchange import SimExchange
+from qdash.sim.replay import load_replay
 from qdash.store import Store
 from qdash.trade import LeggingPolicy, PaperTrader
 from qdash.trade.ids import parse_client_id
-from qdash.trade.replay import replay_paper, replayable
+from qdash.trade.replay import replay_paper
 from qdash.trade.rule import Decision
 
 pytestmark = pytest.mark.integration
@@ -56,7 +57,7 @@ def test_round_trips_on_the_bars_where_the_signal_crosses(tmp_path):
     """An armed trader on a replayed capture enters and exits on the bars where the signal
     crosses: the backtest's round trips on the same ticks (an independent path: batch signal,
     compiled loop); every order and fill is stored with its signal bar."""
-    ticks = replayable(CAPTURE, [Y, X])
+    ticks = load_replay(CAPTURE, [Y, X])
     ticks = ticks[ticks["ts"] < ticks["ts"].iloc[0] + 170_000]
     with Store(tmp_path / "paper.db") as store:
         r = run(replay_paper(ticks, Y, X, SPEC, timeframe="1s", entry=1.5, capital=20_000,

@@ -46,6 +46,7 @@ MESSAGES = {
     -4002: "Price greater than max price.",
     -4014: "Price not increased by tick size.",
     -4015: "Client order id is not valid.",
+    -4116: "ClientOrderId is duplicated.",
     -4016: "Limit price can't be higher than {limit}.",
     -4024: "Limit price can't be lower than {limit}.",
     -4023: "Quantity not increased by step size.",

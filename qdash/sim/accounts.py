@@ -53,7 +53,7 @@ class Account:
         if order_id is not None:
             o = self.orders.get(order_id)
             return o if o is not None and o.symbol == symbol else None
-        return next((o for o in self.orders.values() if o.symbol == symbol and
+        return next((o for o in reversed(self.orders.values()) if o.symbol == symbol and
                      o.client_id == client_id), None)
 
     def isolated_wallets(self) -> float:

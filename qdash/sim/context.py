@@ -39,7 +39,10 @@ class ExchangeContext(Protocol):
         """True when recorded ticks play instead of the market model."""
 
     def now_ms(self) -> int:
-        """The exchange clock: the model's time (wall clock for a replay)."""
+        """The exchange clock: the model's time, or the replay's (last recorded trade)."""
+
+    def key_clock_ms(self) -> int:
+        """The clock listen keys expire by (the wall's in a replay)."""
 
     def minutes_of(self, symbol: str) -> MinuteBook: ...
 

@@ -103,7 +103,8 @@ class SimExchange(MarketState, FaultInjection):
     :class:`MarketModel`; ``warmup_s``: seconds before ``start_ms`` traded by the live model at
     construction (its trades are in the ledger; see the module doc). Replay: ``replay`` (a tick
     DataFrame or a path any qdash reader accepts) at ``speed`` × real time (0 = as fast as
-    possible); ids and times are preserved. Faults: the methods of :class:`FaultInjection`.
+    possible); recorded ids and times are kept, fills take ids between them
+    (:mod:`qdash.sim.replay`). Faults: the methods of :class:`FaultInjection`.
     """
 
     def __init__(self, symbols: list[str] | None = None, *, rate: float = 50.0, seed: int = 0,
@@ -176,8 +177,14 @@ class SimExchange(MarketState, FaultInjection):
 
     # --- market state (REST and streams) ----------------------------------------------------
     def now_ms(self) -> int:
-        """The exchange clock: the model's time (wall clock for a replay)."""
-        return int(self.model.t_ms) if self.model is not None else _now_ms()
+        """The exchange clock: the model's time, or the replay's (the time of the last
+        recorded trade published)."""
+        return int(self.model.t_ms) if self.model is not None else self.replay.clock_ms
+
+    def key_clock_ms(self) -> int:
+        """The clock listen keys expire by: the exchange's, but the wall's in a replay (played
+        faster than real time, it would expire a key between a client's keep-alives)."""
+        return self.now_ms() if self.model is not None else _now_ms()
 
     @property
     def replaying(self) -> bool:
@@ -224,16 +231,14 @@ class SimExchange(MarketState, FaultInjection):
             first, agg = int(self.model.next_id[i]), int(self.model.next_agg[i])
             self.model.next_id[i] += n
             self.model.next_agg[i] += 1
-        else:
-            a = self.ledger.arrays(symbol)
-            first = int(a["trade_id"][-1]) + 1 if len(a["trade_id"]) else 1
-            agg = int(a["agg"].max(initial=0)) + 1
-        ids = np.arange(first, first + n, dtype=np.int64)
-        now = self.now_ms()
-        self._publish(np.full(n, i, np.int64), np.full(n, now, np.int64), ids,
+            ids = np.arange(first, first + n, dtype=np.int64)
+        else:  # ids the replay's recorded trades make room for (qdash.sim.replay)
+            ids, agg = self.replay.fill_ids(symbol, n)
+        ts = np.full(n, self.now_ms(), np.int64)
+        self._publish(np.full(n, i, np.int64), ts, ids,
                       np.asarray(prices, np.float64), np.asarray(qtys, np.float64),
                       np.full(n, int(taker_sell), np.int8), np.full(n, X_MARKET, np.int8),
-                      np.full(n, agg, np.int64), own=True)
+                      np.full(n, agg, np.int64), event_ts=None if self.model else ts, own=True)
         return ids.tolist()
 
     def _reach_resting(self, sym, price, qty, m, x) -> None:
@@ -343,7 +348,7 @@ class SimExchange(MarketState, FaultInjection):
             self._publish_due()
             self.sockets.broadcast(self.streams.tick(_now_ms()))
             self.trading.step()
-        self.user_streams.expire(self.now_ms())
+        self.user_streams.expire(self.key_clock_ms())
         self.sockets.enforce_age()
 
     @staticmethod
@@ -371,10 +376,11 @@ class SimExchange(MarketState, FaultInjection):
             return
         sym_index = {s: i for i, s in enumerate(self.symbols)}
         sym = part["symbol"].map(sym_index).to_numpy(np.int64)
-        ids = part["trade_id"].to_numpy(np.int64)
-        self._publish(sym, part["ts"].to_numpy(np.int64), ids, part["price"].to_numpy(),
+        ts = part["ts"].to_numpy(np.int64)
+        self._publish(sym, ts, part["trade_id"].to_numpy(np.int64), part["price"].to_numpy(),
                       part["qty"].to_numpy(), part["is_buyer_maker"].to_numpy(np.int8),
-                      np.zeros(len(part), np.int8), ids, event_ts=part["ts"].to_numpy(np.int64))
+                      np.zeros(len(part), np.int8), part["agg"].to_numpy(np.int64),
+                      event_ts=ts)
 
     def _publish(self, sym, ts, ids, price, qty, m, x, agg, event_ts=None, own=False) -> None:
         """Record trades (column arrays, id order per symbol) in the ledger, the minute books

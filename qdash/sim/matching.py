@@ -17,15 +17,21 @@ Units: prices in ticks, quantities in lot steps (ints), times in ms on the excha
   their side (a taker SELL for a resting BUY) first works off the queue ahead, then fills the
   order as maker; a trade through their price (below a resting BUY, above a resting SELL) fills
   what is left. Partial fills follow from the trade sizes.
+* **The published book** shows both (:meth:`Matcher.show`): a level's overlay is the lot steps
+  resting there minus those taken and not refilled (rounded up), set on the book at once for
+  the levels an order touches and for every overlaid level when the clock has moved on
+  (``SHOW_EVERY_MS``, the book's own redraw granularity).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .orderbook import EPOCH_MS, SyntheticBook
 
 BID, ASK = 0, 1
+SHOW_EVERY_MS = 100
 
 
 class Liquidity:
@@ -48,7 +54,7 @@ class Liquidity:
 
     def available(self, book: SyntheticBook, side: int, tick: int, t_ms: int) -> int:
         """Lot steps one can take at the level now."""
-        q = book.quantity(side, tick)
+        q = book.drawn(side, tick)
         if q <= 0:
             return 0
         return max(0, int(q - self.missing(side, tick, t_ms)))
@@ -76,6 +82,38 @@ class Matcher:
         self.liquidity = Liquidity(unit_lots / EPOCH_MS if refill_per_ms is None
                                    else refill_per_ms)
         self.resting: dict[int, Resting] = {}
+        self.queued: dict[tuple[int, int], int] = {}  # (side, tick) → lot steps resting
+        self.shown: dict[tuple[int, int], int] = {}   # (side, tick) → overlay on the book
+        self._shown_ms: int | None = None
+
+    def show(self, book: SyntheticBook, t_ms: int, levels=None) -> None:
+        """Publish on ``book`` the overlay of ``levels`` ((side, tick) pairs), or of every
+        overlaid level when the clock moved ``SHOW_EVERY_MS`` on since the last time."""
+        if levels is None:
+            bucket = t_ms // SHOW_EVERY_MS
+            if bucket == self._shown_ms or not (self.shown or self.liquidity.taken):
+                return
+            self._shown_ms = bucket
+            levels = set(self.shown) | set(self.liquidity.taken)
+        changes: tuple[dict, dict] = ({}, {})
+        for key in levels:
+            delta = self.queued.get(key, 0) - math.ceil(self.liquidity.missing(*key, t_ms))
+            if delta != self.shown.get(key, 0):
+                changes[key[0]][key[1]] = delta
+                if delta:
+                    self.shown[key] = delta
+                else:
+                    del self.shown[key]
+        for side in (BID, ASK):
+            if changes[side]:
+                book.show(side, changes[side])
+
+    def _queue(self, side: int, tick: int, lots: int) -> None:
+        left = self.queued.get((side, tick), 0) + lots
+        if left:
+            self.queued[(side, tick)] = left
+        else:
+            del self.queued[(side, tick)]
 
     def walk(self, book: SyntheticBook, buy: bool, lots: int, t_ms: int,
              limit_tick: int | None = None) -> list[tuple[int, int]]:
@@ -96,6 +134,7 @@ class Matcher:
                 if left == 0:
                     break
             tick += step
+        self.show(book, t_ms, [(side, t) for t, _ in fills])
         return fills
 
     def crossable(self, book: SyntheticBook, buy: bool, limit_tick: int, t_ms: int) -> int:
@@ -117,10 +156,16 @@ class Matcher:
         r = Resting(order_id, side, tick, lots,
                     self.liquidity.available(book, side, tick, t_ms))
         self.resting[order_id] = r
+        self._queue(side, tick, lots)
+        self.show(book, t_ms, [(side, tick)])
         return r
 
-    def cancel(self, order_id: int) -> None:
-        self.resting.pop(order_id, None)
+    def cancel(self, order_id: int, book: SyntheticBook, t_ms: int) -> None:
+        """Take an order out of the queue and off the published ``book``."""
+        r = self.resting.pop(order_id, None)
+        if r is not None:
+            self._queue(r.side, r.tick, -r.left)
+            self.show(book, t_ms, [(r.side, r.tick)])
 
     def on_trade(self, tick: int, lots: int, taker_sell: bool) -> list[tuple[int, int, int]]:
         """A market trade of ``lots`` at ``tick``; returns the maker fills it causes as
@@ -141,6 +186,7 @@ class Matcher:
                 continue
             if got:
                 r.left -= got
+                self._queue(r.side, r.tick, -got)
                 out.append((r.order_id, r.tick, got))
                 if r.left == 0:
                     del self.resting[r.order_id]

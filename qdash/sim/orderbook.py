@@ -14,6 +14,13 @@ remembers which price levels it touched; :meth:`SyntheticBook.diff` gives the le
 a ``<symbol>@depth`` event must carry so that Binance's snapshot-plus-diffs procedure (drop
 events with ``u`` < snapshot ``lastUpdateId``, check ``pu`` continuity) rebuilds the book.
 Prices and quantities are held as integers (ticks, lot steps).
+
+What is published (REST depth, the depth streams, :meth:`quantity`, :meth:`top`, :meth:`diff`)
+is the drawn book plus an **overlay** per level (:meth:`show`): the liquidity the accounts took
+and that has not refilled yet (negative) and their resting limit orders (positive), set by
+:mod:`qdash.sim.matching`. A level whose published quantity is 0 is not in the book. Every
+change of the overlay advances ``update_id`` like a redraw, so snapshot plus diffs still
+rebuild exactly the published book. Matching reads the drawn book (:meth:`drawn`).
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ class SyntheticBook:
         self.bid_q = self.ask_q = np.empty(0, np.int64)  # lot steps, best first
         self._state: tuple[int, int] | None = None
         self._touched = ({}, {})  # side (0 bid, 1 ask) → {price tick: update id}
+        self._overlay = ({}, {})  # side → {price tick: lot steps added (+) or taken (−)}
 
     def _quantities(self, side: int, ticks: np.ndarray, t_ms: int) -> np.ndarray:
         phase = (_uniform(self.key, ticks, np.full(len(ticks), 7 + side)) * EPOCH_MS)
@@ -95,19 +103,59 @@ class SyntheticBook:
         return True
 
     def top(self, n: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        """(bids, asks): the best ``n`` levels a side as (price tick, lot steps), best first."""
-        n = min(n, self.levels)
-        bids = list(zip(range(self.bid_top, self.bid_top - n, -1), self.bid_q[:n].tolist()))
-        asks = list(zip(range(self.ask_top, self.ask_top + n), self.ask_q[:n].tolist()))
-        return bids, asks
+        """(bids, asks): the best ``n`` published levels a side as (price tick, lot steps),
+        best first."""
+        out = []
+        for side, first, step, q in ((0, self.bid_top, -1, self.bid_q),
+                                     (1, self.ask_top, 1, self.ask_q)):
+            ticks = first + step * np.arange(self.levels, dtype=np.int64)
+            over = self._overlay[side]
+            if over:
+                q = q.copy()
+                for tick, delta in over.items():
+                    i = (tick - first) * step
+                    if 0 <= i < self.levels:
+                        q[i] = max(0, q[i] + delta)
+                keep = np.flatnonzero(q > 0)[:n]
+                out.append(list(zip(ticks[keep].tolist(), q[keep].tolist())))
+            else:
+                m = min(n, self.levels)
+                out.append(list(zip(ticks[:m].tolist(), q[:m].tolist())))
+        return out[0], out[1]
 
-    def quantity(self, side: int, tick: int) -> int:
-        """Lot steps resting at ``tick`` on ``side`` (0 bid, 1 ask); 0 outside the book."""
+    def drawn(self, side: int, tick: int) -> int:
+        """Lot steps the model draws at ``tick`` on ``side`` (0 bid, 1 ask); 0 outside the
+        book (what matching takes from, before the liquidity already taken)."""
         if side == 0:
             i = self.bid_top - tick
             return int(self.bid_q[i]) if 0 <= i < self.levels else 0
         i = tick - self.ask_top
         return int(self.ask_q[i]) if 0 <= i < self.levels else 0
+
+    def quantity(self, side: int, tick: int) -> int:
+        """Lot steps published at ``tick`` on ``side``: drawn plus the overlay, 0 outside the
+        book."""
+        q = self.drawn(side, tick)
+        return max(0, q + self._overlay[side].get(tick, 0)) if q else 0
+
+    def show(self, side: int, changes: dict[int, int]) -> None:
+        """Set the overlay of levels of ``side`` (price tick → lot steps, 0 = none); one
+        update (``update_id`` advances once) when the published book changes."""
+        over, touched = self._overlay[side], []
+        for tick, delta in changes.items():
+            if over.get(tick, 0) == delta:
+                continue
+            before = self.quantity(side, tick)
+            if delta:
+                over[tick] = delta
+            else:
+                del over[tick]
+            if self.quantity(side, tick) != before:
+                touched.append(tick)
+        if touched:
+            self.update_id += 1
+            for tick in touched:
+                self._touched[side][tick] = self.update_id
 
     def diff(self, after: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Levels touched by updates in (``after``, ``update_id``] with their current quantity:

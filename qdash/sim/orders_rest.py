@@ -382,10 +382,10 @@ class ListenKeyHandler(SignedHandler):
     signed = False
 
     def on_post(self, acc: Account) -> dict:
-        return {"listenKey": self.sim.user_streams.create(acc, self.sim.now_ms())}
+        return {"listenKey": self.sim.user_streams.create(acc, self.sim.key_clock_ms())}
 
     def on_put(self, acc: Account) -> dict:
-        key = self.sim.user_streams.keepalive(acc, self.sim.now_ms())
+        key = self.sim.user_streams.keepalive(acc, self.sim.key_clock_ms())
         if key is None:
             raise ApiError(400, -1125, "This listenKey does not exist.")
         return {"listenKey": key}

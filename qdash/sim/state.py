@@ -23,7 +23,8 @@ class MarketState:
     """Mixin: expects ``past``, ``instruments``, ``ledger``, ``seed``, ``now_ms()``,
     ``minutes`` (symbol → MinuteBook), ``books`` (symbol → SyntheticBook), ``last_trade``
     (symbol → (price, qty, id) of the last MARKET trade) and ``market_last`` (symbol → the last
-    price of the market's own trades, not the accounts' fills)."""
+    price of the market's own trades, not the accounts' fills) and ``trading`` (its
+    ``matchers``: what the accounts took and rest, shown on the book)."""
 
     def minutes_of(self, symbol: str) -> MinuteBook:
         """The live minute book of ``symbol`` (created empty on first use)."""
@@ -116,14 +117,19 @@ class MarketState:
     # --- the order book --------------------------------------------------------------------
     def order_book(self, symbol: str) -> SyntheticBook:
         """The symbol's book, moved to the market's last price (the accounts' fills do not move
-        it: :mod:`qdash.sim.matching` remembers what they took) and the current time."""
+        it: :mod:`qdash.sim.matching` remembers what they took, and shows it on the book with the
+        resting orders) and the current time."""
         ins = self.instruments[symbol]
         last = self.market_last.get(symbol) or self.last_price(symbol)
         book = self.books.get(symbol)
         if book is None:
             unit = max(1, round(5_000.0 / last / ins.step))
             book = self.books[symbol] = SyntheticBook(self.seed, symbol, unit)
-        book.refresh(math.floor(last / ins.tick + 1e-9), self.now_ms())
+        now = self.now_ms()
+        book.refresh(math.floor(last / ins.tick + 1e-9), now)
+        matcher = self.trading.matchers.get(symbol)
+        if matcher is not None:  # the accounts' taken liquidity and resting orders, published
+            matcher.show(book, now)
         return book
 
     def format_levels(self, symbol: str, bids, asks) -> tuple[list, list]:

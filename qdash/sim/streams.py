@@ -265,11 +265,7 @@ class StreamEngine:
     # the clock ----------------------------------------------------------------------------
     def clock(self) -> int:
         """Exchange time (ms): the model's clock, or the last replayed trade time."""
-        sim = self.sim
-        if not sim.replaying:
-            return sim.now_ms()
-        last = max((b.last_ts for b in sim.minutes.values()), default=-1)
-        return last if last >= 0 else sim.now_ms()
+        return self.sim.now_ms()
 
     def _due(self, name: str, period: int, wall: int) -> bool:
         slot = wall // period

@@ -99,6 +99,8 @@ class Trading:
         now, mark = v.now_ms(), self.mark(symbol)
         if client_id is not None and not _CLIENT_ID.match(client_id):
             raise Rejected(-4015)
+        if client_id is not None and any(o.client_id == client_id for o in acc.live.values()):
+            raise Rejected(-4116)  # Binance: unique among the account's open orders
         check_order(f, order_type=order_type, qty=qty,
                     price=None if order_type == "MARKET" else price, mark=mark,
                     reduce_only=reduce_only)
@@ -160,8 +162,8 @@ class Trading:
         o.status, o.update_time = status, now
         self.resting.pop(o.order_id, None)
         m = self.matchers.get(o.symbol)
-        if m is not None:
-            m.cancel(o.order_id)
+        if m is not None and o.order_id in m.resting:
+            m.cancel(o.order_id, self.venue.order_book(o.symbol), now)
         self._event(acc, o, status, now)
 
     def _event(self, acc: Account, o: Order, execution: str, now: int, **fill) -> None:
@@ -219,13 +221,16 @@ class Trading:
         m = self.matchers.get(symbol)
         if m is None or not m.resting:
             return
-        f = self.filters[symbol]
+        f, levels = self.filters[symbol], set()
         for order_id, tick, lots in m.on_trade(round(price / f.tick_size),
                                                 round(qty / f.step_size), taker_sell):
             acc, o = self.resting[order_id]
             self._book_fills(acc, o, [(tick, lots)], maker=True, taker_sell=o.side == "BUY")
+            levels.add((0 if o.side == "BUY" else 1, tick))
             if not o.is_open:
                 self.resting.pop(order_id, None)
+        if levels:  # what filled is off the published book
+            m.show(self.venue.order_book(symbol), self.venue.now_ms(), levels)
 
     # --- margin ----------------------------------------------------------------------------
     def marks(self, acc: Account) -> dict[str, float]:

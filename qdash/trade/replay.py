@@ -10,9 +10,8 @@ bar whenever the exchange lets it. At the end the trader flattens what it still 
 :func:`qdash.backtest.run` runs on the file's bars with the same spec, levels, capital and costs,
 and :func:`~qdash.trade.shortfall.shortfall` compares the round trips.
 
-Recorded captures may lack trade ids and sides (a browser collector's): :func:`replayable`
-numbers the ids per symbol in file order and infers an unknown side by the tick rule (a trade
-below the previous price sold into the bid: buyer is maker).
+The simulator makes any capture a valid trade stream (ids and sides where the file has none:
+:mod:`qdash.sim.replay`); the session's ticks and the backtest's bars are the ticks it replays.
 """
 
 from __future__ import annotations
@@ -28,28 +27,11 @@ from ..analytics.pair import PairConfig
 from ..analytics.signal import SignalSpec
 from ..bars import resample
 from ..feeds.base import TickFeed
-from ..sim.replay import load_replay
 from .legging import LeggingPolicy
 from .shortfall import round_trips, shortfall, summary
 from .trader import PaperTrader
 
 PUMP_S = 0.002
-
-
-def replayable(ticks, symbols: list[str]) -> pd.DataFrame:
-    """The ticks of ``symbols`` in ``ticks`` (a frame or any file qdash reads), in trade order,
-    with trade ids 1, 2, ... per symbol where the file has none (ids <= 0) and unknown sides
-    (``is_buyer_maker`` -1) by the tick rule."""
-    df = load_replay(ticks, symbols)
-    df = df[(df["price"] > 0) & (df["qty"] > 0)].reset_index(drop=True)
-    by = df.groupby("symbol", sort=False)
-    if (df["trade_id"] <= 0).any():
-        df["trade_id"] = by.cumcount().astype(np.int64) + 1
-    unknown = df["is_buyer_maker"].to_numpy() < 0
-    if unknown.any():
-        down = (by["price"].diff().fillna(0.0) < 0).astype(np.int8).to_numpy()
-        df["is_buyer_maker"] = np.where(unknown, down, df["is_buyer_maker"]).astype(np.int8)
-    return df
 
 
 class ReplayTap(TickFeed):
@@ -128,10 +110,10 @@ async def replay_paper(ticks, y: str, x: str, spec: SignalSpec, *, timeframe: st
 
     y, x = y.upper(), x.upper()
     tf = timeframe_ms(timeframe)
-    data = replayable(ticks, [y, x])
     key, secret = secrets.token_hex(16), secrets.token_hex(32)
-    sim = SimExchange([y, x], replay=data, speed=speed, accounts=[(key, secret, capital * 10)],
+    sim = SimExchange([y, x], replay=ticks, speed=speed, accounts=[(key, secret, capital * 10)],
                       order_latency_ms=order_latency_ms)
+    data = sim.replay.ticks
     sim.pause()
     async with sim:
         trader = PaperTrader(y, x, spec, entry=entry, exit=exit, stop=stop, max_hold=max_hold,
