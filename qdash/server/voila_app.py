@@ -25,6 +25,12 @@ ends its cell once the history is drawn (``Dashboard.ready``): the preheated ker
 its history on screen, before its page arrives. ``/qdash/api/health`` counts the
 preheated kernels ready for the next page (notebook run, page rendered) in ``kernels_ready``.
 
+First meaningful paint: with the ``qdash`` template, each kernel writes a snapshot of its market
+view (candles, spread, z-score, stats table, status line) to ``snapshot_dir`` while it waits in
+the pool (:mod:`qdash.app.page_snapshot`), and :class:`PageHandler` puts the snapshot of the
+kernel a page takes into that page's head (:mod:`.snapshot`): the page draws it with BokehJS before
+Voila's front end starts, which then starts and hands over to the live widgets.
+
 Start-up prints one line with the URL actually served (a busy ``--port`` moves to the next free
 one before anything is started, so kernels are told the right port too), the store and the token.
 

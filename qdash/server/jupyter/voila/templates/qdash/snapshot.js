@@ -6,7 +6,8 @@
 // and the snapshot sits where Voila puts the cell's output). A page whose live view never
 // comes keeps the snapshot, says so, and offers a reload. State for tests and the benchmark:
 // window.qdashSnapshot = {state: "none"|"painting"|"painted"|"live"|"stale"|"failed",
-// painted_ms, live_ms (performance.now()), kernel_ms (kernel clock of the snapshot)}.
+// script_ms, embedded_ms, painted_ms, live_ms (performance.now()), kernel_ms (kernel clock of the
+// snapshot), live_root (the live market view's root model id; the snapshot's is "qs-" + it)}.
 const CONNECT_TIMEOUT_MS = window.qdashConnectTimeoutMs ?? 45000;
 const state = (window.qdashSnapshot = { state: "none" });
 const data = document.getElementById("qdash-snapshot-data");
@@ -47,15 +48,19 @@ function scroller(el) {  // the live page's scrolling ancestor (Voila's shell pa
 async function paint(snap) {
   state.state = "painting";
   state.kernel_ms = snap.kernel_ms;
+  state.live_root = snap.live_root;
+  state.script_ms = performance.now();
   const box = overlay(snap);
   const known = Bokeh.documents.length;
   const managers = await Bokeh.embed.embed_items(snap.market.docs_json, snap.market.render_items);
   Bokeh.documents.splice(known);  // the page's Bokeh.documents stay the live ones
+  state.embedded_ms = performance.now();
   const views = managers.flatMap((m) => m.roots);
   while (!finished(views)) await frame();
   await frame();
   state.state = "painted";
   state.painted_ms = performance.now();
+  window.qdashOpenGate?.();  // Voila's front end may start now
   const started = performance.now();
   for (;;) {
     await frame();
@@ -87,8 +92,11 @@ async function paint(snap) {
 
 if (data && window.Bokeh?.embed) {
   paint(JSON.parse(data.textContent)).catch((e) => {
+    window.qdashOpenGate?.();
     state.state = "failed";
     document.getElementById("qdash-snapshot")?.remove();
     console.warn("qdash: the snapshot could not be drawn; the live page follows", e);
   });
+} else {
+  window.qdashOpenGate?.();
 }
