@@ -53,6 +53,7 @@ from dashboard_support import (  # noqa: E402
     App,
     PageLog,
     chromium,
+    notebook,
     open_dashboard,
     wait_until,
 )
@@ -167,21 +168,16 @@ def snapshot_loads(browser, app: App, loads: int) -> tuple[list[float], list[flo
     return paints, lives, shown
 
 
-FLOOR_NOTEBOOK = {
-    "cells": [{"cell_type": "code", "execution_count": None, "id": "floor", "metadata": {},
-               "outputs": [], "source": [
-                   "from bokeh.io import output_notebook\n",
-                   "from bokeh.plotting import figure\n",
-                   "from qdash.server.bokehjs import page_has_bokehjs\n",
-                   "from qdash.app.bokeh_widget import FrameBokehModel, bokeh_resources\n",
-                   "if not page_has_bokehjs():  # as Dashboard.show\n",
-                   "    output_notebook(resources=bokeh_resources(), hide_banner=True)\n",
-                   "p = figure(height=200, width=600)\n",
-                   "p.line([1, 2, 3], [1, 3, 2])\n",
-                   "FrameBokehModel(p)\n"]}],
-    "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
-                                "name": "python3"}},
-    "nbformat": 4, "nbformat_minor": 5}
+FLOOR_NOTEBOOK = notebook([
+    "from bokeh.io import output_notebook\n",
+    "from bokeh.plotting import figure\n",
+    "from qdash.server.bokehjs import page_has_bokehjs\n",
+    "from qdash.app.bokeh_widget import FrameBokehModel, bokeh_resources\n",
+    "if not page_has_bokehjs():  # as Dashboard.show\n",
+    "    output_notebook(resources=bokeh_resources(), hide_banner=True)\n",
+    "p = figure(height=200, width=600)\n",
+    "p.line([1, 2, 3], [1, 3, 2])\n",
+    "FrameBokehModel(p)\n"])
 
 
 def floor_paints(browser, tmp: Path, loads: int) -> list[float]:

@@ -85,6 +85,16 @@ print(_json.dumps({s.id: _cols(s) for s in [_f.candles["y"], _f.candles["x"], _f
 """
 
 
+def notebook(*cells: list[str]) -> dict:
+    """A Python 3 notebook (nbformat 4.5 JSON) of code cells, each given by its source lines."""
+    return {"cells": [{"cell_type": "code", "execution_count": None, "id": f"cell{i}",
+                       "metadata": {}, "outputs": [], "source": lines}
+                      for i, lines in enumerate(cells)],
+            "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                        "name": "python3"}},
+            "nbformat": 4, "nbformat_minor": 5}
+
+
 @contextlib.contextmanager
 def chromium():
     """Headless Chromium (the system one the README installs) for one test module or bench."""

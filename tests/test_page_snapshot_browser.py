@@ -25,6 +25,7 @@ from dashboard_support import (
     PageLog,
     find_source,
     kernel_id,
+    notebook,
     run_in_kernel,
     sources,
     wait_until,
@@ -92,6 +93,21 @@ def _open(browser, app: App, init_script: str | None = None, block_voila: bool =
     return page, log
 
 
+def _swap(page) -> tuple[dict, dict]:
+    """The market view's figures (:data:`JS_FIGURES`) at the first frame the snapshot is drawn,
+    and once the live view took its place; every figure kept its box (within 2 px)."""
+    before = page.wait_for_function(
+        f"() => ({STATE})() === 'painted' && ({JS_FIGURES})(true)", polling="raf",
+        timeout=60_000).json_value()
+    page.wait_for_function(f"() => ({STATE})() === 'live'", timeout=120_000)
+    after = page.evaluate(f"({JS_FIGURES})(false)")
+    assert len(before["boxes"]) >= 6 and set(before["boxes"]) == set(after["boxes"])
+    for title, box in before["boxes"].items():
+        assert all(abs(a - b) <= 2 for a, b in zip(box, after["boxes"][title])), (
+            title, box, after["boxes"][title])
+    return before, after
+
+
 def _colour_pixels(png: bytes, rgb: tuple[int, int, int], tol: int = 12) -> int:
     """Pixels of ``png`` within ``tol`` of ``rgb`` in every channel."""
     from PIL import Image
@@ -131,18 +147,9 @@ def test_the_live_view_takes_the_snapshots_place_and_shows_the_kernels_z(browser
     _ready(demo)
     page, log = _open(browser, demo)
     try:
-        # the snapshot's boxes and z-scores, read at the first frame it is drawn
-        before = page.wait_for_function(
-            f"() => ({STATE})() === 'painted' && ({JS_FIGURES})(true)", polling="raf",
-            timeout=60_000).json_value()
-        page.wait_for_function(f"() => ({STATE})() === 'live'", timeout=120_000)
+        before, after = _swap(page)
         assert page.locator("#qdash-snapshot").count() == 0
         assert page.evaluate(f"({JS_FIGURES})(true)") is None  # the snapshot's views are gone
-        after = page.evaluate(f"({JS_FIGURES})(false)")
-        assert len(before["boxes"]) >= 6 and set(before["boxes"]) == set(after["boxes"])
-        for title, box in before["boxes"].items():
-            assert all(abs(a - b) <= 2 for a, b in zip(box, after["boxes"][title])), (
-                title, box, after["boxes"][title])
         # the numbers did not change at the swap (closed bars only; new bars may have closed)
         common = set(before["z"]) & set(after["z"])
         assert len(common) >= 1 and all(before["z"][t] == after["z"][t] for t in common)
@@ -164,17 +171,11 @@ def test_the_live_view_takes_the_snapshots_place_and_shows_the_kernels_z(browser
         page.close()
 
 
-USER_NOTEBOOK = {
-    "cells": [{"cell_type": "code", "execution_count": None, "id": "setup", "metadata": {},
-               "outputs": [], "source": ["import math  # a cell with no output before"]},
-              {"cell_type": "code", "execution_count": None, "id": "mine", "metadata": {},
-               "outputs": [], "source": [
-                   "from qdash.app import Dashboard\n",
-                   "d = Dashboard(source='hub', symbols=['BTCUSDT', 'ETHUSDT'], timeframe='1s')\n",
-                   "d = await d.show().start().ready()\n"]}],
-    "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
-                                "name": "python3"}},
-    "nbformat": 4, "nbformat_minor": 5}
+USER_NOTEBOOK = notebook(
+    ["import math  # a cell with no output before"],
+    ["from qdash.app import Dashboard\n",
+     "d = Dashboard(source='hub', symbols=['BTCUSDT', 'ETHUSDT'], timeframe='1s')\n",
+     "d = await d.show().start().ready()\n"])
 
 
 def test_a_dashboard_notebook_of_the_users_own_gets_the_same_first_paint(
@@ -188,14 +189,7 @@ def test_a_dashboard_notebook_of_the_users_own_gets_the_same_first_paint(
         _ready(app)
         page, log = _open(browser, app)
         try:
-            before = page.wait_for_function(
-                f"() => ({STATE})() === 'painted' && ({JS_FIGURES})(true)", polling="raf",
-                timeout=60_000).json_value()
-            page.wait_for_function(f"() => ({STATE})() === 'live'", timeout=120_000)
-            after = page.evaluate(f"({JS_FIGURES})(false)")
-            for title, box in before["boxes"].items():
-                assert all(abs(a - b) <= 2 for a, b in zip(box, after["boxes"][title])), (
-                    title, box, after["boxes"][title])
+            _swap(page)
             assert log.errors() == []
         finally:
             page.close()
