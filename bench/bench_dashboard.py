@@ -188,7 +188,9 @@ def floor_app(tmp: Path) -> App:
     path = tmp / "floor" / "floor.ipynb"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(FLOOR_NOTEBOOK))
-    return App("floor", path.parent, tmp / "floor.db", notebook=path, orphan_timeout=30.0)
+    # its idle kernels wait between loads: not culled (a dashboard kernel streams, never idle)
+    return App("floor", path.parent, tmp / "floor.db", notebook=path, orphan_timeout=30.0,
+               cull_idle_timeout=3600.0)
 
 
 def tick_to_pixel(browser, app: App, producer: Producer, marks: int, seconds: float,
