@@ -5,11 +5,11 @@
 // the live figures take the snapshot's place (the header above them has the same fixed height,
 // and the snapshot sits where Voila puts the cell's output). A page whose live view never
 // comes keeps the snapshot, says so, and offers a reload. State for tests and the benchmark:
-// window.qdashSnapshot = {state: "loading"|"none"|"painting"|"painted"|"live"|"stale"|"failed",
+// window.qdashSnapshot = {state: "none"|"painting"|"painted"|"live"|"stale"|"failed",
 // script_ms, embedded_ms, painted_ms, live_ms (performance.now()), kernel_ms (kernel clock of the
 // snapshot), live_root (the live market view's root model id; the snapshot's is "qs-" + it)}.
 const CONNECT_TIMEOUT_MS = window.qdashConnectTimeoutMs ?? 45000;
-const state = (window.qdashSnapshot = { state: "loading" });  // BokehJS not there yet
+const state = (window.qdashSnapshot = { state: "none" });
 const data = document.getElementById("qdash-snapshot-data");
 const frame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
 const clock = (ms) => new Date(ms).toLocaleTimeString();
@@ -99,6 +99,5 @@ if (data && window.Bokeh?.embed) {
     console.warn("qdash: the snapshot could not be drawn; the live page follows", e);
   });
 } else {
-  state.state = "none";  // no snapshot in this page (or no BokehJS): Voila as usual
   window.qdashOpenGate?.();
 }
