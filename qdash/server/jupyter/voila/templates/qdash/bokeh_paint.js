@@ -15,8 +15,6 @@
 //    and the next canvas font set (each tick label) waits for that: a stylesheet whose text is
 //    unchanged is not rewritten (the same text is the same stylesheet).
 // Each is checked for and reported (console.warn) if a BokehJS upgrade moved it.
-// window.qdashBokehReady: resolves once BokehJS (an async script) ran and these are applied.
-(() => {
 const patch = (what, fn) => {
   try {
     if (!fn()) console.warn(`qdash: BokehJS has no ${what}; that lookup stays on`);
@@ -24,8 +22,7 @@ const patch = (what, fn) => {
     console.warn(`qdash: BokehJS ${what}: ${e}`);
   }
 };
-const patchBokeh = () => {
-  if (!window.Bokeh) return;
+if (window.Bokeh) {
   patch("VisualProperties._get_css_value", () => {
     const proto = Bokeh.require("core/visuals/visual").VisualProperties?.prototype;
     if (typeof proto?._get_css_value !== "function") return false;
@@ -71,11 +68,4 @@ const patchBokeh = () => {
     };
     return true;
   });
-};
-window.qdashBokehReady = new Promise((resolve) => {
-  const script = document.getElementById("qdash-bokehjs");
-  if (window.Bokeh || !script) resolve();
-  script?.addEventListener("load", () => resolve());
-  script?.addEventListener("error", () => resolve());
-}).then(patchBokeh);
-})();
+}

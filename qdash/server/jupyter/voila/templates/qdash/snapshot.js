@@ -1,6 +1,6 @@
 // qdash's first paint (qdash/server/snapshot.py): the page's head carries its kernel's snapshot
 // (Bokeh's embed format of the market view, the status line and the statistics table); this
-// script, as soon as BokehJS has run (window.qdashBokehReady), draws it over Voila's loading page at once, with a
+// script, deferred right after BokehJS, draws it over Voila's loading page at once, with a
 // "connecting…" badge, and removes it when the live market view has rendered and painted, so
 // the live figures take the snapshot's place (the header above them has the same fixed height,
 // and the snapshot sits where Voila puts the cell's output). A page whose live view never
@@ -28,7 +28,7 @@ function overlay(snap) {
   box.querySelector(".qdash-snap-summary").textContent = snap.summary;
   box.querySelector(".qdash-snap-status").innerHTML = snap.status;  // kernel-made HTML, escaped
   box.querySelector(".qdash-snap-stats").innerHTML = snap.stats;
-  (document.body ?? document.documentElement).appendChild(box);  // the body may be parsing
+  document.body.appendChild(box);
   return box;
 }
 
@@ -90,7 +90,6 @@ async function paint(snap) {
   }
 }
 
-await window.qdashBokehReady;
 if (data && window.Bokeh?.embed) {
   paint(JSON.parse(data.textContent)).catch((e) => {
     window.qdashOpenGate?.();
