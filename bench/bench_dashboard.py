@@ -1,32 +1,37 @@
-"""The published dashboard under load: tick-to-pixel latency, kernel CPU, first paint.
+"""The published dashboard: first paint from the page snapshot, time until live, tick-to-pixel.
 
-Runs ``qdash dashboard --source hub`` (Voila + the tick server, a real process) and opens it in
-headless Chromium. A background producer pushes 2,000 trades/s (BTCUSDT and ETHUSDT random
-walks) into the server over ``/qdash/ws/ingest``; the dashboard kernel receives them through its
-hub subscription.
+Runs the real apps as processes and opens them in headless Chromium: ``qdash demo`` (the
+simulated exchange at 2,000 trades/s + the Voila app) and ``qdash dashboard --source hub``
+(Voila + the tick server; a background producer pushes 2,000 trades/s of BTCUSDT and ETHUSDT
+random walks over ``/qdash/ws/ingest``, and the dashboard kernel receives them through its hub
+subscription). Both on 1s bars with a 10-bar window, so that candles and the z-score are on
+screen within seconds.
 
-* **tick-to-pixel**: a marked ETHUSDT trade (a price far above the walk, ``5000 + i``) is POSTed
-  to ``/qdash/api/tick``; a ``requestAnimationFrame`` watcher in the page records when a candle
-  ``high`` in the page's Bokeh data reaches it (the next paint draws it). Latency = that moment
-  minus the POST (same machine clock). The first ``WARMUP`` marks (which re-range the plots) are
-  not timed. Reference in the same run: the time for the same tick to
-  reach a plain ``/qdash/ws/ticks`` subscriber (the server's part, no kernel or browser).
-  Target p95 <= 300 ms.
-* **kernel CPU per 1,000 ticks/s**: the dashboard kernel's CPU time (psutil) over the loaded
-  window, per 1,000 trades/s received, and with no load for comparison.
-* **first paint**: navigation to the first Bokeh view drawn (median of ``--loads`` page loads,
-  each once the app's preheated kernel is ready: it ran the notebook and waits for a page), against
-  the same app with Voila's kernel preheating off (a kernel started and the notebook run per page
-  load) measured in the same run. Target <= 2 s. The load average is printed with it: the
-  machine is shared, and a busy CPU slows both.
+* **first meaningful paint**: navigation to the page snapshot drawn (candles and z-score, from
+  the preheated kernel's snapshot, :mod:`qdash.server.snapshot`; ``window.qdashSnapshot.state``
+  reaching ``painted``), median of ``--loads`` page loads, each once the app's preheated kernel is
+  ready, in one browser context (a returning visitor: BokehJS cached after the first load).
+  Reference in the same run: Voila's own floor, the same Voila application serving a one-plot
+  notebook (navigation to its first Bokeh view), its page loads alternating with the app's (the
+  same machine load for both; the floor in a context of its own). Target <= 0.5x the floor.
+* **time until live**: navigation to the live widgets taking the snapshot's place
+  (``state == "live"``).
+* **tick-to-pixel** (hub app): a marked ETHUSDT trade (a price far above the walk,
+  ``5000 + i``) is POSTed to ``/qdash/api/tick``; a ``requestAnimationFrame`` watcher in the page
+  records when a candle ``high`` in the page's Bokeh data reaches it (the next paint draws it).
+  Latency = that moment minus the POST (same machine clock). The first ``WARMUP`` marks (which
+  re-range the plots) are not timed. Reference in the same run: the time for the same tick to
+  reach a plain ``/qdash/ws/ticks`` subscriber (the server's part). Target p95 <= 200 ms.
+* **kernel CPU per 1,000 ticks/s** (hub app): the page's kernel's CPU time (psutil) over the
+  loaded window, per 1,000 trades/s received, and with no load for comparison.
 
-The ratios: first paint over the same app without preheating and over the floor (a one-plot
-notebook on the same Voila app), both measured in the same run, and first paint and p95
-tick-to-pixel over their targets. The last line is ``RESULT {json}`` of the figures.
+The load average is printed with each figure: the machine is shared, and a busy CPU slows all.
+The last line is ``RESULT {json}`` of the figures.
 
-Run: python bench/bench_dashboard.py [--seconds 20] [--rate 2000] [--marks 40] [--loads 3] [--quick]
-(--quick: one page load of the dashboard with and without preheating, no floor app, 1 s idle
-and 2 s loaded CPU windows at 200 trades/s, 3 timed marks: a smoke run of the same code)
+Run: python bench/bench_dashboard.py [--seconds 10] [--rate 2000] [--marks 40] [--loads 3] [--quick]
+(--quick: the hub app only, one page load, no floor app, 2 s CPU windows at 200 trades/s, 3
+timed marks: a smoke run of the same code; its ratio is the snapshot's paint over the time until
+live)
 """
 
 from __future__ import annotations
@@ -46,17 +51,28 @@ from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from dashboard_support import (  # noqa: E402
+    JS_SNAPSHOT_SHOWS,
     App,
+    PageLog,
     chromium,
+    notebook,
     open_dashboard,
     wait_until,
 )
 
-TARGET_P95_MS = 300.0
-TARGET_FIRST_PAINT_S = 2.0
-APP_ARGS = ["--source", "hub", "--symbols", "BTCUSDT,ETHUSDT", "--pair", "ETHUSDT,BTCUSDT"]
+TARGET_P95_MS = 200.0
+TARGET_FLOOR_RATIO = 0.5
+APP_ENV = {"QDASH_WINDOW": "10"}
+APPS = {  # name -> (qdash command, its arguments)
+    "demo": ("demo", ["--rate", "2000", "--timeframe", "1s", "--symbols", "BTCUSDT,ETHUSDT",
+                      "--pair", "ETHUSDT,BTCUSDT"]),
+    "hub": ("dashboard", ["--source", "hub", "--symbols", "BTCUSDT,ETHUSDT", "--pair",
+                          "ETHUSDT,BTCUSDT", "--timeframe", "1s"]),
+}
 MARK_BASE = 5000.0
 WARMUP = 3  # marked trades sent before timing
+VIEWPORT = {"width": 1400, "height": 1000}
+SNAPSHOT_STATE = "() => window.qdashSnapshot && window.qdashSnapshot.state"
 WATCH_JS = """(mark) => {
   window.__seen = null;
   const sources = [];
@@ -76,12 +92,13 @@ WATCH_JS = """(mark) => {
 
 
 class Producer(threading.Thread):
-    """Pushes ``rate`` trades/s in 20 batches per second over the ingest WebSocket."""
+    """Pushes ``rate`` trades/s in 20 batches per second over the ingest WebSocket (none while
+    ``paused`` is set)."""
 
     def __init__(self, app: App, rate: float):
         super().__init__(daemon=True)
         self.app, self.rate = app, rate
-        self.stop_event = threading.Event()
+        self.stop_event, self.paused = threading.Event(), threading.Event()
         self.sent = 0
         self.prices = {"ETHUSDT": 3400.0, "BTCUSDT": 64000.0}
         self.next_id = 1
@@ -93,6 +110,10 @@ class Producer(threading.Thread):
                      max_size=2**24) as ws:
             t_next = time.monotonic()
             while not self.stop_event.is_set():
+                if self.paused.is_set():
+                    time.sleep(0.05)
+                    t_next = time.monotonic()
+                    continue
                 now_ms = int(time.time() * 1000)
                 batch = []
                 for i in range(per_batch):
@@ -117,159 +138,209 @@ def kernel_cpu(proc: psutil.Process, seconds: float) -> float:
     return (sum(proc.cpu_times()[:2]) - c0) / (time.monotonic() - t0)
 
 
-def first_paints(browser, app: App, loads: int, preheated: bool) -> list[float]:
-    """Seconds from navigation to the first Bokeh view, for ``loads`` page loads one after the
-    other (each tab closed before the next; with preheating, each once a kernel is ready)."""
-    times = []
-    for _ in range(loads):
-        if preheated:  # the pool's kernel ran the notebook and waits for its page
-            wait_until(lambda: (app.health() or {}).get("kernels_ready") == 1, timeout=180,
-                       what="the preheated kernel")
-        page, _, seconds = open_dashboard(browser, app.url, views=1)
-        times.append(seconds)
-        page.goto("about:blank")  # the unload beacon shuts the page's kernel down
-        page.close()
-        wait_until(lambda: len(app.kernel_pids()) == (1 if preheated else 0), timeout=120,
-                   what="the page's kernel to shut down")
-    return times
+def page_load(context, app: App, snapshot: bool) -> tuple[float, float | None, dict]:
+    """One page load of ``app`` in ``context`` once its preheated kernel is ready: (seconds from
+    navigation to the first meaningful paint, to the page live, what the snapshot showed). With
+    ``snapshot``, the first paint is the snapshot drawn and live is the live view in its place
+    (``window.qdashSnapshot``); without, the first paint is the first Bokeh view (the floor)."""
+    wait_until(lambda: (app.health() or {}).get("kernels_ready") == 1, timeout=180,
+               what="the preheated kernel")
+    page = context.new_page()
+    log = PageLog(page)
+    t0 = time.monotonic()
+    page.goto(app.url, wait_until="commit")
+    live, shown = None, {}
+    if snapshot:
+        state = page.wait_for_function(
+            f"() => ['none', 'painted', 'live', 'failed'].includes(({SNAPSHOT_STATE})()) && "
+            f"({SNAPSHOT_STATE})()", timeout=180_000).json_value()
+        paint = time.monotonic() - t0
+        assert state in ("painted", "live"), f"no snapshot drawn: {state}"
+        shown = page.evaluate(JS_SNAPSHOT_SHOWS)
+        page.wait_for_function(f"() => ({SNAPSHOT_STATE})() === 'live'", timeout=180_000)
+        live = time.monotonic() - t0
+    else:
+        page.wait_for_function("() => window.Bokeh !== undefined && "
+                               "Bokeh.documents.length >= 1", timeout=180_000)
+        paint = time.monotonic() - t0
+    assert not log.errors(), log.errors()
+    page.goto("about:blank")  # the unload beacon shuts the page's kernel down
+    page.close()
+    wait_until(lambda: len(app.kernel_pids()) == 1, timeout=120,
+               what="the page's kernel to shut down")
+    return paint, live, shown
 
 
-FLOOR_NOTEBOOK = {
-    "cells": [{"cell_type": "code", "execution_count": None, "id": "floor", "metadata": {},
-               "outputs": [], "source": [
-                   "from bokeh.io import output_notebook\n",
-                   "from bokeh.plotting import figure\n",
-                   "from qdash.server.bokehjs import page_has_bokehjs\n",
-                   "from qdash.app.bokeh_widget import FrameBokehModel, bokeh_resources\n",
-                   "if not page_has_bokehjs():  # as Dashboard.show\n",
-                   "    output_notebook(resources=bokeh_resources(), hide_banner=True)\n",
-                   "p = figure(height=200, width=600)\n",
-                   "p.line([1, 2, 3], [1, 3, 2])\n",
-                   "FrameBokehModel(p)\n"]}],
-    "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
-                                "name": "python3"}},
-    "nbformat": 4, "nbformat_minor": 5}
+FLOOR_NOTEBOOK = notebook([
+    "from bokeh.io import output_notebook\n",
+    "from bokeh.plotting import figure\n",
+    "from qdash.server.bokehjs import page_has_bokehjs\n",
+    "from qdash.app.bokeh_widget import FrameBokehModel, bokeh_resources\n",
+    "if not page_has_bokehjs():  # as Dashboard.show\n",
+    "    output_notebook(resources=bokeh_resources(), hide_banner=True)\n",
+    "p = figure(height=200, width=600)\n",
+    "p.line([1, 2, 3], [1, 3, 2])\n",
+    "FrameBokehModel(p)\n"])
 
 
-def floor_paints(browser, tmp: Path, loads: int) -> list[float]:
-    """First paints of a one-plot notebook on the same Voila application (module doc)."""
-    notebook = tmp / "floor" / "floor.ipynb"
-    notebook.parent.mkdir(parents=True)
-    notebook.write_text(json.dumps(FLOOR_NOTEBOOK))
-    app = App("floor", notebook.parent, tmp / "floor.db", notebook=notebook,
+def floor_app(tmp: Path) -> App:
+    """A one-plot notebook on the same Voila application (module doc)."""
+    path = tmp / "floor" / "floor.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(FLOOR_NOTEBOOK))
+    # its idle kernels wait between loads: not culled (a dashboard kernel streams, never idle)
+    return App("floor", path.parent, tmp / "floor.db", notebook=path, orphan_timeout=30.0,
+               cull_idle_timeout=3600.0)
+
+
+def tick_to_pixel(browser, app: App, producer: Producer, marks: int, seconds: float,
+                  settle_s: float) -> dict:
+    """Kernel CPU idle and loaded, then tick-to-pixel of ``marks`` marked trades on a live page
+    of the hub ``app`` (module doc)."""
+    wait_until(lambda: (app.health() or {}).get("kernels_ready") == 1, timeout=180,
+               what="the preheated kernel")
+    page, log, _ = open_dashboard(browser, app.url, views=1, viewport=(1400, 1000))
+    page.wait_for_function(f"() => ({SNAPSHOT_STATE})() === 'live' && "
+                           "Bokeh.documents.length >= 2", timeout=180_000)
+    kernel = psutil.Process(app.page_kernel_pid())
+    producer.paused.set()
+    time.sleep(1.0)
+    idle = kernel_cpu(kernel, settle_s)
+    producer.paused.clear()
+    time.sleep(settle_s)
+    sent0, t0 = producer.sent, time.monotonic()
+    loaded = kernel_cpu(kernel, seconds)
+    rate = (producer.sent - sent0) / (time.monotonic() - t0)
+    latencies, server = [], []
+    ws_url = app.url.replace("http", "ws", 1) + "qdash/ws/ticks?symbols=ETHUSDT"
+    with connect(ws_url, additional_headers={"Authorization": f"Bearer {app.token}"},
+                 max_size=2**24) as sub:
+        for i in range(-WARMUP, marks):  # the first marks re-range the plots
+            mark = MARK_BASE + WARMUP + i
+            page.evaluate(WATCH_JS, mark)
+            assert page.evaluate("() => window.__seen") is None  # not there before
+            tick = {"symbol": "ETHUSDT", "ts": int(time.time() * 1000), "price": mark,
+                    "qty": 0.5, "trade_id": 10**12 + WARMUP + i}
+            sent_ms = time.time() * 1000
+            status, body = app.post_ticks([tick])
+            assert status == 200 and body["stored"] == 1, body
+            while True:  # the server's part: the same tick on a plain subscriber
+                msg = sub.recv(timeout=10)
+                if f"{mark:g}" in (msg if isinstance(msg, str) else msg.decode()):
+                    if i >= 0:
+                        server.append(time.time() * 1000 - sent_ms)
+                    break
+            page.wait_for_function("() => window.__seen !== null", timeout=10_000)
+            if i >= 0:
+                latencies.append(page.evaluate("() => window.__seen") - sent_ms)
+            time.sleep(random.uniform(0.1, 0.3))
+    assert not log.errors(), log.errors()
+    page.close()
+    latencies.sort()
+    return {"kernel_cores_idle": idle, "kernel_cores_loaded": loaded, "trades_per_s": rate,
+            "marks": len(latencies), "p50_ms": statistics.median(latencies),
+            "p95_ms": percentile(latencies, 0.95), "max_ms": latencies[-1],
+            "server_p50_ms": statistics.median(server), "server_p95_ms": percentile(server, 0.95)}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def run_app(browser, name: str, tmp: Path, args, floor: App | None) -> dict:
+    """One app's figures (module doc); ``floor``: the floor app, whose page loads alternate with
+    this app's (the same machine load for both; each app in its own browser context, a
+    returning visitor: BokehJS cached after the first load)."""
+    command, app_args = APPS[name]
+    if name == "demo":
+        app_args = [*app_args[:1], str(args.rate), *app_args[2:]]
+    app = App(command, tmp / name, tmp / f"{name}.db", args=app_args, env=APP_ENV,
               orphan_timeout=30.0)
+    producer = Producer(app, args.rate) if name == "hub" else None
+    contexts = [browser.new_context(viewport=VIEWPORT) for _ in range(2)]
     try:
-        return first_paints(browser, app, loads, preheated=True)
+        if producer is not None:
+            producer.start()
+        time.sleep(args.history_s)  # 1s candles and a 10-bar z-score to show
+        load = psutil.getloadavg()[0]
+        paints, lives, floors, shown = [], [], [], {}
+        for _ in range(args.loads):
+            if floor is not None:
+                floors.append(page_load(contexts[1], floor, snapshot=False)[0])
+            paint, live, seen = page_load(contexts[0], app, snapshot=True)
+            paints.append(paint)
+            lives.append(live)
+            shown = shown or seen
+        fp, live = statistics.median(paints), statistics.median(lives)
+        fl = statistics.median(floors) if floors else None
+        out = {"snapshot_paint_s": fp, "live_s": live, "floor_paint_s": fl,
+               "load_average": load, "floor_ratio": fp / fl if fl else None,
+               "paint_over_live": fp / live, **{f"shown_{k}": v for k, v in shown.items()}}
+        ratio = (f"{fp / fl:.2f}x the floor (Voila's own: one small plot on the same app, "
+                 f"{fl:.2f} s: {', '.join(f'{t:.2f}' for t in floors)}; target <= "
+                 f"{TARGET_FLOOR_RATIO}x)" if fl else f"{fp / live:.2f}x its time until live")
+        print(f"{name}: first meaningful paint (the snapshot: {shown.get('candles', 0)} "
+              f"candles, {shown.get('z', 0)} z-scores) {fp:.2f} s median of {len(paints)} "
+              f"({', '.join(f'{t:.2f}' for t in paints)}), {ratio}; live after {live:.2f} s "
+              f"({', '.join(f'{t:.2f}' for t in lives)}); load average {load:.1f} on "
+              f"{psutil.cpu_count()} CPUs")
+        if producer is not None:
+            t = tick_to_pixel(browser, app, producer, args.marks, args.seconds,
+                              1.0 if args.quick else 3.0)
+            out.update(t)
+            print(f"{name}: kernel CPU {t['kernel_cores_idle']:.3f} cores idle, "
+                  f"{t['kernel_cores_loaded']:.3f} at {t['trades_per_s']:,.0f} trades/s -> "
+                  f"{t['kernel_cores_loaded'] / (t['trades_per_s'] / 1000):.3f} cores per "
+                  "1,000 trades/s")
+            print(f"{name}: tick-to-pixel over {t['marks']} marked trades at "
+                  f"{t['trades_per_s']:,.0f} trades/s: p50 {t['p50_ms']:.0f} ms, p95 "
+                  f"{t['p95_ms']:.0f} ms, max {t['max_ms']:.0f} ms (server -> plain "
+                  f"subscriber: p50 {t['server_p50_ms']:.1f} ms, p95 {t['server_p95_ms']:.1f} "
+                  f"ms) -> p95 {t['p95_ms'] / TARGET_P95_MS:.2f}x the {TARGET_P95_MS:.0f} ms "
+                  "target (target <= 1.00x)")
+        return out
     finally:
+        for context in contexts:
+            context.close()
+        if producer is not None:
+            producer.stop_event.set()
+            producer.join(10)
         app.stop()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="CPU measuring window")
-    ap.add_argument("--rate", type=float, default=2000.0, help="background trades/s")
+    ap.add_argument("--rate", type=float, default=2000.0, help="trades/s (both apps)")
     ap.add_argument("--marks", type=int, default=40, help="marked ticks timed")
     ap.add_argument("--loads", type=int, default=3, help="page loads timed for first paint")
+    ap.add_argument("--history-s", type=float, default=25.0,
+                    help="seconds of trading before the first page load")
     ap.add_argument("--quick", action="store_true",
-                    help="1 load, no floor, 2 s at 200 trades/s, 3 marks (a smoke run)")
+                    help="hub app only, 1 load, no floor, 2 s at 200 trades/s, 3 marks")
     args = ap.parse_args()
-    settle_s = 1.0 if args.quick else 3.0  # idle CPU window; candles filling up before the load
     if args.quick:
-        args.loads, args.seconds, args.rate, args.marks = 1, 2.0, 200.0, 3
+        args.loads, args.seconds, args.rate, args.marks, args.history_s = 1, 2.0, 200.0, 3, 2.0
 
     tmp = Path(tempfile.mkdtemp(prefix="qdash-bench-dash-"))
+    result: dict = {}
     with chromium() as browser:
-        load_floor = psutil.getloadavg()[0]
-        floor = None if args.quick else floor_paints(browser, tmp, args.loads)
-        cold_app = App("dashboard", tmp / "cold", tmp / "cold.db", args=APP_ARGS,
-                       voila={"VoilaConfiguration": {"preheat_kernel": False}})
+        floor = None if args.quick else floor_app(tmp)
         try:
-            load_cold = psutil.getloadavg()[0]
-            cold = first_paints(browser, cold_app, args.loads, preheated=False)
+            for name in ["hub"] if args.quick else ["demo", "hub"]:
+                for key, value in run_app(browser, name, tmp, args, floor).items():
+                    result[f"{name}_{key}"] = value
         finally:
-            cold_app.stop()
-        app = App("dashboard", tmp, tmp / "bench.db", args=APP_ARGS, orphan_timeout=30.0)
-        try:
-            load_warm = psutil.getloadavg()[0]
-            warm = first_paints(browser, app, args.loads, preheated=True)
-            fp, ref = statistics.median(warm), statistics.median(cold)
-            print(f"first paint (navigation to the first Bokeh view): {fp:.2f} s median of "
-                  f"{len(warm)} loads ({', '.join(f'{t:.2f}' for t in warm)}; load average "
-                  f"{load_warm:.1f} on {psutil.cpu_count()} CPUs); without preheated kernels "
-                  f"{ref:.2f} s ({', '.join(f'{t:.2f}' for t in cold)}; load {load_cold:.1f}) "
-                  f"-> {fp / ref:.2f}x; {fp / TARGET_FIRST_PAINT_S:.2f}x the "
-                  f"{TARGET_FIRST_PAINT_S:.0f} s target (target <= 1.00x)")
-            fl = statistics.median(floor) if floor else None
-            if floor:
-                print(f"floor (the same Voila app, one small Bokeh plot, preheated): {fl:.2f} s "
-                      f"({', '.join(f'{t:.2f}' for t in floor)}; load {load_floor:.1f}) -> the "
-                      f"dashboard is {fp / fl:.2f}x the floor; the floor is "
-                      f"{fl / TARGET_FIRST_PAINT_S:.2f}x the target")
-            wait_until(lambda: (app.health() or {}).get("kernels_ready") == 1, timeout=180,
-                       what="the preheated kernel")
-            t_nav = time.monotonic()
-            page, log, first_view = open_dashboard(browser, app.url, views=1)
-            page.wait_for_function("() => Bokeh.documents.length >= 2")
-            print(f"this page: first Bokeh view {first_view:.2f} s, both first-tab views "
-                  f"{time.monotonic() - t_nav:.2f} s after navigation")
-            kernel = psutil.Process(app.page_kernel_pid())
-
-            idle = kernel_cpu(kernel, settle_s)
-            producer = Producer(app, args.rate)
-            producer.start()
-            time.sleep(settle_s)  # the kernel's candles and pair state fill up
-            sent0, t0 = producer.sent, time.monotonic()
-            loaded = kernel_cpu(kernel, args.seconds)
-            rate = (producer.sent - sent0) / (time.monotonic() - t0)
-            print(f"background load: {rate:,.0f} trades/s pushed")
-            print(f"kernel CPU: {idle:.3f} cores idle, {loaded:.3f} cores at {rate:,.0f} "
-                  f"trades/s -> {loaded / (rate / 1000):.3f} cores per 1,000 trades/s")
-
-            latencies, server = [], []
-            ws_url = app.url.replace("http", "ws", 1) + "qdash/ws/ticks?symbols=ETHUSDT"
-            with connect(ws_url, additional_headers={"Authorization": f"Bearer {app.token}"},
-                         max_size=2**24) as sub:
-                for i in range(-WARMUP, args.marks):  # the first marks re-range the plots
-                    mark = MARK_BASE + WARMUP + i
-                    page.evaluate(WATCH_JS, mark)
-                    assert page.evaluate("() => window.__seen") is None  # not there before
-                    tick = {"symbol": "ETHUSDT", "ts": int(time.time() * 1000), "price": mark,
-                            "qty": 0.5, "trade_id": 10**12 + WARMUP + i}
-                    sent_ms = time.time() * 1000
-                    status, body = app.post_ticks([tick])
-                    assert status == 200 and body["stored"] == 1, body
-                    # the server's part: the same tick on a plain subscriber
-                    while True:
-                        msg = sub.recv(timeout=10)
-                        if f"{mark:g}" in (msg if isinstance(msg, str) else msg.decode()):
-                            if i >= 0:
-                                server.append(time.time() * 1000 - sent_ms)
-                            break
-                    page.wait_for_function("() => window.__seen !== null", timeout=10_000)
-                    if i >= 0:
-                        latencies.append(page.evaluate("() => window.__seen") - sent_ms)
-                    time.sleep(random.uniform(0.1, 0.3))
-            producer.stop_event.set()
-            producer.join(10)
-            assert not log.errors(), log.errors()
-        finally:
-            app.stop()
-        browser.close()
-
-    latencies.sort()
-    p50 = statistics.median(latencies)
-    p95 = latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))]
-    s95 = sorted(server)[int(round(0.95 * (len(server) - 1)))]
-    print(f"tick-to-pixel over {len(latencies)} marked trades at {rate:,.0f} trades/s: "
-          f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {latencies[-1]:.0f} ms "
-          f"(server → plain subscriber: p50 {statistics.median(server):.1f} ms, p95 {s95:.1f} ms)")
-    print(f"ratio vs target: p95 tick-to-pixel {p95:.0f} ms = {p95 / TARGET_P95_MS:.2f}x "
-          f"the {TARGET_P95_MS:.0f} ms target (target <= 1.00x)")
-    print("RESULT " + json.dumps({
-        "first_paint_s": fp, "cold_paint_s": ref, "floor_paint_s": fl, "ratio": fp / ref,
-        "floor_ratio": fp / fl if fl else None, "kernel_cores_idle": idle,
-        "kernel_cores_loaded": loaded, "trades_per_s": rate, "marks": len(latencies),
-        "p50_ms": p50, "p95_ms": p95, "server_p95_ms": s95, "p95_ratio": p95 / TARGET_P95_MS}))
+            if floor is not None:
+                floor.stop()
+    if not args.quick:
+        print(f"ratio vs target: p95 tick-to-pixel {result['hub_p95_ms']:.0f} ms = "
+              f"{result['hub_p95_ms'] / TARGET_P95_MS:.2f}x; first paint "
+              f"{result['demo_floor_ratio']:.2f}x (demo) and {result['hub_floor_ratio']:.2f}x "
+              f"(hub) the floor, target <= {TARGET_FLOOR_RATIO}x")
+    result["p95_ratio"] = result["hub_p95_ms"] / TARGET_P95_MS
+    print("RESULT " + json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ variable. A value that does not parse is a :class:`ConfigError` naming the varia
 | ``QDASH_SERVER_URL`` | ``server_url`` | the qdash server's HTTP base URL, for the hub feed |
 | ``QDASH_DEBUG`` | ``debug`` | tracebacks on command-line errors (any value but ``""``/``0``) |
 | ``QDASH_PAGE_BOKEHJS`` | ``page_bokehjs`` | BokehJS version the app's page loads itself |
+| ``QDASH_SNAPSHOT_DIR`` | ``snapshot_dir`` | where the app's kernels write their page snapshots |
 | ``QDASH_SOURCE`` | ``source`` | the dashboard's data source: binance, sim, hub or store |
 | ``QDASH_SYMBOLS`` | ``symbols`` | the dashboard's symbols, comma-separated |
 | ``QDASH_PAIR`` | ``pair`` | the dashboard's pair, ``Y,X`` |
@@ -59,6 +60,7 @@ class Settings:
     server_url: str | None = _var("QDASH_SERVER_URL")
     debug: bool = _var("QDASH_DEBUG", False)
     page_bokehjs: str | None = _var("QDASH_PAGE_BOKEHJS")
+    snapshot_dir: str | None = _var("QDASH_SNAPSHOT_DIR")
     source: str | None = _var("QDASH_SOURCE")
     symbols: tuple[str, ...] | None = _var("QDASH_SYMBOLS")
     pair: tuple[str, str] | None = _var("QDASH_PAIR")

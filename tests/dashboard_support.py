@@ -57,6 +57,22 @@ JS_TITLES = """() => {
   return out;
 }"""
 
+# what the page snapshot's Bokeh document holds while it is drawn: candles (both legs) and finite
+# z-scores ({} once the live view took its place)
+JS_SNAPSHOT_SHOWS = """() => {
+  const root = Object.values(Bokeh.index).find((v) => String(v.model.id).startsWith("qs-"));
+  if (!root) return {};
+  let candles = 0, z = 0;
+  for (const m of root.model.document.all_models) {
+    const d = m.data;
+    if (!d || typeof d !== "object") continue;
+    const get = (k) => (d instanceof Map ? d.get(k) : d[k]);
+    if (get("high")) candles += get("high").length;
+    if (get("z") && get("spread")) z += Array.from(get("z")).filter(Number.isFinite).length;
+  }
+  return {candles, z};
+}"""
+
 KERNEL_DUMP = """
 import json as _json
 import numpy as _np
@@ -67,6 +83,16 @@ _f = dashboard.figures
 print(_json.dumps({s.id: _cols(s) for s in [_f.candles["y"], _f.candles["x"], _f.pair, _f.live,
                                             _f.trades, _f.heat, _f.equity]}))
 """
+
+
+def notebook(*cells: list[str]) -> dict:
+    """A Python 3 notebook (nbformat 4.5 JSON) of code cells, each given by its source lines."""
+    return {"cells": [{"cell_type": "code", "execution_count": None, "id": f"cell{i}",
+                       "metadata": {}, "outputs": [], "source": lines}
+                      for i, lines in enumerate(cells)],
+            "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                        "name": "python3"}},
+            "nbformat": 4, "nbformat_minor": 5}
 
 
 @contextlib.contextmanager

@@ -103,6 +103,7 @@ class FrameBokehModel(BokehModel):
         self._hold_until = 0.0
         self._snapshot: tuple[dict, list] | None = None  # (bundle, its data slots): snapshot()
         self.messages_sent = 0  # comm messages sent by flush(), for rate accounting
+        self.state_requests = 0  # whole-state requests of a front end (not the widget's opening)
         super().__init__(model, **kwargs)
 
     def update_from_model(self, model) -> None:
@@ -169,6 +170,8 @@ class FrameBokehModel(BokehModel):
     def get_state(self, key=None, drop_defaults=False):
         """Whole-state requests get a fresh snapshot of the Bokeh document (see module doc)."""
         if key is None and getattr(self, "_model", None) is not None:
+            if self.comm is not None:  # a page asks (the widget's own opening has no comm yet)
+                self.state_requests += 1
             self.flush()  # views that exist get what they miss; the snapshot includes it all
             self._trait_values["render_bundle"] = self.snapshot()
             now = time.monotonic()

@@ -46,6 +46,7 @@ from .controls import MarketControls
 from .dispatch import Dispatcher
 from .files_panel import FilesPanel
 from .monitor import PairMonitor
+from .page_snapshot import HEAD_PX, PageSnapshot
 from .scanner import ScannerPanel
 from .stats_table import live_status, stats_history_html, stats_html, stored_stats_html
 from .trade_panel import TradePanel
@@ -101,6 +102,7 @@ class Dashboard:
         self.market = MarketControls(source, mon.symbols, mon.y, mon.x, timeframe, mon.window,
                                      method, entry, exit, stop)
         self.status = w.HTML(layout=w.Layout(min_height="22px"))
+        self.page_snapshot: PageSnapshot | None = None  # written while a page is on its way
         self.stats = w.HTML()
         self.charts = PairCharts(mon)
         self.figures = self.charts.figures
@@ -204,10 +206,14 @@ class Dashboard:
                 tabs.children[index].children = [builders[index - 1][1]()]
 
         self.dispatch.on(tabs, open_tab, names="selected_index")
-        return w.VBox([
-            w.HTML("<h3 style='margin:4px 0'>qdash — pair monitor</h3>"),
-            self.market.widget(), self.status, w.VBox([self.charts.market_view]), tabs,
-        ], layout=w.Layout(width="100%"))
+        # the header's height is fixed, so the page snapshot puts the market view where it lands
+        head = w.VBox([w.HTML("<h3 style='margin:4px 0'>qdash — pair monitor</h3>"),
+                       self.market.widget(), self.status],
+                      layout=w.Layout(height=f"{HEAD_PX}px", overflow="auto", flex="none"))
+        market = w.VBox([self.charts.market_view])
+        head.add_class("qdash-head")
+        market.add_class("qdash-market")
+        return w.VBox([head, market, tabs], layout=w.Layout(width="100%"))
 
     def show(self) -> Dashboard:
         """Display in the current cell (JupyterLab) or page (Voila), BokehJS loaded by
@@ -216,6 +222,7 @@ class Dashboard:
 
         load_bokehjs()
         display(self.widget)
+        self.page_snapshot = PageSnapshot.for_page(self)
         return self
 
     # --- controls → monitor ----------------------------------------------------------------------
@@ -295,6 +302,8 @@ class Dashboard:
             await asyncio.sleep(0.05)
         self.render_frame()
         self.charts.snapshot()
+        if self.page_snapshot is not None:  # the page that takes this kernel shows it at once
+            self.page_snapshot.write()
         return self
 
     async def _start(self) -> None:
@@ -333,6 +342,8 @@ class Dashboard:
             await self.scanner.stop()
         if self._built("book_ui"):
             await self.book_ui.stop()
+        if self.page_snapshot is not None:
+            self.page_snapshot.stop()
         self._renderer.stop()
         await self.monitor.close()
 

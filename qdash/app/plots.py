@@ -14,6 +14,8 @@ from bokeh.models import (
     ColorBar,
     ColumnDataSource,
     DataRange1d,
+    DatetimeTicker,
+    DatetimeTickFormatter,
     HoverTool,
     LinearColorMapper,
     Span,
@@ -40,6 +42,17 @@ def _time_figure(title: str, x_range=None, height: int = 220, **kw):
     fig.toolbar.logo = None
     fig.title.text_font_size = "11pt"
     return fig
+
+
+def _share_time_axis(figures) -> None:
+    """One datetime ticker and formatter for the time axes (and grids) of ``figures`` of one
+    document: a datetime ticker is 13 models (one per time scale), and a page builds a view for
+    each model; the market view's seven figures had 91 ticker and 7 formatter models, the same
+    ticks drawn by one."""
+    ticker, formatter = DatetimeTicker(), DatetimeTickFormatter()
+    for fig in figures:
+        fig.xaxis[0].ticker, fig.xaxis[0].formatter = ticker, formatter
+        fig.xgrid[0].ticker = ticker
 
 
 class PairFigures:
@@ -129,6 +142,8 @@ class PairFigures:
         self.hedge.legend.location = "top_left"
         self.hedge.legend.click_policy = "hide"
 
+        _share_time_axis([*self.candle_figs.values(), self.normalized, self.spread, self.zscore,
+                          self.correlation, self.hedge])
         for fig in (self.normalized, self.spread, self.zscore, self.correlation, self.hedge):
             fig.add_tools(HoverTool(formatters={"@t": "datetime"}, mode="vline", tooltips=[
                 ("time", "@t{%F %T}"), ("z", "@z{0.00}"), ("spread", "@spread{0.0000}"),

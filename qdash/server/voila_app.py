@@ -25,6 +25,12 @@ ends its cell once the history is drawn (``Dashboard.ready``): the preheated ker
 its history on screen, before its page arrives. ``/qdash/api/health`` counts the
 preheated kernels ready for the next page (notebook run, page rendered) in ``kernels_ready``.
 
+First meaningful paint: with the ``qdash`` template, each kernel writes a snapshot of its market
+view (candles, spread, z-score, stats table, status line) to ``snapshot_dir`` while it waits in
+the pool (:mod:`qdash.app.page_snapshot`), and :class:`PageHandler` puts the snapshot of the
+kernel a page takes into that page's head (:mod:`.snapshot`): the page draws it with BokehJS before
+Voila's front end starts, which then starts and hands over to the live widgets.
+
 Start-up prints one line with the URL actually served (a busy ``--port`` moves to the next free
 one before anything is started, so kernels are told the right port too), the store and the token.
 
@@ -38,7 +44,9 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,7 +56,7 @@ from voila.app import Voila
 from voila.tornado.handler import TornadoVoilaHandler
 
 from ..config import Settings
-from . import bokehjs
+from . import bokehjs, snapshot
 from .handlers import qdash_handlers
 from .service import DEFAULT_MAX_BODY, IngestService, ServerConfig
 
@@ -76,11 +84,17 @@ class _NotTrustedFilter(logging.Filter):
 
 
 class PageHandler(TornadoVoilaHandler):
-    """Voila's notebook page, with the ``_xsrf`` cookie set before the page is sent."""
+    """Voila's notebook page, with the ``_xsrf`` cookie set before the page is sent and the
+    page's kernel's snapshot in its head (:mod:`.snapshot`)."""
 
     async def prepare(self, **kwargs) -> None:
         await super().prepare(**kwargs)
         self.xsrf_token  # noqa: B018 (the property sets the cookie)
+
+    def write(self, chunk) -> None:
+        if isinstance(chunk, str):
+            chunk = snapshot.inject(chunk, self.settings.get("qdash_snapshot_dir"))
+        super().write(chunk)
 
 
 def _add_jupyter_path(root: Path) -> None:
@@ -111,6 +125,8 @@ class QdashVoila(Voila):
                             help="seconds a page that took a kernel has to connect to it before "
                                  "the orphan watchdog counts it (at least orphan_timeout)")
 
+    snapshot_dir: str | None = None  # where kernels write their page snapshots (qdash template)
+
     aliases = {**Voila.aliases, "qdash-db": "QdashVoila.qdash_db",
                "qdash-token": "QdashVoila.qdash_token"}
 
@@ -137,7 +153,9 @@ class QdashVoila(Voila):
             loopback_subscribe=self.qdash_loopback_subscribe, max_body=self.qdash_max_body))
         self.qdash.export_env()  # kernels inherit os.environ
         if conf.template == TEMPLATE:  # its page loads BokehJS; kernels need not send it
-            Settings(page_bokehjs=bokehjs.version()).export()
+            # ... and paints the kernel's snapshot before Voila's front end starts
+            self.snapshot_dir = tempfile.mkdtemp(prefix="qdash-snapshots-")
+            Settings(page_bokehjs=bokehjs.version(), snapshot_dir=self.snapshot_dir).export()
             self.config.VoilaConfiguration.resources = {  # what the template reads
                 **conf.resources, "qdash_bokehjs": bokehjs.script_path()}
         self.qdash.health_extra["kernels_ready"] = lambda: len(self._pooled(rendered=True))
@@ -155,6 +173,7 @@ class QdashVoila(Voila):
 
     def init_settings(self) -> dict:
         settings = super().init_settings()
+        settings["qdash_snapshot_dir"] = self.snapshot_dir
         settings["websocket_max_message_size"] = self.qdash.config.max_body + 1024
         return settings
 
@@ -248,6 +267,8 @@ class QdashVoila(Voila):
     def stop(self):
         super().stop()
         self.qdash.close()
+        if self.snapshot_dir:
+            shutil.rmtree(self.snapshot_dir, ignore_errors=True)
 
 
 main = QdashVoila.launch_instance
