@@ -13,13 +13,12 @@ session by cursor and sends it to the browser as one Bokeh patch message set per
 second whatever the tick rate. The z-score's live point (the forming bar) moves every frame;
 candle panels change when a candle does.
 
-Widget callbacks may run on another thread (ipykernel subshells): every callback goes through
-the :class:`~qdash.app.dispatch.Dispatcher` onto the loop captured at construction.
+Widget callbacks (maybe on another thread: ipykernel subshells) go through the
+:class:`~qdash.app.dispatch.Dispatcher` onto the loop captured at construction.
 
-First paint: a page's widget manager fetches and creates every widget the kernel holds before it
-shows any, so the tabs after the first (backtest, alerts, stats over time, files, scanner, book)
-are built when first opened, or first used from code (``d.bt``, ``d.scanner``, ...): 240 widgets
-at first paint become 96. Each tab is a panel given the monitor and the dispatcher.
+First paint: a page's widget manager creates every widget the kernel holds before it shows any,
+so the tabs after the first are built when first opened or used from code (``d.bt``, ...): 240
+widgets at first paint become 96. Each tab is a panel given the monitor and the dispatcher.
 """
 
 from __future__ import annotations
@@ -79,9 +78,8 @@ class Dashboard:
 
     def __init__(self, source: str = "sim", symbols=("BTCUSDT", "ETHUSDT"), y: str | None = None,
                  x: str | None = None, timeframe: str = DEFAULT_TIMEFRAME,
-                 window: int | None = None,
-                 method: str = "rolling-ols", entry: float = 2.0, exit: float = 0.0,
-                 stop: float = 4.0,
+                 window: int | None = None, method: str = "rolling-ols", entry: float = 2.0,
+                 exit: float = 0.0, stop: float = 4.0,
                  db: str | None = None, fps: float = 10.0, sim_ws_url: str | None = None,
                  sim_rest_url: str | None = None, sim_rate: float = 200.0, book=None):
         self._book = book
@@ -129,15 +127,12 @@ class Dashboard:
     y = _monitor_attr("y", "The pair's dependent leg.")
     x = _monitor_attr("x", "The pair's independent leg.")
     symbols = _monitor_attr("symbols", "The watched symbols.")
-    session = _monitor_attr("session", "The live :class:`~qdash.live.LiveSession` (None when "
-                                       "not live).")
+    session = _monitor_attr("session", "The live :class:`~qdash.live.LiveSession` or None.")
     last_backtest = _monitor_attr("last_backtest", "The last backtest's result.")
     store = _monitor_attr("store", "The store of the current source.")
     alerts = _monitor_attr("alerts", "The :class:`~qdash.alerts.AlertManager`.")
 
-    # --- the tabs after the first: built when first opened (or used from code) ------------------
-    # A page's widget manager fetches and creates every widget of the kernel before it shows
-    # the first one: the panels nobody opened yet would cost about half of the first paint.
+    # --- the tabs after the first: built when first opened (or used from code; see above) -------
     def _built(self, name: str) -> bool:
         """Whether the lazily built part ``name`` (a cached property below) exists yet."""
         return name in self.__dict__
@@ -338,10 +333,9 @@ class Dashboard:
 
     async def close(self) -> None:
         """Stop everything this dashboard started (session, render loop, own simulator)."""
-        if self._built("scanner"):
-            await self.scanner.stop()
-        if self._built("book_ui"):
-            await self.book_ui.stop()
+        for tab in ("scanner", "book_ui"):  # the tabs with live streams of their own
+            if self._built(tab):
+                await getattr(self, tab).stop()
         if self.page_snapshot is not None:
             self.page_snapshot.stop()
         self._renderer.stop()
