@@ -7,13 +7,12 @@ pressed and the account checked flat on the simulator itself (its own records, n
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from pathlib import Path
 
 import pytest
 from conftest import REPO
 from dashboard_support import CHROMIUM, App, click_tab, open_dashboard, text_of, wait_until
+from test_server_support import SimThread
 
 pytestmark = pytest.mark.browser
 
@@ -26,46 +25,19 @@ KEY, SECRET = "tradeTabKey" + "k" * 20, "tradeTabSecret" + "s" * 30
 Y, X = "ETHUSDT", "BTCUSDT"
 
 
-class SimThread:
-    """A simulator with the paper account ``KEY`` on its own loop thread."""
-
-    def __init__(self):
-        from qdash.sim.exchange import SimExchange
-
-        self.loop = asyncio.new_event_loop()
-        self.sim = SimExchange([Y, X], rate=400.0, seed=7, warmup_s=120,
-                               accounts=[(KEY, SECRET, 1e6)])
-        ready = threading.Event()
-
-        def run():
-            asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(self.sim.start())
-            ready.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        assert ready.wait(60), "the simulator did not start"
-
-    def holdings(self) -> tuple[dict[str, float], list[str]]:
-        """The account's positions (symbol → signed amount) and open orders' client ids, read
-        on the simulator's loop."""
-        async def read():
-            acc = self.sim.accounts.by_api_key(KEY)
-            return ({s: p.amt for s, p in acc.positions.items()},
-                    [o.client_id for o in acc.open_orders()])
-        return asyncio.run_coroutine_threadsafe(read(), self.loop).result(30)
-
-    def stop(self):
-        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(30)
-        self.loop.close()
+def holdings(sim: SimThread) -> tuple[dict[str, float], list[str]]:
+    """The paper account's positions (symbol → signed amount) and open orders' client ids, read
+    on the simulator's loop."""
+    async def read():
+        acc = sim.sim.accounts.by_api_key(KEY)
+        return ({s: p.amt for s, p in acc.positions.items()},
+                [o.client_id for o in acc.open_orders()])
+    return sim.on_loop(read)
 
 
 @pytest.fixture(scope="module")
 def sim():
-    s = SimThread()
+    s = SimThread([Y, X], rate=400.0, seed=7, warmup_s=120, accounts=[(KEY, SECRET, 1e6)])
     yield s
     s.stop()
 
@@ -97,7 +69,7 @@ def test_arm_trade_and_kill_switch_leave_the_account_flat(browser, app, sim):
         arm.click()
         wait_until(lambda: _positions(page), timeout=30, what="the positions table")
 
-        wait_until(lambda: any(sim.holdings()[0].values()), timeout=40, interval=0.5,
+        wait_until(lambda: any(holdings(sim)[0].values()), timeout=40, interval=0.5,
                    what="an entry on the simulator")
 
         def drawn():
@@ -106,7 +78,7 @@ def test_arm_trade_and_kill_switch_leave_the_account_flat(browser, app, sim):
             page.get_by_role("button", name="refresh").click()
             fills = text_of(page, ".qdash-trade-fills")
             rows = " ".join(_positions(page).split())
-            held = sim.holdings()[0]
+            held = holdings(sim)[0]
             if not (Y in fills and X in fills) or not all(held.get(s) for s in (Y, X)):
                 return None
             shown = all(f"{s} {held[s]:g} {held[s]:g} " in rows for s in (Y, X))
@@ -124,7 +96,7 @@ def test_arm_trade_and_kill_switch_leave_the_account_flat(browser, app, sim):
                    what="the kill switch's report in the status line")
         wait_until(lambda: page.get_by_role("button", name="armed: off").count(), timeout=10,
                    what="the trader disarmed")
-        amounts, open_orders = sim.holdings()
+        amounts, open_orders = holdings(sim)
         assert all(a == 0 for a in amounts.values()), amounts
         assert open_orders == []
         assert log.errors() == [], log.errors()

@@ -11,6 +11,7 @@ order), the same the simulator writes with.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 
 from . import order_fields as F
@@ -23,6 +24,13 @@ def _float(v) -> float:
 
 def _int(v) -> int:
     return int(v or 0)
+
+
+@functools.cache
+def _types(cls) -> dict[str, type]:
+    """Attribute name → its type, of dataclass ``cls`` (annotations are strings here)."""
+    names = {"str": str, "int": int, "float": float, "bool": bool}
+    return {f.name: names[f.type] for f in fields(cls)}
 
 
 def _read(d: dict, keys: dict[str, str], types: dict[str, type], **fallback) -> dict:
@@ -80,8 +88,7 @@ class OrderUpdate:
     @classmethod
     def from_rest(cls, d: dict) -> OrderUpdate:
         """An order object of a REST answer (new order with RESULT/ACK, query, cancel, lists)."""
-        k = F.ORDER_KEYS
-        return cls(**_read(d, k, _UPDATE_TYPES, client_id="", order_id=0, side="",
+        return cls(**_read(d, F.ORDER_KEYS, _types(cls), client_id="", order_id=0, side="",
                            type=d.get(F.ORDER_ORIG_TYPE_KEY, ""), status=F.NEW, qty=0.0,
                            price=0.0, filled=0.0, avg_price=0.0,
                            time_ms=_int(d.get(F.ORDER_TIME_KEY)), reduce_only=False))
@@ -90,18 +97,9 @@ class OrderUpdate:
     def from_event(cls, event: dict) -> OrderUpdate:
         """An ``ORDER_TRADE_UPDATE`` event (``{"e","E","T","o":{...}}``)."""
         o = event["o"]
-        return cls(**_read(o, F.EVENT_ORDER_KEYS, _UPDATE_TYPES, client_id="", order_id=0,
+        return cls(**_read(o, F.EVENT_ORDER_KEYS, _types(cls), client_id="", order_id=0,
                            side="", type="", status="", qty=0.0, price=0.0, filled=0.0,
                            avg_price=0.0, time_ms=_int(event.get("T"))))
-
-
-def _types(cls) -> dict[str, type]:
-    """Attribute name → its type, of dataclass ``cls`` (annotations are strings here)."""
-    names = {"str": str, "int": int, "float": float, "bool": bool}
-    return {f.name: names[f.type] for f in fields(cls)}
-
-
-_UPDATE_TYPES = _types(OrderUpdate)
 
 
 @dataclass(frozen=True)
