@@ -4,14 +4,12 @@ with ``qdash.io.load``, it works opened as a standalone file, and it makes no ex
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import threading
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from test_server_support import ServerThread
+from test_server_support import ServerThread, SimThread
 
 from qdash.server.handlers import COLLECTOR_HTML
 from qdash.server.service import ServerConfig
@@ -30,44 +28,14 @@ assert Path(CHROMIUM).exists(), (
     "(apt-get install -y chromium)")
 
 
-class SimThread:
-    """``qdash.sim.SimExchange`` on its own loop thread (NA and insurance trades made common)."""
-
-    def __init__(self):
-        from qdash.sim.exchange import SimExchange
-
-        self.loop = asyncio.new_event_loop()
-        self.sim = SimExchange(["BTCUSDT", "ETHUSDT"], rate=400.0, seed=3,
-                               market_kwargs={"na_prob": 0.05, "insurance_prob": 0.02})
-        ready = threading.Event()
-
-        def run():
-            asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(self.sim.start())
-            ready.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        ready.wait(30)
-
-    def ledger(self):
-        return asyncio.run_coroutine_threadsafe(_frame(self.sim), self.loop).result(30)
-
-    def stop(self):
-        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(30)
-        self.loop.close()
-
-
 async def _frame(sim):
     return sim.ledger.frame()
 
 
 @pytest.fixture(scope="module")
 def sim():
-    s = SimThread()
+    s = SimThread(["BTCUSDT", "ETHUSDT"], rate=400.0, seed=3,   # NA and insurance trades common
+                  market_kwargs={"na_prob": 0.05, "insurance_prob": 0.02})
     yield s
     s.stop()
 
@@ -124,7 +92,8 @@ def test_collector_forwards_market_trades_into_the_store(sim, browser, tmp_path)
         stats = _stats(page)
         assert stats["sendErrors"] == 0 and stats["forwarded"] == stats["kept"]
         assert set(stats["filteredBy"]) <= {"X=NA", "X=INSURANCE_FUND"}
-        total = _check_against_ledger(srv.service.db_path, sim.ledger(), 300)
+        ledger = sim.on_loop(lambda: _frame(sim.sim))
+        total = _check_against_ledger(srv.service.db_path, ledger, 300)
         assert total == stats["stored"] == stats["kept"]
         # the live table and counters show what happened
         assert page.locator("#trades tbody tr").count() > 0

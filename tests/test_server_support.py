@@ -1,5 +1,5 @@
 """Support for the tick-server tests (no tests here): a real server on 127.0.0.1 in a background
-thread, and a tiny HTTP client."""
+thread, the simulated exchange likewise, and a tiny HTTP client."""
 
 from __future__ import annotations
 
@@ -53,6 +53,38 @@ class ServerThread:
 
 async def _call(fn, *args):
     return fn(*args)
+
+
+class SimThread:
+    """``qdash.sim.SimExchange(symbols, **kwargs)`` on its own event loop thread (``sim``);
+    :meth:`on_loop` runs a coroutine function there."""
+
+    def __init__(self, symbols: list[str], **kwargs):
+        from qdash.sim.exchange import SimExchange
+
+        self.loop = asyncio.new_event_loop()
+        self.sim = SimExchange(symbols, **kwargs)
+        ready = threading.Event()
+
+        def run():
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(self.sim.start())
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        assert ready.wait(60), "the simulator did not start"
+
+    def on_loop(self, fn):
+        """``await fn()`` on the simulator's loop; its result."""
+        return asyncio.run_coroutine_threadsafe(fn(), self.loop).result(30)
+
+    def stop(self):
+        self.on_loop(self.sim.stop)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
+        self.loop.close()
 
 
 def request(url: str, body: bytes | str | None = None, *, token: str | None = None,

@@ -168,6 +168,7 @@ class Dashboard:
         """The Book tab: a book run's latest window against live closes."""
         return BookPanel(self.monitor, self.dispatch, open_pair=self.open_pair, book=self._book)
 
+    @cached_property
     def trade(self) -> TradePanel:
         """The trade tab: the paper trader on the live session (off until armed)."""
         return TradePanel(self.monitor, self.dispatch, self.say)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import ipywidgets as w
 import pandas as pd
 
+from ..binance.order_fields import OPEN_STATUSES
 from ..errors import QdashError
 from .dispatch import Dispatcher
 from .monitor import PairMonitor
@@ -40,7 +41,7 @@ def trade_status(trader, comparison=None) -> dict:
     orders = [{k: o.get(k) for k in ("client_id", "symbol", "side", "type", "qty", "price",
                                      "status", "filled")}
               for o in trader.orders_frame().to_dict("records")
-              if o.get("status") in ("NEW", "PARTIALLY_FILLED")]
+              if o.get("status") in OPEN_STATUSES]
     fills = [{"time": pd.Timestamp(f["time_ms"], unit="ms", tz="UTC"), "symbol": f["symbol"],
               "side": f["side"], "qty": f["qty"], "price": f["price"],
               "commission": f["commission"], "legging_ms": legging_ms.get(f["signal_bar_ms"])}

@@ -4,16 +4,48 @@
 
 One normal form, :class:`OrderUpdate`, whatever carried it (a REST answer or a stream event), so
 that a trader handles both the same way. Prices and quantities parse from Binance's strings to
-float; times are int ms UTC. Binance's order statuses: NEW, PARTIALLY_FILLED, FILLED, CANCELED,
-REJECTED, EXPIRED, EXPIRED_IN_MATCH (:data:`FINAL_STATUSES` end an order).
+float; times are int ms UTC. Statuses, sides, types and every payload key are those of
+:mod:`qdash.binance.order_fields` (:data:`~qdash.binance.order_fields.FINAL_STATUSES` end an
+order), the same the simulator writes with.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, fields
 
-FINAL_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
-USER_EVENTS = ("ORDER_TRADE_UPDATE", "ACCOUNT_UPDATE", "MARGIN_CALL", "listenKeyExpired")
+from . import order_fields as F
+from .order_fields import FINAL_STATUSES, USER_EVENTS  # noqa: F401  (re-exported)
+
+
+def _float(v) -> float:
+    return float(v or 0)
+
+
+def _int(v) -> int:
+    return int(v or 0)
+
+
+@functools.cache
+def _types(cls) -> dict[str, type]:
+    """Attribute name → its type, of dataclass ``cls`` (annotations are strings here)."""
+    names = {"str": str, "int": int, "float": float, "bool": bool}
+    return {f.name: names[f.type] for f in fields(cls)}
+
+
+def _read(d: dict, keys: dict[str, str], types: dict[str, type], **fallback) -> dict:
+    """The fields of ``keys`` found in payload ``d``, converted by their attribute's type
+    (``float``/``int`` from Binance's strings, empty as 0); ``fallback``: a value per attribute
+    when its key is absent."""
+    conv = {float: _float, int: _int, bool: bool, str: lambda v: v or ""}
+    out = {}
+    for name, key in keys.items():
+        if name in types:
+            if key in d:
+                out[name] = conv[types[name]](d[key])
+            elif name in fallback:
+                out[name] = fallback[name]
+    return out
 
 
 @dataclass(frozen=True)
@@ -51,34 +83,23 @@ class OrderUpdate:
     @property
     def is_fill(self) -> bool:
         """Whether this update reports a fill (a stream TRADE execution)."""
-        return self.execution == "TRADE" and self.last_qty > 0
+        return self.execution == F.TRADE and self.last_qty > 0
 
     @classmethod
     def from_rest(cls, d: dict) -> OrderUpdate:
         """An order object of a REST answer (new order with RESULT/ACK, query, cancel, lists)."""
-        return cls(symbol=d["symbol"], client_id=d.get("clientOrderId", ""),
-                   order_id=int(d.get("orderId", 0)), side=d.get("side", ""),
-                   type=d.get("type", d.get("origType", "")), status=d.get("status", "NEW"),
-                   qty=float(d.get("origQty", 0) or 0), price=float(d.get("price", 0) or 0),
-                   filled=float(d.get("executedQty", 0) or 0),
-                   avg_price=float(d.get("avgPrice", 0) or 0),
-                   time_ms=int(d.get("updateTime", d.get("time", 0)) or 0),
-                   reduce_only=bool(d.get("reduceOnly", False)))
+        return cls(**_read(d, F.ORDER_KEYS, _types(cls), client_id="", order_id=0, side="",
+                           type=d.get(F.ORDER_ORIG_TYPE_KEY, ""), status=F.NEW, qty=0.0,
+                           price=0.0, filled=0.0, avg_price=0.0,
+                           time_ms=_int(d.get(F.ORDER_TIME_KEY)), reduce_only=False))
 
     @classmethod
     def from_event(cls, event: dict) -> OrderUpdate:
         """An ``ORDER_TRADE_UPDATE`` event (``{"e","E","T","o":{...}}``)."""
         o = event["o"]
-        return cls(symbol=o["s"], client_id=o.get("c", ""), order_id=int(o.get("i", 0)),
-                   side=o.get("S", ""), type=o.get("o", ""), status=o.get("X", ""),
-                   qty=float(o.get("q", 0) or 0), price=float(o.get("p", 0) or 0),
-                   filled=float(o.get("z", 0) or 0), avg_price=float(o.get("ap", 0) or 0),
-                   time_ms=int(o.get("T", event.get("T", 0)) or 0),
-                   reduce_only=bool(o.get("R", False)), last_qty=float(o.get("l", 0) or 0),
-                   last_price=float(o.get("L", 0) or 0), commission=float(o.get("n", 0) or 0),
-                   commission_asset=o.get("N", "") or "", trade_id=int(o.get("t", 0) or 0),
-                   maker=bool(o.get("m", False)), realized=float(o.get("rp", 0) or 0),
-                   execution=o.get("x", ""))
+        return cls(**_read(o, F.EVENT_ORDER_KEYS, _types(cls), client_id="", order_id=0,
+                           side="", type="", status="", qty=0.0, price=0.0, filled=0.0,
+                           avg_price=0.0, time_ms=_int(event.get("T"))))
 
 
 @dataclass(frozen=True)
@@ -100,12 +121,8 @@ class Fill:
     @classmethod
     def from_user_trade(cls, d: dict) -> Fill:
         """A ``GET /fapi/v1/userTrades`` row."""
-        return cls(symbol=d["symbol"], order_id=int(d["orderId"]), trade_id=int(d["id"]),
-                   side=d["side"], price=float(d["price"]), qty=float(d["qty"]),
-                   commission=float(d.get("commission", 0) or 0),
-                   commission_asset=d.get("commissionAsset", ""),
-                   realized=float(d.get("realizedPnl", 0) or 0), maker=bool(d.get("maker")),
-                   time_ms=int(d["time"]))
+        return cls(**_read(d, F.USER_TRADE_KEYS, _types(cls), commission=0.0,
+                           commission_asset="", realized=0.0, maker=False))
 
     @classmethod
     def from_update(cls, u: OrderUpdate) -> Fill:
@@ -130,33 +147,31 @@ class Position:
     @classmethod
     def from_position_risk(cls, d: dict) -> Position:
         """A ``GET /fapi/v2|v3/positionRisk`` row."""
-        return cls(symbol=d["symbol"], amount=float(d.get("positionAmt", 0) or 0),
-                   entry_price=float(d.get("entryPrice", 0) or 0),
-                   mark_price=float(d.get("markPrice", 0) or 0),
-                   unrealized=float(d.get("unRealizedProfit", 0) or 0))
+        return cls(**_read(d, F.POSITION_RISK_KEYS, _types(cls), amount=0.0,
+                           entry_price=0.0, mark_price=0.0, unrealized=0.0))
 
     @classmethod
     def from_account_update(cls, p: dict) -> Position:
         """One ``P`` entry of an ``ACCOUNT_UPDATE`` event."""
-        return cls(symbol=p["s"], amount=float(p.get("pa", 0) or 0),
-                   entry_price=float(p.get("ep", 0) or 0),
-                   unrealized=float(p.get("up", 0) or 0))
+        return cls(**_read(p, F.ACCOUNT_POSITION_KEYS, _types(cls), amount=0.0,
+                           entry_price=0.0, unrealized=0.0))
 
 
 def order_params(symbol: str, side: str, qty: float, qty_decimals: int, *,
-                 type: str = "MARKET", price: float | None = None,
+                 type: str = F.MARKET, price: float | None = None,
                  price_decimals: int = 8, time_in_force: str | None = None,
                  reduce_only: bool = False, client_id: str | None = None,
-                 resp_type: str = "RESULT") -> dict:
+                 resp_type: str = F.RESULT) -> dict:
     """The parameters of ``POST /fapi/v1/order``: quantity and price written with the symbol's
     decimals (Binance refuses more, -1111)."""
-    p = {"symbol": symbol, "side": side, "type": type, "quantity": f"{qty:.{qty_decimals}f}",
-         "newOrderRespType": resp_type}
-    if type == "LIMIT":
-        p["price"] = f"{price:.{price_decimals}f}"
-        p["timeInForce"] = time_in_force or "GTC"
+    k = F.ORDER_PARAMS
+    p = {k["symbol"]: symbol, k["side"]: side, k["type"]: type,
+         k["qty"]: f"{qty:.{qty_decimals}f}", k["resp_type"]: resp_type}
+    if type == F.LIMIT:
+        p[k["price"]] = f"{price:.{price_decimals}f}"
+        p[k["time_in_force"]] = time_in_force or F.GTC
     if reduce_only:
-        p["reduceOnly"] = "true"
+        p[k["reduce_only"]] = "true"
     if client_id:
-        p["newClientOrderId"] = client_id
+        p[k["client_id"]] = client_id
     return p

@@ -13,13 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from . import order_fields as F
 from .filters import SymbolFilters
-
-STATUSES = ("NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED", "EXPIRED",
-            "EXPIRED_IN_MATCH")
-ORDER_TYPES = ("LIMIT", "MARKET")
-TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX")
-SIDES = ("BUY", "SELL")
 
 # --- errors (HTTP 400 unless stated) -----------------------------------------------------------
 MESSAGES = {
@@ -89,7 +84,7 @@ def check_order(f: SymbolFilters, *, order_type: str, qty: float, price: float |
     below min / above max / off the tick (-4013/-4002/-4014), PERCENT_PRICE of the mark
     (-4016/-4024), notional under MIN_NOTIONAL unless reduce-only (-4164). ``price`` None for a
     MARKET order (its notional is taken at ``mark``)."""
-    market = order_type == "MARKET"
+    market = order_type == F.MARKET
     if _decimals(qty) > f.qty_decimals or (price is not None and _decimals(price) >
                                            f.price_decimals):
         raise Rejected(-1111)
@@ -139,7 +134,7 @@ class Order:
     time: int
     lots: int = 0
     ticks: int = 0
-    status: str = "NEW"
+    status: str = F.NEW
     executed: float = 0.0
     cum_quote: float = 0.0
     update_time: int = 0
@@ -150,64 +145,83 @@ class Order:
 
     @property
     def is_open(self) -> bool:
-        return self.status in ("NEW", "PARTIALLY_FILLED")
+        return self.status in F.OPEN_STATUSES
 
     @property
     def sign(self) -> float:
-        return 1.0 if self.side == "BUY" else -1.0
+        return 1.0 if self.side == F.BUY else -1.0
 
 
 def order_json(o: Order, pdec: int, qdec: int, *, with_time: bool = True) -> dict:
     """An order as ``POST/GET/DELETE /fapi/v1/order`` answer it (RESULT response type)."""
-    out = {"orderId": o.order_id, "symbol": o.symbol, "status": o.status,
-           "clientOrderId": o.client_id, "price": f"{o.price:.{pdec}f}",
-           "avgPrice": f"{o.avg_price:.{pdec + 2}f}", "origQty": f"{o.qty:.{qdec}f}",
-           "executedQty": f"{o.executed:.{qdec}f}", "cumQty": f"{o.executed:.{qdec}f}",
-           "cumQuote": f"{o.cum_quote:.{pdec + qdec}f}", "timeInForce": o.tif,
-           "type": o.type, "reduceOnly": o.reduce_only, "closePosition": False,
-           "side": o.side, "positionSide": "BOTH", "stopPrice": "0", "workingType":
-           "CONTRACT_PRICE", "priceProtect": False, "origType": o.type, "priceMatch": "NONE",
-           "selfTradePreventionMode": "EXPIRE_MAKER", "goodTillDate": 0,
-           "updateTime": o.update_time}
+    out = F.keyed(F.ORDER_KEYS, order_id=o.order_id, symbol=o.symbol, status=o.status,
+                  client_id=o.client_id, price=f"{o.price:.{pdec}f}",
+                  avg_price=f"{o.avg_price:.{pdec + 2}f}", qty=f"{o.qty:.{qdec}f}",
+                  filled=f"{o.executed:.{qdec}f}", cumQty=f"{o.executed:.{qdec}f}",
+                  cumQuote=f"{o.cum_quote:.{pdec + qdec}f}", time_in_force=o.tif,
+                  type=o.type, reduce_only=o.reduce_only, closePosition=False, side=o.side,
+                  positionSide=F.POSITION_SIDE, stopPrice="0", workingType="CONTRACT_PRICE",
+                  priceProtect=False, origType=o.type, priceMatch="NONE",
+                  selfTradePreventionMode="EXPIRE_MAKER", goodTillDate=0,
+                  time_ms=o.update_time)
     if with_time:
-        out["time"] = o.time
+        out[F.ORDER_TIME_KEY] = o.time
     return out
 
 
 def ack_json(o: Order, pdec: int, qdec: int) -> dict:
     """The ACK response of a new order: the order as accepted, before matching."""
     out = order_json(o, pdec, qdec, with_time=False)
-    out.update(status="NEW", executedQty=f"{0:.{qdec}f}", cumQty=f"{0:.{qdec}f}",
-               cumQuote=f"{0:.{pdec + qdec}f}", avgPrice=f"{0:.{pdec + 2}f}")
+    k = F.ORDER_KEYS
+    out.update({k["status"]: F.NEW, k["filled"]: f"{0:.{qdec}f}", "cumQty": f"{0:.{qdec}f}",
+                "cumQuote": f"{0:.{pdec + qdec}f}", k["avg_price"]: f"{0:.{pdec + 2}f}"})
     return out
 
 
 def order_trade_update(o: Order, pdec: int, qdec: int, *, execution: str, event_ms: int,
                        last_qty: float = 0.0, last_price: float = 0.0, commission: float = 0.0,
                        trade_id: int = 0, maker: bool = False, realized: float = 0.0) -> dict:
-    """``ORDER_TRADE_UPDATE``: ``execution`` is NEW, TRADE, CANCELED, EXPIRED or CALCULATED
-    (a liquidation)."""
-    return {"e": "ORDER_TRADE_UPDATE", "E": event_ms, "T": event_ms, "o": {
-        "s": o.symbol, "c": o.client_id, "S": o.side, "o": o.type, "f": o.tif,
-        "q": f"{o.qty:.{qdec}f}", "p": f"{o.price:.{pdec}f}", "ap": f"{o.avg_price:.{pdec + 2}f}",
-        "sp": "0", "x": execution, "X": o.status, "i": o.order_id,
-        "l": f"{last_qty:.{qdec}f}", "z": f"{o.executed:.{qdec}f}",
-        "L": f"{last_price:.{pdec}f}", "N": "USDT", "n": f"{commission:.8f}", "T": event_ms,
-        "t": trade_id, "b": "0", "a": "0", "m": maker, "R": o.reduce_only,
-        "wt": "CONTRACT_PRICE", "ot": o.type, "ps": "BOTH", "cp": False, "pP": False,
-        "si": 0, "ss": 0, "rp": f"{realized:.8f}", "V": "EXPIRE_MAKER", "pm": "NONE",
-        "gtd": 0}}
+    """``ORDER_TRADE_UPDATE``: ``execution`` one of :data:`order_fields.EXECUTIONS` (NEW, TRADE,
+    CANCELED, EXPIRED, or CALCULATED: a liquidation)."""
+    order = F.keyed(F.EVENT_ORDER_KEYS, symbol=o.symbol, client_id=o.client_id, side=o.side,
+                    type=o.type, time_in_force=o.tif, qty=f"{o.qty:.{qdec}f}",
+                    price=f"{o.price:.{pdec}f}", avg_price=f"{o.avg_price:.{pdec + 2}f}",
+                    sp="0", execution=execution, status=o.status, order_id=o.order_id,
+                    last_qty=f"{last_qty:.{qdec}f}", filled=f"{o.executed:.{qdec}f}",
+                    last_price=f"{last_price:.{pdec}f}", commission_asset="USDT",
+                    commission=f"{commission:.8f}", time_ms=event_ms, trade_id=trade_id,
+                    b="0", a="0", maker=maker, reduce_only=o.reduce_only,
+                    wt="CONTRACT_PRICE", ot=o.type, ps=F.POSITION_SIDE, cp=False, pP=False,
+                    si=0, ss=0, realized=f"{realized:.8f}", V="EXPIRE_MAKER", pm="NONE",
+                    gtd=0)
+    return {"e": F.ORDER_TRADE_UPDATE, "E": event_ms, "T": event_ms, "o": order}
 
 
 def user_trade_json(symbol: str, trade_id: int, order_id: int, side: str, price: float,
                     qty: float, realized: float, commission: float, maker: bool, time_ms: int,
                     pdec: int, qdec: int) -> dict:
     """One row of ``GET /fapi/v1/userTrades``."""
-    return {"buyer": side == "BUY", "commission": f"{commission:.8f}",
-            "commissionAsset": "USDT", "id": trade_id, "maker": maker, "orderId": order_id,
-            "price": f"{price:.{pdec}f}", "qty": f"{qty:.{qdec}f}",
-            "quoteQty": f"{price * qty:.{pdec + qdec}f}", "realizedPnl": f"{realized:.8f}",
-            "side": side, "positionSide": "BOTH", "symbol": symbol, "time": time_ms}
+    return F.keyed(F.USER_TRADE_KEYS, buyer=side == F.BUY, commission=f"{commission:.8f}",
+                   commission_asset="USDT", trade_id=trade_id, maker=maker, order_id=order_id,
+                   price=f"{price:.{pdec}f}", qty=f"{qty:.{qdec}f}",
+                   quoteQty=f"{price * qty:.{pdec + qdec}f}", realized=f"{realized:.8f}",
+                   side=side, positionSide=F.POSITION_SIDE, symbol=symbol, time_ms=time_ms)
+
+
+def account_position(symbol: str, amount: str, entry_price: str, unrealized: str, *,
+                     bep: str, cr: str, mt: str, iw: str) -> dict:
+    """One ``P`` entry of ``ACCOUNT_UPDATE`` (strings): the fields a reader takes
+    (:data:`order_fields.ACCOUNT_POSITION_KEYS`) and break-even price, realized PnL, margin type
+    and isolated wallet."""
+    return F.keyed(F.ACCOUNT_POSITION_KEYS, symbol=symbol, amount=amount,
+                   entry_price=entry_price, bep=bep, cr=cr, unrealized=unrealized, mt=mt, iw=iw,
+                   ps=F.POSITION_SIDE)
+
+
+def position_risk_row(**fields) -> dict:
+    """A ``positionRisk`` row, its fields in the order given: the reader's names of
+    :data:`order_fields.POSITION_RISK_KEYS` (all of them) and Binance's own keys for the rest."""
+    return F.keyed(F.POSITION_RISK_KEYS, **fields)
 
 
 def account_update(reason: str, balances: list[dict], positions: list[dict],
@@ -215,15 +229,15 @@ def account_update(reason: str, balances: list[dict], positions: list[dict],
     """``ACCOUNT_UPDATE``: ``reason`` ORDER or FUNDING_FEE; ``balances`` as
     ``{"a","wb","cw","bc"}``, ``positions`` as ``{"s","pa","ep","bep","cr","up","mt","iw","ps"}``
     (strings)."""
-    return {"e": "ACCOUNT_UPDATE", "E": event_ms, "T": event_ms,
+    return {"e": F.ACCOUNT_UPDATE, "E": event_ms, "T": event_ms,
             "a": {"m": reason, "B": balances, "P": positions}}
 
 
 def margin_call(cross_wallet: float, positions: list[dict], event_ms: int) -> dict:
     """``MARGIN_CALL``: positions as ``{"s","ps","pa","mt","iw","mp","up","mm"}`` (strings)."""
-    return {"e": "MARGIN_CALL", "E": event_ms, "cw": f"{cross_wallet:.8f}", "p": positions}
+    return {"e": F.MARGIN_CALL, "E": event_ms, "cw": f"{cross_wallet:.8f}", "p": positions}
 
 
 def listen_key_expired(listen_key: str, event_ms: int) -> dict:
     """``listenKeyExpired``."""
-    return {"e": "listenKeyExpired", "E": event_ms, "listenKey": listen_key}
+    return {"e": F.LISTEN_KEY_EXPIRED, "E": event_ms, "listenKey": listen_key}

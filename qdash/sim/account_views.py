@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..binance import order_fields as F
+from ..binance.orders import position_risk_row
 from .accounts import Account
 from .margin import Position, brackets, liquidation_price
 from .trading import Trading
@@ -106,7 +108,8 @@ def account(fig: Figures, trading: Trading, acc: Account, now: int, version: int
     for s in symbols:
         f = fig.positions.get(s) or _flat(trading, acc, s)
         p, pf = f.pos, trading.filters[s]
-        row = {"symbol": s, "positionSide": "BOTH", "positionAmt": f"{p.amt:.{pf.qty_decimals}f}",
+        row = {"symbol": s, "positionSide": F.POSITION_SIDE,
+               "positionAmt": f"{p.amt:.{pf.qty_decimals}f}",
                "unrealizedProfit": _s(f.upnl), "isolatedMargin": _s(_iso_margin(f)),
                "notional": _s(f.notional), "isolatedWallet": _s(p.wallet),
                "initialMargin": _s(f.initial), "maintMargin": _s(f.maint),
@@ -136,25 +139,26 @@ def position_risk(fig: Figures, trading: Trading, acc: Account, version: int,
         p, pf = f.pos, trading.filters[s]
         if version == 3 and not p.amt and not acc.open_orders(s):
             continue
-        row = {"symbol": s, "positionSide": "BOTH",
-               "positionAmt": f"{p.amt:.{pf.qty_decimals}f}", "entryPrice": _s(p.entry),
-               "breakEvenPrice": _s(p.entry), "markPrice": _s(f.mark),
-               "unRealizedProfit": _s(f.upnl), "liquidationPrice": _s(f.liquidation),
-               "isolatedMargin": _s(_iso_margin(f)), "notional": _s(f.notional),
-               "marginAsset": "USDT", "isolatedWallet": _s(p.wallet),
-               "initialMargin": _s(f.initial), "maintMargin": _s(f.maint),
-               "positionInitialMargin": _s(f.initial), "openOrderInitialMargin": "0",
-               "adl": 0, "bidNotional": "0", "askNotional": "0", "updateTime": p.update_time}
-        if version == 2:
-            row = {"symbol": s, "positionAmt": row["positionAmt"], "entryPrice": _s(p.entry),
-                   "breakEvenPrice": _s(p.entry), "markPrice": _s(f.mark),
-                   "unRealizedProfit": _s(f.upnl), "liquidationPrice": _s(f.liquidation),
-                   "leverage": str(p.leverage),
-                   "maxNotionalValue": str(int(_max_notional(s, p.leverage))),
-                   "marginType": "isolated" if p.margin_type == "ISOLATED" else "cross",
-                   "isolatedMargin": _s(_iso_margin(f)), "isAutoAddMargin": "false",
-                   "positionSide": "BOTH", "notional": _s(f.notional),
-                   "isolatedWallet": _s(p.wallet), "updateTime": p.update_time}
+        amount, mark = f"{p.amt:.{pf.qty_decimals}f}", _s(f.mark)
+        if version == 3:
+            row = position_risk_row(
+                symbol=s, positionSide=F.POSITION_SIDE, amount=amount, entry_price=_s(p.entry),
+                breakEvenPrice=_s(p.entry), mark_price=mark, unrealized=_s(f.upnl),
+                liquidationPrice=_s(f.liquidation), isolatedMargin=_s(_iso_margin(f)),
+                notional=_s(f.notional), marginAsset="USDT", isolatedWallet=_s(p.wallet),
+                initialMargin=_s(f.initial), maintMargin=_s(f.maint),
+                positionInitialMargin=_s(f.initial), openOrderInitialMargin="0", adl=0,
+                bidNotional="0", askNotional="0", updateTime=p.update_time)
+        else:
+            row = position_risk_row(
+                symbol=s, amount=amount, entry_price=_s(p.entry), breakEvenPrice=_s(p.entry),
+                mark_price=mark, unrealized=_s(f.upnl), liquidationPrice=_s(f.liquidation),
+                leverage=str(p.leverage),
+                maxNotionalValue=str(int(_max_notional(s, p.leverage))),
+                marginType="isolated" if p.margin_type == "ISOLATED" else "cross",
+                isolatedMargin=_s(_iso_margin(f)), isAutoAddMargin="false",
+                positionSide=F.POSITION_SIDE, notional=_s(f.notional),
+                isolatedWallet=_s(p.wallet), updateTime=p.update_time)
         out.append(row)
     return out
 

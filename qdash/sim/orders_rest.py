@@ -16,7 +16,8 @@ import json
 from typing import TYPE_CHECKING
 
 from ..binance import limits as L
-from ..binance.orders import ORDER_TYPES, SIDES, TIME_IN_FORCE, Rejected, ack_json, order_json
+from ..binance import order_fields as F
+from ..binance.orders import Rejected, ack_json, order_json
 from ..binance.signing import API_KEY_HEADER
 from . import account_views as views
 from .margin import brackets
@@ -138,9 +139,7 @@ class OrderHandler(SignedHandler):
     path = L.ORDER
 
     async def on_post(self, acc: Account) -> dict:
-        args = {k: self.get_argument(k, "") for k in
-                ("symbol", "side", "type", "quantity", "price", "timeInForce", "reduceOnly",
-                 "newClientOrderId", "newOrderRespType", "positionSide")}
+        args = {k: self.get_argument(k, "") for k in F.ORDER_PARAMS.values()}
         return await place(self, acc, args)
 
     def on_get(self, acc: Account) -> dict:
@@ -155,30 +154,29 @@ class OrderHandler(SignedHandler):
 
 async def place(h: SignedHandler, acc: Account, args: dict) -> dict:
     """Check, count, delay and place one new order given as Binance's parameters (strings)."""
-    sim = h.sim
-    for name in ("symbol", "side", "type", "quantity"):
+    sim, P = h.sim, F.ORDER_PARAMS
+    for name in (P["symbol"], P["side"], P["type"], P["qty"]):
         if not args.get(name):
             raise Rejected(-1102, name=name)
-    sym = args["symbol"]
+    sym, side, otype = args[P["symbol"]], args[P["side"]], args[P["type"]]
     if sym not in sim.instruments:
         raise ApiError(400, -1121, "Invalid symbol.")
-    if args["side"] not in SIDES:
+    if side not in F.SIDES:
         raise Rejected(-1117)
-    otype = args["type"]
-    if otype not in ORDER_TYPES:
+    if otype not in F.ORDER_TYPES:
         raise Rejected(-1116)
-    tif = args.get("timeInForce") or ("GTC" if otype == "MARKET" else "")
-    if otype == "LIMIT":
-        for name in ("price", "timeInForce"):
+    tif = args.get(P["time_in_force"]) or (F.GTC if otype == F.MARKET else "")
+    if otype == F.LIMIT:
+        for name in (P["price"], P["time_in_force"]):
             if not args.get(name):
                 raise Rejected(-1102, name=name)
-    if tif not in TIME_IN_FORCE:
+    if tif not in F.TIME_IN_FORCE:
         raise Rejected(-1115)
-    if args.get("positionSide") not in (None, "", "BOTH"):
+    if args.get(P["position_side"]) not in (None, "", F.POSITION_SIDE):
         raise ApiError(400, -4061, "Order's position side does not match user's setting.")
     try:
-        qty = float(args["quantity"])
-        price = float(args["price"]) if otype == "LIMIT" else None
+        qty = float(args[P["qty"]])
+        price = float(args[P["price"]]) if otype == F.LIMIT else None
     except ValueError:
         raise Rejected(-1100, name="quantity/price", range=_QTY_RANGE) from None
     counts, refusal = sim.order_counter.admit(acc.key)
@@ -191,11 +189,11 @@ async def place(h: SignedHandler, acc: Account, args: dict) -> dict:
     delay = sim.order_latency.draw()
     if delay > 0:
         await asyncio.sleep(delay)
-    o = sim.trading.place(acc, sym, args["side"], otype, qty, price, tif,
-                          str(args.get("reduceOnly", "")).lower() == "true",
-                          args.get("newClientOrderId") or None)
+    o = sim.trading.place(acc, sym, side, otype, qty, price, tif,
+                          str(args.get(P["reduce_only"], "")).lower() == "true",
+                          args.get(P["client_id"]) or None)
     f = sim.trading.filters[sym]
-    if args.get("newOrderRespType") == "RESULT":
+    if args.get(P["resp_type"]) == F.RESULT:
         return order_json(o, f.price_decimals, f.qty_decimals, with_time=False)
     return ack_json(o, f.price_decimals, f.qty_decimals)
 

@@ -266,6 +266,13 @@ class StreamSocket(tornado.websocket.WebSocketHandler):
         except tornado.websocket.WebSocketClosedError:
             pass
 
+    def send_texts(self, texts: list[str]) -> None:
+        """Text messages in one socket write; nothing when the socket has closed."""
+        ws = self.ws_connection
+        if ws is None or ws.is_closing() or ws.stream.closed():
+            return
+        ws.stream.write(text_frames(texts))
+
 
 def socket_routes(connections: Connections) -> list:
     """Tornado routes of every WebSocket entry point (public, market, private, unrouted)."""

@@ -26,10 +26,12 @@ import re
 from collections.abc import Callable
 from typing import Protocol
 
+from ..binance import order_fields as F
 from ..binance.filters import SymbolFilters
 from ..binance.orders import (
     Order,
     Rejected,
+    account_position,
     account_update,
     check_order,
     margin_call,
@@ -91,7 +93,7 @@ class Trading:
 
     # --- orders ----------------------------------------------------------------------------
     def place(self, acc: Account, symbol: str, side: str, order_type: str, qty: float,
-              price: float | None = None, tif: str = "GTC", reduce_only: bool = False,
+              price: float | None = None, tif: str = F.GTC, reduce_only: bool = False,
               client_id: str | None = None) -> Order:
         """Check, accept and match an order (raises :class:`Rejected`); returns it after its
         immediate fills (it may rest, be filled or expired)."""
@@ -102,47 +104,47 @@ class Trading:
         if client_id is not None and any(o.client_id == client_id for o in acc.live.values()):
             raise Rejected(-4116)  # Binance: unique among the account's open orders
         check_order(f, order_type=order_type, qty=qty,
-                    price=None if order_type == "MARKET" else price, mark=mark,
+                    price=None if order_type == F.MARKET else price, mark=mark,
                     reduce_only=reduce_only)
         pos = acc.position(symbol)
-        sign = 1.0 if side == "BUY" else -1.0
+        sign = 1.0 if side == F.BUY else -1.0
         if reduce_only and (pos.amt * sign >= 0 or qty > abs(pos.amt) + 1e-12):
             raise Rejected(-2022)
         book = v.order_book(symbol)
         m = self.matcher(symbol, book)
-        buy = side == "BUY"
-        if order_type == "MARKET":
+        buy = side == F.BUY
+        if order_type == F.MARKET:
             best = (book.ask_top if buy else book.bid_top) * f.tick_size
             if best > mark * f.percent_up or best < mark * f.percent_down:
                 raise Rejected(-4131)
-        ref = price if order_type == "LIMIT" else mark
+        ref = price if order_type == F.LIMIT else mark
         adds = qty if pos.amt * sign >= 0 else max(0.0, qty - abs(pos.amt))
         if adds > 0 and adds * ref / pos.leverage > self.available(acc) + 1e-9:
             raise Rejected(-2019)
-        ticks = round(price / f.tick_size) if order_type == "LIMIT" else 0
+        ticks = round(price / f.tick_size) if order_type == F.LIMIT else 0
         lots = round(qty / f.step_size)
-        if order_type == "LIMIT" and tif == "GTX" and \
+        if order_type == F.LIMIT and tif == F.GTX and \
                 m.crossable(book, buy, ticks, now) > 0:
             raise Rejected(-5022)
         self.next_order_id += 1
         o = Order(self.next_order_id, client_id or f"sim-{self.next_order_id}", symbol, side,
-                  order_type, "GTC" if order_type == "MARKET" else tif, qty,
-                  0.0 if order_type == "MARKET" else float(price), reduce_only, now, lots,
+                  order_type, F.GTC if order_type == F.MARKET else tif, qty,
+                  0.0 if order_type == F.MARKET else float(price), reduce_only, now, lots,
                   ticks, update_time=now)
         acc.orders[o.order_id] = acc.live[o.order_id] = o
-        self._event(acc, o, "NEW", now)
-        if order_type == "LIMIT" and tif == "FOK" and m.crossable(book, buy, ticks, now) < lots:
-            self._finish(acc, o, "EXPIRED", now)
+        self._event(acc, o, F.NEW, now)
+        if order_type == F.LIMIT and tif == F.FOK and m.crossable(book, buy, ticks, now) < lots:
+            self._finish(acc, o, F.EXPIRED, now)
             return o
-        fills = m.walk(book, buy, lots, now, ticks if order_type == "LIMIT" else None)
+        fills = m.walk(book, buy, lots, now, ticks if order_type == F.LIMIT else None)
         self._book_fills(acc, o, fills, maker=False, taker_sell=not buy)
         left = lots - sum(q for _, q in fills)
         if left > 0:
-            if order_type == "LIMIT" and tif in ("GTC", "GTX"):
+            if order_type == F.LIMIT and tif in (F.GTC, F.GTX):
                 m.rest(book, o.order_id, buy, ticks, left, now)
                 self.resting[o.order_id] = (acc, o)
             else:
-                self._finish(acc, o, "EXPIRED", v.now_ms())
+                self._finish(acc, o, F.EXPIRED, v.now_ms())
         return o
 
     def cancel(self, acc: Account, symbol: str, order_id: int | None,
@@ -151,12 +153,12 @@ class Trading:
         o = acc.find(symbol, order_id, client_id)
         if o is None or not o.is_open:
             raise Rejected(-2011)
-        self._finish(acc, o, "CANCELED", self.venue.now_ms())
+        self._finish(acc, o, F.CANCELED, self.venue.now_ms())
         return o
 
     def cancel_all(self, acc: Account, symbol: str) -> None:
         for o in acc.open_orders(symbol):
-            self._finish(acc, o, "CANCELED", self.venue.now_ms())
+            self._finish(acc, o, F.CANCELED, self.venue.now_ms())
 
     def _finish(self, acc: Account, o: Order, status: str, now: int) -> None:
         o.status, o.update_time = status, now
@@ -193,14 +195,14 @@ class Trading:
             acc.wallet += realized - fee
             o.executed = round(o.executed + qty, f.qty_decimals)
             o.cum_quote += price * qty
-            o.status = "FILLED" if o.executed >= o.qty - 1e-12 else "PARTIALLY_FILLED"
+            o.status = F.FILLED if o.executed >= o.qty - 1e-12 else F.PARTIALLY_FILLED
             o.update_time = pos.update_time = now
             acc.trades.append(user_trade_json(o.symbol, tid, o.order_id, o.side, price, qty,
                                               realized, fee, maker, now, f.price_decimals,
                                               f.qty_decimals))
-            self._event(acc, o, "TRADE", now, last_qty=qty, last_price=price, commission=fee,
+            self._event(acc, o, F.TRADE, now, last_qty=qty, last_price=price, commission=fee,
                         trade_id=tid, maker=maker, realized=realized)
-        self.emit(acc, account_update("ORDER", [self.balance_entry(acc, 0.0)],
+        self.emit(acc, account_update(F.REASON_ORDER, [self.balance_entry(acc, 0.0)],
                                       [self.position_entry(pos)], now))
 
     @staticmethod
@@ -225,8 +227,8 @@ class Trading:
         for order_id, tick, lots in m.on_trade(round(price / f.tick_size),
                                                 round(qty / f.step_size), taker_sell):
             acc, o = self.resting[order_id]
-            self._book_fills(acc, o, [(tick, lots)], maker=True, taker_sell=o.side == "BUY")
-            levels.add((0 if o.side == "BUY" else 1, tick))
+            self._book_fills(acc, o, [(tick, lots)], maker=True, taker_sell=o.side == F.BUY)
+            levels.add((0 if o.side == F.BUY else 1, tick))
             if not o.is_open:
                 self.resting.pop(order_id, None)
         if levels:  # what filled is off the published book
@@ -258,12 +260,13 @@ class Trading:
     def position_entry(self, pos: Position, mark: float | None = None) -> dict:
         f = self.filters[pos.symbol]
         mark = self.mark(pos.symbol) if mark is None else mark
-        return {"s": pos.symbol, "pa": f"{pos.amt:.{f.qty_decimals}f}",
-                "ep": f"{pos.entry:.{f.price_decimals + 2}f}",
-                "bep": f"{pos.entry:.{f.price_decimals + 2}f}",
-                "cr": f"{pos.realized:.8f}", "up": f"{pos.unrealized(mark):.8f}",
-                "mt": pos.margin_type.lower().replace("crossed", "cross"),
-                "iw": f"{pos.wallet:.8f}", "ps": "BOTH"}
+        return account_position(pos.symbol, f"{pos.amt:.{f.qty_decimals}f}",
+                                f"{pos.entry:.{f.price_decimals + 2}f}",
+                                f"{pos.unrealized(mark):.8f}",
+                                bep=f"{pos.entry:.{f.price_decimals + 2}f}",
+                                cr=f"{pos.realized:.8f}",
+                                mt=pos.margin_type.lower().replace("crossed", "cross"),
+                                iw=f"{pos.wallet:.8f}")
 
     # --- funding and liquidation -----------------------------------------------------------
     def step(self) -> None:
@@ -292,8 +295,8 @@ class Trading:
                 total += fee
                 changed.append(self.position_entry(p, mark))
             if changed:
-                self.emit(acc, account_update("FUNDING_FEE", [self.balance_entry(acc, total)],
-                                              changed, t_ms))
+                self.emit(acc, account_update(F.REASON_FUNDING_FEE,
+                                              [self.balance_entry(acc, total)], changed, t_ms))
 
     def check_margin(self, acc: Account, marks: dict[str, float]) -> list[str]:
         """Liquidate the positions whose margin is exhausted at ``marks``; send MARGIN_CALL
@@ -327,7 +330,7 @@ class Trading:
 
     def _call_entry(self, p: Position, mark: float) -> dict:
         e = self.position_entry(p, mark)
-        return {"s": e["s"], "ps": "BOTH", "pa": e["pa"], "mt": e["mt"], "iw": e["iw"],
+        return {"s": e["s"], "ps": F.POSITION_SIDE, "pa": e["pa"], "mt": e["mt"], "iw": e["iw"],
                 "mp": f"{mark:.8f}", "up": e["up"], "mm": f"{p.maint(mark):.8f}"}
 
     def liquidate(self, acc: Account, pos: Position, mark: float, margin_left: float) -> None:
@@ -335,26 +338,26 @@ class Trading:
         ``margin_left`` plus the realized PnL), never below a zero wallet."""
         f, now = self.filters[pos.symbol], self.venue.now_ms()
         for o in acc.open_orders(pos.symbol):
-            self._finish(acc, o, "CANCELED", now)
-        side = "SELL" if pos.amt > 0 else "BUY"
+            self._finish(acc, o, F.CANCELED, now)
+        side = F.SELL if pos.amt > 0 else F.BUY
         qty = round(abs(pos.amt), f.qty_decimals)
         price = round(round(mark / f.tick_size) * f.tick_size, f.price_decimals)
         self.next_order_id += 1
-        o = Order(self.next_order_id, f"autoclose-{now}", pos.symbol, side, "LIMIT", "IOC",
+        o = Order(self.next_order_id, f"autoclose-{now}", pos.symbol, side, F.LIMIT, F.IOC,
                   qty, price, False, now, update_time=now)
         acc.orders[o.order_id] = o
-        (tid,) = self.venue.publish_fills(pos.symbol, [price], [qty], side == "SELL")
+        (tid,) = self.venue.publish_fills(pos.symbol, [price], [qty], side == F.SELL)
         isolated = pos.margin_type == "ISOLATED"
         realized = pos.fill(-pos.amt, price)
         fee = min(qty * price * LIQUIDATION_FEE, max(0.0, margin_left + realized))
         booked = max(realized, -pos.wallet) if isolated else realized  # isolated: its wallet
         acc.wallet = max(0.0, acc.wallet + booked - fee)
         pos.wallet = 0.0
-        o.executed, o.cum_quote, o.status = qty, qty * price, "FILLED"
+        o.executed, o.cum_quote, o.status = qty, qty * price, F.FILLED
         acc.trades.append(user_trade_json(pos.symbol, tid, o.order_id, side, price, qty,
                                           realized, fee, False, now, f.price_decimals,
                                           f.qty_decimals))
-        self._event(acc, o, "CALCULATED", now, last_qty=qty, last_price=price,
+        self._event(acc, o, F.CALCULATED, now, last_qty=qty, last_price=price,
                     commission=fee, trade_id=tid, realized=realized)
-        self.emit(acc, account_update("ORDER", [self.balance_entry(acc, 0.0)],
+        self.emit(acc, account_update(F.REASON_ORDER, [self.balance_entry(acc, 0.0)],
                                       [self.position_entry(pos, mark)], now))

@@ -26,11 +26,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..binance import order_fields as F
 from ..binance.order_updates import OrderUpdate
 from .ids import ClientId
 
 REDUCE_ONLY_REJECTED = -2022
-ORDER_TYPES = ("MARKET", "LIMIT")
+ORDER_TYPES = F.ORDER_TYPES
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class LeggingPolicy:
     """``order_type``: ``MARKET`` or ``LIMIT`` (at the touch); ``timeout_ms``: how long a leg
     may stay unfilled before it is chased with a market order; ``max_chases`` per leg."""
 
-    order_type: str = "MARKET"
+    order_type: str = F.MARKET
     timeout_ms: int = 1_000
     max_chases: int = 2
 
@@ -58,7 +59,7 @@ class Place:
     symbol: str
     side: str
     qty: float
-    type: str = "MARKET"
+    type: str = F.MARKET
     price: float | None = None
     reduce_only: bool = False
 
@@ -101,7 +102,7 @@ class Leg:
 
     @property
     def side(self) -> str:
-        return "BUY" if self.target > 0 else "SELL"
+        return F.BUY if self.target > 0 else F.SELL
 
     @property
     def filled(self) -> float:
@@ -152,9 +153,9 @@ class Legging:
         leg.attempts += 1
         leg.orders[cid] = _Order(unwind=kind == "u")
         leg.working = cid
-        limit = not market and self.policy.order_type == "LIMIT" and leg.touch
+        limit = not market and self.policy.order_type == F.LIMIT and leg.touch
         return Place(cid, leg.name, leg.symbol, side or leg.side, qty,
-                     "LIMIT" if limit else "MARKET", leg.touch if limit else None,
+                     F.LIMIT if limit else F.MARKET, leg.touch if limit else None,
                      self.reduce_only if reduce_only is None else reduce_only)
 
     def _leg_of(self, client_id: str) -> Leg | None:
@@ -199,8 +200,7 @@ class Legging:
             elif leg.remaining and leg.chasing and not self.unwinding:
                 leg.chasing = False
                 out.append(self._place(leg, leg.remaining, market=True))
-            elif leg.remaining and u.status in ("CANCELED", "EXPIRED", "EXPIRED_IN_MATCH",
-                                                "REJECTED") and not self.unwinding:
+            elif leg.remaining and u.final and u.status != F.FILLED and not self.unwinding:
                 out += self._rejected(leg, f"order {u.status.lower()}", None)
         if leg.complete and leg.done_ms is None:
             leg.done_ms = int(u.time_ms or now_ms)
@@ -258,7 +258,7 @@ class Legging:
         for leg in self.legs.values():
             todo = leg.filled - abs(leg.unwind)
             if leg.rejected is None and todo > 1e-12:
-                side = "SELL" if leg.target > 0 else "BUY"
+                side = F.SELL if leg.target > 0 else F.BUY
                 leg.unwind += -todo if leg.target > 0 else todo
                 out.append(self._place(leg, todo, market=True, kind="u", reduce_only=True,
                                        side=side))

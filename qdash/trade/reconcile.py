@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..binance import order_fields as F
 from ..binance.order_updates import OrderUpdate, Position
 from .ids import parse_client_id
 
@@ -46,7 +47,7 @@ def own_net(history: list[OrderUpdate], symbol: str, prefix: str) -> float:
     net = 0.0
     for o in history:
         if o.symbol == symbol and parse_client_id(o.client_id, prefix) is not None:
-            net += o.filled if o.side == "BUY" else -o.filled
+            net += o.filled if o.side == F.BUY else -o.filled
     return net
 
 

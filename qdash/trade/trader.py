@@ -28,6 +28,7 @@ from dataclasses import replace
 import pandas as pd
 
 from ..analytics.signal import SignalSpec
+from ..binance import order_fields as F
 from ..binance.order_updates import Fill, OrderUpdate, Position, order_params
 from ..binance.rest import RestError
 from ..config import Settings
@@ -239,7 +240,7 @@ class PaperTrader:
         else:
             qty = {sym: -a for sym, a in self.amount.items()}
             kind = "x"
-        touch = await self.touch(qty) if kind == "e" and self.policy.order_type == "LIMIT" \
+        touch = await self.touch(qty) if kind == "e" and self.policy.order_type == F.LIMIT \
             else {}
         legs = {leg: (sym, qty[sym], ref[sym], touch.get(sym))
                 for leg, sym in (("y", self.y), ("x", self.x))}
@@ -316,7 +317,7 @@ class PaperTrader:
         row = {"client_id": p.client_id, "pair": self.pair, "symbol": p.symbol, "leg": p.leg,
                "kind": KINDS[cid.kind], "side": p.side, "type": p.type, "qty": p.qty,
                "price": p.price, "reduce_only": int(p.reduce_only),
-               "signal_bar_ms": lg.bar_ms, "sent_ms": _now_ms(), "status": "NEW",
+               "signal_bar_ms": lg.bar_ms, "sent_ms": _now_ms(), "status": F.NEW,
                "filled": 0.0}
         self._heard[p.client_id] = time.monotonic()
         self.records.order_sent(row)
