@@ -71,9 +71,8 @@ class Dashboard:
     ``source``: ``"sim"`` (the simulated exchange: ``sim_ws_url``/``sim_rest_url``, else one
     started inside this kernel), ``"binance"``, ``"hub"`` (ticks pushed to the qdash server) or
     ``"store"`` (recorded data only). ``db``: the store; by default the user's store for
-    exchange data and the simulator's own store for ``sim``: the two never mix
-    (:attr:`qdash.Store.venue`); switching source switches between them. ``book``: the Book tab's
-    run (a :class:`~qdash.book.result.BookResult` or a ``qdash book --out`` directory).
+    exchange data and the simulator's own store for ``sim``: the two never mix (switching source
+    switches store). ``book``: the Book tab's run (a ``BookResult`` or a ``--out`` directory).
     """
 
     def __init__(self, source: str = "sim", symbols=("BTCUSDT", "ETHUSDT"), y: str | None = None,
