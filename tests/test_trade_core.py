@@ -214,3 +214,16 @@ def test_reconcile_continues_from_the_exchange_and_leaves_foreign_positions_alon
     flat = reconcile([], [], history, "ETHUSDT", "BTCUSDT", PREFIX)
     assert flat.side == 0 and flat.amount_y == 0 and any("continuing from 0" in n
                                                          for n in flat.notes)
+
+
+def test_a_trader_that_sent_nothing_still_writes_its_tables_with_their_columns(tmp_path):
+    """``qdash trade --out`` after a run without a signal: headers, no rows (not an empty
+    file that no CSV reader opens)."""
+    from qdash.io.export import write_csv
+    from qdash.store.orders import ORDER_COLUMNS
+    from qdash.trade.records import TradeRecords
+
+    frame = TradeRecords("ETHUSDT/BTCUSDT", "qd").orders_frame()
+    write_csv(frame, tmp_path / "orders.csv", index=False)
+    back = pd.read_csv(tmp_path / "orders.csv")
+    assert tuple(back.columns) == ORDER_COLUMNS and back.empty

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..binance.order_updates import Fill, OrderUpdate, Position
+from ..store.orders import ORDER_COLUMNS
 from .ids import parse_client_id
 
 
@@ -93,4 +94,4 @@ class TradeRecords:
         return sum(f["realized"] - f["commission"] for f in self.fills)
 
     def orders_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(list(self.orders.values()))
+        return pd.DataFrame(list(self.orders.values()), columns=list(ORDER_COLUMNS))

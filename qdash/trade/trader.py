@@ -34,6 +34,7 @@ from ..binance.rest import RestError
 from ..config import Settings
 from ..errors import QdashError
 from ..model import timeframe_ms
+from ..store.orders import FILL_COLUMNS, LEGGING_COLUMNS
 from .account import Account
 from .ids import KINDS, pair_prefix, parse_client_id
 from .legging import Cancel, Legging, LeggingPolicy, Place
@@ -494,7 +495,7 @@ class PaperTrader:
         return self.records.orders_frame()
 
     def fills_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.fills)
+        return pd.DataFrame(self.fills, columns=list(FILL_COLUMNS))
 
     def leggings_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.leggings)
+        return pd.DataFrame(self.leggings, columns=list(LEGGING_COLUMNS))
