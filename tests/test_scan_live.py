@@ -124,7 +124,12 @@ def test_scanner_tab_ranks_the_universe_and_opens_a_pair_in_the_monitor(tmp_path
             await asyncio.sleep(2)    # one trade feed (no session left over) + the scanner
             trades = [set(c.streams) for c in sim.connections
                       if any(n.endswith("@trade") for n in c.streams)]
-            assert len(sim.connections) == 2 and len(trades) == 1
+            depth = [set(c.streams) for c in sim.connections
+                     if c.streams and all("@depth" in n for n in c.streams)]
+            assert len(sim.connections) - len(depth) == 2 and len(trades) == 1
+            watched = {sym.lower() for sym in d.symbols}   # the feed's books, one connection
+            assert len(depth) <= 1 and all(n.split("@")[0] in watched
+                                           for n in (depth[0] if depth else ()))
             assert {f"{y.lower()}@trade", f"{x.lower()}@trade"} <= trades[0]
             state = (d.y, d.x, s.y, s.x, list(d.symbols), d.market.symbols.value,
                      {k: len(v) for k, v in s.history.bars.items()})
