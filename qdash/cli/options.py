@@ -125,12 +125,8 @@ def add_rest_url(p, *, simulator_first: bool = False) -> None:
     command then trades on a running simulator, :data:`SIM_URL_DEFAULT`)."""
     from ..binance.limits import DEFAULT_REST_URL
 
-    default = None if simulator_first else DEFAULT_REST_URL
-    p.add_argument("--rest-url", default=default, help=(
-        f"the exchange's REST base URL (default: "
-        f"{SIM_URL_DEFAULT.format(var='REST', scheme='http')})" if simulator_first else
-        f"Binance USDⓈ-M REST base URL (default {DEFAULT_REST_URL}; a running `qdash sim`'s "
-        "http://HOST:PORT for the simulated exchange)"))
+    p.add_argument("--rest-url", default=None if simulator_first else DEFAULT_REST_URL,
+                   help=_url_help("REST", "http", DEFAULT_REST_URL, simulator_first))
 
 
 def add_ws_url(p, *, simulator_first: bool = False) -> None:
@@ -138,12 +134,17 @@ def add_ws_url(p, *, simulator_first: bool = False) -> None:
     :func:`add_rest_url`)."""
     from ..binance.limits import DEFAULT_WS_URL
 
-    default = None if simulator_first else DEFAULT_WS_URL
-    p.add_argument("--ws-url", default=default, help=(
-        f"the exchange's WebSocket base URL (default: "
-        f"{SIM_URL_DEFAULT.format(var='WS', scheme='ws')})" if simulator_first else
-        f"Binance USDⓈ-M WebSocket base URL (default {DEFAULT_WS_URL}; a running `qdash sim`'s "
-        "ws://HOST:PORT for the simulated exchange)"))
+    p.add_argument("--ws-url", default=None if simulator_first else DEFAULT_WS_URL,
+                   help=_url_help("WS", "ws", DEFAULT_WS_URL, simulator_first))
+
+
+def _url_help(var: str, scheme: str, exchange_url: str, simulator_first: bool) -> str:
+    what = "REST" if var == "REST" else "WebSocket"
+    if simulator_first:
+        return (f"the exchange's {what} base URL (default: "
+                f"{SIM_URL_DEFAULT.format(var=var, scheme=scheme)})")
+    return (f"Binance USDⓈ-M {what} base URL (default {exchange_url}; a running `qdash sim`'s "
+            f"{scheme}://HOST:PORT for the simulated exchange)")
 
 
 def add_workers(p, what: str, default: int | None = None, default_means: str | None = None
