@@ -12,7 +12,14 @@ import pytest
 from bokeh.core.json_encoder import serialize_json
 
 from qdash.app.bokeh_widget import FrameBokehModel
-from qdash.app.page_snapshot import ELEMENT_ID, ID_PREFIX, PageSnapshot, market_item
+from qdash.app.page_snapshot import (
+    BELOW_ID,
+    ELEMENT_ID,
+    ID_PREFIX,
+    PageSnapshot,
+    market_item,
+    without_tools,
+)
 from qdash.app.plots import PairFigures
 from qdash.server import snapshot
 
@@ -54,25 +61,91 @@ def test_a_snapshot_file_is_named_by_a_kernel_id_only(tmp_path, bad):
 
 
 @pytest.mark.unit
-def test_the_snapshot_is_the_live_views_own_document_with_its_ids_prefixed():
+@pytest.mark.parametrize("split", [False, True])
+def test_the_snapshot_is_the_live_views_own_document_with_its_ids_prefixed(split):
+    """The live view's own models, ids renamed, tools left out; with ``split``, the figures
+    after the z-score in a second column (``below``) of the same settings."""
     figures = PairFigures("ETHUSDT", "BTCUSDT")
     figures.candles["y"].data = {**{k: [1.0, 2.0] for k in figures.candles["y"].data},
                                  "color": ["#26a69a", "#ef5350"]}
     figures.pair.stream({k: [0.5] for k in figures.pair.data})
     view = FrameBokehModel(figures.layout())
     bundle = view.snapshot()
-    docs_json, items, root = market_item(bundle)
+    market, root = market_item(bundle, figures.zscore.id if split else None)
     live_root = bundle["render_items"][0]["root_ids"][0]
     assert root == live_root
-    assert items == [{"docid": bundle["render_items"][0]["docid"],
-                      "roots": {ID_PREFIX + live_root: ELEMENT_ID},
-                      "root_ids": [ID_PREFIX + live_root]}]
-    text = orjson.dumps({"d": docs_json}).decode()
+    below = f"{ID_PREFIX}{live_root}-below"
+    roots = {ID_PREFIX + live_root: ELEMENT_ID, **({below: BELOW_ID} if split else {})}
+    assert market["render_items"] == [{"docid": bundle["render_items"][0]["docid"],
+                                       "roots": roots, "root_ids": list(roots)}]
+    assert ("below" in market) == split
+    text = orjson.dumps({"d": market["docs_json"], "b": market.get("below")}).decode()
     live = serialize_json(bundle["docs_json"])
     ids = set(re.findall(r'"id":"(p\d+)"', live))
     assert ids and not set(re.findall(r'"id":"(p\d+)"', text))  # no id of the live document
-    # one definition: the same figures, model for model, with only the ids renamed
-    assert json.loads(text.replace(f'"id":"{ID_PREFIX}', '"id":"'))["d"] == json.loads(live)
+    # one definition: the same figures, model for model, with the ids renamed and the tools
+    # (and the overlays only they hold) left out
+    shot = _models(json.loads(text.replace(f'"id":"{ID_PREFIX}', '"id":"')))
+    models = _models(json.loads(live))
+    tools = {i for i, (name, _) in models.items() if name in TOOL_MODELS}
+    assert len(tools) >= 7 * 6
+    if split:  # the root column's children: the first screen's, then below's
+        name, column = shot.pop(below.removeprefix(ID_PREFIX))
+        top = shot[live_root][1]
+        assert name == "Column" and column.pop("children") == models[live_root][1]["children"][4:]
+        assert top["children"] == models[live_root][1]["children"][:4]  # candles down to z
+        assert top["children"][-1] == {"id": figures.zscore.id}
+        assert column == {k: v for k, v in top.items() if k != "children"}  # same settings
+        top["children"] = models[live_root][1]["children"]  # one column in the live view
+    assert set(shot) == set(models) - tools
+    for i, (name, attributes) in shot.items():
+        if name == "Toolbar" and "tools" in attributes:
+            assert attributes.pop("tools") == [] and models[i][1].pop("tools")
+        assert (name, attributes) == models[i], name
+
+
+TOOL_MODELS = {"PanTool", "WheelZoomTool", "BoxZoomTool", "ResetTool", "SaveTool", "HoverTool",
+               "BoxAnnotation", "BoxInteractionHandles", "AreaVisuals"}
+
+
+def _models(tree) -> dict[str, tuple[str, dict]]:
+    """Every model of a serialized Bokeh document: id -> (name, attributes with the models in
+    them as ``{"id"}``), each defined once."""
+    found: dict[str, tuple[str, dict]] = {}
+
+    def flat(node):
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "id" in node:
+                attributes = {k: flat(v) for k, v in node.get("attributes", {}).items()}
+                assert node["id"] not in found, f"{node['id']} defined twice"
+                found[node["id"]] = (node["name"], attributes)
+                return {"id": node["id"]}
+            return {k: flat(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [flat(v) for v in node]
+        return node
+
+    flat(tree)
+    refs = set(re.findall(r'"id": ?"(p\d+)"', json.dumps(tree)))
+    assert refs <= set(found)  # no reference without its definition
+    return found
+
+
+@pytest.mark.unit
+def test_leaving_the_tools_out_defines_a_model_where_it_is_next_used():
+    """A renderer first defined inside a hover tool (a toolbar serialized before the plot's
+    renderers) is defined at the renderers' reference once the tools are gone."""
+    renderer = {"type": "object", "name": "GlyphRenderer", "id": "p3", "attributes": {"x": 1}}
+    doc = {"d": {"roots": [{"type": "object", "name": "Figure", "id": "p1", "attributes": {
+        "toolbar": {"type": "object", "name": "Toolbar", "id": "p2", "attributes": {"tools": [
+            {"type": "object", "name": "HoverTool", "id": "p4",
+             "attributes": {"renderers": [renderer]}}]}},
+        "renderers": [{"id": "p3"}], "below": [{"id": "p3"}]}}]}}
+    out = without_tools(doc)
+    figure = out["d"]["roots"][0]["attributes"]
+    assert figure["toolbar"]["attributes"]["tools"] == []
+    assert figure["renderers"] == [renderer]  # defined here now
+    assert figure["below"] == [{"id": "p3"}]  # and referenced after
 
 
 @pytest.mark.integration  # builds the whole dashboard (Bokeh, ipywidgets): seconds

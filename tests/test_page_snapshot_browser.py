@@ -36,12 +36,14 @@ pytestmark = pytest.mark.browser
 STATE = "() => window.qdashSnapshot && window.qdashSnapshot.state"
 VOILA_BUNDLE = re.compile(r".*/voila/static/voila\.js(\?.*)?$")
 UP, DOWN = (0x26, 0xA6, 0x9A), (0xEF, 0x53, 0x50)  # qdash.app.plots: candle colours
-# every plot view under the market view's root (the snapshot's, or the live one), by title, with
-# its bounding box, and the z-scores its pair source holds ({t: z})
+# every plot view under the market view's roots (the snapshot's: its first screen and the figures
+# below it; or the live one), by title, with its bounding box, and the z-scores its pair source
+# holds ({t: z})
 JS_FIGURES = """(snapshot) => {
-  const id = window.qdashSnapshot.live_root;
-  const root = Bokeh.index[snapshot ? "qs-" + id : id];
-  if (!root) return null;
+  const state = window.qdashSnapshot;
+  const roots = (snapshot ? state.roots : [state.live_root]).map((id) => Bokeh.index[id]);
+  if (roots.some((root) => !root)) return null;
+  const root = roots[0];
   const boxes = {};
   const walk = (v) => {
     const title = v.model.title?.text;
@@ -51,7 +53,7 @@ JS_FIGURES = """(snapshot) => {
     }
     for (const c of v.child_views ?? []) walk(c);
   };
-  walk(root);
+  for (const r of roots) walk(r);
   const z = {};
   for (const m of root.model.document.all_models) {
     const d = m.data;
@@ -94,14 +96,17 @@ def _open(browser, app: App, init_script: str | None = None, block_voila: bool =
 
 
 def _swap(page) -> tuple[dict, dict]:
-    """The market view's figures (:data:`JS_FIGURES`) at the first frame the snapshot is drawn,
-    and once the live view took its place; every figure kept its box (within 2 px)."""
+    """The market view's figures (:data:`JS_FIGURES`) at the first frame the whole snapshot is
+    drawn (its first screen, then the figures below it), and once the live view took its place;
+    every figure kept its box (within 2 px)."""
     before = page.wait_for_function(
-        f"() => ({STATE})() === 'painted' && ({JS_FIGURES})(true)", polling="raf",
+        f"() => ({STATE})() === 'drawn' && ({JS_FIGURES})(true)", polling="raf",
         timeout=60_000).json_value()
+    times = page.evaluate("() => window.qdashSnapshot")
+    assert len(times["roots"]) == 2 and times["painted_ms"] <= times["drawn_ms"]
     page.wait_for_function(f"() => ({STATE})() === 'live'", timeout=120_000)
     after = page.evaluate(f"({JS_FIGURES})(false)")
-    assert len(before["boxes"]) >= 6 and set(before["boxes"]) == set(after["boxes"])
+    assert len(before["boxes"]) == 7 and set(before["boxes"]) == set(after["boxes"])
     for title, box in before["boxes"].items():
         assert all(abs(a - b) <= 2 for a, b in zip(box, after["boxes"][title])), (
             title, box, after["boxes"][title])
@@ -122,7 +127,8 @@ def test_before_voila_starts_the_snapshot_shows_candles_and_stays_if_the_kernel_
     time.sleep(12)  # a dozen 1s candles and z-scores in the preheated kernel
     page, log = _open(browser, demo, "window.qdashConnectTimeoutMs = 8000", block_voila=True)
     try:
-        page.wait_for_function(f"() => ({STATE})() === 'painted'", timeout=60_000)
+        page.wait_for_function(f"() => ['painted', 'drawn'].includes(({STATE})())",
+                               timeout=60_000)
         assert "connecting" in page.locator(".qdash-snap-badge").text_content()
         shown = page.evaluate(JS_SNAPSHOT_SHOWS)
         assert shown["candles"] >= 10 and shown["z"] >= 1, shown
