@@ -79,6 +79,7 @@ def test_the_snapshot_is_the_live_views_own_document_with_its_ids_prefixed(split
     assert market["render_items"] == [{"docid": bundle["render_items"][0]["docid"],
                                        "roots": roots, "root_ids": list(roots)}]
     assert ("below" in market) == split
+    assert "below" not in market_item(bundle, "no-such-child")[0]  # nothing moved
     text = orjson.dumps({"d": market["docs_json"], "b": market.get("below")}).decode()
     live = serialize_json(bundle["docs_json"])
     ids = set(re.findall(r'"id":"(p\d+)"', live))

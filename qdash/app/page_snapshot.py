@@ -109,15 +109,15 @@ def _prefixed(tree) -> orjson.Fragment:
 
 def _split(docs_json: dict, after: str | None, below_id: str) -> dict | None:
     """Move the children of ``docs_json``'s root column after the child ``after`` into a new
-    column ``below_id`` with the same settings; returns its definition (None: nothing after)."""
-    if after is None:
-        return None
+    column ``below_id`` with the same settings; returns its definition (None, nothing moved:
+    no child ``after``, or nothing after it)."""
     (doc,) = docs_json.values()
     (top,) = doc["roots"]
-    children = top["attributes"]["children"]
-    at = 1 + next(i for i, child in enumerate(children) if child["id"] == after)
-    if at == len(children):
+    children = top.get("attributes", {}).get("children", [])
+    ids = [child.get("id") for child in children]
+    if after not in ids or ids.index(after) + 1 == len(children):
         return None
+    at = ids.index(after) + 1
     top["attributes"]["children"] = children[:at]
     settings = {k: v for k, v in top["attributes"].items()
                 if k != "children" and not isinstance(v, (dict, list))}

@@ -71,11 +71,19 @@ async function paint(snap) {
   state.state = "painted";
   state.painted_ms = performance.now();
   if (snap.market.below) {  // a second root of the document: Bokeh renders it where it belongs
-    views[0].model.document.apply_json_patch(
-      { events: [{ kind: "RootAdded", model: snap.market.below }] });
-    let below;
-    while (!(below = Bokeh.index[snap.market.below.id])) await frame();
-    await onScreen([below]);
+    try {
+      views[0].model.document.apply_json_patch(
+        { events: [{ kind: "RootAdded", model: snap.market.below }] });
+      const until = performance.now() + 3000;  // Bokeh renders an added root asynchronously
+      let below;
+      while (!(below = Bokeh.index[snap.market.below.id])) {
+        if (performance.now() > until) throw new Error("no view of the added root");
+        await frame();
+      }
+      await onScreen([below]);
+    } catch (e) {  // the first screen stays
+      console.warn("qdash: the snapshot's figures below the first screen could not be drawn", e);
+    }
   }
   state.state = "drawn";
   state.drawn_ms = performance.now();
