@@ -20,7 +20,7 @@ screen within seconds.
   page loads (not timed) left its HTTP cache and V8's code cache of the scripts (Chromium keeps
   compiled code from the third load of a script on; Playwright's ``new_context`` is off the
   record, where Chromium keeps no code cache, so every load compiled every script again: no
-  visitor's browser does).
+  visitor's browser does; ``--off-the-record`` measures that way).
   Target <= 0.5x the floor.
 * **time until live**: navigation start to the live widgets taking the snapshot's place
   (``live_ms``).
@@ -149,6 +149,16 @@ def kernel_cpu(proc: psutil.Process, seconds: float) -> float:
     return (sum(proc.cpu_times()[:2]) - c0) / (time.monotonic() - t0)
 
 
+def ready(*apps: App, settle_s: float = 0.0) -> None:
+    """Wait until every app of ``apps`` has its preheated kernel ready, then ``settle_s`` more
+    seconds: no new kernel runs its notebook beside a timed load, and a new kernel of the demo,
+    which builds its 1s candles from the stream, has candles and z-scores to show."""
+    for app in apps:
+        wait_until(lambda app=app: (app.health() or {}).get("kernels_ready") == 1,
+                   timeout=180, what="the preheated kernel")
+    time.sleep(settle_s)
+
+
 FLOOR_WATCH = """(() => {  // the floor's first paint: its first Bokeh document, at the next frame
   const watch = () => {
     if (window.Bokeh && Bokeh.documents && Bokeh.documents.length >= 1)
@@ -167,17 +177,14 @@ def returning_visitor(browser, profile: Path):
 
 
 def page_load(context, app: App, snapshot: bool,
-              settle_s: float = 0.0) -> tuple[float, float | None, dict]:
+              quiet: tuple[App, ...] = ()) -> tuple[float, float | None, dict]:
     """One page load of ``app`` in ``context`` once its preheated kernel is ready: (seconds from
     navigation start to the first meaningful paint, to the page live, what the snapshot showed
     and when it was whole: ``drawn_s``). With ``snapshot``, the first paint is the snapshot's
     first screen drawn and live is the live view in its place (``window.qdashSnapshot``);
     without, the first paint is the first Bokeh document (the floor, :data:`FLOOR_WATCH`).
-    ``settle_s``: seconds the preheated kernel streams once ready, before the load (a new kernel
-    of the demo builds its 1s candles from the stream: a snapshot at once would be empty)."""
-    wait_until(lambda: (app.health() or {}).get("kernels_ready") == 1, timeout=180,
-               what="the preheated kernel")
-    time.sleep(settle_s)
+    Loads once ``app`` and the apps ``quiet`` have their preheated kernels ready (:func:`ready`)."""
+    ready(app, *quiet)
     page = context.new_page()
     log = PageLog(page)
     page.goto(app.url, wait_until="commit")
@@ -290,8 +297,11 @@ def run_app(browser, name: str, tmp: Path, args, floor: App | None) -> dict:
     app = App(command, tmp / name, tmp / f"{name}.db", args=app_args, env=APP_ENV,
               orphan_timeout=30.0)
     producer = Producer(app, args.rate) if name == "hub" else None
-    contexts = [returning_visitor(browser, tmp / f"{name}-profile"),
-                returning_visitor(browser, tmp / f"{name}-floor-profile")]
+    if args.off_the_record:
+        contexts = [browser.new_context(viewport=VIEWPORT) for _ in range(2)]
+    else:
+        contexts = [returning_visitor(browser, tmp / f"{name}-profile"),
+                    returning_visitor(browser, tmp / f"{name}-floor-profile")]
     contexts[1].add_init_script(FLOOR_WATCH)
     try:
         if producer is not None:
@@ -299,15 +309,17 @@ def run_app(browser, name: str, tmp: Path, args, floor: App | None) -> dict:
         time.sleep(args.history_s)  # 1s candles and a 10-bar z-score to show
         settle = args.history_s  # ... in each new preheated kernel too
         load = psutil.getloadavg()[0]
+        apps = (app,) if floor is None else (app, floor)
         for _ in range(args.visits):  # the returning visitor's earlier visits (module doc)
             if floor is not None:
-                page_load(contexts[1], floor, snapshot=False)
-            page_load(contexts[0], app, snapshot=True)
+                page_load(contexts[1], floor, snapshot=False, quiet=apps)
+            page_load(contexts[0], app, snapshot=True, quiet=apps)
         paints, lives, floors, drawns, shown = [], [], [], [], {}
-        for _ in range(args.loads):
+        for _ in range(args.loads):  # the floor, then the app, in the same quiet
+            ready(*apps, settle_s=settle)
             if floor is not None:
-                floors.append(page_load(contexts[1], floor, snapshot=False)[0])
-            paint, live, seen = page_load(contexts[0], app, snapshot=True, settle_s=settle)
+                floors.append(page_load(contexts[1], floor, snapshot=False, quiet=apps)[0])
+            paint, live, seen = page_load(contexts[0], app, snapshot=True, quiet=apps)
             paints.append(paint)
             lives.append(live)
             drawns.append(seen.pop("drawn_s"))
@@ -367,6 +379,8 @@ def main() -> None:
                     help="untimed page loads before them (a returning visitor's browser)")
     ap.add_argument("--history-s", type=float, default=25.0,
                     help="seconds of trading before the first page load")
+    ap.add_argument("--off-the-record", action="store_true",
+                    help="Playwright's contexts (no code cache) instead of browser profiles")
     ap.add_argument("--quick", action="store_true",
                     help="hub app only, 1 load, no floor, 2 s at 200 trades/s, 3 marks")
     args = ap.parse_args()

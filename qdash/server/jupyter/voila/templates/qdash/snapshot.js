@@ -51,8 +51,14 @@ function scroller(el) {  // the live page's scrolling ancestor (Voila's shell pa
 }
 
 async function onScreen(views) {  // resolves once ``views`` are painted and on screen
-  while (!finished(views)) await frame();
-  await frame();
+  let inFrame = false;
+  while (!finished(views)) {
+    await frame();
+    inFrame = true;
+  }
+  if (!inFrame) await frame();
+  // painted into their canvases before this frame's rendering: a task after it is after it
+  await new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 async function paint(snap) {
