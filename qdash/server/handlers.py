@@ -326,7 +326,7 @@ def qdash_handlers(service: IngestService, base_url: str = "/",
         (p + "api/health", HealthHandler, kw),
         (p + "api/symbols", SymbolsHandler, kw),
         (p + "collector/?", CollectorHandler, kw),
-        *bokehjs.routes(root),
+        bokehjs.static_route(root),
     ]
     if legacy:
         routes += [(root + "api/tick", TickHandler, kw),

@@ -57,7 +57,7 @@ async function onScreen(views) {  // resolves once ``views`` are painted and on 
     inFrame = true;
   }
   if (!inFrame) await frame();
-  // painted into their canvases before this frame's rendering: a task after it is after it
+  // painted into their canvases before this frame's rendering: the next task runs after it
   await new Promise((resolve) => setTimeout(resolve, 0));
 }
 
