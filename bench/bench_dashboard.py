@@ -17,7 +17,9 @@ screen within seconds.
   ``requestAnimationFrame`` watcher in the page; also reported: when its first Bokeh document was
   there, which the ratio used before, before the plot was built, laid out and painted), its page
   loads alternating with the app's (the same machine load for both). Every time is the page's own
-  clock (``performance.now()``, from navigation start), not the driver's.
+  clock (``performance.now()``, from navigation start), not the driver's, and the driver
+  evaluates nothing in a page before the page says on its console that its first paint is
+  measured (:data:`MEASURED`).
   Each app has a browser profile of its own on disk, a returning visitor's: ``--visits`` earlier
   page loads (not timed) left its HTTP cache and V8's code cache of the scripts (Chromium keeps
   compiled code from the third load of a script on; Playwright's ``new_context`` is off the
@@ -161,6 +163,11 @@ def ready(*apps: App, settle_s: float = 0.0) -> None:
     time.sleep(settle_s)
 
 
+MEASURED = "qdash-bench: first paint measured"  # the watchers' console message
+# The page says on its console when its first paint is measured, and the driver waits for that
+# message: no evaluation in the page until then (Playwright's first evaluation in a page compiles
+# its injected script, ~7 ms of the page's main thread, and wait_for_function's checks run in
+# every frame: both inside the window being timed).
 FLOOR_WATCH = """(() => {  // the floor's first paint, by the snapshot's rule (snapshot.js)
   const finished = (v) => (typeof v.has_finished !== "function" || v.has_finished()) &&
     (v.child_views ?? []).every(finished);
@@ -170,11 +177,22 @@ FLOOR_WATCH = """(() => {  // the floor's first paint, by the snapshot's rule (s
         window.__qdashFloorDocMs === undefined)
       window.__qdashFloorDocMs = performance.now();
     if (views.length && views.every(finished))  // painted: the task after this frame
-      setTimeout(() => { window.__qdashFloorMs = performance.now(); }, 0);
+      setTimeout(() => { window.__qdashFloorMs = performance.now(); console.debug(%s); }, 0);
     else requestAnimationFrame(watch);
   };
   requestAnimationFrame(watch);
-})();"""
+})();""" % json.dumps(MEASURED)
+SNAPSHOT_WATCH = """(() => {  // the snapshot drawn (or never to be): snapshot.js's states
+  if (location.protocol === "about:") return;  // a new page's blank document
+  const watch = () => {
+    const state = window.qdashSnapshot && window.qdashSnapshot.state;
+    const none = document.readyState !== "loading" &&
+      !document.getElementById("qdash-snapshot-data");
+    if (["drawn", "live", "stale", "failed"].includes(state) || none) console.debug(%s);
+    else requestAnimationFrame(watch);
+  };
+  requestAnimationFrame(watch);
+})();""" % json.dumps(MEASURED)
 
 
 def returning_visitor(browser, profile: Path):
@@ -196,12 +214,11 @@ def page_load(context, app: App, snapshot: bool,
     ready(app, *quiet)
     page = context.new_page()
     log = PageLog(page)
-    page.goto(app.url, wait_until="commit")
+    with page.expect_console_message(lambda m: m.text == MEASURED, timeout=180_000):
+        page.goto(app.url, wait_until="commit")
     live, shown = None, {}
     if snapshot:
-        state = page.wait_for_function(
-            f"() => ['none', 'drawn', 'live', 'failed'].includes(({SNAPSHOT_STATE})()) && "
-            f"({SNAPSHOT_STATE})()", timeout=180_000).json_value()
+        state = page.evaluate(SNAPSHOT_STATE)
         assert state in ("drawn", "live"), f"no snapshot drawn: {state}"
         shown = page.evaluate(JS_SNAPSHOT_SHOWS)
         page.wait_for_function(f"() => ({SNAPSHOT_STATE})() === 'live'", timeout=180_000)
@@ -209,8 +226,7 @@ def page_load(context, app: App, snapshot: bool,
         paint, live = times["painted_ms"] / 1000, times["live_ms"] / 1000
         shown["drawn_s"] = times["drawn_ms"] / 1000
     else:
-        paint = page.wait_for_function("() => window.__qdashFloorMs",
-                                       timeout=180_000).json_value() / 1000
+        paint = page.evaluate("() => window.__qdashFloorMs") / 1000
         shown["doc_s"] = page.evaluate("() => window.__qdashFloorDocMs") / 1000
     assert not log.errors(), log.errors()
     page.goto("about:blank")  # the unload beacon shuts the page's kernel down
@@ -312,6 +328,7 @@ def run_app(browser, name: str, tmp: Path, args, floor: App | None) -> dict:
     else:
         contexts = [returning_visitor(browser, tmp / f"{name}-profile"),
                     returning_visitor(browser, tmp / f"{name}-floor-profile")]
+    contexts[0].add_init_script(SNAPSHOT_WATCH)
     contexts[1].add_init_script(FLOOR_WATCH)
     try:
         if producer is not None:

@@ -93,8 +93,8 @@ def test_the_snapshot_is_the_live_views_own_document_with_its_ids_prefixed(split
     if split:  # the root column's children: the first screen's, then below's
         name, column = shot.pop(below.removeprefix(ID_PREFIX))
         top = shot[live_root][1]
-        assert name == "Column" and column.pop("children") == models[live_root][1]["children"][4:]
-        assert top["children"] == models[live_root][1]["children"][:4]  # candles down to z
+        assert name == "Column" and column.pop("children") == models[live_root][1]["children"][3:]
+        assert top["children"] == models[live_root][1]["children"][:3]  # candles, spread, z
         assert top["children"][-1] == {"id": figures.zscore.id}
         assert column == {k: v for k, v in top.items() if k != "children"}  # same settings
         top["children"] = models[live_root][1]["children"]  # one column in the live view

@@ -199,12 +199,12 @@ class PairFigures:
         self.heatmap.y_range.factors = list(symbols)
 
     def layout(self):
-        """The market panels as one Bokeh layout (candles and volume, legs, spread, z, corr,
+        """The market panels as one Bokeh layout (candles and volume, spread, z, legs, corr,
         hedge)."""
         return column(
             gridplot([[self.candle_figs["y"], self.candle_figs["x"]]],
                      sizing_mode="stretch_width", merge_tools=False),
-            self.normalized, self.spread, self.zscore, self.correlation, self.hedge,
+            self.spread, self.zscore, self.normalized, self.correlation, self.hedge,
             sizing_mode="stretch_width")
 
     def backtest_layout(self):
