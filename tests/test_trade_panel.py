@@ -43,8 +43,11 @@ def test_trade_status_is_plain_data_of_what_the_exchange_and_the_trader_hold():
             "entry_time": [t - pd.Timedelta("1h"), t], "net_pnl": [100.0, -2.0]})),
         summary={"mean_shortfall_bps": 0.4, "p95_shortfall_bps": 1.1,
                  "assumed_slippage_bps": 1.0})
-    s = trade_status(trader(), comparison)
+    tr = trader()
+    tr.rule.refused["beta"] = 3
+    s = trade_status(tr, comparison)
     assert s["armed"] is False and s["blocked"] is None
+    assert s["decisions"] == 0 and s["refused"] == {"stop": 0, "beta": 3}
     assert s["positions"][0] == {"symbol": "ETHUSDT", "trader": 1.0, "exchange": 1.2,
                                  "entry_price": 3_000.0}
     assert s["positions"][1]["exchange"] is None
@@ -54,6 +57,7 @@ def test_trade_status_is_plain_data_of_what_the_exchange_and_the_trader_hold():
     assert s["pnl"] == {"paper": -3.0, "backtest": -2.0, "round_trips": 1}
     page = status_html(s)
     assert "qdash-trade-positions" in page and "p95_shortfall_bps" in page
+    assert "outside its band / past the stop</th><td style='text-align:right'>3 / 0</td>" in page
     assert SECRET not in page and SECRET not in repr(s)
 
 

@@ -69,7 +69,9 @@ def test_arm_trade_and_kill_switch_leave_the_account_flat(browser, app, sim):
         arm.click()
         wait_until(lambda: _positions(page), timeout=30, what="the positions table")
 
-        wait_until(lambda: any(holdings(sim)[0].values()), timeout=40, interval=0.5,
+        # an entry needs a closed bar with |z| past 0.3 and a hedge ratio inside the hedge
+        # rule's band (qdash.analytics.signal.hedge_ok): most bars, not every one
+        wait_until(lambda: any(holdings(sim)[0].values()), timeout=90, interval=0.5,
                    what="an entry on the simulator")
 
         def drawn():
@@ -100,9 +102,11 @@ def test_arm_trade_and_kill_switch_leave_the_account_flat(browser, app, sim):
         assert all(a == 0 for a in amounts.values()), amounts
         assert open_orders == []
         assert log.errors() == [], log.errors()
-    except AssertionError:
+    except AssertionError as e:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "trade_tab_failed.png"), full_page=True)
-        raise
+        tab = page.locator(".qdash-trade-status").locator("..")
+        shown = " ".join(tab.inner_text(timeout=5_000).split()) if tab.count() else "not drawn"
+        raise AssertionError(f"{e}; the trade tab showed: {shown}") from e
     finally:
         page.close()

@@ -32,7 +32,9 @@ def trade_status(trader, comparison=None) -> dict:
     or None), ``positions`` (per leg: the trader's amount and the exchange's), ``open_orders``
     (its orders not final), ``fills`` (the last :data:`LAST_FILLS`, with the legging time of
     the entry/exit they belong to), ``pnl`` (paper and backtest net PnL over the round trips
-    since the trader's first entry; quote currency) and ``shortfall`` (the summary)."""
+    since the trader's first entry; quote currency), ``shortfall`` (the summary),
+    ``decisions`` (entries and exits the rule decided) and ``refused`` (entries the rule
+    refused: ``beta``, the hedge ratio outside its band; ``stop``, |z| past the stop)."""
     legging_ms = {rec["bar_ms"]: rec.get("legging_ms") for rec in trader.leggings}
     positions = [{"symbol": s, "trader": trader.amount[s],
                   "exchange": trader.positions[s].amount if s in trader.positions else None,
@@ -58,6 +60,7 @@ def trade_status(trader, comparison=None) -> dict:
         summary = comparison.summary
     return {"armed": trader.armed, "blocked": trader.blocked, "positions": positions,
             "open_orders": orders, "fills": fills, "pnl": pnl, "shortfall": summary,
+            "decisions": len(trader.decisions), "refused": dict(trader.rule.refused),
             "errors": list(trader.errors[-5:])}
 
 
@@ -134,6 +137,9 @@ class TradePanel:
 def status_html(s: dict) -> str:
     """The trade tab's body from :func:`trade_status`."""
     head = table([("armed", fmt(s["armed"])), ("blocked", html.escape(s["blocked"] or "–")),
+                  ("decisions (entries and exits)", fmt(s["decisions"])),
+                  ("entries refused: hedge ratio outside its band / past the stop",
+                   f"{s['refused']['beta']} / {s['refused']['stop']}"),
                   ("paper PnL", fmt(s["pnl"]["paper"])),
                   ("backtest PnL (same bars)", fmt(s["pnl"]["backtest"])),
                   *(((k, fmt(v)) for k, v in s["shortfall"].items()) if s["shortfall"]
