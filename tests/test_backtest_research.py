@@ -119,6 +119,36 @@ def test_walk_forward_reports_out_of_sample_only():
     pd.testing.assert_series_equal(wf.equity.iloc[:1_000], wf2.equity.iloc[:1_000])
 
 
+def step_slippage(t_ms: int, before: float, after: float):
+    """A slippage model (``run``'s ``slippage_model``): ``before`` bps on both legs for fills
+    before ``t_ms``, ``after`` from then on."""
+    def model(fill_ms):
+        bps = np.where(np.asarray(fill_ms) < t_ms, before, after)
+        return bps, bps.copy()
+    return model
+
+
+def test_sweep_and_walk_forward_take_the_backtests_slippage_model():
+    y, x = pair(3_000)
+    grid = dict(entry=[1.0, 2.0], exit=[0.0], window=[200, 300])
+    # a constant model is the flat slippage
+    flat = sweep(y, x, **grid, fee_bps=2, slippage_bps=3.0, n_jobs=1)
+    model = sweep(y, x, **grid, fee_bps=2, slippage_model=step_slippage(0, 3.0, 3.0), n_jobs=1)
+    pd.testing.assert_frame_equal(flat, model)
+    # a model that costs more after bar 2,000: each split's costs are its own fills'
+    t = int(y.index[2_000].value // 1_000_000)
+    kw = dict(train_bars=1_000, test_bars=500, objective="total_return", fee_bps=2, **grid)
+    cheap = walk_forward(y, x, slippage_bps=1.0, **kw)
+    stepped = walk_forward(y, x, slippage_model=step_slippage(t, 1.0, 20.0), **kw)
+    a, b = cheap.splits, stepped.splits
+    pd.testing.assert_frame_equal(a.iloc[:1], b.iloc[:1])  # trains and tests before t
+    pd.testing.assert_series_equal(cheap.equity.iloc[:500], stepped.equity.iloc[:500])
+    assert (b["test_trades"].iloc[2:] > 0).all()
+    assert (b["test_total_slippage"].iloc[2:] > 5 * a["test_total_slippage"].iloc[2:]).all()
+    assert stepped.metrics["total_slippage"] == pytest.approx(b["test_total_slippage"].sum())
+    assert stepped.metrics["total_slippage"] > cheap.metrics["total_slippage"]
+
+
 def test_sweep_warns_nothing_by_itself_but_flags_in_sample():
     y, x = pair(600)
     with warnings.catch_warnings():

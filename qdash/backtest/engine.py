@@ -521,10 +521,18 @@ def run(y, x, signal: SignalSpec | None = None, *, hedge: str | None = None,
                       "the result is in-sample", InSampleWarning, stacklevel=2)
     fy = funding_per_bar(funding_y, p.index, p.bar_ms)
     fx = funding_per_bar(funding_x, p.index, p.bar_ms)
-    if slippage_model is not None:
-        p.slip_bps = _model_slippage(slippage_model, p)
+    if _apply_slippage_model(slippage_model, p):
         params["slippage_model"] = True
     return _result(p, b, zz, ok, prm, fy, fx, params, in_sample, frame, spec)
+
+
+def _apply_slippage_model(model, p: _Prices) -> bool:
+    """``p``'s per-bar slippage from ``model`` (``run``'s ``slippage_model``); False: no model,
+    ``p`` keeps the flat ``slippage_bps``."""
+    if model is None:
+        return False
+    p.slip_bps = _model_slippage(model, p)
+    return True
 
 
 def _model_slippage(model, p: _Prices) -> tuple[np.ndarray, np.ndarray]:
@@ -555,7 +563,7 @@ def _split_fixed(fixed: dict) -> tuple[dict, dict]:
     """(run-only options, :class:`Params` fields) of a sweep's ``fixed`` keywords."""
     fixed = dict(fixed)
     opts = {k: fixed.pop(k, None) for k in ("signal", "beta", "z_window", "log", "funding_y",
-                                            "funding_x")}
+                                            "funding_x", "slippage_model")}
     opts["fill"] = fixed.pop("fill", "auto")
     return opts, fixed
 
@@ -576,7 +584,9 @@ def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(None,),
     tqdm bar (default: on inside a notebook kernel). ``lo``/``hi`` restrict trading to aligned
     bars ``[lo, hi)`` while signals still see the history before ``lo`` (used by
     :func:`walk_forward`). ``fixed`` passes the other :func:`run` parameters (costs, capital,
-    ``beta`` for ``hedge='fixed'``, ``fill``, funding).
+    ``beta`` for ``hedge='fixed'``, ``fill``, funding, ``slippage_model``: asked at the fill
+    times of every bar, so a causal model, such as recorded order books, keeps each window's
+    costs its own).
 
     Choosing the best row of a sweep is fitting on the data: the frame's ``attrs['in_sample']``
     is True and a best-row result should be confirmed with :func:`walk_forward`.
@@ -610,6 +620,7 @@ def sweep(y, x, *, entry=(2.0,), exit=(0.0,), stop=(None,), window=(None,),
             spec = spec_of(opts["signal"], hedge=h, window=w, z_window=opts["z_window"],
                            beta=opts["beta"], log=opts["log"], bar_ms=bar_ms)
             p, frame = signal_prices(y, x, spec, opts["fill"])
+            _apply_slippage_model(opts["slippage_model"], p)
             fy = funding_per_bar(opts["funding_y"], p.index, p.bar_ms)
             fx = funding_per_bar(opts["funding_x"], p.index, p.bar_ms)
             b, z = frame["beta"].to_numpy(), frame["zscore"].to_numpy()
@@ -671,7 +682,8 @@ def walk_forward(y, x, *, train_bars: int, test_bars: int, objective: str = "sha
     (warm-up) but trades only inside it, starting flat. The parameters maximising ``objective``
     (a metric name, NaN counts as worst) on the train window are used for the test window.
     On windows shorter than :data:`~qdash.backtest.metrics.SHORT_SAMPLE_DAYS` an annualised
-    objective (``sharpe``...) is noisy: its ``sharpe_se`` says how noisy.
+    objective (``sharpe``...) is noisy: its ``sharpe_se`` says how noisy. ``fixed``: as
+    :func:`sweep`'s (costs, funding, ``slippage_model``), the same in train and test windows.
     """
     grid = dict(entry=entry, exit=exit, stop=stop, window=window, hedge=hedge,
                 max_hold=max_hold, n_jobs=n_jobs)
@@ -699,6 +711,7 @@ def walk_forward(y, x, *, train_bars: int, test_bars: int, objective: str = "sha
                        z_window=opts["z_window"], beta=opts["beta"], log=opts["log"],
                        bar_ms=bar_ms)
         p, frame = signal_prices(y, x, spec, opts["fill"])
+        _apply_slippage_model(opts["slippage_model"], p)
         prm = Params(**{**params, "capital": capital, "entry": chosen["entry"],
                         "exit": chosen["exit"], "stop": chosen["stop"],
                         "max_hold": chosen["max_hold"]})
