@@ -12,7 +12,8 @@ fresh process as a user runs it (imports, numba cache loads and Dask start-up in
   window costs beyond its scan (the book's window scan also ranks the no-coint-gate baseline's
   candidates and trades two books).
 
-Also printed: the windows' selections against the planted clusters. The last line is
+Also printed: the windows' selections against the planted clusters, and the orders' notional
+against the legs' that crossed inside the book (netted, never sent). The last line is
 ``RESULT {json}``.
 
 Run: python bench/bench_book.py [--symbols 400] [--days 90] [--quick]
@@ -74,6 +75,7 @@ def child(path: str, what: str) -> None:
         "windows": res.windows[["window_start", "y", "x"]].astype(str).values.tolist(),
         "n_windows": int(res.metric("windows")), "trades": len(res.trades),
         "total_return": res.metric("total_return"), "sharpe": res.metric("sharpe"),
+        "turnover": res.metric("turnover"), "crossed": res.metric("crossed"),
         "baseline": res.metric("baseline_no_coint_gate_total_return"),
         "fingerprint": res.fingerprint}), flush=True)
 
@@ -121,7 +123,9 @@ def main() -> None:
         print(f"book without Dask: {none_s:.1f}s end to end, {n} windows, "
               f"{none_s / n:.2f}s per window = {none_s / n / scan_s:.2f}x one scan of a train "
               f"span; {none_r['trades']} trades, total return {none_r['total_return']:+.2%} "
-              f"(no-coint-gate baseline {none_r['baseline']:+.2%})")
+              f"(no-coint-gate baseline {none_r['baseline']:+.2%}); orders "
+              f"{none_r['turnover']:.1f}x the capital, legs crossed inside the book "
+              f"{none_r['crossed']:.2f}x")
         same = dask_r["fingerprint"] == none_r["fingerprint"] and dask_r["windows"] == sel
         print(f"book on a 2-worker LocalCluster: {dask_s:.1f}s end to end, "
               f"{dask_s / n:.2f}s per window = {dask_s / n / scan_s:.2f}x one scan; "

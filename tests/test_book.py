@@ -73,10 +73,20 @@ def test_windows_pnl_adds_up_to_the_equity_change(run):
     assert run.windows["funding"].sum() == pytest.approx(run.metric("funding"), rel=1e-12)
 
 
-def test_fees_are_traded_notional_times_rate_plus_slippage(run):
+def test_fees_are_the_orders_notional_times_rate_plus_slippage(run, data):
+    """The traded notional is that of one order per symbol and bar: the change of the book's
+    net position in the symbol (pairs' legs that cross inside the book never reach it)."""
     notional = run.metric("turnover") * CAPITAL
     assert notional > 0
     assert run.metric("fees") == pytest.approx(notional * (FEE_BPS + SLIP_BPS) / 1e4, rel=1e-12)
+    table = data[0]
+    close = table.pivot(index="open_time", columns="symbol", values="close")
+    close.index = pd.to_datetime(close.index, unit="ms", utc=True)
+    pos = run.positions
+    p = close.stack().reindex(pd.MultiIndex.from_arrays([pos["open_time"], pos["symbol"]]))
+    qty = pd.Series(pos["notional"].to_numpy() / p.to_numpy(), index=pos.index)
+    change = qty.groupby(pos["symbol"]).diff().fillna(qty).abs() * p.to_numpy()
+    assert notional == pytest.approx(change.sum(), rel=1e-9)
 
 
 def test_funding_is_position_times_rate_at_each_settlement(run, data):

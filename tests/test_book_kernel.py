@@ -187,3 +187,86 @@ def test_a_held_pair_keeps_its_orientation():
     assert (r["y"], r["x"]) == ("F", "E")
     x = np.array([0.3, 1.7])                                # the same line: y = 1.5x + 0.2
     np.testing.assert_allclose(r["beta"] * (1.5 * x + 0.2) + r["alpha"], x)
+
+
+def _window(price, z, iy, ix, *, fee_rate=5e-4, slip_rate=2e-4, impact=0.0, qv=None,
+            sigma=None):
+    """Run the kernel over one closing window: pairs ``iy``/``ix`` (symbol columns of
+    ``price``), each weighing 0.45 of the gross (under the gross cap together), β = 1, the
+    rule's entry 2, exit 0, stop 4; no symbol cap."""
+    n, n_sym = price.shape
+    n_pairs = len(iy)
+    st, acct = tr.K.new_state(n_pairs), np.array([CAPITAL])
+    trades = np.zeros(4 * n_pairs, tr.K.BOOK_TRADE)
+    out = [np.zeros(n) for _ in range(4)]
+    out_qty = np.zeros((n, n_sym))
+    fees, fund, entries, totals = (np.zeros(n_pairs), np.zeros(n_pairs), np.zeros(n_pairs),
+                                   np.zeros(4))
+    nt = tr.K.run_window(
+        price, np.ones((n, n_sym), dtype=bool),
+        np.full((n, n_sym), np.nan) if qv is None else qv, np.zeros((n, n_sym)),
+        np.zeros(n_sym), np.full(n_sym, np.nan) if sigma is None else sigma,
+        np.array(iy, dtype=np.int64), np.array(ix, dtype=np.int64),
+        np.arange(n_pairs, dtype=np.int64), np.full(n_pairs, 0.45), z,
+        np.ones((n_pairs, n)), np.ones((n_pairs, n), dtype=bool),
+        np.zeros((n_pairs, n), dtype=bool), st, acct, 0, 1, 2.0, 0.0, 4.0, 1.0, 1e9, fee_rate,
+        slip_rate, impact, 0.0, trades, *out, out_qty, fees, fund, entries, totals)
+    return trades[:nt], fees, totals, out_qty, acct[0]
+
+
+def _crossing_book():
+    """Three symbols; pair 0 (S0/S1) goes long the spread and pair 1 (S2/S1) short at the same
+    close, and both leave at the same later close: their S1 legs cross inside the book."""
+    rng = np.random.default_rng(5)
+    price = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, (8, 3)), axis=0))
+    z = np.array([[-2.5, -2.4, -1.0, 0.5, 0.5, 0.5, 0.5, 0.5],
+                  [2.5, 2.4, 1.0, -0.5, -0.5, -0.5, -0.5, -0.5]])
+    return price, z
+
+
+def test_legs_that_cross_inside_the_book_pay_nothing():
+    """Orders are netted per symbol and bar: each symbol's order is the change of the book's
+    position in it, and only that pays the fee and slippage; a pair alone pays all its legs."""
+    price, z = _crossing_book()
+    trades, fees, totals, qty, cash = _window(price, z, [0, 2], [1, 1])
+    assert len(trades) == 2 and set(trades["exit_bar"]) == {4}
+    assert np.all(qty[:, 1] == 0.0) and np.any(qty[:, 0] != 0.0)   # S1 never held
+    change = np.abs(np.diff(np.vstack([np.zeros(3), qty]), axis=0)) * price
+    assert change[:, 1].sum() == 0.0
+    crossed = sum(np.abs(trades["qty_x"][i]) * price[t, 1] for i in range(2) for t in (1, 4))
+    assert totals[3] == pytest.approx(crossed, rel=1e-12)           # both S1 legs, both ways
+    assert totals[0] == pytest.approx(change.sum(), rel=1e-12)       # turnover: the orders
+    assert fees.sum() == pytest.approx(change.sum() * 7e-4, rel=1e-12)
+    assert trades["fees"].sum() == pytest.approx(fees.sum(), rel=1e-12)
+    # pair 0's part is its S0 leg's cost alone: S1 cost nothing to share
+    assert fees[0] == pytest.approx(change[:, 0].sum() * 7e-4, rel=1e-12)
+    pnl = (trades["pnl_y"] + trades["pnl_x"]).sum()
+    assert cash == pytest.approx(CAPITAL + pnl - fees.sum(), rel=1e-12)
+    alone, alone_fees, alone_totals, _, _ = _window(price, z[:1], [0], [1])
+    assert alone_fees[0] > 1.9 * fees[0]                             # S1 paid too
+    legs = np.abs(alone["qty_y"][0]) * price[[1, 4], 0] + np.abs(alone["qty_x"][0]) * price[
+        [1, 4], 1]
+    assert alone_totals[0] == pytest.approx(legs.sum(), rel=1e-12)
+
+
+def test_one_order_per_symbol_pays_the_square_root_impact_of_its_size():
+    """Two pairs buying S1 at the same close send one order of the sum: its impact is
+    ``Y σ sqrt(Q / V) Q`` of the sum (more than two half orders), shared by notional."""
+    price, z = _crossing_book()
+    short = np.vstack([z[1], z[1]])                # both short the spread: both buy S1
+    qv = np.full((8, 3), 5e6)
+    sigma = np.array([0.01, 0.02, 0.015])
+    trades, fees, totals, qty, _ = _window(price, short, [0, 2], [1, 1], fee_rate=0.0,
+                                           slip_rate=-1.0, impact=0.5, qv=qv, sigma=sigma)
+    order = np.diff(np.vstack([np.zeros(3), qty]), axis=0) * price
+    assert order[1, 1] > 0 and np.count_nonzero(order[:, 1]) == 2    # one buy, one sell of S1
+    expected = sum(0.5 * sigma[s] * math.sqrt(abs(q) / 5e6) * abs(q)
+                   for (t, s), q in np.ndenumerate(order) if q != 0.0)
+    assert fees.sum() == pytest.approx(expected, rel=1e-12)
+    half = order[1, 1] / 2
+    separate = 2 * 0.5 * sigma[1] * math.sqrt(half / 5e6) * half
+    assert 0.5 * sigma[1] * math.sqrt(order[1, 1] / 5e6) * order[1, 1] > 1.4 * separate
+    cost = {s: sum(0.5 * sigma[s] * math.sqrt(abs(q) / 5e6) * abs(q) for q in order[:, s])
+            for s in range(3)}
+    assert fees[0] == pytest.approx(cost[0] + cost[1] / 2, rel=1e-12)   # S1 shared evenly
+    assert trades["fees"].sum() == pytest.approx(fees.sum(), rel=1e-12)

@@ -13,8 +13,9 @@ bar): annualised figures on the 24/7 bar clock (``cagr``, ``annual_volatility``,
 with ``span_days`` beside them and ``short_sample`` 1 when the curve spans fewer than
 :data:`~qdash.backtest.metrics.SHORT_SAMPLE_DAYS` days (never blank: a short figure is marked,
 not left out, as the backtest's are); ``total_return``, ``max_drawdown``, ``turnover`` (traded
-notional over the capital), ``fees`` (taker fees, slippage and liquidation fees), ``funding``
-(received), ``open_mark`` (the net pnl so far of positions left open), ``liquidations``,
+notional of the netted orders over the capital), ``crossed`` (the legs' notional that crossed
+inside the book instead of trading, on the same scale), ``fees`` (taker fees, slippage and
+liquidation fees), ``funding`` (received), ``open_mark`` (the net pnl so far of positions left open), ``liquidations``,
 ``refused_entries`` (entries the caps left at zero), ``trials``, ``windows`` and
 ``pairs_traded`` always. The deflated Sharpe (Bailey and López de Prado) takes ``N`` = every
 directed pair tested in every window's scan and ``V`` = the variance of the stage-2 survivors'
@@ -126,6 +127,7 @@ def _metrics(equity: np.ndarray, traded: Traded | None, bar_ms: int, capital: fl
         out.update(open_mark=float((o["pnl"]).sum()) if len(o) else 0.0,
                    liquidations=traded.totals["liquidations"],
                    refused_entries=traded.totals["refused"],
+                   crossed=traded.totals["crossed"] / capital,
                    pairs_traded=float(len(set(zip(traded.trades["y"], traded.trades["x"]))
                                           | set(zip(o["y"], o["x"])))))
     return out

@@ -14,12 +14,12 @@ What the book adds, per bar ``t``:
 1. funding on the position held: ``-rate · qty · close`` per leg (received > 0);
 2. fills: exits first, then entries. An entry's gross notional (both legs; y holds
    ``1/(1+|β|)`` of it, x ``|β|/(1+|β|)``, as the backtest sizes a log-price β) is ``weight ·
-   leverage · E`` (``E`` the account's equity at this close after this bar's exits), then
-   scaled down by one factor ``k ∈ [0, 1]`` (both legs, so the hedge holds) until each leg's
-   symbol has ``|net| <= max_symbol_weight · E'`` over every pair and the account's gross is
-   ``<= leverage · E'``, with ``E'`` = ``E`` less the full-size costs of every entry of the bar
-   (so the caps still hold against the equity after those costs); ``k = 0`` places nothing
-   (counted). Exits and liquidations are never refused;
+   leverage · E`` (``E`` the account's equity at this close after this bar's exits and their
+   costs), then scaled down by one factor ``k ∈ [0, 1]`` (both legs, so the hedge holds) until
+   each leg's symbol has ``|net| <= max_symbol_weight · E'`` over every pair and the account's
+   gross is ``<= leverage · E'``, with ``E'`` = ``E`` less the full-size costs of every entry of
+   the bar (so the caps still hold against the equity after those costs); ``k = 0`` places
+   nothing (counted). Exits and liquidations are never refused;
 3. marks at the close; maintenance margin ``Σ_symbol |net notional| · mmr`` against the equity
    (the margin balance); at ``equity <= maintenance`` every position is closed at this close
    (reason ``liquidation``) and pays, besides the taker fee and slippage, ``liq_rate`` on its
@@ -27,10 +27,20 @@ What the book adds, per bar ``t``:
 4. the decision on ``z[t]`` (and a ``break`` flag: an open pair exits, a broken pair does not
    enter again in the window).
 
-Slippage per leg fill is ``slip_rate · notional`` when ``slip_rate >= 0``, else the square-root
-impact ``impact · σ_bar · sqrt(notional / quote_volume_bar) · notional`` (Almgren et al. 2005,
-Tóth et al. 2011: ``Y · σ_d · sqrt(Q / V_d)`` with daily σ and volume, which equals the per-bar
-form since ``σ_d = σ_bar · sqrt(bars a day)`` and ``V_d = V_bar · bars a day``).
+**Orders are netted per symbol.** The fills of one batch (a bar's exits and entries; then its
+liquidations; then the last window's closes) are one order per symbol, as one account in
+Binance's one-way mode sends them: the symbol's order is the net of every pair's leg fill
+(signed notional at the close), and only that order pays. Per symbol, the taker fee is
+``fee_rate · |order|`` and the slippage ``slip_rate · |order|`` when ``slip_rate >= 0``, else the
+square-root impact ``impact · σ_bar · sqrt(|order| / quote_volume_bar) · |order|`` (Almgren et
+al. 2005, Tóth et al. 2011: ``Y · σ_d · sqrt(Q / V_d)`` with daily σ and volume, which equals the
+per-bar form since ``σ_d = σ_bar · sqrt(bars a day)`` and ``V_d = V_bar · bars a day``). A
+symbol's cost is shared among the pairs' fills in it by their notionals, so every pair (and
+every round trip) carries its part; legs that cross inside the book pay nothing. Traded
+notional (``totals[0]``, the turnover) counts the orders, not the legs; ``totals[3]`` the legs'
+notional that crossed inside the book instead. The entry sizing bounds
+the batch's costs by the un-netted sum (the cost grows with the order), so the caps hold after
+the netted costs too.
 
 State carried between windows: one row of ``state`` per pair (columns ``S_*``) and the
 account's cash in ``acct[0]``.
@@ -83,21 +93,73 @@ def _slip(notional, s, t, slip_rate, impact, sigma, qv):
 
 
 @numba.njit(cache=True, nogil=True)
-def _close(p, t, bar0, reason, exit_z, st, price, iy, ix, pid, extra_fee, fee_rate, slip_rate,
-           impact, sigma, qv, trades, nt, pair_fees):
-    """Close pair ``p`` at bar ``t``'s close: book its costs, record the trade; returns the cash
-    delta (leg PnLs minus the exit's costs)."""
-    sy, sx = iy[p], ix[p]
-    qy, qx = st[p, S_QY], st[p, S_QX]
-    py, px = price[t, sy], price[t, sx]
-    ny, nx = abs(qy) * py, abs(qx) * px
-    cost = ((ny + nx) * fee_rate + _slip(ny, sy, t, slip_rate, impact, sigma, qv)
-            + _slip(nx, sx, t, slip_rate, impact, sigma, qv) + extra_fee)
+def _order(p, qy, qx, t, price, iy, ix, flow, legs, fills):
+    """Add pair ``p``'s fill of leg quantities ``qy``/``qx`` (signed) at bar ``t``'s close to
+    the batch: ``flow`` the signed notional per symbol (the order), ``legs`` the sum of the
+    legs' absolute notionals per symbol, ``fills[p]`` the pair's two absolute notionals."""
+    ny, nx = qy * price[t, iy[p]], qx * price[t, ix[p]]
+    flow[iy[p]] += ny
+    flow[ix[p]] += nx
+    legs[iy[p]] += abs(ny)
+    legs[ix[p]] += abs(nx)
+    fills[p, 0] = abs(ny)
+    fills[p, 1] = abs(nx)
+
+
+@numba.njit(cache=True, nogil=True)
+def _order_cost(notional, s, t, fee_rate, slip_rate, impact, sigma, qv):
+    """Taker fee and slippage of one order of ``notional`` (absolute) in symbol ``s``."""
+    return notional * fee_rate + _slip(notional, s, t, slip_rate, impact, sigma, qv)
+
+
+@numba.njit(cache=True, nogil=True)
+def _settle(t, flow, legs, fills, rec, st, iy, ix, fee_rate, slip_rate, impact, sigma, qv,
+            acct, pair_fees, trades, totals):
+    """Pay the batch's orders (one per symbol, the net ``flow``) and share each symbol's cost
+    among the pairs' fills by notional: an exit's part goes to its trade record ``rec[p]``, an
+    entry's (``rec[p] == -1``) to the open trade's fees. Empties the batch."""
+    cost = np.zeros(flow.shape[0])
+    for s in range(flow.shape[0]):
+        if legs[s] > 0.0:
+            cost[s] = _order_cost(abs(flow[s]), s, t, fee_rate, slip_rate, impact, sigma, qv)
+            totals[0] += abs(flow[s])
+            totals[3] += legs[s] - abs(flow[s])
+    for p in range(rec.shape[0]):
+        if rec[p] == -2:
+            continue
+        sy, sx = iy[p], ix[p]
+        c = 0.0
+        if legs[sy] > 0.0:
+            c += cost[sy] * fills[p, 0] / legs[sy]
+        if legs[sx] > 0.0:
+            c += cost[sx] * fills[p, 1] / legs[sx]
+        acct[0] -= c
+        st[p, S_CASH] -= c
+        pair_fees[p] += c
+        if rec[p] >= 0:
+            trades[rec[p]].fees += c
+        else:
+            st[p, S_FEES] += c
+        rec[p] = -2
+        fills[p, 0] = 0.0
+        fills[p, 1] = 0.0
+    flow[:] = 0.0
+    legs[:] = 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _close(p, t, bar0, reason, exit_z, st, price, iy, ix, pid, extra_fee, trades, nt,
+           pair_fees, flow, legs, fills, rec):
+    """Close pair ``p`` at bar ``t``'s close as trade record ``nt``: its legs join the batch
+    (their costs come at :func:`_settle`), ``extra_fee`` is paid now; returns the cash delta
+    (leg PnLs minus ``extra_fee``)."""
+    _order(p, -st[p, S_QY], -st[p, S_QX], t, price, iy, ix, flow, legs, fills)
+    rec[p] = nt
     pnl_y, pnl_x = _record(p, t, bar0, reason, exit_z, st, price, iy, ix, pid, trades, nt,
-                           st[p, S_FEES] + cost)
-    delta = pnl_y + pnl_x - cost
+                           st[p, S_FEES] + extra_fee)
+    delta = pnl_y + pnl_x - extra_fee
     st[p, S_CASH] += delta
-    pair_fees[p] += cost
+    pair_fees[p] += extra_fee
     st[p, S_SIDE] = 0.0
     st[p, S_QY] = 0.0
     st[p, S_QX] = 0.0
@@ -154,13 +216,17 @@ def run_window(price, has_bar, qv, fund, mmr, sigma, iy, ix, pid, weight, z, bet
     symbol. Outputs per bar: equity, gross and net notional, margin ratio (maintenance /
     equity, before a liquidation at that bar) and held quantity per symbol; per pair: costs,
     funding and entries in the window; ``trades`` records (returns how many); ``totals``
-    (added to): [traded notional, entries refused by the caps, liquidations].
+    (added to): [traded notional (the netted orders), entries refused by the caps,
+    liquidations, the legs' notional crossed inside the book].
     ``last_window``: at its last bar, close what is open (``end_of_data``) when ``> 0``,
     record it as ``open`` (no exit cost) when ``< 0``.
     """
     n, n_sym = price.shape
     n_pairs = st.shape[0]
     nt = 0
+    flow, legs = np.zeros(n_sym), np.zeros(n_sym)       # the batch of orders (module doc)
+    fills = np.zeros((n_pairs, 2))
+    rec = np.full(n_pairs, -2, dtype=np.int64)          # -2 no fill, -1 entry, else exit's record
     for t in range(n):
         # 1. funding on the position held before this bar's fill (fills are at the close)
         for p in range(n_pairs):
@@ -175,30 +241,35 @@ def run_window(price, has_bar, qv, fund, mmr, sigma, iy, ix, pid, weight, z, bet
                 st[p, S_CASH] += f
                 st[p, S_FUND] += f
                 pair_fund[p] += f
-        # 2a. exits
+        # 2a. exits (their orders join the bar's batch)
         for p in range(n_pairs):
             if st[p, S_PEND] == 2.0 and has_bar[t, iy[p]] and has_bar[t, ix[p]]:
-                notional = abs(st[p, S_QY]) * price[t, iy[p]] + abs(st[p, S_QX]) * price[t, ix[p]]
                 acct[0] += _close(p, t, bar0, np.int64(st[p, S_PEND_REASON]), st[p, S_PEND_Z],
-                                  st, price, iy, ix, pid, 0.0, fee_rate, slip_rate, impact,
-                                  sigma, qv, trades, nt, pair_fees)
-                totals[0] += notional
+                                  st, price, iy, ix, pid, 0.0, trades, nt, pair_fees, flow,
+                                  legs, fills, rec)
                 nt += 1
                 if st[p, S_PEND_REASON] == REASON_STOP:
                     st[p, S_BLOCKED] = trades[nt - 1].side
                 st[p, S_PEND] = 0.0
-        # 2b. entries, sized on the equity less the full-size costs of every entry of the bar
+        # 2b. entries, sized on the equity after the exits' costs (un-netted: a bound), capped
+        # against it less the full-size costs of every entry of the bar (also a bound)
         unreal, net, gross = _book(st, price, iy, ix, n_sym, t)
         equity = acct[0] + unreal
-        base = equity
+        for s in range(n_sym):
+            if legs[s] > 0.0:
+                equity -= _order_cost(legs[s], s, t, fee_rate, slip_rate, impact, sigma, qv)
+        bound = legs.copy()                         # per symbol, the batch's legs at full size
         for p in range(n_pairs):
             if (st[p, S_PEND] == 1.0 or st[p, S_PEND] == -1.0) and has_bar[t, iy[p]] and \
                     has_bar[t, ix[p]]:
-                g = weight[p] * leverage * equity
                 b = abs(st[p, S_PEND_BETA])
-                base -= g * fee_rate + _slip(g / (1.0 + b), iy[p], t, slip_rate, impact, sigma,
-                                             qv) + _slip(g * b / (1.0 + b), ix[p], t, slip_rate,
-                                                         impact, sigma, qv)
+                g = weight[p] * leverage * equity
+                bound[iy[p]] += g / (1.0 + b)
+                bound[ix[p]] += g * b / (1.0 + b)
+        base = acct[0] + unreal
+        for s in range(n_sym):
+            if bound[s] > 0.0:
+                base -= _order_cost(bound[s], s, t, fee_rate, slip_rate, impact, sigma, qv)
         for p in range(n_pairs):
             side = st[p, S_PEND]
             if not (side == 1.0 or side == -1.0):
@@ -226,12 +297,8 @@ def run_window(price, has_bar, qv, fund, mmr, sigma, iy, ix, pid, weight, z, bet
             qy = k * ny / py
             qx = k * nx / px
             fy, fx = abs(qy) * py, abs(qx) * px
-            cost = (fy + fx) * fee_rate + _slip(fy, sy, t, slip_rate, impact, sigma, qv) + \
-                _slip(fx, sx, t, slip_rate, impact, sigma, qv)
-            acct[0] -= cost
-            st[p, S_CASH] -= cost
-            pair_fees[p] += cost
-            totals[0] += fy + fx
+            _order(p, qy, qx, t, price, iy, ix, flow, legs, fills)
+            rec[p] = -1
             st[p, S_SIDE] = side
             st[p, S_QY] = qy
             st[p, S_QX] = qx
@@ -240,12 +307,14 @@ def run_window(price, has_bar, qv, fund, mmr, sigma, iy, ix, pid, weight, z, bet
             st[p, S_ENTRY_BAR] = bar0 + t
             st[p, S_ENTRY_Z] = st[p, S_PEND_Z]
             st[p, S_ENTRY_BETA] = b
-            st[p, S_FEES] = cost
+            st[p, S_FEES] = 0.0                     # its part of the orders' costs at _settle
             st[p, S_FUND] = 0.0
             pair_entries[p] += 1
             net[sy] += qy * py
             net[sx] += qx * px
             gross += fy + fx
+        _settle(t, flow, legs, fills, rec, st, iy, ix, fee_rate, slip_rate, impact, sigma, qv,
+                acct, pair_fees, trades, totals)
         # 3. mark, margin, liquidation
         unreal, net, gross = _book(st, price, iy, ix, n_sym, t)
         equity = acct[0] + unreal
@@ -266,11 +335,12 @@ def run_window(price, has_bar, qv, fund, mmr, sigma, iy, ix, pid, weight, z, bet
                     extra = liq_rate * (abs(net[sy]) * ly / leg_sum[sy]
                                         + abs(net[sx]) * lx / leg_sum[sx])
                     acct[0] += _close(p, t, bar0, REASON_LIQUIDATION, z[p, t], st, price, iy,
-                                      ix, pid, extra, fee_rate, slip_rate, impact, sigma, qv,
-                                      trades, nt, pair_fees)
-                    totals[0] += ly + lx
+                                      ix, pid, extra, trades, nt, pair_fees, flow, legs, fills,
+                                      rec)
                     nt += 1
                     st[p, S_PEND] = 0.0
+            _settle(t, flow, legs, fills, rec, st, iy, ix, fee_rate, slip_rate, impact, sigma,
+                    qv, acct, pair_fees, trades, totals)
             totals[2] += 1.0
             unreal, net, gross = _book(st, price, iy, ix, n_sym, t)
             equity = acct[0] + unreal
@@ -278,16 +348,15 @@ def run_window(price, has_bar, qv, fund, mmr, sigma, iy, ix, pid, weight, z, bet
             for p in range(n_pairs):
                 if st[p, S_SIDE] != 0.0:
                     if last_window > 0:
-                        fy = abs(st[p, S_QY]) * price[t, iy[p]]
-                        fx = abs(st[p, S_QX]) * price[t, ix[p]]
                         acct[0] += _close(p, t, bar0, REASON_END, z[p, t], st, price, iy, ix,
-                                          pid, 0.0, fee_rate, slip_rate, impact, sigma, qv,
-                                          trades, nt, pair_fees)
-                        totals[0] += fy + fx
+                                          pid, 0.0, trades, nt, pair_fees, flow, legs, fills,
+                                          rec)
                     else:
                         _record(p, t, bar0, REASON_OPEN, z[p, t], st, price, iy, ix, pid,
                                 trades, nt, st[p, S_FEES])    # marked, still open
                     nt += 1
+            _settle(t, flow, legs, fills, rec, st, iy, ix, fee_rate, slip_rate, impact, sigma,
+                    qv, acct, pair_fees, trades, totals)
             unreal, net, gross = _book(st, price, iy, ix, n_sym, t)
             equity = acct[0] + unreal
         out_equity[t] = equity

@@ -37,7 +37,7 @@ BASELINE_COLORS = ("#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f
 PART_COLORS = {"price": "#1f77b4", "fees": "#d62728", "funding": "#2ca02c", "pnl": "#222222"}
 PAIR_KEY = ["y", "x"]
 HEADLINE = ("total_return", "sharpe", "sharpe_se", "span_days", "short_sample", "deflated_sharpe",
-            "max_drawdown", "turnover", "fees",
+            "max_drawdown", "turnover", "crossed", "fees",
             "funding", "trades", "windows", "pairs_traded")   # the figures shown first
 MAX_EXPOSURE_ROWS = 40     # symbols drawn in the exposure heatmap (the largest)
 EXPOSURE_COLUMNS = 600     # time cells of the exposure heatmap

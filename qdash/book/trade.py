@@ -74,7 +74,7 @@ class Traded:
     """The book's tables before the metrics: ``windows`` and ``trades`` (the result's
     columns), ``equity`` (the result's columns), ``positions``, ``open`` (positions still open
     at the end, as trades marked at the last close), ``totals`` (traded notional, fees,
-    funding, entries refused by the caps, liquidations)."""
+    funding, entries refused by the caps, liquidations, notional crossed inside the book)."""
 
     windows: pd.DataFrame
     trades: pd.DataFrame
@@ -143,7 +143,7 @@ class _Book:
         self.ids: dict[tuple[str, str], int] = {}
         self.prev_slots: list[tuple[str, str]] = []
         self.qty = np.zeros(len(data.symbols))
-        self.totals = np.zeros(3)
+        self.totals = np.zeros(4)
         self.costs = np.zeros(2)          # fees, funding
         self.rows: list[dict] = []
         self.row_of: dict[tuple[str, str], dict] = {}
@@ -277,7 +277,7 @@ class _Book:
             "exit_reason": [K.REASONS[int(r)] for r in rec["reason"]]})
         is_open = (rec["reason"] == K.REASON_OPEN)
         cols = ["open_time", "equity", "gross_exposure", "net_exposure", "margin_ratio"]
-        totals = dict(zip(("notional", "refused", "liquidations", "fees", "funding"),
+        totals = dict(zip(("notional", "refused", "liquidations", "crossed", "fees", "funding"),
                           [*self.totals.tolist(), *self.costs.tolist()]))
         return Traded(pd.DataFrame(self.rows, columns=list(_WINDOW_COLUMNS)),
                       frame[~is_open].reset_index(drop=True),
