@@ -177,22 +177,22 @@ FLOOR_WATCH = """(() => {  // the floor's first paint, by the snapshot's rule (s
         window.__qdashFloorDocMs === undefined)
       window.__qdashFloorDocMs = performance.now();
     if (views.length && views.every(finished))  // painted: the task after this frame
-      setTimeout(() => { window.__qdashFloorMs = performance.now(); console.debug(%s); }, 0);
+      setTimeout(() => { window.__qdashFloorMs = performance.now(); console.debug(MSG); }, 0);
     else requestAnimationFrame(watch);
   };
   requestAnimationFrame(watch);
-})();""" % json.dumps(MEASURED)
+})();""".replace("MSG", json.dumps(MEASURED))
 SNAPSHOT_WATCH = """(() => {  // the snapshot drawn (or never to be): snapshot.js's states
   if (location.protocol === "about:") return;  // a new page's blank document
   const watch = () => {
     const state = window.qdashSnapshot && window.qdashSnapshot.state;
     const none = document.readyState !== "loading" &&
       !document.getElementById("qdash-snapshot-data");
-    if (["drawn", "live", "stale", "failed"].includes(state) || none) console.debug(%s);
+    if (["drawn", "live", "stale", "failed"].includes(state) || none) console.debug(MSG);
     else requestAnimationFrame(watch);
   };
   requestAnimationFrame(watch);
-})();""" % json.dumps(MEASURED)
+})();""".replace("MSG", json.dumps(MEASURED))
 
 
 def returning_visitor(browser, profile: Path):

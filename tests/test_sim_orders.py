@@ -3,6 +3,7 @@ python-binance, Binance's official SDK) and raw signed HTTP: no qdash code on th
 except the simulator itself."""
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -19,7 +20,8 @@ from qdash.sim.limiter import OrderCounter
 pytestmark = pytest.mark.integration
 
 ACCOUNTS = {name: (f"{name}key0001", f"{name}-secret-{i}x9") for i, name in
-            enumerate(("raw", "ccxt", "pro", "pyb", "sdk", "limit", "rest", "fills"))}
+            enumerate(("raw", "ccxt", "pro", "pyb", "sdk", "limit", "rest", "fills", "algo",
+                       "algoccxt", "algopro", "algosdk", "algopyb"))}
 
 
 @pytest.fixture(scope="module")
@@ -247,7 +249,8 @@ def _strict(event: dict):
     from binance_sdk_derivatives_trading_usds_futures.websocket_streams import models as m
 
     model = {"ORDER_TRADE_UPDATE": m.OrderTradeUpdate, "ACCOUNT_UPDATE": m.AccountUpdate,
-             "MARGIN_CALL": m.MarginCall, "listenKeyExpired": m.ListenKeyExpired}[event["e"]]
+             "MARGIN_CALL": m.MarginCall, "listenKeyExpired": m.ListenKeyExpired,
+             "ALGO_UPDATE": m.AlgoUpdate}[event["e"]]
     parsed = model.model_validate(event, strict=True)
     assert not getattr(parsed, "additional_properties", {}), parsed.additional_properties
     _in_order(event, model)
@@ -255,7 +258,8 @@ def _strict(event: dict):
               "ACCOUNT_UPDATE": [(event.get("a"), m.AccountUpdateA)]
               + [(b, m.AccountUpdateABInner) for b in event.get("a", {}).get("B", [])]
               + [(p, m.AccountUpdateAPInner) for p in event.get("a", {}).get("P", [])],
-              "MARGIN_CALL": [(p, m.MarginCallPInner) for p in event.get("p", [])]}
+              "MARGIN_CALL": [(p, m.MarginCallPInner) for p in event.get("p", [])],
+              "ALGO_UPDATE": [(event.get("o"), m.AlgoUpdateO)]}
     for payload, sub in nested.get(event["e"], []):
         part = sub.model_validate(payload, strict=True)
         assert not part.additional_properties, part.additional_properties
@@ -263,30 +267,40 @@ def _strict(event: dict):
     return parsed
 
 
-def test_official_sdk_orders_and_user_stream(sim):
+@contextlib.asynccontextmanager
+async def _sdk_session(sim, name):
+    """The official SDK on account ``name``: its REST API and the list its user-data stream
+    appends every event to (subscribed before this yields)."""
     import binance_sdk_derivatives_trading_usds_futures as sdk
     from binance_common.configuration import ConfigurationRestAPI, ConfigurationWebSocketStreams
+
+    key, secret = ACCOUNTS[name]
+    client = sdk.DerivativesTradingUsdsFutures(
+        config_rest_api=ConfigurationRestAPI(api_key=key, api_secret=secret,
+                                             base_path=sim.rest_url, retries=0),
+        config_ws_streams=ConfigurationWebSocketStreams(stream_url=sim.ws_url,
+                                                        reconnect_attempts=1))
+    rest = client.rest_api
+    listen = (await asyncio.to_thread(rest.start_user_data_stream)).data().listen_key
+    connection = await client.websocket_streams.create_connection()
+    seen = []
+    try:
+        stream = await connection.user_data(listen)
+        stream.on("message", seen.append)
+        await asyncio.sleep(0.3)
+        yield rest, seen
+    finally:
+        await connection.close_connection(close_session=True)
+
+
+def test_official_sdk_orders_and_user_stream(sim):
     from binance_sdk_derivatives_trading_usds_futures.rest_api.models import (
         NewOrderSideEnum,
         NewOrderTypeEnum,
     )
 
-    key, secret = ACCOUNTS["sdk"]
-
     async def main():
-        client = sdk.DerivativesTradingUsdsFutures(
-            config_rest_api=ConfigurationRestAPI(api_key=key, api_secret=secret,
-                                                 base_path=sim.rest_url, retries=0),
-            config_ws_streams=ConfigurationWebSocketStreams(stream_url=sim.ws_url,
-                                                            reconnect_attempts=1))
-        rest = client.rest_api
-        listen = (await asyncio.to_thread(rest.start_user_data_stream)).data().listen_key
-        connection = await client.websocket_streams.create_connection()
-        seen = []
-        try:
-            stream = await connection.user_data(listen)
-            stream.on("message", seen.append)
-            await asyncio.sleep(0.3)
+        async with _sdk_session(sim, "sdk") as (rest, seen):
             new = (await asyncio.to_thread(rest.new_order, symbol="BTCUSDT",
                                            side=NewOrderSideEnum.BUY,
                                            type=NewOrderTypeEnum.MARKET, quantity=0.01)).data()
@@ -298,8 +312,6 @@ def test_official_sdk_orders_and_user_stream(sim):
             async with asyncio.timeout(15):
                 while len(seen) < 3:
                     await asyncio.sleep(0.05)
-        finally:
-            await connection.close_connection(close_session=True)
         return new, query, pos, acct, seen
 
     new, query, pos, acct, seen = asyncio.run(main())
@@ -420,6 +432,153 @@ def test_every_order_endpoint_answers_as_binance(sim):
     assert call("PUT", "/fapi/v1/listenKey") == {"listenKey": listen}
     assert call("DELETE", "/fapi/v1/listenKey") == {}
     assert signed(sim, "rest", "PUT", "/fapi/v1/listenKey")[2]["code"] == -1125
+
+
+def _last(sim, symbol="BTCUSDT") -> float:
+    return float(signed(sim, "algo", "GET", "/fapi/v1/ticker/price", symbol=symbol)[2]["price"])
+
+
+def test_conditional_orders_take_binances_algo_order_api(sim):
+    """Since 2025-12-09 /fapi/v1/order refuses conditional types (-4120); /fapi/v1/algoOrder
+    takes them, counted as orders; open, all, query, cancel and cancel-all answer."""
+    def call(method, path, status=200, **params):
+        st, headers, body = signed(sim, "algo", method, path, **params)
+        assert st == status, (path, body)
+        return headers, body
+
+    far = f"{_last(sim) * 0.8:.1f}"
+    _, body = call("POST", "/fapi/v1/order", 400, symbol="BTCUSDT", side="SELL",
+                   type="STOP_MARKET", quantity="0.01", stopPrice=far)
+    assert body["code"] == -4120 and "Algo Order API" in body["msg"]
+    _, body = call("POST", "/fapi/v1/algoOrder", 400, symbol="BTCUSDT", side="SELL",
+                   type="STOP_MARKET", quantity="0.01", triggerPrice=far)
+    assert body == {"code": -1102, "msg": "Mandatory parameter 'algoType' was not sent, was "
+                                          "empty/null, or malformed."}
+    headers, new = call("POST", "/fapi/v1/algoOrder", algoType="CONDITIONAL", symbol="BTCUSDT",
+                        side="SELL", type="STOP_MARKET", quantity="0.010", triggerPrice=far,
+                        clientAlgoId="my-stop-1")
+    assert int(headers["x-mbx-order-count-10s"]) >= 1
+    assert (new["algoStatus"], new["orderType"], new["triggerPrice"], new["clientAlgoId"]) == (
+        "NEW", "STOP_MARKET", far, "my-stop-1")
+    _, tp = call("POST", "/fapi/v1/algoOrder", algoType="CONDITIONAL", symbol="BTCUSDT",
+                 side="BUY", type="TAKE_PROFIT", quantity="0.010", triggerPrice=far,
+                 price=f"{_last(sim) * 0.97:.1f}", timeInForce="GTC")
+    ids = [o["algoId"] for o in call("GET", "/fapi/v1/openAlgoOrders", symbol="BTCUSDT")[1]]
+    assert ids == [new["algoId"], tp["algoId"]]
+    _, got = call("GET", "/fapi/v1/algoOrder", clientAlgoId="my-stop-1")
+    assert got["algoId"] == new["algoId"] and got["actualOrderId"] == ""
+    _, gone = call("DELETE", "/fapi/v1/algoOrder", algoId=new["algoId"])
+    assert gone == {"algoId": new["algoId"], "clientAlgoId": "my-stop-1", "code": "200",
+                    "msg": "success"}
+    assert call("DELETE", "/fapi/v1/algoOrder", 400, algoId=new["algoId"])[1]["code"] == -2011
+    assert call("DELETE", "/fapi/v1/algoOpenOrders", symbol="BTCUSDT")[1]["code"] == 200
+    assert call("GET", "/fapi/v1/openAlgoOrders")[1] == []
+    every = call("GET", "/fapi/v1/allAlgoOrders", symbol="BTCUSDT")[1]
+    assert [(o["algoId"], o["algoStatus"]) for o in every] == [
+        (new["algoId"], "CANCELED"), (tp["algoId"], "CANCELED")]
+
+
+def test_ccxt_stop_loss_triggers_on_the_simulator_and_closes_the_position(sim):
+    import ccxt
+
+    ex = _ccxt(ccxt, sim, "algoccxt")
+    sym = "BTC/USDT:USDT"
+    ex.create_order(sym, "market", "buy", 0.02)
+    far = ex.create_order(sym, "market", "sell", 0.02, None,
+                          {"stopLossPrice": _last(sim) * 0.8, "reduceOnly": True})
+    assert far["status"] == "open" and far["info"]["orderType"] == "STOP_MARKET"
+    assert far["triggerPrice"] == pytest.approx(float(far["info"]["triggerPrice"]))
+    assert [o["id"] for o in ex.fetch_open_orders(sym, params={"trigger": True})] == [far["id"]]
+    assert ex.cancel_order(far["id"], sym, {"trigger": True})["info"]["msg"] == "success"
+    assert ex.fetch_order(far["id"], sym, {"trigger": True})["status"] == "canceled"
+    near = ex.create_order(sym, "market", "sell", 0.02, None,
+                           {"stopLossPrice": _last(sim) - 0.1, "reduceOnly": True})
+    deadline = time.monotonic() + 60
+    while (o := ex.fetch_order(near["id"], sym, {"trigger": True}))["status"] == "open":
+        assert time.monotonic() < deadline, "the stop never triggered"
+        time.sleep(0.2)
+    assert o["status"] == "closed" and o["info"]["actualOrderId"]
+    assert ex.fetch_positions([sym]) == []                     # flat
+    fill = ex.fetch_order(o["info"]["actualOrderId"], sym)
+    assert fill["filled"] == 0.02 and fill["side"] == "sell" and fill["reduceOnly"] is True
+
+
+def test_ccxt_pro_watch_orders_sees_a_conditional_order(sim):
+    import ccxt.pro as ccxtpro
+
+    async def main():
+        ex = _ccxt(ccxtpro, sim, "algopro")
+        sym = "ETH/USDT:USDT"
+        try:
+            await ex.load_markets()
+            orders = asyncio.create_task(ex.watch_orders(sym))
+            await asyncio.sleep(0.5)
+            placed = await ex.create_order(sym, "market", "buy", 0.05, None,
+                                           {"triggerPrice": round(_last(sim, "ETHUSDT") * 1.2,
+                                                                  2)})
+            got = await asyncio.wait_for(orders, 15)
+        finally:
+            await ex.close()
+        return placed, got
+
+    placed, got = asyncio.run(main())
+    mine = [o for o in got if o["id"] == placed["id"]]
+    assert mine and mine[-1]["status"] == "open" and mine[-1]["triggerPrice"] > 0
+
+
+def test_official_sdk_algo_orders_and_their_user_stream_event(sim):
+    from binance_sdk_derivatives_trading_usds_futures.rest_api.models import (
+        NewAlgoOrderAlgoTypeEnum,
+        NewAlgoOrderSideEnum,
+        NewAlgoOrderTypeEnum,
+    )
+
+    async def main():
+        async with _sdk_session(sim, "algosdk") as (rest, seen):
+            new = (await asyncio.to_thread(
+                rest.new_algo_order, algo_type=NewAlgoOrderAlgoTypeEnum.CONDITIONAL,
+                symbol="BTCUSDT", side=NewAlgoOrderSideEnum.SELL,
+                type=NewAlgoOrderTypeEnum.STOP_MARKET, quantity=0.01,
+                trigger_price=round(_last(sim) * 0.8, 1))).data()
+            query = (await asyncio.to_thread(rest.query_algo_order, algo_id=new.algo_id)).data()
+            open_ = (await asyncio.to_thread(rest.current_all_algo_open_orders)).data()
+            gone = (await asyncio.to_thread(rest.cancel_algo_order, algo_id=new.algo_id)).data()
+            async with asyncio.timeout(15):
+                while len(seen) < 2:
+                    await asyncio.sleep(0.05)
+        return new, query, open_, gone, seen
+
+    new, query, open_, gone, seen = asyncio.run(main())
+    assert new.algo_status == "NEW" and new.order_type == "STOP_MARKET"
+    assert query.algo_id == new.algo_id and query.quantity == "0.010"
+    assert [o.algo_id for o in open_] == [new.algo_id] and gone.code == "200"
+    events = [e.actual_instance if hasattr(e, "actual_instance") else e for e in seen]
+    assert [type(e).__name__ for e in events[:2]] == ["AlgoUpdate", "AlgoUpdate"]
+    assert [e.o.X for e in events[:2]] == ["NEW", "CANCELED"]
+
+
+def test_python_binance_algo_orders(sim):
+    from binance import AsyncClient
+
+    key, secret = ACCOUNTS["algopyb"]
+
+    async def main():
+        client = AsyncClient(key, secret)
+        client.FUTURES_URL = f"{sim.rest_url}/fapi"
+        try:
+            placed = await client.futures_create_algo_order(
+                algoType="CONDITIONAL", symbol="ETHUSDT", side="SELL",
+                type="TAKE_PROFIT_MARKET", quantity=0.05,
+                triggerPrice=f"{_last(sim, 'ETHUSDT') * 1.2:.2f}")
+            open_ = await client.futures_get_open_algo_orders(symbol="ETHUSDT")
+            gone = await client.futures_cancel_algo_order(algoId=placed["algoId"])
+        finally:
+            await client.close_connection()
+        return placed, open_, gone
+
+    placed, open_, gone = asyncio.run(main())
+    assert placed["algoStatus"] == "NEW" and placed["orderType"] == "TAKE_PROFIT_MARKET"
+    assert [o["algoId"] for o in open_] == [placed["algoId"]] and gone["code"] == "200"
 
 
 def test_fills_are_trades_of_the_exchange_and_latency_delays_them(sim):

@@ -112,13 +112,17 @@ POSITION_SIDE_DUAL = "/fapi/v1/positionSide/dual"
 LEVERAGE_BRACKET = "/fapi/v1/leverageBracket"
 COMMISSION_RATE = "/fapi/v1/commissionRate"
 LISTEN_KEY = "/fapi/v1/listenKey"
+ALGO_ORDER = "/fapi/v1/algoOrder"              # conditional orders (qdash.binance.algo_orders)
+OPEN_ALGO_ORDERS = "/fapi/v1/openAlgoOrders"
+ALL_ALGO_ORDERS = "/fapi/v1/allAlgoOrders"
+ALGO_OPEN_ORDERS = "/fapi/v1/algoOpenOrders"
 # IP weight of the signed endpoints (new orders cost 0 IP weight, they count as orders instead)
 ORDER_WEIGHTS = {ORDER: 1, BATCH_ORDERS: 5, ALL_OPEN_ORDERS: 1, ALL_ORDERS: 5, USER_TRADES: 5,
                  ACCOUNT_V2: 5, ACCOUNT_V3: 5, BALANCE_V2: 5, BALANCE_V3: 5,
                  POSITION_RISK_V2: 5, POSITION_RISK_V3: 5, LEVERAGE: 1, MARGIN_TYPE: 1,
                  POSITION_SIDE_DUAL: 30, LEVERAGE_BRACKET: 1, COMMISSION_RATE: 20,
-                 LISTEN_KEY: 1}
-OPEN_ORDERS_WEIGHTS = (1, 40)  # with a symbol, without
+                 LISTEN_KEY: 1, ALGO_ORDER: 1, ALL_ALGO_ORDERS: 5, ALGO_OPEN_ORDERS: 1}
+OPEN_ORDERS_WEIGHTS = (1, 40)  # with a symbol, without (openOrders and openAlgoOrders)
 # order-count limits per account: (orders, window ms, Binance's interval name)
 ORDER_COUNT_LIMITS = ((300, 10_000, "TEN_SECONDS", "X-MBX-ORDER-COUNT-10S"),
                       (1200, 60_000, "ONE_MINUTE", "X-MBX-ORDER-COUNT-1M"))

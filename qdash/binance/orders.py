@@ -52,6 +52,10 @@ MESSAGES = {
     -5022: "Due to the order could not be executed as maker, the Post Only order will be "
            "rejected.",
     -1100: "Illegal characters found in parameter '{name}'; legal range is '{range}'.",
+    -1106: "Parameter '{name}' sent when not required.",
+    -4045: "Reach max stop order limit.",
+    -4120: "Order type not supported for this endpoint. Please use the Algo Order API "
+           "endpoints instead.",
 }
 STATUS = {-2014: 401, -2015: 401, -1015: 429}
 
@@ -77,6 +81,19 @@ def _decimals(value: float) -> int:
     return max(0, -Decimal(repr(float(value))).normalize().as_tuple().exponent)
 
 
+def check_price(f: SymbolFilters, price: float) -> None:
+    """Raise :class:`Rejected` when ``price`` breaks the PRICE_FILTER: precision (-1111), below
+    min / above max (-4013/-4002), off the tick (-4014)."""
+    if _decimals(price) > f.price_decimals:
+        raise Rejected(-1111)
+    if price < f.min_price:
+        raise Rejected(-4013)
+    if price > f.max_price:
+        raise Rejected(-4002)
+    if not _multiple(price, f.tick_size):
+        raise Rejected(-4014)
+
+
 def check_order(f: SymbolFilters, *, order_type: str, qty: float, price: float | None,
                 mark: float, reduce_only: bool) -> None:
     """Raise :class:`Rejected` with Binance's code when the order breaks a filter: precision
@@ -99,12 +116,7 @@ def check_order(f: SymbolFilters, *, order_type: str, qty: float, price: float |
     if not _multiple(qty, step):
         raise Rejected(-4023)
     if price is not None:
-        if price < f.min_price:
-            raise Rejected(-4013)
-        if price > f.max_price:
-            raise Rejected(-4002)
-        if not _multiple(price, f.tick_size):
-            raise Rejected(-4014)
+        check_price(f, price)
         up, down = mark * f.percent_up, mark * f.percent_down
         if price > up:
             raise Rejected(-4016, limit=f"{up:.{f.price_decimals}f}")

@@ -15,13 +15,13 @@ with ``span_days`` beside them and ``short_sample`` 1 when the curve spans fewer
 not left out, as the backtest's are); ``total_return``, ``max_drawdown``, ``turnover`` (traded
 notional of the netted orders over the capital), ``crossed`` (the legs' notional that crossed
 inside the book instead of trading, on the same scale), ``fees`` (taker fees, slippage and
-liquidation fees), ``funding`` (received), ``open_mark`` (the net pnl so far of positions left open), ``liquidations``,
-``refused_entries`` (entries the caps left at zero), ``trials``, ``windows`` and
-``pairs_traded`` always. The deflated Sharpe (Bailey and López de Prado) takes ``N`` = every
-directed pair tested in every window's scan and ``V`` = the variance of the stage-2 survivors'
-out-of-sample Sharpes (per bar) pooled over the windows — the trials' own Sharpes are
-not kept for the pairs stage 1 rejected (the variance of the Sharpe estimate itself when fewer
-than two survivors exist). The same metrics for the two baselines carry the prefix
+liquidation fees), ``funding`` (received), ``open_mark`` (the net pnl so far of positions left
+open), ``liquidations``, ``refused_entries`` (entries the caps left at zero), ``trials``,
+``windows`` and ``pairs_traded`` always. The deflated Sharpe (Bailey and López de Prado) takes
+``N`` = every directed pair tested in every window's scan and ``V`` = the variance of the
+stage-2 survivors' out-of-sample Sharpes (per bar) pooled over the windows — the trials' own
+Sharpes are not kept for the pairs stage 1 rejected (the variance of the Sharpe estimate itself
+when fewer than two survivors exist). The same metrics for the two baselines carry the prefix
 ``baseline_<name>_``: ``no_coint_gate`` (the same book on the top pairs by train-span Sharpe
 without the cointegration gate, :mod:`qdash.book.select`) and ``hold_<SYMBOL>`` (BTCUSDT, else
 the symbol with the largest quote volume over the first train span, bought with the capital at

@@ -15,6 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
+from ..binance.algo_orders import AlgoOrder
 from ..binance.orders import Order, Rejected
 from ..binance.signing import DEFAULT_RECV_WINDOW_MS, MAX_RECV_WINDOW_MS, signature_ok
 from .margin import Position
@@ -36,6 +37,7 @@ class Account:
     positions: dict[str, Position] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
     live: dict[int, Order] = field(default_factory=dict)  # the open ones
+    algo_orders: dict[int, AlgoOrder] = field(default_factory=dict)  # conditional orders
     trades: list[dict] = field(default_factory=list)
     order_times: collections.deque = field(default_factory=collections.deque, repr=False)
     margin_called: bool = False

@@ -12,6 +12,7 @@ import collections
 from typing import Protocol
 
 from .accounts import Accounts
+from .algo_desk import AlgoDesk
 from .latency import Latency
 from .ledger import Ledger
 from .limiter import OrderCounter, WeightLimiter
@@ -70,6 +71,7 @@ class TradingContext(ExchangeContext, Protocol):
 
     accounts: Accounts                    # paper accounts by API key
     trading: Trading                      # orders, fills, positions, funding, liquidation
+    algo_desk: AlgoDesk                   # conditional orders until they trigger
     user_streams: UserStreams             # listen keys and their connections
     order_counter: OrderCounter           # order-count limits per account
     order_latency: Latency                # delay before a new order is matched

@@ -26,6 +26,8 @@ instruments), owns the publishing loop and composes the parts, each in its own m
   synthetic book with taken liquidity and queue positions (:mod:`qdash.sim.matching`), fees,
   positions, funding and liquidation (:mod:`qdash.sim.trading`, :mod:`qdash.sim.margin`), the
   user-data stream (:mod:`qdash.sim.user_stream`); every fill is published as a trade.
+  Conditional orders (STOP, STOP_MARKET, TAKE_PROFIT, TAKE_PROFIT_MARKET) on Binance's Algo
+  Order API (:mod:`qdash.sim.algo_rest`), held until their trigger (:mod:`qdash.sim.algo_desk`).
 * Faults (:mod:`qdash.sim.faults`) and test controls (:mod:`qdash.sim.control`, not part of
   Binance's API): ``/sim/fault/<name>?...``, ``/sim/pause``, ``/sim/resume``,
   ``/sim/ledger_summary``, ``/sim/stats``. Replay of recorded ticks: :mod:`qdash.sim.replay`.
@@ -60,6 +62,8 @@ import tornado.web
 from ..binance.filters import SymbolFilters
 from ..periodic import PeriodicTask
 from .accounts import MAKER_FEE, TAKER_FEE, Account, Accounts
+from .algo_desk import AlgoDesk
+from .algo_rest import algo_routes
 from .archive import Archive, ArchiveHandler
 from .control import ControlHandler
 from .faults import FaultInjection
@@ -209,6 +213,7 @@ class SimExchange(MarketState, FaultInjection):
         filters = {s: SymbolFilters.from_exchange_info(symbol_info(self, s))
                    for s in self.symbols}
         self.trading = Trading(self, self.accounts, filters, self.user_streams.emit)
+        self.algo_desk = AlgoDesk(self.trading, self.last_price, self.user_streams.emit)
 
     def open_account(self, key: str | None = None, secret: str | None = None,
                      balance: float = 100_000.0) -> Account:
@@ -257,7 +262,8 @@ class SimExchange(MarketState, FaultInjection):
         kw = {"sim": self}
         routes = socket_routes(self.sockets)
         routes += [(r"/data/(.*)", ArchiveHandler, {"archive": self.archive})]
-        routes += rest_routes(self) + order_routes(self) + [(r"/sim/(.+)", ControlHandler, kw)]
+        routes += rest_routes(self) + order_routes(self) + algo_routes(self)
+        routes += [(r"/sim/(.+)", ControlHandler, kw)]
         return tornado.web.Application(routes, websocket_ping_interval=self.ping_interval,
                                        websocket_ping_timeout=self.ping_timeout,
                                        websocket_max_message_size=1 << 20,
@@ -348,6 +354,7 @@ class SimExchange(MarketState, FaultInjection):
             self._publish_due()
             self.sockets.broadcast(self.streams.tick(_now_ms()))
             self.trading.step()
+            self.algo_desk.step()
         self.user_streams.expire(self.key_clock_ms())
         self.sockets.enforce_age()
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..binance import limits as L
 from ..binance import order_fields as F
+from ..binance.algo_orders import ALGO_ONLY_TYPES
 from ..binance.orders import Rejected, ack_json, order_json
 from ..binance.signing import API_KEY_HEADER
 from . import account_views as views
@@ -152,6 +153,22 @@ class OrderHandler(SignedHandler):
         return self.fmt(self.sim.trading.cancel(acc, *self.order_ref()))
 
 
+async def count_and_delay(h: SignedHandler, acc: Account) -> None:
+    """Count a new order against the account's order limits (headers on the answer; over a
+    limit: -1015 with ``Retry-After``), then wait the exchange's order latency."""
+    sim = h.sim
+    counts, refusal = sim.order_counter.admit(acc.key)
+    for (_, _, _, header), n in zip(L.ORDER_COUNT_LIMITS, counts):
+        h.headers[header] = str(n)
+    if refusal is not None:
+        limit, i, retry = refusal
+        h.headers["Retry-After"] = str(retry)
+        raise Rejected(-1015, limit=limit, interval=L.ORDER_COUNT_LIMITS[i][2])
+    delay = sim.order_latency.draw()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
 async def place(h: SignedHandler, acc: Account, args: dict) -> dict:
     """Check, count, delay and place one new order given as Binance's parameters (strings)."""
     sim, P = h.sim, F.ORDER_PARAMS
@@ -163,6 +180,8 @@ async def place(h: SignedHandler, acc: Account, args: dict) -> dict:
         raise ApiError(400, -1121, "Invalid symbol.")
     if side not in F.SIDES:
         raise Rejected(-1117)
+    if otype in ALGO_ONLY_TYPES:
+        raise Rejected(-4120)
     if otype not in F.ORDER_TYPES:
         raise Rejected(-1116)
     tif = args.get(P["time_in_force"]) or (F.GTC if otype == F.MARKET else "")
@@ -179,16 +198,7 @@ async def place(h: SignedHandler, acc: Account, args: dict) -> dict:
         price = float(args[P["price"]]) if otype == F.LIMIT else None
     except ValueError:
         raise Rejected(-1100, name="quantity/price", range=_QTY_RANGE) from None
-    counts, refusal = sim.order_counter.admit(acc.key)
-    for (_, _, _, header), n in zip(L.ORDER_COUNT_LIMITS, counts):
-        h.headers[header] = str(n)
-    if refusal is not None:
-        limit, i, retry = refusal
-        h.headers["Retry-After"] = str(retry)
-        raise Rejected(-1015, limit=limit, interval=L.ORDER_COUNT_LIMITS[i][2])
-    delay = sim.order_latency.draw()
-    if delay > 0:
-        await asyncio.sleep(delay)
+    await count_and_delay(h, acc)
     o = sim.trading.place(acc, sym, side, otype, qty, price, tif,
                           str(args.get(P["reduce_only"], "")).lower() == "true",
                           args.get(P["client_id"]) or None)

@@ -1,0 +1,188 @@
+"""Conditional orders (Binance's Algo Order API) on the simulated exchange, in process (no
+sockets): Binance's trigger rule, the life of an order from NEW to FINISHED, closePosition, the
+codes of what is refused, and the payloads against the official SDK's models (strictly)."""
+
+import pytest
+
+from qdash.binance import algo_orders as A
+from qdash.binance.orders import Rejected
+from qdash.sim.exchange import SimExchange
+
+pytestmark = pytest.mark.unit
+
+SYM = "BTCUSDT"
+TICK = 0.1
+
+
+@pytest.fixture
+def sim():
+    """An exchange that is not started: its clock stands still unless a test advances it.
+    ``sim.events`` collects the ALGO_UPDATE events."""
+    ex = SimExchange([SYM], seed=3, warmup_s=0, start_ms=1_790_000_000_000, rate=20)
+    ex.events = []
+    ex.algo_desk.emit = lambda acc, e: ex.events.append(e)
+    return ex
+
+
+def _place(sim, acc, side, otype, trigger, *, qty=None, price=None, working=A.CONTRACT_PRICE,
+           close=False, reduce=False, client_id=None):
+    return sim.algo_desk.place(acc, SYM, side, otype, qty, price, round(trigger, 1), working,
+                               "GTC", close, reduce, client_id)
+
+
+def _run_until(sim, a, steps=400, ms=500):
+    """Advance the clock in ``ms`` steps, running the desk after each; returns the working
+    prices seen while the order waited (the last one: the price that triggered it)."""
+    seen = []
+    for _ in range(steps):
+        sim._advance_to(sim.now_ms() + ms, 20)
+        seen.append(sim.algo_desk.working_price(a))
+        sim.algo_desk.step()
+        if a.status != "NEW":
+            return seen
+    raise AssertionError(f"no trigger in {steps} steps: {seen[-5:]}")
+
+
+@pytest.mark.parametrize("otype,side,fires_at", [
+    ("STOP_MARKET", "BUY", (100.0, 100.1)), ("STOP_MARKET", "SELL", (100.0, 99.9)),
+    ("STOP", "BUY", (100.0, 100.1)), ("STOP", "SELL", (100.0, 99.9)),
+    ("TAKE_PROFIT_MARKET", "BUY", (100.0, 99.9)), ("TAKE_PROFIT_MARKET", "SELL", (100.0, 100.1)),
+    ("TAKE_PROFIT", "BUY", (100.0, 99.9)), ("TAKE_PROFIT", "SELL", (100.0, 100.1))])
+def test_binances_trigger_rule(otype, side, fires_at):
+    """Binance: STOP/STOP_MARKET buy at latest ≥ trigger, sell at ≤; TAKE_PROFIT(_MARKET) buy
+    at ≤, sell at ≥."""
+    for price in (99.9, 100.0, 100.1):
+        assert A.fires(otype, side, 100.0, price) == (price in fires_at), price
+
+
+def test_a_stop_loss_closes_the_position_when_the_last_price_reaches_it(sim):
+    acc = sim.open_account(balance=1e6)
+    sim.trading.place(acc, SYM, "BUY", "MARKET", 0.1)
+    trigger = sim.last_price(SYM) - 5 * TICK
+    a = _place(sim, acc, "SELL", "STOP_MARKET", trigger, close=True)
+    assert a.status == "NEW" and acc.positions[SYM].amt == pytest.approx(0.1)
+    seen = _run_until(sim, a)
+    assert all(p > a.trigger_price for p in seen[:-1]) and seen[-1] <= a.trigger_price
+    assert a.status == "FINISHED" and acc.positions[SYM].amt == 0.0
+    o = acc.orders[a.actual_id]
+    assert (o.type, o.side, o.reduce_only, o.status) == ("MARKET", "SELL", True, "FILLED")
+    assert (a.actual_qty, a.actual_price) == (pytest.approx(0.1), pytest.approx(o.avg_price))
+    assert [e["o"]["X"] for e in sim.events] == ["NEW", "TRIGGERING", "TRIGGERED", "FINISHED"]
+    assert sim.events[2]["o"]["ai"] == str(o.order_id) and sim.events[-1]["o"]["aq"] == "0.100"
+
+
+def test_the_decision_at_each_step_is_the_same_without_the_future(sim):
+    """No look-ahead: a copy of the exchange stopped at T, before the trigger, holds the same
+    untriggered order; run on, it triggers at the same step as the original."""
+    acc = sim.open_account(balance=1e6)
+    sim.trading.place(acc, SYM, "SELL", "MARKET", 0.1)
+    a = _place(sim, acc, "BUY", "STOP_MARKET", sim.last_price(SYM) + 5 * TICK, qty=0.1,
+               reduce=True)
+    seen = _run_until(sim, a)
+    twin = SimExchange([SYM], seed=3, warmup_s=0, start_ms=1_790_000_000_000, rate=20)
+    twin.algo_desk.emit = lambda acc, e: None
+    acc2 = twin.open_account(balance=1e6)
+    twin.trading.place(acc2, SYM, "SELL", "MARKET", 0.1)
+    b = _place(twin, acc2, "BUY", "STOP_MARKET", a.trigger_price, qty=0.1, reduce=True)
+    for _ in seen[:-1]:                                 # up to T: the data before it only
+        twin._advance_to(twin.now_ms() + 500, 20)
+        twin.algo_desk.step()
+    assert b.status == "NEW"
+    assert _run_until(twin, b) == seen[-1:]             # and on: the same trigger
+    assert b.status == a.status == "FINISHED" and acc2.positions[SYM].amt == 0.0
+
+
+def test_a_take_profit_limit_order_rests_at_its_price_once_triggered(sim):
+    acc = sim.open_account(balance=1e6)
+    trigger = sim.last_price(SYM) - 3 * TICK
+    price = round(trigger - 200.0, 1)                     # far under the book: it rests
+    a = _place(sim, acc, "BUY", "TAKE_PROFIT", trigger, qty=0.05, price=price)
+    _run_until(sim, a)
+    o = acc.orders[a.actual_id]
+    assert a.status == "TRIGGERED" and (o.type, o.price, o.status) == ("LIMIT", price, "NEW")
+    assert [e["o"]["X"] for e in sim.events] == ["NEW", "TRIGGERING", "TRIGGERED"]
+    sim.trading.cancel(acc, SYM, o.order_id, None)
+    sim.algo_desk.step()
+    assert a.status == "FINISHED" and sim.events[-1]["o"]["X"] == "FINISHED"
+
+
+def test_a_mark_price_trigger_follows_the_mark(sim):
+    acc = sim.open_account(balance=1e6)
+    a = _place(sim, acc, "BUY", "STOP_MARKET", sim.mark_price(SYM) + 3 * TICK, qty=0.01,
+               working=A.MARK_PRICE)
+    seen = _run_until(sim, a)
+    assert seen[-1] >= a.trigger_price and a.status == "FINISHED"
+    assert acc.positions[SYM].amt == pytest.approx(0.01)
+
+
+def test_close_position_with_nothing_to_close_is_rejected_with_the_reason(sim):
+    acc = sim.open_account(balance=1e6)
+    a = _place(sim, acc, "SELL", "STOP_MARKET", sim.last_price(SYM) - 3 * TICK, close=True)
+    _run_until(sim, a)
+    assert a.status == "REJECTED" and a.actual_id == 0
+    assert sim.events[-1]["o"]["rm"] == Rejected(-2022).msg
+
+
+def test_refusals_have_binances_codes(sim):
+    acc = sim.open_account(balance=1e6)
+    last = sim.last_price(SYM)
+    cases = [
+        (dict(side="SELL", otype="STOP_MARKET", trigger=last + 10, qty=0.01), -2021),
+        (dict(side="BUY", otype="TAKE_PROFIT_MARKET", trigger=last + 10, qty=0.01), -2021),
+        (dict(side="SELL", otype="STOP_MARKET", trigger=last - 10, qty=0.01, close=True), -1106),
+        (dict(side="SELL", otype="STOP", trigger=last - 10, close=True), -1106),
+        (dict(side="SELL", otype="STOP", trigger=last - 10, qty=0.01), -1102),
+        (dict(side="SELL", otype="STOP_MARKET", trigger=last - 10), -1102),
+        (dict(side="SELL", otype="STOP_MARKET", trigger=last - 10, qty=0.0001), -1111),
+        (dict(side="SELL", otype="STOP_MARKET", trigger=last - 10, qty=0.01,
+              client_id="bad id!"), -4015)]
+    for kw, code in cases:
+        with pytest.raises(Rejected) as e:
+            _place(sim, acc, **kw)
+        assert e.value.code == code, kw
+    with pytest.raises(Rejected) as e:                   # the trigger off the tick
+        sim.algo_desk.place(acc, SYM, "SELL", "STOP_MARKET", 0.01, None, last - 10.05,
+                            A.CONTRACT_PRICE, "GTC", False, False, None)
+    assert e.value.code in (-4014, -1111)
+    placed = [_place(sim, acc, "SELL", "STOP_MARKET", last - 10 - i, qty=0.01)
+              for i in range(A.MAX_ALGO_ORDERS)]
+    with pytest.raises(Rejected) as e:
+        _place(sim, acc, "SELL", "STOP_MARKET", last - 50, qty=0.01)
+    assert e.value.code == -4045 and sim.events == [
+        A.algo_update(p, 1, 3, p.time) for p in placed]   # nothing stored of what was refused
+    assert sim.algo_desk.cancel(acc, placed[0].algo_id, None).status == "CANCELED"
+    with pytest.raises(Rejected) as e:
+        sim.algo_desk.cancel(acc, placed[0].algo_id, None)
+    assert e.value.code == -2011
+    sim.algo_desk.cancel_all(acc, SYM)
+    assert not any(a.is_open for a in acc.algo_orders.values())
+
+
+def test_payloads_parse_strictly_under_the_official_sdk(sim):
+    from binance_sdk_derivatives_trading_usds_futures.rest_api import models as r
+    from binance_sdk_derivatives_trading_usds_futures.websocket_streams import models as w
+
+    acc = sim.open_account(balance=1e6)
+    sim.trading.place(acc, SYM, "BUY", "MARKET", 0.1)
+    a = _place(sim, acc, "SELL", "STOP_MARKET", sim.last_price(SYM) - 3 * TICK, close=True)
+    _run_until(sim, a)
+    views = {"new": r.NewAlgoOrderResponse, "query": r.QueryAlgoOrderResponse,
+             "list": r.QueryAllAlgoOrdersResponseInner}
+    for view, model in views.items():
+        body = A.algo_json(a, 1, 3, view=view)
+        _strictly(body, model)
+    assert r.QueryAlgoOrderResponse.from_dict(A.algo_json(a, 1, 3)).actual_order_id == str(
+        a.actual_id)
+    _strictly(A.cancel_json(a), r.CancelAlgoOrderResponse)
+    for e in sim.events:
+        _strictly(e, w.AlgoUpdate)
+        _strictly(e["o"], w.AlgoUpdateO)
+
+
+def _strictly(payload: dict, model) -> None:
+    """Every field known to ``model``, of its type, in its order."""
+    parsed = model.model_validate(payload, strict=True)
+    assert not getattr(parsed, "additional_properties", {}), parsed.additional_properties
+    declared = [f.alias or n for n, f in model.model_fields.items()]
+    sent = [k for k in payload if k != "e"]
+    assert [k for k in declared if k in sent] == sent, (model.__name__, sent)
