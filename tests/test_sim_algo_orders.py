@@ -186,3 +186,65 @@ def _strictly(payload: dict, model) -> None:
     declared = [f.alias or n for n, f in model.model_fields.items()]
     sent = [k for k in payload if k != "e"]
     assert [k for k in declared if k in sent] == sent, (model.__name__, sent)
+
+
+def test_trailing_stop_rule():
+    """Binance: a sell trails the highest price since it activated (at or above
+    activatePrice) and fires at ``highest · (1 − rate)``; a buy trails the lowest, fires at
+    ``lowest · (1 + rate)``."""
+    def run(side, activate, rate, prices):
+        state, out = (False, 0.0), []
+        for p in prices:
+            active, best, fire = A.trail(side, activate, rate, *state, p)
+            state = (active, best)
+            out.append((active, best, fire))
+        return out
+
+    sell = run("SELL", 100.0, 1.0, [99.0, 100.5, 102.0, 101.5, 100.98, 100.0])
+    assert [s[0] for s in sell] == [False, True, True, True, True, True]
+    assert [s[1] for s in sell[1:]] == [100.5, 102.0, 102.0, 102.0, 102.0]
+    assert [s[2] for s in sell] == [False, False, False, False, True, True]   # 102 × 0.99
+    buy = run("BUY", 100.0, 2.0, [101.0, 99.0, 98.0, 99.95, 99.97])
+    assert [s[0] for s in buy] == [False, True, True, True, True]
+    assert [s[2] for s in buy] == [False, False, False, False, True]          # 98 × 1.02
+    assert A.trail_level("SELL", 1.0, 102.0) == pytest.approx(100.98)
+
+
+def test_a_trailing_stop_follows_the_best_price_and_closes_on_the_pullback(sim):
+    acc = sim.open_account(balance=1e6)
+    sim.trading.place(acc, SYM, "BUY", "MARKET", 0.1)
+    start = sim.last_price(SYM)
+    a = sim.algo_desk.place(acc, SYM, "SELL", A.TRAILING_STOP_MARKET, 0.1, None, None,
+                            A.CONTRACT_PRICE, "GTC", False, True, None, callback_rate=0.1)
+    assert a.activated and a.activate_price == start            # default: the price now
+    assert a.trigger_price == pytest.approx(round(start * 0.999, 1))
+    seen = _run_until(sim, a, steps=2000)
+    best = [max([start] + seen[:i + 1]) for i in range(len(seen))]
+    assert all(p > b * 0.999 for p, b in zip(seen[:-1], best[:-1]))
+    assert seen[-1] <= best[-1] * 0.999 and a.best == best[-1]
+    assert a.status == "FINISHED" and acc.positions[SYM].amt == 0.0
+    assert sim.events[-1]["o"]["ia"] is True
+
+
+def test_trailing_stop_refusals_and_payloads(sim):
+    from binance_sdk_derivatives_trading_usds_futures.rest_api import models as r
+    from binance_sdk_derivatives_trading_usds_futures.websocket_streams import models as w
+
+    acc = sim.open_account(balance=1e6)
+    last = sim.last_price(SYM)
+    for kw, code in [(dict(callback_rate=None), -1102), (dict(callback_rate=20.0), -1130),
+                     (dict(callback_rate=1.0, close=True, qty=None), -1106)]:
+        with pytest.raises(Rejected) as e:
+            sim.algo_desk.place(acc, SYM, "SELL", A.TRAILING_STOP_MARKET, kw.get("qty", 0.1),
+                                None, None, A.CONTRACT_PRICE, "GTC", kw.get("close", False),
+                                False, None, callback_rate=kw["callback_rate"])
+        assert e.value.code == code, kw
+    a = sim.algo_desk.place(acc, SYM, "SELL", A.TRAILING_STOP_MARKET, 0.1, None, None,
+                            A.CONTRACT_PRICE, "GTC", False, False, None,
+                            activate_price=round(last * 1.5, 1), callback_rate=2.0)
+    assert not a.activated and a.trigger_price == 0.0
+    body = A.algo_json(a, 1, 3, view="new")
+    assert (body["activatePrice"], body["callbackRate"]) == (f"{last * 1.5:.1f}", "2")
+    _strictly(body, r.NewAlgoOrderResponse)
+    _strictly(sim.events[-1], w.AlgoUpdate)
+    assert sim.events[-1]["o"]["ia"] is False

@@ -491,6 +491,11 @@ def test_ccxt_stop_loss_triggers_on_the_simulator_and_closes_the_position(sim):
     assert [o["id"] for o in ex.fetch_open_orders(sym, params={"trigger": True})] == [far["id"]]
     assert ex.cancel_order(far["id"], sym, {"trigger": True})["info"]["msg"] == "success"
     assert ex.fetch_order(far["id"], sym, {"trigger": True})["status"] == "canceled"
+    trailing = ex.create_order(sym, "market", "sell", 0.02, None,
+                               {"trailingPercent": 5, "reduceOnly": True})
+    assert trailing["info"]["orderType"] == "TRAILING_STOP_MARKET"
+    assert trailing["info"]["callbackRate"] == "5"
+    ex.cancel_order(trailing["id"], sym, {"trigger": True})
     near = ex.create_order(sym, "market", "sell", 0.02, None,
                            {"stopLossPrice": _last(sim) - 0.1, "reduceOnly": True})
     deadline = time.monotonic() + 60

@@ -8,7 +8,8 @@ orders.
   symbol (-4045), and refuses an order its working price would trigger at once (-2021). No
   margin is held for it; the engine order checks margin when it is sent.
 * Triggers are checked at each step of the exchange's publishing loop against the last trade
-  price (``CONTRACT_PRICE``) or the mark price (``MARK_PRICE``).
+  price (``CONTRACT_PRICE``) or the mark price (``MARK_PRICE``); a trailing stop moves with that
+  price at each step (``callbackRate`` in [0.1, 10] %, -1130 outside).
 * At the trigger: ``closePosition`` sends the whole position, reduce only (none left to reduce:
   REJECTED); otherwise the order's quantity. What the engine refuses makes the algo order
   REJECTED with the engine's message in ``rm``. Every change is an ``ALGO_UPDATE`` event; the
@@ -45,9 +46,12 @@ class AlgoDesk:
         return self.last_price(a.symbol)
 
     def place(self, acc: Account, symbol: str, side: str, order_type: str, qty: float | None,
-              price: float | None, trigger: float, working_type: str, tif: str,
-              close_position: bool, reduce_only: bool, client_id: str | None) -> A.AlgoOrder:
-        """Check and accept a conditional order (raises :class:`Rejected`)."""
+              price: float | None, trigger: float | None, working_type: str, tif: str,
+              close_position: bool, reduce_only: bool, client_id: str | None,
+              activate_price: float | None = None, callback_rate: float | None = None
+              ) -> A.AlgoOrder:
+        """Check and accept a conditional order (raises :class:`Rejected`); a trailing stop
+        takes ``callback_rate`` (%) and ``activate_price`` instead of ``trigger``."""
         t = self.trading
         f, now, mark = t.filters[symbol], t.venue.now_ms(), t.mark(symbol)
         if client_id is not None and not _CLIENT_ID.match(client_id):
@@ -58,10 +62,22 @@ class AlgoDesk:
         if sum(a.is_open and a.symbol == symbol for a in acc.algo_orders.values()) >= \
                 A.MAX_ALGO_ORDERS:
             raise Rejected(-4045)
-        check_price(f, trigger)
+        trailing = order_type == A.TRAILING_STOP_MARKET
+        if trailing:
+            lo, hi = A.CALLBACK_RATE_RANGE
+            if callback_rate is None:
+                raise Rejected(-1102, name="callbackRate")
+            if not lo <= callback_rate <= hi:
+                raise Rejected(-1130, name="callbackRate")
+            if activate_price is not None:
+                check_price(f, activate_price)
+        elif trigger is None:
+            raise Rejected(-1102, name="triggerPrice")
+        else:
+            check_price(f, trigger)
         market = A.is_market(order_type)
         if close_position:
-            if not market:
+            if order_type not in A.CLOSE_POSITION_TYPES:
                 raise Rejected(-1106, name="closePosition")
             if qty is not None:
                 raise Rejected(-1106, name="quantity")
@@ -75,9 +91,13 @@ class AlgoDesk:
             check_order(f, order_type=F.MARKET if market else F.LIMIT, qty=qty,
                         price=None if market else price, mark=mark, reduce_only=reduce_only)
         a = A.AlgoOrder(0, "", symbol, side, order_type, tif, qty or 0.0,
-                        0.0 if market else float(price), trigger, working_type, close_position,
-                        reduce_only, now, update_time=now)
-        if A.fires(order_type, side, trigger, self.working_price(a)):
+                        0.0 if market else float(price), trigger or 0.0, working_type,
+                        close_position, reduce_only, now, update_time=now)
+        if trailing:
+            a.callback_rate = callback_rate
+            a.activate_price = self.working_price(a) if activate_price is None else activate_price
+            self._trail(a)
+        elif A.fires(order_type, side, trigger, self.working_price(a)):
             raise Rejected(-2021)
         self.next_algo_id += 1
         a.algo_id = self.next_algo_id
@@ -111,10 +131,25 @@ class AlgoDesk:
         """Trigger what its working price reached; finish what the engine is done with."""
         for acc, a in list(self.watched.values()):
             if a.status == F.NEW:
-                if A.fires(a.type, a.side, a.trigger_price, self.working_price(a)):
+                if a.type == A.TRAILING_STOP_MARKET:
+                    fire = self._trail(a)
+                else:
+                    fire = A.fires(a.type, a.side, a.trigger_price, self.working_price(a))
+                if fire:
                     self._trigger(acc, a)
             else:
                 self._follow(acc, a)
+
+    def _trail(self, a: A.AlgoOrder) -> bool:
+        """Move a trailing stop on the working price now; True when it fires. Its trigger
+        price is the level it fires at once activated."""
+        a.activated, a.best, fire = A.trail(a.side, a.activate_price, a.callback_rate,
+                                            a.activated, a.best, self.working_price(a))
+        if a.activated:
+            f = self.trading.filters[a.symbol]
+            a.trigger_price = round(A.trail_level(a.side, a.callback_rate, a.best),
+                                    f.price_decimals)
+        return fire
 
     def _trigger(self, acc: Account, a: A.AlgoOrder) -> None:
         t = self.trading

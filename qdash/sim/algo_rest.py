@@ -51,9 +51,6 @@ class AlgoOrderHandler(AlgoHandler):
         side, otype = self.required(P["side"]), self.required(P["type"])
         if side not in F.SIDES:
             raise Rejected(-1117)
-        if otype == A.TRAILING_STOP_MARKET:
-            raise ApiError(400, -1116, "The simulator does not take TRAILING_STOP_MARKET "
-                                       "orders.")
         if otype not in A.CONDITIONAL_TYPES:
             raise Rejected(-1116)
         working = self.get_argument(P["working_type"], "") or A.CONTRACT_PRICE
@@ -66,14 +63,16 @@ class AlgoOrderHandler(AlgoHandler):
             raise ApiError(400, -4061, "Order's position side does not match user's setting.")
         if self.flag(P["price_protect"]):
             raise ApiError(400, -1130, "The simulator does not take priceProtect=true.")
-        trigger = self.number(P["trigger_price"])
+        trigger = self.number(P["trigger_price"], required=False)
         qty = self.number(P["qty"], required=False)
         price = self.number(P["price"], required=False)
         await count_and_delay(self, acc)
         a = self.sim.algo_desk.place(acc, sym, side, otype, qty, price, trigger, working, tif,
                                      self.flag(P["close_position"]),
                                      self.flag(P["reduce_only"]),
-                                     self.get_argument(P["client_id"], "") or None)
+                                     self.get_argument(P["client_id"], "") or None,
+                                     self.number(P["activate_price"], required=False),
+                                     self.number(P["callback_rate"], required=False))
         return self.fmt_algo(a, "new")
 
     def on_get(self, acc: Account) -> dict:

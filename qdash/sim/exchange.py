@@ -26,8 +26,9 @@ instruments), owns the publishing loop and composes the parts, each in its own m
   synthetic book with taken liquidity and queue positions (:mod:`qdash.sim.matching`), fees,
   positions, funding and liquidation (:mod:`qdash.sim.trading`, :mod:`qdash.sim.margin`), the
   user-data stream (:mod:`qdash.sim.user_stream`); every fill is published as a trade.
-  Conditional orders (STOP, STOP_MARKET, TAKE_PROFIT, TAKE_PROFIT_MARKET) on Binance's Algo
-  Order API (:mod:`qdash.sim.algo_rest`), held until their trigger (:mod:`qdash.sim.algo_desk`).
+  Conditional orders (STOP, STOP_MARKET, TAKE_PROFIT, TAKE_PROFIT_MARKET, TRAILING_STOP_MARKET)
+  on Binance's Algo Order API (:mod:`qdash.sim.algo_rest`), held until their trigger
+  (:mod:`qdash.sim.algo_desk`).
 * Faults (:mod:`qdash.sim.faults`) and test controls (:mod:`qdash.sim.control`, not part of
   Binance's API): ``/sim/fault/<name>?...``, ``/sim/pause``, ``/sim/resume``,
   ``/sim/ledger_summary``, ``/sim/stats``. Replay of recorded ticks: :mod:`qdash.sim.replay`.

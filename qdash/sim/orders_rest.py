@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..binance import limits as L
 from ..binance import order_fields as F
-from ..binance.algo_orders import ALGO_ONLY_TYPES
+from ..binance.algo_orders import CONDITIONAL_TYPES
 from ..binance.orders import Rejected, ack_json, order_json
 from ..binance.signing import API_KEY_HEADER
 from . import account_views as views
@@ -180,7 +180,7 @@ async def place(h: SignedHandler, acc: Account, args: dict) -> dict:
         raise ApiError(400, -1121, "Invalid symbol.")
     if side not in F.SIDES:
         raise Rejected(-1117)
-    if otype in ALGO_ONLY_TYPES:
+    if otype in CONDITIONAL_TYPES:
         raise Rejected(-4120)
     if otype not in F.ORDER_TYPES:
         raise Rejected(-1116)
