@@ -272,7 +272,9 @@ def test_fills_missed_during_a_stream_gap_come_back_by_rest(tmp_path):
 def test_qdash_trade_on_a_running_simulator(tmp_path):
     """``qdash trade`` as a user runs it: a ``qdash sim`` with an account, the key and secret
     in the environment, a few seconds of 1 s bars, flattened at the end; the files are
-    written, the account is named by a hint of its key, and no secret is printed or stored."""
+    written, the account is named by a hint of its key, and no secret is printed or stored.
+    A fixed β of 1: the rule enters on |z| alone (no hedge band to refuse a 5-bar β), so 15 s
+    of bars hold entries even on a slow machine."""
     import os
     import re
     import signal
@@ -293,7 +295,8 @@ def test_qdash_trade_on_a_running_simulator(tmp_path):
         out = tmp_path / "out"
         proc = subprocess.run(
             [sys.executable, "-m", "qdash", "trade", "ETHUSDT", "BTCUSDT", "-t", "1s",
-             "--window", "5", "--entry", "0.5", "--capital", "20000",
+             "--window", "5", "--entry", "0.5", "--hedge", "fixed", "--beta", "1",
+             "--capital", "20000",
              "--rest-url", f"http://127.0.0.1:{port}", "--ws-url", f"ws://127.0.0.1:{port}",
              "--duration", "15", "--flatten", "--db", str(tmp_path / "t.db"), "--out",
              str(out)], env=env, capture_output=True, text=True, timeout=180)
@@ -307,7 +310,8 @@ def test_qdash_trade_on_a_running_simulator(tmp_path):
     for name in ("orders", "fills", "trades", "shortfall", "shortfall_summary"):
         assert (out / f"{name}.csv").exists()
     orders = pd.read_csv(out / "orders.csv")
-    assert len(orders) >= 2 and set(orders["status"]) <= {"FILLED", "CANCELED"}
+    assert len(orders) >= 2, text                       # what the trader said it did
+    assert set(orders["status"]) <= {"FILLED", "CANCELED"}
     with Store(tmp_path / "t.db") as store:
         assert len(store.orders.frame("trade_orders")) == len(orders)
     assert secret.encode() not in (tmp_path / "t.db").read_bytes()
