@@ -31,12 +31,14 @@ def _place(sim, acc, side, otype, trigger, *, qty=None, price=None, working=A.CO
 
 
 def _run_until(sim, a, steps=400, ms=500):
-    """Advance the clock in ``ms`` steps, running the desk after each; returns the working
-    prices seen while the order waited (the last one: the price that triggered it)."""
+    """Advance the clock in ``ms`` steps, running the desk after each; returns, per step while
+    the order waited (the last: the step that triggered it), (working price at the step, low
+    and high of the trades since the step before)."""
     seen = []
     for _ in range(steps):
         sim._advance_to(sim.now_ms() + ms, 20)
-        seen.append(sim.algo_desk.working_price(a))
+        now = sim.algo_desk.working_price(a)
+        seen.append((now, *sim.algo_desk.ranges.get(SYM, (now, now))))
         sim.algo_desk.step()
         if a.status != "NEW":
             return seen
@@ -62,7 +64,8 @@ def test_a_stop_loss_closes_the_position_when_the_last_price_reaches_it(sim):
     a = _place(sim, acc, "SELL", "STOP_MARKET", trigger, close=True)
     assert a.status == "NEW" and acc.positions[SYM].amt == pytest.approx(0.1)
     seen = _run_until(sim, a)
-    assert all(p > a.trigger_price for p in seen[:-1]) and seen[-1] <= a.trigger_price
+    lows = [lo for _, lo, _ in seen]                    # every trade counts, not the last only
+    assert all(lo > a.trigger_price for lo in lows[:-1]) and lows[-1] <= a.trigger_price
     assert a.status == "FINISHED" and acc.positions[SYM].amt == 0.0
     o = acc.orders[a.actual_id]
     assert (o.type, o.side, o.reduce_only, o.status) == ("MARKET", "SELL", True, "FILLED")
@@ -92,6 +95,28 @@ def test_the_decision_at_each_step_is_the_same_without_the_future(sim):
     assert b.status == a.status == "FINISHED" and acc2.positions[SYM].amt == 0.0
 
 
+def test_a_trigger_touched_between_two_steps_fires(sim):
+    """The desk sees every trade price since its last step (the exchange reports each batch's
+    low and high): a dip to the trigger and back before the step still fires the stop."""
+    acc = sim.open_account(balance=1e6)
+    sim.trading.place(acc, SYM, "BUY", "MARKET", 0.1)
+    last = sim.last_price(SYM)
+    a = _place(sim, acc, "SELL", "STOP_MARKET", last - 10 * TICK, close=True)
+    sim.algo_desk.traded(SYM, last - 5 * TICK, last + 3 * TICK)    # not down to the trigger
+    sim.algo_desk.step()
+    assert a.status == "NEW"
+    sim.algo_desk.traded(SYM, a.trigger_price, last)               # touched it, came back
+    sim.algo_desk.step()
+    assert a.status == "FINISHED" and acc.positions[SYM].amt == 0.0
+    b = _place(sim, acc, "BUY", "STOP_MARKET", sim.last_price(SYM) + 10 * TICK, qty=0.01)
+    sim.algo_desk.step()                                            # the stop's own fill seen
+    ledger_before = len(sim.ledger.frame(SYM))
+    sim._advance_to(sim.now_ms() + 500, 20)                         # the exchange's trades
+    prices = sim.ledger.frame(SYM)["price"].to_numpy()[ledger_before:]
+    assert sim.algo_desk.ranges[SYM] == (prices.min(), prices.max())
+    assert b.status == "NEW"
+
+
 def test_a_take_profit_limit_order_rests_at_its_price_once_triggered(sim):
     acc = sim.open_account(balance=1e6)
     trigger = sim.last_price(SYM) - 3 * TICK
@@ -111,7 +136,7 @@ def test_a_mark_price_trigger_follows_the_mark(sim):
     a = _place(sim, acc, "BUY", "STOP_MARKET", sim.mark_price(SYM) + 3 * TICK, qty=0.01,
                working=A.MARK_PRICE)
     seen = _run_until(sim, a)
-    assert seen[-1] >= a.trigger_price and a.status == "FINISHED"
+    assert seen[-1][0] >= a.trigger_price and a.status == "FINISHED"
     assert acc.positions[SYM].amt == pytest.approx(0.01)
 
 
@@ -218,7 +243,7 @@ def test_a_trailing_stop_follows_the_best_price_and_closes_on_the_pullback(sim):
                             A.CONTRACT_PRICE, "GTC", False, True, None, callback_rate=0.1)
     assert a.activated and a.activate_price == start            # default: the price now
     assert a.trigger_price == pytest.approx(round(start * 0.999, 1))
-    seen = _run_until(sim, a, steps=2000)
+    seen = [last for last, _, _ in _run_until(sim, a, steps=2000)]
     best = [max([start] + seen[:i + 1]) for i in range(len(seen))]
     assert all(p > b * 0.999 for p, b in zip(seen[:-1], best[:-1]))
     assert seen[-1] <= best[-1] * 0.999 and a.best == best[-1]

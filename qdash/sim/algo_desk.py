@@ -7,9 +7,11 @@ orders.
   unless ``closePosition``, at most :data:`~qdash.binance.algo_orders.MAX_ALGO_ORDERS` open per
   symbol (-4045), and refuses an order its working price would trigger at once (-2021). No
   margin is held for it; the engine order checks margin when it is sent.
-* Triggers are checked at each step of the exchange's publishing loop against the last trade
-  price (``CONTRACT_PRICE``) or the mark price (``MARK_PRICE``); a trailing stop moves with that
-  price at each step (``callbackRate`` in [0.1, 10] %, -1130 outside).
+* Triggers are checked at each step of the exchange's publishing loop: ``CONTRACT_PRICE``
+  against every trade price since the last step (their low and high, :meth:`AlgoDesk.traded`;
+  the last price when none traded), so a trigger touched between two steps is not missed;
+  ``MARK_PRICE`` against the mark price. A trailing stop moves with the last (or mark) price at
+  each step (``callbackRate`` in [0.1, 10] %, -1130 outside).
 * At the trigger: ``closePosition`` sends the whole position, reduce only (none left to reduce:
   REJECTED); otherwise the order's quantity. What the engine refuses makes the algo order
   REJECTED with the engine's message in ``rm``. Every change is an ``ALGO_UPDATE`` event; the
@@ -39,6 +41,21 @@ class AlgoDesk:
         self.trading, self.last_price, self.emit = trading, last_price, emit
         self.next_algo_id = 4_000_000
         self.watched: dict[int, tuple[Account, A.AlgoOrder]] = {}   # NEW, or TRIGGERED
+        self.ranges: dict[str, tuple[float, float]] = {}   # symbol → trades' (low, high)
+
+    def traded(self, symbol: str, low: float, high: float) -> None:
+        """Trades of ``symbol`` printed between ``low`` and ``high`` since the last step."""
+        lo, hi = self.ranges.get(symbol, (low, high))
+        self.ranges[symbol] = (min(lo, low), max(hi, high))
+
+    def _reached(self, a: A.AlgoOrder, ranges: dict[str, tuple[float, float]]) -> bool:
+        """Whether a (non-trailing) order's trigger was reached since the last step."""
+        if a.working_type == A.MARK_PRICE:
+            return A.fires(a.type, a.side, a.trigger_price, self.trading.mark(a.symbol))
+        last = self.last_price(a.symbol)
+        lo, hi = ranges.get(a.symbol, (last, last))
+        return A.fires(a.type, a.side, a.trigger_price, lo) or \
+            A.fires(a.type, a.side, a.trigger_price, hi)
 
     def working_price(self, a: A.AlgoOrder) -> float:
         if a.working_type == A.MARK_PRICE:
@@ -129,12 +146,13 @@ class AlgoDesk:
 
     def step(self) -> None:
         """Trigger what its working price reached; finish what the engine is done with."""
+        ranges, self.ranges = self.ranges, {}
         for acc, a in list(self.watched.values()):
             if a.status == F.NEW:
                 if a.type == A.TRAILING_STOP_MARKET:
                     fire = self._trail(a)
                 else:
-                    fire = A.fires(a.type, a.side, a.trigger_price, self.working_price(a))
+                    fire = self._reached(a, ranges)
                 if fire:
                     self._trigger(acc, a)
             else:

@@ -395,6 +395,10 @@ class SimExchange(MarketState, FaultInjection):
         and the last trade, and send them to the ``@trade``/``@aggTrade`` subscribers; the
         market's own trades (not ``own``, the accounts' fills) then reach resting orders."""
         self._send_trades(sym, ts, ids, price, qty, m, x, agg, event_ts, own)
+        if self.algo_desk.watched:  # conditional orders see every trade price
+            for i in np.unique(sym).tolist():
+                p = price[sym == i]
+                self.algo_desk.traded(self.symbols[i], float(p.min()), float(p.max()))
         if not own and self.trading.resting:
             self._reach_resting(sym, price, qty, m, x)
 
