@@ -127,6 +127,10 @@ def test_the_model_reads_the_latest_pairs_against_live_closes(result, closes):
                                                                                "target_y"])
     assert (e["held"] == held.reindex(e.index, fill_value=0.0)).all()
     np.testing.assert_allclose(e["held_live"], e["held"] * pd.Series(move)[e.index])
+    # one netted order per symbol: BTC's is the sum of both pairs' x targets less what is held
+    assert e.loc["BTCUSDT", "order"] == pytest.approx(
+        pairs["target_x"].sum() - held["BTCUSDT"] * move["BTCUSDT"])
+    np.testing.assert_allclose(e["held_live"] + e["order"], e["target"])
     live_change = sum(held[s] * (move[s] - 1) for s in held.index)
     assert margin["equity_live"] == pytest.approx(equity + live_change)
     assert margin["margin_ratio"] == result.equity["margin_ratio"].iloc[-1]

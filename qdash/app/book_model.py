@@ -16,7 +16,9 @@ For the latest trade window's pairs (``windows`` rows with the last ``window_sta
 * **held per leg**: the net notional the book holds in the leg's symbol at its last bar
   (``positions``, summed over every pair the symbol sits in), marked to the live close.
 
-Per symbol: the net target (summed over the pairs) against the net held, and the margin ratio
+Per symbol: the net target (summed over the pairs) against the net held, the **order** that
+moves the live holding to the target (``target - held_live``, USDT, > 0 buy: one netted order
+per symbol, as the book trades; :mod:`qdash.book.kernel`), and the margin ratio
 (maintenance margin / margin balance) at the book's last bar and marked to the live closes
 (:func:`margin_now`: the first bracket's flat rate, so maintenance margin scales with gross).
 """
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
 Closes = Callable[[str], pd.Series]
 PAIR_COLUMNS = ("y", "x", "beta", "half_life", "weight", "z", "held_side", "side", "target_y",
                 "target_x", "held_y", "held_x")
-SYMBOL_COLUMNS = ("symbol", "target", "held", "held_live", "price_move")
+SYMBOL_COLUMNS = ("symbol", "target", "held", "held_live", "order", "price_move")
 
 
 def signal_spec_of(spec: dict) -> SignalSpec:
@@ -203,7 +205,8 @@ class BookModel:
 
     def exposure(self, closes: Closes, pairs: pd.DataFrame | None = None) -> pd.DataFrame:
         """Per symbol (:data:`SYMBOL_COLUMNS`): the net target summed over the pairs, the net
-        held at the book's last bar, the same marked to the live close, and the price move."""
+        held at the book's last bar, the same marked to the live close, the netted order from
+        that to the target, and the price move."""
         pairs = self.pairs(closes) if pairs is None else pairs
         target = (pd.concat([pairs.set_index("y")["target_y"], pairs.set_index("x")["target_x"]])
                   .groupby(level=0).sum())
@@ -215,6 +218,7 @@ class BookModel:
                               "held": held.reindex(symbols, fill_value=0.0).to_numpy()})
         frame["price_move"] = move.reindex(symbols).to_numpy()
         frame["held_live"] = frame["held"] * frame["price_move"]
+        frame["order"] = frame["target"] - frame["held_live"]
         return frame[list(SYMBOL_COLUMNS)]
 
     def margin(self, closes: Closes) -> dict[str, float]:

@@ -14,7 +14,7 @@ SIDE = {1: "long spread", -1: "short spread", 0: "flat"}
 PAIR_HEADERS = ("pair", "β", "half-life (bars)", "weight", "live z", "held side", "rule side",
                 "target y", "target x", "held y (net)", "held x (net)")
 EXPOSURE_HEADERS = ("symbol", "net target", "net held (book's last bar)", "net held (live)",
-                    "price move")
+                    "order (netted, > 0 buy)", "price move")
 
 
 def _money(v: float) -> str:
@@ -39,9 +39,11 @@ def pairs_html(pairs: pd.DataFrame) -> str:
 
 
 def exposure_html(exposure: pd.DataFrame) -> str:
-    """Net exposure per symbol: target against held (USDT, > 0 long)."""
+    """Net exposure per symbol: target against held, and the one order between them (USDT,
+    > 0 long / buy)."""
     rows = [(html.escape(r.symbol), _money(r.target), _money(r.held), _money(r.held_live),
-             f"{(r.price_move - 1) * 100:+.2f} %") for r in exposure.itertuples()]
+             _money(r.order), f"{(r.price_move - 1) * 100:+.2f} %")
+            for r in exposure.itertuples()]
     return _table(EXPOSURE_HEADERS, rows, "qdash-book-exposure")
 
 
