@@ -10,6 +10,7 @@ side ``BOTH``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -58,6 +59,8 @@ MESSAGES = {
            "endpoints instead.",
 }
 STATUS = {-2014: 401, -2015: 401, -1015: 429}
+CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+"""Binance's rule for a client id (``newClientOrderId``, ``clientAlgoId``); else -4015."""
 
 
 class Rejected(Exception):

@@ -20,16 +20,13 @@ orders.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from ..binance import algo_orders as A
 from ..binance import order_fields as F
-from ..binance.orders import Rejected, check_order, check_price
+from ..binance.orders import CLIENT_ID, Rejected, check_order, check_price
 from .accounts import Account
 from .trading import Trading
-
-_CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 
 
 class AlgoDesk:
@@ -71,7 +68,7 @@ class AlgoDesk:
         takes ``callback_rate`` (%) and ``activate_price`` instead of ``trigger``."""
         t = self.trading
         f, now, mark = t.filters[symbol], t.venue.now_ms(), t.mark(symbol)
-        if client_id is not None and not _CLIENT_ID.match(client_id):
+        if client_id is not None and not CLIENT_ID.match(client_id):
             raise Rejected(-4015)
         if client_id is not None and any(a.client_id == client_id and a.is_open
                                          for a in acc.algo_orders.values()):

@@ -22,13 +22,13 @@ through ``emit(account, event)`` (user-data stream events, :mod:`qdash.binance.o
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Protocol
 
 from ..binance import order_fields as F
 from ..binance.filters import SymbolFilters
 from ..binance.orders import (
+    CLIENT_ID,
     Order,
     Rejected,
     account_position,
@@ -45,7 +45,6 @@ from .orderbook import SyntheticBook
 from .past import FUNDING_MS
 
 MARGIN_CALL_RATIO = 0.8
-_CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 
 
 class Venue(Protocol):
@@ -99,7 +98,7 @@ class Trading:
         immediate fills (it may rest, be filled or expired)."""
         f, v = self.filters[symbol], self.venue
         now, mark = v.now_ms(), self.mark(symbol)
-        if client_id is not None and not _CLIENT_ID.match(client_id):
+        if client_id is not None and not CLIENT_ID.match(client_id):
             raise Rejected(-4015)
         if client_id is not None and any(o.client_id == client_id for o in acc.live.values()):
             raise Rejected(-4116)  # Binance: unique among the account's open orders
